@@ -1,0 +1,108 @@
+// The frontend's data model: source positions, parsed instructions and stages.
+// Pure data; produced by parse.ts and consumed by the solver.
+
+/** 1-based line, 1-based column. */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export interface SourceRange {
+  file: string;
+  start: Position;
+  end: Position;
+}
+
+export interface Heredoc {
+  /** Delimiter word, e.g. "EOF". */
+  name: string;
+  /** Body, without the terminating delimiter line. Tabs already stripped for <<-. */
+  content: string;
+  /** False when the delimiter was quoted (no variable expansion in the body). */
+  expand: boolean;
+  /** True for <<- (leading tabs stripped). */
+  chomp: boolean;
+  /** File descriptor prefix (e.g. 3<<EOF), if any. */
+  fd?: number;
+}
+
+/** One logical Dockerfile line, before variable expansion. */
+export interface Instruction {
+  /** Upper case: "RUN", "COPY", ... */
+  keyword: Keyword;
+  /** Raw flags as written: "--from=build". */
+  flags: string[];
+  /** Exec form: the array; shell form: [command]; ENV/LABEL: k, v, k, v ...; others: whitespace-split words. */
+  args: string[];
+  /** Exec (JSON) form. */
+  json: boolean;
+  heredocs: Heredoc[];
+  /** The logical line as written (continuations joined). */
+  original: string;
+  range: SourceRange;
+  /** ONBUILD carries the trigger instruction here. */
+  trigger?: Instruction;
+}
+
+export const KEYWORDS = [
+  "ADD",
+  "ARG",
+  "CMD",
+  "COPY",
+  "ENTRYPOINT",
+  "ENV",
+  "EXPOSE",
+  "FROM",
+  "HEALTHCHECK",
+  "LABEL",
+  "MAINTAINER",
+  "ONBUILD",
+  "RUN",
+  "SHELL",
+  "STOPSIGNAL",
+  "USER",
+  "VOLUME",
+  "WORKDIR",
+] as const;
+export type Keyword = (typeof KEYWORDS)[number];
+
+export interface Directives {
+  syntax?: string;
+  /** "\\" (default) or "`". */
+  escape: string;
+  /** Raw value of `# check=`. */
+  check?: string;
+}
+
+export interface Warning {
+  code: string;
+  message: string;
+  range?: SourceRange;
+}
+
+export interface ParsedDockerfile {
+  file: string;
+  directives: Directives;
+  instructions: Instruction[];
+  warnings: Warning[];
+}
+
+export interface Stage {
+  index: number;
+  /** Lower-cased stage name from `AS name`. */
+  name?: string;
+  /** Base image or stage reference, before expansion. */
+  base: string;
+  platform?: string;
+  /** The FROM instruction itself. */
+  from: Instruction;
+  /** Instructions after FROM, up to the next FROM. */
+  instructions: Instruction[];
+  range: SourceRange;
+}
+
+export interface StagedDockerfile {
+  /** ARG instructions before the first FROM. */
+  globalArgs: Instruction[];
+  stages: Stage[];
+}
