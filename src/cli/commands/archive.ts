@@ -1,0 +1,52 @@
+// save / load: docker-archive export and import of docker-archive or OCI layout tars.
+import { resolve } from "node:path";
+import { UsageError } from "../../errors.js";
+import { flagBool, flagString, parseArgs } from "../args.js";
+import { GLOBAL_FLAGS, type Command } from "../context.js";
+import { openEngine } from "../../engine.js";
+import { familiarName } from "../../image/reference.js";
+import { requireImage } from "../../solver/image-writer.js";
+import { exportDockerArchive } from "../../exporter/docker-archive.js";
+import { loadArchive } from "../../exporter/load.js";
+
+export const saveCommand: Command = {
+  name: "save",
+  usage: "tsbuild save -o FILE IMAGE [IMAGE...]",
+  summary: "Write images to a docker-archive tar (`docker load -i FILE` reads it).",
+  flags: [{ name: "output", short: "o", type: "string", value: "FILE", help: "the tar file to write" }, ...GLOBAL_FLAGS],
+  async run(ctx) {
+    const args = parseArgs(ctx.argv, this.flags, "save");
+    const out = flagString(args, "output");
+    if (!out) throw new UsageError("MISSING_FLAG", "`tsbuild save` needs -o FILE", { hint: "e.g. tsbuild save -o hello.tar hello:1.0" });
+    if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild save` needs at least one image");
+    const engine = openEngine({ root: flagString(args, "root") });
+    const images = [];
+    for (const ref of args.positionals) {
+      const img = await requireImage(engine.content, engine.images, ref);
+      images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+    }
+    await exportDockerArchive(engine.content, images, resolve(ctx.io.cwd, out), { signal: ctx.signal });
+  },
+};
+
+export const loadCommand: Command = {
+  name: "load",
+  usage: "tsbuild load -i FILE",
+  summary: "Import a docker-archive or OCI layout tar into the local store.",
+  flags: [
+    { name: "input", short: "i", type: "string", value: "FILE", help: "the tar file to read" },
+    { name: "tag", short: "t", type: "string", value: "NAME", help: "name the image (for archives without names)" },
+    { name: "quiet", short: "q", type: "boolean", help: "print nothing" },
+    ...GLOBAL_FLAGS,
+  ],
+  async run(ctx) {
+    const args = parseArgs(ctx.argv, this.flags, "load");
+    const input = flagString(args, "input") ?? args.positionals[0];
+    if (!input) throw new UsageError("MISSING_FLAG", "`tsbuild load` needs -i FILE", { hint: "e.g. tsbuild load -i busybox.tar" });
+    const engine = openEngine({ root: flagString(args, "root") });
+    const tag = flagString(args, "tag");
+    const loaded = await loadArchive(engine.content, engine.images, resolve(ctx.io.cwd, input), { ...(tag ? { tag } : {}), signal: ctx.signal });
+    if (flagBool(args, "quiet")) return;
+    for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
+  },
+};

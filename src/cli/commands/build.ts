@@ -1,0 +1,99 @@
+// `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
+import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { UsageError } from "../../errors.js";
+import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
+import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
+import { openEngine } from "../../engine.js";
+import { build } from "../../solver/build.js";
+import { exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
+import { familiarName } from "../../image/reference.js";
+import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
+import type { ProgressSink } from "../../progress/events.js";
+
+export const buildCommand: Command = {
+  name: "build",
+  usage: "tsbuild build [flags] CONTEXT",
+  summary: "Build an image from a Dockerfile and a context directory.",
+  flags: [
+    { name: "tag", short: "t", type: "list", value: "NAME[:TAG]", help: "name the image (repeatable)" },
+    { name: "file", short: "f", type: "string", value: "PATH", help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin)" },
+    { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
+    { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
+    { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|image,dest=PATH[,tar=false] (repeatable)" },
+    { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
+    { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
+    { name: "no-cache", type: "boolean", help: "do not use cached steps (this release has no step cache yet, so every build runs every step)" },
+    { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
+    ...GLOBAL_FLAGS,
+  ],
+  async run(ctx: CommandContext) {
+    const args = parseArgs(ctx.argv, this.flags, "build");
+    if (args.positionals.length !== 1)
+      throw new UsageError("BAD_ARGS", `\`tsbuild build\` takes exactly one context directory, got ${args.positionals.length}`, { hint: "e.g. `tsbuild build -t name .`" });
+    const contextDir = resolve(ctx.io.cwd, args.positionals[0] as string);
+    const buildArgs: Record<string, string> = {};
+    for (const kv of flagList(args, "build-arg")) {
+      const eq = kv.indexOf("=");
+      if (eq === 0) throw new UsageError("BAD_FLAG_VALUE", `--build-arg ${JSON.stringify(kv)}: missing name before =`);
+      if (eq < 0) {
+        const v = ctx.io.env[kv];
+        if (v !== undefined) buildArgs[kv] = v;
+      } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    const jobsText = flagString(args, "jobs");
+    const jobs = jobsText === undefined ? undefined : Number(jobsText);
+    if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError("BAD_FLAG_VALUE", `--jobs takes a positive whole number, not ${JSON.stringify(jobsText)}`);
+    const outputs = flagList(args, "output").map((o) => parseOutput(o, ctx.io.cwd));
+    const quiet = flagBool(args, "quiet");
+    const mode = quiet ? "quiet" : flagString(args, "progress") ?? "auto";
+    let progress: ProgressSink;
+    if (mode === "plain" || mode === "auto" || mode === "tty") progress = plainRenderer(ctx.io.stderr);
+    else if (mode === "json") progress = jsonRenderer(ctx.io.stderr);
+    else if (mode === "quiet") progress = quietRenderer(ctx.io.stderr);
+    else throw new UsageError("BAD_FLAG_VALUE", `--progress takes auto, plain, json or quiet, not ${JSON.stringify(mode)}`);
+
+    const fileFlag = flagString(args, "file");
+    const engine = openEngine({ root: flagString(args, "root"), progress });
+    const result = await build(engine, {
+      contextDir,
+      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfile: "-" } : fileFlag ? { dockerfile: resolve(ctx.io.cwd, fileFlag) } : {}),
+      tags: flagList(args, "tag"),
+      buildArgs,
+      ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
+      ...(jobs !== undefined ? { jobs } : {}),
+      signal: ctx.signal,
+    });
+    for (const out of outputs) {
+      const desc = await exportOutputs(engine, result, out, ctx.signal);
+      if (desc) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
+    }
+    for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
+    await progress.close();
+    if (quiet) ctx.io.stdout.write(`${result.config}\n`);
+    else ctx.io.stderr.write(`writing image ${result.config} done\n`);
+  },
+};
+
+export function parseOutput(spec: string, cwd: string): OutputSpec {
+  if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };
+  const kv = parseCsvKeyValues(spec, "--output");
+  const type = kv.get("type");
+  if (type !== "oci" && type !== "docker" && type !== "local" && type !== "image")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type must be oci, docker, local or image`);
+  for (const k of kv.keys())
+    if (!["type", "dest", "tar", "name", "compression"].includes(k)) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
+  const dest = kv.get("dest");
+  if (type !== "image" && !dest) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: dest=PATH is required for type=${type}`);
+  const tarText = kv.get("tar") ?? "true";
+  if (tarText !== "true" && tarText !== "false") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: tar must be true or false`);
+  const compression = kv.get("compression") ?? "gzip";
+  if (compression !== "gzip" && compression !== "uncompressed") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
+  return {
+    type,
+    dest: dest ? resolve(cwd, dest) : "",
+    tar: type === "local" ? false : tarText === "true",
+    compression,
+    ...(kv.get("name") ? { names: (kv.get("name") as string).split(/[;+]/) } : {}),
+  };
+}

@@ -1,0 +1,32 @@
+// What every CLI command receives: its arguments, output streams, the abort signal and the global flags.
+import type { Writable } from "node:stream";
+import type { FlagSpec } from "./args.js";
+
+export interface CliIO {
+  stdout: Writable;
+  stderr: Writable;
+  isTTY: boolean;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface CommandContext {
+  argv: string[];
+  io: CliIO;
+  signal: AbortSignal;
+}
+
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  flags: FlagSpec[];
+  run(ctx: CommandContext): Promise<number | void>;
+}
+
+/** Flags every command takes. */
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: "root", type: "string", value: "DIR", help: "store directory (default $TSBUILD_ROOT or ~/.local/share/tsbuild)" },
+  { name: "debug", type: "boolean", help: "print stack traces for errors" },
+  { name: "help", short: "h", type: "boolean", help: "show this help" },
+];

@@ -1,0 +1,44 @@
+// The Engine wires the store, temp space and progress that every command works with; no module-level state.
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { openContentStore } from "./store/content-store.js";
+import { openImageStore } from "./store/image-store.js";
+import { defaultStoreRoot } from "./store/store-paths.js";
+import type { ContentStore, ImageStore } from "./store/types.js";
+import { silentProgress, type ProgressSink } from "./progress/events.js";
+
+export interface Engine {
+  readonly root: string;
+  readonly content: ContentStore;
+  readonly images: ImageStore;
+  readonly progress: ProgressSink;
+  /** A private scratch directory under the store root, removed by `cleanup()`. */
+  scratch(prefix: string): Promise<{ path: string; release(): Promise<void> }>;
+}
+
+export interface EngineOptions {
+  root?: string;
+  progress?: ProgressSink;
+}
+
+export function openEngine(opts: EngineOptions = {}): Engine {
+  const root = opts.root ?? defaultStoreRoot();
+  const content = openContentStore(root);
+  const images = openImageStore(root);
+  return {
+    root,
+    content,
+    images,
+    progress: opts.progress ?? silentProgress,
+    async scratch(prefix) {
+      // Under the store root, so renames into the store stay on one filesystem.
+      const base = join(root, "tmp");
+      await mkdir(base, { recursive: true });
+      const path = await mkdtemp(join(base, `${prefix}-`));
+      return {
+        path,
+        release: () => rm(path, { recursive: true, force: true, maxRetries: 3 }),
+      };
+    },
+  };
+}

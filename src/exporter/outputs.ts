@@ -1,0 +1,56 @@
+// Dispatches a build's --output specs to the exporters: OCI layout, docker-archive, local rootfs dir, image store.
+import { mkdir } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import type { Engine } from "../engine.js";
+import type { Descriptor, Manifest } from "../image/types.js";
+import { familiarName, normalizeName } from "../image/reference.js";
+import { exportOciLayout } from "./oci-layout.js";
+import { exportDockerArchive } from "./docker-archive.js";
+import { extractLayer } from "../layer/extract.js";
+import { throwIfAborted } from "../errors.js";
+
+export interface OutputSpec {
+  type: "oci" | "docker" | "local" | "image";
+  /** Absolute path (file for tar outputs, directory otherwise). */
+  dest: string;
+  tar: boolean;
+  compression?: "gzip" | "uncompressed";
+  /** Names for the exported image; default: the build's tags. */
+  names?: string[];
+}
+
+export interface ExportableImage {
+  manifest: Descriptor;
+  /** Normalised names. */
+  tags: string[];
+}
+
+export async function exportOutputs(engine: Engine, image: ExportableImage, out: OutputSpec, signal?: AbortSignal): Promise<Descriptor | undefined> {
+  const names = (out.names ?? image.tags).map((n) => normalizeName(n));
+  switch (out.type) {
+    case "image":
+      for (const n of names) await engine.images.set(n, image.manifest);
+      return image.manifest;
+    case "oci": {
+      const r = await exportOciLayout(engine.content, [{ ...(names[0] ? { name: names[0] } : {}), manifest: image.manifest }], out.dest, {
+        tar: out.tar,
+        compression: out.compression ?? "gzip",
+        ...(signal ? { signal } : {}),
+      });
+      return r.descriptor;
+    }
+    case "docker":
+      await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, signal ? { signal } : {});
+      return image.manifest;
+    case "local": {
+      // The image's filesystem, unpacked: layers applied in order (whiteouts honoured).
+      await mkdir(out.dest, { recursive: true });
+      const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
+      for (const l of manifest.layers) {
+        throwIfAborted(signal);
+        await extractLayer(createReadStream(engine.content.path(l.digest)), out.dest, signal ? { signal } : {});
+      }
+      return image.manifest;
+    }
+  }
+}

@@ -1,0 +1,20 @@
+// The public library surface: everything a program embedding tsbuild needs, and nothing the CLI keeps to itself.
+export { build, type BuildOptions, type BuildResult } from "./solver/build.js";
+export { openEngine, type Engine, type EngineOptions } from "./engine.js";
+export { parseDockerfile } from "./frontend/parse.js";
+export { splitStages, findStage } from "./frontend/stages.js";
+export { decodeInstruction, type TypedInstruction } from "./frontend/instructions.js";
+export { expandWord, expandWords } from "./frontend/expand.js";
+export { matchesDockerignore, parseDockerignore } from "./frontend/dockerignore.js";
+export { parseReference, normalizeName, familiarName } from "./image/reference.js";
+export { exportOciLayout } from "./exporter/oci-layout.js";
+export { exportDockerArchive } from "./exporter/docker-archive.js";
+export { exportOutputs, type OutputSpec } from "./exporter/outputs.js";
+export { loadArchive } from "./exporter/load.js";
+export { findImage, requireImage } from "./solver/image-writer.js";
+export { collectingProgress, silentProgress, type ProgressEvent, type ProgressSink } from "./progress/events.js";
+export { plainRenderer, jsonRenderer, quietRenderer } from "./progress/renderers.js";
+export * from "./errors.js";
+export type * from "./frontend/types.js";
+export type * from "./image/types.js";
+export type { ContentStore, ImageStore, ImageRecord } from "./store/types.js";

@@ -1,0 +1,32 @@
+// Typed progress events emitted by the solver and consumed by renderers (plain, json, quiet).
+import type { SourceRange } from "../frontend/types.js";
+
+export type ProgressEvent =
+  | { kind: "step-start"; node: string; name: string; range?: SourceRange; cached: boolean }
+  | { kind: "step-log"; node: string; stream: "stdout" | "stderr"; data: Uint8Array }
+  | { kind: "step-end"; node: string; durationMs: number; error?: string }
+  | { kind: "warning"; message: string; range?: SourceRange; rule?: string }
+  | { kind: "info"; message: string };
+
+export interface ProgressSink {
+  emit(event: ProgressEvent): void;
+  close(): Promise<void>;
+}
+
+/** A sink that drops everything (library use without a renderer). */
+export const silentProgress: ProgressSink = {
+  emit() {},
+  async close() {},
+};
+
+/** Collects events in memory; handy for library users and tests. */
+export function collectingProgress(): ProgressSink & { events: ProgressEvent[] } {
+  const events: ProgressEvent[] = [];
+  return {
+    events,
+    emit(e) {
+      events.push(e);
+    },
+    async close() {},
+  };
+}

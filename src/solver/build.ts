@@ -1,0 +1,511 @@
+// The build: Dockerfile → stages → steps executed in dependency order (independent stages in parallel) → image.
+// Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
+import { readFile, mkdir, cp, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { join, resolve, dirname, posix } from "node:path";
+import { arch as hostArch } from "node:os";
+import pLimit from "p-limit";
+import type { Engine } from "../engine.js";
+import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
+import { parseDockerfile } from "../frontend/parse.js";
+import { splitStages, findStage } from "../frontend/stages.js";
+import { decodeInstruction, type TypedInstruction } from "../frontend/instructions.js";
+import { expandWord } from "../frontend/expand.js";
+import { parseDockerignore } from "../frontend/dockerignore.js";
+import type { Instruction, SourceRange, Stage, StagedDockerfile, Warning } from "../frontend/types.js";
+import type { Descriptor, Digest, ImageConfig, HistoryEntry } from "../image/types.js";
+import { normalizeName } from "../image/reference.js";
+import { openBuildContext, type BuildContext } from "../context/build-context.js";
+import { applyCopy, ensureDir } from "../solver/copy.js";
+import { lookupUser } from "../executor/user-lookup.js";
+import { storeLayer } from "../layer/store-layer.js";
+import { extractLayer } from "../layer/extract.js";
+import type { LayerEntry } from "../layer/types.js";
+import { applyMeta, type MetaChange } from "./meta.js";
+import { HISTORY_COMMENT } from "./history.js";
+import { DEFAULT_PATH, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
+import { findImage, writeImage, type StoredImage } from "./image-writer.js";
+
+export interface BuildOptions {
+  /** The build context directory. */
+  contextDir: string;
+  /** Path of the Dockerfile; defaults to <contextDir>/Dockerfile. */
+  dockerfile?: string;
+  /** Dockerfile text given directly (e.g. from stdin); `dockerfile` then only names it in messages. */
+  dockerfileText?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  /** Parallel stages; defaults to the number of cores. */
+  jobs?: number;
+  signal?: AbortSignal;
+}
+
+export interface BuildResult extends StoredImage {
+  tags: string[];
+  config: Digest;
+  manifest: Descriptor;
+  /** The final stage's rootfs is gone after the build; exporters read the image from the store. */
+  warnings: Warning[];
+}
+
+interface StageResult {
+  state: StageState;
+  rootfs: string;
+}
+
+interface BuildRun {
+  engine: Engine;
+  staged: StagedDockerfile;
+  escape: string;
+  globalArgs: Map<string, string>;
+  buildArgs: Map<string, string>;
+  usedBuildArgs: Set<string>;
+  context: BuildContext;
+  workdir: string;
+  epoch: number;
+  created: string;
+  platform: { os: string; architecture: string };
+  signal: AbortSignal;
+  stageRuns: Map<number, Promise<StageResult>>;
+  imageRootfs: Map<string, Promise<string>>;
+  limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  stepCounter: number;
+}
+
+const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+
+export function hostPlatform(): { os: string; architecture: string } {
+  return { os: "linux", architecture: GO_ARCH[hostArch()] ?? hostArch() };
+}
+
+export async function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
+  const contextDir = resolve(opts.contextDir);
+  const ctxStat = await stat(contextDir).catch(() => undefined);
+  if (!ctxStat?.isDirectory())
+    throw new BuildError("CONTEXT_NOT_FOUND", `build context ${opts.contextDir} is not a directory`, { hint: "pass the directory that holds your sources, e.g. `tsbuild -t name .`" });
+  const dockerfilePath = opts.dockerfile ? resolve(opts.dockerfile) : join(contextDir, "Dockerfile");
+  let text: string;
+  if (opts.dockerfileText !== undefined) text = opts.dockerfileText;
+  else {
+    try {
+      text = await readFile(dockerfilePath, "utf8");
+    } catch {
+      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
+    }
+  }
+  const displayName = opts.dockerfile ?? "Dockerfile";
+  const parsed = parseDockerfile(text, { file: displayName });
+  const staged = splitStages(parsed);
+  const warnings: Warning[] = [...parsed.warnings];
+
+  const tags = (opts.tags ?? []).map((t) => normalizeName(t));
+  const target = opts.target === undefined ? staged.stages[staged.stages.length - 1] : findStage(staged, opts.target);
+  if (!target) {
+    const names = staged.stages.map((s) => s.name).filter(Boolean);
+    throw new BuildError("UNKNOWN_TARGET", `target stage "${opts.target}" could not be found`, {
+      hint: names.length ? `stages in ${displayName}: ${names.join(", ")}` : `${displayName} has no named stages (use FROM image AS name)`,
+    });
+  }
+
+  const ignoreText = await readDockerignore(contextDir, dockerfilePath);
+  const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
+
+  const buildArgs = new Map(Object.entries(opts.buildArgs ?? {}));
+  const epochArg = buildArgs.get("SOURCE_DATE_EPOCH") ?? process.env.SOURCE_DATE_EPOCH;
+  const epoch = epochArg !== undefined && /^\d+$/.test(epochArg) ? Number(epochArg) : 0;
+  const created = epochArg !== undefined && /^\d+$/.test(epochArg) ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const scratch = await engine.scratch("build");
+  const run: BuildRun = {
+    engine,
+    staged,
+    escape: parsed.directives.escape,
+    globalArgs: new Map(),
+    buildArgs,
+    usedBuildArgs: new Set(["SOURCE_DATE_EPOCH"]),
+    context,
+    workdir: scratch.path,
+    epoch,
+    created,
+    platform: hostPlatform(),
+    signal: controller.signal,
+    stageRuns: new Map(),
+    imageRootfs: new Map(),
+    limit: pLimit(Math.max(1, opts.jobs ?? 2)),
+    stepCounter: 0,
+  };
+  try {
+    evaluateGlobalArgs(run);
+    let result: StageResult;
+    try {
+      result = await runStage(run, target);
+    } catch (e) {
+      controller.abort();
+      // Let the other stages notice the abort before the scratch dir goes.
+      await Promise.allSettled(run.stageRuns.values());
+      if (opts.signal?.aborted) throw new AbortError();
+      throw e;
+    }
+    const stored = await writeImage(engine.content, result.state.config, result.state.layers);
+    for (const t of tags) await engine.images.set(t, stored.manifest);
+    for (const name of buildArgs.keys())
+      if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
+    for (const w of warnings) engine.progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
+    return { ...stored, tags, warnings };
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+    await scratch.release();
+  }
+}
+
+async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string | undefined> {
+  // <Dockerfile>.dockerignore beside the Dockerfile wins over the context's .dockerignore.
+  for (const p of [`${dockerfilePath}.dockerignore`, join(contextDir, ".dockerignore")]) {
+    try {
+      return await readFile(p, "utf8");
+    } catch {
+      /* absent */
+    }
+  }
+  return undefined;
+}
+
+function expand(run: BuildRun, word: string, env: Map<string, string>, range: SourceRange): string {
+  try {
+    return expandWord(word, env, { escape: run.escape, range });
+  } catch (e) {
+    if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
+    throw e;
+  }
+}
+
+/** Global ARGs (before the first FROM) are visible to FROM lines; a stage sees them only if it re-declares them. */
+function evaluateGlobalArgs(run: BuildRun): void {
+  for (const instr of run.staged.globalArgs) {
+    const typed = decodeInstruction(instr);
+    if (typed.kind !== "ARG") continue;
+    for (const a of typed.args) {
+      const fromCli = run.buildArgs.get(a.name);
+      if (fromCli !== undefined) {
+        run.usedBuildArgs.add(a.name);
+        run.globalArgs.set(a.name, fromCli);
+      } else if (a.default !== undefined) run.globalArgs.set(a.name, expand(run, a.default, run.globalArgs, instr.range));
+    }
+  }
+}
+
+function runStage(run: BuildRun, stage: Stage): Promise<StageResult> {
+  let p = run.stageRuns.get(stage.index);
+  if (!p) {
+    p = executeStage(run, stage);
+    run.stageRuns.set(stage.index, p);
+  }
+  return p;
+}
+
+function stageByName(run: BuildRun, name: string, before: number): Stage | undefined {
+  const lower = name.toLowerCase();
+  return run.staged.stages.find((s) => s.index < before && s.name === lower);
+}
+
+async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
+  // Dependencies first, outside the limiter, so waiting stages never hold a slot.
+  const baseName = expand(run, stage.base, run.globalArgs, stage.from.range);
+  const baseStage = stageByName(run, baseName, stage.index);
+  const deps: Promise<unknown>[] = [];
+  if (baseStage) deps.push(runStage(run, baseStage));
+  for (const instr of stage.instructions) {
+    const from = copyFromFlag(instr);
+    if (from === undefined) continue;
+    const dep = resolveFromStage(run, from, stage);
+    if (dep) deps.push(runStage(run, dep));
+  }
+  await Promise.all(deps);
+  return run.limit(async () => {
+    throwIfAborted(run.signal);
+    const rootfs = join(run.workdir, `stage-${stage.index}`);
+    await mkdir(rootfs, { recursive: true });
+    const state = await prepareBase(run, stage, baseName, baseStage, rootfs);
+    for (const instr of stage.instructions) {
+      throwIfAborted(run.signal);
+      await runStep(run, stage, state, rootfs, instr);
+    }
+    return { state, rootfs };
+  });
+}
+
+function copyFromFlag(instr: Instruction): string | undefined {
+  if (instr.keyword !== "COPY" && instr.keyword !== "ADD") return undefined;
+  for (const f of instr.flags) {
+    const m = /^--from=(.*)$/.exec(f);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function resolveFromStage(run: BuildRun, from: string, current: Stage): Stage | undefined {
+  const name = expand(run, from, run.globalArgs, current.range);
+  if (/^\d+$/.test(name)) {
+    const idx = Number(name);
+    const s = run.staged.stages[idx];
+    if (!s || idx >= current.index)
+      throw new BuildError("UNKNOWN_STAGE", `COPY --from=${name}: there is no stage ${idx} before this one`, { range: current.range });
+    return s;
+  }
+  return stageByName(run, name, current.index);
+}
+
+function emptyConfig(run: BuildRun): ImageConfig {
+  return {
+    architecture: run.platform.architecture,
+    os: run.platform.os,
+    config: { Env: [`PATH=${DEFAULT_PATH}`] },
+    rootfs: { type: "layers", diff_ids: [] },
+    history: [],
+  };
+}
+
+async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseStage: Stage | undefined, rootfs: string): Promise<StageState> {
+  const node = `stage-${stage.index}-from`;
+  const label = `[${stage.name ?? stage.index} 1/${stage.instructions.length + 1}] FROM ${baseName}`;
+  const started = Date.now();
+  run.engine.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
+  let state: StageState;
+  if (baseStage) {
+    const base = await runStage(run, baseStage);
+    await cp(base.rootfs, rootfs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+    state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false };
+  } else if (baseName.toLowerCase() === "scratch") {
+    state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false };
+  } else {
+    const image = await resolveImage(run, baseName, stage.from.range);
+    await extractImage(run, image.layers, rootfs);
+    const config = structuredClone(image.config);
+    config.history ??= [];
+    config.config ??= {};
+    if (getEnv(config, "PATH") === undefined) config.config.Env = setEnv(config.config.Env, "PATH", DEFAULT_PATH);
+    state = { config, layers: image.layers, args: new Map(), cmdSet: false };
+  }
+  // The new image gets this build's platform and creation time; its history and layers carry over.
+  delete state.config.created;
+  run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
+  return state;
+}
+
+async function resolveImage(run: BuildRun, name: string, range: SourceRange): Promise<{ config: ImageConfig; layers: LayerRef[] }> {
+  let found;
+  try {
+    found = await findImage(run.engine.content, run.engine.images, name);
+  } catch (e) {
+    if (e instanceof TsbuildError) throw new BuildError(e.code, e.message, { range, hint: e.hint, cause: e });
+    throw e;
+  }
+  if (!found)
+    throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store`, {
+      range,
+      hint: "import it first with `tsbuild load -i IMAGE.tar` (pulling from a registry is not supported yet)",
+    });
+  return {
+    config: found.config,
+    layers: found.manifest.layers.map((l) => ({ diffId: l.digest, size: l.size })),
+  };
+}
+
+async function extractImage(run: BuildRun, layers: LayerRef[], rootfs: string): Promise<void> {
+  for (const l of layers) {
+    throwIfAborted(run.signal);
+    if (!(await run.engine.content.has(l.diffId)))
+      throw new BuildError("BLOB_NOT_FOUND", `layer ${l.diffId} of the base image is missing from the store`, { hint: "re-import the base image with `tsbuild load -i`" });
+    await extractLayer(createReadStream(run.engine.content.path(l.diffId)), rootfs, { signal: run.signal });
+  }
+}
+
+/** The rootfs of an image named in COPY --from=<image>, materialised once per build. */
+function imageRootfs(run: BuildRun, name: string, range: SourceRange): Promise<string> {
+  let p = run.imageRootfs.get(name);
+  if (!p) {
+    p = (async () => {
+      const image = await resolveImage(run, name, range);
+      const dir = join(run.workdir, `image-${run.imageRootfs.size}`);
+      await mkdir(dir, { recursive: true });
+      await extractImage(run, image.layers, dir);
+      return dir;
+    })();
+    run.imageRootfs.set(name, p);
+  }
+  return p;
+}
+
+function stepLabel(stage: Stage, instr: Instruction): string {
+  const pos = stage.instructions.indexOf(instr) + 2;
+  return `[${stage.name ?? stage.index} ${pos}/${stage.instructions.length + 1}] ${instr.original.trim()}`;
+}
+
+async function runStep(run: BuildRun, stage: Stage, state: StageState, rootfs: string, instr: Instruction): Promise<void> {
+  const node = `stage-${stage.index}-step-${++run.stepCounter}`;
+  const started = Date.now();
+  run.engine.progress.emit({ kind: "step-start", node, name: stepLabel(stage, instr), range: instr.range, cached: false });
+  try {
+    await dispatch(run, stage, state, rootfs, decodeInstruction(instr));
+    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
+  } catch (e) {
+    const err = e instanceof TsbuildError && !e.range ? new BuildError(e.code, e.message, { range: instr.range, hint: e.hint, cause: e }) : e;
+    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
+    throw err;
+  }
+}
+
+function addHistory(run: BuildRun, state: StageState, createdBy: string, emptyLayer: boolean): void {
+  const h: HistoryEntry = { created: run.created, created_by: createdBy, comment: HISTORY_COMMENT };
+  if (emptyLayer) h.empty_layer = true;
+  (state.config.history ??= []).push(h);
+}
+
+async function addLayer(run: BuildRun, state: StageState, entries: LayerEntry[], createdBy: string): Promise<void> {
+  if (entries.length === 0) {
+    addHistory(run, state, createdBy, true);
+    return;
+  }
+  const { diffId, size } = await storeLayer(run.engine.content, entries, { signal: run.signal });
+  state.layers.push({ diffId, size });
+  state.config.rootfs.diff_ids.push(diffId);
+  addHistory(run, state, createdBy, false);
+}
+
+function meta(run: BuildRun, state: StageState, change: MetaChange, range: SourceRange): void {
+  const r = applyMeta(state.config, change, state.cmdSet, range);
+  state.config = r.config;
+  if (r.cmdSet) state.cmdSet = true;
+  addHistory(run, state, r.createdBy, true);
+}
+
+/** Go-duration string (e.g. 30s, 1m30s) already parsed by the frontend into nanoseconds. */
+async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: string, t: TypedInstruction): Promise<void> {
+  const range = t.src.range;
+  const env = () => expansionEnv(state);
+  const x = (w: string) => expand(run, w, env(), range);
+  switch (t.kind) {
+    case "ENV": {
+      // Every substitution in one ENV sees the values from before the instruction.
+      const e = env();
+      meta(run, state, { kind: "ENV", pairs: t.pairs.map((p) => ({ key: expand(run, p.key, e, range), value: expand(run, p.value, e, range) })) }, range);
+      return;
+    }
+    case "LABEL": {
+      const e = env();
+      meta(run, state, { kind: "LABEL", pairs: t.pairs.map((p) => ({ key: expand(run, p.key, e, range), value: expand(run, p.value, e, range) })) }, range);
+      return;
+    }
+    case "ARG": {
+      const out: { name: string; value?: string }[] = [];
+      for (const a of t.args) {
+        let value: string | undefined;
+        const cli = run.buildArgs.get(a.name);
+        if (cli !== undefined) {
+          value = cli;
+          run.usedBuildArgs.add(a.name);
+        } else if (a.default !== undefined) value = x(a.default);
+        else value = run.globalArgs.get(a.name);
+        if (value !== undefined) state.args.set(a.name, value);
+        else state.args.set(a.name, "");
+        out.push(a.default === undefined ? { name: a.name } : { name: a.name, value: value ?? "" });
+      }
+      meta(run, state, { kind: "ARG", args: out }, range);
+      return;
+    }
+    case "MAINTAINER":
+      meta(run, state, { kind: "MAINTAINER", name: t.name }, range);
+      return;
+    case "USER":
+      meta(run, state, { kind: "USER", user: x(t.user) }, range);
+      return;
+    case "EXPOSE":
+      meta(run, state, { kind: "EXPOSE", ports: t.ports.map(x) }, range);
+      return;
+    case "VOLUME":
+      meta(run, state, { kind: "VOLUME", paths: t.paths.map(x) }, range);
+      return;
+    case "STOPSIGNAL":
+      meta(run, state, { kind: "STOPSIGNAL", signal: x(t.signal) }, range);
+      return;
+    case "CMD":
+    case "ENTRYPOINT":
+      meta(run, state, { kind: t.kind, json: t.json, args: t.args }, range);
+      return;
+    case "SHELL":
+      meta(run, state, { kind: "SHELL", args: t.args }, range);
+      return;
+    case "ONBUILD":
+      meta(run, state, { kind: "ONBUILD", expression: t.expression }, range);
+      return;
+    case "HEALTHCHECK": {
+      if (t.none) {
+        meta(run, state, { kind: "HEALTHCHECK", health: { Test: ["NONE"] }, createdBy: "HEALTHCHECK NONE" }, range);
+        return;
+      }
+      const test = t.json ? t.test : ["CMD-SHELL", t.test.join(" ")];
+      const health: ImageConfig["config"]["Healthcheck"] = { Test: test };
+      if (t.interval !== undefined) health.Interval = t.interval;
+      if (t.timeout !== undefined) health.Timeout = t.timeout;
+      if (t.startPeriod !== undefined) health.StartPeriod = t.startPeriod;
+      if (t.startInterval !== undefined) health.StartInterval = t.startInterval;
+      if (t.retries !== undefined) health.Retries = t.retries;
+      meta(run, state, { kind: "HEALTHCHECK", health, createdBy: `HEALTHCHECK ${t.src.original.replace(/^\s*healthcheck\s+/i, "")}` }, range);
+      return;
+    }
+    case "WORKDIR": {
+      const prev = state.config.config.WorkingDir || "/";
+      const path = posix.resolve(prev, x(t.path));
+      const user = state.config.config.User;
+      const owner = user ? await lookupUser(rootfs, user) : undefined;
+      const entries = await ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
+      state.config.config.WorkingDir = path;
+      await addLayer(run, state, entries, `WORKDIR ${path}`);
+      return;
+    }
+    case "COPY":
+    case "ADD": {
+      let from: Parameters<typeof applyCopy>[0]["from"] = { kind: "context", context: run.context };
+      if (t.from !== undefined) {
+        const name = expand(run, t.from, run.globalArgs, range);
+        const dep = resolveFromStage(run, name, stage);
+        if (dep) from = { kind: "rootfs", dir: (await runStage(run, dep)).rootfs };
+        else from = { kind: "rootfs", dir: await imageRootfs(run, name, range) };
+      }
+      const unsupported = [t.link && "--link", t.parents && "--parents", t.exclude.length > 0 && "--exclude", t.checksum !== undefined && "--checksum"].filter(Boolean);
+      if (unsupported.length)
+        throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, { range, hint: "remove the flag; tsbuild will support it in a later version" });
+      const e = env();
+      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
+      const entries = await applyCopy({
+        rootfs,
+        sources: t.sources.map((s) => expand(run, s, e, range)),
+        dest: expand(run, t.dest, e, range),
+        workdir: state.config.config.WorkingDir || "/",
+        from,
+        ...(t.chown !== undefined ? { chown: expand(run, t.chown, e, range) } : {}),
+        ...(t.chmod !== undefined ? { chmod: expand(run, t.chmod, e, range) } : {}),
+        isAdd: t.kind === "ADD",
+        heredocs,
+        epoch: run.epoch,
+        range,
+        signal: run.signal,
+      });
+      const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
+      await addLayer(run, state, entries, `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`);
+      return;
+    }
+    case "RUN":
+      throw new BuildError("UNSUPPORTED", "RUN is not supported yet by this version of tsbuild", {
+        range,
+        hint: "this build engine release handles FROM, COPY, ADD and metadata instructions; RUN arrives with the sandboxed executor",
+      });
+    case "FROM":
+      throw new BuildError("INTERNAL", "FROM inside a stage", { range });
+  }
+}
+

@@ -1,0 +1,66 @@
+// Writes a built image (config + manifest) into the content store and reads images back for the commands.
+import type { ContentStore, ImageStore, ImageRecord } from "../store/types.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from "../image/types.js";
+import { StoreError } from "../errors.js";
+import { normalizeName } from "../image/reference.js";
+import type { LayerRef } from "./stage-state.js";
+
+export interface StoredImage {
+  manifest: Descriptor;
+  config: Digest;
+}
+
+/** Local manifests reference uncompressed layers (digest = diff_id); exporters compress on the way out. */
+export async function writeImage(store: ContentStore, config: ImageConfig, layers: LayerRef[]): Promise<StoredImage> {
+  const cfg = await store.putBytes(JSON.stringify(config));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+    layers: layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.diffId, size: l.size })),
+  };
+  const m = await store.putBytes(JSON.stringify(manifest));
+  return { manifest: { mediaType: MediaType.OciManifest, digest: m.digest, size: m.size }, config: cfg.digest };
+}
+
+export interface ResolvedImage {
+  record: ImageRecord;
+  manifest: Manifest;
+  config: ImageConfig;
+}
+
+/** Look an image up by name (normalised) or by config-digest id prefix, like `docker inspect`. */
+export async function findImage(store: ContentStore, images: ImageStore, ref: string): Promise<ResolvedImage | undefined> {
+  let record: ImageRecord | undefined;
+  const idLike = /^(sha256:)?[a-f0-9]{6,64}$/.test(ref);
+  if (!idLike || ref.includes(":") === false) {
+    try {
+      record = await images.get(normalizeName(ref));
+    } catch (e) {
+      if (!idLike) throw e;
+    }
+  }
+  if (!record && idLike) {
+    const want = ref.replace(/^sha256:/, "");
+    for (const r of await images.list()) {
+      const m = await store.readJson<Manifest>(r.target.digest);
+      if (m.config.digest.slice("sha256:".length).startsWith(want)) {
+        record = r;
+        break;
+      }
+    }
+  }
+  if (!record) return undefined;
+  const manifest = await store.readJson<Manifest>(record.target.digest);
+  const config = await store.readJson<ImageConfig>(manifest.config.digest);
+  return { record, manifest, config };
+}
+
+export async function requireImage(store: ContentStore, images: ImageStore, ref: string): Promise<ResolvedImage> {
+  const found = await findImage(store, images, ref);
+  if (!found)
+    throw new StoreError("IMAGE_NOT_FOUND", `no such image: ${ref}`, {
+      hint: "run `tsbuild images` to list local images, or `tsbuild load -i FILE` to import one",
+    });
+  return found;
+}

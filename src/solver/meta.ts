@@ -1,0 +1,119 @@
+// Metadata instructions: how each one changes the image config (Docker's fields) and its history line.
+// Pure: no disk. Values arrive already expanded where Docker expands them.
+import type { HealthConfig, ImageConfig } from "../image/types.js";
+import { BuildError } from "../errors.js";
+import type { SourceRange } from "../frontend/types.js";
+import { goList, goQuoteList, goSetMap } from "./history.js";
+import { DEFAULT_SHELL, setEnv } from "./stage-state.js";
+
+export type MetaChange =
+  | { kind: "ENV"; pairs: { key: string; value: string }[] }
+  | { kind: "LABEL"; pairs: { key: string; value: string }[] }
+  | { kind: "MAINTAINER"; name: string }
+  | { kind: "USER"; user: string }
+  | { kind: "EXPOSE"; ports: string[] }
+  | { kind: "VOLUME"; paths: string[] }
+  | { kind: "CMD" | "ENTRYPOINT"; json: boolean; args: string[] }
+  | { kind: "SHELL"; args: string[] }
+  | { kind: "STOPSIGNAL"; signal: string }
+  | { kind: "HEALTHCHECK"; health: HealthConfig; createdBy: string }
+  | { kind: "ONBUILD"; expression: string }
+  | { kind: "ARG"; args: { name: string; value?: string }[] }
+  | { kind: "WORKDIR"; path: string };
+
+export interface MetaResult {
+  config: ImageConfig;
+  createdBy: string;
+  /** ENTRYPOINT resets an inherited CMD unless this stage set CMD. */
+  cmdSet?: boolean;
+}
+
+/** Shell-form CMD/ENTRYPOINT/HEALTHCHECK run through the current SHELL. */
+export function shellWrap(config: ImageConfig, command: string): string[] {
+  return [...(config.config.Shell ?? DEFAULT_SHELL), command];
+}
+
+/** `80`, `80/udp`, `8000-8002/tcp` → normalised port keys; bad input is an error naming the value. */
+export function expandPorts(specs: string[], range?: SourceRange): string[] {
+  const out: string[] = [];
+  for (const spec of specs) {
+    const m = /^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(?:\d*:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+    if (!m) throw new BuildError("INVALID_PORT", `invalid port in EXPOSE: ${JSON.stringify(spec)}`, { range, hint: "use PORT[/PROTO], e.g. 80 or 53/udp" });
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    const proto = (m[3] ?? "tcp").toLowerCase();
+    if (lo < 1 || hi > 65535 || hi < lo)
+      throw new BuildError("INVALID_PORT", `invalid port range in EXPOSE: ${JSON.stringify(spec)}`, { range });
+    for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
+  }
+  return out;
+}
+
+export function applyMeta(prev: ImageConfig, change: MetaChange, cmdSet: boolean, range?: SourceRange): MetaResult {
+  const config = structuredClone(prev);
+  const c = config.config;
+  switch (change.kind) {
+    case "ENV": {
+      for (const { key, value } of change.pairs) c.Env = setEnv(c.Env, key, value);
+      return { config, createdBy: `ENV ${change.pairs.map((p) => `${p.key}=${p.value}`).join(" ")}` };
+    }
+    case "LABEL": {
+      c.Labels = { ...(c.Labels ?? {}) };
+      for (const { key, value } of change.pairs) c.Labels[key] = value;
+      return { config, createdBy: `LABEL ${change.pairs.map((p) => `${p.key}=${p.value}`).join(" ")}` };
+    }
+    case "MAINTAINER":
+      config.author = change.name;
+      return { config, createdBy: `MAINTAINER ${change.name}` };
+    case "USER":
+      c.User = change.user;
+      return { config, createdBy: `USER ${change.user}` };
+    case "EXPOSE": {
+      const ports = expandPorts(change.ports, range);
+      c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+      for (const p of ports) c.ExposedPorts[p] = {};
+      return { config, createdBy: `EXPOSE ${goSetMap(ports)}` };
+    }
+    case "VOLUME": {
+      if (change.paths.length === 0 || change.paths.some((p) => p.trim() === ""))
+        throw new BuildError("INVALID_VOLUME", "VOLUME specified can not be an empty string", { range });
+      c.Volumes = { ...(c.Volumes ?? {}) };
+      for (const p of change.paths) c.Volumes[p] = {};
+      return { config, createdBy: `VOLUME ${goList(change.paths)}` };
+    }
+    case "CMD": {
+      c.Cmd = change.json ? [...change.args] : shellWrap(config, change.args.join(" "));
+      if (!change.json) c.ArgsEscaped = true;
+      return { config, createdBy: `CMD ${goQuoteList(c.Cmd)}`, cmdSet: true };
+    }
+    case "ENTRYPOINT": {
+      c.Entrypoint = change.json ? [...change.args] : shellWrap(config, change.args.join(" "));
+      if (!change.json) c.ArgsEscaped = true;
+      // Docker: an ENTRYPOINT resets a CMD inherited from the base image.
+      if (!cmdSet) c.Cmd = null;
+      return { config, createdBy: `ENTRYPOINT ${goQuoteList(c.Entrypoint)}` };
+    }
+    case "SHELL":
+      if (change.args.length === 0) throw new BuildError("INVALID_SHELL", "SHELL requires at least one argument", { range });
+      c.Shell = [...change.args];
+      return { config, createdBy: `SHELL ${goList(change.args)}` };
+    case "STOPSIGNAL": {
+      const sig = change.signal;
+      if (!/^(SIG)?[A-Z0-9+-]+$/i.test(sig) && !/^\d+$/.test(sig))
+        throw new BuildError("INVALID_SIGNAL", `invalid STOPSIGNAL: ${JSON.stringify(sig)}`, { range, hint: "use a signal name like SIGTERM or a number" });
+      c.StopSignal = sig;
+      return { config, createdBy: `STOPSIGNAL ${sig}` };
+    }
+    case "HEALTHCHECK":
+      c.Healthcheck = change.health;
+      return { config, createdBy: change.createdBy };
+    case "ONBUILD":
+      c.OnBuild = [...(c.OnBuild ?? []), change.expression];
+      return { config, createdBy: `ONBUILD ${change.expression}` };
+    case "ARG":
+      return { config, createdBy: `ARG ${change.args.map((a) => (a.value === undefined ? a.name : `${a.name}=${a.value}`)).join(" ")}` };
+    case "WORKDIR":
+      c.WorkingDir = change.path;
+      return { config, createdBy: `WORKDIR ${change.path}` };
+  }
+}

@@ -1,0 +1,51 @@
+// Runs the CLI in-process (fast) or as the built binary (real process, real exit codes and signals).
+import { PassThrough } from "node:stream";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { main } from "../../src/cli/main.js";
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const BIN = join(REPO, "dist/cli/bin.js");
+
+function collect(): { stream: PassThrough; text(): string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
+}
+
+/** In-process: main() with captured output. */
+export async function tsbuild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const out = collect();
+  const err = collect();
+  const code = await main(args, { stdout: out.stream, stderr: err.stream, isTTY: false, cwd: opts.cwd ?? REPO, env: opts.env ?? process.env });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+/** As a real process from dist/ (built by `npm test`'s pretest). */
+export function tsbuildProcess(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.on("error", reject);
+    child.stdin.end(opts.input ?? "");
+    child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function tempDir(prefix = "tsbuild-test-"): Promise<{ path: string; cleanup(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}

@@ -1,0 +1,20 @@
+// Real external tools used by integration tests; a missing tool fails with the apt package to install (never a silent skip).
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+const PACKAGES: Record<string, string> = { skopeo: "skopeo", umoci: "umoci", busybox: "busybox-static", crun: "crun", runc: "runc", bwrap: "bubblewrap", tar: "tar" };
+
+export async function requireTool(name: string): Promise<void> {
+  try {
+    await run("sh", ["-c", `command -v ${name}`]);
+  } catch {
+    throw new Error(`${name} is not installed: apt-get install -y ${PACKAGES[name] ?? name} (see .ci/run)`);
+  }
+}
+
+export async function exec(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ stdout: string; stderr: string }> {
+  await requireTool(cmd);
+  return run(cmd, args, { maxBuffer: 64 * 1024 * 1024, ...opts });
+}
