@@ -1,0 +1,129 @@
+// The image (tag) store: one JSON file per image name under refs/, each replaced atomically, so concurrent
+// tagging from several processes never leaves a torn file (last writer wins). Names are stored as given:
+// callers normalise references (docker.io/library/x:latest) before calling.
+import { createHash } from "node:crypto";
+import { readdir, readFile, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { isDigest, type Descriptor } from "../image/types.js";
+import { StoreError } from "../errors.js";
+import { writeFileAtomic } from "./atomic-write.js";
+import type { ImageRecord, ImageStore } from "./types.js";
+
+export interface ImageStoreOptions {
+  /** Called for each ref file that list() skips because it is unreadable or malformed (default: ignored silently). */
+  onWarning?(message: string): void;
+}
+
+// File names stay readable (encodeURIComponent) unless they would approach NAME_MAX; then a hash keeps them short.
+// The record itself carries the name, so the file name never has to be decoded.
+const MAX_FILE_NAME = 200;
+
+/** The ref file name for an image name (without the .json suffix). */
+export function refKey(name: string): string {
+  const enc = encodeURIComponent(name).replace(/\*/g, "%2A");
+  if (enc.length <= MAX_FILE_NAME && !enc.startsWith(".")) return enc;
+  return `sha256-${createHash("sha256").update(name, "utf8").digest("hex")}`;
+}
+
+function isRecord(v: unknown): v is ImageRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Partial<ImageRecord>;
+  const t = r.target as Partial<Descriptor> | undefined;
+  return (
+    typeof r.name === "string" &&
+    typeof r.updated === "string" &&
+    typeof t === "object" &&
+    t !== null &&
+    typeof t.mediaType === "string" &&
+    typeof t.digest === "string" &&
+    isDigest(t.digest) &&
+    typeof t.size === "number"
+  );
+}
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}
+
+export function openImageStore(root: string, opts: ImageStoreOptions = {}): ImageStore {
+  const refsDir = join(root, "refs");
+  const tmpDir = join(root, "tmp");
+  const file = (name: string) => join(refsDir, `${refKey(name)}.json`);
+
+  /** Parse one ref file; undefined when missing. Malformed content → StoreError REF_CORRUPT. */
+  async function load(path: string): Promise<ImageRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new StoreError("REF_CORRUPT", `image ref file ${path} is not valid JSON`, { cause: e });
+    }
+    if (!isRecord(v)) throw new StoreError("REF_CORRUPT", `image ref file ${path} is not an image record`);
+    return v;
+  }
+
+  return {
+    async get(name) {
+      let r: ImageRecord | undefined;
+      try {
+        r = await load(file(name));
+      } catch (e) {
+        // A corrupt ref behaves as absent for lookups; list() reports it through onWarning.
+        if (e instanceof StoreError) {
+          opts.onWarning?.(e.message);
+          return undefined;
+        }
+        throw e;
+      }
+      // Hash-named files could in theory collide; the stored name is authoritative.
+      return r && r.name === name ? r : undefined;
+    },
+    async set(name, target) {
+      const desc: Descriptor = { mediaType: target.mediaType, digest: target.digest, size: target.size };
+      if (target.annotations) desc.annotations = target.annotations;
+      if (target.platform) desc.platform = target.platform;
+      const record: ImageRecord = { name, target: desc, updated: new Date().toISOString() };
+      await writeFileAtomic(file(name), JSON.stringify(record, null, 2) + "\n", { tmpDir });
+      return record;
+    },
+    async delete(name) {
+      // A corrupt ref file is removed too: deleting the name is what the caller asked for.
+      try {
+        await unlink(file(name));
+        return true;
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        throw e;
+      }
+    },
+    async list() {
+      let names: string[];
+      try {
+        names = await readdir(refsDir);
+      } catch (e) {
+        if (isNotFound(e)) return [];
+        throw e;
+      }
+      const out: ImageRecord[] = [];
+      for (const n of names) {
+        // Dot files are temp files of in-flight atomic writes.
+        if (n.startsWith(".") || !n.endsWith(".json")) continue;
+        try {
+          const r = await load(join(refsDir, n));
+          if (r) out.push(r);
+        } catch (e) {
+          if (!(e instanceof StoreError)) throw e;
+          opts.onWarning?.(e.message);
+        }
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+  };
+}
