@@ -277,23 +277,14 @@ export function compileDockerignore(patterns: string[]): DockerignoreMatcher {
       const file = normalizePath(path);
       // Docker refuses to exclude the context root itself.
       if (file === ".") return false;
-      const slash = file.lastIndexOf("/");
-      const parentDirs = slash < 0 ? [] : file.slice(0, slash).split("/");
+      // Every parent directory, shortest first: "a", "a/b" for "a/b/c".
+      const parents: string[] = [];
+      for (let i = file.indexOf("/"); i >= 0; i = file.indexOf("/", i + 1)) parents.push(file.slice(0, i));
       let matched = false;
       for (const pattern of compiled) {
         // An exception only matters once something matched, an inclusion only until then.
         if (pattern.exclusion !== matched) continue;
-        let match = pattern.match(file);
-        if (!match) {
-          let parent = "";
-          for (const dir of parentDirs) {
-            parent = parent === "" ? dir : `${parent}/${dir}`;
-            if (pattern.match(parent)) {
-              match = true;
-              break;
-            }
-          }
-        }
+        const match = pattern.match(file) || parents.some((parent) => pattern.match(parent));
         if (match) matched = !pattern.exclusion;
       }
       return matched;

@@ -256,3 +256,40 @@ describe("dockerignoreFileFor", () => {
     expect(dockerignoreFileFor("build/app.Dockerfile")).toBe("build/app.Dockerfile.dockerignore");
   });
 });
+
+describe("mayReinclude soundness (deterministic random check)", () => {
+  it("never lets a walker skip a directory holding an included path", () => {
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const segs = ["a", "b", "ab", "*", "?", "a*", "**", "[ab]", "b?"];
+    const names = ["a", "b", "ab", "ba", "bb"];
+    const pick = <T>(xs: T[]): T => xs[rand(xs.length)] as T;
+    const paths: string[] = [];
+    for (const x of names) {
+      paths.push(x);
+      for (const y of names) {
+        paths.push(`${x}/${y}`);
+        for (const z of names) paths.push(`${x}/${y}/${z}`);
+      }
+    }
+    for (let round = 0; round < 300; round++) {
+      const patterns: string[] = [];
+      const count = 1 + rand(4);
+      for (let i = 0; i < count; i++) {
+        const depth = 1 + rand(3);
+        const p = Array.from({ length: depth }, () => pick(segs)).join("/");
+        patterns.push(rand(2) === 0 ? `!${p}` : p);
+      }
+      const m = compileDockerignore(patterns);
+      for (const dir of paths) {
+        if (!m.matches(dir) || m.mayReinclude(dir)) continue;
+        for (const child of paths) {
+          if (child.startsWith(`${dir}/`)) expect(m.matches(child), `${patterns.join(" ")} | ${dir} → ${child}`).toBe(true);
+        }
+      }
+    }
+  });
+});
