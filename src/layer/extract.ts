@@ -1,0 +1,309 @@
+// Safe layer extraction into a rootfs directory, applying OCI whiteouts. Nothing is ever written outside `dest`:
+// unsafe names are rejected, parent symlinks are resolved inside dest (chroot-style), and the final path component
+// is never followed (an existing file, link or directory there is replaced, as docker does).
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, realpath, rm, symlink, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import tar, { type Header } from "tar-stream";
+import { AbortError, ArchiveError } from "../errors.js";
+import { decompressStream } from "./compression.js";
+import type { EntryType, LayerEntry } from "./types.js";
+
+const run = promisify(execFile);
+
+export interface ExtractLayerOptions {
+  signal?: AbortSignal;
+  /** Running with root privileges: chown entries and create device nodes. Default: whether the process uid is 0. */
+  root?: boolean;
+  /** Called for every tar entry (whiteouts included) before it is applied; `source` is never set. */
+  onEntry?(e: LayerEntry): void;
+}
+
+const WHITEOUT_PREFIX = ".wh.";
+const OPAQUE = ".wh..wh..opq";
+// Linux's own limit on symlinks followed during one path resolution.
+const MAX_SYMLINK_HOPS = 40;
+
+type TarHeader = Header & { pax?: Record<string, string> | null };
+
+const ENTRY_TYPE: Partial<Record<Header["type"], EntryType>> = {
+  file: "file",
+  "contiguous-file": "file",
+  directory: "directory",
+  symlink: "symlink",
+  link: "hardlink",
+  "character-device": "char-device",
+  "block-device": "block-device",
+  fifo: "fifo",
+};
+
+function unsafe(name: string, why: string): ArchiveError {
+  return new ArchiveError("UNSAFE_PATH", `refusing to extract layer entry ${JSON.stringify(name)}: ${why}`);
+}
+
+/** The components of an entry name (or hardlink target); rejects absolute names and any `..` (no legitimate layer needs them). */
+function splitName(name: string, entryName = name, what = "path"): string[] {
+  const shown = what === "path" ? what : `${what} ${JSON.stringify(name)}`;
+  if (name.startsWith("/")) throw unsafe(entryName, `${shown} is absolute`);
+  const parts = name.split("/").filter((c) => c !== "" && c !== ".");
+  if (parts.includes("..")) throw unsafe(entryName, `${shown} contains '..'`);
+  if (parts.some((c) => c.includes("\0"))) throw unsafe(entryName, `${shown} contains a NUL byte`);
+  return parts;
+}
+
+function headerToEntry(h: TarHeader): LayerEntry {
+  const type = ENTRY_TYPE[h.type];
+  if (!type) throw new ArchiveError("UNSUPPORTED_ENTRY", `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${String(h.type)}`);
+  const pax = h.pax ?? {};
+  const num = (v: string | undefined, fallback: number) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : fallback);
+  const e: LayerEntry = {
+    path: h.name.replace(/^(\.\/)+/, "").replace(/\/+$/, ""),
+    type,
+    mode: (h.mode ?? 0) & 0o7777,
+    uid: num(pax["uid"], h.uid ?? 0),
+    gid: num(pax["gid"], h.gid ?? 0),
+    mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+  };
+  if (type === "file") e.size = h.size ?? 0;
+  if ((type === "symlink" || type === "hardlink") && h.linkname) e.linkname = h.linkname;
+  if (type === "char-device" || type === "block-device") {
+    e.devmajor = h.devmajor ?? 0;
+    e.devminor = h.devminor ?? 0;
+  }
+  const xattrs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice("SCHILY.xattr.".length)] = v;
+  if (Object.keys(xattrs).length > 0) e.xattrs = xattrs;
+  return e;
+}
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}
+
+async function lstatOrUndefined(p: string) {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+async function drain(s: Readable): Promise<void> {
+  for await (const _ of s) void _;
+}
+
+/** Iterate a layer tar's entries (metadata only; content is skipped). Compressed input is detected and decompressed. */
+export async function* listLayer(input: Readable): AsyncGenerator<LayerEntry> {
+  const { stream } = await decompressStream(input);
+  const ex = tar.extract();
+  const feeding = pipeline(stream, ex);
+  feeding.catch(() => undefined);
+  try {
+    for await (const entry of ex) {
+      const e = headerToEntry(entry.header as TarHeader);
+      await drain(entry as unknown as Readable);
+      yield e;
+    }
+    await feeding;
+  } finally {
+    if (!ex.destroyed) ex.destroy();
+    stream.destroy();
+  }
+}
+
+/** Extract a (possibly compressed) layer tar into the existing directory `dest`. */
+export async function extractLayer(input: Readable, dest: string, opts: ExtractLayerOptions = {}): Promise<void> {
+  const { signal } = opts;
+  const asRoot = opts.root ?? process.getuid?.() === 0;
+  const rootAbs = await realpath(dest);
+  // Real paths written by this layer: an opaque whiteout must keep them (it sorts after names like "dir/-x").
+  const written = new Set<string>();
+  // Resolved parent directories; cleared whenever something is removed, as that can change a resolution.
+  const resolved = new Map<string, string>();
+  // Directory mode and mtime are applied last: writing children would bump the mtime, and a 0555 dir would block them.
+  const dirs: { path: string; mode: number; mtime: number }[] = [];
+
+  /** The real path (inside dest) of the directory reached by `comps`, resolving symlinks chroot-style. */
+  async function resolveDir(comps: string[], entryName: string, create: boolean): Promise<string | undefined> {
+    const key = comps.join("/");
+    const hit = resolved.get(key);
+    if (hit !== undefined) return hit;
+    const stack: string[] = [];
+    const queue = [...comps];
+    let hops = 0;
+    while (queue.length > 0) {
+      const c = queue.shift() as string;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        // Only a symlink target can bring us here; climbing out of the rootfs is an escape attempt.
+        if (stack.length === 0) throw unsafe(entryName, "a parent symlink points outside the rootfs");
+        stack.pop();
+        continue;
+      }
+      const p = join(rootAbs, ...stack, c);
+      const st = await lstatOrUndefined(p);
+      if (!st) {
+        if (!create) return undefined;
+        await mkdir(p, { mode: 0o755 });
+        stack.push(c);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError("SYMLINK_LOOP", `too many levels of symbolic links resolving layer entry ${JSON.stringify(entryName)}`);
+        const target = await readlink(p);
+        // An absolute target means the rootfs root, as it will inside the container.
+        if (target.startsWith("/")) stack.length = 0;
+        queue.unshift(...target.split("/"));
+        continue;
+      }
+      if (!st.isDirectory()) throw new ArchiveError("NOT_A_DIRECTORY", `cannot extract layer entry ${JSON.stringify(entryName)}: ${join(...stack, c)} is not a directory`);
+      stack.push(c);
+    }
+    const abs = join(rootAbs, ...stack);
+    resolved.set(key, abs);
+    return abs;
+  }
+
+  async function remove(p: string): Promise<void> {
+    await rm(p, { recursive: true, force: true });
+    resolved.clear();
+  }
+
+  /** Opaque whiteout: drop everything under `dir` that this layer did not write itself. */
+  async function clearLower(dir: string): Promise<void> {
+    for (const name of await readdir(dir)) {
+      const p = join(dir, name);
+      if (!written.has(p)) await remove(p);
+      else if ((await lstat(p)).isDirectory()) await clearLower(p);
+    }
+  }
+
+  async function setXattrs(p: string, xattrs: Record<string, string>): Promise<void> {
+    for (const [k, v] of Object.entries(xattrs)) {
+      // Node has no xattr API; setfattr (package attr) does it. Best effort: namespaces like security.* need privileges.
+      await run("setfattr", ["-h", "-n", k, "-v", `0s${Buffer.from(v, "utf8").toString("base64")}`, p]).catch(() => undefined);
+    }
+  }
+
+  async function apply(entry: Readable, h: TarHeader): Promise<void> {
+    const e = headerToEntry(h);
+    const parts = splitName(h.name);
+    opts.onEntry?.(e);
+    const name = parts.pop();
+    if (name === undefined) return; // the root itself ("./"): dest's own metadata is not the layer's to change
+    const base = name;
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const parent = await resolveDir(parts, h.name, base === OPAQUE);
+      if (parent === undefined) return;
+      if (base === OPAQUE) {
+        await clearLower(parent);
+        return;
+      }
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      // ".wh..wh.*" other than the opaque marker are AUFS internals with nothing to apply.
+      if (hidden.startsWith(WHITEOUT_PREFIX)) return;
+      if (hidden === "" || hidden === "." || hidden === "..") throw unsafe(h.name, "whiteout of an invalid name");
+      await remove(join(parent, hidden));
+      return;
+    }
+
+    const parent = (await resolveDir(parts, h.name, true)) as string;
+    const target = join(parent, base);
+
+    // Validate a hardlink's target before touching anything at `target`.
+    let linkSource: string | undefined;
+    if (e.type === "hardlink") {
+      const lparts = splitName(e.linkname ?? "", h.name, "hardlink target");
+      const lname = lparts.pop();
+      if (lname === undefined) throw unsafe(h.name, "hardlink to the rootfs itself");
+      const lparent = await resolveDir(lparts, h.name, false);
+      const lst = lparent === undefined ? undefined : await lstatOrUndefined(join(lparent, lname));
+      if (!lparent || !lst) throw new ArchiveError("HARDLINK_TARGET_MISSING", `layer entry ${JSON.stringify(h.name)} links to ${JSON.stringify(e.linkname)}, which does not exist in the rootfs`);
+      if (lst.isDirectory()) throw new ArchiveError("HARDLINK_TO_DIRECTORY", `layer entry ${JSON.stringify(h.name)} is a hardlink to the directory ${JSON.stringify(e.linkname)}`);
+      linkSource = join(lparent, lname);
+      if (linkSource === target) return; // a link to itself changes nothing
+    }
+
+    const existing = await lstatOrUndefined(target);
+    if (existing && !(e.type === "directory" && existing.isDirectory())) await remove(target);
+
+    switch (e.type) {
+      case "directory":
+        if (!existing?.isDirectory()) await mkdir(target, { mode: 0o700 });
+        break;
+      case "file": {
+        // O_EXCL|O_NOFOLLOW: never write through something that appeared at target since the lstat.
+        const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        await pipeline(entry, fh.createWriteStream(), signal ? { signal } : {});
+        break;
+      }
+      case "symlink":
+        await symlink(e.linkname ?? "", target);
+        break;
+      case "hardlink":
+        await link(linkSource as string, target);
+        written.add(target);
+        return; // shares the target's inode and so its metadata
+      case "fifo":
+        await run("mkfifo", ["-m", "600", target]);
+        break;
+      case "char-device":
+      case "block-device":
+        // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker does).
+        if (!asRoot) return;
+        await run("mknod", ["-m", "600", target, e.type === "char-device" ? "c" : "b", String(e.devmajor ?? 0), String(e.devminor ?? 0)]);
+        break;
+    }
+    written.add(target);
+
+    // chown first: it clears setuid/setgid, which chmod then restores.
+    if (asRoot) await lchown(target, e.uid, e.gid);
+    if (e.xattrs) await setXattrs(target, e.xattrs);
+    if (e.type === "directory") {
+      dirs.push({ path: target, mode: e.mode, mtime: e.mtime });
+    } else if (e.type === "symlink") {
+      await lutimes(target, e.mtime, e.mtime).catch(() => undefined);
+    } else {
+      await chmod(target, e.mode);
+      await utimes(target, e.mtime, e.mtime);
+    }
+  }
+
+  const { stream } = await decompressStream(input);
+  const ex = tar.extract();
+  const feeding = pipeline(stream, ex);
+  feeding.catch(() => undefined);
+  const onAbort = () => ex.destroy(new AbortError());
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw new AbortError();
+    for await (const entry of ex) {
+      if (signal?.aborted) throw new AbortError();
+      const rs = entry as unknown as Readable;
+      try {
+        await apply(rs, entry.header as TarHeader);
+      } finally {
+        // Whatever was not consumed (skipped entries, errors) must be read before the next header.
+        if (!rs.destroyed) await drain(rs).catch(() => undefined);
+      }
+    }
+    await feeding;
+    // Deepest first, so a read-only parent never blocks fixing up a child.
+    for (const d of dirs.reverse()) {
+      await chmod(d.path, d.mode);
+      await utimes(d.path, d.mtime, d.mtime);
+    }
+  } catch (err) {
+    if (!ex.destroyed) ex.destroy();
+    stream.destroy();
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}

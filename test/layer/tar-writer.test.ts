@@ -1,0 +1,146 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import tar from "tar-stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sortEntries, writeLayerTar } from "../../src/layer/tar-writer.js";
+import { storeLayer } from "../../src/layer/store-layer.js";
+import { listLayer } from "../../src/layer/extract.js";
+import { openContentStore } from "../../src/store/content-store.js";
+import type { LayerEntry } from "../../src/layer/types.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tsbuild-tw-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function tarBytes(entries: LayerEntry[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(c: Buffer, _e, cb) {
+      chunks.push(c);
+      cb();
+    },
+  });
+  await writeLayerTar(entries, out);
+  return Buffer.concat(chunks);
+}
+
+async function rawHeaders(buf: Buffer): Promise<(tar.Header & { pax?: Record<string, string> | null })[]> {
+  const ex = tar.extract();
+  const out: (tar.Header & { pax?: Record<string, string> | null })[] = [];
+  Readable.from([buf]).pipe(ex as unknown as Writable);
+  for await (const e of ex) {
+    out.push(e.header);
+    for await (const _ of e) void _;
+  }
+  return out;
+}
+
+async function fixture(): Promise<LayerEntry[]> {
+  await writeFile(join(dir, "hello"), "hello world\n");
+  await writeFile(join(dir, "empty"), "");
+  return [
+    { path: "usr/bin/hello", type: "file", mode: 0o4755, uid: 0, gid: 0, mtime: 1000, size: 12, source: join(dir, "hello") },
+    { path: "usr", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 1000 },
+    { path: "usr/bin", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 1000 },
+    { path: "usr/bin/hi", type: "symlink", mode: 0o777, uid: 0, gid: 0, mtime: 1000, linkname: "hello" },
+    { path: "usr/bin/hello2", type: "hardlink", mode: 0o755, uid: 0, gid: 0, mtime: 1000, linkname: "usr/bin/hello" },
+    { path: "usr/empty", type: "file", mode: 0o644, uid: 1000, gid: 1000, mtime: 1000, size: 0, source: join(dir, "empty") },
+    { path: ".wh.gone", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 },
+  ];
+}
+
+describe("writeLayerTar", () => {
+  it("is deterministic: same entries → same bytes and diff_id, in any input order", async () => {
+    const entries = await fixture();
+    const a = await tarBytes(entries);
+    const b = await tarBytes([...entries].reverse());
+    expect(a.equals(b)).toBe(true);
+    const store = openContentStore(join(dir, "store"));
+    const l1 = await storeLayer(store, entries);
+    const l2 = await storeLayer(store, (async function* () {
+      yield* [...entries].reverse();
+    })());
+    expect(l1).toEqual(l2);
+    expect(l1.diffId).toBe(`sha256:${createHash("sha256").update(a).digest("hex")}`);
+    expect(l1.size).toBe(a.length);
+  });
+
+  it("a different mtime gives a different diff_id", async () => {
+    const entries = await fixture();
+    const store = openContentStore(join(dir, "store"));
+    const l1 = await storeLayer(store, entries);
+    const changed = entries.map((e) => (e.path === "usr" ? { ...e, mtime: 1001 } : e));
+    const l2 = await storeLayer(store, changed);
+    expect(l2.diffId).not.toBe(l1.diffId);
+  });
+
+  it("sorts bytewise, parents first", () => {
+    const e = (path: string): LayerEntry => ({ path, type: "file", mode: 0, uid: 0, gid: 0, mtime: 0 });
+    expect(sortEntries([e("a/b"), e("a-b"), e("a"), e("B"), e("é"), e("z")]).map((x) => x.path)).toEqual(["B", "a", "a-b", "a/b", "z", "é"]);
+  });
+
+  it("writes headers from the entry: dir slash, empty uname/gname, links, devices, xattrs, long names, big ids", async () => {
+    const long = `${"d".repeat(120)}/${"f".repeat(150)}`;
+    await writeFile(join(dir, "x"), "x");
+    const entries: LayerEntry[] = [
+      ...(await fixture()),
+      { path: "dev/null", type: "char-device", mode: 0o666, uid: 0, gid: 0, mtime: 5, devmajor: 1, devminor: 3 },
+      { path: "dev/sda", type: "block-device", mode: 0o660, uid: 0, gid: 6, mtime: 5, devmajor: 8, devminor: 0 },
+      { path: "run/fifo", type: "fifo", mode: 0o600, uid: 0, gid: 0, mtime: 5 },
+      { path: long, type: "file", mode: 0o600, uid: 3000000, gid: 3000001, mtime: 7, size: 1, source: join(dir, "x"), xattrs: { "user.b": "2", "user.a": "1" } },
+    ];
+    const headers = await rawHeaders(await tarBytes(entries));
+    const by = new Map(headers.map((h) => [h.name, h]));
+    expect(headers.map((h) => h.name)).toEqual([".wh.gone", long, "dev/null", "dev/sda", "run/fifo", "usr/", "usr/bin/", "usr/bin/hello", "usr/bin/hello2", "usr/bin/hi", "usr/empty"]);
+    for (const h of headers) {
+      expect(h.uname).toBe("");
+      expect(h.gname).toBe("");
+    }
+    expect(by.get("usr/bin/hello")).toMatchObject({ type: "file", mode: 0o4755, size: 12 });
+    expect(by.get("usr/bin/hello")?.mtime?.getTime()).toBe(1000_000);
+    expect(by.get("usr/bin/hi")).toMatchObject({ type: "symlink", linkname: "hello" });
+    expect(by.get("usr/bin/hello2")).toMatchObject({ type: "link", linkname: "usr/bin/hello" });
+    expect(by.get("dev/null")).toMatchObject({ type: "character-device", devmajor: 1, devminor: 3 });
+    expect(by.get("dev/sda")).toMatchObject({ type: "block-device", devmajor: 8, devminor: 0 });
+    expect(by.get("run/fifo")).toMatchObject({ type: "fifo" });
+    expect(by.get(long)?.pax).toMatchObject({ "SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.b": "2", uid: "3000000", gid: "3000001" });
+    const listed = [];
+    for await (const e of listLayer(Readable.from([await tarBytes(entries)]))) listed.push(e);
+    expect(listed.find((e) => e.path === long)).toMatchObject({ uid: 3000000, gid: 3000001, xattrs: { "user.a": "1", "user.b": "2" } });
+  });
+
+  it("rejects a file whose size on disk differs from the entry, leaving nothing in the store", async () => {
+    await writeFile(join(dir, "f"), "12345");
+    const store = openContentStore(join(dir, "store"));
+    for (const size of [3, 9]) {
+      const entries: LayerEntry[] = [{ path: "f", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size, source: join(dir, "f") }];
+      await expect(storeLayer(store, entries)).rejects.toMatchObject({ name: "ArchiveError", code: "SIZE_CHANGED" });
+    }
+    const missing: LayerEntry[] = [{ path: "f", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1, source: join(dir, "nope") }];
+    await expect(storeLayer(store, missing)).rejects.toMatchObject({ code: "SOURCE_UNREADABLE" });
+    const blobs: string[] = [];
+    for await (const d of store.list()) blobs.push(d);
+    expect(blobs).toEqual([]);
+    expect(await readdir(join(dir, "store", "tmp"))).toEqual([]);
+  });
+
+  it("rejects unclean entry paths", async () => {
+    for (const path of ["/abs", "a/../b", "./a", "a/", ""]) {
+      await expect(tarBytes([{ path, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }])).rejects.toMatchObject({ code: "BAD_ENTRY_PATH" });
+    }
+  });
+
+  it("honours an aborted signal", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const out = new Writable({ write: (_c, _e, cb) => cb() });
+    await expect(writeLayerTar(await fixture(), out, { signal: ac.signal })).rejects.toMatchObject({ code: "CANCELLED" });
+  });
+});
