@@ -1,0 +1,55 @@
+// The generated /etc/hosts and /etc/resolv.conf every sandbox gets, and the mount-point stubs a runtime may leave
+// in the rootfs when it bind-mounts onto paths the image lacks (the snapshot diff drops them).
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ProcessSpec } from "./types.js";
+
+export const DEFAULT_HOSTNAME = "tsbuild";
+
+/**
+ * Paths (relative to the rootfs) a runtime may create as empty mount points: /proc, /dev, /sys, and the /etc/hosts and
+ * /etc/resolv.conf bind targets (plus /etc itself when the image has none). A snapshot drops such a path when it was
+ * absent before the run and is an empty file or directory after it. Everything under /dev is a tmpfs and never leaks.
+ */
+export const EXECUTOR_MOUNT_STUBS: readonly string[] = ["dev", "proc", "sys", "etc", "etc/hosts", "etc/resolv.conf"];
+
+/** EXECUTOR_MOUNT_STUBS plus the destinations (and their parents) of the spec's extra mounts. */
+export function mountStubsFor(spec: Pick<ProcessSpec, "extraMounts">): string[] {
+  const stubs = new Set(EXECUTOR_MOUNT_STUBS);
+  for (const m of spec.extraMounts ?? []) {
+    const parts = m.destination.split("/").filter((p) => p !== "" && p !== ".");
+    for (let i = 1; i <= parts.length; i++) stubs.add(parts.slice(0, i).join("/"));
+  }
+  return [...stubs];
+}
+
+export function hostsFileContent(hostname: string): string {
+  return [
+    `127.0.0.1\tlocalhost ${hostname}`,
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    "",
+  ].join("\n");
+}
+
+/** The host's resolv.conf; like Docker, fall back to public resolvers when the host has none. */
+export async function resolvConfContent(): Promise<string> {
+  try {
+    return await readFile("/etc/resolv.conf", "utf8");
+  } catch {
+    return "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  }
+}
+
+/** Writes hosts and resolv.conf into `dir`; returns their paths for read-only bind mounts. */
+export async function writeNetworkFiles(dir: string, hostname: string): Promise<{ hosts: string; resolvConf: string }> {
+  await mkdir(dir, { recursive: true });
+  const hosts = join(dir, "hosts");
+  const resolvConf = join(dir, "resolv.conf");
+  await writeFile(hosts, hostsFileContent(hostname), { mode: 0o644 });
+  await writeFile(resolvConf, await resolvConfContent(), { mode: 0o644 });
+  return { hosts, resolvConf };
+}

@@ -1,0 +1,62 @@
+// Shared plumbing for executors: spawn the sandbox tool with piped output, map its exit to a status,
+// and keep calling `kill` on abort until the process is gone (the container may not exist yet at the first try).
+import { spawn, execFile } from "node:child_process";
+import { constants } from "node:os";
+import { AbortError, EnvironmentError } from "../errors.js";
+import type { ProcessIO } from "./types.js";
+
+export interface SpawnSandboxOptions {
+  command: string;
+  args: string[];
+  io: ProcessIO;
+  signal: AbortSignal;
+  /** Called on abort, then every 100 ms until the process exits. */
+  kill(child: { kill(sig: NodeJS.Signals): boolean }): Promise<void> | void;
+}
+
+/** Resolves with the exit status (128+n for signal n); rejects with AbortError if `signal` fired. */
+export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: number }> {
+  if (opts.signal.aborted) return Promise.reject(new AbortError());
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.command, opts.args, { stdio: ["ignore", "pipe", "pipe"] });
+    let timer: NodeJS.Timeout | undefined;
+    let exited = false;
+    const killLoop = (): void => {
+      if (exited) return;
+      void Promise.resolve(opts.kill(child)).catch(() => undefined);
+      timer = setTimeout(killLoop, 100);
+    };
+    const onAbort = (): void => killLoop();
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    child.stdout.on("data", (c: Buffer) => opts.io.stdout(c));
+    child.stderr.on("data", (c: Buffer) => opts.io.stderr(c));
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      exited = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      if (timer) clearTimeout(timer);
+      reject(
+        err.code === "ENOENT"
+          ? new EnvironmentError("NO_RUNTIME", `${opts.command} is not installed`, { cause: err })
+          : new EnvironmentError("RUNTIME_FAILED", `cannot start ${opts.command}: ${err.message}`, { cause: err }),
+      );
+    });
+    child.on("close", (code, sig) => {
+      exited = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      if (timer) clearTimeout(timer);
+      if (opts.signal.aborted) return reject(new AbortError());
+      const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
+      resolve({ exitCode });
+    });
+  });
+}
+
+/** Runs a short helper command; resolves with its exit code and output, never rejects on a non-zero exit. */
+export function runQuiet(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
