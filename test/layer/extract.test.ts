@@ -70,6 +70,7 @@ describe("extractLayer round trip", () => {
     await mkdir(join(src, "ro"));
     await writeFile(join(src, "ro", "inside"), "x");
     await chmod(join(src, "ro"), 0o555);
+    await writeFile(join(src, "ünïcödé €"), "utf-8 name");
     await writeFile(join(src, "sgid"), "");
     await chmod(join(src, "sgid"), 0o2710);
     await run("mkfifo", [join(src, "fifo")]);
@@ -91,6 +92,10 @@ describe("extractLayer round trip", () => {
     const entries = await treeEntries(src, { xattrs });
     const { diffId } = await storeLayer(store, entries);
     await extractLayer(store.read(diffId), dst);
+
+    // GNU tar must read the same names back (format interop, PAX long and UTF-8 names).
+    const { stdout } = await run("tar", ["-tf", store.path(diffId)], { maxBuffer: 1 << 24 });
+    expect(stdout.split("\n").filter(Boolean).map((n) => n.replace(/\/$/, ""))).toEqual(entries.map((e) => e.path).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
 
     const want = await describeTree(src, { xattrs });
     const got = await describeTree(dst, { xattrs });
