@@ -13,6 +13,7 @@ const run = promisify(execFile);
 export async function makeBusyboxRootfs(dir?: string): Promise<string> {
   await requireTool("busybox");
   const root = dir ?? (await mkdtemp(join(tmpdir(), "tsbuild-bbroot-")));
+  await mkdir(root, { recursive: true });
   await chmod(root, 0o755); // mkdtemp makes 0700, which would lock out non-root users in the sandbox
   await mkdir(join(root, "bin"), { recursive: true });
   await copyFile("/bin/busybox", join(root, "bin/busybox"));

@@ -1,0 +1,216 @@
+// The change model shared by both snapshotters: a list of changes against the stage rootfs (what overlayfs' upperdir or
+// a tree comparison found), applied onto the rootfs in place and turned into the exact LayerEntry[] of the new layer.
+import type { BigIntStats } from "node:fs";
+import { lstat, mkdir, readdir, readlink, rename, rm, chmod, lchown, lutimes } from "node:fs/promises";
+import { join } from "node:path";
+import type { LayerEntry } from "../layer/types.js";
+
+export type Change =
+  /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
+  | { kind: "delete"; path: string }
+  /**
+   * The path now holds the object at `from` (an upperdir or a copied tree); `stat` is its lstat. For a directory
+   * `opaque` means nothing of the old directory's content survives (OCI `.wh..wh..opq`); its new content follows
+   * as separate changes.
+   */
+  | { kind: "upsert"; path: string; from: string; stat: BigIntStats; opaque?: boolean };
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
+  try {
+    return await lstat(p, { bigint: true });
+  } catch (e) {
+    if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+/** Names in a directory, sorted so changes come out in a stable order. */
+export async function sortedNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+function childPath(parent: string, name: string): string {
+  return parent === "" ? name : `${parent}/${name}`;
+}
+
+function sameMeta(a: BigIntStats, b: BigIntStats): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
+}
+
+/**
+ * Compares a tree the process ran in (`current`, a `cp -a` of `base` before the run) against `base` and returns the
+ * changes, parents before children. Like BuildKit's double walk, a regular file whose size and nanosecond mtime are
+ * unchanged counts as unchanged (contents are not read).
+ */
+export async function diffTrees(base: string, current: string): Promise<Change[]> {
+  const out: Change[] = [];
+  await diffDir(base, current, "", true, out);
+  return out;
+}
+
+async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[]): Promise<void> {
+  const curNames = await sortedNames(join(current, rel));
+  const baseNames = baseIsDir ? await sortedNames(join(base, rel)) : [];
+  const curSet = new Set(curNames);
+  const names = [...new Set([...curNames, ...baseNames])].sort();
+  for (const name of names) {
+    const p = childPath(rel, name);
+    if (!curSet.has(name)) {
+      out.push({ kind: "delete", path: p });
+      continue;
+    }
+    const from = join(current, p);
+    const cur = await lstat(from, { bigint: true });
+    const old = baseIsDir ? await lstatOrUndefined(join(base, p)) : undefined;
+    if (cur.isDirectory()) {
+      const sub: Change[] = [];
+      const oldIsDir = old?.isDirectory() ?? false;
+      await diffDir(base, current, p, oldIsDir, sub);
+      if (sub.length > 0 || !old || !oldIsDir || !sameMeta(old, cur)) {
+        out.push({ kind: "upsert", path: p, from, stat: cur });
+        out.push(...sub);
+      }
+      continue;
+    }
+    if (old && old.isDirectory() === false && (old.mode & 0o170000n) === (cur.mode & 0o170000n) && sameMeta(old, cur)) {
+      if (cur.isFile() && old.size === cur.size) continue;
+      if (cur.isSymbolicLink() && (await readlink(join(base, p))) === (await readlink(from))) continue;
+      if ((cur.isCharacterDevice() || cur.isBlockDevice()) && cur.rdev === old.rdev) continue;
+      if (cur.isFIFO() || cur.isSocket()) continue;
+    }
+    out.push({ kind: "upsert", path: p, from, stat: cur });
+  }
+}
+
+/**
+ * Removes mount-point stubs the runtime created: a stub path absent from `rootfs` before the run whose upsert is an
+ * empty regular file or an empty directory (ignoring stubs dropped below it).
+ */
+export async function dropMountStubs(changes: Change[], rootfs: string, stubs: readonly string[]): Promise<Change[]> {
+  const byPath = new Map(changes.map((c) => [c.path, c] as const));
+  const dropped = new Set<string>();
+  const deepestFirst = [...stubs].sort((a, b) => b.split("/").length - a.split("/").length);
+  for (const s of deepestFirst) {
+    const c = byPath.get(s);
+    if (c?.kind !== "upsert") continue;
+    if ((await lstatOrUndefined(join(rootfs, s))) !== undefined) continue;
+    if (c.stat.isFile() && c.stat.size === 0n) dropped.add(s);
+    else if (c.stat.isDirectory()) {
+      const names = await readdir(c.from);
+      if (names.every((n) => dropped.has(`${s}/${n}`))) dropped.add(s);
+    }
+  }
+  // Creating a stub inside an existing directory (etc/hosts in etc) copies that directory up or bumps its mtime;
+  // if nothing else changed below it and its owner and mode are as before, it is not part of the layer either.
+  for (const s of [...dropped]) {
+    for (let parent = s.slice(0, Math.max(0, s.lastIndexOf("/"))); parent !== ""; parent = parent.slice(0, Math.max(0, parent.lastIndexOf("/")))) {
+      const c = byPath.get(parent);
+      if (c?.kind !== "upsert" || !c.stat.isDirectory() || c.opaque) break;
+      const prefix = `${parent}/`;
+      if (changes.some((o) => o.path.startsWith(prefix) && !dropped.has(o.path))) break;
+      const before = await lstatOrUndefined(join(rootfs, parent));
+      if (!before?.isDirectory() || before.mode !== c.stat.mode || before.uid !== c.stat.uid || before.gid !== c.stat.gid) break;
+      dropped.add(parent);
+    }
+  }
+  return dropped.size === 0 ? changes : changes.filter((c) => !dropped.has(c.path));
+}
+
+function splitDev(rdev: bigint): { devmajor: number; devminor: number } {
+  // glibc's gnu_dev_major/minor encoding.
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return { devmajor: Number(major), devminor: Number(minor) };
+}
+
+function whiteoutName(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? `.wh.${path}` : `${path.slice(0, slash)}/.wh.${path.slice(slash + 1)}`;
+}
+
+function bytewise(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+export interface ApplyOptions {
+  /** SOURCE_DATE_EPOCH: entry mtimes later than this are clamped to it (the files on disk keep theirs). */
+  epoch?: number;
+}
+
+/**
+ * Applies `changes` (parents before children) onto `rootfs` — deleting whited-out paths, emptying opaque directories
+ * and renaming new objects into place, which consumes the `from` tree — and returns the layer's entries, whose
+ * `source` points at the file's final place in `rootfs`.
+ */
+export async function applyChanges(rootfs: string, changes: Change[], opts: ApplyOptions = {}): Promise<LayerEntry[]> {
+  const clamp = (s: number): number => (opts.epoch !== undefined && s > opts.epoch ? opts.epoch : s);
+  const entries: LayerEntry[] = [];
+  const dirs: { target: string; stat: BigIntStats }[] = [];
+  const inodes = new Map<string, LayerEntry[]>();
+  for (const c of changes) {
+    const target = join(rootfs, c.path);
+    if (c.kind === "delete") {
+      await rm(target, { recursive: true, force: true });
+      entries.push({ path: whiteoutName(c.path), type: "file", mode: 0, uid: 0, gid: 0, mtime: opts.epoch ?? 0, size: 0 });
+      continue;
+    }
+    const st = c.stat;
+    const base = {
+      path: c.path,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtime: clamp(Number(st.mtimeNs / 1_000_000_000n)),
+    };
+    const existing = await lstatOrUndefined(target);
+    if (st.isDirectory()) {
+      if (existing && (c.opaque || !existing.isDirectory())) await rm(target, { recursive: true, force: true });
+      if (!existing || c.opaque || !existing.isDirectory()) await mkdir(target);
+      // Metadata is set after the children are in place: creating them would bump the mtime again.
+      dirs.push({ target, stat: st });
+      entries.push({ ...base, type: "directory" });
+      if (c.opaque) entries.push({ path: `${c.path}/.wh..wh..opq`, type: "file", mode: 0, uid: 0, gid: 0, mtime: opts.epoch ?? 0, size: 0 });
+      continue;
+    }
+    let entry: LayerEntry;
+    if (st.isFile()) entry = { ...base, type: "file", size: Number(st.size), source: target };
+    else if (st.isSymbolicLink()) entry = { ...base, type: "symlink", linkname: await readlink(c.from) };
+    else if (st.isCharacterDevice()) entry = { ...base, type: "char-device", ...splitDev(st.rdev) };
+    else if (st.isBlockDevice()) entry = { ...base, type: "block-device", ...splitDev(st.rdev) };
+    else if (st.isFIFO()) entry = { ...base, type: "fifo" };
+    else continue; // sockets cannot be stored in a tar; Docker drops them too
+    if (existing) await rm(target, { recursive: true, force: true });
+    await rename(c.from, target);
+    entries.push(entry);
+    if (st.isFile() && st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const group = inodes.get(key) ?? [];
+      group.push(entry);
+      inodes.set(key, group);
+    }
+  }
+  for (const { target, stat } of dirs.reverse()) {
+    await lchown(target, Number(stat.uid), Number(stat.gid));
+    // chmod after chown: chown clears setuid/setgid bits.
+    await chmod(target, Number(stat.mode & 0o7777n));
+    await lutimes(target, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
+  }
+  // Hard links within the layer: the bytewise-first path (the one a sorted tar writes first) carries the data.
+  for (const group of inodes.values()) {
+    if (group.length < 2) continue;
+    group.sort((a, b) => bytewise(a.path, b.path));
+    const first = group[0];
+    if (!first) continue;
+    for (const e of group.slice(1)) {
+      e.type = "hardlink";
+      e.linkname = first.path;
+      delete e.size;
+      delete e.source;
+    }
+  }
+  return entries;
+}

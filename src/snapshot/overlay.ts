@@ -1,0 +1,68 @@
+// The overlayfs snapshotter's half of a RUN: mount rootfs (lower) + scratch upper on a merged dir, and after the run
+// read the upperdir into changes (whiteouts → deletes, directories that hide lower content → opaque).
+import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { lstatOrUndefined, sortedNames, type Change } from "./diff.js";
+import { mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+
+export type { OverlayDirs };
+
+/** Creates upper/work/merged under `scratch`; the upper root copies the rootfs root's owner and mode, which the merged root takes. */
+export async function prepareOverlayDirs(rootfs: string, scratch: string): Promise<OverlayDirs> {
+  const d: OverlayDirs = { lower: rootfs, upper: join(scratch, "upper"), work: join(scratch, "work"), merged: join(scratch, "merged") };
+  for (const p of [d.upper, d.work, d.merged]) await mkdir(p, { recursive: true });
+  const st = await stat(rootfs);
+  await chown(d.upper, st.uid, st.gid);
+  await chmod(d.upper, st.mode & 0o7777);
+  return d;
+}
+
+/** Mounts the overlay and returns its release (always call it, in a finally). */
+export async function mountOverlayDirs(d: OverlayDirs): Promise<() => Promise<void>> {
+  await mountOverlay(d);
+  return () => unmount(d.merged);
+}
+
+/**
+ * Reads the upperdir into changes. Must run while the overlay is still mounted: a directory is opaque when some name of
+ * its lower counterpart is missing from the merged view without a whiteout in the upper — the same answer as the
+ * `trusted.overlay.opaque` xattr, found without an xattr tool, and also right for directories recreated inside one.
+ */
+export async function overlayChanges(d: OverlayDirs): Promise<Change[]> {
+  const out: Change[] = [];
+  await walkUpper(d, "", true, out);
+  return out;
+}
+
+async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, out: Change[]): Promise<void> {
+  for (const name of await sortedNames(join(d.upper, rel))) {
+    const p = rel === "" ? name : `${rel}/${name}`;
+    const from = join(d.upper, p);
+    const st = await lstatOrUndefined(from);
+    if (!st) continue;
+    if (st.isCharacterDevice() && st.rdev === 0n) {
+      out.push({ kind: "delete", path: p });
+      continue;
+    }
+    if (!st.isDirectory()) {
+      out.push({ kind: "upsert", path: p, from, stat: st });
+      continue;
+    }
+    const lower = lowerMayExist ? await lstatOrUndefined(join(d.lower, p)) : undefined;
+    const lowerIsDir = lower?.isDirectory() ?? false;
+    let opaque = false;
+    if (lowerIsDir) {
+      const merged = new Set(await readdir(join(d.merged, p)));
+      const upper = await sortedNames(from);
+      const whited = new Set<string>();
+      for (const n of upper) {
+        const s = await lstatOrUndefined(join(from, n));
+        if (s?.isCharacterDevice() && s.rdev === 0n) whited.add(n);
+      }
+      opaque = (await readdir(join(d.lower, p))).some((n) => !merged.has(n) && !whited.has(n));
+    }
+    out.push({ kind: "upsert", path: p, from, stat: st, ...(opaque ? { opaque: true } : {}) });
+    // Below an opaque directory the lower tree is invisible, so nothing there is "replaced".
+    await walkUpper(d, p, lowerIsDir && !opaque, out);
+  }
+}
