@@ -14,7 +14,10 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stderr: strin
 }
 
 /** Thrown when overlayfs cannot be mounted here (no kernel support, not root, unsupported fs); callers may fall back to copying. */
-export class OverlayUnavailableError extends EnvironmentError {}
+export class OverlayUnavailableError extends EnvironmentError {
+  /** False when only these paths are the problem, so another RUN on the same filesystem may still use overlayfs. */
+  hostWide = true;
+}
 
 export interface OverlayDirs {
   lower: string;
@@ -29,7 +32,11 @@ const STRICT_OPTS = ["redirect_dir=off", "metacopy=off", "index=off"];
 export async function mountOverlay(d: OverlayDirs): Promise<void> {
   for (const p of [d.lower, d.upper, d.work]) {
     // mount(8) splits options on "," and overlayfs splits lowerdir on ":".
-    if (/[,:\\]/.test(p)) throw new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in overlay mount options (contains , : or \\)`);
+    if (/[,:\\]/.test(p)) {
+      const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in overlay mount options (contains , : or \\)`);
+      err.hostWide = false;
+      throw err;
+    }
   }
   const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`;
   let last = "";

@@ -50,7 +50,7 @@ export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
     return r;
   } catch (e) {
     if (!(e instanceof OverlayUnavailableError)) throw e;
-    overlayWorks.set(dev, false);
+    if (e.hostWide) overlayWorks.set(dev, false);
     return runWithCopy(opts);
   }
 }

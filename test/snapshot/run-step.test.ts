@@ -138,3 +138,28 @@ describe.each(CONFIGS)("runStep with $executor + $snapshotter", ({ executor: exN
     await expect(lstat(join(rootfs, "started"))).rejects.toThrow();
   });
 });
+
+describe("runStep auto snapshotter", () => {
+  test("uses overlayfs when it can, and falls back to a copy when the scratch path cannot be mounted", async () => {
+    const base = await mkdtemp(join(tmpdir(), "tsbuild-auto-"));
+    try {
+      const rootfs = await makeBusyboxRootfs(join(base, "rootfs"));
+      const executor = await makeExecutor("bwrap", join(base, "state"));
+      const spec: ProcessSpec = { args: ["/bin/sh", "-c", "echo 1 >> /n"], env: [PATH_ENV], cwd: "/", uid: 0, gid: 0, network: "none" };
+      const common = { rootfs, executor, spec, io: captureIO(), signal: new AbortController().signal };
+      await mkdir(join(base, "s1"));
+      expect(await runStep({ ...common, scratch: join(base, "s1") })).toMatchObject({ snapshotter: "overlay", exitCode: 0 });
+      // overlayfs option syntax cannot carry a comma in a path
+      await mkdir(join(base, "s,2"));
+      const r = await runStep({ ...common, scratch: join(base, "s,2") });
+      expect(r).toMatchObject({ snapshotter: "copy", exitCode: 0 });
+      expect(r.entries.map((e) => e.path)).toEqual(["n"]);
+      expect(await readFile(join(rootfs, "n"), "utf8")).toBe("1\n1\n");
+      // a path problem is not a host problem: the next RUN still gets overlayfs
+      expect(await runStep({ ...common, scratch: join(base, "s1") })).toMatchObject({ snapshotter: "overlay" });
+      expect(await mountsUnder(base)).toEqual([]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});

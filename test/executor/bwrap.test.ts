@@ -1,0 +1,35 @@
+import { describe, expect, test } from "vitest";
+import { bwrapArgs } from "../../src/executor/bwrap.js";
+import type { ProcessSpec } from "../../src/executor/types.js";
+
+describe("bwrapArgs", () => {
+  const files = { hosts: "/b/hosts", resolvConf: "/b/resolv.conf" };
+  const spec: ProcessSpec = { args: ["/bin/sh", "-c", "x"], env: ["A=1=2", "B="], cwd: "/w", uid: 0, gid: 0, network: "default" };
+
+  const pairAfter = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+
+  test("root runs the command directly with Docker's capabilities and a clean environment", () => {
+    const a = bwrapArgs(spec, "/root-fs", files);
+    expect(a.slice(a.indexOf("--bind"), a.indexOf("--bind") + 3)).toEqual(["--bind", "/root-fs", "/"]);
+    expect(a).not.toContain("--unshare-net");
+    expect(a).toContain("--die-with-parent");
+    expect(a.slice(a.indexOf("--") + 1)).toEqual(["/bin/sh", "-c", "x"]);
+    expect(pairAfter(a, "--cap-add")).toHaveLength(14);
+    expect(a.indexOf("--clearenv")).toBeLessThan(a.indexOf("--setenv"));
+    expect(a.slice(a.indexOf("--setenv"), a.indexOf("--setenv") + 6)).toEqual(["--setenv", "A", "1=2", "--setenv", "B", ""]);
+    expect(pairAfter(a, "--chdir")).toEqual(["/w"]);
+  });
+
+  test("non-root goes through busybox nsenter; none unshares the network; extra mounts", () => {
+    const a = bwrapArgs(
+      { ...spec, uid: 1000, gid: 50, network: "none", hostname: "h", extraMounts: [{ source: "/c", destination: "/cache", readonly: false }, { source: "", destination: "/t", readonly: false, type: "tmpfs" }] },
+      "/r",
+      files,
+    );
+    expect(a).toContain("--unshare-net");
+    expect(pairAfter(a, "--hostname")).toEqual(["h"]);
+    expect(a.slice(a.indexOf("--") + 1)).toEqual(["/dev/.tsbuild/busybox", "nsenter", "-G", "50", "-S", "1000", "--", "/bin/sh", "-c", "x"]);
+    expect(a.join(" ")).toContain("--bind /c /cache");
+    expect(a.join(" ")).toContain("--tmpfs /t");
+  });
+});

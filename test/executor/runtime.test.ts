@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { AbortError, EnvironmentError } from "../../src/errors.js";
+import { buildRuntimeConfig, DEFAULT_CAPABILITIES, nofileLimit } from "../../src/executor/runtime-spec.js";
+import { selectExecutor } from "../../src/executor/select-executor.js";
+import type { ProcessSpec } from "../../src/executor/types.js";
+import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
+import { captureIO, listContainers, makeExecutor, PATH_ENV, type ExecutorName } from "../helpers/sandbox.js";
+
+const EXECUTORS: ExecutorName[] = ["crun", "runc", "bwrap"];
+
+describe.each(EXECUTORS)("%s executor", (name) => {
+  let base: string;
+  let rootfs: string;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), "tsbuild-exec-"));
+    rootfs = await makeBusyboxRootfs(join(base, "rootfs"));
+  });
+  afterEach(async () => {
+    expect(await listContainers(name, join(base, "state"))).toEqual([]);
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  async function sh(script: string, spec: Partial<ProcessSpec> = {}, signal = new AbortController().signal) {
+    const io = captureIO();
+    const ex = await makeExecutor(name, join(base, "state"));
+    const { exitCode } = await ex.run(
+      { args: ["/bin/sh", "-c", script], env: [PATH_ENV], cwd: "/", uid: 0, gid: 0, network: "default", ...spec },
+      rootfs,
+      io,
+      signal,
+    );
+    return { exitCode, out: io.out(), err: io.err() };
+  }
+
+  test("exit code, stdout and stderr", async () => {
+    expect(await sh("echo out; echo err >&2; exit 7")).toEqual({ exitCode: 7, out: "out\n", err: "err\n" });
+  });
+
+  test("network none has only lo; default shares the host's interfaces", async () => {
+    const ifaces = (text: string) =>
+      text
+        .split("\n")
+        .slice(2)
+        .map((l) => l.split(":")[0]?.trim())
+        .filter((s): s is string => !!s)
+        .sort();
+    expect(ifaces((await sh("cat /proc/net/dev", { network: "none" })).out)).toEqual(["lo"]);
+    const host = ifaces(await readFile("/proc/net/dev", "utf8"));
+    expect(ifaces((await sh("cat /proc/net/dev", { network: "default" })).out)).toEqual(host);
+  });
+
+  test("hostname, /etc/hosts and /etc/resolv.conf", async () => {
+    const r = await sh("hostname; cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo x > /etc/hosts || echo ro", { hostname: "box" });
+    const [hn, rest] = [r.out.split("\n")[0], r.out.split("\n").slice(1).join("\n")];
+    expect(hn).toBe("box");
+    expect(rest).toContain("127.0.0.1\tlocalhost box");
+    const hostResolv = await readFile("/etc/resolv.conf", "utf8").catch(() => "nameserver 8.8.8.8\n");
+    expect(rest).toContain(`---\n${hostResolv}`);
+    expect(r.out.trimEnd().endsWith("ro")).toBe(true);
+  });
+
+  test("env, cwd, user; non-root has no effective capabilities, root has Docker's set", async () => {
+    const r = await sh('echo "$A|$(pwd)|$(id -u):$(id -g)"; grep CapEff /proc/self/status', { env: [PATH_ENV, "A=1 2"], cwd: "/tmp", uid: 1000, gid: 1000 });
+    expect(r.out).toMatch(/^1 2\|\/tmp\|1000:1000\nCapEff:\s+0+\n$/);
+    const root = await sh("grep CapEff /proc/self/status");
+    expect(root.out).toMatch(/CapEff:\s+0+a80425fb/);
+  });
+
+  test.skipIf(name === "bwrap")("additional gids", async () => {
+    expect((await sh("id -G", { uid: 1000, gid: 1000, additionalGids: [10] })).out.trim().split(" ").sort()).toEqual(["10", "1000"]);
+  });
+
+  test("abort kills a long process quickly", async () => {
+    const ac = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 200);
+    await expect(sh("sleep 100", {}, ac.signal)).rejects.toBeInstanceOf(AbortError);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test("an already-aborted signal starts nothing", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(sh("true", {}, ac.signal)).rejects.toBeInstanceOf(AbortError);
+  });
+});
+
+describe("runtime spec", () => {
+  const spec: ProcessSpec = { args: ["true"], env: [], cwd: "/", uid: 0, gid: 0, network: "default" };
+  const files = { hosts: "/b/hosts", resolvConf: "/b/resolv.conf" };
+
+  test("Docker's defaults; network namespace only for none", () => {
+    const c = buildRuntimeConfig(spec, "/r", files, 1024);
+    expect(c.ociVersion).toBe("1.0.2");
+    expect(c.process.capabilities.bounding).toEqual([...DEFAULT_CAPABILITIES]);
+    expect(c.process.capabilities.effective).toHaveLength(14);
+    expect(c.process.rlimits).toEqual([{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }]);
+    expect(c.linux.namespaces.map((n) => n.type)).toEqual(["pid", "ipc", "uts", "mount"]);
+    expect(buildRuntimeConfig({ ...spec, network: "none" }, "/r", files, 1024).linux.namespaces.map((n) => n.type)).toContain("network");
+    expect(c.mounts.find((m) => m.destination === "/etc/hosts")).toMatchObject({ source: "/b/hosts", options: expect.arrayContaining(["ro"]) });
+    expect(buildRuntimeConfig({ ...spec, uid: 1000 }, "/r", files, 1024).process.capabilities.effective).toEqual([]);
+  });
+
+  test("RLIMIT_NOFILE is clamped to our hard limit", () => {
+    expect(nofileLimit("Max open files            20000                20000                files\n")).toBe(20000);
+    expect(nofileLimit("Max open files            1024                 unlimited            files\n")).toBe(1048576);
+  });
+});
+
+describe("selectExecutor", () => {
+  test("auto prefers crun; explicit choices", async () => {
+    expect((await selectExecutor()).name).toBe("crun");
+    expect((await selectExecutor("runc")).name).toBe("runc");
+    expect((await selectExecutor("bwrap")).name).toBe("bwrap");
+  });
+
+  test("no runtime on PATH is an EnvironmentError naming the package", async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      const err = await selectExecutor().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(EnvironmentError);
+      expect(err).toMatchObject({ code: "NO_RUNTIME", message: expect.stringContaining("apt-get install -y crun") });
+      await expect(selectExecutor("bwrap")).rejects.toMatchObject({ code: "NO_RUNTIME", message: expect.stringContaining("bubblewrap") });
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+});
