@@ -1,0 +1,154 @@
+// Where exporters put files: a tar (streamed through tar-stream into a temp file renamed into place on success,
+// so a failed export leaves nothing behind) or a directory. Blobs are streamed from the content store, never buffered.
+import { createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { AbortError, ArchiveError } from "../errors.js";
+import type { Digest } from "../image/types.js";
+import { tempPath, writeFileAtomic } from "../store/atomic-write.js";
+import type { ContentStore } from "../store/types.js";
+
+export interface LayoutWriter {
+  /** A small file (JSON); `path` is relative, '/'-separated. */
+  addBytes(path: string, data: Uint8Array): Promise<void>;
+  /** A blob streamed from the store; `size` must match the stored blob. */
+  addBlob(path: string, store: ContentStore, digest: Digest, size: number): Promise<void>;
+  /** Finalise (tar: end and rename into place). */
+  finish(): Promise<void>;
+  /** Drop everything written (tar: the temp file; directory: nothing, blobs are content-addressed). */
+  abort(): Promise<void>;
+}
+
+/** Fixed mtime so the same image always gives the same archive bytes. */
+const EPOCH = new Date(0);
+
+function sizeMismatch(digest: Digest, expected: number, got: number): ArchiveError {
+  return new ArchiveError("BLOB_SIZE_MISMATCH", `blob ${digest} has ${got} bytes in the store, the manifest says ${expected}`);
+}
+
+export async function openTarWriter(dest: string, signal?: AbortSignal): Promise<LayoutWriter> {
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = tempPath(dirname(dest), `.${basename(dest)}.tmp`);
+  const out = createWriteStream(tmp, { flags: "wx", mode: 0o644 });
+  const pack = tar.pack();
+  const piping = pipeline(pack, out);
+  piping.catch(() => undefined); // awaited in finish()/abort()
+  const dirs = new Set<string>();
+
+  const check = () => {
+    if (signal?.aborted) throw new AbortError();
+  };
+
+  function addEntry(h: Partial<tar.Header> & { name: string }, body?: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body) pack.entry(h, Buffer.from(body.buffer, body.byteOffset, body.byteLength), cb);
+      else pack.entry(h, cb);
+    });
+  }
+
+  // Parent directory entries first, as `docker save` writes them; some readers expect them.
+  async function ensureDirs(path: string): Promise<void> {
+    const parts = path.split("/").slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = parts.slice(0, i).join("/");
+      if (dirs.has(d)) continue;
+      dirs.add(d);
+      await addEntry({ name: `${d}/`, type: "directory", mode: 0o755, mtime: EPOCH, uid: 0, gid: 0 });
+    }
+  }
+
+  return {
+    async addBytes(path, data) {
+      check();
+      await ensureDirs(path);
+      await addEntry({ name: path, type: "file", mode: 0o644, size: data.byteLength, mtime: EPOCH, uid: 0, gid: 0 }, data);
+    },
+    async addBlob(path, store, digest, size) {
+      check();
+      const actual = await store.size(digest);
+      if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
+      if (actual !== size) throw sizeMismatch(digest, size, actual);
+      await ensureDirs(path);
+      const src = store.read(digest);
+      await new Promise<void>((resolve, reject) => {
+        const sink = pack.entry({ name: path, type: "file", mode: 0o644, size, mtime: EPOCH, uid: 0, gid: 0 }, (err) => (err ? reject(err) : resolve()));
+        sink.on("error", () => undefined);
+        void (async () => {
+          let written = 0;
+          try {
+            for await (const chunk of src as AsyncIterable<Buffer>) {
+              if (signal?.aborted) throw new AbortError();
+              written += chunk.length;
+              if (written > size) break;
+              if (!sink.write(chunk)) await new Promise<void>((r) => sink.once("drain", () => r()));
+            }
+            if (written !== size) throw sizeMismatch(digest, size, written);
+            sink.end(null);
+          } catch (err) {
+            src.destroy();
+            // Destroying the pack stops the output; the temp file is removed by abort().
+            pack.destroy(err as Error);
+            reject(err);
+          }
+        })();
+      });
+    },
+    async finish() {
+      check();
+      pack.finalize();
+      await piping;
+      const h = await open(tmp, "r+");
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await rename(tmp, dest);
+    },
+    async abort() {
+      if (!pack.destroyed) pack.destroy();
+      await piping.catch(() => undefined);
+      await rm(tmp, { force: true });
+    },
+  };
+}
+
+export async function openDirWriter(dest: string, signal?: AbortSignal): Promise<LayoutWriter> {
+  await mkdir(dest, { recursive: true });
+  const check = () => {
+    if (signal?.aborted) throw new AbortError();
+  };
+  return {
+    async addBytes(path, data) {
+      check();
+      await writeFileAtomic(join(dest, path), data);
+    },
+    async addBlob(path, store, digest, size) {
+      check();
+      const target = join(dest, path);
+      const actual = await store.size(digest);
+      if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
+      if (actual !== size) throw sizeMismatch(digest, size, actual);
+      // Content-addressed: a blob already in the layout with the right size is the same blob.
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.isFile() && existing.size === size) return;
+      await mkdir(dirname(target), { recursive: true });
+      const tmp = tempPath(dirname(target), `.${basename(target)}.tmp`);
+      try {
+        await pipeline(store.read(digest), createWriteStream(tmp, { flags: "wx", mode: 0o644 }), signal ? { signal } : {});
+        const got = (await stat(tmp)).size;
+        if (got !== size) throw sizeMismatch(digest, size, got);
+        await rename(tmp, target);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        if ((e as Error).name === "AbortError" && !(e instanceof AbortError)) throw new AbortError();
+        throw e;
+      }
+    },
+    async finish() {},
+    async abort() {},
+  };
+}

@@ -1,0 +1,514 @@
+// Import a docker-archive (`docker save`, any era) or an OCI layout tar, possibly compressed, into the local store.
+// The archive is read once, streaming: blob members go to pending store writes (decompressed, so blob = diff_id)
+// while being checked as layer tars; small JSON members stay in memory. Nothing is committed until every image
+// verifies, and image names are written last.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { arch } from "node:process";
+import { posix } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted } from "../errors.js";
+import { jsonBytes, sha256Digest } from "../image/json.js";
+import { normalizeName } from "../image/reference.js";
+import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
+import { decompressStream, type CompressionKind } from "../layer/compression.js";
+import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
+
+export interface LoadOptions {
+  /** Name the loaded image (for archives without names); needs an archive holding one image. */
+  tag?: string;
+  signal?: AbortSignal;
+}
+
+export interface LoadedImage {
+  /** Normalised name; absent for an image loaded without any name. */
+  name?: string;
+  manifest: Descriptor;
+  config: Digest;
+}
+
+/** Members that look like JSON and are at most this big are kept in memory (manifests, configs, indexes). */
+const MAX_JSON_MEMBER = 16 * 1024 * 1024;
+const MAX_ALIAS_DEPTH = 16;
+
+interface LayerCheck {
+  /** Why the blob is not a readable tar (undefined: it is one). */
+  notTar?: string;
+  /** First unsafe entry: its name and why. */
+  unsafe?: { entry: string; why: string };
+}
+
+interface StoredBlob {
+  writer: BlobWriter;
+  /** Digest and size of the decompressed bytes (what the store will hold). */
+  digest: Digest;
+  size: number;
+  compression: CompressionKind;
+  check: LayerCheck;
+}
+
+interface Member {
+  path: string;
+  /** Digest and size of the member as it is in the archive (the compressed blob for compressed layers). */
+  rawDigest: Digest;
+  rawSize: number;
+  json?: Buffer;
+  blob?: StoredBlob;
+}
+
+interface PlannedImage {
+  names: string[];
+  config: Buffer;
+  configDigest: Digest;
+  layers: StoredBlob[];
+}
+
+function cleanMemberPath(p: string): string {
+  const n = posix.normalize(p.replace(/^\/+/, ""));
+  return n === "." ? "" : n.replace(/^\.\//, "").replace(/\/+$/, "");
+}
+
+/** True when `p` climbs above its root through "..". */
+function escapesRoot(p: string): boolean {
+  let depth = 0;
+  for (const seg of p.split("/")) {
+    if (seg === "..") {
+      if (--depth < 0) return true;
+    } else if (seg !== "" && seg !== ".") depth++;
+  }
+  return false;
+}
+
+function unsafeReason(h: tar.Header): string | undefined {
+  if (h.name.startsWith("/")) return "absolute path";
+  if (escapesRoot(h.name)) return "path escapes the root through '..'";
+  if (h.type === "link" && h.linkname !== undefined && h.linkname !== null) {
+    if (h.linkname.startsWith("/")) return `hardlink to the absolute path ${JSON.stringify(h.linkname)}`;
+    if (escapesRoot(h.linkname)) return `hardlink to ${JSON.stringify(h.linkname)}, outside the root`;
+  }
+  return undefined;
+}
+
+/** Parses a (decompressed) blob as a tar while it streams into the store, noting whether it is one and any unsafe entry. */
+class LayerScanner {
+  readonly check: LayerCheck = {};
+  private readonly ex = tar.extract();
+  private readonly settled: Promise<void>;
+  private stopped = false;
+
+  constructor() {
+    this.ex.on("entry", (h, stream, next) => {
+      const why = unsafeReason(h);
+      if (why && !this.check.unsafe) this.check.unsafe = { entry: h.name, why };
+      stream.on("end", () => next());
+      stream.resume();
+    });
+    this.settled = new Promise<void>((resolve) => {
+      this.ex.on("finish", () => resolve());
+      this.ex.on("close", () => resolve());
+      this.ex.on("error", (e: Error) => {
+        this.check.notTar ??= e.message;
+        this.stopped = true;
+        resolve();
+      });
+    });
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.stopped) return;
+    if (!this.ex.write(chunk)) await Promise.race([new Promise<void>((r) => this.ex.once("drain", () => r())), this.settled]);
+  }
+
+  async end(): Promise<LayerCheck> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.ex.end(null);
+    }
+    await this.settled;
+    return this.check;
+  }
+}
+
+function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { digest(): Digest; bytes(): number } {
+  const h = createHash("sha256");
+  let n = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      n += chunk.length;
+      if (onChunk) onChunk(chunk).then(() => cb(null, chunk), cb);
+      else cb(null, chunk);
+    },
+  });
+  return Object.assign(t, { digest: (): Digest => `sha256:${h.digest("hex")}`, bytes: () => n });
+}
+
+/** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
+async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
+  const raw = hashingTap();
+  const feeding = pipeline(src, raw, signal ? { signal } : {});
+  feeding.catch(() => undefined);
+  const writer = store.write();
+  try {
+    const { kind, stream } = await decompressStream(raw);
+    const scanner = new LayerScanner();
+    const plain = hashingTap((c) => scanner.write(c));
+    try {
+      await pipeline(stream, plain, writer.stream, signal ? { signal } : {});
+    } catch (e) {
+      if (e instanceof TsbuildError) throw e;
+      if (signal?.aborted) throw new AbortError();
+      throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read${kind !== "none" ? ` as ${kind}` : ""}: ${(e as Error).message}`, { cause: e });
+    }
+    await feeding;
+    const check = await scanner.end();
+    return { raw: { digest: raw.digest(), size: raw.bytes() }, blob: { writer, digest: plain.digest(), size: plain.bytes(), compression: kind, check } };
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+}
+
+function looksLikeJson(first: Buffer): boolean {
+  for (const b of first) {
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    return b === 0x7b || b === 0x5b; // { [
+  }
+  return true; // empty or all whitespace: small, keep in memory
+}
+
+function ociArch(): string {
+  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+  return map[arch] ?? arch;
+}
+
+/** Pick one manifest of a multi-platform list: the host's platform, else linux/amd64, else the first real one. */
+function pickPlatform(ds: Descriptor[]): Descriptor | undefined {
+  const real = ds.filter((d) => d.platform?.os !== "unknown" && d.platform?.architecture !== "unknown");
+  const is = (p: Platform | undefined, os: string, a: string) => p?.os === os && p.architecture === a;
+  return real.find((d) => is(d.platform, "linux", ociArch())) ?? real.find((d) => is(d.platform, "linux", "amd64")) ?? real[0];
+}
+
+function isIndexLike(mediaType: string | undefined, doc: unknown): boolean {
+  if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) return true;
+  const o = doc as { manifests?: unknown; layers?: unknown } | null;
+  return typeof o === "object" && o !== null && Array.isArray(o.manifests) && !Array.isArray(o.layers);
+}
+
+/** The hex digest encoded in a member path (`blobs/sha256/<hex>`, `<hex>.json`, `<hex>.tar`), if any. */
+function digestInPath(p: string): Digest | undefined {
+  const m = /(?:^|\/)(?:sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(p);
+  return m?.[1] ? `sha256:${m[1]}` : undefined;
+}
+
+export async function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+  const { signal } = opts;
+  const members = new Map<string, Member>();
+  const aliases = new Map<string, string>();
+  const writers = new Set<BlobWriter>();
+  const committed = new Set<BlobWriter>();
+  const fail = (code: string, what: string, hint?: string) => new ArchiveError(code, `${file}: ${what}`, hint ? { hint } : {});
+
+  try {
+    await readArchive();
+    throwIfAborted(signal);
+    const plan = await assemble();
+    return await commit(plan);
+  } finally {
+    for (const w of writers) if (!committed.has(w)) await w.abort().catch(() => undefined);
+  }
+
+  async function readArchive(): Promise<void> {
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw fail("NOT_A_FILE", "is not a regular file");
+    } catch (e) {
+      if (e instanceof ArchiveError) throw e;
+      throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    const ex = tar.extract();
+    let entries = 0;
+    let input: Readable;
+    let kind: CompressionKind;
+    try {
+      ({ kind, stream: input } = await decompressStream(createReadStream(file)));
+    } catch (e) {
+      if (e instanceof TsbuildError) throw e;
+      throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    const feeding = pipeline(input, ex, signal ? { signal } : {});
+    feeding.catch(() => undefined);
+    const describe = (e: unknown): TsbuildError => {
+      if (e instanceof TsbuildError) return e;
+      if (signal?.aborted) return new AbortError();
+      const msg = (e as Error).message ?? String(e);
+      if (/unexpected end|premature|truncated/i.test(msg)) return fail("TRUNCATED", `the archive is truncated (${msg})`);
+      if (entries === 0) return fail("NOT_A_TAR", `is not a tar archive${kind !== "none" ? ` (after ${kind} decompression)` : ""}: ${msg}`);
+      return fail("CORRUPT_ARCHIVE", `the tar archive is corrupt after ${entries} members: ${msg}`);
+    };
+    try {
+      for await (const entry of ex) {
+        entries++;
+        throwIfAborted(signal);
+        const h = entry.header;
+        const path = cleanMemberPath(h.name);
+        if (h.type === "file" || h.type === "contiguous-file") {
+          await ingestMember(path, entry as unknown as Readable, h.size ?? 0);
+        } else {
+          if ((h.type === "symlink" || h.type === "link") && h.linkname) {
+            // Older `docker save` links repeated layers (<id>/layer.tar -> ../<id2>/layer.tar); hardlinks name archive paths.
+            const target = h.type === "symlink" ? posix.join(posix.dirname(path), h.linkname) : h.linkname;
+            aliases.set(path, cleanMemberPath(target));
+          }
+          entry.resume();
+        }
+      }
+      await feeding;
+    } catch (e) {
+      ex.destroy();
+      await feeding.catch(() => undefined);
+      throw describe(e);
+    }
+  }
+
+  async function ingestMember(path: string, entry: Readable, size: number): Promise<void> {
+    const it = entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first = await it.next();
+    const head = first.done ? Buffer.alloc(0) : first.value;
+    const old = members.get(path);
+    if (old?.blob) {
+      writers.delete(old.blob.writer);
+      await old.blob.writer.abort();
+    }
+    aliases.delete(path);
+    if (size <= MAX_JSON_MEMBER && looksLikeJson(head)) {
+      const chunks = [head];
+      for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value);
+      const json = Buffer.concat(chunks);
+      members.set(path, { path, rawDigest: sha256Digest(json), rawSize: json.length, json });
+      return;
+    }
+    async function* rest(): AsyncGenerator<Buffer> {
+      if (!first.done) yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    }
+    const { raw, blob } = await ingestBlob(store, Readable.from(rest()), path, file, signal);
+    writers.add(blob.writer);
+    members.set(path, { path, rawDigest: raw.digest, rawSize: raw.size, blob });
+  }
+
+  function resolveMember(p: string, what: string): Member {
+    let path = cleanMemberPath(p);
+    for (let i = 0; i < MAX_ALIAS_DEPTH; i++) {
+      const m = members.get(path);
+      if (m) return m;
+      const next = aliases.get(path);
+      if (next === undefined) break;
+      path = next;
+    }
+    throw fail("MISSING_BLOB", `${what} ${JSON.stringify(p)} is not in the archive`);
+  }
+
+  function jsonOf<T>(m: Member, what: string): T {
+    if (!m.json) throw fail("BAD_JSON", `${what} (member ${m.path}) is not a JSON document`);
+    try {
+      return JSON.parse(m.json.toString("utf8")) as T;
+    } catch (e) {
+      throw fail("BAD_JSON", `${what} (member ${m.path}) is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+
+  /** A member that was kept in memory is needed as a layer after all: stream it into the store now. */
+  async function blobOf(m: Member): Promise<StoredBlob> {
+    if (m.blob) return m.blob;
+    const { blob } = await ingestBlob(store, Readable.from([m.json ?? Buffer.alloc(0)]), m.path, file, signal);
+    writers.add(blob.writer);
+    m.blob = blob;
+    return blob;
+  }
+
+  function verifyRaw(m: Member, expected: Digest | undefined, size: number | undefined, what: string): void {
+    if (expected !== undefined && m.rawDigest !== expected) {
+      throw fail("DIGEST_MISMATCH", `${what} (member ${m.path}) has digest ${m.rawDigest}, expected ${expected}`, "the archive is corrupt or was modified");
+    }
+    if (size !== undefined && m.rawSize !== size) throw fail("SIZE_MISMATCH", `${what} (member ${m.path}) has ${m.rawSize} bytes, expected ${size}`);
+  }
+
+  async function layerOf(m: Member, index: number, diffId: Digest | undefined, what: string): Promise<StoredBlob> {
+    const blob = await blobOf(m);
+    if (blob.check.notTar !== undefined) throw fail("LAYER_NOT_TAR", `${what} (member ${m.path}) is not a tar archive: ${blob.check.notTar}`);
+    if (blob.check.unsafe) {
+      const u = blob.check.unsafe;
+      throw fail("UNSAFE_PATH", `layer member ${m.path} contains the unsafe entry ${JSON.stringify(u.entry)} (${u.why})`, "refusing to import an image that could write outside its root filesystem");
+    }
+    if (diffId === undefined) throw fail("DIFF_ID_COUNT", `${what}: the image config lists fewer diff_ids than there are layers`);
+    if (blob.digest !== diffId) {
+      throw fail("DIGEST_MISMATCH", `layer ${index + 1} (member ${m.path}) has diff_id ${blob.digest}, but the image config says ${diffId}`, "the archive is corrupt or was modified");
+    }
+    return blob;
+  }
+
+  function configOf(m: Member, expected: Digest | undefined, what: string): { bytes: Buffer; digest: Digest; config: ImageConfig } {
+    const config = jsonOf<ImageConfig>(m, what);
+    if (expected !== undefined && m.rawDigest !== expected) throw fail("DIGEST_MISMATCH", `${what} (member ${m.path}) has digest ${m.rawDigest}, expected ${expected}`);
+    if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids)) {
+      throw fail("BAD_CONFIG", `${what} (member ${m.path}) is not an image config (no rootfs.diff_ids)`);
+    }
+    return { bytes: m.json ?? Buffer.alloc(0), digest: m.rawDigest, config };
+  }
+
+  function nameOf(raw: string, where: string): string {
+    try {
+      return normalizeName(raw);
+    } catch (e) {
+      throw fail("BAD_NAME", `${where} names the image ${JSON.stringify(raw)}, which is not a valid reference: ${(e as Error).message}`);
+    }
+  }
+
+  async function assemble(): Promise<PlannedImage[]> {
+    if (members.has("manifest.json")) return assembleDocker();
+    if (members.has("index.json")) return assembleOci();
+    throw fail("UNKNOWN_FORMAT", "holds neither manifest.json (docker-archive) nor index.json (OCI layout)", "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`");
+  }
+
+  async function assembleDocker(): Promise<PlannedImage[]> {
+    const list = jsonOf<unknown>(resolveMember("manifest.json", "manifest.json"), "manifest.json");
+    if (!Array.isArray(list)) throw fail("BAD_MANIFEST", "manifest.json is not a list of images");
+    const out: PlannedImage[] = [];
+    for (const [i, raw] of list.entries()) {
+      const e = raw as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
+      const where = `manifest.json entry ${i + 1}`;
+      if (typeof e.Config !== "string" || !Array.isArray(e.Layers) || !e.Layers.every((l): l is string => typeof l === "string")) {
+        throw fail("BAD_MANIFEST", `${where} needs Config (string) and Layers (list of strings)`);
+      }
+      const cfgMember = resolveMember(e.Config, `${where}: config`);
+      const cfg = configOf(cfgMember, digestInPath(e.Config), `${where}: config`);
+      const diffIds = cfg.config.rootfs.diff_ids;
+      if (diffIds.length !== e.Layers.length) {
+        throw fail("DIFF_ID_COUNT", `${where} lists ${e.Layers.length} layers, its config lists ${diffIds.length} diff_ids`);
+      }
+      const layers: StoredBlob[] = [];
+      for (const [j, lp] of e.Layers.entries()) {
+        const m = resolveMember(lp, `${where}: layer ${j + 1}`);
+        // Docker 25+ names layer members by blob digest; that names the bytes as stored in the archive.
+        if (/(?:^|\/)blobs\/sha256\/[a-f0-9]{64}$/.test(cleanMemberPath(lp))) verifyRaw(m, digestInPath(lp), undefined, `${where}: layer ${j + 1}`);
+        layers.push(await layerOf(m, j, diffIds[j], `${where}: layer ${j + 1}`));
+      }
+      const tags = Array.isArray(e.RepoTags) ? e.RepoTags.filter((t): t is string => typeof t === "string") : [];
+      out.push({ names: tags.map((t) => nameOf(t, where)), config: cfg.bytes, configDigest: cfg.digest, layers });
+    }
+    return out;
+  }
+
+  function blobMember(d: Descriptor, what: string): Member {
+    if (typeof d?.digest !== "string" || !isDigest(d.digest)) throw fail("BAD_DESCRIPTOR", `${what} has no valid sha256 digest`);
+    const m = resolveMember(`blobs/sha256/${d.digest.slice("sha256:".length)}`, what);
+    verifyRaw(m, d.digest, typeof d.size === "number" ? d.size : undefined, what);
+    return m;
+  }
+
+  async function manifestImage(d: Descriptor, names: string[], what: string, depth = 0): Promise<PlannedImage> {
+    if (depth > 4) throw fail("BAD_INDEX", `${what}: indexes nested too deeply`);
+    const m = blobMember(d, what);
+    const doc = jsonOf<Manifest | Index>(m, what);
+    if (isIndexLike(d.mediaType, doc)) {
+      const idx = doc as Index;
+      const pick = pickPlatform(idx.manifests ?? []);
+      if (!pick) throw fail("NO_MANIFEST", `${what} (index ${d.digest}) lists no image manifest`);
+      return manifestImage(pick, names, `${what} → ${pick.digest}`, depth + 1);
+    }
+    const man = doc as Manifest;
+    if (!man.config || !Array.isArray(man.layers)) throw fail("BAD_MANIFEST", `${what} (${d.digest}) is not an image manifest`);
+    const cfg = configOf(blobMember(man.config, `${what}: config`), man.config.digest, `${what}: config`);
+    const diffIds = cfg.config.rootfs.diff_ids;
+    if (diffIds.length !== man.layers.length) {
+      throw fail("DIFF_ID_COUNT", `${what} lists ${man.layers.length} layers, its config lists ${diffIds.length} diff_ids`);
+    }
+    const layers: StoredBlob[] = [];
+    for (const [j, l] of man.layers.entries()) {
+      layers.push(await layerOf(blobMember(l, `${what}: layer ${j + 1}`), j, diffIds[j], `${what}: layer ${j + 1}`));
+    }
+    return { names, config: cfg.bytes, configDigest: cfg.digest, layers };
+  }
+
+  function ociNames(d: Descriptor): string[] {
+    const a = d.annotations ?? {};
+    const full = a[ANNOTATION_IMAGE_NAME];
+    if (full) return [nameOf(full, `index.json (${ANNOTATION_IMAGE_NAME})`)];
+    const ref = a[ANNOTATION_REF_NAME];
+    // A bare tag ("1.0", BuildKit style) names no repository; only a full reference can become a name.
+    if (ref && (ref.includes(":") || ref.includes("/"))) return [nameOf(ref, `index.json (${ANNOTATION_REF_NAME})`)];
+    return [];
+  }
+
+  async function assembleOci(): Promise<PlannedImage[]> {
+    const layout = members.get("oci-layout");
+    if (layout) {
+      const v = jsonOf<{ imageLayoutVersion?: unknown }>(layout, "oci-layout");
+      if (typeof v.imageLayoutVersion !== "string" || !v.imageLayoutVersion.startsWith("1.")) {
+        throw fail("BAD_LAYOUT", `oci-layout has an unsupported imageLayoutVersion ${JSON.stringify(v.imageLayoutVersion)}`);
+      }
+    }
+    const index = jsonOf<Index>(resolveMember("index.json", "index.json"), "index.json");
+    if (!Array.isArray(index.manifests)) throw fail("BAD_INDEX", "index.json has no manifests list");
+    // Entries sharing a name (or all unnamed) that carry platforms are one multi-platform image: load one of them.
+    const groups = new Map<string, { names: string[]; ds: Descriptor[] }>();
+    for (const d of index.manifests) {
+      const names = ociNames(d);
+      const key = names.join("\n");
+      const g = groups.get(key) ?? { names, ds: [] };
+      g.ds.push(d);
+      groups.set(key, g);
+    }
+    const out: PlannedImage[] = [];
+    for (const g of groups.values()) {
+      const withPlatform = g.ds.filter((d) => d.platform);
+      const chosen = g.ds.length > 1 && withPlatform.length > 1 ? [pickPlatform(withPlatform)].filter((d): d is Descriptor => d !== undefined) : g.ds;
+      for (const d of chosen) out.push(await manifestImage(d, g.names, `index.json entry ${index.manifests.indexOf(d) + 1}`));
+    }
+    if (out.length === 0) throw fail("NO_MANIFEST", "index.json lists no images");
+    return out;
+  }
+
+  async function commit(plan: PlannedImage[]): Promise<LoadedImage[]> {
+    let tag: string | undefined;
+    if (opts.tag !== undefined) {
+      if (plan.length !== 1) throw new UsageError("AMBIGUOUS_TAG", `--tag names one image, but ${file} holds ${plan.length}`);
+      tag = normalizeName(opts.tag);
+    }
+    throwIfAborted(signal);
+    // Everything verified: now blobs go into the store, then configs and manifests, names last.
+    const results: { names: string[]; manifest: Descriptor; config: Digest }[] = [];
+    for (const img of plan) {
+      for (const l of img.layers) {
+        if (committed.has(l.writer)) continue;
+        const r = await l.writer.commit();
+        committed.add(l.writer);
+        if (r.digest !== l.digest) throw new StoreError("DIGEST_MISMATCH", `stored layer ${r.digest} differs from the verified ${l.digest}`);
+      }
+      const cfg = await store.putBytes(img.config, img.configDigest);
+      const manifest: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+        layers: img.layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.digest, size: l.size })),
+      };
+      const put = await store.putBytes(jsonBytes(manifest));
+      const names = [...new Set(tag ? [...img.names, tag] : img.names)];
+      results.push({ names, manifest: { mediaType: MediaType.OciManifest, digest: put.digest, size: put.size }, config: cfg.digest });
+    }
+    const out: LoadedImage[] = [];
+    for (const r of results) {
+      for (const n of r.names) {
+        await images.set(n, r.manifest);
+        out.push({ name: n, manifest: r.manifest, config: r.config });
+      }
+      if (r.names.length === 0) out.push({ manifest: r.manifest, config: r.config });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,164 @@
+// OCI image layout export (a directory or a tar of one): oci-layout, index.json and blobs/sha256/*. Local layers
+// (uncompressed, digest = diff_id) are gzip-compressed on the way out by default, which rewrites the manifest.
+import { availableParallelism } from "node:os";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import pLimit from "p-limit";
+import { ArchiveError, throwIfAborted } from "../errors.js";
+import { jsonBytes, sha256Digest } from "../image/json.js";
+import { parseReference } from "../image/reference.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
+import { compressedLayer } from "../layer/store-layer.js";
+import type { ContentStore } from "../store/types.js";
+import { openDirWriter, openTarWriter, type LayoutWriter } from "./layout-writer.js";
+
+export interface OciLayoutOptions {
+  tar: boolean;
+  /** Layer compression in the layout; default gzip. */
+  compression?: "gzip" | "uncompressed";
+  signal?: AbortSignal;
+}
+
+export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
+export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
+
+const UNCOMPRESSED_LAYERS = new Set<string>([MediaType.OciLayer, MediaType.DockerLayer]);
+const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
+
+/** One blob to copy into the layout: from the store, or (rewritten manifests) from memory. */
+export type LayoutBlob = { digest: Digest; size: number; bytes?: Buffer };
+
+export function blobPath(d: Digest): string {
+  return `blobs/sha256/${d.slice("sha256:".length)}`;
+}
+
+/** Name annotations, BuildKit style: ref.name is the tag, io.containerd.image.name the full normalised name. */
+export function nameAnnotations(name: string | undefined): Record<string, string> | undefined {
+  if (name === undefined) return undefined;
+  const ref = parseReference(name);
+  const out: Record<string, string> = { [ANNOTATION_IMAGE_NAME]: ref.name };
+  if (ref.tag !== undefined) out[ANNOTATION_REF_NAME] = ref.tag;
+  return out;
+}
+
+function platformOf(config: ImageConfig): Platform {
+  const p: Platform = { architecture: config.architecture, os: config.os };
+  if (config.variant) p.variant = config.variant;
+  return p;
+}
+
+/**
+ * Collect the blobs of one image (manifest or index) and the descriptor to list in index.json, compressing local
+ * layers when asked. Blobs are added to `blobs` (keyed by digest, so shared layers are written once).
+ */
+export async function collectImage(
+  store: ContentStore,
+  desc: Descriptor,
+  compression: "gzip" | "uncompressed",
+  blobs: Map<Digest, LayoutBlob>,
+  signal?: AbortSignal,
+): Promise<Descriptor> {
+  throwIfAborted(signal);
+  if (!(await store.has(desc.digest))) throw new ArchiveError("BLOB_MISSING", `manifest ${desc.digest} is not in the store`);
+  if (INDEX_TYPES.has(desc.mediaType)) {
+    // Indexes are copied as they are (child manifests too): rewriting would change digests someone may rely on.
+    const index = await store.readJson<Index>(desc.digest);
+    for (const m of index.manifests) await collectImage(store, m, "uncompressed", blobs, signal);
+    blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
+    return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  }
+  const manifest = await store.readJson<Manifest>(desc.digest);
+  const config = await store.readJson<ImageConfig>(manifest.config.digest);
+  blobs.set(manifest.config.digest, { digest: manifest.config.digest, size: manifest.config.size });
+
+  const limit = pLimit(Math.max(1, Math.min(4, availableParallelism())));
+  let rewritten = false;
+  const layers = await Promise.all(
+    manifest.layers.map((l) =>
+      limit(async () => {
+        if (compression === "gzip" && UNCOMPRESSED_LAYERS.has(l.mediaType)) {
+          const gz = await compressedLayer(store, l.digest, signal ? { signal } : {});
+          rewritten = true;
+          return { ...l, mediaType: MediaType.OciLayerGzip, digest: gz.digest, size: gz.size };
+        }
+        return l;
+      }),
+    ),
+  );
+  for (const l of layers) blobs.set(l.digest, { digest: l.digest, size: l.size });
+
+  let out: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (rewritten) {
+    const m: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: manifest.config, layers };
+    if (manifest.annotations) m.annotations = manifest.annotations;
+    const bytes = jsonBytes(m);
+    const digest = sha256Digest(bytes);
+    blobs.set(digest, { digest, size: bytes.length, bytes });
+    out = { mediaType: MediaType.OciManifest, digest, size: bytes.length };
+  } else {
+    blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
+  }
+  out.platform = platformOf(config);
+  return out;
+}
+
+export async function writeBlobs(w: LayoutWriter, store: ContentStore, blobs: Map<Digest, LayoutBlob>): Promise<void> {
+  // Sorted: the same images always give the same archive.
+  for (const b of [...blobs.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))) {
+    if (b.bytes) await w.addBytes(blobPath(b.digest), b.bytes);
+    else await w.addBlob(blobPath(b.digest), store, b.digest, b.size);
+  }
+}
+
+/** Entries of an existing layout's index.json that the new names do not replace (directory exports add to a layout). */
+async function keptEntries(dir: string, replaced: Descriptor[]): Promise<Descriptor[]> {
+  let old: Index;
+  try {
+    old = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as Index;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(old.manifests)) return [];
+  const names = new Set(replaced.flatMap((d) => [d.annotations?.[ANNOTATION_IMAGE_NAME]].filter((n): n is string => n !== undefined)));
+  const refs = new Set(replaced.flatMap((d) => [d.annotations?.[ANNOTATION_REF_NAME]].filter((n): n is string => n !== undefined)));
+  return old.manifests.filter((d) => {
+    const n = d.annotations?.[ANNOTATION_IMAGE_NAME];
+    const r = d.annotations?.[ANNOTATION_REF_NAME];
+    return !(n !== undefined && names.has(n)) && !(r !== undefined && refs.has(r));
+  });
+}
+
+export async function exportOciLayout(
+  store: ContentStore,
+  images: { name?: string; manifest: Descriptor }[],
+  dest: string,
+  opts: OciLayoutOptions,
+): Promise<{ descriptor: Descriptor }> {
+  if (images.length === 0) throw new ArchiveError("NOTHING_TO_EXPORT", "no images to export");
+  const compression = opts.compression ?? "gzip";
+  const blobs = new Map<Digest, LayoutBlob>();
+  const entries: Descriptor[] = [];
+  for (const img of images) {
+    const d = await collectImage(store, img.manifest, compression, blobs, opts.signal);
+    const ann = nameAnnotations(img.name);
+    entries.push(ann ? { ...d, annotations: ann } : d);
+  }
+  const first = entries[0];
+  if (!first) throw new ArchiveError("NOTHING_TO_EXPORT", "no images to export");
+
+  const manifests = opts.tar ? entries : [...(await keptEntries(dest, entries)), ...entries];
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  const w = opts.tar ? await openTarWriter(dest, opts.signal) : await openDirWriter(dest, opts.signal);
+  try {
+    await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
+    await writeBlobs(w, store, blobs);
+    // index.json last: in a directory, a reader never sees an index naming blobs not yet written.
+    await w.addBytes("index.json", jsonBytes(index));
+    await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  const { annotations: _a, ...descriptor } = first;
+  return { descriptor };
+}
