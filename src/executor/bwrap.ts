@@ -1,6 +1,7 @@
 // Executor over bubblewrap: the lightest sandbox (≈5 ms per process). Runs as real root without a user namespace
 // so file ownership is exact; non-root users are entered through a static busybox `nsenter -S/-G` because bwrap
-// itself only switches uid inside a user namespace.
+// itself only switches uid inside a user namespace. Weaker than the OCI path: no seccomp, and as real root bwrap
+// leaves the capability bounding set full, so prefer crun/runc where they work.
 import { access, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
