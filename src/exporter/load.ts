@@ -150,6 +150,9 @@ function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { diges
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
 async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
   const raw = hashingTap();
+  // An error of the source is the outer archive's (e.g. truncated): the caller reports it as such, not as a bad blob.
+  let sourceError: unknown;
+  src.once("error", (e) => (sourceError ??= e));
   const feeding = pipeline(src, raw, signal ? { signal } : {});
   feeding.catch(() => undefined);
   const writer = store.write();
@@ -162,6 +165,7 @@ async function ingestBlob(store: ContentStore, src: Readable, member: string, ar
     } catch (e) {
       if (e instanceof TsbuildError) throw e;
       if (signal?.aborted) throw new AbortError();
+      if (sourceError !== undefined) throw sourceError;
       throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read${kind !== "none" ? ` as ${kind}` : ""}: ${(e as Error).message}`, { cause: e });
     }
     await feeding;
