@@ -1,0 +1,76 @@
+// The build context as COPY/ADD see it: a directory minus its .dockerignore'd paths.
+// Resolves COPY sources (cleaned, wildcards, symlinks kept inside the context) and walks directories.
+import path from "node:path";
+import { BuildError } from "../errors.js";
+import { cleanPath, compileDockerignore } from "../frontend/dockerignore.js";
+import { hasMeta } from "../frontend/path-match.js";
+import type { SourceRange } from "../frontend/types.js";
+import { matchSources, type SourceMatch } from "./match-sources.js";
+import { walkTree, type WalkEntry } from "./walk.js";
+
+export type ContextMatch = SourceMatch;
+export type ContextEntry = WalkEntry;
+
+export interface BuildContext {
+  /** Absolute path of the context directory. */
+  readonly root: string;
+  /** True when `rel` (relative to the context root) is excluded by .dockerignore. */
+  isExcluded(rel: string): boolean;
+  /** The context entries a COPY/ADD source names; throws SOURCE_NOT_FOUND / SOURCE_OUTSIDE_CONTEXT. */
+  resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]>;
+  /** Everything below `relDir` (relative to the context root), minus ignored paths; `rel` is relative to the context root. */
+  walk(relDir: string, signal?: AbortSignal): AsyncIterable<ContextEntry>;
+}
+
+function where(range: SourceRange | undefined): string {
+  return range ? ` (${range.file}:${range.start.line})` : "";
+}
+
+/** Normalises a COPY source to a clean context-relative path ("." for the root); rejects `../` escapes. */
+export function contextRelativeSource(src: string, range?: SourceRange): string {
+  if (src === "") throw new BuildError("SOURCE_NOT_FOUND", `empty source path${where(range)}`, range ? { range } : {});
+  // A leading "/" means the context root; "/.." cannot climb above it, as in BuildKit.
+  const cleaned = cleanPath(src);
+  if (cleaned === ".." || cleaned.startsWith("../")) {
+    throw new BuildError("SOURCE_OUTSIDE_CONTEXT", `source ${JSON.stringify(src)} is outside the build context${where(range)}`, {
+      ...(range ? { range } : {}),
+      hint: "COPY and ADD can only read files inside the build context directory",
+    });
+  }
+  const rel = cleaned.replace(/^\/+/, "");
+  return rel === "" ? "." : rel;
+}
+
+export function openBuildContext(dir: string, ignorePatterns: string[]): BuildContext {
+  const root = path.resolve(dir);
+  const matcher = compileDockerignore(ignorePatterns);
+  const isExcluded = (rel: string): boolean => rel !== "." && rel !== "" && matcher.matches(rel);
+
+  return {
+    root,
+    isExcluded,
+
+    async resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]> {
+      const rel = contextRelativeSource(src, range);
+      const matches = await matchSources(root, rel, { excluded: isExcluded });
+      if (matches.length > 0) return matches;
+      const opts = range ? { range } : {};
+      if (hasMeta(rel)) {
+        throw new BuildError(
+          "SOURCE_NOT_FOUND",
+          `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing in the build context${where(range)}`,
+          { ...opts, hint: "check the pattern and your .dockerignore" },
+        );
+      }
+      const ignored = isExcluded(rel);
+      throw new BuildError("SOURCE_NOT_FOUND", `${JSON.stringify(src)} not found in the build context${where(range)}`, {
+        ...opts,
+        hint: ignored ? `${rel} is excluded by .dockerignore` : "paths are relative to the build context directory",
+      });
+    },
+
+    walk(relDir: string, signal?: AbortSignal): AsyncIterable<ContextEntry> {
+      return walkTree(root, relDir, signal ? { ignore: matcher, signal } : { ignore: matcher });
+    },
+  };
+}

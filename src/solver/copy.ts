@@ -1,0 +1,518 @@
+// COPY/ADD (and WORKDIR's mkdir) applied in place to a stage's working rootfs, returning the exact layer entries:
+// every path written plus each parent directory, parents that already existed carrying their metadata from before the step.
+import type { Stats } from "node:fs";
+import { createReadStream } from "node:fs";
+import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readlink, rm, symlink, unlink, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import pLimit from "p-limit";
+import type { BuildContext } from "../context/build-context.js";
+import { matchSources } from "../context/match-sources.js";
+import { walkTree, type WalkEntry } from "../context/walk.js";
+import { BuildError, throwIfAborted } from "../errors.js";
+import { lookupUser } from "../executor/user-lookup.js";
+import { cleanPath } from "../frontend/dockerignore.js";
+import { hasMeta } from "../frontend/path-match.js";
+import type { SourceRange } from "../frontend/types.js";
+import { decompressStream } from "../layer/compression.js";
+import { extractLayer } from "../layer/extract.js";
+import type { LayerEntry } from "../layer/types.js";
+import { containerPathOf, resolveInRoot } from "../snapshot/rootfs-path.js";
+import { parseChmod, type ChmodFn } from "./chmod.js";
+
+export type CopyFrom = { kind: "context"; context: BuildContext } | { kind: "rootfs"; dir: string };
+
+export interface CopyOptions {
+  /** Target stage working dir (mutated). */
+  rootfs: string;
+  /** Source paths after variable expansion (heredoc sources excluded). */
+  sources: string[];
+  /** Destination after variable expansion. */
+  dest: string;
+  /** Container working directory, for a relative dest. */
+  workdir: string;
+  from: CopyFrom;
+  chown?: string;
+  chmod?: string;
+  isAdd: boolean;
+  /** COPY <<EOF: one file per heredoc, content already expanded. */
+  heredocs?: { name: string; content: string }[];
+  /** mtime (seconds) of created parent directories and heredoc files. */
+  epoch: number;
+  /** Clamp copied files' mtimes to `epoch` (they keep their source mtime otherwise, as Docker does). */
+  clampMtime?: boolean;
+  range?: SourceRange;
+  signal?: AbortSignal;
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** How one tree of sources lands in the rootfs. */
+interface Policy {
+  /** --chown; undefined keeps `preserveOwner` semantics. */
+  owner?: Owner;
+  /** Keep source uid/gid (COPY --from, archives); else root (BuildKit resets context ownership). */
+  preserveOwner: boolean;
+  chmod?: ChmodFn;
+}
+
+/** An item to copy: a resolved source with the name it was asked for. */
+interface SourceItem {
+  name: string;
+  abs: string;
+  stat: Stats;
+  walk(): AsyncIterable<WalkEntry>;
+  /** Prefix to strip from walk entries' `rel` to get paths relative to the item. */
+  walkBase: string;
+}
+
+const FILE_COPY_CONCURRENCY = 32;
+const URL_SOURCE = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
+
+function errOpts(range: SourceRange | undefined, hint?: string): { range?: SourceRange; hint?: string } {
+  const o: { range?: SourceRange; hint?: string } = {};
+  if (range) o.range = range;
+  if (hint) o.hint = hint;
+  return o;
+}
+
+function isNotFound(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+async function lstatMaybe(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Is `file` a tar archive (plain or gzip/bzip2/xz/zstd-compressed)? By content, as Docker's IsArchivePath:
+ * decompress and check that the first block is a valid tar header.
+ */
+export async function isTarArchive(file: string): Promise<boolean> {
+  const input = createReadStream(file);
+  let stream: Readable | undefined;
+  try {
+    stream = (await decompressStream(input)).stream;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      chunks.push(b);
+      size += b.length;
+      if (size >= 512) break;
+    }
+    if (size < 512) return false;
+    return validTarHeader(Buffer.concat(chunks).subarray(0, 512));
+  } catch {
+    // A corrupt "compressed" file is just a file to copy.
+    return false;
+  } finally {
+    stream?.destroy();
+    input.destroy();
+  }
+}
+
+function validTarHeader(h: Buffer): boolean {
+  if (h.every((b) => b === 0)) return false;
+  const field = h.subarray(148, 156).toString("latin1").replace(/\0.*$/s, "").trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number);
+  return parseInt(field, 8) === sum;
+}
+
+/** Mutation state of one step: what was written, and the pre-step metadata of existing parents. */
+class Session {
+  readonly entries = new Map<string, LayerEntry>();
+  /** Existing directories written into: entry as before the step, plus atime to restore. */
+  readonly before = new Map<string, { entry: LayerEntry; atime: Date; mtime: Date }>();
+  /** Directories this step created: empty before it, not setgid, so a new file there needs no lstat/chown. */
+  private readonly fresh = new Set<string>();
+  private readonly limit = pLimit(FILE_COPY_CONCURRENCY);
+  private readonly processIds = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+  private pending: Promise<void>[] = [];
+
+  constructor(
+    readonly rootfs: string,
+    readonly epoch: number,
+    readonly clampMtime: boolean,
+    /** Owner of implicitly created parent directories. */
+    readonly parentOwner: Owner,
+    readonly range?: SourceRange,
+    readonly signal?: AbortSignal,
+  ) {}
+
+  rel(abs: string): string {
+    return path.relative(this.rootfs, abs).split(path.sep).join("/");
+  }
+
+  cpath(abs: string): string {
+    return containerPathOf(this.rootfs, abs);
+  }
+
+  mtimeOf(stat: Stats): number {
+    const m = Math.floor(stat.mtimeMs / 1000);
+    return this.clampMtime && m > this.epoch ? this.epoch : m;
+  }
+
+  /** Set by applyCopy: the rootfs directory itself has setgid (new children would inherit its gid). */
+  rootSetgid = true;
+
+  /** A directory just created is "fresh" unless its parent on disk is setgid (then it inherits gid and setgid). */
+  private markFresh(dir: string): void {
+    const parent = path.dirname(dir);
+    const parentSetgid =
+      parent === this.rootfs ? this.rootSetgid : this.fresh.has(parent) ? false : ((this.before.get(parent)?.entry.mode ?? 0o2000) & 0o2000) !== 0;
+    if (!parentSetgid) this.fresh.add(dir);
+  }
+
+  private known(dir: string): boolean {
+    return this.entries.has(dir) || this.before.has(dir);
+  }
+
+  /** Makes every parent of `abs` exist, recording existing ones (before any write into them) and created ones. */
+  async ensureParents(abs: string): Promise<void> {
+    const chain: string[] = [];
+    for (let d = path.dirname(abs); d !== this.rootfs && d.startsWith(this.rootfs + path.sep); d = path.dirname(d)) {
+      if (this.known(d)) break;
+      chain.push(d);
+    }
+    for (const dir of chain.reverse()) {
+      const st = await lstatMaybe(dir);
+      if (st?.isDirectory()) {
+        this.before.set(dir, {
+          entry: { path: this.rel(dir), type: "directory", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) },
+          atime: st.atime,
+          mtime: st.mtime,
+        });
+      } else if (st) {
+        throw new BuildError("DEST_NOT_DIR", `cannot create ${this.cpath(abs)}: ${this.cpath(dir)} exists and is not a directory`, errOpts(this.range));
+      } else {
+        await mkdir(dir);
+        this.markFresh(dir);
+        this.entries.set(dir, { path: this.rel(dir), type: "directory", mode: 0o755, ...this.parentOwner, mtime: this.epoch });
+      }
+    }
+  }
+
+  /** Records an existing directory (and its parents) as written into, keeping its metadata. */
+  async noteExistingDir(dir: string): Promise<void> {
+    if (dir === this.rootfs) return;
+    await this.ensureParents(path.join(dir, "x"));
+  }
+
+  /** Runs a file write with bounded concurrency; flush() waits for all. */
+  schedule(task: () => Promise<void>): Promise<void> | undefined {
+    this.pending.push(this.limit(task));
+    if (this.pending.length >= 256) return this.flush();
+    return undefined;
+  }
+
+  async flush(): Promise<void> {
+    const p = this.pending;
+    this.pending = [];
+    await Promise.all(p);
+  }
+
+  /** Removes whatever non-directory is at `target` so a file or link can take its place. */
+  async clearFileTarget(target: string): Promise<void> {
+    const st = await lstatMaybe(target);
+    if (!st) return;
+    if (st.isDirectory()) {
+      throw new BuildError("DEST_IS_DIR", `cannot replace directory ${this.cpath(target)} with a file`, errOpts(this.range));
+    }
+    await unlink(target);
+  }
+
+  ownerFor(stat: Stats, policy: Policy): Owner {
+    if (policy.owner) return policy.owner;
+    return policy.preserveOwner ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 };
+  }
+
+  /** Copies a regular file (hardlinks become plain files). Parents must exist. */
+  copyFileTo(src: string, stat: Stats, target: string, policy: Policy): Promise<void> | undefined {
+    const owner = this.ownerFor(stat, policy);
+    const perm = stat.mode & 0o7777;
+    const mode = policy.chmod ? policy.chmod(perm, false) : perm;
+    const mtime = this.mtimeOf(stat);
+    // Syscalls dominate large copies: skip the ones that cannot change anything for a new file in a new dir.
+    const isNew = this.fresh.has(path.dirname(target)) && !this.entries.has(target);
+    const needChown = !isNew || owner.uid !== this.processIds.uid || owner.gid !== this.processIds.gid;
+    // copyFile gives the new file the source's mode; chown then clears setuid/setgid.
+    const needChmod = mode !== perm || (needChown && (perm & 0o6000) !== 0);
+    this.entries.set(target, { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target });
+    this.before.delete(target);
+    return this.schedule(async () => {
+      if (!isNew) await this.clearFileTarget(target);
+      await copyFile(src, target);
+      // chown clears setuid/setgid, so it goes first.
+      if (needChown) await chown(target, owner.uid, owner.gid);
+      if (needChmod) await chmod(target, mode);
+      await utimes(target, mtime, mtime);
+    });
+  }
+
+  async copySymlinkTo(src: string, stat: Stats, target: string, policy: Policy): Promise<void> {
+    const owner = this.ownerFor(stat, policy);
+    const mtime = this.mtimeOf(stat);
+    const linkname = await readlink(src);
+    this.entries.set(target, { path: this.rel(target), type: "symlink", mode: 0o777, ...owner, mtime, linkname });
+    this.before.delete(target);
+    await this.schedule(async () => {
+      await this.clearFileTarget(target);
+      await symlink(linkname, target);
+      await lchown(target, owner.uid, owner.gid);
+      await lutimes(target, mtime, mtime);
+    });
+  }
+
+  async writeHeredoc(target: string, content: string, policy: Policy): Promise<void> {
+    await this.ensureParents(target);
+    await this.clearFileTarget(target);
+    const owner = policy.owner ?? { uid: 0, gid: 0 };
+    const mode = policy.chmod ? policy.chmod(0o644, false) : 0o644;
+    await writeFile(target, content);
+    await chown(target, owner.uid, owner.gid);
+    await chmod(target, mode);
+    await utimes(target, this.epoch, this.epoch);
+    this.entries.set(target, {
+      path: this.rel(target),
+      type: "file",
+      mode,
+      ...owner,
+      mtime: this.epoch,
+      size: Buffer.byteLength(content),
+      source: target,
+    });
+    this.before.delete(target);
+  }
+
+  /**
+   * Prepares directory `target` for a source directory. Returns where its children go.
+   * top: the COPY destination itself keeps its metadata when it exists (BuildKit copies the source dir's
+   * metadata onto it only when it creates it); nested directories always take the source's metadata.
+   */
+  async enterDir(stat: Stats, target: string, top: boolean, policy: Policy): Promise<string> {
+    const st = await lstatMaybe(target);
+    if (st?.isDirectory() && top) {
+      await this.noteExistingDir(target);
+      return target;
+    }
+    if (st?.isSymbolicLink() && !top) {
+      // A link to a directory in the rootfs (e.g. /lib -> usr/lib on merged-/usr images) is written through, chroot-style.
+      const resolved = await resolveInRoot(this.rootfs, this.cpath(target));
+      if ((await lstatMaybe(resolved))?.isDirectory()) {
+        await this.noteExistingDir(resolved);
+        return resolved;
+      }
+    }
+    if (st && !st.isDirectory()) {
+      throw new BuildError("DEST_NOT_DIR", `cannot copy a directory to non-directory ${this.cpath(target)}`, errOpts(this.range));
+    }
+    if (!st) {
+      await this.ensureParents(target);
+      await mkdir(target);
+      this.markFresh(target);
+    }
+    const owner = this.ownerFor(stat, policy);
+    const perm = stat.mode & 0o7777;
+    const mode = policy.chmod ? policy.chmod(perm, true) : perm;
+    this.entries.set(target, { path: this.rel(target), type: "directory", mode, ...owner, mtime: this.mtimeOf(stat) });
+    this.before.delete(target);
+    return target;
+  }
+
+  /** Copies the contents of a source directory into `target`. */
+  async copyTree(item: SourceItem, target: string, policy: Policy): Promise<void> {
+    const top = await this.enterDir(item.stat, target, true, policy);
+    const dirs = new Map<string, string>([["", top]]);
+    const strip = item.walkBase === "" || item.walkBase === "." ? 0 : item.walkBase.length + 1;
+    for await (const e of item.walk()) {
+      throwIfAborted(this.signal);
+      const rel = e.rel.slice(strip);
+      const slash = rel.lastIndexOf("/");
+      const parent = dirs.get(slash < 0 ? "" : rel.slice(0, slash));
+      // A parent that was skipped (unsupported type) leaves its children nowhere to go.
+      if (parent === undefined) continue;
+      const t = path.join(parent, slash < 0 ? rel : rel.slice(slash + 1));
+      if (e.stat.isDirectory()) {
+        // Pending writes may target this path; settle them before inspecting it.
+        await this.flush();
+        dirs.set(rel, await this.enterDir(e.stat, t, false, policy));
+      } else if (e.stat.isFile()) {
+        await this.copyFileTo(e.abs, e.stat, t, policy);
+      } else if (e.stat.isSymbolicLink()) {
+        await this.copySymlinkTo(e.abs, e.stat, t, policy);
+      }
+      // Sockets, fifos and device nodes cannot come from a context and are rare in stages: skipped.
+    }
+    await this.flush();
+  }
+
+  /** Applies directory metadata after all writes (children bump mtimes; a 0555 dir would block them), deepest first. */
+  async finish(): Promise<LayerEntry[]> {
+    await this.flush();
+    const byDepth = (a: string, b: string) => b.length - a.length;
+    for (const abs of [...this.entries.keys()].sort(byDepth)) {
+      const e = this.entries.get(abs) as LayerEntry;
+      if (e.type !== "directory") continue;
+      await chown(abs, e.uid, e.gid);
+      await chmod(abs, e.mode);
+      await utimes(abs, e.mtime, e.mtime);
+    }
+    for (const abs of [...this.before.keys()].sort(byDepth)) {
+      const b = this.before.get(abs) as { atime: Date; mtime: Date };
+      await utimes(abs, b.atime, b.mtime);
+    }
+    const out = [...this.entries.values(), ...[...this.before.values()].map((b) => b.entry)];
+    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out;
+  }
+}
+
+function destIsDirSyntax(dest: string): boolean {
+  return dest.endsWith("/") || dest === "." || dest === ".." || dest.endsWith("/.") || dest.endsWith("/..");
+}
+
+async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; preserveOwner: boolean }> {
+  const items: SourceItem[] = [];
+  const from = opts.from;
+  for (const src of opts.sources) {
+    throwIfAborted(opts.signal);
+    if (URL_SOURCE.test(src)) {
+      if (opts.isAdd) {
+        throw new BuildError("UNSUPPORTED", `ADD from a URL is not supported yet: ${src}`, errOpts(opts.range, "download the file in a RUN step or beforehand into the build context"));
+      }
+      throw new BuildError("BAD_SOURCE", `COPY cannot read from a URL: ${src}`, errOpts(opts.range, "use ADD for remote sources"));
+    }
+    if (from.kind === "context") {
+      const ctx = from.context;
+      for (const m of await ctx.resolveSources(src, opts.range)) {
+        items.push({ name: path.posix.basename(m.path), abs: m.abs, stat: m.stat, walkBase: m.resolved, walk: () => ctx.walk(m.resolved, opts.signal) });
+      }
+    } else {
+      const root = path.resolve(from.dir);
+      // Stage sources are container paths: relative ones are taken from `/`, and `..` cannot leave the rootfs.
+      const rel = cleanPath("/" + src).slice(1) || ".";
+      const matches = await matchSources(root, rel);
+      if (matches.length === 0) {
+        const what = hasMeta(rel) ? `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing` : `${JSON.stringify(src)} not found`;
+        throw new BuildError("SOURCE_NOT_FOUND", `${what} in the source stage`, errOpts(opts.range));
+      }
+      for (const m of matches) {
+        items.push({
+          name: path.posix.basename(m.path === "." ? "/" : m.path) || "/",
+          abs: m.abs,
+          stat: m.stat,
+          walkBase: m.resolved,
+          walk: () => walkTree(root, m.resolved, opts.signal ? { signal: opts.signal } : {}),
+        });
+      }
+    }
+  }
+  return { items, preserveOwner: from.kind === "rootfs" };
+}
+
+/** Applies a COPY/ADD to `opts.rootfs` and returns the layer's entries, sorted by path. */
+export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
+  const rootfs = path.resolve(opts.rootfs);
+  const heredocs = opts.heredocs ?? [];
+  const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same" }) : undefined;
+  const chmodFn = opts.chmod ? parseChmod(opts.chmod) : undefined;
+  const ownerIds = owner ? { uid: owner.uid, gid: owner.gid } : undefined;
+  // Resolve every source before touching the rootfs: a missing source must not leave a half-applied step.
+  const { items, preserveOwner } = await resolveItems(opts);
+  if (items.length + heredocs.length === 0) {
+    throw new BuildError("SOURCE_NOT_FOUND", "no source files were specified", errOpts(opts.range));
+  }
+
+  const destContainer = path.posix.resolve("/", opts.workdir || "/", opts.dest);
+  const destAbs = await resolveInRoot(rootfs, destContainer);
+  const destStat = await lstatMaybe(destAbs);
+  const destIsDir = destIsDirSyntax(opts.dest) || destStat?.isDirectory() === true;
+  if ((opts.sources.length + heredocs.length > 1 || items.length > 1) && !destIsDir) {
+    throw new BuildError(
+      "DEST_NOT_DIR",
+      `when using ${opts.isAdd ? "ADD" : "COPY"} with more than one source file, the destination must be a directory and end with a /`,
+      errOpts(opts.range, `write the destination as ${JSON.stringify(opts.dest + "/")}`),
+    );
+  }
+
+  const session = new Session(rootfs, opts.epoch, opts.clampMtime ?? false, ownerIds ?? { uid: 0, gid: 0 }, opts.range, opts.signal);
+  session.rootSetgid = ((await lstat(rootfs)).mode & 0o2000) !== 0;
+  const policy: Policy = { preserveOwner };
+  if (ownerIds) policy.owner = ownerIds;
+  if (chmodFn) policy.chmod = chmodFn;
+
+  for (const item of items) {
+    throwIfAborted(opts.signal);
+    if (item.stat.isDirectory()) {
+      await session.copyTree(item, destAbs, policy);
+    } else if (item.stat.isFile()) {
+      if (opts.isAdd && (await isTarArchive(item.abs))) {
+        await addArchive(session, item.abs, destAbs, opts.signal);
+        continue;
+      }
+      const target = destIsDir ? path.join(destAbs, item.name) : destAbs;
+      await session.ensureParents(target);
+      await session.copyFileTo(item.abs, item.stat, target, policy);
+      await session.flush();
+    } else {
+      throw new BuildError("UNSUPPORTED", `cannot copy ${JSON.stringify(item.name)}: not a regular file, directory or symlink`, errOpts(opts.range));
+    }
+  }
+  for (const h of heredocs) {
+    const target = destIsDir ? path.join(destAbs, h.name) : destAbs;
+    await session.writeHeredoc(target, h.content, policy);
+  }
+  return session.finish();
+}
+
+/**
+ * ADD of a local tar: extracted (safely) into a scratch dir, then merged into dest like a directory source.
+ * As Docker, the archive's own ownership and modes are kept (--chown/--chmod do not apply to its entries).
+ */
+async function addArchive(session: Session, archive: string, destAbs: string, signal?: AbortSignal): Promise<void> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-add-"));
+  try {
+    await extractLayer(createReadStream(archive), scratch, signal ? { signal } : {});
+    // The destination directory of an archive is created like any implicit parent (0755, epoch), not from the scratch dir.
+    if (!(await lstatMaybe(destAbs))) await session.ensureParents(path.join(destAbs, "x"));
+    const item: SourceItem = {
+      name: path.basename(archive),
+      abs: scratch,
+      stat: await lstat(scratch),
+      walkBase: "",
+      walk: () => walkTree(scratch, "", signal ? { signal } : {}),
+    };
+    await session.copyTree(item, destAbs, { preserveOwner: true });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * WORKDIR: creates `containerPath` (and missing parents) as directories owned by `owner` (default root), mode 0755.
+ * Returns the created directories plus their existing parents; [] when it already existed.
+ */
+export async function ensureDir(rootfs: string, containerPath: string, owner: Owner | undefined, epoch: number): Promise<LayerEntry[]> {
+  const root = path.resolve(rootfs);
+  const target = await resolveInRoot(root, path.posix.resolve("/", containerPath));
+  const st = await lstatMaybe(target);
+  if (st?.isDirectory()) return [];
+  if (st) throw new BuildError("DEST_NOT_DIR", `cannot create directory ${containerPath}: a file is in the way`);
+  const session = new Session(root, epoch, false, owner ?? { uid: 0, gid: 0 });
+  session.rootSetgid = ((await lstat(root)).mode & 0o2000) !== 0;
+  await session.ensureParents(path.join(target, "x"));
+  return session.finish();
+}
