@@ -3,7 +3,7 @@
 import { readFile, mkdir, cp, stat } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join, resolve, dirname, posix } from "node:path";
-import { arch as hostArch } from "node:os";
+import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
 import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
@@ -25,6 +25,10 @@ import { applyMeta, type MetaChange } from "./meta.js";
 import { HISTORY_COMMENT } from "./history.js";
 import { DEFAULT_PATH, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage, writeImage, type StoredImage } from "./image-writer.js";
+import { executeRun } from "./run-instruction.js";
+import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
+import type { Executor } from "../executor/types.js";
+import type { SnapshotterKind } from "../snapshot/run-step.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -38,6 +42,10 @@ export interface BuildOptions {
   target?: string;
   /** Parallel stages; defaults to the number of cores. */
   jobs?: number;
+  /** RUN sandbox: crun, runc or bwrap (auto: the first one installed). */
+  executor?: ExecutorPreference;
+  /** Snapshots for RUN: overlayfs, or a copy of the rootfs (auto: overlay when it can be mounted). */
+  snapshotter?: SnapshotterKind;
   signal?: AbortSignal;
 }
 
@@ -71,6 +79,9 @@ interface BuildRun {
   imageRootfs: Map<string, Promise<string>>;
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
   stepCounter: number;
+  /** Chosen on the first RUN, so builds without RUN need no runtime installed. */
+  executor: () => Promise<Executor>;
+  snapshotter: SnapshotterKind;
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -135,8 +146,10 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     signal: controller.signal,
     stageRuns: new Map(),
     imageRootfs: new Map(),
-    limit: pLimit(Math.max(1, opts.jobs ?? 2)),
+    limit: pLimit(Math.max(1, opts.jobs ?? availableParallelism())),
     stepCounter: 0,
+    executor: once(() => selectExecutor(opts.executor ?? "auto")),
+    snapshotter: opts.snapshotter ?? "auto",
   };
   try {
     evaluateGlobalArgs(run);
@@ -160,6 +173,11 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     opts.signal?.removeEventListener("abort", onAbort);
     await scratch.release();
   }
+}
+
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
 }
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string | undefined> {
@@ -350,7 +368,7 @@ async function runStep(run: BuildRun, stage: Stage, state: StageState, rootfs: s
   const started = Date.now();
   run.engine.progress.emit({ kind: "step-start", node, name: stepLabel(stage, instr), range: instr.range, cached: false });
   try {
-    await dispatch(run, stage, state, rootfs, decodeInstruction(instr));
+    await dispatch(run, stage, state, rootfs, decodeInstruction(instr), node);
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
     const err = e instanceof TsbuildError && !e.range ? new BuildError(e.code, e.message, { range: instr.range, hint: e.hint, cause: e }) : e;
@@ -384,7 +402,7 @@ function meta(run: BuildRun, state: StageState, change: MetaChange, range: Sourc
 }
 
 /** Go-duration string (e.g. 30s, 1m30s) already parsed by the frontend into nanoseconds. */
-async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: string, t: TypedInstruction): Promise<void> {
+async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: string, t: TypedInstruction, node: string): Promise<void> {
   const range = t.src.range;
   const env = () => expansionEnv(state);
   const x = (w: string) => expand(run, w, env(), range);
@@ -499,11 +517,32 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       await addLayer(run, state, entries, `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`);
       return;
     }
-    case "RUN":
-      throw new BuildError("UNSUPPORTED", "RUN is not supported yet by this version of tsbuild", {
-        range,
-        hint: "this build engine release handles FROM, COPY, ADD and metadata instructions; RUN arrives with the sandboxed executor",
-      });
+    case "RUN": {
+      if (t.mounts.length > 0)
+        throw new BuildError("UNSUPPORTED", "RUN --mount is not supported yet", { range, hint: "remove the --mount flag; cache, bind, secret and tmpfs mounts arrive in a later version" });
+      if (t.security !== undefined && t.security !== "sandbox")
+        throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
+      const network = t.network ?? "default";
+      if (network !== "default" && network !== "none" && network !== "host")
+        throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
+      const entries = await executeRun(
+        state,
+        { json: t.json, args: t.json ? t.command : [t.script], heredocs: t.heredocs, network },
+        {
+          rootfs,
+          scratch: join(run.workdir, `run-${node}`),
+          executor: await run.executor(),
+          snapshotter: run.snapshotter,
+          progress: run.engine.progress,
+          node,
+          epoch: run.epoch,
+          signal: run.signal,
+          range,
+        },
+      );
+      await addLayer(run, state, entries, `RUN ${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? ["/bin/sh", "-c"]), t.script].join(" ")} # buildkit`);
+      return;
+    }
     case "FROM":
       throw new BuildError("INTERNAL", "FROM inside a stage", { range });
   }

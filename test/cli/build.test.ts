@@ -185,7 +185,8 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["bad tag", async () => ["-t", "Bad Tag::x", await project("FROM scratch\nENV A=1\n")], /Bad Tag::x/],
     ["unknown flag", async () => ["--frobnicate", "."], /unknown flag --frobnicate/],
     ["missing base image", async () => ["-t", "bad:1", await project("FROM nosuchimage:1\n")], /Dockerfile:1:1: .*nosuchimage:1/],
-    ["RUN not supported yet", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN true\n")], /Dockerfile:2:1: RUN is not supported yet/],
+    ["RUN --mount not supported yet", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=cache,target=/c true\n")], /Dockerfile:2:1: RUN --mount is not supported yet/],
+    ["failing RUN", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN echo about to fail && exit 3\n")], /Dockerfile:2:1: .*exit code: 3[\s\S]*about to fail/],
     ["bad --output", async () => ["-o", "type=zip,dest=x", await project("FROM scratch\n")], /--output type=zip/],
     ["missing Dockerfile", async () => ["-t", "bad:1", dir.path], /cannot read Dockerfile/],
   ];

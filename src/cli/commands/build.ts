@@ -25,6 +25,8 @@ export const buildCommand: Command = {
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
     { name: "no-cache", type: "boolean", help: "do not use cached steps (this release has no step cache yet, so every build runs every step)" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
+    { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
+    { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
     ...GLOBAL_FLAGS,
   ],
   async run(ctx: CommandContext) {
@@ -53,6 +55,12 @@ export const buildCommand: Command = {
     else if (mode === "quiet") progress = quietRenderer(ctx.io.stderr);
     else throw new UsageError("BAD_FLAG_VALUE", `--progress takes auto, plain, json or quiet, not ${JSON.stringify(mode)}`);
 
+    const executor = flagString(args, "executor") ?? "auto";
+    if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
+      throw new UsageError("BAD_FLAG_VALUE", `--executor takes auto, crun, runc or bwrap, not ${JSON.stringify(executor)}`);
+    const snapshotter = flagString(args, "snapshotter") ?? "auto";
+    if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
+      throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
     const fileFlag = flagString(args, "file");
     const engine = openEngine({ root: flagString(args, "root"), progress });
     const result = await build(engine, {
@@ -62,6 +70,8 @@ export const buildCommand: Command = {
       buildArgs,
       ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
       ...(jobs !== undefined ? { jobs } : {}),
+      executor,
+      snapshotter,
       signal: ctx.signal,
     });
     for (const out of outputs) {

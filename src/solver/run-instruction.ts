@@ -1,0 +1,119 @@
+// RUN: builds the process spec from the stage's config (shell, env, user, workdir, network), runs it in a
+// snapshot over the stage rootfs, and reports output to progress; a failure names the exit code and last output lines.
+import { mkdir, rm, writeFile, chmod } from "node:fs/promises";
+import { join } from "node:path";
+import { BuildError } from "../errors.js";
+import type { Heredoc, SourceRange } from "../frontend/types.js";
+import type { Executor, ProcessSpec, BindMount } from "../executor/types.js";
+import { lookupUser } from "../executor/user-lookup.js";
+import { runStep, type SnapshotterKind } from "../snapshot/run-step.js";
+import type { LayerEntry } from "../layer/types.js";
+import type { ProgressSink } from "../progress/events.js";
+import { DEFAULT_SHELL, type StageState } from "./stage-state.js";
+
+export interface RunInstructionInput {
+  json: boolean;
+  /** Exec form: argv. Shell form: [command line as written]. */
+  args: string[];
+  heredocs: Heredoc[];
+  network: "default" | "none" | "host";
+}
+
+export interface RunContext {
+  rootfs: string;
+  scratch: string;
+  executor: Executor;
+  snapshotter: SnapshotterKind;
+  progress: ProgressSink;
+  node: string;
+  epoch: number;
+  signal: AbortSignal;
+  range: SourceRange;
+}
+
+const HEREDOC_ONLY = /^\s*<<(-?)(["']?)([A-Za-z0-9_.-]+)\2\s*$/;
+
+/** The argv and any script files a RUN needs. Heredocs follow BuildKit: a lone heredoc is the script; otherwise the bodies go to the shell. */
+export function runArgv(state: StageState, input: RunInstructionInput): { argv: string[]; script?: { name: string; content: string } } {
+  if (input.json) return { argv: input.args };
+  const shell = state.config.config.Shell ?? DEFAULT_SHELL;
+  const command = input.args.join(" ");
+  const first = input.heredocs[0];
+  if (first && input.heredocs.length === 1 && HEREDOC_ONLY.test(command)) {
+    if (first.content.startsWith("#!")) return { argv: [`/dev/pipes/${first.name}`], script: { name: first.name, content: first.content } };
+    return { argv: [...shell, first.content] };
+  }
+  if (input.heredocs.length === 0) return { argv: [...shell, command] };
+  const bodies = input.heredocs.map((h) => `${h.content}${h.content.endsWith("\n") || h.content === "" ? "" : "\n"}${h.name}`);
+  return { argv: [...shell, `${command}\n${bodies.join("\n")}`] };
+}
+
+/** ENV wins over ARG of the same name; ARG values are exported to RUN as Docker does. */
+export function runEnv(state: StageState): string[] {
+  const env = [...(state.config.config.Env ?? [])];
+  const defined = new Set(env.map((kv) => kv.slice(0, kv.indexOf("="))));
+  for (const [k, v] of state.args) if (!defined.has(k)) env.push(`${k}=${v}`);
+  return env;
+}
+
+export async function executeRun(state: StageState, input: RunInstructionInput, ctx: RunContext): Promise<LayerEntry[]> {
+  const { argv, script } = runArgv(state, input);
+  const user = state.config.config.User ? await lookupUser(ctx.rootfs, state.config.config.User) : { uid: 0, gid: 0 };
+  const extraMounts: BindMount[] = [];
+  await mkdir(ctx.scratch, { recursive: true });
+  const snapDir = join(ctx.scratch, "snap");
+  await mkdir(snapDir);
+  if (script) {
+    const file = join(ctx.scratch, "script");
+    await writeFile(file, script.content);
+    await chmod(file, 0o755);
+    extraMounts.push({ source: file, destination: `/dev/pipes/${script.name}`, readonly: true });
+  }
+  const spec: ProcessSpec = {
+    args: argv,
+    env: runEnv(state),
+    cwd: state.config.config.WorkingDir || "/",
+    uid: user.uid,
+    gid: user.gid,
+    network: input.network,
+    ...(extraMounts.length ? { extraMounts } : {}),
+  };
+  const tail: string[] = [];
+  const keep = (chunk: Uint8Array) => {
+    for (const line of Buffer.from(chunk).toString("utf8").split("\n")) if (line.trim() !== "") tail.push(line);
+    if (tail.length > 20) tail.splice(0, tail.length - 20);
+  };
+  try {
+    const result = await runStep({
+      rootfs: ctx.rootfs,
+      scratch: snapDir,
+      executor: ctx.executor,
+      spec,
+      io: {
+        stdout: (data) => {
+          keep(data);
+          ctx.progress.emit({ kind: "step-log", node: ctx.node, stream: "stdout", data });
+        },
+        stderr: (data) => {
+          keep(data);
+          ctx.progress.emit({ kind: "step-log", node: ctx.node, stream: "stderr", data });
+        },
+      },
+      signal: ctx.signal,
+      snapshotter: ctx.snapshotter,
+      epoch: ctx.epoch,
+    });
+    if (result.exitCode !== 0) {
+      const shown = tail.slice(-10);
+      throw new BuildError(
+        "RUN_FAILED",
+        `process ${JSON.stringify(argv.join(" "))} did not complete successfully: exit code: ${result.exitCode}` +
+          (shown.length ? `\nlast output lines:\n${shown.map((l) => `  ${l}`).join("\n")}` : ""),
+        { range: ctx.range },
+      );
+    }
+    return result.entries;
+  } finally {
+    await rm(ctx.scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,112 @@
+// RUN end to end: real runtimes and overlayfs, results checked by unpacking the exported image with umoci.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFile, stat, lstat, writeFile, mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { tsbuild, tempDir } from "../helpers/cli.js";
+import { exec } from "../helpers/tools.js";
+import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+
+let dir: { path: string; cleanup(): Promise<void> };
+let root: string;
+const r = (args: string[]) => tsbuild([...args, "--root", root]);
+
+interface Config {
+  config: Record<string, unknown>;
+  rootfs: { diff_ids: string[] };
+  history: { created_by: string; empty_layer?: boolean }[];
+}
+
+async function buildAndUnpack(dockerfile: string, extra: string[] = []): Promise<{ rootfs: string; stderr: string; config: Config }> {
+  const p = join(dir.path, `proj-${Math.random().toString(36).slice(2)}`);
+  await mkdir(p, { recursive: true });
+  await writeFile(join(p, "Dockerfile"), dockerfile);
+  const layout = join(p, "oci");
+  const res = await r(["build", "--progress", "plain", "-t", "run:test", "--output", `type=oci,dest=${layout},tar=false`, ...extra, p]);
+  expect(res.code, res.stderr).toBe(0);
+  const bundle = join(p, "bundle");
+  await exec("umoci", ["unpack", "--image", `${layout}:test`, bundle]);
+  const info = JSON.parse((await r(["inspect", "run:test"])).stdout)[0];
+  return { rootfs: join(bundle, "rootfs"), stderr: res.stderr, config: info.Config };
+}
+
+async function leftoverMounts(): Promise<string[]> {
+  return (await readFile("/proc/mounts", "utf8")).split("\n").filter((l) => l.includes(dir.path));
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  root = join(dir.path, "store");
+  const loaded = await r(["load", "-i", await makeBusyboxArchive(dir.path)]);
+  expect(loaded.code, loaded.stderr).toBe(0);
+});
+afterAll(async () => {
+  await dir?.cleanup();
+});
+
+const DOCKERFILE = [
+  "FROM busybox:local",
+  "RUN mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b && echo gone > /data/c && mkdir /olddir && touch /olddir/x",
+  "RUN echo changed > /data/a && chmod 0600 /data/sub/b && chown 1000:1000 /data/sub && rm /data/c && rm -rf /olddir",
+  "ENV GREETING=hi",
+  "WORKDIR /work",
+  "USER app",
+  "RUN id -u > /tmp/uid && echo \"$GREETING\" > /tmp/env && pwd > /tmp/pwd",
+  "USER root",
+  "RUN --network=none grep -c : /proc/net/dev > /netdev-none",
+  "RUN <<EOF",
+  "echo from heredoc > /heredoc",
+  "EOF",
+  "RUN true",
+  "",
+].join("\n");
+
+describe("RUN", () => {
+  for (const [executor, snapshotter] of [
+    ["auto", "auto"],
+    ["runc", "overlay"],
+    ["crun", "copy"],
+    ["bwrap", "overlay"],
+  ] as const) {
+    it(`creates, modifies, chmods, chowns and deletes files (${executor}, ${snapshotter})`, async () => {
+      const { rootfs, config, stderr } = await buildAndUnpack(DOCKERFILE, ["--executor", executor, "--snapshotter", snapshotter]);
+      expect(await readFile(join(rootfs, "data/a"), "utf8")).toBe("changed\n");
+      expect((await stat(join(rootfs, "data/sub/b"))).mode & 0o777).toBe(0o600);
+      const sub = await stat(join(rootfs, "data/sub"));
+      expect([sub.uid, sub.gid]).toEqual([1000, 1000]);
+      await expect(lstat(join(rootfs, "data/c"))).rejects.toThrow();
+      await expect(lstat(join(rootfs, "olddir"))).rejects.toThrow();
+      expect(await readFile(join(rootfs, "tmp/uid"), "utf8")).toBe("1000\n");
+      expect(await readFile(join(rootfs, "tmp/env"), "utf8")).toBe("hi\n");
+      expect(await readFile(join(rootfs, "tmp/pwd"), "utf8")).toBe("/work\n");
+      expect(Number(await readFile(join(rootfs, "netdev-none"), "utf8"))).toBe(1); // only lo
+      expect(await readFile(join(rootfs, "heredoc"), "utf8")).toBe("from heredoc\n");
+      // What the runtime provides (/proc, /etc/hosts) never lands in a layer.
+      expect(await readdir(join(rootfs, "proc")).catch(() => [])).toEqual([]);
+      await expect(lstat(join(rootfs, "etc/hosts"))).rejects.toThrow();
+      expect(config.rootfs.diff_ids.length).toBeGreaterThan(1);
+      expect(stderr).toMatch(/RUN true/);
+      expect(await leftoverMounts()).toEqual([]);
+    });
+  }
+
+  it("a RUN that changes nothing adds no layer", async () => {
+    const a = await buildAndUnpack("FROM busybox:local\nRUN true\n");
+    const last = a.config.history[a.config.history.length - 1];
+    expect(last?.created_by).toBe("RUN /bin/sh -c true # buildkit");
+    expect(last?.empty_layer).toBe(true);
+  });
+
+  it("streams output and reports a failure with exit code, output and line; leaves nothing behind", async () => {
+    const p = join(dir.path, "fail");
+    await mkdir(p, { recursive: true });
+    await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nRUN echo visible-output && echo on-stderr >&2 && exit 7\n");
+    const res = await r(["build", "--progress", "plain", p]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/#\d+ visible-output/);
+    expect(res.stderr).toMatch(/Dockerfile:2:1: process "\/bin\/sh -c echo visible-output.*" did not complete successfully: exit code: 7/);
+    expect(res.stderr).toMatch(/on-stderr/);
+    expect(await leftoverMounts()).toEqual([]);
+    const tmp = await readdir(join(root, "tmp")).catch(() => []);
+    expect(tmp.filter((n) => n.startsWith("build-"))).toEqual([]);
+  });
+});
