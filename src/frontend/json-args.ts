@@ -1,0 +1,13 @@
+// Exec-form detection: a JSON array of strings, or undefined (then BuildKit falls back to shell form).
+
+export function tryJsonArrayOf(text: string): string[] | undefined {
+  const t = text.trim();
+  if (!t.startsWith("[")) return undefined;
+  try {
+    const v: unknown = JSON.parse(t);
+    if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+  } catch {
+    /* not JSON */
+  }
+  return undefined;
+}

@@ -1,0 +1,177 @@
+// Dockerfile text → parser directives + logical lines: continuations joined with the escape char, comments and
+// blank lines dropped, heredoc bodies collected. Positions map every character back to its physical line/column.
+import { DockerfileParseError } from "../errors.js";
+import type { Directives, Heredoc, Position, SourceRange, Warning } from "./types.js";
+
+export const MAX_LINE_BYTES = 65_535;
+
+interface Segment {
+  offset: number;
+  line: number;
+  column: number;
+}
+
+export interface LogicalLine {
+  /** Joined text (continuations removed), leading/trailing blanks trimmed. */
+  text: string;
+  /** The physical lines it came from, joined with newlines (for `original`). */
+  original: string;
+  heredocs: Heredoc[];
+  range: SourceRange;
+  /** Position of an offset in `text`. */
+  positionOf(offset: number): Position;
+}
+
+export interface LogicalLines {
+  directives: Directives;
+  lines: LogicalLine[];
+  warnings: Warning[];
+}
+
+const DIRECTIVE = /^#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$/;
+const KNOWN_DIRECTIVES = new Set(["syntax", "escape", "check"]);
+const HEREDOC_KEYWORDS = /^(?:RUN|COPY|ADD)$/i;
+// `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<'EOF'`; not `<<<` (a here-string).
+const HEREDOC_MARKER = /(?<![<\w])(\d*)<<(-?)(?:"([^"\s]+)"|'([^'\s]+)'|([A-Za-z0-9_][A-Za-z0-9_.-]*))/g;
+
+function rangeOf(file: string, startLine: number, startCol: number, endLine: number, endCol: number): SourceRange {
+  return { file, start: { line: startLine, column: startCol }, end: { line: endLine, column: endCol } };
+}
+
+export function splitLogicalLines(source: string, file: string): LogicalLines {
+  const text = source.startsWith("\uFEFF") ? source.slice(1) : source;
+  const physical = text.split(/\r?\n/);
+  if (physical.length > 0 && physical[physical.length - 1] === "") physical.pop();
+  for (let i = 0; i < physical.length; i++) {
+    const l = physical[i] as string;
+    if (l.length > MAX_LINE_BYTES / 4 && Buffer.byteLength(l) > MAX_LINE_BYTES)
+      throw new DockerfileParseError("LINE_TOO_LONG", `line ${i + 1} is longer than ${MAX_LINE_BYTES} bytes`, {
+        range: rangeOf(file, i + 1, 1, i + 1, 1),
+        hint: "split it with line continuations",
+      });
+  }
+
+  const { directives, next } = readDirectives(physical, file);
+  const escape = directives.escape;
+  const warnings: Warning[] = [];
+  const lines: LogicalLine[] = [];
+  const continuation = new RegExp(`${escape === "`" ? "`" : "\\\\"}[ \\t]*$`);
+
+  let i = next;
+  while (i < physical.length) {
+    const first = physical[i] as string;
+    if (/^[ \t]*$/.test(first) || /^[ \t]*#/.test(first)) {
+      i++;
+      continue;
+    }
+    const startLine = i + 1;
+    let joined = "";
+    let original = "";
+    const segments: Segment[] = [];
+    let lineNo = i;
+    let emptyContinuation: number | undefined;
+    for (;;) {
+      const raw = physical[lineNo] as string;
+      original += (original ? "\n" : "") + raw;
+      const m = continuation.exec(raw);
+      const body = m ? raw.slice(0, m.index) : raw;
+      segments.push({ offset: joined.length, line: lineNo + 1, column: 1 });
+      joined += body;
+      lineNo++;
+      if (!m) break;
+      // Inside a continuation: comments vanish, empty lines vanish with a warning (BuildKit's NoEmptyContinuation).
+      while (lineNo < physical.length) {
+        const nxt = physical[lineNo] as string;
+        if (/^[ \t]*#/.test(nxt)) {
+          original += "\n" + nxt;
+          lineNo++;
+        } else if (/^[ \t]*$/.test(nxt)) {
+          emptyContinuation ??= lineNo + 1;
+          original += "\n" + nxt;
+          lineNo++;
+        } else break;
+      }
+      if (lineNo >= physical.length) break; // continuation at end of file
+    }
+    if (emptyContinuation !== undefined)
+      warnings.push({
+        code: "NoEmptyContinuation",
+        message: "Empty continuation line found in: " + joined.trim().slice(0, 60),
+        range: rangeOf(file, emptyContinuation, 1, emptyContinuation, 1),
+      });
+    const lead = joined.length - joined.trimStart().length;
+    const trimmed = joined.trim();
+    const endLine = lineNo;
+    const positionOf = (offset: number): Position => {
+      const o = offset + lead;
+      let seg = segments[0] as Segment;
+      for (const s of segments) if (s.offset <= o) seg = s;
+      return { line: seg.line, column: seg.column + (o - seg.offset) };
+    };
+    const startPos = positionOf(0);
+    const lastPhysical = physical[endLine - 1] ?? "";
+    // Heredoc bodies follow the logical line.
+    const heredocs: Heredoc[] = [];
+    const keyword = /^[A-Za-z]+/.exec(trimmed)?.[0] ?? "";
+    const onbuildKeyword = /^onbuild[ \t]+([A-Za-z]+)/i.exec(trimmed)?.[1] ?? "";
+    if (HEREDOC_KEYWORDS.test(keyword) || HEREDOC_KEYWORDS.test(onbuildKeyword)) {
+      for (const m of trimmed.matchAll(HEREDOC_MARKER)) {
+        const name = (m[3] ?? m[4] ?? m[5]) as string;
+        const chomp = m[2] === "-";
+        const body: string[] = [];
+        let found = false;
+        while (lineNo < physical.length) {
+          const l = physical[lineNo] as string;
+          lineNo++;
+          original += "\n" + l;
+          if ((chomp ? l.replace(/^\t+/, "") : l) === name) {
+            found = true;
+            break;
+          }
+          body.push(chomp ? l.replace(/^\t+/, "") : l);
+        }
+        if (!found)
+          throw new DockerfileParseError("UNTERMINATED_HEREDOC", `heredoc <<${name} is never terminated: expected a line "${name}"`, {
+            range: rangeOf(file, startLine, startPos.column, lineNo, 1),
+            hint: `end the heredoc with a line containing only ${name}`,
+          });
+        const h: Heredoc = { name, content: body.length ? body.join("\n") + "\n" : "", expand: m[3] === undefined && m[4] === undefined, chomp };
+        if (m[1]) h.fd = Number(m[1]);
+        heredocs.push(h);
+      }
+    }
+    lines.push({
+      text: trimmed,
+      original,
+      heredocs,
+      range: rangeOf(file, startPos.line, startPos.column, endLine, lastPhysical.length + 1),
+      positionOf,
+    });
+    i = lineNo;
+  }
+  return { directives, lines, warnings };
+}
+
+function readDirectives(physical: string[], file: string): { directives: Directives; next: number } {
+  const directives: Directives = { escape: "\\" };
+  const seen = new Set<string>();
+  let i = 0;
+  for (; i < physical.length; i++) {
+    const m = DIRECTIVE.exec(physical[i] as string);
+    if (!m) break;
+    const key = (m[1] as string).toLowerCase();
+    const value = m[2] as string;
+    if (!KNOWN_DIRECTIVES.has(key)) break; // an unknown directive is a comment, and ends the directive block
+    const range = rangeOf(file, i + 1, 1, i + 1, (physical[i] as string).length + 1);
+    if (seen.has(key))
+      throw new DockerfileParseError("DUPLICATE_DIRECTIVE", `only one ${key} parser directive can be used`, { range, hint: `remove the second "# ${key}=" line` });
+    seen.add(key);
+    if (key === "escape") {
+      if (value !== "\\" && value !== "`")
+        throw new DockerfileParseError("INVALID_ESCAPE", `invalid escape token ${JSON.stringify(value)} does not validate`, { range, hint: "use # escape=\\ or # escape=`" });
+      directives.escape = value;
+    } else if (key === "syntax") directives.syntax = value;
+    else directives.check = value;
+  }
+  return { directives, next: i };
+}
