@@ -2,7 +2,7 @@
 // Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
 import { readFile, mkdir, cp, stat } from "node:fs/promises";
 import { createReadStream } from "node:fs";
-import { join, resolve, dirname, posix } from "node:path";
+import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
@@ -40,6 +40,11 @@ export interface BuildOptions {
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;
+  /** SOURCE_DATE_EPOCH: image and history timestamps, and the mtime of directories a step creates. A
+   *  SOURCE_DATE_EPOCH build arg wins, as in BuildKit. */
+  sourceDateEpoch?: number;
+  /** Name of the Dockerfile in messages (default: its path relative to the working directory). */
+  dockerfileDisplayName?: string;
   /** Parallel stages; defaults to the number of cores. */
   jobs?: number;
   /** RUN sandbox: crun, runc or bwrap (auto: the first one installed). */
@@ -105,7 +110,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
     }
   }
-  const displayName = opts.dockerfile ?? "Dockerfile";
+  const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
   const staged = splitStages(parsed);
   const warnings: Warning[] = [...parsed.warnings];
@@ -123,9 +128,12 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
 
   const buildArgs = new Map(Object.entries(opts.buildArgs ?? {}));
-  const epochArg = buildArgs.get("SOURCE_DATE_EPOCH") ?? process.env.SOURCE_DATE_EPOCH;
-  const epoch = epochArg !== undefined && /^\d+$/.test(epochArg) ? Number(epochArg) : 0;
-  const created = epochArg !== undefined && /^\d+$/.test(epochArg) ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
+  const epochArg = buildArgs.get("SOURCE_DATE_EPOCH");
+  if (epochArg !== undefined && !/^\d+$/.test(epochArg))
+    throw new BuildError("BAD_SOURCE_DATE_EPOCH", `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(epochArg)}`);
+  const epochValue = epochArg !== undefined ? Number(epochArg) : opts.sourceDateEpoch;
+  const epoch = epochValue ?? 0;
+  const created = new Date(epochValue !== undefined ? epochValue * 1000 : Date.now()).toISOString();
 
   const controller = new AbortController();
   const onAbort = () => controller.abort();
@@ -152,6 +160,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     snapshotter: opts.snapshotter ?? "auto",
   };
   try {
+    run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
+    for (const name of PROXY_ARGS) if (buildArgs.has(name)) run.usedBuildArgs.add(name);
     evaluateGlobalArgs(run);
     let result: StageResult;
     try {
@@ -163,7 +173,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       if (opts.signal?.aborted) throw new AbortError();
       throw e;
     }
-    const stored = await writeImage(engine.content, result.state.config, result.state.layers);
+    const finalConfig = { ...result.state.config, created: run.created };
+    const stored = await writeImage(engine.content, orderConfig(finalConfig), result.state.layers);
     for (const t of tags) await engine.images.set(t, stored.manifest);
     for (const name of buildArgs.keys())
       if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
@@ -173,6 +184,22 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     opts.signal?.removeEventListener("abort", onAbort);
     await scratch.release();
   }
+}
+
+/** Docker's key order for image configs, so digests do not depend on how the config was assembled. */
+function orderConfig(c: ImageConfig): ImageConfig {
+  const { created, author, architecture, os, variant, config, rootfs, history, ...rest } = c;
+  return {
+    ...(created !== undefined ? { created } : {}),
+    ...(author !== undefined ? { author } : {}),
+    architecture,
+    os,
+    ...(variant !== undefined ? { variant } : {}),
+    config,
+    rootfs,
+    ...(history !== undefined ? { history } : {}),
+    ...rest,
+  };
 }
 
 function once<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -199,6 +226,25 @@ function expand(run: BuildRun, word: string, env: Map<string, string>, range: So
     if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
     throw e;
   }
+}
+
+/** Proxy variables pass from --build-arg into RUN without an ARG line, as in Docker (and stay out of history). */
+export const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
+
+/** BuildKit's automatic platform ARGs; a stage sees them once it declares `ARG NAME`. */
+export function predefinedArgs(platform: { os: string; architecture: string; variant?: string }, targetStage: string): Map<string, string> {
+  const p = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ""}`;
+  return new Map([
+    ["TARGETPLATFORM", p],
+    ["TARGETOS", platform.os],
+    ["TARGETARCH", platform.architecture],
+    ["TARGETVARIANT", platform.variant ?? ""],
+    ["BUILDPLATFORM", p],
+    ["BUILDOS", platform.os],
+    ["BUILDARCH", platform.architecture],
+    ["BUILDVARIANT", platform.variant ?? ""],
+    ["TARGETSTAGE", targetStage],
+  ]);
 }
 
 /** Global ARGs (before the first FROM) are visible to FROM lines; a stage sees them only if it re-declares them. */
@@ -248,12 +294,22 @@ async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
     const rootfs = join(run.workdir, `stage-${stage.index}`);
     await mkdir(rootfs, { recursive: true });
     const state = await prepareBase(run, stage, baseName, baseStage, rootfs);
-    for (const instr of stage.instructions) {
+    // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
+    const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+    delete state.config.config.OnBuild;
+    for (const instr of [...triggers, ...stage.instructions]) {
       throwIfAborted(run.signal);
       await runStep(run, stage, state, rootfs, instr);
     }
     return { state, rootfs };
   });
+}
+
+/** Parse ONBUILD trigger strings as instructions positioned at the FROM line that inherits them. */
+function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
+  if (exprs.length === 0) return [];
+  const parsed = parseDockerfile(exprs.join("\n") + "\n", { file: `${stage.from.range.file} (ONBUILD of ${stage.base})` });
+  return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
 }
 
 function copyFromFlag(instr: Instruction): string | undefined {
@@ -289,7 +345,7 @@ function emptyConfig(run: BuildRun): ImageConfig {
 
 async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseStage: Stage | undefined, rootfs: string): Promise<StageState> {
   const node = `stage-${stage.index}-from`;
-  const label = `[${stage.name ?? stage.index} 1/${stage.instructions.length + 1}] FROM ${baseName}`;
+  const label = `[${stagePrefix(run, stage)}1/${stage.instructions.length + 1}] FROM ${baseName}`;
   const started = Date.now();
   run.engine.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
   let state: StageState;
@@ -358,15 +414,24 @@ function imageRootfs(run: BuildRun, name: string, range: SourceRange): Promise<s
   return p;
 }
 
-function stepLabel(stage: Stage, instr: Instruction): string {
+/** BuildKit's step prefix: "" for one stage, else the stage name or stage-N. */
+function stagePrefix(run: BuildRun, stage: Stage): string {
+  return run.staged.stages.length === 1 ? "" : `${stage.name ?? `stage-${stage.index}`} `;
+}
+
+function stepLabel(run: BuildRun, stage: Stage, instr: Instruction): string {
   const pos = stage.instructions.indexOf(instr) + 2;
-  return `[${stage.name ?? stage.index} ${pos}/${stage.instructions.length + 1}] ${instr.original.trim()}`;
+  // One line: continuations collapsed, heredoc bodies left out.
+  const firstLines = instr.heredocs.length ? instr.original.split("\n")[0] ?? "" : instr.original;
+  const text = firstLines.replace(/[\\`]?[ \t]*\n[ \t]*/g, " ").trim();
+  if (pos === 1) return `[${stagePrefix(run, stage)}ONBUILD] ${text}`;
+  return `[${stagePrefix(run, stage)}${pos}/${stage.instructions.length + 1}] ${text}`;
 }
 
 async function runStep(run: BuildRun, stage: Stage, state: StageState, rootfs: string, instr: Instruction): Promise<void> {
   const node = `stage-${stage.index}-step-${++run.stepCounter}`;
   const started = Date.now();
-  run.engine.progress.emit({ kind: "step-start", node, name: stepLabel(stage, instr), range: instr.range, cached: false });
+  run.engine.progress.emit({ kind: "step-start", node, name: stepLabel(run, stage, instr), range: instr.range, cached: false });
   try {
     await dispatch(run, stage, state, rootfs, decodeInstruction(instr), node);
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
@@ -527,7 +592,7 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
       const entries = await executeRun(
         state,
-        { json: t.json, args: t.json ? t.command : [t.script], heredocs: t.heredocs, network },
+        { json: t.json, args: t.json ? t.command : [t.script], heredocs: t.heredocs, network, extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])) },
         {
           rootfs,
           scratch: join(run.workdir, `run-${node}`),

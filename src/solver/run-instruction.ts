@@ -17,6 +17,8 @@ export interface RunInstructionInput {
   args: string[];
   heredocs: Heredoc[];
   network: "default" | "none" | "host";
+  /** KEY=VALUE pairs added when neither ENV nor ARG defines them (proxy build args). */
+  extraEnv?: string[];
 }
 
 export interface RunContext {
@@ -49,10 +51,15 @@ export function runArgv(state: StageState, input: RunInstructionInput): { argv: 
 }
 
 /** ENV wins over ARG of the same name; ARG values are exported to RUN as Docker does. */
-export function runEnv(state: StageState): string[] {
+export function runEnv(state: StageState, extra: string[] = []): string[] {
   const env = [...(state.config.config.Env ?? [])];
   const defined = new Set(env.map((kv) => kv.slice(0, kv.indexOf("="))));
-  for (const [k, v] of state.args) if (!defined.has(k)) env.push(`${k}=${v}`);
+  for (const [k, v] of state.args)
+    if (!defined.has(k)) {
+      env.push(`${k}=${v}`);
+      defined.add(k);
+    }
+  for (const kv of extra) if (!defined.has(kv.slice(0, kv.indexOf("=")))) env.push(kv);
   return env;
 }
 
@@ -71,7 +78,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
   }
   const spec: ProcessSpec = {
     args: argv,
-    env: runEnv(state),
+    env: runEnv(state, input.extraEnv),
     cwd: state.config.config.WorkingDir || "/",
     uid: user.uid,
     gid: user.gid,

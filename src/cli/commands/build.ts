@@ -1,5 +1,5 @@
 // `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
-import { resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
@@ -61,11 +61,17 @@ export const buildCommand: Command = {
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
       throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
+    const epochText = ctx.io.env.SOURCE_DATE_EPOCH;
+    if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText))
+      throw new UsageError("BAD_ENV", `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(epochText)}`);
     const fileFlag = flagString(args, "file");
+    const dockerfilePath = fileFlag && fileFlag !== "-" ? resolve(ctx.io.cwd, fileFlag) : resolve(contextDir, "Dockerfile");
+    const shown = relative(ctx.io.cwd, dockerfilePath);
     const engine = openEngine({ root: flagString(args, "root"), progress });
     const result = await build(engine, {
       contextDir,
-      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfile: "-" } : fileFlag ? { dockerfile: resolve(ctx.io.cwd, fileFlag) } : {}),
+      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: dockerfilePath, dockerfileDisplayName: shown.startsWith("..") ? dockerfilePath : shown }),
+      ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
       tags: flagList(args, "tag"),
       buildArgs,
       ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
