@@ -46,7 +46,7 @@ export function truncate(s: string, n: number): string {
 }
 
 /** A few lines of the source around the range with a caret under the column; empty if the file can't be read. */
-export function codeFrame(range: SourceRange, readSource: (file: string) => string | undefined = tryRead): string {
+export function codeFrame(range: SourceRange, readSource: (file: string) => string | undefined = readTextOrUndefined): string {
   const text = readSource(range.file);
   if (text === undefined) return "";
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
@@ -62,7 +62,7 @@ export function codeFrame(range: SourceRange, readSource: (file: string) => stri
   return out.join("\n");
 }
 
-function tryRead(file: string): string | undefined {
+export function readTextOrUndefined(file: string): string | undefined {
   try {
     return readFileSync(file, "utf8");
   } catch {

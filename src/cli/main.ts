@@ -2,17 +2,8 @@
 import { isTsbuildError } from "../errors.js";
 import { helpText } from "./args.js";
 import type { CliIO, Command } from "./context.js";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { codeFrame } from "./format.js";
-
-function readSource(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
+import { codeFrame, readTextOrUndefined } from "./format.js";
 
 type Loader = () => Promise<Command>;
 // Commands load lazily: a `tsbuild images` never pays for the build machinery's imports.
@@ -96,7 +87,7 @@ export function reportError(e: unknown, io: CliIO, debug: boolean, aborted: bool
     const where = e.range ? `${e.range.file}:${e.range.start.line}:${e.range.start.column}: ` : "";
     io.stderr.write(`error: ${where}${e.message} [${e.code}]\n`);
     if (e.range) {
-      const frame = codeFrame(e.range, (file) => readSource(resolve(io.cwd, file)));
+      const frame = codeFrame(e.range, (file) => readTextOrUndefined(resolve(io.cwd, file)));
       if (frame) io.stderr.write(frame + "\n");
     }
     if (e.hint) io.stderr.write(`hint: ${e.hint}\n`);

@@ -58,12 +58,17 @@ class BlobReadStream extends Readable {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const h = this.handle;
     this.handle = undefined;
-    if (!h) return cb(err);
-    h.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
+    closeThen(h, err, cb);
   }
+}
+
+/** Close a file handle (if open), then report the stream's own error: a failed close must not mask it. */
+function closeThen(h: FileHandle | undefined, err: Error | null, cb: (err?: Error | null) => void): void {
+  if (!h) return cb(err);
+  h.close().then(
+    () => cb(err),
+    () => cb(err),
+  );
 }
 
 /** Hashes while writing to a temp file; the file is fsynced and closed in final(), so commit() only renames. */
@@ -118,11 +123,7 @@ class HashingFileWriter extends Writable {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const h = this.handle;
     this.handle = undefined;
-    if (!h) return cb(err);
-    h.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
+    closeThen(h, err, cb);
   }
 }
 
