@@ -1,0 +1,233 @@
+// Turns parsed RUN --mount specs into the executor's extra mounts (cache dirs, context/stage binds, tmpfs, secrets)
+// plus secret env vars, and hands back one release() that drops locks and scratch copies.
+// Nothing mounted here is ever part of a layer: runStep drops the empty mount-point stubs the runtime leaves.
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmod, chown, lstat, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { AbortError, BuildError, throwIfAborted } from "../errors.js";
+import type { BindMount } from "../executor/types.js";
+import type { SourceRange } from "../frontend/types.js";
+import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import type { MountSpec, SecretSource } from "./mount-spec.js";
+
+export interface RunMountContext {
+  /** Store root; cache mounts live in `<storeRoot>/cache-mounts/`. */
+  storeRoot: string;
+  /** A per-step directory this module owns (created if missing, removed by release()); same filesystem as the store. */
+  scratch: string;
+  /** The build context; bind mounts without from= read from it. */
+  context: { root: string };
+  /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
+  stageRootfs(name: string): Promise<string | undefined>;
+  /** Secrets from the CLI's --secret flags, by id. */
+  secrets: Map<string, SecretSource>;
+  signal: AbortSignal;
+  range?: SourceRange;
+  /** The RUN's working directory: relative targets are resolved against it (default "/"). */
+  workdir?: string;
+}
+
+export interface PreparedRunMounts {
+  /** For ProcessSpec.extraMounts, parents before children. */
+  mounts: BindMount[];
+  /** "NAME=value" secret env vars for ProcessSpec.env only — never for the image config, history or cache key. */
+  env: string[];
+  /** Drops locks and scratch copies; safe to call more than once. */
+  release(): Promise<void>;
+}
+
+const LOCK_POLL_MS = 100;
+
+function opts(range: SourceRange | undefined): { range?: SourceRange } {
+  return range ? { range } : {};
+}
+
+function cpArchive(from: string, to: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("cp", ["-a", "--reflink=auto", "--", from, to], (err, _o, stderr) =>
+      err ? reject(new BuildError("MOUNT_COPY_FAILED", `cannot copy ${from} for a read-write bind mount: ${String(stderr).trim() || err.message}`, { cause: err })) : resolve(),
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new AbortError());
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes `<path>` as an exclusive lock file holding our pid. Builds are separate processes (no daemon), so the lock
+ * must live on disk; a lock whose owner died is taken over. `wait` false returns undefined instead of waiting.
+ */
+async function acquireLock(path: string, wait: boolean, signal: AbortSignal): Promise<(() => Promise<void>) | undefined> {
+  for (;;) {
+    throwIfAborted(signal);
+    try {
+      const fh = await open(path, "wx", 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        await rm(path, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
+    // An empty file is a lock being written right now; only a dead, known owner makes a stale lock.
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (!wait) return undefined;
+    await sleep(LOCK_POLL_MS, signal);
+  }
+}
+
+/** Creates `dir` with the mount's owner and mode unless it exists; the first user of a cache decides them, as in BuildKit. */
+async function ensureDir(dir: string, uid: number, gid: number, mode: number): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw e;
+  }
+  await chown(dir, uid, gid);
+  await chmod(dir, mode);
+}
+
+function secretValue(id: string, source: SecretSource, range: SourceRange | undefined): Promise<Buffer | undefined> {
+  if (source.env !== undefined) {
+    const v = process.env[source.env];
+    return Promise.resolve(v === undefined ? undefined : Buffer.from(v, "utf8"));
+  }
+  if (source.src !== undefined)
+    return readFile(source.src).catch((e: unknown) => {
+      // The message names the file, never its content.
+      throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)}: cannot read ${source.src}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { ...opts(range), cause: e });
+    });
+  return Promise.resolve(undefined);
+}
+
+/** Prepares every mount of one RUN. On failure, whatever was already taken is released before the error propagates. */
+export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext): Promise<PreparedRunMounts> {
+  const releases: (() => Promise<void>)[] = [];
+  let released: Promise<void> | undefined;
+  const release = (): Promise<void> => {
+    released ??= (async () => {
+      for (const r of releases.reverse()) await r().catch(() => undefined);
+      await rm(ctx.scratch, { recursive: true, force: true });
+    })();
+    return released;
+  };
+  const mounts: BindMount[] = [];
+  const env: string[] = [];
+  const workdir = ctx.workdir ?? "/";
+  const range = ctx.range;
+  try {
+    await mkdir(ctx.scratch, { recursive: true, mode: 0o700 });
+    let n = 0;
+    for (const spec of specs) {
+      throwIfAborted(ctx.signal);
+      const target = spec.target === "" ? "" : posix.resolve(workdir, spec.target);
+      const slot = join(ctx.scratch, `m${n++}`);
+      switch (spec.type) {
+        case "tmpfs":
+          mounts.push({ source: "tmpfs", destination: target, readonly: false, type: "tmpfs" });
+          break;
+        case "cache": {
+          const uid = spec.uid ?? 0;
+          const gid = spec.gid ?? 0;
+          const mode = spec.mode ?? 0o755;
+          const base = join(ctx.storeRoot, "cache-mounts");
+          await mkdir(base, { recursive: true });
+          const key = createHash("sha256").update(spec.id ?? spec.target).digest("hex");
+          const dir = join(base, key);
+          let source = dir;
+          if (spec.sharing !== "shared") {
+            const unlock = await acquireLock(`${dir}.lock`, spec.sharing === "locked", ctx.signal);
+            if (unlock) releases.push(unlock);
+            else {
+              // private and in use elsewhere: a fresh, throwaway instance (BuildKit creates a new one too).
+              source = slot;
+            }
+          }
+          await ensureDir(source, uid, gid, mode);
+          mounts.push({ source, destination: target, readonly: spec.readonly });
+          break;
+        }
+        case "bind": {
+          let root = ctx.context.root;
+          if (spec.from !== undefined) {
+            const stage = await ctx.stageRootfs(spec.from);
+            if (stage === undefined)
+              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: bind from an image is not supported yet`, {
+                ...opts(range),
+                hint: "add a stage `FROM <image> AS name` and use from=name",
+              });
+            root = stage;
+          }
+          // resolveInRoot keeps `..` and symlinks inside root, as the container would see them.
+          const host = await resolveInRoot(root, spec.source ?? "/");
+          try {
+            await lstat(host);
+          } catch {
+            throw new BuildError("MOUNT_SOURCE_NOT_FOUND", `RUN --mount: source ${JSON.stringify(spec.source ?? "/")} not found${spec.from !== undefined ? ` in stage ${spec.from}` : " in the build context"}`, opts(range));
+          }
+          if (spec.readonly) mounts.push({ source: host, destination: target, readonly: true });
+          else {
+            // Writes through a rw bind are discarded: mount a copy, never the context or the stage itself.
+            await cpArchive(host, slot);
+            mounts.push({ source: slot, destination: target, readonly: false });
+          }
+          break;
+        }
+        case "secret": {
+          const id = spec.id as string;
+          const source = ctx.secrets.get(id);
+          const value = source ? await secretValue(id, source, range) : undefined;
+          if (value === undefined) {
+            if (spec.required) throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)} not found`, { ...opts(range), hint: `pass it with --secret id=${id},src=<file> or --secret id=${id},env=<VAR>` });
+            break;
+          }
+          if (spec.env !== undefined) env.push(`${spec.env}=${value.toString("utf8")}`);
+          if (target !== "") {
+            await writeFile(slot, value, { mode: 0o600 });
+            await chown(slot, spec.uid ?? 0, spec.gid ?? 0);
+            await chmod(slot, spec.mode ?? 0o400);
+            mounts.push({ source: slot, destination: target, readonly: true });
+          }
+          break;
+        }
+      }
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  // Parents first, so a mount nested in another mount's target is not hidden by it.
+  const depth = (m: BindMount) => m.destination.split("/").filter(Boolean).length;
+  mounts.sort((a, b) => depth(a) - depth(b));
+  return { mounts, env, release };
+}
