@@ -11,7 +11,13 @@ import { prepareRunMounts } from "../../src/solver/run-mounts.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
 import { captureIO, listContainers, makeExecutor, PATH_ENV, type ExecutorName } from "../helpers/sandbox.js";
 
-describe.each(["crun", "bwrap"] as ExecutorName[])("RUN --mount with %s", (exName) => {
+const CONFIGS: { exName: ExecutorName; snapshotter: "overlay" | "copy" }[] = [
+  { exName: "crun", snapshotter: "overlay" },
+  { exName: "bwrap", snapshotter: "overlay" },
+  { exName: "crun", snapshotter: "copy" },
+];
+
+describe.each(CONFIGS)("RUN --mount with $exName + $snapshotter", ({ exName, snapshotter }) => {
   let base: string;
   let rootfs: string;
   let context: string;
@@ -74,7 +80,7 @@ describe.each(["crun", "bwrap"] as ExecutorName[])("RUN --mount with %s", (exNam
         },
         io,
         signal: new AbortController().signal,
-        snapshotter: "overlay",
+        snapshotter,
       });
       return { ...r, out: io.out(), err: io.err() };
     } finally {
