@@ -68,7 +68,7 @@ export function stageRefs(i: Instruction): string[] {
       if (!m) continue;
       for (const kv of (m[1] as string).split(",")) {
         const [k, v] = kv.split("=", 2);
-        if ((k === "from" || k === "source-stage") && v) refs.push(v);
+        if (k === "from" && v) refs.push(v);
       }
     }
   return refs;

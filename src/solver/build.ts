@@ -8,7 +8,7 @@ import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
 import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
-import { splitStages, findStage } from "../frontend/stages.js";
+import { splitStages, findStage, stageRefs } from "../frontend/stages.js";
 import { decodeInstruction, type TypedInstruction } from "../frontend/instructions.js";
 import { expandWord } from "../frontend/expand.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
@@ -23,9 +23,11 @@ import { extractLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
 import { applyMeta, type MetaChange } from "./meta.js";
 import { HISTORY_COMMENT } from "./history.js";
-import { DEFAULT_PATH, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
+import { DEFAULT_PATH, DEFAULT_SHELL, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage, writeImage, type StoredImage } from "./image-writer.js";
 import { executeRun } from "./run-instruction.js";
+import { parseMountSpec, type SecretSource } from "./mount-spec.js";
+import { prepareRunMounts } from "./run-mounts.js";
 import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
 import type { Executor } from "../executor/types.js";
 import type { SnapshotterKind } from "../snapshot/run-step.js";
@@ -51,6 +53,8 @@ export interface BuildOptions {
   executor?: ExecutorPreference;
   /** Snapshots for RUN: overlayfs, or a copy of the rootfs (auto: overlay when it can be mounted). */
   snapshotter?: SnapshotterKind;
+  /** Secrets for RUN --mount=type=secret, by id (from `--secret id=x,src=path|env=VAR`). */
+  secrets?: Map<string, SecretSource>;
   signal?: AbortSignal;
 }
 
@@ -87,6 +91,7 @@ interface BuildRun {
   /** Chosen on the first RUN, so builds without RUN need no runtime installed. */
   executor: () => Promise<Executor>;
   snapshotter: SnapshotterKind;
+  secrets: Map<string, SecretSource>;
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -158,6 +163,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     stepCounter: 0,
     executor: once(() => selectExecutor(opts.executor ?? "auto")),
     snapshotter: opts.snapshotter ?? "auto",
+    secrets: opts.secrets ?? new Map(),
   };
   try {
     run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
@@ -282,12 +288,11 @@ async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   const baseStage = stageByName(run, baseName, stage.index);
   const deps: Promise<unknown>[] = [];
   if (baseStage) deps.push(runStage(run, baseStage));
-  for (const instr of stage.instructions) {
-    const from = copyFromFlag(instr);
-    if (from === undefined) continue;
-    const dep = resolveFromStage(run, from, stage);
-    if (dep) deps.push(runStage(run, dep));
-  }
+  for (const instr of stage.instructions)
+    for (const from of stageRefs(instr)) {
+      const dep = resolveFromStage(run, from, stage);
+      if (dep) deps.push(runStage(run, dep));
+    }
   await Promise.all(deps);
   return run.limit(async () => {
     throwIfAborted(run.signal);
@@ -310,15 +315,6 @@ function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
   if (exprs.length === 0) return [];
   const parsed = parseDockerfile(exprs.join("\n") + "\n", { file: `${stage.from.range.file} (ONBUILD of ${stage.base})` });
   return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
-}
-
-function copyFromFlag(instr: Instruction): string | undefined {
-  if (instr.keyword !== "COPY" && instr.keyword !== "ADD") return undefined;
-  for (const f of instr.flags) {
-    const m = /^--from=(.*)$/.exec(f);
-    if (m) return m[1];
-  }
-  return undefined;
 }
 
 function resolveFromStage(run: BuildRun, from: string, current: Stage): Stage | undefined {
@@ -583,29 +579,56 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       return;
     }
     case "RUN": {
-      if (t.mounts.length > 0)
-        throw new BuildError("UNSUPPORTED", "RUN --mount is not supported yet", { range, hint: "remove the --mount flag; cache, bind, secret and tmpfs mounts arrive in a later version" });
       if (t.security !== undefined && t.security !== "sandbox")
         throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
       const network = t.network ?? "default";
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
-      const entries = await executeRun(
-        state,
-        { json: t.json, args: t.json ? t.command : [t.script], heredocs: t.heredocs, network, extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])) },
-        {
-          rootfs,
-          scratch: join(run.workdir, `run-${node}`),
-          executor: await run.executor(),
-          snapshotter: run.snapshotter,
-          progress: run.engine.progress,
-          node,
-          epoch: run.epoch,
-          signal: run.signal,
-          range,
+      const e = env();
+      const specs = t.mounts.map((m) => parseMountSpec(expand(run, m, e, range), range));
+      const mounts = await prepareRunMounts(specs, {
+        storeRoot: run.engine.root,
+        // A sibling of executeRun's own scratch dir, which it removes itself.
+        scratch: join(run.workdir, `mounts-${node}`),
+        context: { root: run.context.root },
+        stageRootfs: async (name) => {
+          const dep = resolveFromStage(run, name, stage);
+          return dep ? (await runStage(run, dep)).rootfs : undefined;
         },
-      );
-      await addLayer(run, state, entries, `RUN ${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? ["/bin/sh", "-c"]), t.script].join(" ")} # buildkit`);
+        secrets: run.secrets,
+        signal: run.signal,
+        range,
+        workdir: state.config.config.WorkingDir || "/",
+      });
+      try {
+        const entries = await executeRun(
+          state,
+          {
+            json: t.json,
+            args: t.json ? t.command : [t.script],
+            heredocs: t.heredocs,
+            network,
+            extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
+            mounts: mounts.mounts,
+            secretEnv: mounts.env,
+          },
+          {
+            rootfs,
+            scratch: join(run.workdir, `run-${node}`),
+            executor: await run.executor(),
+            snapshotter: run.snapshotter,
+            progress: run.engine.progress,
+            node,
+            epoch: run.epoch,
+            signal: run.signal,
+            range,
+          },
+        );
+        const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
+        await addLayer(run, state, entries, `RUN ${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`);
+      } finally {
+        await mounts.release();
+      }
       return;
     }
     case "FROM":

@@ -19,6 +19,10 @@ export interface RunInstructionInput {
   network: "default" | "none" | "host";
   /** KEY=VALUE pairs added when neither ENV nor ARG defines them (proxy build args). */
   extraEnv?: string[];
+  /** RUN --mount targets (cache, bind, tmpfs, secret files), prepared by run-mounts.ts. */
+  mounts?: BindMount[];
+  /** Secrets exposed as variables: last, so they win; never logged or recorded. */
+  secretEnv?: string[];
 }
 
 export interface RunContext {
@@ -66,7 +70,7 @@ export function runEnv(state: StageState, extra: string[] = []): string[] {
 export async function executeRun(state: StageState, input: RunInstructionInput, ctx: RunContext): Promise<LayerEntry[]> {
   const { argv, script } = runArgv(state, input);
   const user = state.config.config.User ? await lookupUser(ctx.rootfs, state.config.config.User) : { uid: 0, gid: 0 };
-  const extraMounts: BindMount[] = [];
+  const extraMounts: BindMount[] = [...(input.mounts ?? [])];
   await mkdir(ctx.scratch, { recursive: true });
   const snapDir = join(ctx.scratch, "snap");
   await mkdir(snapDir);
@@ -78,7 +82,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
   }
   const spec: ProcessSpec = {
     args: argv,
-    env: runEnv(state, input.extraEnv),
+    env: [...runEnv(state, input.extraEnv), ...(input.secretEnv ?? [])],
     cwd: state.config.config.WorkingDir || "/",
     uid: user.uid,
     gid: user.gid,

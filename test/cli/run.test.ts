@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFile, stat, lstat, writeFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { createHash } from "node:crypto";
 import { tsbuild, tempDir } from "../helpers/cli.js";
 import { exec } from "../helpers/tools.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
@@ -59,6 +60,43 @@ const DOCKERFILE = [
   "RUN true",
   "",
 ].join("\n");
+
+describe("RUN --mount", () => {
+  it("a secret is readable during RUN and absent from every blob in the store", async () => {
+    const secretFile = join(dir.path, "token.txt");
+    const secret = "s3cr3t-" + Math.random().toString(36).slice(2);
+    await writeFile(secretFile, secret);
+    const { rootfs } = await buildAndUnpack("FROM busybox:local\nRUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -c1-64 > /secret-sum\n", [
+      "--secret",
+      `id=tok,src=${secretFile}`,
+    ]);
+    expect((await readFile(join(rootfs, "secret-sum"), "utf8")).trim()).toBe(createHash("sha256").update(secret).digest("hex"));
+    await expect(lstat(join(rootfs, "run/secrets/tok"))).rejects.toThrow();
+    const blobs = join(root, "blobs/sha256");
+    for (const b of await readdir(blobs)) {
+      const data = await readFile(join(blobs, b));
+      expect(data.includes(secret), `secret found in blob ${b}`).toBe(false);
+    }
+  });
+
+  it("a cache mount keeps its contents across builds and never enters a layer", async () => {
+    const df = "FROM busybox:local\nRUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/log; wc -l < /cache/log > /count'\n";
+    const first = await buildAndUnpack(df);
+    const second = await buildAndUnpack(df);
+    const a = Number(await readFile(join(first.rootfs, "count"), "utf8"));
+    const b = Number(await readFile(join(second.rootfs, "count"), "utf8"));
+    expect(b).toBe(a + 1);
+    await expect(lstat(join(second.rootfs, "cache/log"))).rejects.toThrow();
+  });
+
+  it("a bind mount from another stage is readable and read-only", async () => {
+    const { rootfs } = await buildAndUnpack(
+      "FROM busybox:local AS src\nRUN echo from-stage > /payload\nFROM busybox:local\nRUN --mount=type=bind,from=src,target=/mnt cat /mnt/payload > /got && ! touch /mnt/new 2>/dev/null\n",
+    );
+    expect(await readFile(join(rootfs, "got"), "utf8")).toBe("from-stage\n");
+    await expect(lstat(join(rootfs, "mnt/payload"))).rejects.toThrow();
+  });
+});
 
 describe("RUN", () => {
   for (const [executor, snapshotter] of [

@@ -6,6 +6,7 @@ import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "..
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { build } from "../../solver/build.js";
+import { parseSecretFlag } from "../../solver/mount-spec.js";
 import { exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
 import { familiarName } from "../../image/reference.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
@@ -25,6 +26,7 @@ export const buildCommand: Command = {
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
     { name: "no-cache", type: "boolean", help: "do not use cached steps (this release has no step cache yet, so every build runs every step)" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
+    { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
     ...GLOBAL_FLAGS,
@@ -78,6 +80,7 @@ export const buildCommand: Command = {
       ...(jobs !== undefined ? { jobs } : {}),
       executor,
       snapshotter,
+      secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       signal: ctx.signal,
     });
     for (const out of outputs) {
