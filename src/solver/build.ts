@@ -8,6 +8,7 @@ import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
 import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
+import { runChecks } from "../frontend/checks.js";
 import { splitStages, findStage, stageRefs } from "../frontend/stages.js";
 import { decodeInstruction, type TypedInstruction } from "../frontend/instructions.js";
 import { expandWord } from "../frontend/expand.js";
@@ -118,7 +119,16 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
   const staged = splitStages(parsed);
-  const warnings: Warning[] = [...parsed.warnings];
+  // Build checks run on every build (BuildKit prints them too); they include the parser's own warnings.
+  const checks = runChecks(parsed, { buildArgs: opts.buildArgs ?? {} });
+  const warnings: Warning[] = checks.warnings.map((w) => ({ code: w.rule, message: w.message, ...(w.range ? { range: w.range } : {}) }));
+  if (checks.errorOnWarnings && warnings.length > 0) {
+    for (const w of warnings) engine.progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
+    throw new BuildError("CHECK_FAILED", `${warnings.length} build check warning${warnings.length === 1 ? "" : "s"} with # check=error=true`, {
+      ...(warnings[0]?.range ? { range: warnings[0].range } : {}),
+      hint: "fix the warnings above, or drop error=true from the # check= directive",
+    });
+  }
 
   const tags = (opts.tags ?? []).map((t) => normalizeName(t));
   const target = opts.target === undefined ? staged.stages[staged.stages.length - 1] : findStage(staged, opts.target);

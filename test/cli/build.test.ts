@@ -188,6 +188,7 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["RUN --mount=type=ssh not supported yet", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=ssh true\n")], /Dockerfile:2:1: RUN --mount=type=ssh is not supported yet/],
     ["missing required secret", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n")], /Dockerfile:2:1: .*tok/],
     ["failing RUN", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN echo about to fail && exit 3\n")], /Dockerfile:2:1: .*exit code: 3[\s\S]*about to fail/],
+    ["build check with # check=error=true", async () => ["-t", "bad:1", await project("# check=error=true\nFROM scratch\nMAINTAINER me\n")], /Dockerfile:3:1: 1 build check warning with # check=error=true/],
     ["bad --output", async () => ["-o", "type=zip,dest=x", await project("FROM scratch\n")], /--output type=zip/],
     ["missing Dockerfile", async () => ["-t", "bad:1", dir.path], /cannot read Dockerfile/],
   ];

@@ -1,10 +1,12 @@
 // Build checks, table-driven: each case is a Dockerfile and the [rule, line] pairs (or messages) it must produce.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/frontend/parse.js";
 import { formatCheckWarning, parseCheckDirective, ruleUrl, runChecks, type CheckOptions } from "../../src/frontend/checks.js";
 import type { Instruction, Keyword, ParsedDockerfile } from "../../src/frontend/types.js";
+import type { CliIO } from "../../src/cli/context.js";
 
 const check = (text: string, opts?: CheckOptions) => runChecks(parseDockerfile(text, { file: "Dockerfile" }), opts);
 /** [rule, line] pairs, only for the rules named (all rules when none). */
@@ -305,5 +307,52 @@ describe("fixtures/checks", () => {
     const text = readFileSync(join(dir, "Dockerfile"), "utf8");
     const expected = JSON.parse(readFileSync(join(dir, "expected.json"), "utf8")) as unknown;
     expect(found(text)).toEqual(expected);
+  });
+});
+
+describe("tsbuild check", () => {
+  // The command, run in-process on the fixtures with captured output.
+  async function runCheck(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { checkCommand } = await import("../../src/cli/commands/check.js");
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (to: string[]) => new Writable({ write: (chunk: Buffer, _enc, cb) => (to.push(chunk.toString()), cb()) });
+    const io: CliIO = { stdout: sink(out), stderr: sink(err), isTTY: false, cwd: join(import.meta.dirname, "../../fixtures/checks"), env: {} };
+    const code = await checkCommand.run({ argv, io, signal: new AbortController().signal });
+    return { code: typeof code === "number" ? code : 0, stdout: out.join(""), stderr: err.join("") };
+  }
+
+  it("prints each warning with its location and a count", async () => {
+    const r = await runCheck(["many"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      "WARNING: FromAsCasing - https://docs.docker.com/go/dockerfile/rule/from-as-casing/\n'as' and 'FROM' keywords' casing do not match\nmany/Dockerfile:2\n",
+    );
+    expect(r.stdout).toContain(">  2 | FROM node:20${VARIANT} as Deps");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Check complete, 14 warnings have been found!");
+  });
+  it("reports a clean Dockerfile", async () => {
+    const r = await runCheck(["-f", "clean/Dockerfile"]);
+    expect(r).toEqual({ code: 0, stdout: "Check complete, no warnings found.\n", stderr: "" });
+  });
+  it("prints JSON with --format json", async () => {
+    const r = await runCheck(["--format", "json", "many"]);
+    const json = JSON.parse(r.stdout) as { warnings: { rule: string; range: { start: { line: number } } | null }[]; errorOnWarnings: boolean };
+    expect(json.errorOnWarnings).toBe(false);
+    expect(json.warnings.map((w) => [w.rule, w.range?.start.line])).toEqual(JSON.parse(readFileSync(join(import.meta.dirname, "../../fixtures/checks/many/expected.json"), "utf8")));
+  });
+  it("exits 1 when check=error=true and there are warnings", async () => {
+    const r = await runCheck(["error-on-warnings"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("Check complete, 1 warning has been found!");
+    expect(r.stderr).toContain("check=error=true");
+  });
+  it("BUILDKIT_DOCKERFILE_CHECK from --build-arg overrides the directive", async () => {
+    const r = await runCheck(["--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip=JSONArgsRecommended", "error-on-warnings"]);
+    expect(r).toEqual({ code: 0, stdout: "Check complete, no warnings found.\n", stderr: "" });
+  });
+  it("rejects a bad --format and a missing Dockerfile", async () => {
+    await expect(runCheck(["--format", "xml", "many"])).rejects.toMatchObject({ code: "BAD_FLAG_VALUE" });
+    await expect(runCheck(["nowhere"])).rejects.toMatchObject({ code: "DOCKERFILE_NOT_FOUND" });
   });
 });
