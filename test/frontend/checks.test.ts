@@ -13,7 +13,7 @@ const check = (text: string, opts?: CheckOptions) => runChecks(parseDockerfile(t
 const found = (text: string, rules?: string[], opts?: CheckOptions) =>
   check(text, opts)
     .warnings.filter((w) => !rules || rules.includes(w.rule))
-    .map((w) => [w.rule, w.range?.start.line]);
+    .map((w): [string, number | undefined] => [w.rule, w.range?.start.line]);
 const messages = (text: string, rule: string) =>
   check(text)
     .warnings.filter((w) => w.rule === rule)
@@ -328,7 +328,7 @@ describe("tsbuild check", () => {
     expect(r.stdout).toContain(
       "WARNING: FromAsCasing - https://docs.docker.com/go/dockerfile/rule/from-as-casing/\n'as' and 'FROM' keywords' casing do not match\nmany/Dockerfile:2\n",
     );
-    expect(r.stdout).toContain(">  2 | FROM node:20${VARIANT} as Deps");
+    expect(r.stdout).toContain("> 2 | FROM node:20${VARIANT} as Deps\n");
     expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Check complete, 14 warnings have been found!");
   });
   it("reports a clean Dockerfile", async () => {
