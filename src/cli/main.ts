@@ -10,6 +10,7 @@ type Loader = () => Promise<Command>;
 const COMMANDS: Record<string, Loader> = {
   build: async () => (await import("./commands/build.js")).buildCommand,
   parse: async () => (await import("./commands/parse.js")).parseCommand,
+  check: async () => (await import("./commands/check.js")).checkCommand,
   images: async () => (await import("./commands/images.js")).imagesCommand,
   history: async () => (await import("./commands/images.js")).historyCommand,
   inspect: async () => (await import("./commands/images.js")).inspectCommand,
@@ -27,6 +28,7 @@ Usage: tsbuild [build flags] CONTEXT      (same as \`tsbuild build\`)
 Commands:
   build      Build an image from a Dockerfile
   parse      Parse a Dockerfile and print its instructions
+  check      Run the build checks (lint rules) without building
   images     List images in the local store
   history    Show the history of an image
   inspect    Print an image's config and manifest as JSON

@@ -26,6 +26,7 @@ export const buildCommand: Command = {
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
     { name: "no-cache", type: "boolean", help: "do not use cached steps (this release has no step cache yet, so every build runs every step)" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
+    { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
@@ -36,6 +37,14 @@ export const buildCommand: Command = {
     if (args.positionals.length !== 1)
       throw new UsageError("BAD_ARGS", `\`tsbuild build\` takes exactly one context directory, got ${args.positionals.length}`, { hint: "e.g. `tsbuild build -t name .`" });
     const contextDir = resolve(ctx.io.cwd, args.positionals[0] as string);
+    if (flagBool(args, "check")) {
+      const { checkCommand } = await import("./check.js");
+      const file = flagString(args, "file");
+      return checkCommand.run({
+        ...ctx,
+        argv: [...(file ? ["-f", file] : []), ...flagList(args, "build-arg").flatMap((a) => ["--build-arg", a]), args.positionals[0] as string],
+      });
+    }
     const buildArgs: Record<string, string> = {};
     for (const kv of flagList(args, "build-arg")) {
       const eq = kv.indexOf("=");

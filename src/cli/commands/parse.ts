@@ -19,7 +19,7 @@ export const parseCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "parse");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild parse` takes at most one context directory");
-    const file = resolve(ctx.io.cwd, flagString(args, "file") ?? resolve(args.positionals[0] ?? ".", "Dockerfile"));
+    const file = resolve(ctx.io.cwd, flagString(args, "file") ?? resolve(ctx.io.cwd, args.positionals[0] ?? ".", "Dockerfile"));
     const display = relative(ctx.io.cwd, file) || file;
     let text: string;
     try {
