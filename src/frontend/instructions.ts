@@ -3,6 +3,7 @@
 import { DockerfileParseError } from "../errors.js";
 import type { Heredoc, Instruction } from "./types.js";
 import { tryJsonArrayOf } from "./json-args.js";
+import { argWordRanges, flagRange } from "./locate.js";
 
 interface Base {
   src: Instruction;
@@ -71,13 +72,12 @@ function unquote(v: string): string {
 function parseFlags(i: Instruction): FlagValues {
   const allowed = FLAGS[i.keyword] ?? {};
   const out: FlagValues = new Map();
-  for (const raw of i.flags) {
+  for (const [index, raw] of i.flags.entries()) {
     const eq = raw.indexOf("=");
     const name = eq < 0 ? raw.slice(2) : raw.slice(2, eq);
     const value = eq < 0 ? undefined : unquote(raw.slice(eq + 1));
     const kind = allowed[name];
-    const col = i.original.indexOf(raw);
-    const range = col >= 0 && !i.original.slice(0, col).includes("\n") ? { ...i.range, start: { line: i.range.start.line, column: i.range.start.column + col - (i.original.length - i.original.trimStart().length) } } : i.range;
+    const range = flagRange(i, index);
     if (!kind) {
       const known = Object.keys(allowed);
       throw new DockerfileParseError("UNKNOWN_FLAG", `unknown flag: --${name} for ${i.keyword}`, {
@@ -106,19 +106,22 @@ const list = (f: FlagValues, n: string) => (f.get(n) as string[] | undefined) ??
 
 const CHMOD = /^(?:[0-7]{3,4}|(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*)$/;
 
-/** Go durations: 300ms, 1.5h, 2h45m; returned in nanoseconds. */
-export function parseGoDuration(s: string): number | undefined {
+/** Go durations (time.ParseDuration): 300ms, 1.5h, 2h45m, -1s; returned in nanoseconds. */
+export function parseGoDuration(text: string): number | undefined {
+  const sign = text.startsWith("-") ? -1 : 1;
+  const s = text.startsWith("-") || text.startsWith("+") ? text.slice(1) : text;
   if (s === "0") return 0;
-  const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+  const units: Record<string, number> = { ns: 1, us: 1e3, "\u00b5s": 1e3, "\u03bcs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/y;
   let total = 0;
   let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) {
+  for (let m = re.exec(s); m; m = re.exec(s)) {
     total += Number(m[1]) * (units[m[2] as string] as number);
     pos = re.lastIndex;
   }
-  return pos === s.length && pos > 0 ? Math.round(total) : undefined;
+  // Go rejects anything past int64 nanoseconds (about 292 years).
+  if (pos !== s.length || pos === 0 || total > 9.223372036854776e18) return undefined;
+  return sign * Math.round(total);
 }
 
 export function decodeInstruction(i: Instruction): TypedInstruction {
@@ -139,17 +142,19 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
       const net = str(f, "network");
       if (net !== undefined) {
         if (!["default", "none", "host"].includes(net))
-          throw new DockerfileParseError("BAD_FLAG_VALUE", `--network=${net}: expected default, none or host`, { range: i.range });
+          throw new DockerfileParseError("BAD_FLAG_VALUE", `--network=${net}: expected default, none or host`, { range: flagRange(i, "network") });
         t.network = net;
       }
       const sec = str(f, "security");
       if (sec !== undefined) {
-        if (sec !== "sandbox" && sec !== "insecure") throw new DockerfileParseError("BAD_FLAG_VALUE", `--security=${sec}: expected sandbox or insecure`, { range: i.range });
+        if (sec !== "sandbox" && sec !== "insecure") throw new DockerfileParseError("BAD_FLAG_VALUE", `--security=${sec}: expected sandbox or insecure`, { range: flagRange(i, "security") });
         t.security = sec;
       }
-      for (const m of t.mounts)
+      for (const [k, m] of t.mounts.entries())
         if (!/^(?:[a-z-]+(?:=[^,]*)?)(?:,[a-z-]+(?:=[^,]*)?)*$/i.test(m))
-          throw new DockerfileParseError("BAD_FLAG_VALUE", `--mount=${m}: expected comma-separated key=value options, e.g. type=cache,target=/root/.cache`, { range: i.range });
+          throw new DockerfileParseError("BAD_FLAG_VALUE", `--mount=${m}: expected comma-separated key=value options, e.g. type=cache,target=/root/.cache`, {
+            range: flagRange(i, i.flags.map((fl, x) => [fl, x] as const).filter(([fl]) => fl.startsWith("--mount="))[k]?.[1] ?? -1),
+          });
       return t;
     }
     case "COPY":
@@ -176,7 +181,7 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
       }
       if (f.has("unpack")) t.unpack = bool(f, "unpack");
       if (t.chmod !== undefined && !t.chmod.includes("$") && !CHMOD.test(t.chmod))
-        throw new DockerfileParseError("BAD_CHMOD", `invalid --chmod=${t.chmod}: use an octal mode like 755 or a symbolic one like u+x,g-w`, { range: i.range });
+        throw new DockerfileParseError("BAD_CHMOD", `invalid --chmod=${t.chmod}: use an octal mode like 755 or a symbolic one like u+x,g-w`, { range: flagRange(i, "chmod") });
       return t;
     }
     case "ENV":
@@ -193,7 +198,7 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
           const eq = w.indexOf("=");
           const name = eq < 0 ? w : w.slice(0, eq);
           if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/^[^\s=$"']+$/.test(name))
-            throw new DockerfileParseError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)}`, { range: i.range });
+            throw new DockerfileParseError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)}`, { range: argWordRanges(i).find((x) => x.text === w)?.range ?? i.range });
           return eq < 0 ? { name } : { name, default: w.slice(eq + 1) };
         }),
       };
@@ -227,10 +232,10 @@ function decodeHealthcheck(i: Instruction, f: FlagValues): TypedInstruction {
   const m = /^(\S+)\s*([\s\S]*)$/.exec(rest);
   const type = (m?.[1] ?? "").toUpperCase();
   if (type === "NONE") {
-    if ((m?.[2] ?? "") !== "" || i.flags.length) throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK NONE takes no other arguments", { range: i.range });
+    if ((m?.[2] ?? "") !== "" || i.flags.length) throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK NONE takes no other arguments", { range: argWordRanges(i)[1]?.range ?? flagRange(i, 0) });
     return { kind: "HEALTHCHECK", src: i, none: true };
   }
-  if (type !== "CMD") throw new DockerfileParseError("BAD_HEALTHCHECK", `unknown type ${JSON.stringify(m?.[1] ?? "")} in HEALTHCHECK (try CMD)`, { range: i.range, hint: "HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE" });
+  if (type !== "CMD") throw new DockerfileParseError("BAD_HEALTHCHECK", `unknown type ${JSON.stringify(m?.[1] ?? "")} in HEALTHCHECK (try CMD)`, { range: argWordRanges(i)[0]?.range ?? i.range, hint: "HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE" });
   const cmd = (m?.[2] ?? "").trim();
   if (cmd === "") throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK CMD needs a command", { range: i.range });
   const arr = tryJsonArrayOf(cmd);
@@ -239,13 +244,15 @@ function decodeHealthcheck(i: Instruction, f: FlagValues): TypedInstruction {
     const v = str(f, flag);
     if (v === undefined) continue;
     const ns = parseGoDuration(v);
-    if (ns === undefined) throw new DockerfileParseError("BAD_DURATION", `--${flag}=${v}: not a duration (use e.g. 30s, 1m30s)`, { range: i.range });
-    if (ns !== 0 && ns < 1e6) throw new DockerfileParseError("BAD_DURATION", `--${flag} cannot be less than 1ms`, { range: i.range });
+    const range = flagRange(i, flag);
+    if (ns === undefined) throw new DockerfileParseError("BAD_DURATION", `--${flag}=${v}: not a duration (use e.g. 30s, 1m30s)`, { range });
+    if (ns < 0) throw new DockerfileParseError("BAD_DURATION", `--${flag}=${v} cannot be negative`, { range });
+    if (ns !== 0 && ns < 1e6) throw new DockerfileParseError("BAD_DURATION", `--${flag} cannot be less than 1ms`, { range });
     t[key] = ns;
   }
   const r = str(f, "retries");
   if (r !== undefined) {
-    if (!/^\d+$/.test(r)) throw new DockerfileParseError("BAD_FLAG_VALUE", `--retries=${r}: expected a whole number`, { range: i.range });
+    if (!/^\d+$/.test(r)) throw new DockerfileParseError("BAD_FLAG_VALUE", `--retries=${r}: expected a whole number`, { range: flagRange(i, "retries") });
     t.retries = Number(r);
   }
   return t;

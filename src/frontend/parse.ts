@@ -7,6 +7,8 @@ import { KEYWORDS, type Instruction, type Keyword, type ParsedDockerfile, type S
 import { splitLogicalLines, type LogicalLine } from "./logical-lines.js";
 import { splitWords } from "./words.js";
 import { tryJsonArrayOf } from "./json-args.js";
+import { argWordRanges, endRange, recordLayout } from "./locate.js";
+import { decodeInstruction } from "./instructions.js";
 
 const compiled = nearley.Grammar.fromCompiled(grammar);
 const KEYWORD_SET = new Set<string>(KEYWORDS);
@@ -26,10 +28,12 @@ export function parseDockerfile(input: string | Uint8Array, opts: ParseOptions =
     const { directives, lines, warnings } = splitLogicalLines(text, file);
     const instructions = lines.map((l) => parseLine(l, directives.escape));
     if (instructions.length === 0)
-      throw new DockerfileParseError("EMPTY_DOCKERFILE", `the Dockerfile (${file}) cannot be empty: it has no instructions`, {
+      throw new DockerfileParseError("EMPTY_DOCKERFILE", `file with no instructions: ${file} is empty or only has comments`, {
         range: { file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } },
         hint: "start it with FROM IMAGE",
       });
+    // Flag and argument errors surface now, with positions, rather than halfway through a build.
+    for (const i of instructions) decodeInstruction(i);
     return { file, directives, instructions, warnings };
   } catch (e) {
     if (e instanceof TsbuildError) throw e;
@@ -113,6 +117,7 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
     original: inner ? text : line.original,
     range: inner ? { ...line.range, start: line.positionOf(baseOffset) } : line.range,
   };
+  recordLayout(instr, { text, positionOf: (o) => line.positionOf(baseOffset + o), flagOffsets: ast.flags.map((f) => f.offset), restOffset });
   if (keyword === "ONBUILD") {
     if (!ast.rest) throw arity(keyword, kwRange, "ONBUILD needs an instruction to run later");
     const trigger = parseLine(line, escape, baseOffset + restOffset, true);
@@ -151,24 +156,31 @@ function arity(keyword: string, range: SourceRange, message?: string): Dockerfil
 
 function checkArity(i: Instruction, kwRange: SourceRange): void {
   const n = i.args.length + i.heredocs.length;
+  const words = () => argWordRanges(i);
   switch (i.keyword) {
-    case "FROM":
-      if (i.args.length === 0) throw arity(i.keyword, kwRange, "FROM requires the name of an image or stage (or scratch)");
-      if (i.args.length === 2 || i.args.length > 3) throw arity(i.keyword, kwRange, "FROM requires either one or three arguments: FROM IMAGE [AS NAME]");
+    case "FROM": {
+      const w = words();
+      if (i.args.length === 0) throw arity(i.keyword, endRange(i), "FROM requires the name of an image or stage (or scratch)");
+      if (i.args.length === 2 && (i.args[1] as string).toUpperCase() === "AS")
+        throw arity(i.keyword, endRange(i), "FROM IMAGE AS needs a stage name: FROM IMAGE AS NAME");
       if (i.args.length === 3 && (i.args[1] as string).toUpperCase() !== "AS")
-        throw arity(i.keyword, kwRange, `expected "AS" as the second argument of FROM, got ${JSON.stringify(i.args[1])}`);
+        throw arity(i.keyword, w[1]?.range ?? kwRange, `expected "AS" as the second argument of FROM, got ${JSON.stringify(i.args[1])}`);
+      if (i.args.length === 2 || i.args.length > 3)
+        throw arity(i.keyword, w[i.args.length > 3 ? 3 : 1]?.range ?? kwRange, "FROM requires either one or three arguments: FROM IMAGE [AS NAME]");
       return;
+    }
     case "COPY":
     case "ADD":
       if (n < 2 && !(i.heredocs.length > 0 && i.args.length >= 1))
-        throw arity(i.keyword, kwRange, `${i.keyword} requires at least two arguments, but only one was provided. Destination could not be determined`);
+        throw arity(i.keyword, endRange(i), `${i.keyword} requires at least two arguments, but only ${n === 0 ? "none were" : "one was"} provided. Destination could not be determined`);
       return;
     case "STOPSIGNAL":
     case "WORKDIR":
     case "USER":
     case "MAINTAINER":
-      if (i.args.length === 0 || (i.args[0] as string).trim() === "") throw arity(i.keyword, kwRange, `${i.keyword} requires exactly one argument`);
-      if (i.keyword === "STOPSIGNAL" && /\s/.test((i.args[0] as string).trim())) throw arity(i.keyword, kwRange, "STOPSIGNAL requires exactly one argument");
+      if (i.args.length === 0 || (i.args[0] as string).trim() === "") throw arity(i.keyword, endRange(i), `${i.keyword} requires exactly one argument`);
+      if (i.keyword === "STOPSIGNAL" && /\s/.test((i.args[0] as string).trim()))
+        throw arity(i.keyword, words()[1]?.range ?? kwRange, "STOPSIGNAL requires exactly one argument");
       return;
     case "ARG":
     case "ENV":
@@ -178,7 +190,9 @@ function checkArity(i: Instruction, kwRange: SourceRange): void {
     case "SHELL":
     case "HEALTHCHECK":
     case "RUN":
-      if (i.args.length === 0 && i.heredocs.length === 0 && !(i.keyword === "RUN" && i.json)) throw arity(i.keyword, kwRange);
+      if (i.args.length === 0 && i.heredocs.length === 0 && !(i.keyword === "RUN" && i.json)) throw arity(i.keyword, endRange(i));
+      if (i.keyword === "VOLUME" && i.args.some((p) => p.trim() === ""))
+        throw arity(i.keyword, kwRange, "VOLUME specified can not be an empty string");
       return;
     default:
       return;
