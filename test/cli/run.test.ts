@@ -127,6 +127,17 @@ describe("RUN", () => {
     });
   }
 
+  it("RUN works on a base image of 120 layers (beyond overlayfs' lowerdir limits)", async () => {
+    const p = join(dir.path, "deep");
+    await mkdir(p, { recursive: true });
+    await writeFile(join(p, "Dockerfile"), ["FROM busybox:local", ...Array.from({ length: 120 }, (_, i) => `WORKDIR /deep/d${i}`)].join("\n") + "\n");
+    const base = await r(["build", "-q", "-t", "deep:base", p]);
+    expect(base.code, base.stderr).toBe(0);
+    const { rootfs, config } = await buildAndUnpack("FROM deep:base\nRUN ls /deep | wc -l > /count\n");
+    expect(Number(await readFile(join(rootfs, "count"), "utf8"))).toBe(120);
+    expect(config.rootfs.diff_ids.length).toBeGreaterThan(120);
+  });
+
   it("a RUN that changes nothing adds no layer", async () => {
     const a = await buildAndUnpack("FROM busybox:local\nRUN true\n");
     const last = a.config.history[a.config.history.length - 1];
