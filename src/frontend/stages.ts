@@ -1,6 +1,7 @@
 // Groups instructions into stages (FROM ... AS name) and finds the edges between them: FROM <stage>,
 // COPY/ADD --from=<stage>, RUN --mount=...,from=<stage>. Names that are not stages are image references.
 import { DockerfileParseError } from "../errors.js";
+import { argWordRanges, flagRange } from "./locate.js";
 import type { Instruction, ParsedDockerfile, Stage, StagedDockerfile } from "./types.js";
 
 const RESERVED = new Set(["scratch", "context"]);
@@ -15,12 +16,13 @@ export function splitStages(parsed: ParsedDockerfile): StagedDockerfile {
       const stage: Stage = { index: stages.length, base, from: instr, instructions: [], range: instr.range };
       if (instr.args.length === 3) {
         const name = (instr.args[2] as string).toLowerCase();
+        const nameRange = argWordRanges(instr)[2]?.range ?? instr.range;
         if (!/^[a-z][a-z0-9._-]*$/.test(name))
-          throw new DockerfileParseError("INVALID_STAGE_NAME", `invalid name for build stage: ${JSON.stringify(instr.args[2])}, name can't start with a number or contain symbols`, { range: instr.range });
-        if (RESERVED.has(name)) throw new DockerfileParseError("RESERVED_STAGE_NAME", `stage name ${JSON.stringify(name)} is reserved`, { range: instr.range, hint: "pick another name" });
+          throw new DockerfileParseError("INVALID_STAGE_NAME", `invalid name for build stage: ${JSON.stringify(instr.args[2])}, name can't start with a number or contain symbols`, { range: nameRange });
+        if (RESERVED.has(name)) throw new DockerfileParseError("RESERVED_STAGE_NAME", `stage name ${JSON.stringify(name)} is reserved`, { range: nameRange, hint: "pick another name" });
         const prev = names.get(name);
         if (prev)
-          throw new DockerfileParseError("DUPLICATE_STAGE", `duplicate stage name ${JSON.stringify(name)}: first defined at line ${prev.range.start.line}`, { range: instr.range });
+          throw new DockerfileParseError("DUPLICATE_STAGE", `duplicate stage name ${JSON.stringify(name)}: first defined at line ${prev.range.start.line}`, { range: nameRange });
         stage.name = name;
         names.set(name, stage);
       }
@@ -79,16 +81,17 @@ export function stageDependencies(staged: StagedDockerfile): Map<number, Set<num
   const deps = new Map<number, Set<number>>();
   for (const s of staged.stages) {
     const set = new Set<number>();
-    const add = (ref: string, instr: Instruction) => {
+    const add = (ref: string, instr: Instruction, at = instr.range) => {
       if (ref.includes("$")) return; // resolved at build time, after expansion
       const target = findStage(staged, ref);
       if (!target) return; // an image reference
       if (target.index >= s.index)
-        throw new DockerfileParseError("STAGE_ORDER", `stage ${JSON.stringify(ref)} is used before it is defined (or by itself): a stage can only use earlier stages`, { range: instr.range });
+        throw new DockerfileParseError("STAGE_ORDER", `stage ${JSON.stringify(ref)} is used before it is defined (or by itself): a stage can only use earlier stages`, { range: at });
       set.add(target.index);
     };
-    if (!/^\d+$/.test(s.base)) add(s.base, s.from);
-    for (const i of s.instructions) for (const r of stageRefs(i)) add(r, i);
+    if (!/^\d+$/.test(s.base)) add(s.base, s.from, argWordRanges(s.from)[0]?.range);
+    for (const i of s.instructions)
+      for (const r of stageRefs(i)) add(r, i, flagRange(i, i.flags.findIndex((f) => (f.startsWith("--from=") || f.startsWith("--mount=")) && f.includes(r))));
     deps.set(s.index, set);
   }
   return deps;
