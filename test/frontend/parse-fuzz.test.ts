@@ -1,7 +1,7 @@
 // Fuzz: thousands of random and mutated Dockerfiles either parse or fail with a TsbuildError — never another
 // exception, never a hang. Seeded, so a failure reproduces.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDockerfile } from "../../src/frontend/parse.js";
 import { decodeInstruction } from "../../src/frontend/instructions.js";
@@ -15,6 +15,11 @@ const seeds = [
   readFileSync(join(REPO, "fixtures/example/Dockerfile"), "utf8"),
   '# escape=`\nFROM a AS b\nRUN echo `\n  x\nCOPY --from=b ["a", "b"] /c/\nENV A="1 2" B=3\nONBUILD RUN x\nHEALTHCHECK --interval=5s CMD ["true"]\n',
   "FROM a\nRUN <<EOF\nset -e\necho $x\nEOF\nCOPY <<-A <<'B' /d/\n\tx\n\tA\ny\nB\nLABEL a=b c=d\nSHELL [\"sh\", \"-c\"]\nEXPOSE 80 90/udp\n",
+  // Every data-driven parser case (bad ones too), except the 64 KiB line ones which would only test the length check.
+  ...readdirSync(join(REPO, "fixtures/parser"))
+    .filter((d) => !d.includes("long-line"))
+    .sort()
+    .map((d) => readFileSync(join(REPO, "fixtures/parser", d, "Dockerfile"), "utf8")),
 ];
 const ALPHABET = ["\\", "`", '"', "'", "[", "]", "<<", "<<-", "\n", " ", "\t", "=", "--", "#", "$", "{", "}", ":", ",", "EOF", "FROM", "RUN", "ONBUILD", "\r", "\uFEFF", "é", "\0"];
 
@@ -62,6 +67,26 @@ function frontend(text: string): void {
 }
 
 describe("parser fuzz", () => {
+  it("pathological lines stay fast: thousands of flags, words, quotes, continuations", () => {
+    const big = [
+      "FROM a\nRUN " + "--a ".repeat(16000) + "x",
+      "FROM a\nRUN " + "ab ".repeat(21000),
+      "FROM a\nCOPY --chown=\"" + "x ".repeat(30000),
+      "FROM a\nRUN " + "x \\\n".repeat(20000) + "y",
+      "FROM a\nENV " + 'a="b c" '.repeat(8000),
+      "FROM a\nRUN " + "<<A ".repeat(5000) + "\n" + "A\n".repeat(5000),
+    ];
+    for (const text of big) {
+      const t0 = performance.now();
+      try {
+        frontend(text);
+      } catch (e) {
+        if (!(e instanceof TsbuildError) || e.code === "PARSE_FAILED") throw e;
+      }
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
+  });
+
   it("3,000 random and mutated Dockerfiles: parse or TsbuildError, each within 500 ms", () => {
     const rand = prng(20261123);
     let parsed = 0;
@@ -76,6 +101,8 @@ describe("parser fuzz", () => {
       } catch (e) {
         if (!(e instanceof TsbuildError)) throw new Error(`case ${c} threw ${String(e)} for input ${JSON.stringify(text)}`);
         expect(e.code).toMatch(/^[A-Z_]+$/);
+        // PARSE_FAILED is the safety net wrapping a non-TsbuildError: reaching it means a parser bug.
+        if (e.code === "PARSE_FAILED") throw new Error(`case ${c}: ${e.message} for input ${JSON.stringify(text)}`);
         rejected++;
       }
       const ms = performance.now() - t0;
