@@ -81,7 +81,10 @@ interface BuildRun {
   usedBuildArgs: Set<string>;
   context: BuildContext;
   workdir: string;
+  /** mtime for directories a COPY/WORKDIR creates: SOURCE_DATE_EPOCH, else 0 (deterministic). */
   epoch: number;
+  /** SOURCE_DATE_EPOCH when set: file mtimes RUN writes are clamped to it (never otherwise). */
+  clampEpoch: number | undefined;
   created: string;
   platform: { os: string; architecture: string };
   signal: AbortSignal;
@@ -164,6 +167,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     context,
     workdir: scratch.path,
     epoch,
+    clampEpoch: epochValue,
     created,
     platform: hostPlatform(),
     signal: controller.signal,
@@ -581,6 +585,8 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
         isAdd: t.kind === "ADD",
         heredocs,
         epoch: run.epoch,
+        // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
+        clampMtime: run.clampEpoch !== undefined,
         range,
         signal: run.signal,
       });
@@ -629,7 +635,7 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
             snapshotter: run.snapshotter,
             progress: run.engine.progress,
             node,
-            epoch: run.epoch,
+            ...(run.clampEpoch !== undefined ? { epoch: run.clampEpoch } : {}),
             signal: run.signal,
             range,
           },

@@ -32,7 +32,8 @@ export interface RunContext {
   snapshotter: SnapshotterKind;
   progress: ProgressSink;
   node: string;
-  epoch: number;
+  /** SOURCE_DATE_EPOCH: clamp mtimes in the layer; absent, files keep the times RUN gave them. */
+  epoch?: number;
   signal: AbortSignal;
   range: SourceRange;
 }
@@ -112,7 +113,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
       },
       signal: ctx.signal,
       snapshotter: ctx.snapshotter,
-      epoch: ctx.epoch,
+      ...(ctx.epoch !== undefined ? { epoch: ctx.epoch } : {}),
     });
     if (result.exitCode !== 0) {
       const shown = tail.slice(-10);

@@ -134,6 +134,8 @@ describe("example: multi-stage on a local busybox base", () => {
     const rootfs = await unpack("example:oci");
     expect(await readFile(join(rootfs, "srv/app/index.txt"), "utf8")).toBe("welcome to tsbuild\n");
     expect(await readFile(join(rootfs, "srv/app/about.txt"), "utf8")).toBe("about\n");
+    expect(await readFile(join(rootfs, "srv/app/MANIFEST"), "utf8")).toBe("./about.txt\n./config/config.json\n./index.txt\n");
+    expect((await readFile(join(rootfs, "srv/app/COUNT"), "utf8")).trim()).toBe("3");
     await expect(stat(join(rootfs, "srv/app/scratch.tmp"))).rejects.toThrow();
     const cfg = await stat(join(rootfs, "srv/app/config/config.json"));
     expect([cfg.uid, cfg.gid]).toEqual([1000, 1000]);

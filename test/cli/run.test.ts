@@ -138,6 +138,12 @@ describe("RUN", () => {
     expect(config.rootfs.diff_ids.length).toBeGreaterThan(120);
   });
 
+  it("files RUN writes keep their real mtimes unless SOURCE_DATE_EPOCH is set", async () => {
+    const before = Math.floor(Date.now() / 1000) - 5;
+    const { rootfs } = await buildAndUnpack("FROM busybox:local\nRUN echo x > /stamp\n");
+    expect((await stat(join(rootfs, "stamp"))).mtimeMs / 1000).toBeGreaterThan(before);
+  });
+
   it("a RUN that changes nothing adds no layer", async () => {
     const a = await buildAndUnpack("FROM busybox:local\nRUN true\n");
     const last = a.config.history[a.config.history.length - 1];
