@@ -1,8 +1,9 @@
 // `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
+import { parseBuildArgs, locateDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { build } from "../../solver/build.js";
@@ -45,15 +46,7 @@ export const buildCommand: Command = {
         argv: [...(file ? ["-f", file] : []), ...flagList(args, "build-arg").flatMap((a) => ["--build-arg", a]), args.positionals[0] as string],
       });
     }
-    const buildArgs: Record<string, string> = {};
-    for (const kv of flagList(args, "build-arg")) {
-      const eq = kv.indexOf("=");
-      if (eq === 0) throw new UsageError("BAD_FLAG_VALUE", `--build-arg ${JSON.stringify(kv)}: missing name before =`);
-      if (eq < 0) {
-        const v = ctx.io.env[kv];
-        if (v !== undefined) buildArgs[kv] = v;
-      } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
+    const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
     const jobsText = flagString(args, "jobs");
     const jobs = jobsText === undefined ? undefined : Number(jobsText);
     if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError("BAD_FLAG_VALUE", `--jobs takes a positive whole number, not ${JSON.stringify(jobsText)}`);
@@ -76,12 +69,11 @@ export const buildCommand: Command = {
     if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText))
       throw new UsageError("BAD_ENV", `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(epochText)}`);
     const fileFlag = flagString(args, "file");
-    const dockerfilePath = fileFlag && fileFlag !== "-" ? resolve(ctx.io.cwd, fileFlag) : resolve(contextDir, "Dockerfile");
-    const shown = relative(ctx.io.cwd, dockerfilePath);
+    const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
     const engine = openEngine({ root: flagString(args, "root"), progress });
     const result = await build(engine, {
       contextDir,
-      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: dockerfilePath, dockerfileDisplayName: shown.startsWith("..") ? dockerfilePath : shown }),
+      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
       ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
       tags: flagList(args, "tag"),
       buildArgs,

@@ -1,9 +1,8 @@
 // `tsbuild check`: run the build checks (lint rules) on a Dockerfile without building, like `docker build --check`.
 // Exit 1 only when the Dockerfile asks for it (`# check=error=true`) and there are warnings.
-import { readFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
-import { BuildError, UsageError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { flagList, flagString, parseArgs } from "../args.js";
+import { parseBuildArgs, locateDockerfile, readDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { codeFrame } from "../format.js";
 import { parseDockerfile } from "../../frontend/parse.js";
@@ -24,25 +23,10 @@ export const checkCommand: Command = {
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild check` takes at most one context directory");
     const format = flagString(args, "format") ?? "text";
     if (format !== "text" && format !== "json") throw new UsageError("BAD_FLAG_VALUE", `--format takes text or json, not ${JSON.stringify(format)}`);
-    const buildArgs: Record<string, string> = {};
-    for (const kv of flagList(args, "build-arg")) {
-      const eq = kv.indexOf("=");
-      if (eq === 0) throw new UsageError("BAD_FLAG_VALUE", `--build-arg ${JSON.stringify(kv)}: missing name before =`);
-      if (eq < 0) {
-        const v = ctx.io.env[kv];
-        if (v !== undefined) buildArgs[kv] = v;
-      } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-
-    // Both -f and CONTEXT are relative to the caller's cwd (ctx.io.cwd), not the process's.
-    const file = resolve(ctx.io.cwd, flagString(args, "file") ?? join(args.positionals[0] ?? ".", "Dockerfile"));
-    const display = relative(ctx.io.cwd, file) || file;
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${display}`, { hint: "use -f PATH to pick another Dockerfile" });
-    }
+    const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
+    const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
+    const text = readDockerfile(loc);
+    const display = loc.display;
     const result = runChecks(parseDockerfile(text, { file: display }), { buildArgs });
     const failed = result.errorOnWarnings && result.warnings.length > 0;
 

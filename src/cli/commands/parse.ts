@@ -1,8 +1,7 @@
 // `tsbuild parse`: print a Dockerfile's instructions (text or the documented JSON shape) without building.
-import { readFileSync } from "node:fs";
-import { relative, resolve } from "node:path";
-import { BuildError, UsageError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
+import { locateDockerfile, readDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { parseDockerfile } from "../../frontend/parse.js";
 import { parseResultToJson } from "../../frontend/parse-json.js";
@@ -19,14 +18,9 @@ export const parseCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "parse");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild parse` takes at most one context directory");
-    const file = resolve(ctx.io.cwd, flagString(args, "file") ?? resolve(ctx.io.cwd, args.positionals[0] ?? ".", "Dockerfile"));
-    const display = relative(ctx.io.cwd, file) || file;
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${display}`, { hint: "use -f PATH to pick another Dockerfile" });
-    }
+    const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
+    const text = readDockerfile(loc);
+    const display = loc.display;
     const parsed = parseDockerfile(text, { file: display });
     if (flagBool(args, "json")) {
       ctx.io.stdout.write(JSON.stringify(parseResultToJson(parsed), null, 2) + "\n");
