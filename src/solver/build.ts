@@ -569,7 +569,14 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
         if (dep) from = { kind: "rootfs", dir: (await runStage(run, dep)).rootfs };
         else from = { kind: "rootfs", dir: await imageRootfs(run, name, range) };
       }
-      const unsupported = [t.link && "--link", t.parents && "--parents", t.exclude.length > 0 && "--exclude", t.checksum !== undefined && "--checksum"].filter(Boolean);
+      const unsupported = [
+        t.link && "--link",
+        t.parents && "--parents",
+        t.exclude.length > 0 && "--exclude",
+        t.checksum !== undefined && "--checksum",
+        t.unpack !== undefined && "--unpack",
+        t.keepGitDir && "--keep-git-dir",
+      ].filter(Boolean);
       if (unsupported.length)
         throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, { range, hint: "remove the flag; tsbuild will support it in a later version" });
       const e = env();

@@ -146,6 +146,20 @@ describe("example: multi-stage on a local busybox base", () => {
     expect((await stat(join(rootfs, "tmp"))).mode & 0o7777).toBe(0o1777);
   });
 
+  it("<Dockerfile>.dockerignore beside the Dockerfile wins over the context's .dockerignore", async () => {
+    const p = join(dir.path, "ignore-proj");
+    await mkdir(join(p, "build"), { recursive: true });
+    await writeFile(join(p, "a.txt"), "a");
+    await writeFile(join(p, "b.txt"), "b");
+    await writeFile(join(p, ".dockerignore"), "a.txt\n");
+    await writeFile(join(p, "build/app.Dockerfile"), "FROM scratch\nCOPY *.txt /\n");
+    await writeFile(join(p, "build/app.Dockerfile.dockerignore"), "b.txt\n");
+    const out = join(p, "out");
+    const res = await r(["build", "-f", join(p, "build/app.Dockerfile"), "-o", `type=local,dest=${out}`, p]);
+    expect(res.code, res.stderr).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(["a.txt"]);
+  });
+
   it("--target builds only the named stage", async () => {
     const res = await r(["build", "-t", "assets:only", "--target", "assets", join(REPO, "fixtures/example")]);
     expect(res.code, res.stderr).toBe(0);
@@ -191,6 +205,7 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["missing required secret", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n")], /Dockerfile:2:1: .*tok/],
     ["failing RUN", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN echo about to fail && exit 3\n")], /Dockerfile:2:1: .*exit code: 3[\s\S]*about to fail/],
     ["build check with # check=error=true", async () => ["-t", "bad:1", await project("# check=error=true\nFROM scratch\nMAINTAINER me\n")], /Dockerfile:3:1: 1 build check warning with # check=error=true/],
+    ["ADD --unpack not supported yet", async () => ["-t", "bad:1", await project("FROM scratch\nADD --unpack=false a.tar /\n", { "a.tar": "x" })], /Dockerfile:2:1: ADD --unpack is not supported yet/],
     ["bad --output", async () => ["-o", "type=zip,dest=x", await project("FROM scratch\n")], /--output type=zip/],
     ["missing Dockerfile", async () => ["-t", "bad:1", dir.path], /cannot read Dockerfile/],
   ];

@@ -138,6 +138,23 @@ describe("RUN", () => {
     expect(config.rootfs.diff_ids.length).toBeGreaterThan(120);
   });
 
+  it("SHELL changes how shell-form RUN runs; a heredoc with a shebang runs as a script", async () => {
+    const { rootfs } = await buildAndUnpack(
+      [
+        "FROM busybox:local",
+        'SHELL ["/bin/busybox", "sh", "-c"]',
+        "RUN echo \"$0\" > /shell-name",
+        "RUN <<EOF",
+        "#!/usr/bin/awk -f",
+        'BEGIN { print \"from awk\" > \"/awk-out\" }',
+        "EOF",
+        "",
+      ].join("\n"),
+    );
+    expect(await readFile(join(rootfs, "shell-name"), "utf8")).toBe("sh\n");
+    expect(await readFile(join(rootfs, "awk-out"), "utf8")).toBe("from awk\n");
+  });
+
   it("files RUN writes keep their real mtimes unless SOURCE_DATE_EPOCH is set", async () => {
     const before = Math.floor(Date.now() / 1000) - 5;
     const { rootfs } = await buildAndUnpack("FROM busybox:local\nRUN echo x > /stamp\n");
