@@ -30,6 +30,17 @@ async function buildAndUnpack(dockerfile: string, extra: string[] = []): Promise
   return { rootfs: join(bundle, "rootfs"), stderr: res.stderr, config: info.Config };
 }
 
+/** Every path below dir, directories with a trailing slash. */
+async function treeOf(dirPath: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(dirPath, rel), { withFileTypes: true })) {
+    const p = rel + e.name;
+    if (e.isDirectory()) out.push(p + "/", ...(await treeOf(dirPath, p + "/")));
+    else out.push(p);
+  }
+  return out.sort();
+}
+
 async function leftoverMounts(): Promise<string[]> {
   return (await readFile("/proc/mounts", "utf8")).split("\n").filter((l) => l.includes(dir.path));
 }
@@ -122,6 +133,10 @@ describe("RUN", () => {
       expect(await readdir(join(rootfs, "proc")).catch(() => [])).toEqual([]);
       await expect(lstat(join(rootfs, "etc/hosts"))).rejects.toThrow();
       expect(config.rootfs.diff_ids.length).toBeGreaterThan(1);
+      // Exactly the base's tree plus what the Dockerfile created (nothing leaked, nothing lost).
+      const base = await buildAndUnpack("FROM busybox:local\n");
+      const added = ["data/", "data/a", "data/sub/", "data/sub/b", "work/", "tmp/uid", "tmp/env", "tmp/pwd", "netdev-none", "heredoc"];
+      expect(await treeOf(rootfs)).toEqual([...(await treeOf(base.rootfs)), ...added].sort());
       expect(stderr).toMatch(/RUN true/);
       expect(await leftoverMounts()).toEqual([]);
     });
