@@ -12,7 +12,7 @@ export interface Engine {
   readonly content: ContentStore;
   readonly images: ImageStore;
   readonly progress: ProgressSink;
-  /** A private scratch directory under the store root, removed by `cleanup()`. */
+  /** A private scratch directory under the store root; the caller removes it with `release()`. */
   scratch(prefix: string): Promise<{ path: string; release(): Promise<void> }>;
 }
 

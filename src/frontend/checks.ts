@@ -1,6 +1,7 @@
 // BuildKit's build checks (Dockerfile lint rules) over a parsed Dockerfile: pure, no image metadata.
 // Rule names, messages and URLs follow BuildKit's linter/ruleset.go so output reads like `docker build --check`.
 import { expandWordWithInfo } from "./expand.js";
+import { editDistance } from "./edit-distance.js";
 import type { Instruction, ParsedDockerfile, SourceRange } from "./types.js";
 
 export interface CheckWarning {
@@ -474,7 +475,7 @@ function didYouMean(name: string, candidates: readonly string[], prefix: string)
   let bestD = Infinity;
   for (const c of new Set(candidates)) {
     if (c === name) continue;
-    const d = levenshtein(target, c.toLowerCase());
+    const d = editDistance(target, c.toLowerCase());
     if (d < bestD) {
       bestD = d;
       best = c;
@@ -485,16 +486,3 @@ function didYouMean(name: string, candidates: readonly string[], prefix: string)
   return ` (did you mean ${prefix}${best}?)`;
 }
 
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
-}

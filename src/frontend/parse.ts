@@ -7,6 +7,7 @@ import { KEYWORDS, type Instruction, type Keyword, type ParsedDockerfile, type S
 import { splitLogicalLines, type LogicalLine } from "./logical-lines.js";
 import { splitWords } from "./words.js";
 import { tryJsonArrayOf } from "./json-args.js";
+import { editDistance } from "./edit-distance.js";
 import { argWordRanges, endRange, recordLayout } from "./locate.js";
 import { decodeInstruction } from "./instructions.js";
 
@@ -64,19 +65,6 @@ function suggest(word: string): string | undefined {
   return best;
 }
 
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0] as number;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j] as number;
-      dp[j] = Math.min((dp[j] as number) + 1, (dp[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length] as number;
-}
 
 function lex(line: LogicalLine, text: string, baseOffset: number): LineAst {
   const parser = new nearley.Parser(compiled);

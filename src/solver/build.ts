@@ -14,7 +14,7 @@ import { decodeInstruction, type TypedInstruction } from "../frontend/instructio
 import { expandWord } from "../frontend/expand.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Instruction, SourceRange, Stage, StagedDockerfile, Warning } from "../frontend/types.js";
-import type { Descriptor, Digest, ImageConfig, HistoryEntry } from "../image/types.js";
+import type { ImageConfig, HistoryEntry } from "../image/types.js";
 import { normalizeName } from "../image/reference.js";
 import { openBuildContext, type BuildContext } from "../context/build-context.js";
 import { applyCopy, ensureDir } from "../solver/copy.js";
@@ -59,11 +59,10 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
+/** The built image lives in the store (the stage rootfs dirs are gone); exporters read it from there. */
 export interface BuildResult extends StoredImage {
+  /** Normalised names the image was tagged with. */
   tags: string[];
-  config: Digest;
-  manifest: Descriptor;
-  /** The final stage's rootfs is gone after the build; exporters read the image from the store. */
   warnings: Warning[];
 }
 
@@ -291,20 +290,15 @@ function runStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   return p;
 }
 
-function stageByName(run: BuildRun, name: string, before: number): Stage | undefined {
-  const lower = name.toLowerCase();
-  return run.staged.stages.find((s) => s.index < before && s.name === lower);
-}
-
 async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   // Dependencies first, outside the limiter, so waiting stages never hold a slot.
   const baseName = expand(run, stage.base, run.globalArgs, stage.from.range);
-  const baseStage = stageByName(run, baseName, stage.index);
+  const baseStage = stageRef(run, baseName, stage, "FROM", stage.from.range);
   const deps: Promise<unknown>[] = [];
   if (baseStage) deps.push(runStage(run, baseStage));
   for (const instr of stage.instructions)
     for (const from of stageRefs(instr)) {
-      const dep = resolveFromStage(run, from, stage);
+      const dep = stageRef(run, expand(run, from, run.globalArgs, instr.range), stage, "--from", instr.range);
       if (dep) deps.push(runStage(run, dep));
     }
   await Promise.all(deps);
@@ -331,16 +325,21 @@ function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
   return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
 }
 
-function resolveFromStage(run: BuildRun, from: string, current: Stage): Stage | undefined {
-  const name = expand(run, from, run.globalArgs, current.range);
-  if (/^\d+$/.test(name)) {
-    const idx = Number(name);
-    const s = run.staged.stages[idx];
-    if (!s || idx >= current.index)
-      throw new BuildError("UNKNOWN_STAGE", `COPY --from=${name}: there is no stage ${idx} before this one`, { range: current.range });
-    return s;
+/**
+ * The earlier stage an expanded reference names (by name, or by index except in FROM), or undefined for an image.
+ * A stage can only use stages defined before it.
+ */
+function stageRef(run: BuildRun, ref: string, current: Stage, what: string, range: SourceRange): Stage | undefined {
+  const numeric = /^\d+$/.test(ref);
+  if (what === "FROM" && numeric) return undefined;
+  const s = findStage(run.staged, ref);
+  if (!s) {
+    if (numeric) throw new BuildError("UNKNOWN_STAGE", `${what} ${ref}: there is no stage ${ref} before this one`, { range });
+    return undefined;
   }
-  return stageByName(run, name, current.index);
+  if (s.index >= current.index)
+    throw new BuildError("STAGE_ORDER", `${what} ${ref}: stage "${ref}" is this stage or a later one; a stage can only use earlier stages`, { range });
+  return s;
 }
 
 function emptyConfig(run: BuildRun): ImageConfig {
@@ -565,7 +564,7 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       let from: Parameters<typeof applyCopy>[0]["from"] = { kind: "context", context: run.context };
       if (t.from !== undefined) {
         const name = expand(run, t.from, run.globalArgs, range);
-        const dep = resolveFromStage(run, name, stage);
+        const dep = stageRef(run, name, stage, "--from", range);
         if (dep) from = { kind: "rootfs", dir: (await runStage(run, dep)).rootfs };
         else from = { kind: "rootfs", dir: await imageRootfs(run, name, range) };
       }
@@ -615,7 +614,7 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
         scratch: join(run.workdir, `mounts-${node}`),
         context: { root: run.context.root },
         stageRootfs: async (name) => {
-          const dep = resolveFromStage(run, name, stage);
+          const dep = stageRef(run, name, stage, "--mount from", range);
           return dep ? (await runStage(run, dep)).rootfs : undefined;
         },
         secrets: run.secrets,

@@ -32,12 +32,13 @@ export interface ResolvedImage {
 /** Look an image up by name (normalised) or by config-digest id prefix, like `docker inspect`. */
 export async function findImage(store: ContentStore, images: ImageStore, ref: string): Promise<ResolvedImage | undefined> {
   let record: ImageRecord | undefined;
+  // Like docker: a hex string may be an id prefix or a name ("abc123" is a valid name); names win.
   const idLike = /^(sha256:)?[a-f0-9]{6,64}$/.test(ref);
-  if (!idLike || ref.includes(":") === false) {
+  if (!ref.startsWith("sha256:")) {
     try {
       record = await images.get(normalizeName(ref));
     } catch (e) {
-      if (!idLike) throw e;
+      if (!idLike) throw e; // an id-like string that is no valid name is looked up as an id below
     }
   }
   if (!record && idLike) {

@@ -18,8 +18,7 @@ export type MetaChange =
   | { kind: "STOPSIGNAL"; signal: string }
   | { kind: "HEALTHCHECK"; health: HealthConfig; createdBy: string }
   | { kind: "ONBUILD"; expression: string }
-  | { kind: "ARG"; args: { name: string; value?: string }[] }
-  | { kind: "WORKDIR"; path: string };
+  | { kind: "ARG"; args: { name: string; value?: string }[] };
 
 export interface MetaResult {
   config: ImageConfig;
@@ -112,8 +111,5 @@ export function applyMeta(prev: ImageConfig, change: MetaChange, cmdSet: boolean
       return { config, createdBy: `ONBUILD ${change.expression}` };
     case "ARG":
       return { config, createdBy: `ARG ${change.args.map((a) => (a.value === undefined ? a.name : `${a.name}=${a.value}`)).join(" ")}` };
-    case "WORKDIR":
-      c.WorkingDir = change.path;
-      return { config, createdBy: `WORKDIR ${change.path}` };
   }
 }

@@ -197,6 +197,7 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["missing COPY source", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY nothere.txt /\n")], /Dockerfile:2:\d+: .*nothere\.txt/],
     ["source outside the context", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY ../x /\n")], /Dockerfile:2:\d+: .*outside/],
     ["unknown --from stage", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY --from=nope /a /\n")], /Dockerfile:2:\d+: .*nope/],
+    ["COPY --from a later stage", async () => ["-t", "bad:1", "--target", "a", await project("FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\n")], /Dockerfile:2:\d+: .*earlier stages/],
     ["unknown target", async () => ["-t", "bad:1", "--target", "zzz", await project("FROM scratch AS a\nENV A=1\n")], /target stage "zzz"/],
     ["bad tag", async () => ["-t", "Bad Tag::x", await project("FROM scratch\nENV A=1\n")], /Bad Tag::x/],
     ["unknown flag", async () => ["--frobnicate", "."], /unknown flag --frobnicate/],

@@ -52,7 +52,7 @@ describe("metadata instructions change the image config like Docker", () => {
     expect(own.config.config.Cmd).toEqual(["sh"]);
   });
 
-  it("USER, VOLUME, STOPSIGNAL, WORKDIR, ONBUILD, HEALTHCHECK", () => {
+  it("USER, VOLUME, STOPSIGNAL, ONBUILD, HEALTHCHECK", () => {
     let c = applyMeta(base(), { kind: "USER", user: "app:app" }, false).config;
     expect(c.config.User).toBe("app:app");
     const v = applyMeta(c, { kind: "VOLUME", paths: ["/data", "/logs"] }, false);
@@ -62,8 +62,6 @@ describe("metadata instructions change the image config like Docker", () => {
     c = applyMeta(c, { kind: "STOPSIGNAL", signal: "SIGQUIT" }, false).config;
     expect(c.config.StopSignal).toBe("SIGQUIT");
     expect(() => applyMeta(c, { kind: "STOPSIGNAL", signal: "not a signal" }, false)).toThrow(/STOPSIGNAL/);
-    c = applyMeta(c, { kind: "WORKDIR", path: "/srv" }, false).config;
-    expect(c.config.WorkingDir).toBe("/srv");
     c = applyMeta(c, { kind: "ONBUILD", expression: "COPY . /app" }, false).config;
     expect(c.config.OnBuild).toEqual(["COPY . /app"]);
     c = applyMeta(c, { kind: "HEALTHCHECK", health: { Test: ["CMD-SHELL", "true"], Interval: 30e9 }, createdBy: "HEALTHCHECK ..." }, false).config;
