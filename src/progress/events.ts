@@ -6,7 +6,9 @@ export type ProgressEvent =
   | { kind: "step-log"; node: string; stream: "stdout" | "stderr"; data: Uint8Array }
   | { kind: "step-end"; node: string; durationMs: number; error?: string }
   | { kind: "warning"; message: string; range?: SourceRange; rule?: string }
-  | { kind: "info"; message: string };
+  | { kind: "info"; message: string }
+  /** Why a step missed the cache (shown by renderers that explain cache misses). */
+  | { kind: "cache-miss"; node: string; reasons: string[] };
 
 export interface ProgressSink {
   emit(event: ProgressEvent): void;
