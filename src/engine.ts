@@ -1,5 +1,5 @@
 // The Engine wires the store, temp space and progress that every command works with; no module-level state.
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openContentStore } from "./store/content-store.js";
 import { openImageStore } from "./store/image-store.js";
@@ -35,6 +35,8 @@ export function openEngine(opts: EngineOptions = {}): Engine {
       const base = join(root, "tmp");
       await mkdir(base, { recursive: true });
       const path = await mkdtemp(join(base, `${prefix}-`));
+      // The owner's pid lets cleanStaleScratch (store/locks.ts) recognise dirs left behind by a killed build.
+      await writeFile(join(path, ".owner"), `${process.pid}\n`);
       return {
         path,
         release: () => rm(path, { recursive: true, force: true, maxRetries: 3 }),

@@ -18,6 +18,8 @@ const COMMANDS: Record<string, Loader> = {
   rmi: async () => (await import("./commands/images.js")).rmiCommand,
   save: async () => (await import("./commands/archive.js")).saveCommand,
   load: async () => (await import("./commands/archive.js")).loadCommand,
+  prune: async () => (await import("./commands/store.js")).pruneCommand,
+  du: async () => (await import("./commands/store.js")).duCommand,
 };
 
 const SUMMARY = `tsbuild — a daemonless Dockerfile build engine
@@ -36,6 +38,8 @@ Commands:
   rmi        Remove image names
   save       Write images to a docker-archive tar
   load       Import a docker-archive or OCI layout tar
+  prune      Remove unused build cache and blobs (never tagged images)
+  du         Show the store's disk usage
 
 Run \`tsbuild COMMAND --help\` for a command's flags.
 `;
