@@ -7,7 +7,7 @@ function formatRange(e: { range?: { file: string; start: { line: number } } }): 
 }
 
 /** `#N name` / `#N CACHED` / `#N DONE 0.1s` lines, one step number per node. */
-export function plainRenderer(out: Writable): ProgressSink {
+export function plainRenderer(out: Writable, opts: { explain?: boolean } = {}): ProgressSink {
   const numbers = new Map<string, number>();
   const started = new Map<string, string>();
   const number = (node: string): number => {
@@ -40,6 +40,9 @@ export function plainRenderer(out: Writable): ProgressSink {
           out.write(e.error ? `#${n} ERROR: ${e.error}\n` : `#${n} DONE ${secs}s\n`);
           break;
         }
+        case "cache-miss":
+          if (opts.explain) for (const r of e.reasons) out.write(`#${number(e.node)} cache miss: ${r}\n`);
+          break;
         case "warning":
           out.write(`WARNING${e.rule ? ` ${e.rule}` : ""}: ${e.message}${formatRange(e)}\n`);
           break;

@@ -1,6 +1,6 @@
 // The build: Dockerfile → stages → steps executed in dependency order (independent stages in parallel) → image.
 // Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
-import { readFile, mkdir, cp, stat } from "node:fs/promises";
+import { readFile, mkdir, stat } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
@@ -14,7 +14,7 @@ import { decodeInstruction, type TypedInstruction } from "../frontend/instructio
 import { expandWord } from "../frontend/expand.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Instruction, SourceRange, Stage, StagedDockerfile, Warning } from "../frontend/types.js";
-import type { ImageConfig, HistoryEntry } from "../image/types.js";
+import type { ImageConfig, HistoryEntry, Digest } from "../image/types.js";
 import { normalizeName } from "../image/reference.js";
 import { openBuildContext, type BuildContext } from "../context/build-context.js";
 import { applyCopy, ensureDir } from "../solver/copy.js";
@@ -26,12 +26,20 @@ import { applyMeta, type MetaChange } from "./meta.js";
 import { HISTORY_COMMENT } from "./history.js";
 import { DEFAULT_PATH, DEFAULT_SHELL, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage, writeImage, type StoredImage } from "./image-writer.js";
-import { executeRun } from "./run-instruction.js";
+import { executeRun, runArgv } from "./run-instruction.js";
 import { parseMountSpec, type SecretSource } from "./mount-spec.js";
 import { prepareRunMounts } from "./run-mounts.js";
 import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
 import type { Executor } from "../executor/types.js";
 import type { SnapshotterKind } from "../snapshot/run-step.js";
+import { createHasher, type Hasher } from "../cache/hasher.js";
+import { cacheKey, type KeyParts } from "../cache/keys.js";
+import { getImageRecord, getStepRecord, putImageRecord, putStepRecord, type StepRecord } from "../cache/records.js";
+import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
+import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
+import { digestContextSources } from "../context/source-digest.js";
+import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
+import type { MountSpec } from "./mount-spec.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -56,7 +64,37 @@ export interface BuildOptions {
   snapshotter?: SnapshotterKind;
   /** Secrets for RUN --mount=type=secret, by id (from `--secret id=x,src=path|env=VAR`). */
   secrets?: Map<string, SecretSource>;
+  /** Run every step, using no cached result (results are still recorded for later builds). */
+  noCache?: boolean;
+  /** Stages (by name or index) whose steps ignore the cache. */
+  noCacheFilter?: string[];
   signal?: AbortSignal;
+}
+
+/** How one cacheable step (FROM's layers aside: RUN, COPY, ADD, WORKDIR) went. */
+export interface StepReport {
+  node: string;
+  name: string;
+  stage: number;
+  cached: boolean;
+  durationMs: number;
+  key: string;
+  /** Why it missed (empty for hits). */
+  reasons: string[];
+}
+
+export interface CacheReport {
+  hits: number;
+  misses: number;
+  steps: StepReport[];
+  /** Context files whose hash came from the stat cache / that were read. */
+  contextFiles: { cached: number; hashed: number; bytes: number };
+  /** Step records of every stage that was built, for --cache-to (mode=max) and of the target's chain (mode=min). */
+  records: { stage: number; record: StepRecord }[];
+  /** Stage indexes the target image's filesystem is built from (the target and its FROM-stage ancestors). */
+  targetChain: number[];
+  /** Key of the final-image record (reused when nothing changed, so the image id stays the same). */
+  imageKey: string;
 }
 
 /** The built image lives in the store (the stage rootfs dirs are gone); exporters read it from there. */
@@ -64,11 +102,12 @@ export interface BuildResult extends StoredImage {
   /** Normalised names the image was tagged with. */
   tags: string[];
   warnings: Warning[];
+  cache: CacheReport;
 }
 
 interface StageResult {
   state: StageState;
-  rootfs: string;
+  fs: StageRootfs;
 }
 
 interface BuildRun {
@@ -95,6 +134,14 @@ interface BuildRun {
   executor: () => Promise<Executor>;
   snapshotter: SnapshotterKind;
   secrets: Map<string, SecretSource>;
+  hasher: Hasher;
+  /** Opened on the first COPY/ADD from the context; saved when the build ends. */
+  hashCache: () => Promise<FileHashCache>;
+  noCache: (stage: Stage) => boolean;
+  /** Identifies "the same step" across builds, for explaining misses: context + Dockerfile. */
+  explainScope: string;
+  steps: StepReport[];
+  records: { stage: number; record: StepRecord }[];
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -155,7 +202,12 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const hasher = await createHasher();
+  const noCacheStages = new Set(opts.noCacheFilter ?? []);
+  for (const f of noCacheStages)
+    if (!findStage(staged, f)) throw new BuildError("UNKNOWN_TARGET", `--no-cache-filter ${f}: there is no stage named ${JSON.stringify(f)}`, { hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}` });
   const scratch = await engine.scratch("build");
+  let hashCache: Promise<FileHashCache> | undefined;
   const run: BuildRun = {
     engine,
     staged,
@@ -177,6 +229,12 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     executor: once(() => selectExecutor(opts.executor ?? "auto")),
     snapshotter: opts.snapshotter ?? "auto",
     secrets: opts.secrets ?? new Map(),
+    hasher,
+    hashCache: () => (hashCache ??= openFileHashCache(engine.root, context.root, hasher)),
+    noCache: (stage) => opts.noCache === true || [...noCacheStages].some((f) => findStage(staged, f)?.index === stage.index),
+    explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}`,
+    steps: [],
+    records: [],
   };
   try {
     run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
@@ -192,17 +250,70 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       if (opts.signal?.aborted) throw new AbortError();
       throw e;
     }
-    const finalConfig = { ...result.state.config, created: run.created };
-    const stored = await writeImage(engine.content, orderConfig(finalConfig), result.state.layers);
+    const finalConfig = orderConfig({ ...result.state.config, created: run.created });
+    const imageKey = finalImageKey(hasher, finalConfig, result.state.layers);
+    const stored = await reuseOrWriteImage(run, imageKey, finalConfig, result.state.layers);
     for (const t of tags) await engine.images.set(t, stored.manifest);
     for (const name of buildArgs.keys())
       if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
     for (const w of warnings) engine.progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
-    return { ...stored, tags, warnings };
+    const hits = run.steps.filter((s) => s.cached).length;
+    return {
+      ...stored,
+      tags,
+      warnings,
+      cache: {
+        hits,
+        misses: run.steps.length - hits,
+        steps: run.steps,
+        contextFiles: hashCache ? { ...(await hashCache).counters } : { cached: 0, hashed: 0, bytes: 0 },
+        records: run.records,
+        targetChain: fromChain(run, target),
+        imageKey,
+      },
+    };
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
+    // Hashes of files read before a failure are still right; keeping them makes the retry fast.
+    if (hashCache) await (await hashCache).save().catch(() => undefined);
     await scratch.release();
   }
+}
+
+/** The stage and the stages it is built FROM (not those it only COPYs from): what the image's layers come from. */
+function fromChain(run: BuildRun, stage: Stage): number[] {
+  const out: number[] = [];
+  let s: Stage | undefined = stage;
+  while (s) {
+    out.push(s.index);
+    const base = expand(run, s.base, run.globalArgs, s.from.range);
+    s = stageRef(run, base, s, "FROM", s.from.range);
+  }
+  return out;
+}
+
+/** Identity of a final image apart from its timestamps: equal keys mean the earlier image can be reused as is. */
+function finalImageKey(hasher: Hasher, config: ImageConfig, layers: LayerRef[]): string {
+  const { created: _created, history, ...rest } = config;
+  const timeless = { ...rest, history: (history ?? []).map(({ created: _c, ...h }) => h) };
+  return hasher.key(JSON.stringify({ config: timeless, layers: layers.map((l) => l.diffId) }));
+}
+
+/** A rebuild with nothing changed gives the same image (same id and digest), as BuildKit does. */
+async function reuseOrWriteImage(run: BuildRun, key: string, config: ImageConfig, layers: LayerRef[]): Promise<StoredImage> {
+  const content = run.engine.content;
+  const record = await getImageRecord(run.engine.root, key);
+  if (record) {
+    try {
+      const manifest = await content.readJson<{ config: { digest: Digest } }>(record.manifest.digest);
+      if (await content.has(manifest.config.digest)) return { manifest: record.manifest, config: manifest.config.digest };
+    } catch {
+      /* manifest pruned or damaged: write the image again */
+    }
+  }
+  const stored = await writeImage(content, config, layers);
+  await putImageRecord(run.engine.root, key, stored.manifest);
+  return stored;
 }
 
 /** Docker's key order for image configs, so digests do not depend on how the config was assembled. */
@@ -304,18 +415,24 @@ async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   await Promise.all(deps);
   return run.limit(async () => {
     throwIfAborted(run.signal);
-    const rootfs = join(run.workdir, `stage-${stage.index}`);
-    await mkdir(rootfs, { recursive: true });
-    const state = await prepareBase(run, stage, baseName, baseStage, rootfs);
+    const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
+    const state = await prepareBase(run, stage, baseName, baseStage);
     // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
     const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
     delete state.config.config.OnBuild;
-    for (const instr of [...triggers, ...stage.instructions]) {
+    for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
       throwIfAborted(run.signal);
-      await runStep(run, stage, state, rootfs, instr);
+      const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
+      await runStep(run, stage, state, fs, instr, position);
     }
-    return { state, rootfs };
+    return { state, fs };
   });
+}
+
+/** The finished stage's rootfs on disk (materialised on first use). */
+async function stageDir(run: BuildRun, stage: Stage): Promise<string> {
+  const r = await runStage(run, stage);
+  return materialize(r.fs, r.state.layers, run.engine.content, run.signal);
 }
 
 /** Parse ONBUILD trigger strings as instructions positioned at the FROM line that inherits them. */
@@ -352,26 +469,26 @@ function emptyConfig(run: BuildRun): ImageConfig {
   };
 }
 
-async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseStage: Stage | undefined, rootfs: string): Promise<StageState> {
+async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseStage: Stage | undefined): Promise<StageState> {
   const node = `stage-${stage.index}-from`;
   const label = `[${stagePrefix(run, stage)}1/${stage.instructions.length + 1}] FROM ${baseName}`;
   const started = Date.now();
   run.engine.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
   let state: StageState;
+  const platform = `${run.platform.os}/${run.platform.architecture}`;
+  // The filesystem is not unpacked here: the first step that must run (or a stage reading this one) does it.
   if (baseStage) {
     const base = await runStage(run, baseStage);
-    await cp(base.rootfs, rootfs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
-    state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false };
+    state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
   } else if (baseName.toLowerCase() === "scratch") {
-    state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false };
+    state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest };
   } else {
     const image = await resolveImage(run, baseName, stage.from.range);
-    await extractImage(run, image.layers, rootfs);
     const config = structuredClone(image.config);
     config.history ??= [];
     config.config ??= {};
     if (getEnv(config, "PATH") === undefined) config.config.Env = setEnv(config.config.Env, "PATH", DEFAULT_PATH);
-    state = { config, layers: image.layers, args: new Map(), cmdSet: false };
+    state = { config, layers: image.layers, args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: image.id, platform }).digest };
   }
   // The new image gets this build's platform and creation time; its history and layers carry over.
   delete state.config.created;
@@ -379,7 +496,7 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
   return state;
 }
 
-async function resolveImage(run: BuildRun, name: string, range: SourceRange): Promise<{ config: ImageConfig; layers: LayerRef[] }> {
+async function resolveImage(run: BuildRun, name: string, range: SourceRange): Promise<{ id: Digest; config: ImageConfig; layers: LayerRef[] }> {
   let found;
   try {
     found = await findImage(run.engine.content, run.engine.images, name);
@@ -393,6 +510,7 @@ async function resolveImage(run: BuildRun, name: string, range: SourceRange): Pr
       hint: "import it first with `tsbuild load -i IMAGE.tar` (pulling from a registry is not supported yet)",
     });
   return {
+    id: found.manifest.config.digest,
     config: found.config,
     layers: found.manifest.layers.map((l) => ({ diffId: l.digest, size: l.size })),
   };
@@ -437,35 +555,102 @@ function stepLabel(run: BuildRun, stage: Stage, instr: Instruction): string {
   return `[${stagePrefix(run, stage)}${pos}/${stage.instructions.length + 1}] ${text}`;
 }
 
-async function runStep(run: BuildRun, stage: Stage, state: StageState, rootfs: string, instr: Instruction): Promise<void> {
+type LayerKind = Extract<TypedInstruction, { kind: "RUN" | "COPY" | "ADD" | "WORKDIR" }>;
+
+function isLayerStep(t: TypedInstruction): t is LayerKind {
+  return t.kind === "RUN" || t.kind === "COPY" || t.kind === "ADD" || t.kind === "WORKDIR";
+}
+
+async function runStep(run: BuildRun, stage: Stage, state: StageState, fs: StageRootfs, instr: Instruction, position: string): Promise<void> {
   const node = `stage-${stage.index}-step-${++run.stepCounter}`;
+  const name = stepLabel(run, stage, instr);
   const started = Date.now();
-  run.engine.progress.emit({ kind: "step-start", node, name: stepLabel(run, stage, instr), range: instr.range, cached: false });
+  let announced = false;
+  const announce = (cached: boolean) => {
+    announced = true;
+    run.engine.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
+  };
   try {
-    await dispatch(run, stage, state, rootfs, decodeInstruction(instr), node);
+    const t = decodeInstruction(instr);
+    if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce });
+    else {
+      announce(false);
+      await dispatch(run, state, t);
+    }
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
     const err = e instanceof TsbuildError && !e.range ? new BuildError(e.code, e.message, { range: instr.range, hint: e.hint, cause: e }) : e;
+    if (!announced) announce(false);
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
     throw err;
   }
+}
+
+/** A step that may change files: how it is keyed, kept apart from how it runs (only on a miss). */
+interface LayerStepPlan {
+  parts: KeyParts;
+  /** Per files-part, the selected paths (to name changed files when explaining a miss). */
+  files?: Record<string, Record<string, string>>;
+  createdBy: string;
+  /** Config changes the step makes whether it runs or hits (WORKDIR). */
+  effect?: () => void;
+  /** Runs the step on the materialised rootfs and returns the exact changes. */
+  execute(rootfs: string): Promise<LayerEntry[]>;
+}
+
+/** A step record usable now: present, undamaged, and its layer still in the store (else it is a miss, never an error). */
+async function findStepRecord(run: BuildRun, key: string): Promise<StepRecord | undefined> {
+  const r = await getStepRecord(run.engine.root, key);
+  if (!r) return undefined;
+  if (r.layer && !(await run.engine.content.has(r.layer.diffId))) return undefined;
+  return r;
+}
+
+async function cachedStep(
+  run: BuildRun,
+  stage: Stage,
+  state: StageState,
+  fs: StageRootfs,
+  t: LayerKind,
+  step: { node: string; name: string; position: string; started: number; announce(cached: boolean): void },
+): Promise<void> {
+  const plan = await planLayerStep(run, stage, state, t, step.node);
+  const key = cacheKey(run.hasher, state.key, plan.parts);
+  const useCache = !run.noCache(stage);
+  let record = useCache ? await findStepRecord(run, key.digest) : undefined;
+  const hit = record !== undefined;
+  step.announce(hit);
+  let reasons: string[] = [];
+  if (!record) {
+    const root = run.engine.root;
+    const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
+    const now = { parts: key.parts, ...(plan.files ? { files: plan.files } : {}) };
+    reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
+    run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
+    const dir = await materialize(fs, state.layers, run.engine.content, run.signal);
+    const entries = await plan.execute(dir);
+    const layer = entries.length ? await storeLayer(run.engine.content, entries, { signal: run.signal }) : null;
+    record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };
+    await putStepRecord(root, record);
+    await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
+    // The directory already holds this step's changes.
+    if (layer) fs.applied = state.layers.length + 1;
+  }
+  plan.effect?.();
+  if (record.layer) {
+    state.layers.push({ diffId: record.layer.diffId, size: record.layer.size });
+    state.config.rootfs.diff_ids.push(record.layer.diffId);
+  }
+  addHistory(run, state, plan.createdBy, record.layer === null);
+  state.key = key.digest;
+  run.records.push({ stage: stage.index, record });
+  run.steps.push({ node: step.node, name: step.name, stage: stage.index, cached: hit, durationMs: Date.now() - step.started, key: key.digest, reasons });
 }
 
 function addHistory(run: BuildRun, state: StageState, createdBy: string, emptyLayer: boolean): void {
   const h: HistoryEntry = { created: run.created, created_by: createdBy, comment: HISTORY_COMMENT };
   if (emptyLayer) h.empty_layer = true;
   (state.config.history ??= []).push(h);
-}
-
-async function addLayer(run: BuildRun, state: StageState, entries: LayerEntry[], createdBy: string): Promise<void> {
-  if (entries.length === 0) {
-    addHistory(run, state, createdBy, true);
-    return;
-  }
-  const { diffId, size } = await storeLayer(run.engine.content, entries, { signal: run.signal });
-  state.layers.push({ diffId, size });
-  state.config.rootfs.diff_ids.push(diffId);
-  addHistory(run, state, createdBy, false);
 }
 
 function meta(run: BuildRun, state: StageState, change: MetaChange, range: SourceRange): void {
@@ -475,8 +660,8 @@ function meta(run: BuildRun, state: StageState, change: MetaChange, range: Sourc
   addHistory(run, state, r.createdBy, true);
 }
 
-/** Go-duration string (e.g. 30s, 1m30s) already parsed by the frontend into nanoseconds. */
-async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: string, t: TypedInstruction, node: string): Promise<void> {
+/** Config-only instructions: they change the image config and history, never files, and are not cached. */
+async function dispatch(run: BuildRun, state: StageState, t: Exclude<TypedInstruction, LayerKind>): Promise<void> {
   const range = t.src.range;
   const env = () => expansionEnv(state);
   const x = (w: string) => expand(run, w, env(), range);
@@ -549,25 +734,51 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       meta(run, state, { kind: "HEALTHCHECK", health, createdBy: `HEALTHCHECK ${t.src.original.replace(/^\s*healthcheck\s+/i, "")}` }, range);
       return;
     }
+    case "FROM":
+      throw new BuildError("INTERNAL", "FROM inside a stage", { range });
+  }
+}
+
+
+/** The key parts of a RUN's environment, by variable: ENV wins over ARG as in runEnv (proxy args stay out, as in Docker). */
+function envParts(state: StageState): KeyParts {
+  const parts: KeyParts = {};
+  const env = new Set<string>();
+  for (const kv of state.config.config.Env ?? []) {
+    const eq = kv.indexOf("=");
+    const k = eq < 0 ? kv : kv.slice(0, eq);
+    env.add(k);
+    parts[`env:${k}`] = eq < 0 ? "" : kv.slice(eq + 1);
+  }
+  for (const [k, v] of state.args) if (!env.has(k)) parts[`arg:${k}`] = v;
+  return parts;
+}
+
+async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: LayerKind, node: string): Promise<LayerStepPlan> {
+  const range = t.src.range;
+  const env = () => expansionEnv(state);
+  const x = (w: string) => expand(run, w, env(), range);
+  const epochParts: KeyParts = { epoch: String(run.epoch), ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}) };
+  switch (t.kind) {
     case "WORKDIR": {
       const prev = state.config.config.WorkingDir || "/";
       const path = posix.resolve(prev, x(t.path));
       const user = state.config.config.User;
-      const owner = user ? await lookupUser(rootfs, user) : undefined;
-      const entries = await ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
-      state.config.config.WorkingDir = path;
-      await addLayer(run, state, entries, `WORKDIR ${path}`);
-      return;
+      return {
+        // The user's uid/gid come from /etc/passwd in the rootfs, which the parent key already covers.
+        parts: { instruction: `WORKDIR ${path}`, user: user ?? "", ...epochParts },
+        createdBy: `WORKDIR ${path}`,
+        effect: () => {
+          state.config.config.WorkingDir = path;
+        },
+        async execute(rootfs) {
+          const owner = user ? await lookupUser(rootfs, user) : undefined;
+          return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
+        },
+      };
     }
     case "COPY":
     case "ADD": {
-      let from: Parameters<typeof applyCopy>[0]["from"] = { kind: "context", context: run.context };
-      if (t.from !== undefined) {
-        const name = expand(run, t.from, run.globalArgs, range);
-        const dep = stageRef(run, name, stage, "--from", range);
-        if (dep) from = { kind: "rootfs", dir: (await runStage(run, dep)).rootfs };
-        else from = { kind: "rootfs", dir: await imageRootfs(run, name, range) };
-      }
       const unsupported = [
         t.link && "--link",
         t.parents && "--parents",
@@ -579,26 +790,61 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       if (unsupported.length)
         throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, { range, hint: "remove the flag; tsbuild will support it in a later version" });
       const e = env();
+      const sources = t.sources.map((s) => expand(run, s, e, range));
+      const dest = expand(run, t.dest, e, range);
+      const chown = t.chown !== undefined ? expand(run, t.chown, e, range) : undefined;
+      const chmod = t.chmod !== undefined ? expand(run, t.chmod, e, range) : undefined;
       const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
-      const entries = await applyCopy({
-        rootfs,
-        sources: t.sources.map((s) => expand(run, s, e, range)),
-        dest: expand(run, t.dest, e, range),
-        workdir: state.config.config.WorkingDir || "/",
-        from,
-        ...(t.chown !== undefined ? { chown: expand(run, t.chown, e, range) } : {}),
-        ...(t.chmod !== undefined ? { chmod: expand(run, t.chmod, e, range) } : {}),
-        isAdd: t.kind === "ADD",
-        heredocs,
-        epoch: run.epoch,
-        // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
-        clampMtime: run.clampEpoch !== undefined,
-        range,
-        signal: run.signal,
-      });
+      const workdir = state.config.config.WorkingDir || "/";
+      const parts: KeyParts = {
+        instruction: `${t.kind}${chown !== undefined ? ` --chown=${chown}` : ""}${chmod !== undefined ? ` --chmod=${chmod}` : ""} ${[...sources, dest].join(" ")}`,
+        workdir,
+        ...epochParts,
+      };
+      if (heredocs.length) parts["heredocs"] = run.hasher.key(JSON.stringify(heredocs));
+      let files: Record<string, Record<string, string>> | undefined;
+      let source: () => Promise<Parameters<typeof applyCopy>[0]["from"]>;
+      if (t.from !== undefined) {
+        const name = expand(run, t.from, run.globalArgs, range);
+        const dep = stageRef(run, name, stage, "--from", range);
+        if (dep) {
+          // A finished stage's files are determined by its key.
+          parts["from"] = `stage ${dep.name ?? dep.index}: ${(await runStage(run, dep)).state.key}`;
+          source = async () => ({ kind: "rootfs", dir: await stageDir(run, dep) });
+        } else {
+          parts["from"] = `image ${name}: ${(await resolveImage(run, name, range)).id}`;
+          source = async () => ({ kind: "rootfs", dir: await imageRootfs(run, name, range) });
+        }
+      } else {
+        const digest = await digestContextSources(run.context, sources, await run.hashCache(), run.hasher, { range, signal: run.signal });
+        parts["files"] = digest.digest;
+        files = { files: digest.files };
+        source = async () => ({ kind: "context", context: run.context });
+      }
       const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
-      await addLayer(run, state, entries, `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`);
-      return;
+      return {
+        parts,
+        ...(files ? { files } : {}),
+        createdBy: `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`,
+        async execute(rootfs) {
+          return applyCopy({
+            rootfs,
+            sources,
+            dest,
+            workdir,
+            from: await source(),
+            ...(chown !== undefined ? { chown } : {}),
+            ...(chmod !== undefined ? { chmod } : {}),
+            isAdd: t.kind === "ADD",
+            heredocs,
+            epoch: run.epoch,
+            // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
+            clampMtime: run.clampEpoch !== undefined,
+            range,
+            signal: run.signal,
+          });
+        },
+      };
     }
     case "RUN": {
       if (t.security !== undefined && t.security !== "sandbox")
@@ -607,54 +853,90 @@ async function dispatch(run: BuildRun, stage: Stage, state: StageState, rootfs: 
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
       const e = env();
-      const specs = t.mounts.map((m) => parseMountSpec(expand(run, m, e, range), range));
-      const mounts = await prepareRunMounts(specs, {
-        storeRoot: run.engine.root,
-        // A sibling of executeRun's own scratch dir, which it removes itself.
-        scratch: join(run.workdir, `mounts-${node}`),
-        context: { root: run.context.root },
-        stageRootfs: async (name) => {
-          const dep = stageRef(run, name, stage, "--mount from", range);
-          return dep ? (await runStage(run, dep)).rootfs : undefined;
-        },
-        secrets: run.secrets,
-        signal: run.signal,
-        range,
+      const rawMounts = t.mounts.map((m) => expand(run, m, e, range));
+      const specs = rawMounts.map((m) => parseMountSpec(m, range));
+      const input = {
+        json: t.json,
+        args: t.json ? t.command : [t.script],
+        heredocs: t.heredocs,
+        network,
+        extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
+      } as const;
+      const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
+      const parts: KeyParts = {
+        instruction: `RUN ${JSON.stringify(argv)}`,
+        ...envParts(state),
+        user: state.config.config.User ?? "",
         workdir: state.config.config.WorkingDir || "/",
-      });
-      try {
-        const entries = await executeRun(
-          state,
-          {
-            json: t.json,
-            args: t.json ? t.command : [t.script],
-            heredocs: t.heredocs,
-            network,
-            extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
-            mounts: mounts.mounts,
-            secretEnv: mounts.env,
-          },
-          {
-            rootfs,
-            scratch: join(run.workdir, `run-${node}`),
-            executor: await run.executor(),
-            snapshotter: run.snapshotter,
-            progress: run.engine.progress,
-            node,
-            ...(run.clampEpoch !== undefined ? { epoch: run.clampEpoch } : {}),
+        network,
+        ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),
+      };
+      if (script) parts["script"] = script.content;
+      const files: Record<string, Record<string, string>> = {};
+      for (const [i, spec] of specs.entries()) {
+        parts[`mount ${i}`] = rawMounts[i] as string;
+        const src = await mountSourcePart(run, stage, spec, range);
+        if (src) {
+          parts[`files of mount ${i}`] = src.digest;
+          if (src.files) files[`files of mount ${i}`] = src.files;
+        }
+      }
+      const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
+      return {
+        parts,
+        ...(Object.keys(files).length ? { files } : {}),
+        createdBy: `RUN ${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        async execute(rootfs) {
+          const mounts = await prepareRunMounts(specs, {
+            storeRoot: run.engine.root,
+            // A sibling of executeRun's own scratch dir, which it removes itself.
+            scratch: join(run.workdir, `mounts-${node}`),
+            context: { root: run.context.root },
+            stageRootfs: async (name) => {
+              const dep = stageRef(run, name, stage, "--mount from", range);
+              return dep ? stageDir(run, dep) : undefined;
+            },
+            secrets: run.secrets,
             signal: run.signal,
             range,
-          },
-        );
-        const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
-        await addLayer(run, state, entries, `RUN ${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`);
-      } finally {
-        await mounts.release();
-      }
-      return;
+            workdir: state.config.config.WorkingDir || "/",
+          });
+          try {
+            return await executeRun(
+              state,
+              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: mounts.env },
+              {
+                rootfs,
+                scratch: join(run.workdir, `run-${node}`),
+                executor: await run.executor(),
+                snapshotter: run.snapshotter,
+                progress: run.engine.progress,
+                node,
+                ...(run.clampEpoch !== undefined ? { epoch: run.clampEpoch } : {}),
+                signal: run.signal,
+                range,
+              },
+            );
+          } finally {
+            await mounts.release();
+          }
+        },
+      };
     }
-    case "FROM":
-      throw new BuildError("INTERNAL", "FROM inside a stage", { range });
   }
 }
 
+/**
+ * What a RUN mount reads that can change its result: a bind's files (context content, or the stage's key).
+ * Cache mounts, tmpfs and secrets do not count: their contents are not part of the step's identity.
+ */
+async function mountSourcePart(run: BuildRun, stage: Stage, spec: MountSpec, range: SourceRange): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
+  if (spec.type !== "bind") return undefined;
+  if (spec.from !== undefined) {
+    const dep = stageRef(run, spec.from, stage, "--mount from", range);
+    // Not a stage: run-mounts reports it (images as bind sources are not supported).
+    return { digest: dep ? `stage ${dep.name ?? dep.index}: ${(await runStage(run, dep)).state.key}` : `unknown ${spec.from}` };
+  }
+  const d = await digestContextSources(run.context, [spec.source ?? "/"], await run.hashCache(), run.hasher, { range, signal: run.signal });
+  return { digest: d.digest, files: d.files };
+}

@@ -13,6 +13,8 @@ export interface StageState {
   args: Map<string, string>;
   /** CMD set by an instruction of this stage (ENTRYPOINT then does not reset it). */
   cmdSet: boolean;
+  /** Cache key of the filesystem so far (base image, then every layer step); config-only steps leave it alone. */
+  key: string;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -6,7 +6,8 @@ import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "..
 import { parseBuildArgs, locateDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
-import { build } from "../../solver/build.js";
+import { build, type BuildResult } from "../../solver/build.js";
+import { writeFileAtomic } from "../../store/atomic-write.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import { exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
 import { familiarName } from "../../image/reference.js";
@@ -25,7 +26,10 @@ export const buildCommand: Command = {
     { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|image,dest=PATH[,tar=false] (repeatable)" },
     { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
-    { name: "no-cache", type: "boolean", help: "do not use cached steps (this release has no step cache yet, so every build runs every step)" },
+    { name: "no-cache", type: "boolean", help: "run every step; use no cached result (results are still cached for later builds)" },
+    { name: "no-cache-filter", type: "list", value: "STAGE", help: "run the steps of these stages without the cache (repeatable, or comma-separated)" },
+    { name: "explain-cache", type: "boolean", help: "say for every step that missed the cache which input changed since its last build" },
+    { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
     { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
@@ -53,11 +57,15 @@ export const buildCommand: Command = {
     const outputs = flagList(args, "output").map((o) => parseOutput(o, ctx.io.cwd));
     const quiet = flagBool(args, "quiet");
     const mode = quiet ? "quiet" : flagString(args, "progress") ?? "auto";
+    const explain = flagBool(args, "explain-cache");
     let progress: ProgressSink;
-    if (mode === "plain" || mode === "auto" || mode === "tty") progress = plainRenderer(ctx.io.stderr);
+    if (mode === "tty" || (mode === "auto" && ctx.io.isTTY)) {
+      const { ttyRenderer } = await import("../../progress/tty-renderer.js");
+      progress = ttyRenderer(ctx.io.stderr as unknown as Parameters<typeof ttyRenderer>[0], { explain, env: ctx.io.env });
+    } else if (mode === "plain" || mode === "auto") progress = plainRenderer(ctx.io.stderr, { explain });
     else if (mode === "json") progress = jsonRenderer(ctx.io.stderr);
     else if (mode === "quiet") progress = quietRenderer(ctx.io.stderr);
-    else throw new UsageError("BAD_FLAG_VALUE", `--progress takes auto, plain, json or quiet, not ${JSON.stringify(mode)}`);
+    else throw new UsageError("BAD_FLAG_VALUE", `--progress takes auto, tty, plain, json or quiet, not ${JSON.stringify(mode)}`);
 
     const executor = flagString(args, "executor") ?? "auto";
     if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
@@ -82,8 +90,12 @@ export const buildCommand: Command = {
       executor,
       snapshotter,
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
+      noCache: flagBool(args, "no-cache"),
+      noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
       signal: ctx.signal,
     });
+    const metadataFile = flagString(args, "metadata-file");
+    if (metadataFile !== undefined) await writeMetadata(resolve(ctx.io.cwd, metadataFile), result);
     for (const out of outputs) {
       const desc = await exportOutputs(engine, result, out, ctx.signal);
       if (desc) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
@@ -94,6 +106,27 @@ export const buildCommand: Command = {
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
+
+/** BuildKit's metadata keys for the image, plus tsbuild's per-step cache results. */
+async function writeMetadata(file: string, result: BuildResult): Promise<void> {
+  const doc = {
+    "containerimage.digest": result.manifest.digest,
+    "containerimage.config.digest": result.config,
+    "containerimage.descriptor": result.manifest,
+    ...(result.tags.length ? { "image.name": result.tags.join(",") } : {}),
+    "tsbuild.cache": {
+      hits: result.cache.hits,
+      misses: result.cache.misses,
+      steps: result.cache.steps.map((s) => ({ name: s.name, cached: s.cached, durationMs: s.durationMs, key: s.key, ...(s.cached ? {} : { reasons: s.reasons }) })),
+      contextFiles: result.cache.contextFiles,
+    },
+  };
+  try {
+    await writeFileAtomic(file, JSON.stringify(doc, null, 2) + "\n");
+  } catch (e) {
+    throw new UsageError("BAD_FLAG_VALUE", `--metadata-file ${file}: cannot write it (${(e as Error).message})`, { hint: "pass a path in a writable directory" });
+  }
+}
 
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };

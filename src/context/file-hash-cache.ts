@@ -1,0 +1,95 @@
+// Content hashes of context files with a stat cache in the store (size, mtime, ctime, inode → hash), so a rebuild
+// re-reads only files whose stat changed. Entries written within a clock tick of a change are not trusted (racy-git rule).
+import type { Stats } from "node:fs";
+import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../store/atomic-write.js";
+import type { Hasher } from "../cache/hasher.js";
+import { throwIfAborted } from "../errors.js";
+
+/** [size, mtimeMs, ctimeMs, ino, hash] */
+type Entry = [number, number, number, number, string];
+
+interface CacheFile {
+  v: 1;
+  root: string;
+  files: Record<string, Entry>;
+}
+
+export interface FileHashCache {
+  /** Content hash of the regular file `abs` whose lstat is `st`; `rel` names it in the cache. */
+  hash(abs: string, rel: string, st: Stats, signal?: AbortSignal): Promise<string>;
+  /** Persist new entries (atomic); a no-op when nothing changed. */
+  save(): Promise<void>;
+  /** Files served from the stat cache / read and hashed, and bytes read, for benchmarks and --explain-cache. */
+  readonly counters: { cached: number; hashed: number; bytes: number };
+}
+
+/** Timestamps this close to the hashing time may hide a later change with the same mtime (coarse kernel clock). */
+const RACY_MS = 50;
+const SMALL_FILE = 1 << 20;
+/** Entries not seen in a build are kept for other targets, up to this many. */
+const MAX_KEPT = 200_000;
+
+export function fileHashCachePath(storeRoot: string, hasher: Hasher, contextRoot: string): string {
+  return join(storeRoot, "cache", "context", `${hasher.key(contextRoot)}.json`);
+}
+
+export async function openFileHashCache(storeRoot: string, contextRoot: string, hasher: Hasher): Promise<FileHashCache> {
+  const file = fileHashCachePath(storeRoot, hasher, contextRoot);
+  let old: Record<string, Entry> = {};
+  try {
+    const parsed = JSON.parse(await readFile(file, "utf8")) as CacheFile;
+    // A cache for another directory (hash collision) or an unknown version is ignored, never trusted.
+    if (parsed.v === 1 && parsed.root === contextRoot && parsed.files && typeof parsed.files === "object") old = parsed.files;
+  } catch {
+    /* absent or damaged (e.g. a killed write of an older version): start empty */
+  }
+  const fresh = new Map<string, Entry>();
+  let dirty = false;
+  const counters = { cached: 0, hashed: 0, bytes: 0 };
+
+  async function contentHash(abs: string, size: number, signal?: AbortSignal): Promise<string> {
+    counters.hashed++;
+    counters.bytes += size;
+    if (size <= SMALL_FILE) return hasher.bytes(await readFile(abs, signal ? { signal } : {}));
+    const h = hasher.stream();
+    for await (const chunk of createReadStream(abs, { highWaterMark: SMALL_FILE, ...(signal ? { signal } : {}) })) h.update(chunk as Buffer);
+    return h.digest();
+  }
+
+  return {
+    counters,
+    async hash(abs, rel, st, signal) {
+      throwIfAborted(signal);
+      const known = fresh.get(rel) ?? old[rel];
+      if (known && known[0] === st.size && known[1] === st.mtimeMs && known[2] === st.ctimeMs && known[3] === st.ino) {
+        counters.cached++;
+        if (!fresh.has(rel)) fresh.set(rel, known);
+        return known[4];
+      }
+      const startedAt = Date.now();
+      const hash = await contentHash(abs, st.size, signal);
+      if (Math.max(st.mtimeMs, st.ctimeMs) < startedAt - RACY_MS) {
+        fresh.set(rel, [st.size, st.mtimeMs, st.ctimeMs, st.ino, hash]);
+        dirty = true;
+      }
+      return hash;
+    },
+    async save() {
+      if (!dirty) return;
+      const files: Record<string, Entry> = {};
+      let kept = 0;
+      for (const [rel, e] of Object.entries(old)) {
+        if (fresh.has(rel) || kept >= MAX_KEPT) continue;
+        files[rel] = e;
+        kept++;
+      }
+      for (const [rel, e] of fresh) files[rel] = e;
+      const doc: CacheFile = { v: 1, root: contextRoot, files };
+      await writeFileAtomic(file, JSON.stringify(doc));
+      dirty = false;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// The content digest of what a COPY/ADD (or a RUN bind mount) reads from the build context: every selected entry's
+// path, type, mode, owner, link target and bytes, after .dockerignore — never mtimes, so a fresh checkout still hits.
+import type { Stats } from "node:fs";
+import { readlink } from "node:fs/promises";
+import pLimit from "p-limit";
+import type { Hasher } from "../cache/hasher.js";
+import type { SourceRange } from "../frontend/types.js";
+import type { BuildContext } from "./build-context.js";
+import type { FileHashCache } from "./file-hash-cache.js";
+
+export interface SourcesDigest {
+  digest: string;
+  /** Per selected path, a short description that changes whenever the entry does (for explaining misses). */
+  files: Record<string, string>;
+}
+
+function typeOf(st: Stats): string {
+  if (st.isFile()) return "f";
+  if (st.isDirectory()) return "d";
+  if (st.isSymbolicLink()) return "l";
+  return "o";
+}
+
+/** Digest of the context entries `sources` select (the same resolution COPY uses, so errors match too). */
+export async function digestContextSources(
+  context: BuildContext,
+  sources: string[],
+  cache: FileHashCache,
+  hasher: Hasher,
+  opts: { range?: SourceRange; signal?: AbortSignal } = {},
+): Promise<SourcesDigest> {
+  const limit = pLimit(16);
+  const pending: { path: string; meta: string; content: Promise<string> }[] = [];
+  const add = (path: string, abs: string, st: Stats, rel: string) => {
+    const meta = `${typeOf(st)}:${(st.mode & 0o7777).toString(8)}:${st.uid}:${st.gid}`;
+    let content: Promise<string>;
+    if (st.isFile()) content = limit(() => cache.hash(abs, rel, st, opts.signal));
+    else if (st.isSymbolicLink()) content = readlink(abs);
+    else content = Promise.resolve("");
+    // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
+    content.catch(() => undefined);
+    pending.push({ path, meta, content });
+  };
+  for (const [i, src] of sources.entries()) {
+    for (const m of await context.resolveSources(src, opts.range)) {
+      // Each source is named by its index and the path it matched, so swapping sources changes the key.
+      const prefix = `${i}:${m.path}`;
+      add(prefix, m.abs, m.stat, m.resolved);
+      if (!m.stat.isDirectory()) continue;
+      const base = m.resolved === "." ? "" : `${m.resolved}/`;
+      for await (const e of context.walk(m.resolved, opts.signal)) add(`${prefix}/${e.rel.slice(base.length)}`, e.abs, e.stat, e.rel);
+    }
+  }
+  const files: Record<string, string> = {};
+  const lines: string[] = [];
+  for (const p of pending) {
+    const desc = `${p.meta}:${await p.content}`;
+    files[p.path] = desc;
+    lines.push(`${p.path}\u0000${desc}`);
+  }
+  return { digest: hasher.key(lines.join("\n")), files };
+}
