@@ -36,6 +36,8 @@ export class UsageError extends TsbuildError {
 export class StoreError extends TsbuildError {}
 /** Importing or exporting archives: malformed tar, digest mismatch, unsafe paths. */
 export class ArchiveError extends TsbuildError {}
+/** Talking to an image registry: unreachable host, authentication, unknown image, bad or corrupt content. */
+export class RegistryError extends TsbuildError {}
 /** An external tool (runtime, mount) is missing or failed. */
 export class EnvironmentError extends TsbuildError {}
 /** The build was cancelled by a signal (Ctrl-C / SIGTERM). */

@@ -20,6 +20,10 @@ const COMMANDS: Record<string, Loader> = {
   load: async () => (await import("./commands/archive.js")).loadCommand,
   prune: async () => (await import("./commands/store.js")).pruneCommand,
   du: async () => (await import("./commands/store.js")).duCommand,
+  pull: async () => (await import("./commands/registry.js")).pullCommand,
+  push: async () => (await import("./commands/registry.js")).pushCommand,
+  login: async () => (await import("./commands/registry.js")).loginCommand,
+  logout: async () => (await import("./commands/registry.js")).logoutCommand,
 };
 
 const SUMMARY = `tsbuild — a daemonless Dockerfile build engine
@@ -40,6 +44,10 @@ Commands:
   load       Import a docker-archive or OCI layout tar
   prune      Remove unused build cache and blobs (never tagged images)
   du         Show the store's disk usage
+  pull       Download an image from a registry
+  push       Upload an image to a registry
+  login      Check and store credentials for a registry
+  logout     Remove stored credentials for a registry
 
 Run \`tsbuild COMMAND --help\` for a command's flags.
 `;

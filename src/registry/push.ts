@@ -1,0 +1,130 @@
+// Push a local image to a registry: layers gzip-compressed once (cached by diff_id), blobs the registry already
+// has are skipped (HEAD), blobs known to exist in another repository of the same registry are cross-mounted,
+// the rest uploaded (monolithic or chunked); then the config and the manifest (OCI or Docker schema 2).
+import pLimit from "p-limit";
+import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
+import type { Engine } from "../engine.js";
+import { jsonBytes } from "../image/json.js";
+import { normalizeName, parseReference } from "../image/reference.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from "../image/types.js";
+import { compressedLayer } from "../layer/store-layer.js";
+import { storeBlobSource } from "./blob-source.js";
+import { openRegistry, type Repository } from "./client.js";
+import { readLayerSources, recordLayerSource } from "./layer-sources.js";
+import { manifestMediaType, mediaTypeFor, type ImageFormat } from "./media-types.js";
+import type { RegistryCommandOptions } from "./pull.js";
+
+export interface PushOptions extends RegistryCommandOptions {
+  /** Manifest family: "oci" (default) or "docker" (v2 schema 2). */
+  format?: ImageFormat;
+  /** Layers compressed/uploaded at once (default 3). */
+  concurrency?: number;
+}
+
+export interface PushedImage {
+  /** Digest of the pushed manifest (what `name@digest` pulls). */
+  digest: Digest;
+  /** Size of the pushed manifest in bytes. */
+  size: number;
+  /** Per layer: uploaded, already present, or mounted from another repository. */
+  layers: ("uploaded" | "present" | "mounted")[];
+}
+
+const UNCOMPRESSED = new Set<string>([MediaType.OciLayer, MediaType.DockerLayer]);
+
+async function localImage(engine: Engine, name: string): Promise<{ manifest: Manifest; config: ImageConfig }> {
+  const normalized = normalizeName(name);
+  const rec = await engine.images.get(normalized);
+  if (!rec) {
+    throw new StoreError("IMAGE_NOT_FOUND", `no such image in the local store: ${name}`, { hint: "build it with `tsbuild build -t NAME`, or `tsbuild pull`/`tsbuild load` it first" });
+  }
+  const manifest = await engine.content.readJson<Manifest>(rec.target.digest);
+  if (!manifest.config || !Array.isArray(manifest.layers)) throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
+  const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+  return { manifest, config };
+}
+
+export async function pushImage(engine: Engine, localName: string, target: string, opts: PushOptions = {}): Promise<PushedImage> {
+  const { signal } = opts;
+  const progress = opts.progress ?? engine.progress;
+  const format = opts.format ?? "oci";
+  const ref = parseReference(target);
+  if (ref.digest !== undefined) {
+    throw new RegistryError("PUSH_TO_DIGEST", `cannot push to ${target}: a digest names content, push to a tag instead`, { hint: "e.g. tsbuild push IMAGE host/repo:tag" });
+  }
+  const tag = ref.tag ?? "latest";
+  const { manifest } = await localImage(engine, localName);
+  const session = openRegistry(ref.registry, opts);
+  try {
+    const repo = session.repository(ref.repository);
+    progress.emit({ kind: "info", message: `pushing ${ref.familiar}` });
+    const limit = pLimit(Math.max(1, opts.concurrency ?? 3));
+    const outcome: PushedImage["layers"] = [];
+    // The first failing layer stops the others before the error is reported.
+    const inner = new AbortController();
+    const onOuter = () => inner.abort();
+    signal?.addEventListener("abort", onOuter, { once: true });
+    let results: PromiseSettledResult<Descriptor>[];
+    try {
+      results = await Promise.allSettled(
+        manifest.layers.map((l, i) =>
+          limit(async () => {
+            throwIfAborted(inner.signal);
+            const r = await pushLayer(engine, repo, ref.registry, l, inner.signal);
+            outcome[i] = r.how;
+            progress.emit({ kind: "info", message: `${ref.familiar}: layer ${i + 1}/${manifest.layers.length} ${r.how} (${r.desc.digest})` });
+            return { ...r.desc, mediaType: mediaTypeFor(format, r.desc.mediaType) };
+          }).catch((e: unknown) => {
+            inner.abort();
+            throw e;
+          }),
+        ),
+      );
+    } finally {
+      signal?.removeEventListener("abort", onOuter);
+    }
+    throwIfAborted(signal);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+    if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortError)) ?? failed[0];
+    const layers = results.map((r) => (r as PromiseFulfilledResult<Descriptor>).value);
+    await repo.putBlob(storeBlobSource(engine.content, manifest.config.digest, manifest.config.size), signal ? { signal } : {});
+    const remote: Manifest = {
+      schemaVersion: 2,
+      mediaType: manifestMediaType(format),
+      config: { mediaType: format === "oci" ? MediaType.OciConfig : MediaType.DockerConfig, digest: manifest.config.digest, size: manifest.config.size },
+      layers,
+    };
+    const bytes = jsonBytes(remote);
+    const digest = await repo.putManifest(tag, bytes, remote.mediaType, signal ? { signal } : {});
+    progress.emit({ kind: "info", message: `pushed ${ref.familiar}: ${digest}` });
+    return { digest, size: bytes.length, layers: outcome };
+  } finally {
+    session.close();
+  }
+}
+
+/** One layer: reuse what the registry has (same repository or a mount), else compress (cached) and upload. */
+async function pushLayer(engine: Engine, repo: Repository, registry: string, layer: Descriptor, signal: AbortSignal | undefined): Promise<{ desc: Descriptor; how: "uploaded" | "present" | "mounted" }> {
+  const o = signal ? { signal } : {};
+  if (!UNCOMPRESSED.has(layer.mediaType)) {
+    // Already a compressed blob in the store (not produced by tsbuild today, but a valid local manifest).
+    const r = await repo.putBlob(storeBlobSource(engine.content, layer.digest, layer.size), o);
+    return { desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, how: r.uploaded ? "uploaded" : "present" };
+  }
+  const diffId = layer.digest;
+  for (const s of await readLayerSources(engine.root, diffId)) {
+    if (s.registry !== registry) continue;
+    const desc = { mediaType: s.mediaType, digest: s.digest, size: s.size };
+    if (s.repository === repo.name) {
+      if ((await repo.hasBlob(s.digest, o)) !== undefined) return { desc, how: "present" };
+    } else if (await repo.mountBlob(s.digest, s.repository, o)) {
+      await recordLayerSource(engine.root, diffId, { ...s, repository: repo.name });
+      return { desc, how: "mounted" };
+    }
+  }
+  const gz = await compressedLayer(engine.content, diffId, o);
+  const r = await repo.putBlob(storeBlobSource(engine.content, gz.digest, gz.size), o);
+  const how = r.uploaded ? "uploaded" : "present";
+  await recordLayerSource(engine.root, diffId, { registry, repository: repo.name, digest: gz.digest, size: gz.size, mediaType: gz.mediaType });
+  return { desc: gz, how };
+}
