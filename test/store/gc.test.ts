@@ -324,3 +324,24 @@ describe("disk usage", () => {
     expect(after.total).toBe(await storeBytes());
   });
 });
+
+describe("size and duration text", () => {
+  it("parses the documented forms and refuses the rest", async () => {
+    const { parseSize, parseDuration } = await import("../../src/store/size-text.js");
+    expect(parseSize("10GB")).toBe(10e9);
+    expect(parseSize("512MiB")).toBe(512 * 1024 ** 2);
+    expect(parseSize("1.5G")).toBe(1.5 * 1024 ** 3);
+    expect(parseSize("12.3MB")).toBe(12_300_000);
+    expect(parseSize("4096")).toBe(4096);
+    expect(parseSize("0B")).toBe(0);
+    expect(parseSize("1kb")).toBe(1000);
+    for (const bad of ["", "-1GB", "10XB", "GB", "1..5G", "1 0GB"]) expect(parseSize(bad), bad).toBeUndefined();
+    expect(parseDuration("24h")).toBe(24 * 3600_000);
+    expect(parseDuration("90m")).toBe(90 * 60_000);
+    expect(parseDuration("7d")).toBe(7 * 86_400_000);
+    expect(parseDuration("1h30m")).toBe(90 * 60_000);
+    expect(parseDuration("1.5h")).toBe(90 * 60_000);
+    expect(parseDuration("500ms")).toBe(500);
+    for (const bad of ["", "24", "h", "1y", "1h 30m", "-1h", "yesterday"]) expect(parseDuration(bad), bad).toBeUndefined();
+  });
+});
