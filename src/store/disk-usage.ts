@@ -39,6 +39,8 @@ export interface StoreScan {
   blobs: Map<Digest, number>;
   /** refs/*.json files. */
   refs: FileItem[];
+  /** Why ref files could not be read: their images' blobs are unknown, so nothing may be deleted as dangling. */
+  corruptRefs: string[];
   /** Blobs reachable from tagged images (manifests, configs, layers; not their gzip forms). */
   tagged: Set<Digest>;
   records: CacheRecordInfo[];
@@ -234,7 +236,8 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
 
   const refs = (await jsonFiles(join(root, "refs"))).map((f) => ({ path: f.path, size: f.size }));
   const tagged = new Set<Digest>();
-  for (const r of await openImageStore(root).list()) {
+  const corruptRefs: string[] = [];
+  for (const r of await openImageStore(root, { onWarning: (m) => corruptRefs.push(m) }).list()) {
     for (const d of (await imageBlobs(root, r.target, blobs)).blobs) tagged.add(d);
   }
 
@@ -261,6 +264,7 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     root,
     blobs,
     refs,
+    corruptRefs,
     tagged,
     records: await scanRecords(root, blobs),
     compressed,

@@ -73,6 +73,10 @@ function sizeWith(scan: StoreScan, kept: readonly CacheRecordInfo[], dropCaches:
 export async function planPrune(root: string, opts: PruneOptions = {}): Promise<PrunePlan> {
   const needSizes = opts.keepStorage !== undefined || opts.all === true;
   const scan = await scanStore(root, { measureCacheMounts: needSizes });
+  if (scan.corruptRefs.length > 0) {
+    // An unreadable ref still names an image someone wants; its blobs would look dangling. Refuse rather than guess.
+    throw new StoreError("REF_CORRUPT", `cannot prune: ${scan.corruptRefs.join("; ")}`, { hint: "fix or delete that file under refs/ (tsbuild rmi NAME), then run prune again" });
+  }
   const items: PruneItem[] = [];
 
   // tmp/: with the GC lock held no build runs, so only entries of other live writers (load, tag) are kept.

@@ -345,3 +345,14 @@ describe("size and duration text", () => {
     for (const bad of ["", "24", "h", "1y", "1h 30m", "-1h", "yesterday"]) expect(parseDuration(bad), bad).toBeUndefined();
   });
 });
+
+describe("corrupt refs", () => {
+  it("prune refuses to guess while a ref file is unreadable, and deletes nothing", async () => {
+    const dangling = await layer(100);
+    await mkdir(join(root, "refs"), { recursive: true });
+    await writeFile(join(root, "refs", "docker.io%2Flibrary%2Fapp%3A1.json"), "{ torn");
+    await expect(prune(root)).rejects.toMatchObject({ code: "REF_CORRUPT", message: expect.stringContaining("app%3A1.json") });
+    expect(await content.has(dangling.diffId)).toBe(true);
+    expect(await readdir(join(root, "locks"))).toEqual([]); // the GC lock was released
+  });
+});
