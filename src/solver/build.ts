@@ -39,6 +39,7 @@ import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
 import { digestContextSources } from "../context/source-digest.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
+import { acquireBuildLock, cleanStaleScratch } from "../store/locks.js";
 import type { MountSpec } from "./mount-spec.js";
 
 export interface BuildOptions {
@@ -206,7 +207,16 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const noCacheStages = new Set(opts.noCacheFilter ?? []);
   for (const f of noCacheStages)
     if (!findStage(staged, f)) throw new BuildError("UNKNOWN_TARGET", `--no-cache-filter ${f}: there is no stage named ${JSON.stringify(f)}`, { hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}` });
-  const scratch = await engine.scratch("build");
+  // Shared with other builds; only a running prune excludes it. What killed builds left behind goes first.
+  const lock = await acquireBuildLock(engine.root, opts.signal);
+  let scratch: Awaited<ReturnType<Engine["scratch"]>>;
+  try {
+    await cleanStaleScratch(engine.root);
+    scratch = await engine.scratch("build");
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
   let hashCache: Promise<FileHashCache> | undefined;
   const run: BuildRun = {
     engine,
@@ -277,6 +287,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     // Hashes of files read before a failure are still right; keeping them makes the retry fast.
     if (hashCache) await (await hashCache).save().catch(() => undefined);
     await scratch.release();
+    await lock.release();
   }
 }
 
@@ -624,7 +635,8 @@ async function cachedStep(
   if (!record) {
     const root = run.engine.root;
     const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
-    const now = { parts: key.parts, ...(plan.files ? { files: plan.files } : {}) };
+    // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
+    const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
     reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
     run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
     const dir = await materialize(fs, state.layers, run.engine.content, run.signal);
