@@ -1,0 +1,74 @@
+// The stat cache: unchanged files are not re-read, changed bytes are, and racy (just-written) files are never trusted.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lstat, mkdir, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createHasher } from "../../src/cache/hasher.js";
+import { openFileHashCache } from "../../src/context/file-hash-cache.js";
+import { tempDir } from "../helpers/cli.js";
+import { setTimeout as sleep } from "node:timers/promises";
+
+let dir: { path: string; cleanup(): Promise<void> };
+beforeAll(async () => {
+  dir = await tempDir();
+});
+afterAll(async () => {
+  await dir?.cleanup();
+});
+
+describe("file hash cache", () => {
+  it("serves unchanged files from the cache and re-reads changed ones", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "ctx");
+    const store = join(dir.path, "store");
+    await mkdir(ctx, { recursive: true });
+    const f = join(ctx, "a.txt");
+    await writeFile(f, "one");
+    const old = new Date(Date.now() - 10_000);
+    await utimes(f, old, old);
+    await sleep(80); // past the racy window of the ctime utimes just set
+    const c1 = await openFileHashCache(store, ctx, h);
+    const first = await c1.hash(f, "a.txt", await lstat(f));
+    expect(c1.counters).toMatchObject({ hashed: 1, cached: 0 });
+    await c1.save();
+
+    const c2 = await openFileHashCache(store, ctx, h);
+    expect(await c2.hash(f, "a.txt", await lstat(f))).toBe(first);
+    expect(c2.counters).toMatchObject({ hashed: 0, cached: 1 });
+
+    await writeFile(f, "two");
+    await utimes(f, old, old); // same mtime, but ctime and content moved on
+    const c3 = await openFileHashCache(store, ctx, h);
+    const second = await c3.hash(f, "a.txt", await lstat(f));
+    expect(second).not.toBe(first);
+    expect(c3.counters.hashed).toBe(1);
+  });
+
+  it("does not trust a file changed just before it was hashed", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "racy");
+    const store = join(dir.path, "store2");
+    await mkdir(ctx, { recursive: true });
+    const f = join(ctx, "b.txt");
+    await writeFile(f, "fresh");
+    const c1 = await openFileHashCache(store, ctx, h);
+    await c1.hash(f, "b.txt", await lstat(f));
+    await c1.save();
+    const c2 = await openFileHashCache(store, ctx, h);
+    await c2.hash(f, "b.txt", await lstat(f));
+    expect(c2.counters.hashed).toBe(1);
+  });
+
+  it("ignores a damaged cache file", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "damaged");
+    const store = join(dir.path, "store3");
+    await mkdir(ctx, { recursive: true });
+    const { fileHashCachePath } = await import("../../src/context/file-hash-cache.js");
+    await mkdir(join(store, "cache/context"), { recursive: true });
+    await writeFile(fileHashCachePath(store, h, ctx), "{not json");
+    const f = join(ctx, "c.txt");
+    await writeFile(f, "x");
+    const c = await openFileHashCache(store, ctx, h);
+    expect(await c.hash(f, "c.txt", await lstat(f))).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
