@@ -1,115 +1,173 @@
-// `npm run bench`: tsbuild's own figures so far — parse speed, build wall time of the example project (cold store),
-// and the machine's raw sha256/gzip throughput measured in the same run. Peers (BuildKit, buildah) and the cache
-// scenarios arrive with the cache-reuse benchmark. Every build is checked: same digest on every repeat.
+// `npm run bench [-- --quick]`: the cache-reuse benchmark. Builds generated fixture projects with tsbuild and, when
+// installed, BuildKit (Debian docker.io) and buildah in the same run, over cold / no-op / one-file / build-arg / cache-import
+// scenarios; checks every build (cache hits against the expectation, same digest on repeated cold builds) and writes
+// bench/results/<date>[-quick].{md,json,svg}. Exits non-zero when any check fails, so a broken build never looks fast.
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { gzipSync } from "node:zlib";
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync } from "node:fs";
+import { tmpdir, availableParallelism, release, totalmem } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchParse } from "./parse.mjs";
+import { PROJECTS } from "./fixtures.mjs";
+import { SCENARIOS, runProject } from "./macro.mjs";
+import { runMicro, microRows } from "./micro.mjs";
+import { macroTable, microTable, ratioChartSvg } from "./report.mjs";
+import { tsbuildBuilder } from "./builders/tsbuild.mjs";
+import { buildkitBuilder } from "./builders/buildkit.mjs";
+import { buildahBuilder } from "./builders/buildah.mjs";
+import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const quick = process.argv.includes("--quick");
-const runs = quick ? 3 : 5;
-const bin = join(repo, "dist/cli/bin.js");
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-build]
+  projects:  ${Object.keys(PROJECTS).join(", ")}
+  scenarios: ${Object.keys(SCENARIOS).join(", ")}`;
 
-function rawThroughput() {
-  // Text-like data (source files compress about 3-5x), so gzip is not flattered by a constant buffer.
-  const words = ["const", "return", "function", "import", "export", "if", "else", "value", "name", "path", "=>", "{", "}", ";"];
-  let seed = 42;
-  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
-  const chunk = Array.from({ length: 200_000 }, () => words[next() % words.length] + (next() % 7 === 0 ? `${next() % 1000}\n` : " ")).join("");
-  const one = Buffer.from(chunk);
-  const buf = Buffer.alloc(64 * 1024 * 1024);
-  for (let o = 0; o < buf.length; o += one.length) one.copy(buf, o, 0, Math.min(one.length, buf.length - o));
-  let t0 = performance.now();
-  createHash("sha256").update(buf).digest();
-  const sha = buf.length / 1e6 / ((performance.now() - t0) / 1000);
-  const small = buf.subarray(0, 16 * 1024 * 1024);
-  t0 = performance.now();
-  gzipSync(small, { level: 6 });
-  const gz = small.length / 1e6 / ((performance.now() - t0) / 1000);
-  return { sha256MBs: Math.round(sha), gzipMBs: Math.round(gz) };
-}
-
-function tsbuild(args, env) {
-  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`tsbuild ${args.join(" ")} failed:\n${r.stderr}`);
-  return r.stdout.trim();
-}
-
-function benchBuild(work) {
-  const archive = join(work, "busybox.tar");
-  execFileSync(join(repo, "scripts/make-busybox-base.sh"), [archive, "busybox:local"], { stdio: "ignore" });
-  const times = [];
-  const digests = new Set();
-  for (let i = 0; i <= runs; i++) {
-    const root = join(work, `store-${i}`);
-    mkdirSync(root);
-    tsbuild(["load", "-q", "-i", archive, "--root", root]);
-    const t0 = performance.now();
-    const id = tsbuild(["build", "-q", "-t", "example:bench", "--root", root, join(repo, "fixtures/example")], { SOURCE_DATE_EPOCH: "1700000000" });
-    const ms = performance.now() - t0;
-    if (i > 0) times.push(ms); // the first run warms the page cache
-    digests.add(id);
-    rmSync(root, { recursive: true, force: true });
-  }
-  if (digests.size !== 1) throw new Error(`cold builds gave different images: ${[...digests].join(", ")}`);
-  return { coldMs: Math.round(median(times)), image: [...digests][0] };
-}
-
-function benchRunSteps(work) {
-  const p = join(work, "runs");
-  mkdirSync(p);
-  const steps = 10;
-  writeFileSync(join(p, "Dockerfile"), ["FROM busybox:local", ...Array.from({ length: steps }, (_, i) => `RUN echo ${i} > /f${i}`)].join("\n") + "\n");
-  const archive = join(work, "busybox.tar");
-  const times = [];
-  for (let i = 0; i <= runs; i++) {
-    const root = join(work, `rstore-${i}`);
-    mkdirSync(root);
-    tsbuild(["load", "-q", "-i", archive, "--root", root]);
-    const t0 = performance.now();
-    tsbuild(["build", "-q", "--root", root, p]);
-    if (i > 0) times.push(performance.now() - t0);
-    rmSync(root, { recursive: true, force: true });
-  }
-  return { steps, medianMs: Math.round(median(times)), perStepMs: Math.round(median(times) / steps) };
-}
-
-const work = mkdtempSync(join(tmpdir(), "tsbuild-bench-"));
-try {
-  const node = (() => {
-    const t = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      execFileSync(process.execPath, ["-e", "0"]);
-      t.push(performance.now() - t0);
+function parseArgs(argv) {
+  const o = { quick: false, runs: null, projects: null, scenarios: null, peers: ["buildkit", "buildah"], micro: true, build: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === "--quick") o.quick = true;
+    else if (a === "--runs") o.runs = Number.parseInt(val(), 10);
+    else if (a === "--projects") o.projects = val().split(",");
+    else if (a === "--scenarios") o.scenarios = val().split(",");
+    else if (a === "--peers") {
+      const v = val();
+      o.peers = v === "none" ? [] : v.split(",");
     }
-    return Math.round(median(t));
-  })();
-  const parse = benchParse({ runs });
-  const raw = rawThroughput();
-  const build = benchBuild(work);
-  const runSteps = benchRunSteps(work);
-  const rows = [
-    ["parse 10k-line Dockerfile", `${parse.medianMs.toFixed(1)} ms (${parse.linesPerSecond.toLocaleString("en")} lines/s)`, `raw line split ${parse.rawSplitMs.toFixed(2)} ms`],
-    ["cold build, fixtures/example (3 stages, COPY + RUN)", `${build.coldMs} ms`, `node -e 0: ${node} ms`],
-    [`cold build, ${runSteps.steps} RUN steps`, `${runSteps.medianMs} ms (${runSteps.perStepMs} ms per step, start-up and FROM included)`, `node -e 0: ${node} ms`],
-    ["sha256 (node, raw)", `${raw.sha256MBs} MB/s`, ""],
-    ["gzip level 6 (node, raw)", `${raw.gzipMBs} MB/s`, ""],
-  ];
-  const out = ["| figure | tsbuild | machine limit |", "|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
-  console.log(out);
-  console.log(`\nmedian of ${runs} after a warm-up; every cold build produced ${build.image}`);
-  const resultsDir = join(repo, "bench/results");
-  mkdirSync(resultsDir, { recursive: true });
-  const date = new Date().toISOString().slice(0, 10);
-  writeFileSync(join(resultsDir, `${date}.md`), `# tsbuild bench ${date}\n\n${out}\n`);
-  writeFileSync(join(resultsDir, `${date}.json`), JSON.stringify({ date, runs, node, parse, raw, build, runSteps }, null, 2) + "\n");
-} finally {
-  rmSync(work, { recursive: true, force: true });
+    else if (a === "--no-micro") o.micro = false;
+    else if (a === "--no-build") o.build = false;
+    else if (a === "-h" || a === "--help") {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown flag ${a}\n${USAGE}`);
+  }
+  o.runs ??= o.quick ? 3 : 5;
+  if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
+  o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
+  o.scenarios ??= o.quick ? ["cold", "noop", "late", "import"] : Object.keys(SCENARIOS);
+  for (const p of o.projects) if (!PROJECTS[p]) throw new Error(`unknown project ${p}\n${USAGE}`);
+  for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}\n${USAGE}`);
+  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah") throw new Error(`unknown peer ${p}\n${USAGE}`);
+  return o;
 }
+
+function newestMtime(dir) {
+  let m = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return m;
+}
+
+function ensureBuilt(log) {
+  const bin = join(repo, "dist/cli/bin.js");
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newestMtime(join(repo, "src"))) return;
+  log("dist/ is older than src/: npm run build");
+  const r = spawnSync("npm", ["run", "build"], { cwd: repo, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`npm run build failed:\n${(r.stdout + r.stderr).split("\n").slice(-30).join("\n")}`);
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  const log = (m) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}\n`);
+  if (opts.build) ensureBuilt(log);
+  if (!existsSync(TIME_BIN)) log(`${TIME_BIN} is missing (apt-get install -y time): peak RSS is not measured`);
+
+  const work = mkdtempSync(join(tmpdir(), "tsbuild-bench-"));
+  const baseArchive = join(work, "busybox.tar");
+  execFileSync(join(repo, "scripts/make-busybox-base.sh"), [baseArchive, "busybox:local"], { stdio: ["ignore", "ignore", "inherit"] });
+
+  const builders = [];
+  let interrupted = false;
+  const teardown = async () => {
+    for (const b of builders) {
+      try {
+        await b.teardown?.();
+      } catch (e) {
+        log(`teardown of ${b.name} failed: ${e.message}`);
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  };
+  const onSignal = (sig) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: stopping peers and removing ${work}`);
+    teardown().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let failed = false;
+  try {
+    const ts = tsbuildBuilder({ repo, work, baseArchive });
+    builders.push(ts);
+    if (!ts.features.metadataFile) log("tsbuild has no --metadata-file yet: its cache hits are reported as pending");
+    if (!ts.features.cacheTo) log("tsbuild has no --cache-to/--cache-from yet: the cache-import scenario is pending");
+    const peers = [];
+    if (opts.peers.includes("buildkit")) peers.push(await buildkitBuilder({ work, baseArchive, log }));
+    if (opts.peers.includes("buildah")) peers.push(buildahBuilder({ work, baseArchive, log }));
+    builders.push(...peers.filter((p) => p.status === "ok"));
+    for (const p of peers) if (p.status !== "ok") log(`${p.label}: ${p.note}`);
+
+    const results = [];
+    for (const name of opts.projects) {
+      const entry = { project: null, builders: {} };
+      for (const b of [ts, ...peers.filter((p) => p.status === "ok")]) {
+        log(`${name} on ${b.label}`);
+        const r = runProject({ builder: b, projectName: name, scenarios: opts.scenarios, runs: opts.runs, work, log });
+        entry.project = r.project;
+        entry.builders[b.name] = r.scenarios;
+      }
+      results.push(entry);
+    }
+    const micro = opts.micro ? await runMicro({ tsbuild: ts, work, runs: opts.runs, quick: opts.quick, log }) : null;
+    const durationMs = performance.now() - t0;
+
+    const problems = [];
+    for (const e of results)
+      for (const [b, scs] of Object.entries(e.builders))
+        for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
+    failed = problems.length > 0;
+
+    const date = new Date().toISOString().slice(0, 10);
+    const file = opts.quick ? `${date}-quick` : date;
+    const machine = { cores: availableParallelism(), memGB: Math.round(totalmem() / 1e9), node: process.version, kernel: release() };
+    const peerInfo = peers.map((p) => ({ name: p.name, label: p.label, status: p.status, note: p.note, version: p.version, startedDaemon: p.startedDaemon }));
+    const macro = macroTable(results, peers);
+    const microT = micro ? microTable(microRows(micro)) : "";
+    const header = [
+      `# tsbuild bench ${date}${opts.quick ? " (quick)" : ""}`,
+      "",
+      `Machine: ${machine.cores} cores, ${machine.memGB} GB, Node ${machine.node}, Linux ${machine.kernel}. Median of ${opts.runs} runs after one warm-up; the whole run took ${(durationMs / 1000).toFixed(0)} s.`,
+      `Peers: ${peerInfo.map((p) => `${p.label}: ${p.status === "ok" ? `${p.version}${p.startedDaemon ? " (dockerd started and stopped by the bench)" : ""}` : p.note}`).join("; ")}.`,
+      "",
+      "Ratios are tsbuild ÷ peer (below 1 = tsbuild faster / smaller). Disk = growth of the builder's store (du -sb). Hits = layer steps (RUN/COPY/ADD/WORKDIR) served from the cache, checked against what the change must invalidate.",
+      ...peers.filter((p) => p.status === "ok").map((p) => `- ${p.label}: ${p.note}`),
+      `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
+      "",
+    ].join("\n");
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    console.log(md);
+    const resultsDir = join(repo, "bench/results");
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(join(resultsDir, `${file}.md`), md);
+    writeFileSync(join(resultsDir, `${file}.json`), JSON.stringify({ date, quick: opts.quick, runs: opts.runs, durationMs: Math.round(durationMs), machine, peers: peerInfo, tsbuildFeatures: ts.features, results, micro, problems }, null, 2) + "\n");
+    writeFileSync(join(resultsDir, `${file}.svg`), ratioChartSvg(results, peers, `tsbuild vs peers, wall time — ${date}${opts.quick ? " (quick)" : ""}`));
+    log(`wrote bench/results/${file}.{md,json,svg}; total ${(durationMs / 1000).toFixed(1)} s${failed ? `; ${problems.length} FAILED check(s)` : ""}`);
+  } finally {
+    if (!interrupted) await teardown();
+  }
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e.stack ?? e.message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,134 @@
+// The cache-reuse scenarios: for each project and builder, cold, no-op, one-file change late, one-file change early,
+// build-arg change and cache import, each timed (median after a warm-up) and checked against the expected cache hits.
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { materializeProject, expectedMisses, checkHits } from "./fixtures.mjs";
+import { median, duBytes } from "./lib/measure.mjs";
+
+export const SCENARIOS = {
+  cold: "cold (empty store)",
+  noop: "no-op rebuild",
+  late: "one file changed, late",
+  early: "one file changed, early (manifest before RUN)",
+  arg: "build-arg changed",
+  import: "cache import into an empty store",
+};
+
+const du = (dirs) => dirs.reduce((n, d) => n + duBytes(d), 0);
+
+function summarize(samples, extra = {}) {
+  const timed = samples.slice(1); // the first is the warm-up
+  const pick = (f) => {
+    const v = timed.map(f).filter((x) => x != null && Number.isFinite(x));
+    return v.length ? median(v) : null;
+  };
+  const checks = samples.map((s) => s.check).filter(Boolean);
+  const last = checks[checks.length - 1];
+  const problems = [...new Set(checks.flatMap((c) => c.problems))];
+  return {
+    status: "ok",
+    runs: timed.length,
+    ms: pick((s) => s.ms),
+    msAll: timed.map((s) => Math.round(s.ms)),
+    rssKB: pick((s) => s.rssKB),
+    bytes: pick((s) => s.bytes),
+    hits: last ? last.hits : null,
+    total: last ? last.total : null,
+    expectedHits: last ? last.expectedHits : null,
+    hitCheck: checks.length === 0 ? "pending" : problems.length ? "FAIL" : "ok",
+    problems,
+    ...extra,
+  };
+}
+
+/** Run every scenario of one project on one builder. `counter` makes each change unique, in the same order for every builder. */
+export function runProject({ builder, projectName, scenarios, runs, work, log }) {
+  const dir = join(work, `proj-${builder.name}-${projectName}`);
+  rmSync(dir, { recursive: true, force: true });
+  const project = materializeProject(projectName, dir);
+  const state = builder.prepare(project);
+  const allMiss = new Set(project.steps.map((s) => s.tag));
+  const out = {};
+  let counter = 0;
+  const digests = { cold: new Set(), noop: new Set(), import: new Set(), lastCold: null };
+
+  const sample = (build, storeDirs, mustMiss, checkOpts) => {
+    const before = du(storeDirs);
+    const r = build();
+    const bytes = du(storeDirs) - before;
+    const check = r.steps ? checkHits(project, r.steps, mustMiss, checkOpts) : null;
+    return { ms: r.ms, rssKB: r.rssKB, bytes, check, digest: r.digest, daemonKB: r.daemonKB, clientKB: r.clientKB };
+  };
+
+  try {
+    for (const sc of scenarios) {
+      const t0 = performance.now();
+      const samples = [];
+      if (sc === "import") {
+        const sup = builder.importSupported();
+        if (!sup.ok) {
+          out[sc] = { status: sup.status, note: sup.note };
+          continue;
+        }
+        const setup = builder.importSetup(state);
+        const onlyStages = sup.partial ? [project.stages.length - 1] : undefined;
+        for (let i = 0; i <= runs; i++) {
+          builder.importPrepare(state);
+          const s = sample(() => builder.importBuild(state), builder.importStoreDirs(state), new Set(), { onlyStages });
+          samples.push(s);
+          if (s.digest) digests.import.add(s.digest);
+        }
+        out[sc] = summarize(samples, sup.partial ? { note: sup.note } : {});
+        if (setup.digest && digests.import.size && (digests.import.size !== 1 || !digests.import.has(setup.digest))) {
+          out[sc].digestCheck = "FAIL";
+          out[sc].problems.push(`image from the imported cache ${[...digests.import].join(", ")} differs from the exporting build's ${setup.digest}`);
+        }
+      } else {
+        for (let i = 0; i <= runs; i++) {
+          let buildArgs = {};
+          let mustMiss = new Set();
+          if (sc === "cold") {
+            builder.reset(state);
+            mustMiss = allMiss;
+          } else if (sc === "late" || sc === "early") {
+            counter++;
+            const ch = project.changes[sc];
+            writeFileSync(join(project.dir, ch.file), `${sc} change ${counter}\n`);
+            mustMiss = expectedMisses(project, ch.line);
+          } else if (sc === "arg") {
+            counter++;
+            buildArgs = { [project.changes.arg.name]: `v${counter}` };
+            mustMiss = expectedMisses(project, project.changes.arg.line);
+          }
+          const s = sample(() => builder.build(state, { buildArgs }), builder.storeDirs(state), mustMiss);
+          samples.push(s);
+          if (s.digest && (sc === "cold" || sc === "noop")) digests[sc].add(s.digest);
+          if (s.digest && sc === "cold") digests.lastCold = s.digest;
+        }
+        out[sc] = summarize(samples);
+        if (sc === "arg") builder.build(state, {}); // back to the default arg, so later scenarios start from it
+      }
+      if (samples[0]?.daemonKB != null) out[sc].daemonKB = median(samples.slice(1).map((s) => s.daemonKB ?? 0));
+      out[sc].scenarioMs = Math.round(performance.now() - t0);
+      const o = out[sc];
+      log(`  ${builder.label} ${projectName} ${sc}: ${o.ms != null ? Math.round(o.ms) + " ms" : o.status}${o.hits != null ? `, hits ${o.hits}/${o.total} (${o.hitCheck})` : ""}`);
+    }
+    // Honesty: repeated cold builds (SOURCE_DATE_EPOCH=0) must give one image; a no-op rebuild must give that image too.
+    if (digests.cold.size > 0) {
+      const cold = out.cold;
+      cold.digest = [...digests.cold][0];
+      cold.digestCheck = digests.cold.size === 1 ? "ok" : "FAIL";
+      if (digests.cold.size !== 1) cold.problems.push(`repeated cold builds gave different images: ${[...digests.cold].join(", ")}`);
+      if (out.noop && digests.noop.size) {
+        // A no-op rebuild reuses the last cold build's cache, so it must give exactly that image.
+        const same = digests.noop.size === 1 && digests.noop.has(digests.lastCold);
+        out.noop.digestCheck = same ? "ok" : "FAIL";
+        if (!same) out.noop.problems.push(`no-op rebuilds gave ${[...digests.noop].join(", ")}, the cold build before them ${digests.lastCold}`);
+      }
+    }
+  } finally {
+    builder.finish(state);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { project: { name: project.name, description: project.description, instructions: project.instructions, layerSteps: project.steps.length }, scenarios: out };
+}
