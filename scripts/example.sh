@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export TSBUILD_ROOT="${TSBUILD_ROOT:-$PWD/.tsbuild-example}"
 out="$PWD/.tsbuild-example-out"
 mkdir -p "$out"
-tsbuild() { node dist/cli/bin.js "$@"; }
+tsbuild() { node dist/bundle/bin.js "$@"; }
 
 scripts/make-busybox-base.sh "$out/busybox.tar" busybox:local
 tsbuild load -i "$out/busybox.tar"

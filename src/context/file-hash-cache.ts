@@ -18,6 +18,8 @@ interface CacheFile {
 }
 
 export interface FileHashCache {
+  /** The cached hash when the file's stat is unchanged (no I/O), else undefined. */
+  lookup(rel: string, st: Stats): string | undefined;
   /** Content hash of the regular file `abs` whose lstat is `st`; `rel` names it in the cache. */
   hash(abs: string, rel: string, st: Stats, signal?: AbortSignal): Promise<string>;
   /** Persist new entries (atomic); a no-op when nothing changed. */
@@ -59,16 +61,21 @@ export async function openFileHashCache(storeRoot: string, contextRoot: string, 
     return h.digest();
   }
 
+  function lookup(rel: string, st: Stats): string | undefined {
+    const known = fresh.get(rel) ?? old[rel];
+    if (!known || known[0] !== st.size || known[1] !== st.mtimeMs || known[2] !== st.ctimeMs || known[3] !== st.ino) return undefined;
+    counters.cached++;
+    if (!fresh.has(rel)) fresh.set(rel, known);
+    return known[4];
+  }
+
   return {
     counters,
+    lookup,
     async hash(abs, rel, st, signal) {
       throwIfAborted(signal);
-      const known = fresh.get(rel) ?? old[rel];
-      if (known && known[0] === st.size && known[1] === st.mtimeMs && known[2] === st.ctimeMs && known[3] === st.ino) {
-        counters.cached++;
-        if (!fresh.has(rel)) fresh.set(rel, known);
-        return known[4];
-      }
+      const known = lookup(rel, st);
+      if (known !== undefined) return known;
       const startedAt = Date.now();
       const hash = await contentHash(abs, st.size, signal);
       if (Math.max(st.mtimeMs, st.ctimeMs) < startedAt - RACY_MS) {

@@ -1,7 +1,7 @@
 // The content digest of what a COPY/ADD (or a RUN bind mount) reads from the build context: every selected entry's
 // path, type, mode, owner, link target and bytes, after .dockerignore — never mtimes, so a fresh checkout still hits.
 import type { Stats } from "node:fs";
-import { readlink } from "node:fs/promises";
+import { readlinkSync } from "node:fs";
 import pLimit from "p-limit";
 import type { Hasher } from "../cache/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
@@ -30,13 +30,18 @@ export async function digestContextSources(
   opts: { range?: SourceRange; signal?: AbortSignal } = {},
 ): Promise<SourcesDigest> {
   const limit = pLimit(16);
-  const pending: { path: string; meta: string; content: Promise<string> }[] = [];
+  const pending: { path: string; meta: string; content: string | Promise<string> }[] = [];
   const add = (path: string, abs: string, st: Stats, rel: string) => {
     const meta = `${typeOf(st)}:${(st.mode & 0o7777).toString(8)}:${st.uid}:${st.gid}`;
-    let content: Promise<string>;
-    if (st.isFile()) content = limit(() => cache.hash(abs, rel, st, opts.signal));
-    else if (st.isSymbolicLink()) content = readlink(abs);
-    else content = Promise.resolve("");
+    let content: string | Promise<string>;
+    // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
+    if (st.isFile()) content = cache.lookup(rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
+    else if (st.isSymbolicLink()) content = readlinkSync(abs);
+    else content = "";
+    if (typeof content === "string") {
+      pending.push({ path, meta, content });
+      return;
+    }
     // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
     content.catch(() => undefined);
     pending.push({ path, meta, content });
@@ -54,7 +59,7 @@ export async function digestContextSources(
   const files: Record<string, string> = {};
   const lines: string[] = [];
   for (const p of pending) {
-    const desc = `${p.meta}:${await p.content}`;
+    const desc = `${p.meta}:${typeof p.content === "string" ? p.content : await p.content}`;
     files[p.path] = desc;
     lines.push(`${p.path}\u0000${desc}`);
   }

@@ -13,7 +13,7 @@ export interface CliResult {
 }
 
 export const REPO = resolve(import.meta.dirname, "../..");
-export const BIN = join(REPO, "dist/cli/bin.js");
+export const BIN = join(REPO, "dist/bundle/bin.js");
 
 function collect(): { stream: PassThrough; text(): string } {
   const stream = new PassThrough();
