@@ -14,7 +14,7 @@ import { decodeInstruction, type TypedInstruction } from "../frontend/instructio
 import { expandWord } from "../frontend/expand.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Instruction, SourceRange, Stage, StagedDockerfile, Warning } from "../frontend/types.js";
-import type { ImageConfig, HistoryEntry, Digest } from "../image/types.js";
+import { MediaType, type ImageConfig, type HistoryEntry, type Digest } from "../image/types.js";
 import { normalizeName } from "../image/reference.js";
 import { openBuildContext, type BuildContext } from "../context/build-context.js";
 import { applyCopy, ensureDir } from "../solver/copy.js";
@@ -40,6 +40,7 @@ import { openFileHashCache, type FileHashCache } from "../context/file-hash-cach
 import { digestContextSources } from "../context/source-digest.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { acquireBuildLock, cleanStaleScratch } from "../store/locks.js";
+import { ensureBlob, type CacheSource } from "../cache/cache-source.js";
 import type { MountSpec } from "./mount-spec.js";
 
 export interface BuildOptions {
@@ -69,6 +70,8 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Stages (by name or index) whose steps ignore the cache. */
   noCacheFilter?: string[];
+  /** Imported caches (--cache-from), consulted after the store's own records, in order. */
+  cacheFrom?: CacheSource[];
   signal?: AbortSignal;
 }
 
@@ -143,6 +146,7 @@ interface BuildRun {
   explainScope: string;
   steps: StepReport[];
   records: { stage: number; record: StepRecord }[];
+  cacheFrom: CacheSource[];
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -245,6 +249,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}`,
     steps: [],
     records: [],
+    cacheFrom: opts.cacheFrom ?? [],
   };
   try {
     run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
@@ -321,6 +326,20 @@ async function reuseOrWriteImage(run: BuildRun, key: string, config: ImageConfig
     } catch {
       /* manifest pruned or damaged: write the image again */
     }
+  }
+  for (const source of run.cacheFrom) {
+    const imported = source.image(key);
+    if (!imported) continue;
+    try {
+      await ensureBlob(content, source, imported.manifest, run.signal);
+      await ensureBlob(content, source, imported.config, run.signal);
+    } catch (e) {
+      throwIfAborted(run.signal);
+      run.engine.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use image ${imported.manifest.digest}: ${(e as Error).message}` });
+      continue;
+    }
+    await putImageRecord(run.engine.root, key, imported.manifest);
+    return { manifest: imported.manifest, config: imported.config.digest };
   }
   const stored = await writeImage(content, config, layers);
   await putImageRecord(run.engine.root, key, stored.manifest);
@@ -612,9 +631,22 @@ interface LayerStepPlan {
 /** A step record usable now: present, undamaged, and its layer still in the store (else it is a miss, never an error). */
 async function findStepRecord(run: BuildRun, key: string): Promise<StepRecord | undefined> {
   const r = await getStepRecord(run.engine.root, key);
-  if (!r) return undefined;
-  if (r.layer && !(await run.engine.content.has(r.layer.diffId))) return undefined;
-  return r;
+  if (r && (!r.layer || (await run.engine.content.has(r.layer.diffId)))) return r;
+  for (const source of run.cacheFrom) {
+    const imported = source.step(key);
+    if (!imported) continue;
+    try {
+      if (imported.layer) await ensureBlob(run.engine.content, source, { mediaType: MediaType.OciLayer, digest: imported.layer.diffId, size: imported.layer.size }, run.signal);
+    } catch (e) {
+      throwIfAborted(run.signal);
+      // A cache that cannot deliver is a miss, never a failed build.
+      run.engine.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use layer ${imported.layer?.diffId}: ${(e as Error).message}` });
+      continue;
+    }
+    await putStepRecord(run.engine.root, imported);
+    return imported;
+  }
+  return undefined;
 }
 
 async function cachedStep(

@@ -189,6 +189,76 @@ describe("stages", () => {
   });
 });
 
+describe("--cache-to / --cache-from type=local", () => {
+  let p: string;
+  let cacheDir: string;
+  const fresh = async (name: string) => {
+    const other = join(dir.path, name);
+    const loaded = await tsbuild(["load", "-i", await makeBusyboxArchive(dir.path), "--root", other]);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    return other;
+  };
+  const buildIn = async (store: string, extra: string[]) => {
+    const meta = join(dir.path, `meta-${++n}.json`);
+    const res = await tsbuild(["build", "--progress", "plain", "--root", store, "--metadata-file", meta, ...extra, p]);
+    expect(res.code, res.stderr).toBe(0);
+    return { ...(JSON.parse(await readFile(meta, "utf8")) as Meta), stderr: res.stderr };
+  };
+  beforeAll(async () => {
+    p = join(dir.path, "portable");
+    cacheDir = join(dir.path, "ci-cache");
+    await mkdir(p, { recursive: true });
+    await writeFile(join(p, "src.txt"), "source\n");
+    await writeFile(
+      join(p, "Dockerfile"),
+      ["FROM busybox:local AS builder", "COPY src.txt /src.txt", "RUN cat /src.txt /src.txt > /built", "FROM busybox:local", "COPY --from=builder /built /app/built", "RUN wc -c /app/built > /app/size", ""].join("\n"),
+    );
+  });
+
+  it("a cache exported from one store gives an empty store a hit for every step and the same image", async () => {
+    const a = await build(p, ["--cache-to", `type=local,dest=${cacheDir},mode=max`]);
+    expect(a.stderr).toMatch(/exported cache to .*mode=max/);
+    const b = await buildIn(await fresh("store-b"), ["--cache-from", `type=local,src=${cacheDir}`]);
+    expect(cached(b)).toEqual([true, true, true, true]);
+    expect(b["containerimage.config.digest"]).toBe(a["containerimage.config.digest"]);
+  });
+
+  it("mode=min carries only the final stage's steps", async () => {
+    const minDir = join(dir.path, "ci-cache-min");
+    await build(p, ["--cache-to", `type=local,dest=${minDir}`]);
+    const b = await buildIn(await fresh("store-c"), ["--cache-from", `type=local,src=${minDir}`]);
+    // The builder stage runs again; its result has the same key, so the final stage still hits.
+    expect(cached(b)).toEqual([false, false, true, true]);
+  });
+
+  it("a damaged blob in the cache directory is a miss with a warning, and is not stored", async () => {
+    const damaged = join(dir.path, "ci-cache-damaged");
+    await build(p, ["--cache-to", `type=local,dest=${damaged},mode=max`]);
+    const index = JSON.parse(await readFile(join(damaged, "index.json"), "utf8"));
+    const manifest = JSON.parse(await readFile(join(damaged, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8"));
+    const layer = manifest.layers[0].digest.slice(7) as string;
+    const file = join(damaged, "blobs/sha256", layer);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1] ^= 0xff;
+    await writeFile(file, bytes);
+    const store = await fresh("store-d");
+    const b = await buildIn(store, ["--cache-from", `type=local,src=${damaged}`]);
+    expect(b.stderr).toMatch(/WARNING.*cache type=local.*cannot use layer/);
+    expect(cached(b)[0]).toBe(false);
+    await expect(readFile(join(store, "blobs/sha256", layer))).resolves.not.toEqual(bytes);
+  });
+
+  it("a cache directory that does not exist yet is a warning; bad specs are usage errors", async () => {
+    const b = await buildIn(await fresh("store-e"), ["--cache-from", `type=local,src=${join(dir.path, "nope")}`]);
+    expect(b.stderr).toMatch(/no cache there yet/);
+    const bad = await r(["build", "--cache-to", "type=local", p]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--cache-to type=local: dest= is required/);
+    const mode = await r(["build", "--cache-to", `type=local,dest=${cacheDir},mode=all`, p]);
+    expect(mode.stderr).toMatch(/mode must be min or max/);
+  });
+});
+
 describe("one store, several processes", () => {
   it("two builds of different projects at once both succeed", async () => {
     const projects = await Promise.all(

@@ -5,7 +5,11 @@ import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
 import { parseBuildArgs, locateDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
-import { openEngine } from "../../engine.js";
+import { openEngine, type Engine } from "../../engine.js";
+import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
+import { openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
+import { cacheConfigFor } from "../../cache/cache-export.js";
+import type { CacheSource } from "../../cache/cache-source.js";
 import { build, type BuildResult } from "../../solver/build.js";
 import { writeFileAtomic } from "../../store/atomic-write.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
@@ -29,6 +33,8 @@ export const buildCommand: Command = {
     { name: "no-cache", type: "boolean", help: "run every step; use no cached result (results are still cached for later builds)" },
     { name: "no-cache-filter", type: "list", value: "STAGE", help: "run the steps of these stages without the cache (repeatable, or comma-separated)" },
     { name: "explain-cache", type: "boolean", help: "say for every step that missed the cache which input changed since its last build" },
+    { name: "cache-from", type: "list", value: "SPEC", help: "import cache: type=local,src=DIR or type=registry,ref=REF (repeatable)" },
+    { name: "cache-to", type: "list", value: "SPEC", help: "export cache: type=local,dest=DIR or type=registry,ref=REF, with mode=min (default) or max" },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
     { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
@@ -76,9 +82,12 @@ export const buildCommand: Command = {
     const epochText = ctx.io.env.SOURCE_DATE_EPOCH;
     if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText))
       throw new UsageError("BAD_ENV", `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(epochText)}`);
+    const cacheFrom = flagList(args, "cache-from").map((v) => parseCacheFrom(v, ctx.io.cwd));
+    const cacheTo = flagList(args, "cache-to").map((v) => parseCacheTo(v, ctx.io.cwd));
     const fileFlag = flagString(args, "file");
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
     const engine = openEngine({ root: flagString(args, "root"), progress });
+    const sources = await openCacheSources(cacheFrom, progress);
     const result = await build(engine, {
       contextDir,
       ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
@@ -92,8 +101,10 @@ export const buildCommand: Command = {
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
+      cacheFrom: sources,
       signal: ctx.signal,
     });
+    for (const to of cacheTo) await exportCache(engine, result, to, progress, ctx.signal);
     const metadataFile = flagString(args, "metadata-file");
     if (metadataFile !== undefined) await writeMetadata(resolve(ctx.io.cwd, metadataFile), result);
     for (const out of outputs) {
@@ -106,6 +117,31 @@ export const buildCommand: Command = {
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
+
+async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink): Promise<CacheSource[]> {
+  const out: CacheSource[] = [];
+  for (const spec of specs) {
+    if (spec.type === "local") {
+      const source = await openLocalCacheSource(spec.src);
+      // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
+      if (source) out.push(source);
+      else progress.emit({ kind: "warning", message: `--cache-from type=local,src=${spec.src}: no cache there yet; building without it` });
+    } else {
+      throw new UsageError("UNSUPPORTED", "--cache-from type=registry is not supported yet", { hint: "use type=local,src=DIR" });
+    }
+  }
+  return out;
+}
+
+async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, signal: AbortSignal): Promise<void> {
+  const cfg = await cacheConfigFor(engine.content, result, to.mode);
+  if (to.type === "local") {
+    const r = await writeLocalCache(to.dest, engine.content, cfg, signal);
+    progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${to.mode})` });
+  } else {
+    throw new UsageError("UNSUPPORTED", "--cache-to type=registry is not supported yet", { hint: "use type=local,dest=DIR" });
+  }
+}
 
 /** BuildKit's metadata keys for the image, plus tsbuild's per-step cache results. */
 async function writeMetadata(file: string, result: BuildResult): Promise<void> {

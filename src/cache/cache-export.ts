@@ -1,0 +1,21 @@
+// What --cache-to exports from a finished build: mode=min the records of the steps that made the image (the target
+// stage and the stages it is built FROM), mode=max those of every stage built; plus the final-image record.
+import { MediaType } from "../image/types.js";
+import type { ContentStore } from "../store/types.js";
+import type { BuildResult } from "../solver/build.js";
+import type { CacheConfig } from "./cache-manifest.js";
+import type { StepRecord } from "./records.js";
+
+export type CacheExportMode = "min" | "max";
+
+export async function cacheConfigFor(content: ContentStore, result: BuildResult, mode: CacheExportMode): Promise<CacheConfig> {
+  const chain = new Set(result.cache.targetChain);
+  const steps = new Map<string, StepRecord>();
+  for (const r of result.cache.records) if (mode === "max" || chain.has(r.stage)) steps.set(r.record.key, r.record);
+  const configSize = (await content.size(result.config)) ?? 0;
+  return {
+    v: 1,
+    steps: [...steps.values()],
+    images: [{ key: result.cache.imageKey, manifest: result.manifest, config: { mediaType: MediaType.OciConfig, digest: result.config, size: configSize } }],
+  };
+}

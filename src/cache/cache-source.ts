@@ -1,0 +1,28 @@
+// Imported cache (--cache-from): records read from a local OCI layout directory or a registry, consulted after the
+// store's own records. A blob is copied into the store (and verified) only when a hit needs it.
+import type { Descriptor, Digest } from "../image/types.js";
+import type { ContentStore } from "../store/types.js";
+import type { CacheConfig, CacheImageEntry } from "./cache-manifest.js";
+import type { StepRecord } from "./records.js";
+
+export interface CacheSource {
+  /** For messages: "type=local,src=/path" or the registry reference. */
+  readonly name: string;
+  step(key: string): StepRecord | undefined;
+  image(key: string): CacheImageEntry | undefined;
+  /** Copies a blob into the content store, verifying its digest; rejects when the source lacks it. */
+  fetch(blob: Descriptor, content: ContentStore, signal: AbortSignal): Promise<void>;
+}
+
+/** Lookup tables over a cache config; `fetch` is the backend's. */
+export function cacheSource(name: string, cfg: CacheConfig, fetch: CacheSource["fetch"]): CacheSource {
+  const steps = new Map(cfg.steps.map((s) => [s.key, s]));
+  const images = new Map(cfg.images.map((i) => [i.key, i]));
+  return { name, step: (k) => steps.get(k), image: (k) => images.get(k), fetch };
+}
+
+/** Ensures `digest` is in the store, fetching it from `source` if needed. */
+export async function ensureBlob(content: ContentStore, source: CacheSource, blob: Descriptor, signal: AbortSignal): Promise<void> {
+  if (await content.has(blob.digest as Digest)) return;
+  await source.fetch(blob, content, signal);
+}

@@ -1,0 +1,55 @@
+// --cache-from / --cache-to values, BuildKit's syntax: type=local,src=DIR | type=local,dest=DIR[,mode=min|max]
+// and type=registry,ref=HOST/REPO:TAG[,mode=min|max].
+import { resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import { parseCsvKeyValues } from "./args.js";
+import type { CacheExportMode } from "../cache/cache-export.js";
+
+export type CacheFromSpec = { type: "local"; src: string } | { type: "registry"; ref: string };
+export type CacheToSpec = { type: "local"; dest: string; mode: CacheExportMode } | { type: "registry"; ref: string; mode: CacheExportMode };
+
+function checkKeys(flag: string, spec: string, kv: Map<string, string>, allowed: string[]): void {
+  for (const k of kv.keys())
+    if (!allowed.includes(k)) throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: unknown key ${k}`, { hint: `known keys: ${allowed.join(", ")}` });
+}
+
+function mode(flag: string, spec: string, kv: Map<string, string>): CacheExportMode {
+  const m = kv.get("mode") ?? "min";
+  if (m !== "min" && m !== "max") throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: mode must be min or max`);
+  return m;
+}
+
+function required(flag: string, spec: string, kv: Map<string, string>, key: string, example: string): string {
+  const v = kv.get(key);
+  if (!v) throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: ${key}= is required`, { hint: `e.g. ${flag} ${example}` });
+  return v;
+}
+
+export function parseCacheFrom(spec: string, cwd: string): CacheFromSpec {
+  // A bare reference means type=registry (docker buildx accepts that too).
+  const kv = spec.includes("=") ? parseCsvKeyValues(spec, "--cache-from") : new Map([["type", "registry"], ["ref", spec]]);
+  const type = kv.get("type");
+  if (type === "local") {
+    checkKeys("--cache-from", spec, kv, ["type", "src"]);
+    return { type, src: resolve(cwd, required("--cache-from", spec, kv, "src", "type=local,src=DIR")) };
+  }
+  if (type === "registry") {
+    checkKeys("--cache-from", spec, kv, ["type", "ref"]);
+    return { type, ref: required("--cache-from", spec, kv, "ref", "type=registry,ref=HOST/REPO:cache") };
+  }
+  throw new UsageError("BAD_FLAG_VALUE", `--cache-from ${spec}: type must be local or registry`, { hint: "e.g. --cache-from type=local,src=DIR" });
+}
+
+export function parseCacheTo(spec: string, cwd: string): CacheToSpec {
+  const kv = parseCsvKeyValues(spec, "--cache-to");
+  const type = kv.get("type");
+  if (type === "local") {
+    checkKeys("--cache-to", spec, kv, ["type", "dest", "mode"]);
+    return { type, dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")), mode: mode("--cache-to", spec, kv) };
+  }
+  if (type === "registry") {
+    checkKeys("--cache-to", spec, kv, ["type", "ref", "mode"]);
+    return { type, ref: required("--cache-to", spec, kv, "ref", "type=registry,ref=HOST/REPO:cache"), mode: mode("--cache-to", spec, kv) };
+  }
+  throw new UsageError("BAD_FLAG_VALUE", `--cache-to ${spec}: type must be local or registry`, { hint: "e.g. --cache-to type=local,dest=DIR" });
+}
