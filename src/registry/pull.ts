@@ -3,6 +3,7 @@
 // the name last. Layers download in parallel straight into pending store writes, verified as they stream (size
 // and sha256 of the compressed bytes, then the diff_id); nothing is committed unless every layer verified.
 import pLimit from "p-limit";
+import { setMaxListeners } from "node:events";
 import { pipeline } from "node:stream/promises";
 import { AbortError, RegistryError, TsbuildError, throwIfAborted } from "../errors.js";
 import type { Engine } from "../engine.js";
@@ -89,6 +90,8 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
   const session = openRegistry(ref.registry, opts);
   // Internal abort: the first failing layer stops its siblings.
   const inner = new AbortController();
+  // Every concurrent request listens on it (node:http adds one listener per request).
+  setMaxListeners(256, inner.signal);
   const onOuter = () => inner.abort();
   signal?.addEventListener("abort", onOuter, { once: true });
   const pending: BlobWriter[] = [];
@@ -165,6 +168,7 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
     const put = await engine.content.putBytes(jsonBytes(local));
     const desc: Descriptor = { mediaType: MediaType.OciManifest, digest: put.digest, size: put.size };
     await engine.images.set(ref.name, desc);
+    await recordLayerSource(engine.root, cfg.digest, { registry: ref.registry, repository: ref.repository, digest: cfg.digest, size: cfg.size, mediaType: manifest.config.mediaType });
     for (const [i, l] of manifest.layers.entries()) {
       await recordLayerSource(engine.root, diffIds[i] as Digest, { registry: ref.registry, repository: ref.repository, digest: l.digest, size: l.size, mediaType: l.mediaType });
     }

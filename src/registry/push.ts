@@ -2,6 +2,7 @@
 // has are skipped (HEAD), blobs known to exist in another repository of the same registry are cross-mounted,
 // the rest uploaded (monolithic or chunked); then the config and the manifest (OCI or Docker schema 2).
 import pLimit from "p-limit";
+import { setMaxListeners } from "node:events";
 import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
 import type { Engine } from "../engine.js";
 import { jsonBytes } from "../image/json.js";
@@ -62,6 +63,8 @@ export async function pushImage(engine: Engine, localName: string, target: strin
     const outcome: PushedImage["layers"] = [];
     // The first failing layer stops the others before the error is reported.
     const inner = new AbortController();
+    // Every concurrent request listens on it (node:http adds one listener per request).
+    setMaxListeners(256, inner.signal);
     const onOuter = () => inner.abort();
     signal?.addEventListener("abort", onOuter, { once: true });
     let results: PromiseSettledResult<Descriptor>[];
@@ -87,7 +90,11 @@ export async function pushImage(engine: Engine, localName: string, target: strin
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
     if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortError)) ?? failed[0];
     const layers = results.map((r) => (r as PromiseFulfilledResult<Descriptor>).value);
-    await repo.putBlob(storeBlobSource(engine.content, manifest.config.digest, manifest.config.size), signal ? { signal } : {});
+    const cfg = manifest.config;
+    if (!(await reuseKnownBlob(engine, repo, ref.registry, cfg.digest, signal))) {
+      await repo.putBlob(storeBlobSource(engine.content, cfg.digest, cfg.size), signal ? { signal } : {});
+      await recordLayerSource(engine.root, cfg.digest, { registry: ref.registry, repository: repo.name, digest: cfg.digest, size: cfg.size, mediaType: MediaType.OciConfig });
+    }
     const remote: Manifest = {
       schemaVersion: 2,
       mediaType: manifestMediaType(format),
@@ -112,19 +119,30 @@ async function pushLayer(engine: Engine, repo: Repository, registry: string, lay
     return { desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, how: r.uploaded ? "uploaded" : "present" };
   }
   const diffId = layer.digest;
-  for (const s of await readLayerSources(engine.root, diffId)) {
-    if (s.registry !== registry) continue;
-    const desc = { mediaType: s.mediaType, digest: s.digest, size: s.size };
-    if (s.repository === repo.name) {
-      if ((await repo.hasBlob(s.digest, o)) !== undefined) return { desc, how: "present" };
-    } else if (await repo.mountBlob(s.digest, s.repository, o)) {
-      await recordLayerSource(engine.root, diffId, { ...s, repository: repo.name });
-      return { desc, how: "mounted" };
-    }
-  }
+  const reused = await reuseKnownBlob(engine, repo, registry, diffId, signal);
+  if (reused) return reused;
   const gz = await compressedLayer(engine.content, diffId, o);
   const r = await repo.putBlob(storeBlobSource(engine.content, gz.digest, gz.size), o);
   const how = r.uploaded ? "uploaded" : "present";
   await recordLayerSource(engine.root, diffId, { registry, repository: repo.name, digest: gz.digest, size: gz.size, mediaType: gz.mediaType });
   return { desc: gz, how };
+}
+
+/**
+ * A blob this registry is known to hold (recorded at pull or push, keyed by the local digest): present in the
+ * target repository already, or cross-mounted from the repository that has it. Undefined when neither works.
+ */
+async function reuseKnownBlob(engine: Engine, repo: Repository, registry: string, localDigest: Digest, signal: AbortSignal | undefined): Promise<{ desc: Descriptor; how: "present" | "mounted" } | undefined> {
+  const o = signal ? { signal } : {};
+  for (const s of await readLayerSources(engine.root, localDigest)) {
+    if (s.registry !== registry) continue;
+    const desc = { mediaType: s.mediaType, digest: s.digest, size: s.size };
+    if (s.repository === repo.name) {
+      if ((await repo.hasBlob(s.digest, o)) !== undefined) return { desc, how: "present" };
+    } else if (await repo.mountBlob(s.digest, s.repository, o)) {
+      await recordLayerSource(engine.root, localDigest, { ...s, repository: repo.name });
+      return { desc, how: "mounted" };
+    }
+  }
+  return undefined;
 }

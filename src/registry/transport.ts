@@ -142,7 +142,8 @@ export function createTransport(opts: TransportOptions = {}): Transport {
       },
       bytes: (limit) => readAll(res, limit, url),
       async discard() {
-        if (res.complete || res.destroyed) return;
+        // Even an empty body must be read to its end: only then does the agent reuse (or free) the socket.
+        if (res.readableEnded || res.destroyed) return;
         res.resume();
         await new Promise<void>((resolve) => {
           res.once("end", resolve);
