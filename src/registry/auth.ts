@@ -44,8 +44,23 @@ export function authFailed(registry: string, withCredentials: boolean, detail?: 
   return new RegistryError(withCredentials ? "AUTH_FAILED" : "AUTH_REQUIRED", detail ? `${what} (${detail})` : what, { hint: loginHint(registry) });
 }
 
+/** True when `scope` (type:name:actions) asks for nothing beyond what `have` already asks for. */
+function covered(scope: string, have: readonly string[]): boolean {
+  const split = (s: string) => {
+    const last = s.lastIndexOf(":");
+    return { resource: s.slice(0, last), actions: new Set(s.slice(last + 1).split(",")) };
+  };
+  const want = split(scope);
+  return have.some((h) => {
+    const x = split(h);
+    return x.resource === want.resource && [...want.actions].every((a) => x.actions.has(a) || x.actions.has("*"));
+  });
+}
+
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const tokens = new Map<string, { header: string; expiresAt: number }>();
+  // Parallel requests for the same scopes share one token request.
+  const inflight = new Map<string, Promise<string>>();
   let creds: Promise<Credentials | undefined> | undefined;
   let scheme: { kind: "basic" } | { kind: "bearer"; realm: URL; service: string | undefined } | undefined;
   const getCreds = () => (creds ??= opts.credentials());
@@ -59,7 +74,17 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     return basicHeader;
   }
 
-  async function fetchToken(realm: URL, service: string | undefined, scopes: readonly string[], signal?: AbortSignal): Promise<string> {
+  function fetchToken(realm: URL, service: string | undefined, scopes: readonly string[], signal?: AbortSignal): Promise<string> {
+    const key = scopeKey(scopes);
+    let p = inflight.get(key);
+    if (!p) {
+      p = requestToken(realm, service, scopes, signal).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+    }
+    return p;
+  }
+
+  async function requestToken(realm: URL, service: string | undefined, scopes: readonly string[], signal?: AbortSignal): Promise<string> {
     const url = new URL(realm);
     if (service !== undefined) url.searchParams.set("service", service);
     for (const s of [...new Set(scopes)].sort()) url.searchParams.append("scope", s);
@@ -112,7 +137,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         }
         scheme = { kind: "bearer", realm: realmUrl, service: bearer.params["service"] };
         // The challenge may name the scope it wants (e.g. for the catalog); ask for ours and that one.
-        const extra = bearer.params["scope"]?.split(" ").filter((s) => s !== "") ?? [];
+        const extra = (bearer.params["scope"]?.split(" ") ?? []).filter((s) => s !== "" && !covered(s, scopes));
         const all = [...new Set([...scopes, ...extra])];
         const h = await fetchToken(realmUrl, scheme.service, all, signal);
         if (extra.some((s) => !scopes.includes(s))) tokens.set(scopeKey(scopes), tokens.get(scopeKey(all)) as { header: string; expiresAt: number });

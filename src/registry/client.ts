@@ -39,7 +39,8 @@ export interface FetchedManifest {
 /** A registry session: one transport and one authenticator, shared by all repositories it opens. */
 export interface RegistrySession {
   readonly endpoint: RegistryEndpoint;
-  repository(name: string): Repository;
+  /** With `push`, every request asks for pull+push access, so a push session needs one token per repository. */
+  repository(name: string, opts?: { push?: boolean }): Repository;
   /** GET /v2/ with authentication: resolves when the registry accepts us, throws RegistryError otherwise. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): void;
@@ -149,9 +150,9 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
     return new RegistryError(code, `${what}: ${hostPort(endpoint.base)} answered ${res.status}${detail ? ` (${detail})` : ""}`);
   }
 
-  function repository(name: string): Repository {
-    const pull = [repositoryScope(name, ["pull"])];
+  function repository(name: string, ro: { push?: boolean } = {}): Repository {
     const push = [repositoryScope(name, ["pull", "push"])];
+    const pull = ro.push ? push : [repositoryScope(name, ["pull"])];
     const api = (path: string) => new URL(`/v2/${name}/${path}`, endpoint.base);
     const where = (ref: string) => `${registry}/${name}${ref.startsWith("sha256:") ? "@" : ":"}${ref}`;
 

@@ -57,7 +57,7 @@ export async function pushImage(engine: Engine, localName: string, target: strin
   const { manifest } = await localImage(engine, localName);
   const session = openRegistry(ref.registry, opts);
   try {
-    const repo = session.repository(ref.repository);
+    const repo = session.repository(ref.repository, { push: true });
     progress.emit({ kind: "info", message: `pushing ${ref.familiar}` });
     const limit = pLimit(Math.max(1, opts.concurrency ?? 3));
     const outcome: PushedImage["layers"] = [];
