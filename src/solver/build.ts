@@ -41,6 +41,7 @@ import { digestContextSources } from "../context/source-digest.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { acquireBuildLock, cleanStaleScratch } from "../store/locks.js";
 import { ensureBlob, type CacheSource } from "../cache/cache-source.js";
+import type { RegistryOptions } from "../registry/client.js";
 import type { MountSpec } from "./mount-spec.js";
 
 export interface BuildOptions {
@@ -72,6 +73,10 @@ export interface BuildOptions {
   noCacheFilter?: string[];
   /** Imported caches (--cache-from), consulted after the store's own records, in order. */
   cacheFrom?: CacheSource[];
+  /** Pull base images from their registry even when the store has them (digest references excepted). */
+  pull?: boolean;
+  /** Registry access for pulling base images (insecure hosts, credentials file, environment). */
+  registry?: RegistryOptions;
   signal?: AbortSignal;
 }
 
@@ -147,6 +152,9 @@ interface BuildRun {
   steps: StepReport[];
   records: { stage: number; record: StepRecord }[];
   cacheFrom: CacheSource[];
+  pull: boolean;
+  registry: RegistryOptions;
+  resolved: Map<string, Promise<ResolvedBase>>;
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -250,6 +258,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     steps: [],
     records: [],
     cacheFrom: opts.cacheFrom ?? [],
+    pull: opts.pull ?? false,
+    registry: opts.registry ?? {},
+    resolved: new Map(),
   };
   try {
     run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
@@ -518,7 +529,7 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
     config.history ??= [];
     config.config ??= {};
     if (getEnv(config, "PATH") === undefined) config.config.Env = setEnv(config.config.Env, "PATH", DEFAULT_PATH);
-    state = { config, layers: image.layers, args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: image.id, platform }).digest };
+    state = { config, layers: [...image.layers], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: image.id, platform }).digest };
   }
   // The new image gets this build's platform and creation time; its history and layers carry over.
   delete state.config.created;
@@ -526,19 +537,45 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
   return state;
 }
 
-async function resolveImage(run: BuildRun, name: string, range: SourceRange): Promise<{ id: Digest; config: ImageConfig; layers: LayerRef[] }> {
-  let found;
-  try {
-    found = await findImage(run.engine.content, run.engine.images, name);
-  } catch (e) {
-    if (e instanceof TsbuildError) throw new BuildError(e.code, e.message, { range, hint: e.hint, cause: e });
-    throw e;
+type ResolvedBase = { id: Digest; config: ImageConfig; layers: LayerRef[] };
+
+/** An image named by FROM or --from: the local store first (unless --pull), then the registry; once per build. */
+function resolveImage(run: BuildRun, name: string, range: SourceRange): Promise<ResolvedBase> {
+  let p = run.resolved.get(name);
+  if (!p) {
+    p = lookupOrPull(run, name, range);
+    run.resolved.set(name, p);
   }
-  if (!found)
-    throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store`, {
-      range,
-      hint: "import it first with `tsbuild load -i IMAGE.tar` (pulling from a registry is not supported yet)",
-    });
+  return p;
+}
+
+async function lookupOrPull(run: BuildRun, name: string, range: SourceRange): Promise<ResolvedBase> {
+  const find = async () => {
+    try {
+      return await findImage(run.engine.content, run.engine.images, name);
+    } catch (e) {
+      if (e instanceof TsbuildError) throw new BuildError(e.code, e.message, { range, hint: e.hint, cause: e });
+      throw e;
+    }
+  };
+  // A digest reference names content: never re-resolved, so a local copy is always right.
+  let found = run.pull && !name.includes("@") ? undefined : await find();
+  if (!found) {
+    try {
+      const { pullImage } = await import("../registry/pull.js");
+      await pullImage(run.engine, name, { ...run.registry, signal: run.signal });
+    } catch (e) {
+      throwIfAborted(run.signal);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store, and pulling it failed: ${why}`, {
+        range,
+        hint: e instanceof TsbuildError && e.hint ? e.hint : "import it with `tsbuild load -i IMAGE.tar`, or check the name and your registry access (`tsbuild login HOST`)",
+        cause: e,
+      });
+    }
+    found = await find();
+    if (!found) throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} was pulled but cannot be found in the store`, { range });
+  }
   return {
     id: found.manifest.config.digest,
     config: found.config,

@@ -10,6 +10,7 @@ import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } fr
 import { openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
 import { cacheConfigFor } from "../../cache/cache-export.js";
 import type { CacheSource } from "../../cache/cache-source.js";
+import type { RegistryOptions } from "../../registry/client.js";
 import { build, type BuildResult } from "../../solver/build.js";
 import { writeFileAtomic } from "../../store/atomic-write.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
@@ -33,6 +34,9 @@ export const buildCommand: Command = {
     { name: "no-cache", type: "boolean", help: "run every step; use no cached result (results are still cached for later builds)" },
     { name: "no-cache-filter", type: "list", value: "STAGE", help: "run the steps of these stages without the cache (repeatable, or comma-separated)" },
     { name: "explain-cache", type: "boolean", help: "say for every step that missed the cache which input changed since its last build" },
+    { name: "pull", type: "boolean", help: "pull base images from their registry even when the store has them" },
+    { name: "push", type: "boolean", help: "push the image to the registry of each -t name after building" },
+    { name: "insecure-registry", type: "list", value: "HOST", help: "speak plain HTTP to this registry (loopback always is); repeatable" },
     { name: "cache-from", type: "list", value: "SPEC", help: "import cache: type=local,src=DIR or type=registry,ref=REF (repeatable)" },
     { name: "cache-to", type: "list", value: "SPEC", help: "export cache: type=local,dest=DIR or type=registry,ref=REF, with mode=min (default) or max" },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
@@ -86,8 +90,11 @@ export const buildCommand: Command = {
     const cacheTo = flagList(args, "cache-to").map((v) => parseCacheTo(v, ctx.io.cwd));
     const fileFlag = flagString(args, "file");
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
+    const push = flagBool(args, "push");
+    if (push && flagList(args, "tag").length === 0) throw new UsageError("BAD_ARGS", "--push needs at least one -t NAME to push to", { hint: "e.g. tsbuild build --push -t registry.example.com/team/app:1.0 ." });
+    const registry: RegistryOptions = { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env };
     const engine = openEngine({ root: flagString(args, "root"), progress });
-    const sources = await openCacheSources(cacheFrom, progress);
+    const sources = await openCacheSources(cacheFrom, progress, registry, ctx.signal);
     const result = await build(engine, {
       contextDir,
       ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
@@ -102,9 +109,20 @@ export const buildCommand: Command = {
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
       cacheFrom: sources,
+      pull: flagBool(args, "pull"),
+      registry,
       signal: ctx.signal,
+    }).finally(() => {
+      for (const src of sources) src.close?.();
     });
-    for (const to of cacheTo) await exportCache(engine, result, to, progress, ctx.signal);
+    for (const to of cacheTo) await exportCache(engine, result, to, progress, registry, ctx.signal);
+    if (push) {
+      const { pushImage } = await import("../../registry/push.js");
+      for (const t of result.tags) {
+        const pushed = await pushImage(engine, t, t, { ...registry, signal: ctx.signal, progress });
+        progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${pushed.digest}` });
+      }
+    }
     const metadataFile = flagString(args, "metadata-file");
     if (metadataFile !== undefined) await writeMetadata(resolve(ctx.io.cwd, metadataFile), result);
     for (const out of outputs) {
@@ -118,28 +136,32 @@ export const buildCommand: Command = {
   },
 };
 
-async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink): Promise<CacheSource[]> {
-  const out: CacheSource[] = [];
+async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal): Promise<(CacheSource & { close?(): void })[]> {
+  const out: (CacheSource & { close?(): void })[] = [];
   for (const spec of specs) {
-    if (spec.type === "local") {
-      const source = await openLocalCacheSource(spec.src);
-      // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
-      if (source) out.push(source);
-      else progress.emit({ kind: "warning", message: `--cache-from type=local,src=${spec.src}: no cache there yet; building without it` });
-    } else {
-      throw new UsageError("UNSUPPORTED", "--cache-from type=registry is not supported yet", { hint: "use type=local,src=DIR" });
+    const where = spec.type === "local" ? `type=local,src=${spec.src}` : `type=registry,ref=${spec.ref}`;
+    let source: (CacheSource & { close?(): void }) | undefined;
+    if (spec.type === "local") source = await openLocalCacheSource(spec.src);
+    else {
+      const { openRegistryCacheSource } = await import("../../cache/registry-cache.js");
+      source = await openRegistryCacheSource(spec.ref, { ...registry, signal });
     }
+    // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
+    if (source) out.push(source);
+    else progress.emit({ kind: "warning", message: `--cache-from ${where}: no cache there yet; building without it` });
   }
   return out;
 }
 
-async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, signal: AbortSignal): Promise<void> {
+async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal): Promise<void> {
   const cfg = await cacheConfigFor(engine.content, result, to.mode);
   if (to.type === "local") {
     const r = await writeLocalCache(to.dest, engine.content, cfg, signal);
     progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${to.mode})` });
   } else {
-    throw new UsageError("UNSUPPORTED", "--cache-to type=registry is not supported yet", { hint: "use type=local,dest=DIR" });
+    const { writeRegistryCache } = await import("../../cache/registry-cache.js");
+    const r = await writeRegistryCache(to.ref, engine.content, cfg, { ...registry, signal });
+    progress.emit({ kind: "info", message: `exported cache to ${to.ref} (${r.records} records, ${r.blobs} blobs, ${r.uploaded} uploaded, mode=${to.mode})` });
   }
 }
 
