@@ -119,6 +119,8 @@ export function createTransport(opts: TransportOptions = {}): Transport {
       r.setTimeout(idle, () => r.destroy(Object.assign(new Error("socket timed out"), { code: "ETIMEDOUT" })));
       r.once("response", resolve);
       r.once("error", (e) => {
+        // A file stream feeding the body must not stay open (and piped) after the request died.
+        if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
         if (req.signal?.aborted) reject(new AbortError());
         else reject(networkError(e, url));
       });
