@@ -1,6 +1,6 @@
 // Deterministic layer tars: entries sorted bytewise by path, all metadata taken from the entry (never the clock or
 // the local user database), file bytes streamed from disk. The same entries always give the same bytes, so the same diff_id.
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar, { type Header, type Pack } from "tar-stream";
@@ -76,9 +76,32 @@ function headerOf(e: LayerEntry): TarHeaders {
   return h;
 }
 
+/** Files up to this size are read in one synchronous call: three thread-pool round trips per file dominated layers of many small files. */
+const SMALL_FILE = 1 << 20;
+
+async function writeSmallFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, source: string, expected: number): Promise<void> {
+  let data: Buffer;
+  try {
+    data = readFileSync(source);
+  } catch (err) {
+    throw new ArchiveError("SOURCE_UNREADABLE", `cannot read ${source} for layer entry ${e.path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (data.length !== expected)
+    throw new ArchiveError("SIZE_CHANGED", `file ${source} changed size while writing the layer (expected ${expected} bytes, got ${data.length})`, {
+      hint: "a file in the build changed while its layer was being written",
+    });
+  await new Promise<void>((resolve, reject) => {
+    const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
+    sink.on("error", () => undefined);
+    if (data.length === 0 || sink.write(data)) sink.end(null);
+    else sink.once("drain", () => sink.end(null));
+  });
+}
+
 async function writeFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, signal: AbortSignal | undefined): Promise<void> {
   const expected = h.size ?? 0;
   if (expected > 0 && !e.source) throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} has ${expected} bytes but no source file`);
+  if (e.source && expected <= SMALL_FILE) return writeSmallFileBody(pack, h, e, e.source, expected);
   // Open the source before writing the header: a missing file must not leave a half-written entry behind.
   const src = e.source ? createReadStream(e.source) : undefined;
   if (src) {

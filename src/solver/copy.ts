@@ -1,8 +1,8 @@
 // COPY/ADD (and WORKDIR's mkdir) applied in place to a stage's working rootfs, returning the exact layer entries:
 // every path written plus each parent directory, parents that already existed carrying their metadata from before the step.
 import type { Stats } from "node:fs";
-import { createReadStream } from "node:fs";
-import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readlink, rm, symlink, unlink, utimes, writeFile } from "node:fs/promises";
+import { chmodSync, chownSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, readlinkSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
+import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -20,6 +20,9 @@ import { extractLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
 import { containerPathOf, resolveInRoot } from "../snapshot/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
+
+/** Files up to this size are copied with synchronous calls. */
+const SYNC_COPY_MAX = 1 << 20;
 
 export type CopyFrom = { kind: "context"; context: BuildContext } | { kind: "rootfs"; dir: string };
 
@@ -252,28 +255,46 @@ class Session {
     const needChmod = mode !== perm || (needChown && (perm & 0o6000) !== 0);
     this.entries.set(target, { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target });
     this.before.delete(target);
+    // Small files: synchronous syscalls (microseconds each) beat five thread-pool round trips per file by ~10x.
+    if (stat.size <= SYNC_COPY_MAX) {
+      if (!isNew) this.clearFileTargetSync(target);
+      copyFileSync(src, target);
+      // chown clears setuid/setgid, so it goes first.
+      if (needChown) chownSync(target, owner.uid, owner.gid);
+      if (needChmod) chmodSync(target, mode);
+      utimesSync(target, mtime, mtime);
+      return undefined;
+    }
     return this.schedule(async () => {
       if (!isNew) await this.clearFileTarget(target);
       await copyFile(src, target);
-      // chown clears setuid/setgid, so it goes first.
       if (needChown) await chown(target, owner.uid, owner.gid);
       if (needChmod) await chmod(target, mode);
       await utimes(target, mtime, mtime);
     });
   }
 
+  clearFileTargetSync(target: string): void {
+    let st: Stats;
+    try {
+      st = lstatSync(target);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) throw new BuildError("DEST_IS_DIR", `cannot replace directory ${this.cpath(target)} with a file`, errOpts(this.range));
+    unlinkSync(target);
+  }
+
   async copySymlinkTo(src: string, stat: Stats, target: string, policy: Policy): Promise<void> {
     const owner = this.ownerFor(stat, policy);
     const mtime = this.mtimeOf(stat);
-    const linkname = await readlink(src);
+    const linkname = readlinkSync(src);
     this.entries.set(target, { path: this.rel(target), type: "symlink", mode: 0o777, ...owner, mtime, linkname });
     this.before.delete(target);
-    await this.schedule(async () => {
-      await this.clearFileTarget(target);
-      await symlink(linkname, target);
-      await lchown(target, owner.uid, owner.gid);
-      await lutimes(target, mtime, mtime);
-    });
+    this.clearFileTargetSync(target);
+    symlinkSync(linkname, target);
+    lchownSync(target, owner.uid, owner.gid);
+    lutimesSync(target, mtime, mtime);
   }
 
   async writeHeredoc(target: string, content: string, policy: Policy): Promise<void> {
