@@ -133,7 +133,13 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
           const compressed = repo.getBlob(layer.digest, { size: layer.size, signal: inner.signal, what });
           const { stream } = await decompressStream(compressed);
           const plain = verifyingStream({ digest: diffId, what: `${what} (uncompressed: its diff_id)` });
-          await pipeline(stream, plain, w.stream, { signal: inner.signal });
+          try {
+            await pipeline(stream, plain, w.stream, { signal: inner.signal });
+          } catch (e) {
+            if (e instanceof TsbuildError || inner.signal.aborted) throw e;
+            // zlib or the zstd tool refused the bytes: the blob is corrupt (its digest check never got to run).
+            throw new RegistryError("CORRUPT_LAYER", `${what} (${layer.digest}) cannot be decompressed: ${(e as Error).message}`, { hint: "the registry or a proxy served corrupt content; nothing was stored", cause: e });
+          }
           sizes.set(diffId, plain.bytes());
           progress.emit({ kind: "info", message: `${ref.familiar}: downloaded layer ${index + 1}/${manifest.layers.length} (${layer.size} bytes)` });
         }).catch((e: unknown) => {
