@@ -194,7 +194,8 @@ class Session {
       const st = await lstatMaybe(dir);
       if (st?.isDirectory()) {
         this.before.set(dir, {
-          entry: { path: this.rel(dir), type: "directory", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) },
+          // Clamped like everything else under SOURCE_DATE_EPOCH: a RUN before may have left a real mtime on disk.
+          entry: { path: this.rel(dir), type: "directory", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: this.mtimeOf(st) },
           atime: st.atime,
           mtime: st.mtime,
         });

@@ -248,6 +248,23 @@ describe("--cache-to / --cache-from type=local", () => {
     await expect(readFile(join(store, "blobs/sha256", layer))).resolves.not.toEqual(bytes);
   });
 
+  it("with SOURCE_DATE_EPOCH, cold builds in two stores give the same image even when a COPY lands in a dir a RUN wrote to", async () => {
+    const q = join(dir.path, "reproducible");
+    await mkdir(join(q, "tree"), { recursive: true });
+    await writeFile(join(q, "tree/f"), "f\n");
+    await writeFile(join(q, "Dockerfile"), "FROM busybox:local\nWORKDIR /srv\nRUN echo x > x\nCOPY tree/ ./tree/\n");
+    const digests: string[] = [];
+    for (const name of ["repro-1", "repro-2"]) {
+      const store = await fresh(name);
+      const meta = join(dir.path, `meta-${++n}.json`);
+      const res = await tsbuild(["build", "--root", store, "--metadata-file", meta, q], { env: { ...process.env, SOURCE_DATE_EPOCH: "0" } });
+      expect(res.code, res.stderr).toBe(0);
+      digests.push((JSON.parse(await readFile(meta, "utf8")) as Meta)["containerimage.digest"]);
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the RUN's directory mtime lands in another second
+    }
+    expect(digests[1]).toBe(digests[0]);
+  });
+
   it("a cache directory that does not exist yet is a warning; bad specs are usage errors", async () => {
     const b = await buildIn(await fresh("store-e"), ["--cache-from", `type=local,src=${join(dir.path, "nope")}`]);
     expect(b.stderr).toMatch(/no cache there yet/);
