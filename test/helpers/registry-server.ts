@@ -102,7 +102,11 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
     ].join("\n");
     await writeFile(join(dir, "config.yml"), config);
     let log = "";
-    child = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: ["ignore", "pipe", "pipe"] });
+    // Through a small sh wrapper: when this process dies without stop() (a test timeout kills the worker), its end
+    // of the stdin pipe closes, `cat` returns and the registry is killed, so no registry outlives its test.
+    // (fd 3: a background job's stdin is /dev/null in a non-interactive sh.)
+    const script = 'exec 3<&0; docker-registry serve "$1" & r=$!; (cat <&3 >/dev/null; kill $r 2>/dev/null) & wait $r';
+    child = spawn("sh", ["-c", script, "sh", join(dir, "config.yml")], { stdio: ["pipe", "pipe", "pipe"] });
     const collect = (d: Buffer) => {
       if (log.length < 200_000) log += d.toString();
     };
@@ -120,8 +124,8 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
       async stop() {
         if (proc.exitCode === null) {
           const exited = new Promise((r) => proc.once("exit", r));
-          proc.kill("SIGTERM");
-          const t = setTimeout(() => proc.kill("SIGKILL"), 3000);
+          proc.stdin?.end(); // the wrapper kills the registry and exits
+          const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
           await exited;
           clearTimeout(t);
         }
@@ -129,7 +133,7 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
       },
     };
   } catch (e) {
-    if (child && child.exitCode === null) child.kill("SIGKILL");
+    child?.stdin?.end();
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
