@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeNetworkFiles, DEFAULT_HOSTNAME } from "./hosts.js";
 import { buildRuntimeConfig } from "./runtime-spec.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
@@ -45,7 +45,8 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
       const id = `tsbuild-${randomBytes(8).toString("hex")}`;
-      const bundle = await mkdtemp(join(tmpdir(), "tsbuild-bundle-"));
+      // Beside the rootfs (in the build's scratch dir), so a later build can tell whose container it was.
+      const bundle = await mkdtemp(join(dirname(rootfs), ".tsbuild-bundle-"));
       // We set no resource limits, and crun refuses hybrid cgroup v1/v2 hosts unless cgroups are left alone.
       const base = runtime === "crun" ? ["--root", stateDir, "--cgroup-manager=disabled"] : ["--root", stateDir];
       try {

@@ -39,7 +39,8 @@ import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
 import { digestContextSources } from "../context/source-digest.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
-import { acquireBuildLock, cleanStaleScratch } from "../store/locks.js";
+import { acquireBuildLock, cleanStaleScratch, isStaleScratch } from "../store/locks.js";
+import { reapOrphanContainers } from "../executor/orphan-containers.js";
 import { ensureBlob, type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
 import type { MountSpec } from "./mount-spec.js";
@@ -223,6 +224,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const lock = await acquireBuildLock(engine.root, opts.signal);
   let scratch: Awaited<ReturnType<Engine["scratch"]>>;
   try {
+    await reapOrphanContainers((bundle) => orphanedIn(engine.root, bundle));
     await cleanStaleScratch(engine.root);
     scratch = await engine.scratch("build");
   } catch (e) {
@@ -305,6 +307,14 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     await scratch.release();
     await lock.release();
   }
+}
+
+/** A container bundle inside a scratch dir of this store whose build is gone. */
+async function orphanedIn(root: string, bundle: string): Promise<boolean> {
+  const tmp = join(root, "tmp") + "/";
+  if (!bundle.startsWith(tmp)) return false;
+  const name = bundle.slice(tmp.length).split("/")[0] ?? "";
+  return name !== "" && isStaleScratch(join(tmp, name), name, true);
 }
 
 /** The stage and the stages it is built FROM (not those it only COPYs from): what the image's layers come from. */

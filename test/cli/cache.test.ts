@@ -291,24 +291,34 @@ describe("one store, several processes", () => {
     for (const res of results) expect(res.code, res.stderr).toBe(0);
   });
 
-  it("a build killed with SIGKILL mid-RUN leaves a store the next build uses", async () => {
+  it("a build killed with SIGKILL mid-RUN leaves a store the next build uses, which also stops the orphaned container", async () => {
     const p = join(dir.path, "killed");
     await mkdir(p, { recursive: true });
-    await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nRUN echo before > /before\nRUN sleep 2 && echo after > /after\n");
+    await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nRUN echo before > /before\nARG T=60\nRUN sleep $T && echo after > /after\n");
     const child = spawn(process.execPath, [BIN, "build", "--progress", "plain", "--root", root, p], { stdio: ["ignore", "ignore", "pipe"] });
     await new Promise<void>((resolve, reject) => {
       let text = "";
       child.stderr.on("data", (c: Buffer) => {
         text += c.toString();
-        if (text.includes("RUN sleep 2")) setTimeout(resolve, 500);
+        if (text.includes("RUN sleep $T")) setTimeout(resolve, 700);
       });
       child.on("exit", () => reject(new Error(`build ended before it could be killed:\n${text}`)));
     });
     child.kill("SIGKILL");
     await new Promise((resolve) => child.on("close", resolve));
-    const m = await build(p);
+    const m = await build(p, ["--build-arg", "T=0"]);
     expect(cached(m)).toEqual([true, false]);
-    // What the killed build left in tmp/ (scratch dir, overlay mounts) is gone after the next build.
+    // What the killed build left (its container, scratch dir, overlay mounts) is gone after the next build.
+    for (const runtime of ["crun", "runc"]) {
+      const listed = await new Promise<string>((resolve) => {
+        const c = spawn(runtime, ["--root", `/run/tsbuild/${runtime}`, "list", "--format", "json"], { stdio: ["ignore", "pipe", "ignore"] });
+        let out = "";
+        c.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        c.on("close", () => resolve(out));
+        c.on("error", () => resolve("[]"));
+      });
+      expect(listed).not.toContain(join(root, "tmp"));
+    }
     const left = (await readdir(join(root, "tmp")).catch(() => [] as string[])).filter((e) => e.startsWith("build-"));
     expect(left).toEqual([]);
     const mounts = await readFile("/proc/self/mountinfo", "utf8");

@@ -8,6 +8,7 @@ import { familiarName } from "../../image/reference.js";
 import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
 import { loadArchive } from "../../exporter/load.js";
+import { acquireBuildLock } from "../../store/locks.js";
 
 export const saveCommand: Command = {
   name: "save",
@@ -45,7 +46,9 @@ export const loadCommand: Command = {
     if (!input) throw new UsageError("MISSING_FLAG", "`tsbuild load` needs -i FILE", { hint: "e.g. tsbuild load -i busybox.tar" });
     const engine = openEngine({ root: flagString(args, "root") });
     const tag = flagString(args, "tag");
-    const loaded = await loadArchive(engine.content, engine.images, resolve(ctx.io.cwd, input), { ...(tag ? { tag } : {}), signal: ctx.signal });
+    // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    const loaded = await loadArchive(engine.content, engine.images, resolve(ctx.io.cwd, input), { ...(tag ? { tag } : {}), signal: ctx.signal }).finally(() => lock.release());
     if (flagBool(args, "quiet")) return;
     for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
   },

@@ -5,6 +5,7 @@ import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { familiarName } from "../../image/reference.js";
 import { plainRenderer, quietRenderer } from "../../progress/renderers.js";
+import { acquireBuildLock } from "../../store/locks.js";
 import { login, logout, parsePlatform, pullImage, pushImage, type ImageFormat } from "../../registry/index.js";
 
 const REGISTRY_FLAGS: FlagSpec[] = [
@@ -33,7 +34,9 @@ export const pullCommand: Command = {
     const platformFlag = flagString(args, "platform");
     const quiet = flagBool(args, "quiet");
     const engine = openEngine({ root: flagString(args, "root"), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
-    const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) });
+    // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) }).finally(() => lock.release());
     if (!quiet) ctx.io.stdout.write(`Digest: ${r.remoteDigest}\nImage ID: ${r.config}\n`);
     ctx.io.stdout.write(`${r.name}\n`);
   },
