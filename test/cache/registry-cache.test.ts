@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tsbuild, tempDir } from "../helpers/cli.js";
 import { exec } from "../helpers/tools.js";
-import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+import { storeWithBusybox } from "../helpers/busybox-image.js";
 import { startRegistry, type RegistryServer } from "../helpers/registry-server.js";
 
 let work: { path: string; cleanup(): Promise<void> };
@@ -23,9 +23,7 @@ async function buildIn(root: string, extra: string[]): Promise<{ meta: Record<st
 beforeAll(async () => {
   work = await tempDir("tsbuild-regcache-");
   reg = await startRegistry();
-  const a = join(work.path, "store-a");
-  const loaded = await tsbuild(["load", "--root", a, "-i", await makeBusyboxArchive(work.path)]);
-  expect(loaded.code, loaded.stderr).toBe(0);
+  const a = await storeWithBusybox(join(work.path, "store-a"));
   const pushed = await tsbuild(["push", "--root", a, "busybox:local", `${reg.host}/base/busybox:1`]);
   expect(pushed.code, pushed.stderr).toBe(0);
   project = join(work.path, "app");

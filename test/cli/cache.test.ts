@@ -5,7 +5,7 @@ import { chmod, mkdir, readFile, rm, utimes, writeFile, readdir, unlink } from "
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { tsbuild, tsbuildProcess, tempDir, BIN } from "../helpers/cli.js";
-import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+import { storeWithBusybox } from "../helpers/busybox-image.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
@@ -30,9 +30,7 @@ const cached = (m: Meta) => m["tsbuild.cache"].steps.map((s) => s.cached);
 
 beforeAll(async () => {
   dir = await tempDir();
-  root = join(dir.path, "store");
-  const loaded = await r(["load", "-i", await makeBusyboxArchive(dir.path)]);
-  expect(loaded.code, loaded.stderr).toBe(0);
+  root = await storeWithBusybox(join(dir.path, "store"));
 });
 
 afterAll(async () => {
@@ -72,6 +70,15 @@ describe("which steps hit", () => {
     expect(cached(again)).toEqual([true, true, true, true]);
     expect(again["containerimage.config.digest"]).toBe(cold["containerimage.config.digest"]);
     expect(again.stderr).toMatch(/#\d+ CACHED/);
+  });
+
+  it("the terminal view marks hits CACHED", async () => {
+    await build(p);
+    const res = await r(["build", "--progress", "tty", "--explain-cache", p]);
+    expect(res.code, res.stderr).toBe(0);
+    const screen = res.stderr.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+    expect(screen).toMatch(/\[\+\] Building [\d.]+s \(\d+\/\d+\) FINISHED/);
+    expect(screen).toMatch(/=> CACHED \[2\/7\] COPY deps\.txt \/app\/deps\.txt/);
   });
 
   it("touching a file's mtime keeps every hit", async () => {
@@ -192,12 +199,7 @@ describe("stages", () => {
 describe("--cache-to / --cache-from type=local", () => {
   let p: string;
   let cacheDir: string;
-  const fresh = async (name: string) => {
-    const other = join(dir.path, name);
-    const loaded = await tsbuild(["load", "-i", await makeBusyboxArchive(dir.path), "--root", other]);
-    expect(loaded.code, loaded.stderr).toBe(0);
-    return other;
-  };
+  const fresh = (name: string) => storeWithBusybox(join(dir.path, name));
   const buildIn = async (store: string, extra: string[]) => {
     const meta = join(dir.path, `meta-${++n}.json`);
     const res = await tsbuild(["build", "--progress", "plain", "--root", store, "--metadata-file", meta, ...extra, p]);

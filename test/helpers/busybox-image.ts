@@ -53,3 +53,11 @@ export async function makeBusyboxArchive(dir?: string): Promise<string> {
   await copyFile(src, dest);
   return dest;
 }
+
+/** A store at `root` holding busybox:local, loaded through the CLI (the way a user gets a base image in). */
+export async function storeWithBusybox(root: string): Promise<string> {
+  const { tsbuild } = await import("./cli.js");
+  const loaded = await tsbuild(["load", "--root", root, "-i", await makeBusyboxArchive()]);
+  if (loaded.code !== 0) throw new Error(`tsbuild load of busybox:local failed: ${loaded.stderr}`);
+  return root;
+}
