@@ -42,7 +42,7 @@ export function tsbuildBuilder({ repo, work, baseArchive }) {
       const meta = join(work, `ts-meta-${process.pid}-${seq++}.json`);
       const args = [bin, "build", "--root", root, "-t", state.tag];
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
-      if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo}`);
+      if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo},mode=max`); // every stage, so every step must hit
       if (cacheFrom) args.push("--cache-from", `type=local,src=${cacheFrom}`);
       args.push(...extraArgs);
       if (features.metadataFile) args.push("--metadata-file", meta, "--progress", "plain");
