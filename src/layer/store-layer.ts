@@ -3,9 +3,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import { StoreError } from "../errors.js";
 import { isDigest, MediaType, type Descriptor, type Digest } from "../image/types.js";
+import { createParallelGzip } from "./parallel-gzip.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import type { ContentStore } from "../store/types.js";
 import { writeLayerTar } from "./tar-writer.js";
@@ -70,7 +70,8 @@ export async function compressedLayer(store: ContentStore, diffId: Digest, opts:
   let result: { digest: Digest; size: number };
   try {
     // Node's gzip header carries no file name and mtime 0, so the output depends only on the input and the level.
-    await pipeline(store.read(diffId), createGzip({ level: opts.level ?? 6 }), w.stream, opts.signal ? { signal: opts.signal } : {});
+    // On every core (one gzip member per 4 MiB): single-threaded zlib managed ~40 MB/s, a third of skopeo's push.
+    await pipeline(store.read(diffId), createParallelGzip({ level: opts.level ?? 6 }), w.stream, opts.signal ? { signal: opts.signal } : {});
     result = await w.commit();
   } catch (e) {
     await w.abort();
