@@ -45,6 +45,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
+  o.custom = o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
@@ -137,7 +138,7 @@ async function main() {
       }
       results.push(entry);
     }
-    const micro = opts.micro ? await runMicro({ tsbuild: ts, work, runs: opts.runs, quick: opts.quick, log }) : null;
+    const micro = opts.micro ? await runMicro({ tsbuild: ts, repoDir: repo, work, runs: opts.runs, quick: opts.quick, log }) : null;
     const durationMs = performance.now() - t0;
 
     const problems = [];
@@ -145,9 +146,17 @@ async function main() {
       for (const [b, scs] of Object.entries(e.builders))
         for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
     failed = problems.length > 0;
+    const peerNotes = [];
+    for (const e of results)
+      for (const [b, scs] of Object.entries(e.builders)) {
+        for (const [sc, r] of Object.entries(scs)) if (r.status === "error") peerNotes.push(`${b} ${e.project.name} ${sc}: ${r.note}`);
+        const retried = Object.values(scs).find((r) => r.peerRetries)?.peerRetries;
+        if (retried) peerNotes.push(`${b} ${e.project.name}: ${retried} failed build(s) retried once (a fresh change each time)`);
+      }
 
     const date = new Date().toISOString().slice(0, 10);
-    const file = opts.quick ? `${date}-quick` : date;
+    // Runs narrowed by flags get their own name, so they never overwrite the day's full or quick record.
+    const file = opts.custom ? `${date}-custom` : opts.quick ? `${date}-quick` : date;
     const machine = { cores: availableParallelism(), memGB: Math.round(totalmem() / 1e9), node: process.version, kernel: release(), loadavg1: { start: loadStart, end: loadavg()[0] } };
     const peerInfo = peers.map((p) => ({ name: p.name, label: p.label, status: p.status, note: p.note, version: p.version, startedDaemon: p.startedDaemon }));
     const macro = macroTable(results, peers);
@@ -163,12 +172,12 @@ async function main() {
       `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
       "",
     ].join("\n");
-    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
     console.log(md);
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, `${file}.md`), md);
-    writeFileSync(join(resultsDir, `${file}.json`), JSON.stringify({ date, quick: opts.quick, runs: opts.runs, durationMs: Math.round(durationMs), machine, peers: peerInfo, tsbuildFeatures: ts.features, results, micro, problems }, null, 2) + "\n");
+    writeFileSync(join(resultsDir, `${file}.json`), JSON.stringify({ date, quick: opts.quick, runs: opts.runs, durationMs: Math.round(durationMs), machine, peers: peerInfo, tsbuildFeatures: ts.features, results, micro, problems, peerNotes }, null, 2) + "\n");
     writeFileSync(join(resultsDir, `${file}.svg`), ratioChartSvg(results, peers, `tsbuild vs peers, wall time — ${date}${opts.quick ? " (quick)" : ""}`));
     log(`wrote bench/results/${file}.{md,json,svg}; total ${(durationMs / 1000).toFixed(1)} s${failed ? `; ${problems.length} FAILED check(s)` : ""}`);
   } finally {
