@@ -17,12 +17,13 @@ import { buildahBuilder } from "./builders/buildah.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-build]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
-  scenarios: ${Object.keys(SCENARIOS).join(", ")}`;
+  scenarios: ${Object.keys(SCENARIOS).join(", ")}
+  --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)`;
 
 function parseArgs(argv) {
-  const o = { quick: false, runs: null, projects: null, scenarios: null, peers: ["buildkit", "buildah"], micro: true, build: true };
+  const o = { quick: false, runs: null, projects: null, scenarios: null, peers: ["buildkit", "buildah"], micro: true, build: true, tsbuildArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -38,6 +39,8 @@ function parseArgs(argv) {
       const v = val();
       o.peers = v === "none" ? [] : v.split(",");
     }
+    else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
+    else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
     else if (a === "--no-build") o.build = false;
     else if (a === "-h" || a === "--help") {
@@ -45,7 +48,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
-  o.custom = o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || o.peers.length < 2;
+  o.custom = o.tsbuildArgs.length > 0 || o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
@@ -117,7 +120,7 @@ async function main() {
 
   let failed = false;
   try {
-    const ts = tsbuildBuilder({ repo, work, baseArchive });
+    const ts = tsbuildBuilder({ repo, work, baseArchive, extraArgs: opts.tsbuildArgs });
     builders.push(ts);
     if (!ts.features.metadataFile) log("tsbuild has no --metadata-file yet: its cache hits are reported as pending");
     if (!ts.features.cacheTo) log("tsbuild has no --cache-to/--cache-from yet: the cache-import scenario is pending");
@@ -165,7 +168,7 @@ async function main() {
       `# tsbuild bench ${date}${opts.quick ? " (quick)" : ""}`,
       "",
       `Machine: ${machine.cores} cores, ${machine.memGB} GB, Node ${machine.node}, Linux ${machine.kernel}; 1-min load average ${machine.loadavg1.start.toFixed(1)} at the start, ${machine.loadavg1.end.toFixed(1)} at the end (other work on the machine slows every builder alike). Median of ${opts.runs} runs after one warm-up; the whole run took ${(durationMs / 1000).toFixed(0)} s.`,
-      `Peers: ${peerInfo.map((p) => `${p.label}: ${p.status === "ok" ? `${p.version}${p.startedDaemon ? " (dockerd started and stopped by the bench)" : ""}` : p.note}`).join("; ")}.`,
+      `Peers: ${peerInfo.length === 0 ? "none requested (--peers none)" : peerInfo.map((p) => `${p.label}: ${p.status === "ok" ? `${p.version}${p.startedDaemon ? " (dockerd started and stopped by the bench)" : ""}` : p.note}`).join("; ")}.`,
       "",
       "Ratios are tsbuild ÷ peer (below 1 = tsbuild faster / smaller). Disk = growth of the builder's store (du -sb). Hits = layer steps (RUN/COPY/ADD/WORKDIR) served from the cache, checked against what the change must invalidate.",
       ...peers.filter((p) => p.status === "ok").map((p) => `- ${p.label}: ${p.note}`),

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { measured, run } from "../lib/measure.mjs";
 
-export function tsbuildBuilder({ repo, work, baseArchive }) {
+export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs = [] }) {
   const bin = join(repo, "dist/cli/bin.js");
   const help = run(process.execPath, [bin, "build", "--help"]);
   const features = {
@@ -44,7 +44,7 @@ export function tsbuildBuilder({ repo, work, baseArchive }) {
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
       if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo},mode=max`); // every stage, so every step must hit
       if (cacheFrom) args.push("--cache-from", `type=local,src=${cacheFrom}`);
-      args.push(...extraArgs);
+      args.push(...globalArgs, ...extraArgs);
       if (features.metadataFile) args.push("--metadata-file", meta, "--progress", "plain");
       else args.push("-q");
       args.push(state.project.dir);
