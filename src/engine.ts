@@ -1,6 +1,6 @@
 // The Engine wires the store, temp space and progress that every command works with; no module-level state.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { openContentStore } from "./store/content-store.js";
 import { openImageStore } from "./store/image-store.js";
 import { defaultStoreRoot } from "./store/store-paths.js";
@@ -22,7 +22,8 @@ export interface EngineOptions {
 }
 
 export function openEngine(opts: EngineOptions = {}): Engine {
-  const root = opts.root ?? defaultStoreRoot();
+  // Absolute: RUN hands paths under the root to the runtime and mount(8), which run in other directories.
+  const root = resolve(opts.root ?? defaultStoreRoot());
   const content = openContentStore(root);
   const images = openImageStore(root);
   return {

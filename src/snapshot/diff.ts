@@ -2,6 +2,8 @@
 // a tree comparison found), applied onto the rootfs in place and turned into the exact LayerEntry[] of the new layer.
 import type { BigIntStats } from "node:fs";
 import { lstat, mkdir, readdir, readlink, rename, rm, chmod, lchown, lutimes } from "node:fs/promises";
+import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSync, symlinkSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { join } from "node:path";
 import type { LayerEntry } from "../layer/types.js";
 
@@ -136,6 +138,40 @@ function bytewise(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
+/**
+ * Renames `from` to `target`; across filesystems (the stage rootfs is an overlay over a kept snapshot) the object is
+ * copied with its owner, mode and times instead, and hardlinked files stay linked to their first copy.
+ */
+async function moveIntoPlace(from: string, target: string, st: BigIntStats, copiedLinks: Map<string, string>): Promise<void> {
+  try {
+    await rename(from, target);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+  }
+  if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1n ? copiedLinks.get(key) : undefined;
+    if (first) {
+      linkSync(first, target);
+      return;
+    }
+    copyFileSync(from, target);
+    if (st.nlink > 1n) copiedLinks.set(key, target);
+  } else if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), target);
+  } else {
+    // Device nodes and fifos: rare in RUN output; cp(1) recreates them with their metadata.
+    await new Promise<void>((resolve, reject) =>
+      execFile("cp", ["-a", "--", from, target], (err, _o, stderr) => (err ? reject(new Error(`cannot copy ${from}: ${String(stderr).trim() || err.message}`)) : resolve())),
+    );
+    return;
+  }
+  lchownSync(target, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) chmodSync(target, Number(st.mode & 0o7777n));
+  lutimesSync(target, new Date(Number(st.atimeNs / 1_000_000n)), new Date(Number(st.mtimeNs / 1_000_000n)));
+}
+
 export interface ApplyOptions {
   /** SOURCE_DATE_EPOCH: entry mtimes later than this are clamped to it (the files on disk keep theirs). */
   epoch?: number;
@@ -151,6 +187,7 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
   const entries: LayerEntry[] = [];
   const dirs: { target: string; stat: BigIntStats }[] = [];
   const inodes = new Map<string, LayerEntry[]>();
+  const copiedLinks = new Map<string, string>();
   for (const c of changes) {
     const target = join(rootfs, c.path);
     if (c.kind === "delete") {
@@ -184,7 +221,7 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     else if (st.isFIFO()) entry = { ...base, type: "fifo" };
     else continue; // sockets cannot be stored in a tar; Docker drops them too
     if (existing) await rm(target, { recursive: true, force: true });
-    await rename(c.from, target);
+    await moveIntoPlace(c.from, target, st, copiedLinks);
     entries.push(entry);
     if (st.isFile() && st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;

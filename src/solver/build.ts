@@ -38,8 +38,9 @@ import { getImageRecord, getStepRecord, putImageRecord, putStepRecord, type Step
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
 import { digestContextSources } from "../context/source-digest.js";
-import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
+import { materialize, releaseStageRootfs, stageRootfs, type SnapshotContext, type StageRootfs } from "./stage-rootfs.js";
 import { acquireBuildLock, cleanStaleScratch, isStaleScratch } from "../store/locks.js";
+import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { reapOrphanContainers } from "../executor/orphan-containers.js";
 import { ensureBlob, type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
@@ -156,6 +157,10 @@ interface BuildRun {
   pull: boolean;
   registry: RegistryOptions;
   resolved: Map<string, Promise<ResolvedBase>>;
+  /** Kept snapshots of unpacked layers (overlay lowerdirs for the stage dirs). */
+  snapshots: SnapshotContext;
+  /** Every stage dir of this build, to unmount before the scratch dir goes. */
+  rootfsList: StageRootfs[];
 }
 
 const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
@@ -263,6 +268,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     pull: opts.pull ?? false,
     registry: opts.registry ?? {},
     resolved: new Map(),
+    snapshots: { root: engine.root, enabled: (opts.snapshotter ?? "auto") !== "copy" },
+    rootfsList: [],
   };
   try {
     run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
@@ -304,6 +311,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     opts.signal?.removeEventListener("abort", onAbort);
     // Hashes of files read before a failure are still right; keeping them makes the retry fast.
     if (hashCache) await (await hashCache).save().catch(() => undefined);
+    // Overlay stage dirs first: the scratch dir must not be removed through a mount.
+    for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
     await scratch.release();
     await lock.release();
   }
@@ -467,6 +476,7 @@ async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   return run.limit(async () => {
     throwIfAborted(run.signal);
     const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
+    run.rootfsList.push(fs);
     const state = await prepareBase(run, stage, baseName, baseStage);
     // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
     const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
@@ -483,7 +493,7 @@ async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
 /** The finished stage's rootfs on disk (materialised on first use). */
 async function stageDir(run: BuildRun, stage: Stage): Promise<string> {
   const r = await runStage(run, stage);
-  return materialize(r.fs, r.state.layers, run.engine.content, run.signal);
+  return materialize(r.fs, r.state.layers, r.state.key, run.engine.content, run.snapshots, run.signal);
 }
 
 /** Parse ONBUILD trigger strings as instructions positioned at the FROM line that inherits them. */
@@ -539,12 +549,17 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
     config.history ??= [];
     config.config ??= {};
     if (getEnv(config, "PATH") === undefined) config.config.Env = setEnv(config.config.Env, "PATH", DEFAULT_PATH);
-    state = { config, layers: [...image.layers], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: image.id, platform }).digest };
+    state = { config, layers: [...image.layers], args: new Map(), cmdSet: false, key: baseKey(run, image.id) };
   }
   // The new image gets this build's platform and creation time; its history and layers carry over.
   delete state.config.created;
   run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   return state;
+}
+
+/** The first key of a chain that starts FROM an image: its id (config digest) on this build's platform. */
+function baseKey(run: BuildRun, imageId: Digest): string {
+  return cacheKey(run.hasher, undefined, { base: imageId, platform: `${run.platform.os}/${run.platform.architecture}` }).digest;
 }
 
 type ResolvedBase = { id: Digest; config: ImageConfig; layers: LayerRef[] };
@@ -608,6 +623,8 @@ function imageRootfs(run: BuildRun, name: string, range: SourceRange): Promise<s
   if (!p) {
     p = (async () => {
       const image = await resolveImage(run, name, range);
+      // COPY only reads it: the kept snapshot of the image (the one a FROM of it would use) serves as is.
+      if (run.snapshots.enabled) return ensureSnapshot(run.engine.root, baseKey(run, image.id), image.layers, run.engine.content, run.signal);
       const dir = join(run.workdir, `image-${run.imageRootfs.size}`);
       await mkdir(dir, { recursive: true });
       await extractImage(run, image.layers, dir);
@@ -718,7 +735,7 @@ async function cachedStep(
     const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
     reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
     run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
-    const dir = await materialize(fs, state.layers, run.engine.content, run.signal);
+    const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
     const entries = await plan.execute(dir);
     const layer = entries.length ? await storeLayer(run.engine.content, entries, { signal: run.signal }) : null;
     record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };

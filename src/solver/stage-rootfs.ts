@@ -1,10 +1,14 @@
 // A stage's working rootfs, materialised lazily: cache hits only append layers to the stage's list, and the directory
-// is brought up to date (by extracting the layers it lacks) only when a step must really run or another stage reads it.
+// is brought up to date only when a step must really run or another stage reads it. When overlayfs is available the
+// directory is an overlay over a kept snapshot of the layers so far (see snapshot/rootfs-snapshots.ts): no unpacking
+// when the snapshot exists; otherwise the layers it lacks are extracted into it.
 import { mkdir } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import type { ContentStore } from "../store/types.js";
 import { extractLayer } from "../layer/extract.js";
 import { BuildError, throwIfAborted } from "../errors.js";
+import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
+import { mountOverlay, OverlayUnavailableError, unmount } from "../snapshot/mounts.js";
 import type { LayerRef } from "./stage-state.js";
 
 export interface StageRootfs {
@@ -13,15 +17,32 @@ export interface StageRootfs {
   applied: number;
   /** Serialises materialisation: several consumers may ask at once (COPY --from of a finished stage). */
   queue: Promise<unknown>;
+  /** Set when `dir` is an overlay mount (unmounted by release()). */
+  mounted: boolean;
+}
+
+/** Where kept snapshots live and whether overlay mounts are allowed for this build (shared by its stages). */
+export interface SnapshotContext {
+  root: string;
+  /** False once a mount failed (or the user chose the copy snapshotter): plain extraction from then on. */
+  enabled: boolean;
 }
 
 export function stageRootfs(dir: string): StageRootfs {
-  return { dir, applied: 0, queue: Promise.resolve() };
+  return { dir, applied: 0, queue: Promise.resolve(), mounted: false };
 }
 
-/** Brings `fs.dir` up to `layers` (which must extend what it already holds) and returns its path. */
-export function materialize(fs: StageRootfs, layers: readonly LayerRef[], content: ContentStore, signal: AbortSignal): Promise<string> {
+/** Brings `fs.dir` up to `layers` (which must extend what it already holds; `key` is their chain key) and returns its path. */
+export function materialize(
+  fs: StageRootfs,
+  layers: readonly LayerRef[],
+  key: string,
+  content: ContentStore,
+  snapshots: SnapshotContext,
+  signal: AbortSignal,
+): Promise<string> {
   const next = fs.queue.then(async () => {
+    if (fs.applied === 0 && layers.length > 0 && snapshots.enabled && !fs.mounted) await mountSnapshot(fs, layers, key, content, snapshots, signal);
     await mkdir(fs.dir, { recursive: true });
     while (fs.applied < layers.length) {
       throwIfAborted(signal);
@@ -38,4 +59,28 @@ export function materialize(fs: StageRootfs, layers: readonly LayerRef[], conten
   // A failure is reported to this caller; later callers retry from where the directory stands.
   fs.queue = next.catch(() => undefined);
   return next;
+}
+
+async function mountSnapshot(fs: StageRootfs, layers: readonly LayerRef[], key: string, content: ContentStore, snapshots: SnapshotContext, signal: AbortSignal): Promise<void> {
+  const lower = await ensureSnapshot(snapshots.root, key, layers, content, signal);
+  const d = { lower, upper: `${fs.dir}.upper`, work: `${fs.dir}.work`, merged: fs.dir };
+  for (const p of [d.upper, d.work, d.merged]) await mkdir(p, { recursive: true });
+  try {
+    await mountOverlay(d);
+  } catch (e) {
+    if (!(e instanceof OverlayUnavailableError)) throw e;
+    // No overlayfs here: unpack into the directory instead, for the rest of this build.
+    snapshots.enabled = false;
+    return;
+  }
+  fs.mounted = true;
+  fs.applied = layers.length;
+}
+
+/** Unmounts the stage's overlay, if any (the directories go with the build's scratch dir). */
+export async function releaseStageRootfs(fs: StageRootfs): Promise<void> {
+  await fs.queue;
+  if (!fs.mounted) return;
+  fs.mounted = false;
+  await unmount(fs.dir);
 }

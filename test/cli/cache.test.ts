@@ -278,6 +278,47 @@ describe("--cache-to / --cache-from type=local", () => {
   });
 });
 
+describe("kept snapshots", () => {
+  it("a changed rebuild runs over a kept snapshot and gives the same image as unpacking every layer", async () => {
+    const p = join(dir.path, "snapshots");
+    await mkdir(p, { recursive: true });
+    await writeFile(join(p, "early"), "early\n");
+    await writeFile(join(p, "late"), "late 1\n");
+    await writeFile(
+      join(p, "Dockerfile"),
+      [
+        "FROM busybox:local",
+        "COPY early /srv/early",
+        "RUN rm /bin/ls && mkdir -p /srv/out && echo one > /srv/out/a && ln /srv/out/a /srv/out/hard && ln -s a /srv/out/soft",
+        "COPY late /srv/late",
+        "RUN cat /srv/late /srv/out/a > /srv/out/b && rm /srv/early && mkfifo /srv/out/fifo",
+        "",
+      ].join("\n"),
+    );
+    const env = { ...process.env, SOURCE_DATE_EPOCH: "0" };
+    const run = async (store: string, extra: string[]) => {
+      const meta = join(dir.path, `meta-${++n}.json`);
+      const res = await tsbuild(["build", "--root", store, "--metadata-file", meta, ...extra, p], { env });
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(await readFile(meta, "utf8")) as Meta;
+    };
+    const a = await storeWithBusybox(join(dir.path, "snap-a"));
+    await run(a, []);
+    await writeFile(join(p, "late"), "late 2\n");
+    const first = await run(a, []); // makes the snapshot at the late COPY
+    expect(cached(first)).toEqual([true, true, false, false]);
+    await writeFile(join(p, "late"), "late 3\n");
+    const second = await run(a, []); // runs over it
+    expect(cached(second)).toEqual([true, true, false, false]);
+    expect((await readdir(join(a, "snapshots"))).length).toBeGreaterThan(0);
+    const b = await storeWithBusybox(join(dir.path, "snap-b"));
+    const unpacked = await run(b, ["--snapshotter", "copy"]);
+    expect(unpacked["containerimage.digest"]).toBe(second["containerimage.digest"]);
+    const mounts = await readFile("/proc/self/mountinfo", "utf8");
+    expect(mounts).not.toContain(a);
+  });
+});
+
 describe("one store, several processes", () => {
   it("two builds of different projects at once both succeed", async () => {
     const projects = await Promise.all(

@@ -1,0 +1,55 @@
+// Unpacked filesystems kept between builds, by cache key: <root>/snapshots/<key>/ holds exactly the layers of that
+// step chain. A stage that must run a step mounts overlayfs over the snapshot instead of unpacking every layer again,
+// so a changed rebuild pays only for the steps that really run. Snapshots are only ever read (as overlay lowerdirs);
+// builds never delete them — prune does, under the store's exclusive lock.
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, stat, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import type { ContentStore } from "../store/types.js";
+import { extractLayer } from "../layer/extract.js";
+import { BuildError, throwIfAborted } from "../errors.js";
+import type { Digest } from "../image/types.js";
+
+export function snapshotsDir(root: string): string {
+  return join(root, "snapshots");
+}
+
+export function snapshotPath(root: string, key: string): string {
+  return join(snapshotsDir(root), key);
+}
+
+/**
+ * The snapshot for `key`, unpacking `layers` into it first when it does not exist yet. Built in tmp/ and renamed
+ * into place, so a snapshot that exists is always complete (a killed build leaves only tmp/ garbage).
+ */
+export async function ensureSnapshot(root: string, key: string, layers: readonly { diffId: Digest }[], content: ContentStore, signal: AbortSignal): Promise<string> {
+  const dest = snapshotPath(root, key);
+  if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
+    const now = new Date();
+    await utimes(dest, now, now).catch(() => undefined); // last use, for prune --filter until=
+    return dest;
+  }
+  await mkdir(join(root, "tmp"), { recursive: true });
+  await mkdir(snapshotsDir(root), { recursive: true });
+  const tmp = await mkdtemp(join(root, "tmp", `snapshot-${process.pid}-`));
+  try {
+    for (const l of layers) {
+      throwIfAborted(signal);
+      if (!(await content.has(l.diffId)))
+        throw new BuildError("BLOB_NOT_FOUND", `layer ${l.diffId} is missing from the store`, { hint: "re-import the base image (`tsbuild load -i`) and rebuild with --no-cache" });
+      await extractLayer(createReadStream(content.path(l.diffId)), tmp, { signal });
+    }
+    try {
+      await rename(tmp, dest);
+    } catch (e) {
+      // Another build made the same snapshot meanwhile: same key, same content; use theirs.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return dest;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
