@@ -50,6 +50,8 @@ export interface StoreScan {
   context: FileItem[];
   /** cache-mounts/<id> directories (size 0 unless measured). */
   cacheMounts: FileItem[];
+  /** Kept unpacked filesystems (snapshots/<key>), with their last use (dir mtime). */
+  snapshots: (FileItem & { lastUsed: number })[];
   /** tmp/ entries. */
   tmp: FileItem[];
 }
@@ -271,6 +273,9 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     explain: await files(join(root, "cache", "explain")),
     context: await files(join(root, "cache", "context")),
     cacheMounts: await dirItems(join(root, "cache-mounts"), opts.measureCacheMounts ?? true),
+    snapshots: await Promise.all(
+      (await dirItems(join(root, "snapshots"), opts.measureCacheMounts ?? true)).map(async (i) => ({ ...i, lastUsed: (await lstat(i.path).catch(() => undefined))?.mtimeMs ?? 0 })),
+    ),
     tmp: await dirItems(join(root, "tmp"), true),
   };
 }
@@ -317,6 +322,7 @@ export interface DiskUsage {
   images: UsageRow;
   buildCache: UsageRow;
   cacheMounts: UsageRow;
+  snapshots: UsageRow;
   unreferenced: UsageRow;
   tmp: UsageRow;
   /** Sum of the rows: every byte of the store except locks/. */
@@ -351,12 +357,13 @@ export async function diskUsage(root: string): Promise<DiskUsage> {
     images: { count: scan.refs.length, active: scan.refs.length, size: imagesSize, reclaimable: 0 },
     buildCache: { count: scan.records.length, size: cacheSize, reclaimable: cacheSize },
     cacheMounts: { count: scan.cacheMounts.length, size: sum(scan.cacheMounts), reclaimable: sum(scan.cacheMounts) },
+    snapshots: { count: scan.snapshots.length, size: sum(scan.snapshots), reclaimable: sum(scan.snapshots) },
     unreferenced: { count: danglingBlobs.length, active: 0, size: unrefSize, reclaimable: unrefSize },
     tmp: { count: scan.tmp.length, size: sum(scan.tmp), reclaimable: sum(scan.tmp) },
   };
   return {
     ...rows,
-    total: rows.images.size + rows.buildCache.size + rows.cacheMounts.size + rows.unreferenced.size + rows.tmp.size,
+    total: rows.images.size + rows.buildCache.size + rows.cacheMounts.size + rows.snapshots.size + rows.unreferenced.size + rows.tmp.size,
     records: scan.records
       .map((r) => ({ kind: r.kind, key: r.key, size: r.size + r.blobs.reduce((n, d) => n + size(d), 0), lastUsed: r.lastUsed, broken: r.broken }))
       .sort((a, b) => b.lastUsed - a.lastUsed),

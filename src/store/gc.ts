@@ -19,7 +19,7 @@ export interface PruneOptions {
   now?: number;
 }
 
-export type PruneCategory = "tmp" | "broken-records" | "step-records" | "image-records" | "compressed" | "blobs" | "explain" | "context" | "cache-mounts";
+export type PruneCategory = "tmp" | "broken-records" | "step-records" | "image-records" | "compressed" | "blobs" | "explain" | "context" | "cache-mounts" | "snapshots";
 
 export interface PruneItem {
   category: PruneCategory;
@@ -47,7 +47,7 @@ export interface PruneResult {
 }
 
 /** Execution order of the categories; see the module comment. */
-export const PRUNE_ORDER: readonly PruneCategory[] = ["tmp", "broken-records", "step-records", "image-records", "compressed", "blobs", "explain", "context", "cache-mounts"];
+export const PRUNE_ORDER: readonly PruneCategory[] = ["tmp", "snapshots", "broken-records", "step-records", "image-records", "compressed", "blobs", "explain", "context", "cache-mounts"];
 
 const sum = (items: Iterable<{ size: number }>) => {
   let n = 0;
@@ -56,12 +56,12 @@ const sum = (items: Iterable<{ size: number }>) => {
 };
 
 /** Store size if exactly `kept` records remain (tmp/ emptied, caches dropped when `dropCaches`). */
-function sizeWith(scan: StoreScan, kept: readonly CacheRecordInfo[], dropCaches: boolean, tmpKept: number): number {
+function sizeWith(scan: StoreScan, kept: readonly CacheRecordInfo[], dropCaches: boolean, tmpKept: number, snapshotsKept: number): number {
   const live = liveSet(scan, kept);
   let blobs = 0;
   for (const d of live.blobs) blobs += scan.blobs.get(d) ?? 0;
   const caches = dropCaches ? 0 : sum(scan.explain) + sum(scan.context) + sum(scan.cacheMounts);
-  return sum(scan.refs) + sum(kept) + sum(live.compressed) + blobs + caches + tmpKept;
+  return sum(scan.refs) + sum(kept) + sum(live.compressed) + blobs + caches + tmpKept + snapshotsKept;
 }
 
 /**
@@ -92,6 +92,15 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
     else items.push({ category: "tmp", path: t.path, size: t.size });
   }
 
+  // Snapshots are unpacked layers, rebuilt on demand: --all, --keep-storage and until= remove them (no build runs
+  // under the GC lock, so none is an overlay lowerdir right now).
+  let snapshotsKept = 0;
+  const now0 = opts.now ?? Date.now();
+  for (const sn of scan.snapshots) {
+    if (opts.all || opts.keepStorage !== undefined || (opts.until !== undefined && now0 - sn.lastUsed >= opts.until)) items.push({ category: "snapshots", path: sn.path, size: sn.size });
+    else snapshotsKept += sn.size;
+  }
+
   const removeRecord = new Set<CacheRecordInfo>();
   for (const r of scan.records) if (r.broken) removeRecord.add(r);
   const now = opts.now ?? Date.now();
@@ -102,7 +111,7 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
   if (opts.keepStorage !== undefined && !opts.all) {
     // Size after dropping the k least recently used records shrinks as k grows: binary search the smallest k.
     const lru = scan.records.filter((r) => !removeRecord.has(r)).sort((a, b) => a.lastUsed - b.lastUsed || (a.path < b.path ? -1 : 1));
-    const sizeAfterDropping = (k: number) => sizeWith(scan, lru.slice(k), false, tmpKept);
+    const sizeAfterDropping = (k: number) => sizeWith(scan, lru.slice(k), false, tmpKept, snapshotsKept);
     let lo = 0;
     let hi = lru.length;
     if (sizeAfterDropping(hi) > opts.keepStorage) lo = hi; // even dropping all is not enough: drop all
@@ -134,7 +143,7 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
     for (const f of scan.cacheMounts) items.push({ category: "cache-mounts", path: f.path, size: f.size });
   }
   items.sort((a, b) => PRUNE_ORDER.indexOf(a.category) - PRUNE_ORDER.indexOf(b.category));
-  return { root, items, reclaimable: sum(items), sizeAfter: sizeWith(scan, kept, opts.all === true, tmpKept) };
+  return { root, items, reclaimable: sum(items), sizeAfter: sizeWith(scan, kept, opts.all === true, tmpKept, snapshotsKept) };
 }
 
 function errno(e: unknown): string | undefined {
@@ -156,7 +165,7 @@ export async function executePrune(root: string, plan: PrunePlan, signal?: Abort
   const shards = new Set<string>();
   for (const item of plan.items) {
     throwIfAborted(signal);
-    if (item.category === "tmp" || item.category === "cache-mounts") {
+    if (item.category === "tmp" || item.category === "cache-mounts" || item.category === "snapshots") {
       if (await removeScratchEntry(item.path)) removed.push(item);
       else skipped.push({ item, reason: "something is still mounted below it" });
       continue;

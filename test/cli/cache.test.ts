@@ -316,6 +316,17 @@ describe("kept snapshots", () => {
     expect(unpacked["containerimage.digest"]).toBe(second["containerimage.digest"]);
     const mounts = await readFile("/proc/self/mountinfo", "utf8");
     expect(mounts).not.toContain(a);
+
+    // du counts them; prune keeps recently used ones under until=, and --all removes them; a rebuild still works.
+    expect((await tsbuild(["du", "--root", a])).stdout).toMatch(/^Snapshots\s+[1-9]/m);
+    await tsbuild(["prune", "--root", a, "--filter", "until=1h"]);
+    expect((await readdir(join(a, "snapshots"))).length).toBeGreaterThan(0);
+    const pruned = await tsbuild(["prune", "--root", a, "--all"]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/unpacked snapshots/);
+    expect(await readdir(join(a, "snapshots"))).toEqual([]);
+    await writeFile(join(p, "late"), "late 4\n");
+    await run(a, []);
   });
 });
 

@@ -17,6 +17,7 @@ const CATEGORY_TEXT: Record<PruneCategory, string> = {
   explain: "explain records",
   context: "context stat caches",
   "cache-mounts": "cache mounts",
+  snapshots: "unpacked snapshots",
 };
 
 function pruneOptions(args: ReturnType<typeof parseArgs>): PruneOptions {
@@ -58,10 +59,13 @@ export const pruneCommand: Command = {
 By default only dangling data goes: blobs no tagged image, cache record or live compressed entry needs; cache
 records whose blobs are missing (broken); compressed-layer entries whose layer or gzip blob is gone; everything in
 tmp/ left by finished or killed builds (unmounting leftover mounts first).
-  --filter until=DURATION  also removes build cache records not used for DURATION (24h, 90m, 7d, 1h30m)
-  --keep-storage SIZE      then removes least-recently-used cache records until the store is at most SIZE
+  --filter until=DURATION  also removes build cache records and unpacked snapshots not used for DURATION
+                           (24h, 90m, 7d, 1h30m)
+  --keep-storage SIZE      then removes the unpacked snapshots (rebuilt on demand) and least-recently-used cache
+                           records until the store is at most SIZE
                            (10GB, 512MiB, 1.5G; kB/MB/GB are powers of 1000, KiB/MiB/GiB and K/M/G of 1024)
-  --all                    removes every build cache record, the explain and context caches and cache mounts
+  --all                    removes every build cache record, unpacked snapshot, the explain and context caches
+                           and cache mounts
 Blobs only the removed records held are removed with them. Prune refuses to run while a build uses the store
 (STORE_BUSY); builds that start during a prune wait for it.`,
   flags: [
@@ -128,9 +132,10 @@ cache count as the image's. RECLAIMABLE is what \`tsbuild prune --all\` frees.`,
           row("Images", du.images),
           row("Build cache", du.buildCache),
           row("Cache mounts", du.cacheMounts),
+          row("Snapshots", du.snapshots),
           row("Unreferenced", du.unreferenced),
           row("Temp", du.tmp),
-          ["Total", "", "", humanSize(du.total), humanSize(du.buildCache.reclaimable + du.cacheMounts.reclaimable + du.unreferenced.reclaimable + du.tmp.reclaimable)],
+          ["Total", "", "", humanSize(du.total), humanSize(du.buildCache.reclaimable + du.cacheMounts.reclaimable + du.snapshots.reclaimable + du.unreferenced.reclaimable + du.tmp.reclaimable)],
         ],
       ),
     );
