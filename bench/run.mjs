@@ -74,7 +74,7 @@ function newestMtime(dir) {
 }
 
 function ensureBuilt(log) {
-  const bin = join(repo, "dist/cli/bin.js");
+  const bin = join(repo, "dist/bundle/bin.js");
   if (existsSync(bin) && statSync(bin).mtimeMs >= newestMtime(join(repo, "src"))) return;
   log("dist/ is older than src/: npm run build");
   const r = spawnSync("npm", ["run", "build"], { cwd: repo, encoding: "utf8" });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { measured, run } from "../lib/measure.mjs";
 
 export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs = [] }) {
-  const bin = join(repo, "dist/cli/bin.js");
+  const bin = join(repo, "dist/bundle/bin.js");
   const help = run(process.execPath, [bin, "build", "--help"]);
   const features = {
     metadataFile: help.includes("--metadata-file"),
