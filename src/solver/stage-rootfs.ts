@@ -2,7 +2,7 @@
 // is brought up to date only when a step must really run or another stage reads it. When overlayfs is available the
 // directory is an overlay over a kept snapshot of the layers so far (see snapshot/rootfs-snapshots.ts): no unpacking
 // when the snapshot exists; otherwise the layers it lacks are extracted into it.
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import type { ContentStore } from "../store/types.js";
 import { extractLayer } from "../layer/extract.js";
@@ -26,6 +26,8 @@ export interface SnapshotContext {
   root: string;
   /** False once a mount failed (or the user chose the copy snapshotter): plain extraction from then on. */
   enabled: boolean;
+  /** Whether overlayfs was tried on this host yet (before unpacking a snapshot nobody could mount). */
+  probed?: boolean;
 }
 
 export function stageRootfs(dir: string): StageRootfs {
@@ -61,7 +63,29 @@ export function materialize(
   return next;
 }
 
+/** One throwaway overlay mount next to `dir`: can this build use overlays at all? */
+async function overlayUsable(dir: string): Promise<boolean> {
+  const base = `${dir}.probe`;
+  const d = { lower: `${base}/lower`, upper: `${base}/upper`, work: `${base}/work`, merged: `${base}/merged` };
+  try {
+    for (const p of [d.lower, d.upper, d.work, d.merged]) await mkdir(p, { recursive: true });
+    await mountOverlay(d);
+    await unmount(d.merged);
+    return true;
+  } catch (e) {
+    if (e instanceof OverlayUnavailableError) return false;
+    throw e;
+  } finally {
+    await rm(base, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 async function mountSnapshot(fs: StageRootfs, layers: readonly LayerRef[], key: string, content: ContentStore, snapshots: SnapshotContext, signal: AbortSignal): Promise<void> {
+  if (!snapshots.probed) {
+    snapshots.probed = true;
+    snapshots.enabled = await overlayUsable(fs.dir);
+    if (!snapshots.enabled) return;
+  }
   const lower = await ensureSnapshot(snapshots.root, key, layers, content, signal);
   const d = { lower, upper: `${fs.dir}.upper`, work: `${fs.dir}.work`, merged: fs.dir };
   for (const p of [d.upper, d.work, d.merged]) await mkdir(p, { recursive: true });
