@@ -2,7 +2,6 @@
 // with piped stdio, and always deletes it afterwards so no container outlives its RUN step.
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { writeNetworkFiles, DEFAULT_HOSTNAME } from "./hosts.js";
 import { buildRuntimeConfig } from "./runtime-spec.js";

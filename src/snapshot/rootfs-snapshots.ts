@@ -2,12 +2,10 @@
 // step chain. A stage that must run a step mounts overlayfs over the snapshot instead of unpacking every layer again,
 // so a changed rebuild pays only for the steps that really run. Snapshots are only ever read (as overlay lowerdirs);
 // builds never delete them — prune does, under the store's exclusive lock.
-import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContentStore } from "../store/types.js";
-import { extractLayer } from "../layer/extract.js";
-import { BuildError, throwIfAborted } from "../errors.js";
+import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { Digest } from "../image/types.js";
 
 export function snapshotsDir(root: string): string {
@@ -33,12 +31,7 @@ export async function ensureSnapshot(root: string, key: string, layers: readonly
   await mkdir(snapshotsDir(root), { recursive: true });
   const tmp = await mkdtemp(join(root, "tmp", `snapshot-${process.pid}-`));
   try {
-    for (const l of layers) {
-      throwIfAborted(signal);
-      if (!(await content.has(l.diffId)))
-        throw new BuildError("BLOB_NOT_FOUND", `layer ${l.diffId} is missing from the store`, { hint: "re-import the base image (`tsbuild load -i`) and rebuild with --no-cache" });
-      await extractLayer(createReadStream(content.path(l.diffId)), tmp, { signal });
-    }
+    await extractStoredLayers(content, layers, tmp, signal);
     try {
       await rename(tmp, dest);
     } catch (e) {

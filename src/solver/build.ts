@@ -1,7 +1,6 @@
 // The build: Dockerfile → stages → steps executed in dependency order (independent stages in parallel) → image.
 // Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
 import { readFile, mkdir, stat } from "node:fs/promises";
-import { createReadStream } from "node:fs";
 import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
@@ -20,7 +19,7 @@ import { openBuildContext, type BuildContext } from "../context/build-context.js
 import { applyCopy, ensureDir } from "../solver/copy.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import { storeLayer } from "../layer/store-layer.js";
-import { extractLayer } from "../layer/extract.js";
+import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { LayerEntry } from "../layer/types.js";
 import { applyMeta, type MetaChange } from "./meta.js";
 import { HISTORY_COMMENT } from "./history.js";
@@ -608,15 +607,6 @@ async function lookupOrPull(run: BuildRun, name: string, range: SourceRange): Pr
   };
 }
 
-async function extractImage(run: BuildRun, layers: LayerRef[], rootfs: string): Promise<void> {
-  for (const l of layers) {
-    throwIfAborted(run.signal);
-    if (!(await run.engine.content.has(l.diffId)))
-      throw new BuildError("BLOB_NOT_FOUND", `layer ${l.diffId} of the base image is missing from the store`, { hint: "re-import the base image with `tsbuild load -i`" });
-    await extractLayer(createReadStream(run.engine.content.path(l.diffId)), rootfs, { signal: run.signal });
-  }
-}
-
 /** The rootfs of an image named in COPY --from=<image>, materialised once per build. */
 function imageRootfs(run: BuildRun, name: string, range: SourceRange): Promise<string> {
   let p = run.imageRootfs.get(name);
@@ -627,7 +617,7 @@ function imageRootfs(run: BuildRun, name: string, range: SourceRange): Promise<s
       if (run.snapshots.enabled) return ensureSnapshot(run.engine.root, baseKey(run, image.id), image.layers, run.engine.content, run.signal);
       const dir = join(run.workdir, `image-${run.imageRootfs.size}`);
       await mkdir(dir, { recursive: true });
-      await extractImage(run, image.layers, dir);
+      await extractStoredLayers(run.engine.content, image.layers, dir, run.signal);
       return dir;
     })();
     run.imageRootfs.set(name, p);

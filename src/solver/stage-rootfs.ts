@@ -3,10 +3,8 @@
 // directory is an overlay over a kept snapshot of the layers so far (see snapshot/rootfs-snapshots.ts): no unpacking
 // when the snapshot exists; otherwise the layers it lacks are extracted into it.
 import { mkdir, rm } from "node:fs/promises";
-import { createReadStream } from "node:fs";
 import type { ContentStore } from "../store/types.js";
-import { extractLayer } from "../layer/extract.js";
-import { BuildError, throwIfAborted } from "../errors.js";
+import { extractStoredLayers } from "../layer/extract-stored.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { mountOverlay, OverlayUnavailableError, unmount } from "../snapshot/mounts.js";
 import type { LayerRef } from "./stage-state.js";
@@ -46,16 +44,7 @@ export function materialize(
   const next = fs.queue.then(async () => {
     if (fs.applied === 0 && layers.length > 0 && snapshots.enabled && !fs.mounted) await mountSnapshot(fs, layers, key, content, snapshots, signal);
     await mkdir(fs.dir, { recursive: true });
-    while (fs.applied < layers.length) {
-      throwIfAborted(signal);
-      const l = layers[fs.applied] as LayerRef;
-      if (!(await content.has(l.diffId)))
-        throw new BuildError("BLOB_NOT_FOUND", `layer ${l.diffId} is missing from the store`, {
-          hint: "the store was pruned while it was in use, or damaged; re-import the base image (`tsbuild load -i`) and rebuild with --no-cache",
-        });
-      await extractLayer(createReadStream(content.path(l.diffId)), fs.dir, { signal });
-      fs.applied++;
-    }
+    await extractStoredLayers(content, layers.slice(fs.applied), fs.dir, signal, () => fs.applied++);
     return fs.dir;
   });
   // A failure is reported to this caller; later callers retry from where the directory stands.
