@@ -1,15 +1,21 @@
 // Executor over bubblewrap: the lightest sandbox (≈5 ms per process). Runs as real root without a user namespace
 // so file ownership is exact; non-root users are entered through a static busybox `nsenter -S/-G` because bwrap
-// itself only switches uid inside a user namespace. Weaker than the OCI path: no seccomp, and as real root bwrap
-// leaves the capability bounding set full, so prefer crun/runc where they work.
-import { access, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// itself only switches uid inside a user namespace. It gets the same policy as crun/runc (sandbox-policy.ts):
+// Docker's capabilities and seccomp profile (as BPF), fresh device nodes, masked and read-only /proc paths, and a
+// cgroup of ours for device rules and limits, which bwrap cannot set up itself. Arguments, environment included,
+// reach bwrap through a private file descriptor, so secrets never appear on a command line.
+import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { access, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
+import { createRunCgroup, detectCgroupLayout, runCgroupName, type CgroupLayout, type RunCgroup } from "./cgroups.js";
 import { DEFAULT_HOSTNAME, writeNetworkFiles } from "./hosts.js";
-import { DEFAULT_CAPABILITIES } from "./runtime-spec.js";
-import { spawnSandbox } from "./spawn-sandbox.js";
-import type { Executor, ProcessIO, ProcessSpec } from "./types.js";
+import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
+import { defaultNetwork } from "./oci-runtime.js";
+import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
+import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 /** Static busybox used to drop to a non-root uid/gid inside the sandbox (package busybox-static). */
 export const STATIC_BUSYBOX = "/bin/busybox";
@@ -20,14 +26,68 @@ const HELPER_IN_SANDBOX = "/dev/.tsbuild/busybox";
 export interface BwrapOptions {
   /** bwrap binary; default "bwrap" from PATH. */
   command?: string;
+  limits?: ResourceLimits;
+  hooks?: SandboxHooks;
 }
 
-export function bwrapArgs(spec: ProcessSpec, rootfs: string, files: { hosts: string; resolvConf: string }): string[] {
+/** Host-side files the sandbox's mounts come from, all in one private per-RUN directory. */
+export interface BwrapFiles {
+  hosts: string;
+  resolvConf: string;
+  hostsTarget?: string;
+  resolvConfTarget?: string;
+  /** Directory holding fresh device nodes named as in DEFAULT_DEVICES (absent: bwrap's own --dev nodes are kept). */
+  devDir?: string;
+  /** An empty file and an empty directory to mask /proc and /sys paths with. */
+  emptyFile?: string;
+  emptyDir?: string;
+}
+
+export interface BwrapPolicy {
+  /** Whether a device cgroup enforces Docker's device rules; without one, CAP_MKNOD is dropped. */
+  devicesEnforced: boolean;
+  /** Whether the seccomp program is passed on fd 4. */
+  seccomp: boolean;
+  /** Paths of MASKED_PATHS and READONLY_PATHS that exist on this kernel (masking a missing path would fail). */
+  exists(path: string): boolean;
+}
+
+const DEFAULT_POLICY: BwrapPolicy = { devicesEnforced: false, seccomp: false, exists: existsSync };
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** bwrap's full argument list: options, `--`, then the command. */
+export function bwrapArgs(spec: ProcessSpec, rootfs: string, files: BwrapFiles, policy: BwrapPolicy = DEFAULT_POLICY): string[] {
+  const { options, command } = bwrapInvocation(spec, rootfs, files, policy);
+  return [...options, "--", ...command];
+}
+
+/** Options (which carry the environment, so they go through a private fd) apart from the command to run. */
+export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapFiles, policy: BwrapPolicy = DEFAULT_POLICY): { options: string[]; command: string[] } {
   const a: string[] = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
+  // "default" joins the user-mode network's namespace through nsenter before bwrap starts; "host" is the entitlement.
   if (spec.network === "none") a.push("--unshare-net");
   a.push("--hostname", spec.hostname ?? DEFAULT_HOSTNAME);
-  a.push("--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
-  a.push("--ro-bind", files.hosts, "/etc/hosts", "--ro-bind", files.resolvConf, "/etc/resolv.conf");
+  // --bind (unlike --dev-bind) mounts nodev: a device node in the image or made by mknod cannot be opened.
+  a.push("--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev");
+  // bwrap's --dev binds the host's own nodes read-write (a chmod would change the host's /dev/null): cover them.
+  if (files.devDir) for (const d of DEFAULT_DEVICES) a.push("--dev-bind", join(files.devDir, d.path.slice("/dev/".length)), d.path);
+  a.push("--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
+  for (const p of MASKED_PATHS) {
+    if (!policy.exists(p)) continue;
+    const src = isDir(p) ? files.emptyDir : files.emptyFile;
+    if (src) a.push("--ro-bind", src, p);
+  }
+  // bwrap can only remount mount points read-only, and READONLY_PATHS are not: the whole of /proc goes read-only
+  // (stricter than Docker, which leaves e.g. /proc/self/oom_score_adj writable).
+  if (READONLY_PATHS.some((p) => p.startsWith("/proc/"))) a.push("--remount-ro", "/proc");
+  a.push("--ro-bind", files.hosts, files.hostsTarget ?? "/etc/hosts", "--ro-bind", files.resolvConf, files.resolvConfTarget ?? "/etc/resolv.conf");
   for (const m of spec.extraMounts ?? []) {
     if (m.type === "tmpfs") a.push("--tmpfs", m.destination);
     else a.push(m.readonly ? "--ro-bind" : "--bind", m.source, m.destination);
@@ -35,46 +95,110 @@ export function bwrapArgs(spec: ProcessSpec, rootfs: string, files: { hosts: str
   const dropUser = spec.uid !== 0 || spec.gid !== 0;
   if (dropUser) a.push("--ro-bind", STATIC_BUSYBOX, HELPER_IN_SANDBOX);
   a.push("--cap-drop", "ALL");
-  for (const c of DEFAULT_CAPABILITIES) a.push("--cap-add", c);
+  for (const c of DEFAULT_CAPABILITIES) if (c !== "CAP_MKNOD" || policy.devicesEnforced) a.push("--cap-add", c);
+  if (policy.seccomp) a.push("--seccomp", "4");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const kv of spec.env) {
     const eq = kv.indexOf("=");
     if (eq > 0) a.push("--setenv", kv.slice(0, eq), kv.slice(eq + 1));
   }
-  a.push("--");
   // setuid() away from 0 clears the capability sets, which is what Docker gives a non-root USER.
-  if (dropUser) a.push(HELPER_IN_SANDBOX, "nsenter", "-G", String(spec.gid), "-S", String(spec.uid), "--");
-  a.push(...spec.args);
-  return a;
+  const command = dropUser ? [HELPER_IN_SANDBOX, "nsenter", "-G", String(spec.gid), "-S", String(spec.uid), "--", ...spec.args] : [...spec.args];
+  return { options: a, command };
 }
+
+/** Joins the cgroup (each `cgroup.procs` listed before `--`), then execs the rest: the sandbox starts inside it. */
+const JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
 export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const command = opts.command ?? "bwrap";
+  const limits = opts.limits ?? defaultResourceLimits();
+  const hooks = opts.hooks ?? {};
+  let layout: Promise<CgroupLayout | undefined> | undefined;
   return {
     name: "bwrap",
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
-      if (spec.uid !== 0 || spec.gid !== 0) {
-        await access(STATIC_BUSYBOX).catch((cause: unknown) => {
-          throw new EnvironmentError("NO_RUNTIME", `running as uid ${spec.uid} under bubblewrap needs ${STATIC_BUSYBOX}`, {
-            hint: "apt-get install -y busybox-static",
-            cause,
-          });
-        });
+      if (spec.uid > MAX_ID || spec.gid > MAX_ID || spec.uid < 0 || spec.gid < 0) {
+        throw new EnvironmentError("BAD_USER", `refusing to run as ${spec.uid}:${spec.gid}: ids range from 0 to ${MAX_ID}`);
       }
-      const dir = await mkdtemp(join(tmpdir(), "tsbuild-bwrap-"));
+      await access(STATIC_BUSYBOX).catch((cause: unknown) => {
+        throw new EnvironmentError("NO_RUNTIME", `the bubblewrap executor needs ${STATIC_BUSYBOX} to make device nodes and switch users`, {
+          hint: "apt-get install -y busybox-static",
+          cause,
+        });
+      });
+      // Beside the rootfs, in the build's private scratch dir (0700): a filesystem that allows device nodes.
+      const dir = await mkdtemp(join(dirname(rootfs), ".tsbuild-bwrap-"));
+      let net: RunNetworkHandle | undefined;
+      let cgroup: RunCgroup | undefined;
+      const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
-        const files = await writeNetworkFiles(dir, spec.hostname ?? DEFAULT_HOSTNAME);
+        if (spec.network === "default") net = await defaultNetwork(hooks, signal);
+        const network = await writeNetworkFiles(dir, spec.hostname ?? DEFAULT_HOSTNAME, net?.resolvConf);
+        const devDir = join(dir, "dev");
+        await mkdir(devDir);
+        const made = await runQuiet(STATIC_BUSYBOX, [
+          "sh",
+          "-c",
+          DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
+          "mkdev",
+          devDir,
+        ]);
+        if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
+        const emptyFile = join(dir, "empty");
+        const emptyDir = join(dir, "empty.d");
+        await writeFile(emptyFile, "", { mode: 0o444 });
+        await mkdir(emptyDir, { mode: 0o555 });
+        const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
+        const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
+        const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };
+        layout ??= detectCgroupLayout();
+        cgroup = await createRunCgroup(await layout, runCgroupName(randomBytes(8).toString("hex")), limits);
+        const seccomp = hooks.seccompBpf ? await hooks.seccompBpf() : undefined;
+        const { options, command: sandboxed } = bwrapInvocation(
+          resolved,
+          rootfs,
+          {
+            ...network,
+            ...(hostsTarget ? { hostsTarget } : {}),
+            ...(resolvConfTarget ? { resolvConfTarget } : {}),
+            devDir,
+            emptyFile,
+            emptyDir,
+          },
+          { devicesEnforced: cgroup?.devicesEnforced ?? false, seccomp: seccomp !== undefined, exists: existsSync },
+        );
+        const argsFile = join(dir, "args");
+        await writeFile(argsFile, options.map((x) => `${x}\0`).join(""), { mode: 0o600 });
+        const argsFd = await open(argsFile, "r");
+        fds.push(argsFd);
+        await rm(argsFile);
+        const stdioExtra: number[] = [argsFd.fd];
+        if (seccomp) {
+          const bpfFile = join(dir, "seccomp.bpf");
+          await writeFile(bpfFile, seccomp, { mode: 0o600 });
+          const bpfFd = await open(bpfFile, "r");
+          fds.push(bpfFd);
+          stdioExtra.push(bpfFd.fd);
+        }
+        const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
+        const argv = cgroup ? ["sh", "-c", JOIN_CGROUP, "tsbuild-cgroup", ...cgroup.procsFiles, "--", ...inner] : inner;
         return await spawnSandbox({
-          command,
-          args: bwrapArgs(spec, rootfs, files),
+          command: argv[0] as string,
+          args: argv.slice(1),
+          extraFds: stdioExtra,
           io,
           signal,
-          // --die-with-parent takes the whole pid namespace down with bwrap.
-          kill: (child) => {
+          // --die-with-parent takes the whole pid namespace down with bwrap; the cgroup catches anything else.
+          kill: async (child) => {
             child.kill("SIGKILL");
+            await cgroup?.destroy();
           },
         });
       } finally {
+        for (const f of fds) await f.close().catch(() => undefined);
+        await cgroup?.destroy();
+        await net?.release();
         await rm(dir, { recursive: true, force: true });
       }
     },

@@ -45,11 +45,11 @@ export async function resolvConfContent(): Promise<string> {
 }
 
 /** Writes hosts and resolv.conf into `dir`; returns their paths for read-only bind mounts. */
-export async function writeNetworkFiles(dir: string, hostname: string): Promise<{ hosts: string; resolvConf: string }> {
+export async function writeNetworkFiles(dir: string, hostname: string, resolvConf?: string): Promise<{ hosts: string; resolvConf: string }> {
   await mkdir(dir, { recursive: true });
   const hosts = join(dir, "hosts");
-  const resolvConf = join(dir, "resolv.conf");
+  const resolvPath = join(dir, "resolv.conf");
   await writeFile(hosts, hostsFileContent(hostname), { mode: 0o644 });
-  await writeFile(resolvConf, await resolvConfContent(), { mode: 0o644 });
-  return { hosts, resolvConf };
+  await writeFile(resolvPath, resolvConf ?? (await resolvConfContent()), { mode: 0o644 });
+  return { hosts, resolvConf: resolvPath };
 }

@@ -1,16 +1,24 @@
-// Executor over an OCI runtime (crun or runc): writes a bundle with a generated config.json, runs the container
-// with piped stdio, and always deletes it afterwards so no container outlives its RUN step.
+// Executor over an OCI runtime (crun or runc): writes a private bundle with a generated config.json, runs the
+// container with piped stdio in its own cgroup (device rules, pids and memory limits), and always deletes it
+// afterwards; a watchdog kills it if tsbuild itself is killed, so no container outlives its RUN step.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { EnvironmentError } from "../errors.js";
+import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
 import { writeNetworkFiles, DEFAULT_HOSTNAME } from "./hosts.js";
+import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { buildRuntimeConfig } from "./runtime-spec.js";
+import { defaultResourceLimits, MAX_ID, type ResourceLimits } from "./sandbox-policy.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
-import type { Executor, ProcessIO, ProcessSpec } from "./types.js";
+import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 export interface OciRuntimeOptions {
   /** The runtime's --root state directory; default /run/tsbuild/<runtime>. */
   stateDir?: string;
+  limits?: ResourceLimits;
+  hooks?: SandboxHooks;
 }
 
 export function defaultStateDir(runtime: "crun" | "runc"): string {
@@ -21,9 +29,8 @@ const TMPFS_MAGIC = 0x01021994;
 const CGROUP2_MAGIC = 0x63677270;
 
 /**
- * crun (≤1.8) refuses to start any container on a hybrid cgroup v1/v2 host whose v2 hierarchy has controllers,
- * even with --cgroup-manager=disabled. On such hosts we start crun in a private mount namespace without
- * /sys/fs/cgroup/unified, so it sees plain v1 and leaves cgroups alone.
+ * crun (≤1.8) refuses to start any container on a hybrid cgroup v1/v2 host whose v2 hierarchy has controllers.
+ * On such hosts we start crun in a private mount namespace without /sys/fs/cgroup/unified, so it sees plain v1.
  */
 export async function crunNeedsHybridWorkaround(): Promise<boolean> {
   try {
@@ -37,40 +44,121 @@ export async function crunNeedsHybridWorkaround(): Promise<boolean> {
   }
 }
 
+/** The runtime's global flags: its state root and, for crun, the cgroup manager (none when the host has no cgroups). */
+export function runtimeBaseArgs(runtime: "crun" | "runc", stateDir: string, cgroups: boolean): string[] {
+  if (runtime === "runc") return ["--root", stateDir];
+  return ["--root", stateDir, `--cgroup-manager=${cgroups ? "cgroupfs" : "disabled"}`];
+}
+
+/** A command line that runs `argv` with crun's hybrid-cgroup workaround when `wrap` is set. */
+function wrapped(wrap: boolean, argv: string[]): { command: string; args: string[] } {
+  if (!wrap) return { command: argv[0] as string, args: argv.slice(1) };
+  return {
+    command: "unshare",
+    args: ["--mount", "--propagation", "private", "--", "sh", "-c", 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"', ...argv],
+  };
+}
+
+/**
+ * A detached shell that waits on a pipe only we hold: when tsbuild dies (even by SIGKILL) the pipe closes and it
+ * kills and deletes the container; when the step ends normally we tell it to exit quietly.
+ */
+function startWatchdog(kill: string[], del: string[]): { disarm(): void } {
+  const script = 'trap "" INT TERM HUP; if read -r line && [ "$line" = done ]; then exit 0; fi; "$@" >/dev/null 2>&1; ';
+  const q = (a: string[]) => a.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
+  const child = spawn("sh", ["-c", `${script}${q(del)} >/dev/null 2>&1`, "tsbuild-watchdog", ...kill], {
+    stdio: ["pipe", "ignore", "ignore"],
+    detached: true,
+  });
+  child.on("error", () => undefined);
+  child.stdin.on("error", () => undefined);
+  child.unref();
+  return {
+    disarm() {
+      child.stdin.end("done\n");
+    },
+  };
+}
+
 export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOptions = {}): Executor {
   const stateDir = opts.stateDir ?? defaultStateDir(runtime);
+  const limits = opts.limits ?? defaultResourceLimits();
   let hybrid: Promise<boolean> | undefined;
+  let layout: Promise<CgroupLayout | undefined> | undefined;
   return {
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
-      const id = `tsbuild-${randomBytes(8).toString("hex")}`;
-      // Beside the rootfs (in the build's scratch dir), so a later build can tell whose container it was.
+      if (spec.uid > MAX_ID || spec.gid > MAX_ID || spec.uid < 0 || spec.gid < 0) {
+        throw new EnvironmentError("BAD_USER", `refusing to run as ${spec.uid}:${spec.gid}: ids range from 0 to ${MAX_ID}`);
+      }
+      const id = randomBytes(8).toString("hex");
+      const name = `tsbuild-${id}`;
+      layout ??= detectCgroupLayout();
+      const cgroupsPath = runtimeCgroupsPath(await layout, runCgroupName(id));
+      const base = runtimeBaseArgs(runtime, stateDir, cgroupsPath !== undefined);
+      hybrid ??= runtime === "crun" ? crunNeedsHybridWorkaround() : Promise.resolve(false);
+      const wrap = await hybrid;
+      // Beside the rootfs (in the build's private scratch dir), so a later build can tell whose container it was.
+      // mkdtemp makes it 0700: config.json may hold secret env vars.
       const bundle = await mkdtemp(join(dirname(rootfs), ".tsbuild-bundle-"));
-      // We set no resource limits, and crun refuses hybrid cgroup v1/v2 hosts unless cgroups are left alone.
-      const base = runtime === "crun" ? ["--root", stateDir, "--cgroup-manager=disabled"] : ["--root", stateDir];
+      const hooks = opts.hooks ?? {};
+      let net: RunNetworkHandle | undefined;
+      let watchdog: { disarm(): void } | undefined;
       try {
-        const files = await writeNetworkFiles(bundle, spec.hostname ?? DEFAULT_HOSTNAME);
-        await writeFile(join(bundle, "config.json"), JSON.stringify(buildRuntimeConfig(spec, rootfs, files)));
+        if (spec.network === "default") net = await defaultNetwork(hooks, signal);
+        const files = await writeNetworkFiles(bundle, spec.hostname ?? DEFAULT_HOSTNAME, net?.resolvConf);
+        const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
+        const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
+        const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };
+        const config = buildRuntimeConfig(resolved, rootfs, {
+          files: { ...files, ...(hostsTarget ? { hostsTarget } : {}), ...(resolvConfTarget ? { resolvConfTarget } : {}) },
+          limits,
+          ...(cgroupsPath ? { cgroupsPath } : {}),
+          ...(hooks.seccomp ? { seccomp: await hooks.seccomp() } : {}),
+          ...(net ? { netnsPath: net.nsPath } : {}),
+        });
+        const configPath = join(bundle, "config.json");
+        await writeFile(configPath, JSON.stringify(config), { mode: 0o600 });
+        await chmod(configPath, 0o600);
         await mkdir(stateDir, { recursive: true, mode: 0o700 });
-        const runArgs = [...base, "run", "--bundle", bundle, id];
-        hybrid ??= runtime === "crun" ? crunNeedsHybridWorkaround() : Promise.resolve(false);
-        const wrap = await hybrid;
+        watchdog = startWatchdog(wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name]));
+        const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
         return await spawnSandbox({
-          command: wrap ? "unshare" : runtime,
-          args: wrap
-            ? ["--mount", "--propagation", "private", "--", "sh", "-c", 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"', runtime, ...runArgs]
-            : runArgs,
+          command: cmd.command,
+          args: cmd.args,
           io,
           signal,
           kill: async () => {
-            await runQuiet(runtime, [...base, "kill", id, "KILL"]);
+            await runWrapped(wrap, [runtime, ...base, "kill", name, "KILL"]);
           },
         });
       } finally {
         // `run` removes the container on a normal exit; this covers aborts and runtime crashes.
-        await runQuiet(runtime, [...base, "delete", "-f", id]);
+        await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);
+        watchdog?.disarm();
+        await net?.release();
         await rm(bundle, { recursive: true, force: true });
       }
     },
   };
+}
+
+/** The default network's namespace; without a user-mode network we fail rather than share the host's. */
+export async function defaultNetwork(hooks: SandboxHooks, signal: AbortSignal): Promise<RunNetworkHandle> {
+  if (!hooks.network) {
+    throw new EnvironmentError("NO_NETWORK", "RUN's default network needs a user-mode network (slirp4netns), and none is configured", {
+      hint: "apt-get install -y slirp4netns, or use RUN --network=none",
+    });
+  }
+  return hooks.network(signal);
+}
+
+function wrappedArgv(wrap: boolean, argv: string[]): string[] {
+  const c = wrapped(wrap, argv);
+  return [c.command, ...c.args];
+}
+
+function runWrapped(wrap: boolean, argv: string[]): Promise<unknown> {
+  const c = wrapped(wrap, argv);
+  return runQuiet(c.command, c.args);
 }

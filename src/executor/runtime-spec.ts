@@ -1,40 +1,12 @@
-// Builds the OCI runtime config.json (runtime-spec 1.0.2) for one RUN process: Docker's default capabilities,
-// masked /proc paths and namespaces, with generated /etc/hosts and /etc/resolv.conf bind-mounted read-only.
+// Builds the OCI runtime config.json (runtime-spec 1.0.2) for one RUN process from the sandbox policy: Docker's
+// default capabilities, seccomp profile, device rules, masked /proc paths, namespaces and limits, with generated
+// /etc/hosts and /etc/resolv.conf bind-mounted read-only.
 import { readFileSync } from "node:fs";
 import type { ProcessSpec } from "./types.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
+import { DEFAULT_CAPABILITIES, DEVICE_RULES, MASKED_PATHS, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 
-/** Docker's default capability set (moby oci/caps/defaults.go). */
-export const DEFAULT_CAPABILITIES: readonly string[] = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
-
-const MASKED_PATHS = [
-  "/proc/asound",
-  "/proc/acpi",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-];
-const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+export { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
 
 export interface OciMount {
   destination: string;
@@ -59,10 +31,29 @@ export interface OciRuntimeConfig {
   hostname: string;
   mounts: OciMount[];
   linux: {
-    namespaces: { type: string }[];
+    namespaces: { type: string; path?: string }[];
     maskedPaths: string[];
     readonlyPaths: string[];
+    cgroupsPath?: string;
+    resources: {
+      devices: { allow: boolean; type?: string; major?: number; minor?: number; access: string }[];
+      pids: { limit: number };
+      memory?: { limit: number; swap?: number };
+    };
+    seccomp?: unknown;
   };
+}
+
+/** What the executor decided outside the process spec: mount sources, limits, cgroup, seccomp, network. */
+export interface RuntimeConfigOptions {
+  files: { hosts: string; resolvConf: string; hostsTarget?: string; resolvConfTarget?: string };
+  limits: ResourceLimits;
+  cgroupsPath?: string;
+  /** linux.seccomp in the runtime spec's form; undefined only for --security=insecure. */
+  seccomp?: unknown;
+  /** A network namespace to join for the default network (user-mode networking); absent: a new empty one. */
+  netnsPath?: string;
+  nofile?: number;
 }
 
 /**
@@ -84,12 +75,9 @@ export function nofileLimit(procSelfLimits?: string): number {
   return Number.isFinite(hard) && hard > 0 ? Math.min(wanted, hard) : wanted;
 }
 
-export function buildRuntimeConfig(
-  spec: ProcessSpec,
-  rootfs: string,
-  files: { hosts: string; resolvConf: string },
-  nofile: number = nofileLimit(),
-): OciRuntimeConfig {
+export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: RuntimeConfigOptions): OciRuntimeConfig {
+  const { files } = opts;
+  const nofile = opts.nofile ?? nofileLimit();
   const caps = [...DEFAULT_CAPABILITIES];
   // Like Docker, a non-root user keeps only the bounding set: runtimes set PR_SET_KEEPCAPS, so listing
   // effective/permitted caps here would hand uid 1000 CAP_CHOWN and friends.
@@ -106,9 +94,9 @@ export function buildRuntimeConfig(
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    { destination: "/etc/hosts", type: "bind", source: files.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
+    { destination: files.hostsTarget ?? "/etc/hosts", type: "bind", source: files.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     {
-      destination: "/etc/resolv.conf",
+      destination: files.resolvConfTarget ?? "/etc/resolv.conf",
       type: "bind",
       source: files.resolvConf,
       options: ["rbind", "ro", "nosuid", "nodev", "noexec"],
@@ -118,12 +106,14 @@ export function buildRuntimeConfig(
     if (m.type === "tmpfs") {
       mounts.push({ destination: m.destination, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", ...(m.readonly ? ["ro"] : [])] });
     } else {
-      mounts.push({ destination: m.destination, type: "bind", source: m.source, options: ["rbind", m.readonly ? "ro" : "rw"] });
+      mounts.push({ destination: m.destination, type: "bind", source: m.source, options: ["rbind", "nodev", m.readonly ? "ro" : "rw"] });
     }
   }
-  const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
-  // "default" and "host" share the host's network: there is no bridge/CNI here, and package managers must work.
-  if (spec.network === "none") namespaces.push({ type: "network" });
+  const namespaces: { type: string; path?: string }[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  // "default" joins the user-mode network's namespace (outbound only, never the host's loopback); "none" gets an
+  // empty one; "host" (an entitlement) shares the host's.
+  if (spec.network === "default" && opts.netnsPath) namespaces.push({ type: "network", path: opts.netnsPath });
+  else if (spec.network !== "host") namespaces.push({ type: "network" });
   return {
     ociVersion: "1.0.2",
     process: {
@@ -145,6 +135,17 @@ export function buildRuntimeConfig(
     root: { path: rootfs, readonly: false },
     hostname: spec.hostname ?? DEFAULT_HOSTNAME,
     mounts,
-    linux: { namespaces, maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS },
+    linux: {
+      namespaces,
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+      ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
+      resources: {
+        devices: DEVICE_RULES.map((r) => ({ ...r })),
+        pids: { limit: opts.limits.pids },
+        ...(opts.limits.memoryBytes !== undefined ? { memory: { limit: opts.limits.memoryBytes } } : {}),
+      },
+      ...(opts.seccomp !== undefined ? { seccomp: opts.seccomp } : {}),
+    },
   };
 }

@@ -10,6 +10,8 @@ export interface SpawnSandboxOptions {
   args: string[];
   io: ProcessIO;
   signal: AbortSignal;
+  /** Open descriptors handed to the child as fds 3, 4, ... (bwrap's --args and --seccomp). */
+  extraFds?: number[];
   /** Called on abort, then every 100 ms until the process exits. */
   kill(child: { kill(sig: NodeJS.Signals): boolean }): Promise<void> | void;
 }
@@ -18,7 +20,7 @@ export interface SpawnSandboxOptions {
 export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: number }> {
   if (opts.signal.aborted) return Promise.reject(new AbortError());
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.command, opts.args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(opts.command, opts.args, { stdio: ["ignore", "pipe", "pipe", ...(opts.extraFds ?? [])] });
     let timer: NodeJS.Timeout | undefined;
     let exited = false;
     const killLoop = (): void => {
@@ -28,8 +30,8 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
     };
     const onAbort = (): void => killLoop();
     opts.signal.addEventListener("abort", onAbort, { once: true });
-    child.stdout.on("data", (c: Buffer) => opts.io.stdout(c));
-    child.stderr.on("data", (c: Buffer) => opts.io.stderr(c));
+    child.stdout?.on("data", (c: Buffer) => opts.io.stdout(c));
+    child.stderr?.on("data", (c: Buffer) => opts.io.stderr(c));
     child.on("error", (err: NodeJS.ErrnoException) => {
       exited = true;
       opts.signal.removeEventListener("abort", onAbort);

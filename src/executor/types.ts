@@ -20,7 +20,10 @@ export interface ProcessSpec {
   gid: number;
   additionalGids?: number[];
   hostname?: string;
-  /** "default" shares the host network (package managers work), "none" gets a private netns with only lo. */
+  /**
+   * "default": a private network namespace with outbound access through a user-mode network (never the host's
+   * loopback); "none": a private namespace with only lo; "host": the host's network (the network.host entitlement).
+   */
   network: "default" | "none" | "host";
   extraMounts?: BindMount[];
 }
@@ -34,4 +37,22 @@ export interface Executor {
   readonly name: string;
   /** Resolves with the process's exit status (128+n when killed by signal n); rejects with AbortError when `signal` fires. */
   run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal): Promise<{ exitCode: number }>;
+}
+
+/** A network namespace prepared for one RUN's default network (see user-net.ts). */
+export interface RunNetworkHandle {
+  /** A namespace file to join. */
+  nsPath: string;
+  /** The RUN's /etc/resolv.conf content. */
+  resolvConf: string;
+  release(): Promise<void>;
+}
+
+/** What an executor asks of the engine for each RUN: the default network and the seccomp profile. */
+export interface SandboxHooks {
+  network?(signal: AbortSignal): Promise<RunNetworkHandle>;
+  /** linux.seccomp in the OCI runtime spec's form (converted for the host's arch and the RUN's capabilities). */
+  seccomp?(): Promise<unknown>;
+  /** The same profile compiled to a classic BPF program for bwrap's --seccomp. */
+  seccompBpf?(): Promise<Buffer>;
 }

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { BuildError } from "../errors.js";
 import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { MAX_ID } from "./sandbox-policy.js";
 
 export interface ResolvedUser {
   uid: number;
@@ -58,8 +59,9 @@ function parsePasswd(rows: string[][]): PasswdEntry[] {
 
 function checkId(value: string, what: string, spec: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n > 0xffffffff) {
-    throw new BuildError("BAD_USER", `invalid ${what} ${JSON.stringify(value)} in user spec ${JSON.stringify(spec)}`);
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID) {
+    // 4294967295 is (uid_t)-1, which setuid(2) reads as "no change": the process would stay root.
+    throw new BuildError("BAD_USER", `invalid ${what} ${JSON.stringify(value)} in user spec ${JSON.stringify(spec)}: ids range from 0 to ${MAX_ID}`);
   }
   return n;
 }
@@ -118,6 +120,9 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
       }
       gid = Number(row[2]);
     }
+  }
+  if (uid > MAX_ID || gid > MAX_ID) {
+    throw new BuildError("BAD_USER", `user spec ${JSON.stringify(spec)} resolves to ${uid}:${gid}, outside the valid range 0-${MAX_ID} (/etc/passwd or /etc/group holds a bad id)`);
   }
   const out: ResolvedUser = { uid, gid };
   if (home !== undefined && home !== "") out.home = home;

@@ -29,6 +29,8 @@ import { executeRun, runArgv } from "./run-instruction.js";
 import { parseMountSpec, type SecretSource } from "./mount-spec.js";
 import { prepareRunMounts } from "./run-mounts.js";
 import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
+import { defaultResourceLimits } from "../executor/sandbox-policy.js";
+import { sandboxHooks, sandboxRuntimeDir } from "../executor/sandbox-hooks.js";
 import type { Executor } from "../executor/types.js";
 import type { SnapshotterKind } from "../snapshot/run-step.js";
 import { createHasher, type Hasher } from "../cache/hasher.js";
@@ -64,6 +66,10 @@ export interface BuildOptions {
   jobs?: number;
   /** RUN sandbox: crun, runc or bwrap (auto: the first one installed). */
   executor?: ExecutorPreference;
+  /** Entitlements granted to the build (buildx's --allow): "network.host" lets RUN --network=host share the host's network. */
+  allow?: string[];
+  /** Most processes one RUN may have at once (default DEFAULT_PIDS_LIMIT). */
+  pidsLimit?: number;
   /** Snapshots for RUN: overlayfs, or a copy of the rootfs (auto: overlay when it can be mounted). */
   snapshotter?: SnapshotterKind;
   /** Secrets for RUN --mount=type=secret, by id (from `--secret id=x,src=path|env=VAR`). */
@@ -142,6 +148,8 @@ interface BuildRun {
   stepCounter: number;
   /** Chosen on the first RUN, so builds without RUN need no runtime installed. */
   executor: () => Promise<Executor>;
+  /** Entitlements granted with --allow. */
+  allow: Set<string>;
   snapshotter: SnapshotterKind;
   secrets: Map<string, SecretSource>;
   hasher: Hasher;
@@ -254,7 +262,13 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     imageRootfs: new Map(),
     limit: pLimit(Math.max(1, opts.jobs ?? availableParallelism())),
     stepCounter: 0,
-    executor: once(() => selectExecutor(opts.executor ?? "auto")),
+    executor: once(() =>
+      selectExecutor(opts.executor ?? "auto", {
+        limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
+        hooks: sandboxHooks({ runtimeDir: sandboxRuntimeDir() }),
+      }),
+    ),
+    allow: new Set(opts.allow ?? []),
     snapshotter: opts.snapshotter ?? "auto",
     secrets: opts.secrets ?? new Map(),
     hasher,
@@ -950,6 +964,11 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
       const network = t.network ?? "default";
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
+      if (network === "host" && !run.allow.has("network.host"))
+        throw new BuildError("ENTITLEMENT_REQUIRED", "RUN --network=host needs the network.host entitlement, which this build was not granted", {
+          range,
+          hint: "pass --allow network.host to share the host's network (including its loopback services) with RUN steps",
+        });
       const e = env();
       const rawMounts = t.mounts.map((m) => expand(run, m, e, range));
       const specs = rawMounts.map((m) => parseMountSpec(m, range));

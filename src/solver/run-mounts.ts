@@ -161,6 +161,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           const gid = spec.gid ?? 0;
           const mode = spec.mode ?? 0o755;
           const base = join(ctx.storeRoot, "cache-mounts");
+          // Private: a setuid file a build leaves in a cache mount must not be reachable by other local users.
+          await mkdir(base, { recursive: true, mode: 0o700 });
+          await chmod(base, 0o700);
           await mkdir(base, { recursive: true });
           const key = createHash("sha256").update(spec.id ?? spec.target).digest("hex");
           const dir = join(base, key);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { AbortError, EnvironmentError, StoreError, throwIfAborted } from "../errors.js";
+import { ensurePrivateRoot } from "./store-paths.js";
 
 const run = promisify(execFile);
 
@@ -181,6 +182,7 @@ async function removeStaleGcLock(dir: string, stale: LockOwner): Promise<void> {
  * while a live prune holds gc.lock; a gc.lock left by a dead process is removed. Rejects with AbortError on `signal`.
  */
 export async function acquireBuildLock(root: string, signal?: AbortSignal): Promise<StoreLock> {
+  await ensurePrivateRoot(root);
   const dir = join(root, "locks");
   await mkdir(dir, { recursive: true });
   const stamp = JSON.stringify(await ownStamp()) + "\n";
@@ -228,6 +230,7 @@ function lockHandle(path: string): StoreLock {
  * dead processes are removed on the way.
  */
 export async function acquireGcLock(root: string): Promise<StoreLock> {
+  await ensurePrivateRoot(root);
   const dir = join(root, "locks");
   await mkdir(dir, { recursive: true });
   const boot = await bootId();

@@ -1,0 +1,127 @@
+// What every RUN sandbox grants, whatever the executor: Docker's default capabilities, devices, masked and
+// read-only /proc and /sys paths, and resource limits. crun/runc get it as config.json, bwrap as flags and cgroups.
+import { readFileSync } from "node:fs";
+
+/** Docker's default capability set (moby oci/caps/defaults.go); bwrap grants exactly these, never more. */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+/** Docker's masked paths (moby oci/defaults.go): files get /dev/null over them, directories an empty read-only tmpfs. */
+export const MASKED_PATHS: readonly string[] = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Docker's read-only paths: writing a sysctl or sysrq from a RUN must never reach the host kernel. */
+export const READONLY_PATHS: readonly string[] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+export interface DeviceNode {
+  path: string;
+  type: "c";
+  major: number;
+  minor: number;
+  mode: number;
+}
+
+/** The device nodes a RUN's /dev holds (created fresh for each container, never the host's own nodes). */
+export const DEFAULT_DEVICES: readonly DeviceNode[] = [
+  { path: "/dev/null", type: "c", major: 1, minor: 3, mode: 0o666 },
+  { path: "/dev/zero", type: "c", major: 1, minor: 5, mode: 0o666 },
+  { path: "/dev/full", type: "c", major: 1, minor: 7, mode: 0o666 },
+  { path: "/dev/random", type: "c", major: 1, minor: 8, mode: 0o666 },
+  { path: "/dev/urandom", type: "c", major: 1, minor: 9, mode: 0o666 },
+  { path: "/dev/tty", type: "c", major: 5, minor: 0, mode: 0o666 },
+];
+
+export interface DeviceRule {
+  allow: boolean;
+  type?: "a" | "c" | "b";
+  /** Omitted: any. */
+  major?: number;
+  minor?: number;
+  access: string;
+}
+
+/**
+ * The device cgroup rules Docker applies (deny everything, then runc's default allow list): mknod of any node is
+ * allowed (image builds create them), but only these devices can be opened.
+ */
+export const DEVICE_RULES: readonly DeviceRule[] = [
+  { allow: false, access: "rwm" },
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
+  { allow: true, type: "c", major: 1, minor: 3, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 7, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 8, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 9, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 0, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 1, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 2, access: "rwm" },
+  { allow: true, type: "c", major: 136, access: "rwm" },
+];
+
+/** A rule in cgroup v1 `devices.allow`/`devices.deny` syntax ("c 1:3 rwm", "a *:* rwm"). */
+export function deviceRuleLine(r: DeviceRule): string {
+  const n = (v: number | undefined) => (v === undefined ? "*" : String(v));
+  return `${r.type ?? "a"} ${n(r.major)}:${n(r.minor)} ${r.access}`;
+}
+
+export interface ResourceLimits {
+  /** Maximum number of processes and threads in one RUN. */
+  pids: number;
+  /** Memory limit in bytes; undefined: none. */
+  memoryBytes?: number;
+}
+
+/**
+ * Enough for parallel compilers and test runners, small enough that a fork bomb ends the step long before it
+ * exhausts the host's pid space. `--pids-limit` changes it.
+ */
+export const DEFAULT_PIDS_LIMIT = 1024;
+
+/** Three quarters of the machine's memory: a runaway RUN is OOM-killed inside its cgroup before the host suffers. */
+export function defaultMemoryLimit(meminfo?: string): number | undefined {
+  let text = meminfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/meminfo", "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^MemTotal:\s+(\d+) kB/m.exec(text);
+  if (!m?.[1]) return undefined;
+  return Math.floor((Number(m[1]) * 1024 * 3) / 4);
+}
+
+export function defaultResourceLimits(): ResourceLimits {
+  const memoryBytes = defaultMemoryLimit();
+  return { pids: DEFAULT_PIDS_LIMIT, ...(memoryBytes !== undefined ? { memoryBytes } : {}) };
+}
+
+/** Linux reserves (uid_t)-1: setuid(4294967295) means "leave the id alone", so such a USER would run as root. */
+export const MAX_ID = 0xfffffffe;
