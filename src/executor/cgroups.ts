@@ -162,7 +162,7 @@ export async function createRunCgroup(layout: CgroupLayout | undefined, name: st
 }
 
 /** Removes run cgroups whose owning build died (kill -9): kills what is left in them and deletes them. */
-export async function reapStaleRunCgroups(layout: CgroupLayout | undefined, alive: (pid: number) => boolean): Promise<number> {
+export async function reapStaleRunCgroups(layout: CgroupLayout | undefined, alive: (pid: number) => boolean | Promise<boolean>): Promise<number> {
   if (!layout) return 0;
   const parents =
     layout.version === 2
@@ -173,7 +173,7 @@ export async function reapStaleRunCgroups(layout: CgroupLayout | undefined, aliv
     const names = await readdir(parent).catch(() => [] as string[]);
     for (const n of names) {
       const m = /^run-(\d+)-/.exec(n);
-      if (!m || alive(Number(m[1]))) continue;
+      if (!m || (await alive(Number(m[1])))) continue;
       await removeDir(join(parent, n));
       reaped++;
     }

@@ -158,7 +158,8 @@ function wrappedArgv(wrap: boolean, argv: string[]): string[] {
   return [c.command, ...c.args];
 }
 
-function runWrapped(wrap: boolean, argv: string[]): Promise<unknown> {
+/** Runs a runtime housekeeping command (kill, delete, list) with crun's hybrid-cgroup workaround when `wrap` is set. */
+export function runWrapped(wrap: boolean, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const c = wrapped(wrap, argv);
   return runQuiet(c.command, c.args);
 }

@@ -1,8 +1,7 @@
 // Containers whose builder died (kill -9) keep running: the runtime's `run` is not tied to its parent. The next build
 // finds them in the runtimes' state dirs by their bundle path and kills and deletes them.
 import { readdir, rm } from "node:fs/promises";
-import { defaultStateDir } from "./oci-runtime.js";
-import { runQuiet } from "./spawn-sandbox.js";
+import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./oci-runtime.js";
 
 interface ListedContainer {
   id?: string;
@@ -17,8 +16,9 @@ export async function reapOrphanContainers(orphaned: (bundle: string) => Promise
     // No spawn unless the state dir holds a container: this runs at the start of every build.
     const present = await readdir(stateDir).catch(() => [] as string[]);
     if (!present.some((n) => n.startsWith("tsbuild-"))) continue;
-    const base = runtime === "crun" ? ["--root", stateDir, "--cgroup-manager=disabled"] : ["--root", stateDir];
-    const listed = await runQuiet(runtime, [...base, "list", "--format", "json"]);
+    const base = runtimeBaseArgs(runtime, stateDir, true);
+    const wrap = runtime === "crun" && (await crunNeedsHybridWorkaround());
+    const listed = await runWrapped(wrap, [runtime, ...base, "list", "--format", "json"]);
     if (listed.code !== 0) continue;
     let containers: ListedContainer[];
     try {
@@ -28,8 +28,8 @@ export async function reapOrphanContainers(orphaned: (bundle: string) => Promise
     }
     for (const c of containers) {
       if (!c.id?.startsWith("tsbuild-") || !c.bundle || !(await orphaned(c.bundle))) continue;
-      await runQuiet(runtime, [...base, "kill", c.id, "KILL"]);
-      await runQuiet(runtime, [...base, "delete", "-f", c.id]);
+      await runWrapped(wrap, [runtime, ...base, "kill", c.id, "KILL"]);
+      await runWrapped(wrap, [runtime, ...base, "delete", "-f", c.id]);
       await rm(c.bundle, { recursive: true, force: true });
       reaped++;
     }

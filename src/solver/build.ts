@@ -30,7 +30,7 @@ import { parseMountSpec, type SecretSource } from "./mount-spec.js";
 import { prepareRunMounts } from "./run-mounts.js";
 import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
 import { defaultResourceLimits } from "../executor/sandbox-policy.js";
-import { sandboxHooks, sandboxRuntimeDir } from "../executor/sandbox-hooks.js";
+import { sandboxHooks } from "../executor/sandbox-hooks.js";
 import type { Executor } from "../executor/types.js";
 import type { SnapshotterKind } from "../snapshot/run-step.js";
 import { createHasher, type Hasher } from "../cache/hasher.js";
@@ -40,9 +40,10 @@ import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
 import { digestContextSources } from "../context/source-digest.js";
 import { materialize, releaseStageRootfs, stageRootfs, type SnapshotContext, type StageRootfs } from "./stage-rootfs.js";
-import { acquireBuildLock, cleanStaleScratch, isStaleScratch } from "../store/locks.js";
+import { acquireBuildLock, cleanStaleScratch, isProcessAlive, isStaleScratch } from "../store/locks.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { reapOrphanContainers } from "../executor/orphan-containers.js";
+import { detectCgroupLayout, reapStaleRunCgroups } from "../executor/cgroups.js";
 import { ensureBlob, type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
 import type { MountSpec } from "./mount-spec.js";
@@ -237,6 +238,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   let scratch: Awaited<ReturnType<Engine["scratch"]>>;
   try {
     await reapOrphanContainers((bundle) => orphanedIn(engine.root, bundle));
+    await reapStaleRunCgroups(await detectCgroupLayout(), (pid) => isProcessAlive(pid));
     await cleanStaleScratch(engine.root);
     scratch = await engine.scratch("build");
   } catch (e) {
@@ -265,7 +267,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     executor: once(() =>
       selectExecutor(opts.executor ?? "auto", {
         limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
-        hooks: sandboxHooks({ runtimeDir: sandboxRuntimeDir() }),
+        hooks: sandboxHooks(),
       }),
     ),
     allow: new Set(opts.allow ?? []),

@@ -41,7 +41,7 @@ describe.each(EXECUTORS)("%s executor", (name) => {
     expect(await sh("echo out; echo err >&2; exit 7")).toEqual({ exitCode: 7, out: "out\n", err: "err\n" });
   });
 
-  test("network none has only lo; default shares the host's interfaces", async () => {
+  test("network none has only lo; default has its own namespace with the user-mode network's tap; host shares the host's", async () => {
     const ifaces = (text: string) =>
       text
         .split("\n")
@@ -51,8 +51,9 @@ describe.each(EXECUTORS)("%s executor", (name) => {
         .filter((s): s is string => !!s && !s.startsWith("veth"))
         .sort();
     expect(ifaces((await sh("cat /proc/net/dev", { network: "none" })).out)).toEqual(["lo"]);
+    expect(ifaces((await sh("cat /proc/net/dev", { network: "default" })).out)).toEqual(["lo", "tap0"]);
     const host = ifaces(await readFile("/proc/net/dev", "utf8"));
-    expect(ifaces((await sh("cat /proc/net/dev", { network: "default" })).out)).toEqual(host);
+    expect(ifaces((await sh("cat /proc/net/dev", { network: "host" })).out)).toEqual(host);
   });
 
   test("hostname, /etc/hosts and /etc/resolv.conf", async () => {
@@ -60,8 +61,8 @@ describe.each(EXECUTORS)("%s executor", (name) => {
     const [hn, rest] = [r.out.split("\n")[0], r.out.split("\n").slice(1).join("\n")];
     expect(hn).toBe("box");
     expect(rest).toContain("127.0.0.1\tlocalhost box");
-    const hostResolv = await readFile("/etc/resolv.conf", "utf8").catch(() => "nameserver 8.8.8.8\n");
-    expect(rest).toContain(`---\n${hostResolv}`);
+    // The default network's resolver is slirp4netns's DNS forwarder.
+    expect(rest).toContain("---\nnameserver 10.0.2.3\n");
     expect(r.out.trimEnd().endsWith("ro")).toBe(true);
   });
 
@@ -94,17 +95,24 @@ describe.each(EXECUTORS)("%s executor", (name) => {
 describe("runtime spec", () => {
   const spec: ProcessSpec = { args: ["true"], env: [], cwd: "/", uid: 0, gid: 0, network: "default" };
   const files = { hosts: "/b/hosts", resolvConf: "/b/resolv.conf" };
+  const o = { files, limits: { pids: 1024 }, nofile: 1024 };
 
-  test("Docker's defaults; network namespace only for none", () => {
-    const c = buildRuntimeConfig(spec, "/r", files, 1024);
+  test("Docker's defaults; a network namespace unless host; device rules and limits", () => {
+    const c = buildRuntimeConfig(spec, "/r", o);
     expect(c.ociVersion).toBe("1.0.2");
     expect(c.process.capabilities.bounding).toEqual([...DEFAULT_CAPABILITIES]);
     expect(c.process.capabilities.effective).toHaveLength(14);
     expect(c.process.rlimits).toEqual([{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }]);
-    expect(c.linux.namespaces.map((n) => n.type)).toEqual(["pid", "ipc", "uts", "mount"]);
-    expect(buildRuntimeConfig({ ...spec, network: "none" }, "/r", files, 1024).linux.namespaces.map((n) => n.type)).toContain("network");
+    expect(c.linux.namespaces).toEqual([{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }]);
+    expect(buildRuntimeConfig(spec, "/r", { ...o, netnsPath: "/proc/1/fd/9" }).linux.namespaces).toContainEqual({ type: "network", path: "/proc/1/fd/9" });
+    expect(buildRuntimeConfig({ ...spec, network: "host" }, "/r", o).linux.namespaces.map((n) => n.type)).not.toContain("network");
     expect(c.mounts.find((m) => m.destination === "/etc/hosts")).toMatchObject({ source: "/b/hosts", options: expect.arrayContaining(["ro"]) });
-    expect(buildRuntimeConfig({ ...spec, uid: 1000 }, "/r", files, 1024).process.capabilities.effective).toEqual([]);
+    expect(buildRuntimeConfig({ ...spec, uid: 1000 }, "/r", o).process.capabilities.effective).toEqual([]);
+    expect(c.linux.resources.devices[0]).toEqual({ allow: false, access: "rwm" });
+    expect(c.linux.resources.devices).toContainEqual({ allow: true, type: "c", major: 1, minor: 3, access: "rwm" });
+    expect(c.linux.resources.devices.filter((d) => d.allow && d.type === "b" && d.access !== "m")).toEqual([]);
+    expect(c.linux.resources.pids).toEqual({ limit: 1024 });
+    expect(c.linux.readonlyPaths).toContain("/proc/sys");
   });
 
   test("RLIMIT_NOFILE is clamped to our hard limit", () => {
