@@ -315,7 +315,7 @@ export async function tarBuffer(entries: TarEntry[]): Promise<Buffer> {
   for (const e of entries) {
     const type = e.type ?? "file";
     const body = e.body === undefined ? undefined : Buffer.from(e.body);
-    const header: tar.Header = {
+    const header: Partial<tar.Header> & { name: string } = {
       name: e.name,
       type,
       mode: e.mode ?? (type === "directory" ? 0o755 : 0o644),

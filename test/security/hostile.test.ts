@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
 import { requireTool } from "../helpers/tools.js";
@@ -18,6 +18,7 @@ import {
   ociLayoutEntries,
   processesWith,
   readOrUndefined,
+  readlinkOrUndefined,
   runCli,
   startHostWatch,
   startTokenServer,
@@ -55,6 +56,7 @@ let victim: Victim;
 let watch: HostWatch;
 let server: TokenServer;
 let busyboxTar: string;
+let busyboxSource: string | undefined;
 let devImageTar: string;
 let hostDisk: { major: number; minor: number };
 
@@ -157,8 +159,9 @@ p capbnd-root "$(grep CapBnd: /proc/self/status | cut -f2)"
 p chroot-proc1 "$(chroot /proc/1/root ls / 2>/dev/null | tr '\\n' ' ')"
 p proc1-root "$(ls /proc/1/root/ 2>/dev/null | tr '\\n' ' ')"
 p mountinfo-victim "$(grep -c '${victim.dir}' /proc/self/mountinfo)"
-p net-loopback "$(wget -T 3 -q -O- http://127.0.0.1:${server.port}/ 2>/dev/null | grep -c ${server.token})"
-p net-slirp-host "$(wget -T 3 -q -O- http://10.0.2.2:${server.port}/ 2>/dev/null | grep -c ${server.token})"
+# busybox 1.35's wget -T segfaults: bound it with timeout instead
+p net-loopback "$(timeout 5 wget -q -O- http://127.0.0.1:${server.port}/ 2>/dev/null | grep -c ${server.token})"
+p net-slirp-host "$(timeout 5 wget -q -O- http://10.0.2.2:${server.port}/ 2>/dev/null | grep -c ${server.token})"
 # last: chmod/chown of the sandbox's /dev/null (the host's must not change; the suite restores it if it does)
 p devnull-chmod "$(ok sh -c 'chmod 777 /dev/null && chown 1:1 /dev/null')"
 exit 0
@@ -184,6 +187,7 @@ beforeAll(async () => {
   await chmod(work, 0o755);
   victim = await makeVictim();
   server = await startTokenServer();
+  busyboxSource = await makeBusyboxArchive();
   busyboxTar = await makeBusyboxArchive(work);
   const disk = (await readFile("/proc/partitions", "utf8")).split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f.length === 4 && /^\d+$/.test(f[0] ?? ""));
   hostDisk = { major: Number(disk?.[0] ?? 7), minor: Number(disk?.[1] ?? 1) };
@@ -207,6 +211,8 @@ afterAll(async () => {
   await server?.close();
   await victim?.remove();
   if (work) await rm(work, { recursive: true, force: true });
+  // makeBusyboxArchive caches its build in a temp dir of its own for this (forked) test file: drop it too.
+  if (busyboxSource && /\/tsbuild-bbimg-[^/]+$/.test(dirname(busyboxSource))) await rm(dirname(busyboxSource), { recursive: true, force: true });
 });
 
 describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
@@ -326,7 +332,8 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
     expectSafe(b);
     expect(b.output).not.toMatch(/^#\d+ 0$/m);
     expectCleanFailure(b);
-    expect(b.output).toContain("4294967295");
+    // Clear = the error names the bad uid, not just "exit code: 1" with the runtime's message buried in the log.
+    expect(b.output.match(/^error: .*$/m)?.[0]).toContain("4294967295");
   });
 
   it("21: a fork bomb of 1500 background sleeps is stopped by a pids limit, ends within 60 s, leaves nothing", async () => {
@@ -358,16 +365,27 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
 
   it("26: /etc/hosts and /etc/resolv.conf planted as symlinks to /oldroot/tmp/... create nothing on the host", async () => {
     const ctx = await context(executor, "etc-symlinks");
-    await symlink(`/oldroot/tmp/${CREATED}-26-hosts`, join(ctx, "hosts"));
-    await symlink(`/oldroot/tmp/${CREATED}-26-resolv`, join(ctx, "resolv"));
-    const b = await build(executor, ctx, "FROM busybox:local\nCOPY hosts /etc/hosts\nCOPY resolv /etc/resolv.conf\nRUN true\n");
+    // Inside a copied directory, so COPY keeps them as symlinks (a top-level source symlink is followed in the context).
+    await mkdir(join(ctx, "etcdir"));
+    await symlink(`/oldroot/tmp/${CREATED}-26-hosts`, join(ctx, "etcdir/hosts"));
+    await symlink(`/oldroot/tmp/${CREATED}-26-resolv`, join(ctx, "etcdir/resolv.conf"));
+    const out = join(work, `out-${executor}-26`);
+    const b = await build(executor, ctx, "FROM busybox:local\nCOPY etcdir/ /etc/\nRUN true\n", { extra: ["-o", `type=local,dest=${out}`] });
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
+    else expect(await readlinkOrUndefined(join(out, "etc/hosts")), "the planted symlink should be in the image").toBe(`/oldroot/tmp/${CREATED}-26-hosts`);
   });
 
   it("27: tmpfs and bind mounts through a symlink to ../../../../tmp create nothing on the host", async () => {
     const ctx = await context(executor, "relative-symlink");
     const b = await build(executor, ctx, `FROM busybox:local\nRUN ln -s ../../../../tmp /c\nRUN --mount=type=tmpfs,target=/c/${CREATED}-27-tmpfs --mount=type=bind,target=/c/${CREATED}-27-bind true\n`);
+    expectSafe(b);
+    if (b.code !== 0) expectCleanFailure(b);
+  });
+
+  it("27b: tmpfs and bind mounts through a relative symlink into bwrap's setup root (../oldroot/tmp) create nothing on the host", async () => {
+    const ctx = await context(executor, "relative-oldroot");
+    const b = await build(executor, ctx, `FROM busybox:local\nRUN ln -s ../oldroot/tmp /d\nRUN --mount=type=tmpfs,target=/d/${CREATED}-27b-tmpfs --mount=type=bind,target=/d/${CREATED}-27b-bind true\n`);
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
   });
@@ -386,13 +404,13 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
     if (b.code !== 0) expectCleanFailure(b);
   });
 
-  it("30: a secret mount onto a planted symlink (to the victim, to /oldroot/tmp) changes nothing on the host", async () => {
+  it("30: secret mounts onto planted symlinks (to the victim, via /oldroot, to /oldroot/tmp) change nothing on the host", async () => {
     const ctx = await context(executor, "secret-symlink", { "secret.txt": "s3cret\n" });
     const b = await build(
       executor,
       ctx,
-      `FROM busybox:local\nRUN mkdir -p /run/secrets && ln -s ${victim.file} /run/secrets/s && ln -s /oldroot/tmp/${CREATED}-30 /run/secrets/t\nRUN --mount=type=secret,id=s --mount=type=secret,id=t true\n`,
-      { extra: ["--secret", `id=s,src=${join(ctx, "secret.txt")}`, "--secret", `id=t,src=${join(ctx, "secret.txt")}`] },
+      `FROM busybox:local\nRUN mkdir -p /run/secrets && ln -s ${victim.file} /run/secrets/s && ln -s /oldroot${victim.file} /run/secrets/u && ln -s /oldroot/tmp/${CREATED}-30 /run/secrets/t\nRUN --mount=type=secret,id=s --mount=type=secret,id=u --mount=type=secret,id=t true\n`,
+      { extra: ["s", "u", "t"].flatMap((id) => ["--secret", `id=${id},src=${join(ctx, "secret.txt")}`]) },
     );
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
@@ -440,14 +458,15 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
   });
 
   // ---- context and archive tricks ----
-  it("35a: COPY of a context symlink to /etc/passwd copies the symlink, not the host's file", async () => {
+  it("35a: COPY of a context symlink to /etc/passwd gives a symlink or a not-found error, never the host's file", async () => {
     const ctx = await context(executor, "copy-link");
     await symlink("/etc/passwd", join(ctx, "link"));
     const out = join(work, `out-${executor}-35a`);
     const b = await build(executor, ctx, "FROM busybox:local\nCOPY link /x\n", { extra: ["-o", `type=local,dest=${out}`] });
     expectSafe(b);
-    expect(b.code, b.output).toBe(0);
-    expect((await lstat(join(out, "x"))).isSymbolicLink()).toBe(true);
+    // BuildKit resolves a top-level source symlink inside the context (<ctx>/etc/passwd: not found); a copied symlink is fine too.
+    if (b.code !== 0) expectCleanFailure(b);
+    else if (!(await lstat(join(out, "x"))).isSymbolicLink()) expect(await readOrUndefined(join(out, "x"))).not.toBe(await readFile("/etc/passwd", "utf8"));
   });
 
   it("35b: COPY linkdir/secret.txt through a context symlink to a host dir fails or stays in the context", async () => {
@@ -524,7 +543,7 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
   describe("39-42: secrets and store permissions", () => {
     const secret = `hostile-secret-${uniqueSuffix(8)}`;
     let b: Built;
-    const seenInCmdline: string[] = [];
+    const seenInCmdline = new Set<string>();
     const seenInFiles = new Set<string>();
     beforeAll(async () => {
       process.env[SECRET_ENV] = secret;
@@ -534,7 +553,7 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
           extra: ["--secret", `id=s,env=${SECRET_ENV}`, "-t", `hostile-secret-${S}:latest`],
           during: async (finished) => {
             while (!finished()) {
-              for (const p of await processesWith(secret)) seenInCmdline.push(`${p.pid} ${p.args.slice(0, 120)}`);
+              for (const p of await processesWith(secret)) seenInCmdline.add(`pid ${p.pid}: ${p.args.split(" ")[0]} (its argv holds the secret)`);
               for (const f of await filesContaining(rootOf(executor), secret, { othersReadable: true })) seenInFiles.add(f);
               await new Promise((r) => setTimeout(r, 150));
             }
@@ -550,7 +569,7 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
       expect(b.probes.get("secret-env")).toBe("set");
     });
     it("39: while the RUN runs, no process's command line and no file readable by others holds the secret", () => {
-      expect(seenInCmdline).toEqual([]);
+      expect([...seenInCmdline]).toEqual([]);
       expect([...seenInFiles]).toEqual([]);
     });
     it("40: after the build the secret is nowhere in the store, the build output or `tsbuild history`", async () => {
@@ -591,7 +610,7 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
   // ---- network ----
   it("44a: RUN --network=host without --allow network.host fails with an error naming the entitlement", async () => {
     const ctx = await context(executor, "nethost-denied");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host wget -T 3 -q -O- http://127.0.0.1:${server.port}/\n`);
+    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host timeout 5 wget -q -O- http://127.0.0.1:${server.port}/\n`);
     expectSafe(b);
     expect(b.output).not.toContain(server.token);
     expectCleanFailure(b);
@@ -600,7 +619,7 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
 
   it("44b: RUN --network=host with --allow network.host reaches the host's loopback", async () => {
     const ctx = await context(executor, "nethost-allowed");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host wget -T 3 -q -O- http://127.0.0.1:${server.port}/\n`, { extra: ["--allow", "network.host"] });
+    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host timeout 5 wget -q -O- http://127.0.0.1:${server.port}/\n`, { extra: ["--allow", "network.host"] });
     expectSafe(b);
     expect(b.code, b.output).toBe(0);
     expect(b.output).toContain(server.token);
