@@ -169,6 +169,8 @@ export interface SecretSource {
   src?: string;
   /** Host environment variable holding the secret. */
   env?: string;
+  /** The environment `env` is read from (the CLI's, which may differ from process.env); default process.env. */
+  environment?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -193,15 +195,15 @@ export function parseSecretFlag(value: string, env: NodeJS.ProcessEnv = process.
   const envName = opts.get("env");
   if (src !== undefined && envName !== undefined) throw new UsageError("BAD_FLAG_VALUE", `--secret ${value}: give src= or env=, not both`);
   if (src !== undefined) {
-    if (type === "env") return [id, { env: src }];
+    if (type === "env") return [id, { env: src, environment: env }];
     return [id, { src: resolvePath(src) }];
   }
   if (envName !== undefined) {
     if (type === "file") return [id, { src: resolvePath(envName) }];
-    return [id, { env: envName }];
+    return [id, { env: envName, environment: env }];
   }
-  if (type === "env") return [id, { env: id }];
+  if (type === "env") return [id, { env: id, environment: env }];
   if (type === "file") return [id, { src: resolvePath(id) }];
-  if (env[id] !== undefined) return [id, { env: id }];
+  if (env[id] !== undefined) return [id, { env: id, environment: env }];
   throw new UsageError("BAD_FLAG_VALUE", `--secret ${value}: no src= or env= given and $${id} is not set`);
 }

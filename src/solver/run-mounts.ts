@@ -119,7 +119,7 @@ async function ensureDir(dir: string, uid: number, gid: number, mode: number): P
 
 function secretValue(id: string, source: SecretSource, range: SourceRange | undefined): Promise<Buffer | undefined> {
   if (source.env !== undefined) {
-    const v = process.env[source.env];
+    const v = (source.environment ?? process.env)[source.env];
     return Promise.resolve(v === undefined ? undefined : Buffer.from(v, "utf8"));
   }
   if (source.src !== undefined)

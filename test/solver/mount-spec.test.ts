@@ -85,7 +85,10 @@ describe("parseSecretFlag", () => {
     ["id=MY_TOKEN,type=env", ["MY_TOKEN", { env: "MY_TOKEN" }]],
     ["id=tok", ["tok", { env: "tok" }]],
   ] as const)("%s", (value, want) => {
-    expect(parseSecretFlag(value, env)).toEqual(want);
+    const [id, { environment, ...source }] = parseSecretFlag(value, env);
+    expect([id, source]).toEqual(want);
+    // env secrets are read from the environment the flag was parsed with (the CLI's), not process.env.
+    if (source.env !== undefined) expect(environment).toBe(env);
   });
 
   test("relative src is made absolute", () => {
