@@ -120,10 +120,12 @@ async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
   const child = spawn("slirp4netns", args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
   let exited = false;
   const exit = new Promise<void>((resolve) => {
-    child.once("exit", () => {
+    const onEnd = (): void => {
       exited = true;
       resolve();
-    });
+    };
+    child.once("exit", onEnd);
+    child.once("error", onEnd); // not started (ENOENT): there will be no "exit"
   });
   const spawnError = new Promise<never>((_, reject) => {
     child.once("error", (err: NodeJS.ErrnoException) =>
