@@ -2,7 +2,7 @@
 // slirp4netns, a user-mode TCP/IP stack running in the host's namespace that refuses to connect to the host's
 // 127.0.0.1 (--disable-host-loopback). Nothing is kept on disk, so a SIGKILLed tsbuild leaves nothing behind.
 import { spawn, type ChildProcess } from "node:child_process";
-import { access, constants, open, type FileHandle } from "node:fs/promises";
+import { access, constants, open, stat, type FileHandle } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { AbortError, EnvironmentError, throwIfAborted } from "../errors.js";
 import { findOnPath } from "./select-executor.js";
@@ -86,24 +86,26 @@ const NETNS_HINT = "run tsbuild as root (it needs CAP_SYS_ADMIN for network name
  * namespace; we open its /proc/PID/ns/net, then let it exit. No bind-mounted ns file: nothing to unmount or reap.
  */
 async function openNewNetns(signal: AbortSignal): Promise<FileHandle> {
-  let child: ChildProcess;
+  // `read` blocks until we close its stdin, so the pid cannot exit (and be reused) before we have opened the ns.
+  const child = spawn("unshare", ["--net", "--", "sh", "-c", "echo; read _"], { stdio: ["pipe", "pipe", "pipe"] });
+  const proc = track(child);
+  const fail = (detail: string): EnvironmentError => new EnvironmentError("NETNS_FAILED", `cannot set up RUN's network: unshare --net failed: ${detail}`, { hint: NETNS_HINT });
   try {
-    // `read` blocks until we close its stdin, so the pid cannot exit (and be reused) before we have opened the ns.
-    child = spawn("unshare", ["--net", "--", "sh", "-c", "echo; read _"], { stdio: ["pipe", "pipe", "pipe"] });
-  } catch (e) {
-    throw new EnvironmentError("NETNS_FAILED", `cannot start unshare to create RUN's network namespace: ${String(e)}`, { hint: NETNS_HINT, cause: e });
-  }
-  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  try {
-    await waitForOutput(child, child.stdout as Readable, signal, "unshare --net");
+    await waitReady(child.stdout as Readable, proc.ended, signal, fail);
     const ns = await open(`/proc/${child.pid}/ns/net`, "r");
+    // Never hand out the host's namespace (a RUN would then silently share the host network).
+    const [got, host] = await Promise.all([ns.stat(), stat("/proc/self/ns/net")]);
+    if (got.ino === host.ino && got.dev === host.dev) {
+      await ns.close();
+      throw fail("it did not create a new network namespace");
+    }
     // EOF ends `read`; not awaited: the child has nothing left to do and cannot outlive its stdin.
     (child.stdin as Writable).end();
     return ns;
   } catch (e) {
     (child.stdin as Writable).end();
     child.kill("SIGKILL");
-    await exited;
+    await proc.exited;
     if (e instanceof AbortError || e instanceof EnvironmentError) throw e;
     throw new EnvironmentError("NETNS_FAILED", `cannot open RUN's new network namespace: ${String(e)}`, { hint: NETNS_HINT, cause: e });
   }
@@ -114,49 +116,46 @@ interface Slirp {
 }
 
 async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
-  const args = ["--configure", "--mtu=65520", "--disable-host-loopback", "--netns-type=path", "--ready-fd=3", "--exit-fd=4", nsPath, "tap0"];
+  // slirp4netns runs as real root and parses whatever the RUN sends: sandbox it (own mount namespace, capabilities
+  // dropped) and seccomp it, as podman and rootlesskit do; together they cost ≈3 ms.
+  const args = [
+    "--configure",
+    "--mtu=65520",
+    "--disable-host-loopback",
+    "--enable-sandbox",
+    "--enable-seccomp",
+    "--netns-type=path",
+    "--ready-fd=3",
+    "--exit-fd=4",
+    nsPath,
+    "tap0",
+  ];
   // fds 3 and 4 are socketpairs: slirp writes "1" to 3 once tap0 (and lo) are up; it exits when 4 reads EOF, which
   // happens when we close our end or the kernel does because we died. Verified with kill -9 (see the tests).
   const child = spawn("slirp4netns", args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    const onEnd = (): void => {
-      exited = true;
-      resolve();
-    };
-    child.once("exit", onEnd);
-    child.once("error", onEnd); // not started (ENOENT): there will be no "exit"
-  });
-  const spawnError = new Promise<never>((_, reject) => {
-    child.once("error", (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === "ENOENT"
-          ? new EnvironmentError("NO_SLIRP4NETNS", "RUN's default network needs slirp4netns, which is not on PATH", { hint: `${INSTALL_HINT} (or use RUN --network=host)`, cause: err })
-          : new EnvironmentError("SLIRP_FAILED", `cannot start slirp4netns: ${err.message}`, { cause: err }),
-      ),
-    );
-  });
-  spawnError.catch(() => undefined);
-  // Keep draining stderr (slirp logs to it) so it can never block on a full pipe; remember the tail for errors.
-  let stderrTail = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderrTail = (stderrTail + c.toString("utf8")).slice(-2000);
-  });
-  const exitSock = child.stdio[4] as Writable;
+  const proc = track(child);
+  const exitSock = child.stdio[4] as Writable | null;
   // A forgotten release() must not keep tsbuild from exiting; exiting closes the socket and slirp follows.
   child.unref();
   for (const s of [child.stderr, child.stdio[3], exitSock] as ({ unref?: () => void } | null)[]) s?.unref?.();
 
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
   const stop = async (): Promise<void> => {
-    exitSock.destroy();
-    if (!exited) {
-      const t = setTimeout(() => child.kill("SIGKILL"), EXIT_GRACE_MS);
-      await exit;
-      clearTimeout(t);
-    }
+    exitSock?.destroy();
+    if (exited) return;
+    const t = setTimeout(() => child.kill("SIGKILL"), EXIT_GRACE_MS);
+    await proc.exited;
+    clearTimeout(t);
   };
+  const fail = (detail: string): EnvironmentError =>
+    proc.notFound()
+      ? new EnvironmentError("NO_SLIRP4NETNS", "RUN's default network needs slirp4netns, which is not on PATH", { hint: `${INSTALL_HINT} (or use RUN --network=host)` })
+      : new EnvironmentError("SLIRP_FAILED", `cannot set up RUN's network: slirp4netns failed: ${detail}`, {
+          hint: `check that slirp4netns works here (${INSTALL_HINT}), or use RUN --network=host`,
+        });
   try {
-    await Promise.race([waitForOutput(child, child.stdio[3] as Readable, signal, "slirp4netns", () => stderrTail), spawnError]);
+    await waitReady(child.stdio[3] as Readable, proc.ended, signal, fail);
     return { stop };
   } catch (e) {
     child.kill("SIGKILL");
@@ -165,34 +164,55 @@ async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
   }
 }
 
-/** Resolves at the first byte on `stream`; rejects if the process ends first, the signal fires or it takes too long. */
-function waitForOutput(child: ChildProcess, stream: Readable, signal: AbortSignal, what: string, stderr?: () => string): Promise<void> {
+interface Tracked {
+  /** Settles when the process has exited, or failed to start. */
+  exited: Promise<void>;
+  /** Settles after exit once stderr is read (or 100 ms later), with what went wrong in a few words. */
+  ended: Promise<string>;
+  notFound(): boolean;
+}
+
+/** Follows a child's end: keeps draining its stderr (so it can never block on a full pipe) and keeps the tail. */
+function track(child: ChildProcess): Tracked {
+  let tail = "";
+  let spawnErr: NodeJS.ErrnoException | undefined;
+  child.stderr?.on("data", (c: Buffer) => (tail = (tail + c.toString("utf8")).slice(-2000)));
+  const stderrDone = new Promise<void>((resolve) => (child.stderr ? child.stderr.once("close", () => resolve()) : resolve()));
+  const exited = new Promise<string>((resolve) => {
+    child.once("exit", (code, sig) => resolve(sig ? `killed by ${sig}` : `exit ${code}`));
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      spawnErr = err;
+      resolve(err.message);
+    });
+  });
+  // "exit", not "close": "close" also waits for fds we keep open ourselves (slirp's --exit-fd).
+  const ended = exited.then(async (status) => {
+    await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 100))]);
+    return lastLine(tail) || status;
+  });
+  return { exited: exited.then(() => undefined), ended, notFound: () => spawnErr?.code === "ENOENT" };
+}
+
+/** Resolves at the first byte on `ready`; rejects if the process ends first, the signal fires or it takes too long. */
+function waitReady(ready: Readable, ended: Promise<string>, signal: AbortSignal, fail: (detail: string) => EnvironmentError): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let errText = "";
-    if (!stderr) child.stderr?.on("data", (c: Buffer) => (errText = (errText + c.toString("utf8")).slice(-2000)));
+    let settled = false;
     const done = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
-      stream.off("data", onData);
-      stream.resume(); // keep reading to EOF so the child's "close" can fire
-      child.off("close", onClose);
+      ready.off("data", onData);
+      ready.resume(); // read on to EOF
       if (err) reject(err);
       else resolve();
     };
     const onData = (): void => done();
     const onAbort = (): void => done(new AbortError());
-    const onClose = (code: number | null, sig: NodeJS.Signals | null): void => {
-      const detail = lastLine(stderr ? stderr() : errText) || (sig ? `killed by ${sig}` : `exit ${code}`);
-      const hint = what === "slirp4netns" ? `check that slirp4netns works here (${INSTALL_HINT}), or use RUN --network=host` : NETNS_HINT;
-      done(new EnvironmentError(what === "slirp4netns" ? "SLIRP_FAILED" : "NETNS_FAILED", `cannot set up RUN's network: ${what} failed: ${detail}`, { hint }));
-    };
     // A ref'd timer keeps the event loop alive while we wait on unref'd handles.
-    const timer = setTimeout(
-      () => done(new EnvironmentError(what === "slirp4netns" ? "SLIRP_FAILED" : "NETNS_FAILED", `cannot set up RUN's network: ${what} did not get ready within ${READY_TIMEOUT_MS / 1000} s`)),
-      READY_TIMEOUT_MS,
-    );
-    stream.on("data", onData);
-    child.on("close", onClose);
+    const timer = setTimeout(() => done(fail(`not ready within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+    ready.on("data", onData);
+    void ended.then((detail) => done(fail(detail)));
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
   });

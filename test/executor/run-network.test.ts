@@ -241,6 +241,26 @@ describe("createRunNetwork", () => {
     expect(await ourNetnsFds()).toEqual([]);
   });
 
+  test("slirp4netns failing to start: its own message, and nothing left behind", async () => {
+    // The real slirp4netns, with an MTU it rejects appended after ours (the last --mtu wins).
+    const bin = join(scratch, "bin-bad-slirp");
+    await mkdir(bin);
+    const { stdout: real } = await run("sh", ["-c", "command -v slirp4netns"]);
+    await writeFile(join(bin, "slirp4netns"), `#!/bin/sh\nexec ${real.trim()} "$@" --mtu=70000\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const t0 = Date.now();
+      const err = await createRunNetwork({ signal: new AbortController().signal }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "SLIRP_FAILED", message: expect.stringContaining("MTU must be a positive integer") });
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(await ourSlirps()).toEqual([]);
+    expect(await ourNetnsFds()).toEqual([]);
+  });
+
   test("kill -9 of the holder: slirp4netns exits by itself within ~1 s and the namespace is gone", async () => {
     const child = await bundleChild(
       `const n = await createRunNetwork({ signal: new AbortController().signal });
