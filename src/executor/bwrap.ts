@@ -15,6 +15,7 @@ import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.j
 import { defaultNetwork } from "./oci-runtime.js";
 import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
+import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 /** Static busybox used to drop to a non-root uid/gid inside the sandbox (package busybox-static). */
@@ -130,11 +131,16 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       // Beside the rootfs, in the build's private scratch dir (0700): a filesystem that allows device nodes.
       const dir = await mkdtemp(join(dirname(rootfs), ".tsbuild-bwrap-"));
       let net: RunNetworkHandle | undefined;
+      let netReady: Promise<RunNetworkHandle> | undefined;
       let cgroup: RunCgroup | undefined;
       const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
-        if (spec.network === "default") net = await defaultNetwork(hooks, signal);
-        const network = await writeNetworkFiles(dir, spec.hostname ?? DEFAULT_HOSTNAME, net?.resolvConf);
+        // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
+        if (spec.network === "default") {
+          netReady = defaultNetwork(hooks, signal);
+          netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
+        }
+        const network = await writeNetworkFiles(dir, spec.hostname ?? DEFAULT_HOSTNAME, spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined);
         const devDir = join(dir, "dev");
         await mkdir(devDir);
         const made = await runQuiet(STATIC_BUSYBOX, [
@@ -181,6 +187,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           fds.push(bpfFd);
           stdioExtra.push(bpfFd.fd);
         }
+        if (netReady) net = await netReady;
         const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
         const argv = cgroup ? ["sh", "-c", JOIN_CGROUP, "tsbuild-cgroup", ...cgroup.procsFiles, "--", ...inner] : inner;
         return await spawnSandbox({
@@ -198,6 +205,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       } finally {
         for (const f of fds) await f.close().catch(() => undefined);
         await cgroup?.destroy();
+        if (netReady && !net) net = await netReady.catch(() => undefined);
         await net?.release();
         await rm(dir, { recursive: true, force: true });
       }

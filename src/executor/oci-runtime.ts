@@ -12,6 +12,7 @@ import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.j
 import { buildRuntimeConfig } from "./runtime-spec.js";
 import { defaultResourceLimits, MAX_ID, type ResourceLimits } from "./sandbox-policy.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
+import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 export interface OciRuntimeOptions {
@@ -103,13 +104,19 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       const bundle = await mkdtemp(join(dirname(rootfs), ".tsbuild-bundle-"));
       const hooks = opts.hooks ?? {};
       let net: RunNetworkHandle | undefined;
+      let netReady: Promise<RunNetworkHandle> | undefined;
       let watchdog: { disarm(): void } | undefined;
       try {
-        if (spec.network === "default") net = await defaultNetwork(hooks, signal);
-        const files = await writeNetworkFiles(bundle, spec.hostname ?? DEFAULT_HOSTNAME, net?.resolvConf);
+        // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
+        if (spec.network === "default") {
+          netReady = defaultNetwork(hooks, signal);
+          netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
+        }
+        const files = await writeNetworkFiles(bundle, spec.hostname ?? DEFAULT_HOSTNAME, spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined);
         const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
         const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
         const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };
+        if (netReady) net = await netReady;
         const config = buildRuntimeConfig(resolved, rootfs, {
           files: { ...files, ...(hostsTarget ? { hostsTarget } : {}), ...(resolvConfTarget ? { resolvConfTarget } : {}) },
           limits,
@@ -136,6 +143,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         // `run` removes the container on a normal exit; this covers aborts and runtime crashes.
         await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);
         watchdog?.disarm();
+        if (netReady && !net) net = await netReady.catch(() => undefined);
         await net?.release();
         await rm(bundle, { recursive: true, force: true });
       }

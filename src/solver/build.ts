@@ -246,6 +246,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     throw e;
   }
   let hashCache: Promise<FileHashCache> | undefined;
+  const hooks = sandboxHooks();
   const run: BuildRun = {
     engine,
     staged,
@@ -267,7 +268,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     executor: once(() =>
       selectExecutor(opts.executor ?? "auto", {
         limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
-        hooks: sandboxHooks(),
+        hooks,
       }),
     ),
     allow: new Set(opts.allow ?? []),
@@ -328,6 +329,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     if (hashCache) await (await hashCache).save().catch(() => undefined);
     // Overlay stage dirs first: the scratch dir must not be removed through a mount.
     for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
+    await hooks.close();
     await scratch.release();
     await lock.release();
   }

@@ -86,6 +86,13 @@ describe.each(EXECUTORS)("%s sandbox", (name) => {
     expect((await readFile("/proc/sys/kernel/printk_ratelimit_burst", "utf8")).trim()).toBe(burst);
   });
 
+  test("Docker's seccomp profile is in force: Seccomp: 2, unshare -Urm and clone of a user namespace fail", async () => {
+    const r = await sh("grep Seccomp: /proc/self/status; unshare -Urm true 2>/dev/null && echo UNSHARED-USER; echo ok");
+    expect(r.out).toMatch(/^Seccomp:\s+2$/m);
+    expect(r.out).not.toContain("UNSHARED-USER");
+    expect(r.out).toContain("ok");
+  });
+
   test("root has exactly Docker's capabilities, in every set; mount and unshare fail", async () => {
     const r = await sh("grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; grep NoNewPrivs /proc/self/status; mount -t tmpfs t /mnt 2>/dev/null && echo MOUNTED; unshare -m true 2>/dev/null && echo UNSHARED; true");
     expect(r.out).toMatch(/CapEff:\s+0+a80425fb/);

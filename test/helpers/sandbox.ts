@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { bwrapExecutor } from "../../src/executor/bwrap.js";
 import { ociRuntimeExecutor } from "../../src/executor/oci-runtime.js";
+import { sandboxHooks } from "../../src/executor/sandbox-hooks.js";
 import type { Executor, ProcessIO } from "../../src/executor/types.js";
 import { requireTool } from "./tools.js";
 
@@ -12,7 +13,9 @@ export type ExecutorName = "crun" | "runc" | "bwrap";
 
 export async function makeExecutor(name: ExecutorName, stateRoot: string): Promise<Executor> {
   await requireTool(name);
-  return name === "bwrap" ? bwrapExecutor() : ociRuntimeExecutor(name, { stateDir: `${stateRoot}/${name}` });
+  // The hooks every build gives its executor: Docker's seccomp profile and the user-mode default network.
+  const hooks = sandboxHooks();
+  return name === "bwrap" ? bwrapExecutor({ hooks }) : ociRuntimeExecutor(name, { stateDir: `${stateRoot}/${name}`, hooks });
 }
 
 /** Container ids the runtime still knows under the test's state root. */
