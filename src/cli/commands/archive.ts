@@ -9,6 +9,7 @@ import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
 import { loadArchive } from "../../exporter/load.js";
 import { acquireBuildLock } from "../../store/locks.js";
+import { checkOutputFile } from "../../store/output-file.js";
 
 export const saveCommand: Command = {
   name: "save",
@@ -20,13 +21,21 @@ export const saveCommand: Command = {
     const out = flagString(args, "output");
     if (!out) throw new UsageError("MISSING_FLAG", "`tsbuild save` needs -o FILE", { hint: "e.g. tsbuild save -o hello.tar hello:1.0" });
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild save` needs at least one image");
+    const file = resolve(ctx.io.cwd, out);
+    await checkOutputFile(file, { what: "save -o" });
     const engine = openEngine({ root: flagString(args, "root") });
-    const images = [];
-    for (const ref of args.positionals) {
-      const img = await requireImage(engine.content, engine.images, ref);
-      images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+    // Held while blobs are read: a prune (after an rmi, say) cannot remove them under the export.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    try {
+      const images = [];
+      for (const ref of args.positionals) {
+        const img = await requireImage(engine.content, engine.images, ref);
+        images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+      }
+      await exportDockerArchive(engine.content, images, file, { signal: ctx.signal, what: "save -o" });
+    } finally {
+      await lock.release();
     }
-    await exportDockerArchive(engine.content, images, resolve(ctx.io.cwd, out), { signal: ctx.signal });
   },
 };
 
