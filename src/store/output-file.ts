@@ -2,8 +2,9 @@
 // What is there decides how it is written, as docker does: a device, FIFO or /dev/stdout is written through; a
 // regular file (or one a symlink points to) is replaced atomically (temp beside it, fsync, rename) keeping its mode
 // and the link; a directory is a clear error. Nothing is ever renamed over a device node or a symlink.
-import { constants, type Stats } from "node:fs";
-import { chmod, chown, lstat, mkdir, open, readlink, realpath, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { close as closeCb, constants, createWriteStream, fsync as fsyncCb, open as openCb, type Stats } from "node:fs";
+import { chmod, chown, lstat, mkdir, readlink, realpath, rename, rm, stat } from "node:fs/promises";
+import { promisify } from "node:util";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -38,6 +39,12 @@ type Plan =
 
 const MAX_LINKS = 40;
 
+// Numeric descriptors, not FileHandles: a FileHandle's write stream with autoClose: false keeps the handle
+// referenced, and FileHandle.close() then never settles.
+const openFd = promisify(openCb);
+const fsyncFd = promisify(fsyncCb);
+const closeFd = promisify(closeCb);
+
 /** Does following `path`'s symlinks lexically pass through /proc or /dev/fd (/dev/stdout → /proc/self/fd/1)? */
 async function linkChain(path: string): Promise<{ final: string; viaFd: boolean }> {
   let p = path;
@@ -68,7 +75,7 @@ async function plan(path: string, what: string): Promise<Plan> {
     if (errnoCode(e) !== "ENOENT") throw e;
   }
   if (st?.isDirectory()) {
-    throw new UsageError("PATH_IS_DIRECTORY", `${what} ${path}: is a directory; give a file name`, { hint: `e.g. ${resolve(path, "image.tar")}` });
+    throw new UsageError("PATH_IS_DIRECTORY", `${what} ${path}: is a directory; give a file name`, { hint: `to write into that directory, add a file name: ${resolve(path, "NAME")}` });
   }
   const chain = await linkChain(path);
   if (st === undefined) {
@@ -145,9 +152,9 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
     throw fail(e);
   }
   if (p.kind === "through") {
-    let h: FileHandle;
+    let h: number;
     try {
-      h = await open(p.path, p.flags);
+      h = await openFd(p.path, p.flags);
     } catch (e) {
       throw fail(e);
     }
@@ -158,10 +165,10 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
   const dir = dirname(target);
   // A short prefix: the target's name may already be close to the 255-byte limit.
   const tmp = tempPath(dir, `.${basename(target).slice(0, 64)}.tmp`);
-  let h: FileHandle;
+  let h: number;
   try {
     await mkdir(dir, { recursive: true });
-    h = await open(tmp, "wx", existing ? existing.mode & 0o7777 : opts.mode ?? 0o644);
+    h = await openFd(tmp, "wx", existing ? existing.mode & 0o7777 : opts.mode ?? 0o644);
   } catch (e) {
     throw fail(e);
   }
@@ -169,8 +176,8 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
     h,
     target,
     fail,
-    async (fh) => {
-      await fh.sync();
+    async (fd) => {
+      await fsyncFd(fd);
       if (existing) {
         // Keep the replaced file's mode exactly (umask applied at create) and, when we may, its owner.
         await chmod(tmp, existing.mode & 0o7777);
@@ -186,26 +193,28 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
   );
 }
 
-/** Shared by both plans: a write stream on `h`; `beforeClose` runs on the open handle, `settle` after it closed. */
+/** Shared by both plans: a write stream on `fd`; `beforeClose` runs on the open fd, `settle` after it closed. */
 function handleFile(
-  h: FileHandle,
+  fd: number,
   target: string,
   fail: (e: unknown) => unknown,
-  beforeClose: (h: FileHandle) => Promise<void>,
+  beforeClose: (fd: number) => Promise<void>,
   settle: (committed: boolean) => Promise<void>,
 ): OutputFile {
-  const stream = h.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 });
+  const stream = createWriteStream("", { fd, autoClose: false, highWaterMark: 1024 * 1024 });
   let closed = false;
   let done = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    await h.close().catch(() => undefined);
+    await closeFd(fd).catch(() => undefined);
   };
   const abort = async (): Promise<void> => {
     if (done) return;
     done = true;
     if (!stream.destroyed) stream.destroy();
+    // Let a write in flight finish before the descriptor is closed (and its number possibly reused).
+    await finished(stream).catch(() => undefined);
     await close();
     await settle(false).catch(() => undefined);
   };
@@ -214,9 +223,9 @@ function handleFile(
     try {
       if (!stream.writableEnded) stream.end();
       await finished(stream);
-      await beforeClose(h);
+      await beforeClose(fd);
       closed = true;
-      await h.close();
+      await closeFd(fd);
       await settle(true);
       done = true;
     } catch (e) {

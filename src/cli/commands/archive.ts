@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { familiarName } from "../../image/reference.js";
@@ -23,7 +24,7 @@ export const saveCommand: Command = {
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild save` needs at least one image");
     const file = resolve(ctx.io.cwd, out);
     await checkOutputFile(file, { what: "save -o" });
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     // Held while blobs are read: a prune (after an rmi, say) cannot remove them under the export.
     const lock = await acquireBuildLock(engine.root, ctx.signal);
     try {
@@ -53,7 +54,7 @@ export const loadCommand: Command = {
     const args = parseArgs(ctx.argv, this.flags, "load");
     const input = flagString(args, "input") ?? args.positionals[0];
     if (!input) throw new UsageError("MISSING_FLAG", "`tsbuild load` needs -i FILE", { hint: "e.g. tsbuild load -i busybox.tar" });
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const tag = flagString(args, "tag");
     // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
     const lock = await acquireBuildLock(engine.root, ctx.signal);

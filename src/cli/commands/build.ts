@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
-import { parseBuildArgs, locateDockerfile } from "../inputs.js";
+import { parseBuildArgs, locateDockerfile, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
@@ -102,7 +102,7 @@ export const buildCommand: Command = {
     if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
     for (const out of outputs) await checkOutput(out);
     for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" });
-    const engine = openEngine({ root: flagString(args, "root"), progress });
+    const engine = openEngine({ root: await storeRootFlag(args), progress });
     // The shared store lock over the build and everything after it (push, cache export, outputs): a prune cannot
     // take the blobs of an untagged result or of a pushed image while they are read.
     const lock = await acquireBuildLock(engine.root, ctx.signal);

@@ -1,6 +1,7 @@
 // Registry commands: pull, push, login, logout — flag parsing and output around src/registry.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, type FlagSpec } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { checkRegistryHost, familiarName, parseReference } from "../../image/reference.js";
@@ -34,7 +35,7 @@ export const pullCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError("BAD_ARGS", "`tsbuild pull` takes exactly one image name", { hint: "e.g. tsbuild pull busybox:1.36" });
     const platformFlag = flagString(args, "platform");
     const quiet = flagBool(args, "quiet");
-    const engine = openEngine({ root: flagString(args, "root"), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
+    const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
     // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
     const lock = await acquireBuildLock(engine.root, ctx.signal);
     const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) }).finally(() => lock.release());
@@ -60,7 +61,7 @@ export const pushCommand: Command = {
     if (format !== "oci" && format !== "docker") throw new UsageError("BAD_FLAG_VALUE", `--format takes oci or docker, not ${JSON.stringify(format)}`);
     const quiet = flagBool(args, "quiet");
     const [local, target] = args.positionals as [string, string | undefined];
-    const engine = openEngine({ root: flagString(args, "root"), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
+    const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
     // Names are checked before the lock is taken: a typo should not wait for a prune.
     parseReference(target ?? local);
     // The shared store lock for the whole push: a prune waits (and says the store is busy) instead of removing the
