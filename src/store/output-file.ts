@@ -33,7 +33,7 @@ export interface OutputFileOptions {
 /** Where the bytes go. */
 type Plan =
   /** Not a regular file (device, FIFO, /dev/stdout): open it for writing and write through it. */
-  | { kind: "through"; path: string; flags: number }
+  | { kind: "through"; path: string; flags: number; fd?: number }
   /** A regular file, or nothing yet: temp file beside `target`, renamed over it. */
   | { kind: "replace"; target: string; existing?: Stats };
 
@@ -46,19 +46,22 @@ const fsyncFd = promisify(fsyncCb);
 const closeFd = promisify(closeCb);
 
 /** Does following `path`'s symlinks lexically pass through /proc or /dev/fd (/dev/stdout → /proc/self/fd/1)? */
-async function linkChain(path: string): Promise<{ final: string; viaFd: boolean }> {
+async function linkChain(path: string): Promise<{ final: string; viaFd: boolean; fd?: number }> {
   let p = path;
   let viaFd = false;
+  let fd: number | undefined;
   for (let i = 0; i < MAX_LINKS; i++) {
     if (p.startsWith("/proc/") || p.startsWith("/dev/fd/")) viaFd = true;
+    const own = new RegExp(`^/(?:proc/(?:self|${process.pid})/fd|dev/fd)/(\\d+)$`).exec(p);
+    if (own) fd = Number(own[1]);
     let st: Stats;
     try {
       st = await lstat(p);
     } catch (e) {
-      if (errnoCode(e) === "ENOENT") return { final: p, viaFd };
+      if (errnoCode(e) === "ENOENT") return { final: p, viaFd, ...(fd !== undefined ? { fd } : {}) };
       throw e;
     }
-    if (!st.isSymbolicLink()) return { final: p, viaFd };
+    if (!st.isSymbolicLink()) return { final: p, viaFd, ...(fd !== undefined ? { fd } : {}) };
     const to = await readlink(p);
     p = isAbsolute(to) ? to : resolve(dirname(p), to);
   }
@@ -82,9 +85,10 @@ async function plan(path: string, what: string): Promise<Plan> {
     // Nothing there, or a dangling symlink: create the file the link names, keeping the link.
     return { kind: "replace", target: chain.final };
   }
-  if (!st.isFile()) return { kind: "through", path, flags: constants.O_WRONLY };
+  const fd = chain.fd !== undefined ? { fd: chain.fd } : {};
+  if (!st.isFile()) return { kind: "through", path, flags: constants.O_WRONLY, ...fd };
   // /dev/stdout redirected to a file: write through the descriptor, replacing would leave the shell's fd behind.
-  if (chain.viaFd) return { kind: "through", path, flags: constants.O_WRONLY | constants.O_TRUNC };
+  if (chain.viaFd) return { kind: "through", path, flags: constants.O_WRONLY | constants.O_TRUNC, ...fd };
   return { kind: "replace", target: await realpath(path), existing: st };
 }
 
@@ -156,6 +160,9 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
     try {
       h = await openFd(p.path, p.flags);
     } catch (e) {
+      // A socket cannot be opened (ENXIO): when it is one of our own descriptors (/dev/stdout with stdout a
+      // socket), write to that descriptor itself and leave it open.
+      if (errnoCode(e) === "ENXIO" && p.fd !== undefined) return handleFile(p.fd, p.path, fail, async () => undefined, async () => undefined, false);
       throw fail(e);
     }
     return handleFile(h, p.path, fail, async () => undefined, async () => undefined);
@@ -200,6 +207,7 @@ function handleFile(
   fail: (e: unknown) => unknown,
   beforeClose: (fd: number) => Promise<void>,
   settle: (committed: boolean) => Promise<void>,
+  ownsFd = true,
 ): OutputFile {
   const stream = createWriteStream("", { fd, autoClose: false, highWaterMark: 1024 * 1024 });
   let closed = false;
@@ -207,7 +215,7 @@ function handleFile(
   const close = async () => {
     if (closed) return;
     closed = true;
-    await closeFd(fd).catch(() => undefined);
+    if (ownsFd) await closeFd(fd).catch(() => undefined);
   };
   const abort = async (): Promise<void> => {
     if (done) return;
@@ -225,7 +233,7 @@ function handleFile(
       await finished(stream);
       await beforeClose(fd);
       closed = true;
-      await closeFd(fd);
+      if (ownsFd) await closeFd(fd);
       await settle(true);
       done = true;
     } catch (e) {
