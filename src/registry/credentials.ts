@@ -1,6 +1,6 @@
 // Registry credentials in Docker's config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json): reading
 // `auths` entries (base64 "user:password" in `auth`, or username/password) and writing them for login/logout,
-// atomically (a symlinked config file stays a link; a new file gets mode 0600, an existing one keeps its mode),
+// atomically with mode 0600 (a symlinked config file stays a link, the file it names is replaced),
 // keeping every other key of the file as it was. Read-modify-write runs under `config.json.lock`, so concurrent
 // logins to different registries all keep their entry.
 import { readFile } from "node:fs/promises";
@@ -103,7 +103,7 @@ async function underLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
 }
 
 function writeConfig(path: string, cfg: DockerConfigFile): Promise<void> {
-  return writeOutputFile(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600, what: WHAT });
+  return writeOutputFile(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600, forceMode: true, what: WHAT });
 }
 
 /** Store credentials for `registry` (replacing any entry under another spelling of the same host). */

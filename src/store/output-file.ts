@@ -28,6 +28,8 @@ export interface OutputFileOptions {
   mode?: number;
   /** How messages name the path: a flag ("--metadata-file") or a description; default "output file". */
   what?: string;
+  /** Give a replaced file `mode` too instead of keeping its own (credentials: never readable by others). */
+  forceMode?: boolean;
 }
 
 /** Where the bytes go. */
@@ -169,13 +171,14 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
   }
   const target = p.target;
   const existing = p.existing;
+  const mode = existing && !opts.forceMode ? existing.mode & 0o7777 : opts.mode ?? 0o644;
   const dir = dirname(target);
   // A short prefix: the target's name may already be close to the 255-byte limit.
   const tmp = tempPath(dir, `.${basename(target).slice(0, 64)}.tmp`);
   let h: number;
   try {
     await mkdir(dir, { recursive: true });
-    h = await openFd(tmp, "wx", existing ? existing.mode & 0o7777 : opts.mode ?? 0o644);
+    h = await openFd(tmp, "wx", mode);
   } catch (e) {
     throw fail(e);
   }
@@ -186,8 +189,8 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
     async (fd) => {
       await fsyncFd(fd);
       if (existing) {
-        // Keep the replaced file's mode exactly (umask applied at create) and, when we may, its owner.
-        await chmod(tmp, existing.mode & 0o7777);
+        // The replaced file's mode exactly (umask applied at create) and, when we may, its owner.
+        await chmod(tmp, mode);
         if (process.getuid?.() === 0) await chown(tmp, existing.uid, existing.gid).catch(() => undefined);
       }
     },
