@@ -71,15 +71,19 @@ describe("output files that are not regular files", () => {
     }
   });
 
-  it("save -o /dev/stdout writes the archive to standard output", async () => {
+  it("save -o STDOUT-LINK (its own link to /proc/self/fd/1, like /dev/stdout) writes the archive to standard output", async () => {
+    // Never the machine's /dev/stdout: code that renames over the target would replace it for everyone.
+    const stdoutLink = join(dir.path, "stdout");
+    await symlink("/proc/self/fd/1", stdoutLink);
     const res = await new Promise<Buffer>((resolve, reject) => {
-      const c = spawn(process.execPath, [join(import.meta.dirname, "../../dist/bundle/bin.js"), "save", "-o", "/dev/stdout", "small:1", "--root", root]);
+      const c = spawn(process.execPath, [join(import.meta.dirname, "../../dist/bundle/bin.js"), "save", "-o", stdoutLink, "small:1", "--root", root]);
       const out: Buffer[] = [];
       c.stdout.on("data", (b: Buffer) => out.push(b));
       c.on("error", reject);
       c.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`exit ${code}`))));
     });
     expect(res.subarray(257, 262).toString()).toBe("ustar");
+    expect((await lstat(stdoutLink)).isSymbolicLink()).toBe(true);
   });
 
   it("a symlink to a regular file stays a link; the file it names gets the archive and keeps its mode", async () => {
