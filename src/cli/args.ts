@@ -54,16 +54,30 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     let value = inline;
     if (value === undefined) {
       const next = argv[i + 1];
-      if (next === undefined) throw new UsageError("MISSING_FLAG_VALUE", `flag --${spec.name} needs a value${spec.value ? ` (${spec.value})` : ""}`);
+      const needs = `flag --${spec.name} needs a value${spec.value ? ` (${spec.value})` : ""}`;
+      if (next === undefined) throw new UsageError("MISSING_FLAG_VALUE", needs);
+      // `-o --quiet`: the value was forgotten and the next flag would be taken as it.
+      if (isKnownFlag(next, byName, byShort)) throw new UsageError("MISSING_FLAG_VALUE", `${needs}, but is followed by the flag ${next}`, { hint: `write --${spec.name}=VALUE if the value really starts with '-'` });
       value = next;
       i++;
     }
     if (spec.type === "list") {
       const prev = flags.get(spec.name);
       flags.set(spec.name, [...(Array.isArray(prev) ? prev : []), value]);
-    } else flags.set(spec.name, value);
+    } else {
+      // A second, different value would silently win over the first: say so instead.
+      const prev = flags.get(spec.name);
+      if (typeof prev === "string" && prev !== value)
+        throw new UsageError("DUPLICATE_FLAG", `flag --${spec.name} is given twice (${JSON.stringify(prev)} and ${JSON.stringify(value)}) for \`tsbuild ${command}\``, { hint: "give it once" });
+      flags.set(spec.name, value);
+    }
   }
   return { flags, positionals };
+}
+
+function isKnownFlag(arg: string, byName: Map<string, FlagSpec>, byShort: Map<string, FlagSpec>): boolean {
+  if (arg.startsWith("--")) return byName.has(arg.slice(2).split("=")[0] as string);
+  return arg.startsWith("-") && arg.length > 1 && byShort.has(arg.slice(1).split("=")[0] as string);
 }
 
 export function flagString(p: ParsedArgs, name: string): string | undefined {

@@ -2,6 +2,8 @@
 import { readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { BuildError, UsageError } from "../errors.js";
+import { checkOutputDir } from "../store/output-file.js";
+import { flagString, type ParsedArgs } from "./args.js";
 
 /** `K=V` pairs; a bare `K` takes its value from the environment (skipped when unset), as docker build does. */
 export function parseBuildArgs(values: string[], env: NodeJS.ProcessEnv): Record<string, string> {
@@ -36,4 +38,16 @@ export function readDockerfile(loc: DockerfileLocation): string {
   } catch {
     throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
   }
+}
+
+/**
+ * The --root flag, checked: not empty, and a directory (or creatable below one), so a typo gives a message naming
+ * the flag instead of an errno from deep inside the store. Undefined when not given (the default store is used).
+ */
+export async function storeRootFlag(args: ParsedArgs): Promise<string | undefined> {
+  const root = flagString(args, "root");
+  if (root === undefined) return undefined;
+  if (root.trim() === "") throw new UsageError("BAD_FLAG_VALUE", "--root needs a directory, not an empty string");
+  await checkOutputDir(resolve(root), { what: "--root" });
+  return root;
 }

@@ -1,5 +1,6 @@
 // The CLI's one entry: picks the command, wires SIGINT/SIGTERM to an AbortSignal, and turns errors into messages and exit codes.
 import { isTsbuildError } from "../errors.js";
+import { describeFsError, errnoCode, isEnvironmentErrno } from "../store/fs-error.js";
 import { helpText } from "./args.js";
 import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
@@ -96,7 +97,19 @@ function looksLikePath(s: string): boolean {
   return s === "." || s.includes("/") || s.startsWith(".");
 }
 
-export function reportError(e: unknown, io: CliIO, debug: boolean, aborted: boolean): number {
+/**
+ * Machine trouble that escaped the edges (disk full, read-only file system, too many open files, permission denied)
+ * is no bug: say what and where. Other raw errors stay bugs.
+ */
+function environmentError(e: unknown): unknown {
+  const code = errnoCode(e);
+  if (code === undefined || !(isEnvironmentErrno(e) || code === "EACCES" || code === "EPERM")) return e;
+  const err = e as NodeJS.ErrnoException;
+  return describeFsError(e, err.path ?? "(a file)", err.syscall ? `cannot ${err.syscall}` : "file system error at");
+}
+
+export function reportError(raw: unknown, io: CliIO, debug: boolean, aborted: boolean): number {
+  const e = environmentError(raw);
   if (isTsbuildError(e)) {
     const where = e.range ? `${e.range.file}:${e.range.start.line}:${e.range.start.column}: ` : "";
     io.stderr.write(`error: ${where}${e.message} [${e.code}]\n`);

@@ -10,6 +10,8 @@ import { blobPath, nameAnnotations, writeBlobs, type LayoutBlob } from "./oci-la
 
 export interface DockerArchiveOptions {
   signal?: AbortSignal;
+  /** How error messages name `destFile` (e.g. "save -o"); default "output file". */
+  what?: string;
 }
 
 /** One entry of manifest.json. */
@@ -79,7 +81,7 @@ export async function exportDockerArchive(
   }
 
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: indexEntries };
-  const w = await openTarWriter(destFile, opts.signal);
+  const w = await openTarWriter(destFile, opts.signal, opts.what);
   try {
     await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
     await writeBlobs(w, store, blobs);

@@ -1,13 +1,16 @@
-// Where exporters put files: a tar (streamed through tar-stream into a temp file renamed into place on success,
-// so a failed export leaves nothing behind) or a directory. Blobs are streamed from the content store, never buffered.
+// Where exporters put files: a tar (streamed through tar-stream into an output file: a temp file renamed into place on
+// success, so a failed export leaves nothing behind, or a device/FIFO written through) or a directory. Blobs are
+// streamed from the content store, never buffered.
 import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { AbortError, ArchiveError } from "../errors.js";
 import type { Digest } from "../image/types.js";
 import { tempPath, writeFileAtomic } from "../store/atomic-write.js";
+import { describeFsError, describeOutputDirError } from "../store/fs-error.js";
+import { openOutputFile } from "../store/output-file.js";
 import type { ContentStore } from "../store/types.js";
 
 export interface LayoutWriter {
@@ -28,13 +31,17 @@ function sizeMismatch(digest: Digest, expected: number, got: number): ArchiveErr
   return new ArchiveError("BLOB_SIZE_MISMATCH", `blob ${digest} has ${got} bytes in the store, the manifest says ${expected}`);
 }
 
-export async function openTarWriter(dest: string, signal?: AbortSignal): Promise<LayoutWriter> {
-  await mkdir(dirname(dest), { recursive: true });
-  const tmp = tempPath(dirname(dest), `.${basename(dest)}.tmp`);
-  const out = createWriteStream(tmp, { flags: "wx", mode: 0o644 });
+/** `what` names the destination in error messages (e.g. "--output dest"); default "output file". */
+export async function openTarWriter(dest: string, signal?: AbortSignal, what?: string): Promise<LayoutWriter> {
+  const out = await openOutputFile(dest, what ? { what } : {});
   const pack = tar.pack();
-  const piping = pipeline(pack, out);
+  const piping = pipeline(pack, out.stream);
   piping.catch(() => undefined); // awaited in finish()/abort()
+  // The output's own write error (disk full), seen before the pipeline tears the pack down: the error to report.
+  let writeFailure: unknown;
+  out.stream.once("error", (e) => (writeFailure = e));
+  const label = what ?? "output file";
+  const explain = (e: unknown): unknown => (writeFailure !== undefined ? describeFsError(writeFailure, dest, label) : e);
   const dirs = new Set<string>();
 
   const check = () => {
@@ -60,95 +67,125 @@ export async function openTarWriter(dest: string, signal?: AbortSignal): Promise
     }
   }
 
+  async function addTarBlob(path: string, store: ContentStore, digest: Digest, size: number): Promise<void> {
+    const actual = await store.size(digest);
+    if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
+    if (actual !== size) throw sizeMismatch(digest, size, actual);
+    await ensureDirs(path);
+    const src = store.read(digest);
+    await new Promise<void>((resolve, reject) => {
+      const sink = pack.entry({ name: path, type: "file", mode: 0o644, size, mtime: EPOCH, uid: 0, gid: 0 }, (err) => (err ? reject(err) : resolve()));
+      sink.on("error", () => undefined);
+      void (async () => {
+        let written = 0;
+        try {
+          for await (const chunk of src as AsyncIterable<Buffer>) {
+            if (signal?.aborted) throw new AbortError();
+            written += chunk.length;
+            if (written > size) break;
+            if (!sink.write(chunk)) await new Promise<void>((r) => sink.once("drain", () => r()));
+          }
+          if (written !== size) throw sizeMismatch(digest, size, written);
+          sink.end(null);
+        } catch (err) {
+          src.destroy();
+          // Destroying the pack stops the output; the temp file is removed by abort().
+          pack.destroy(err as Error);
+          reject(err);
+        }
+      })();
+    });
+  }
+
   return {
     async addBytes(path, data) {
       check();
-      await ensureDirs(path);
-      await addEntry({ name: path, type: "file", mode: 0o644, size: data.byteLength, mtime: EPOCH, uid: 0, gid: 0 }, data);
+      try {
+        await ensureDirs(path);
+        await addEntry({ name: path, type: "file", mode: 0o644, size: data.byteLength, mtime: EPOCH, uid: 0, gid: 0 }, data);
+      } catch (e) {
+        throw explain(e);
+      }
     },
     async addBlob(path, store, digest, size) {
       check();
-      const actual = await store.size(digest);
-      if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
-      if (actual !== size) throw sizeMismatch(digest, size, actual);
-      await ensureDirs(path);
-      const src = store.read(digest);
-      await new Promise<void>((resolve, reject) => {
-        const sink = pack.entry({ name: path, type: "file", mode: 0o644, size, mtime: EPOCH, uid: 0, gid: 0 }, (err) => (err ? reject(err) : resolve()));
-        sink.on("error", () => undefined);
-        void (async () => {
-          let written = 0;
-          try {
-            for await (const chunk of src as AsyncIterable<Buffer>) {
-              if (signal?.aborted) throw new AbortError();
-              written += chunk.length;
-              if (written > size) break;
-              if (!sink.write(chunk)) await new Promise<void>((r) => sink.once("drain", () => r()));
-            }
-            if (written !== size) throw sizeMismatch(digest, size, written);
-            sink.end(null);
-          } catch (err) {
-            src.destroy();
-            // Destroying the pack stops the output; the temp file is removed by abort().
-            pack.destroy(err as Error);
-            reject(err);
-          }
-        })();
-      });
+      try {
+        await addTarBlob(path, store, digest, size);
+      } catch (e) {
+        throw explain(e);
+      }
     },
     async finish() {
       check();
       pack.finalize();
-      await piping;
-      const h = await open(tmp, "r+");
-      try {
-        await h.sync();
-      } finally {
-        await h.close();
+      // A write error (disk full) fails the pipeline: report it naming the file.
+      const failed = await piping.then(
+        () => undefined,
+        (e: unknown) => e ?? new Error("tar stream failed"),
+      );
+      if (failed !== undefined) {
+        await out.abort();
+        throw describeFsError(writeFailure ?? failed, dest, label);
       }
-      await rename(tmp, dest);
+      await out.commit();
     },
     async abort() {
       if (!pack.destroyed) pack.destroy();
       await piping.catch(() => undefined);
-      await rm(tmp, { force: true });
+      await out.abort();
     },
   };
 }
 
-export async function openDirWriter(dest: string, signal?: AbortSignal): Promise<LayoutWriter> {
-  await mkdir(dest, { recursive: true });
+export async function openDirWriter(dest: string, signal?: AbortSignal, what = "output directory"): Promise<LayoutWriter> {
+  try {
+    await mkdir(dest, { recursive: true });
+  } catch (e) {
+    throw describeFsError(e, dest, what);
+  }
   const check = () => {
     if (signal?.aborted) throw new AbortError();
   };
   return {
     async addBytes(path, data) {
       check();
-      await writeFileAtomic(join(dest, path), data);
+      try {
+        await writeFileAtomic(join(dest, path), data);
+      } catch (e) {
+        throw describeOutputDirError(e, dest, what);
+      }
     },
     async addBlob(path, store, digest, size) {
       check();
-      const target = join(dest, path);
-      const actual = await store.size(digest);
-      if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
-      if (actual !== size) throw sizeMismatch(digest, size, actual);
-      // Content-addressed: a blob already in the layout with the right size is the same blob.
-      const existing = await stat(target).catch(() => undefined);
-      if (existing?.isFile() && existing.size === size) return;
-      await mkdir(dirname(target), { recursive: true });
-      const tmp = tempPath(dirname(target), `.${basename(target)}.tmp`);
       try {
-        await pipeline(store.read(digest), createWriteStream(tmp, { flags: "wx", mode: 0o644 }), signal ? { signal } : {});
-        const got = (await stat(tmp)).size;
-        if (got !== size) throw sizeMismatch(digest, size, got);
-        await rename(tmp, target);
+        await addDirBlob(path, store, digest, size);
       } catch (e) {
-        await rm(tmp, { force: true });
-        if ((e as Error).name === "AbortError" && !(e instanceof AbortError)) throw new AbortError();
-        throw e;
+        throw describeOutputDirError(e, dest, what);
       }
     },
     async finish() {},
     async abort() {},
   };
+
+  async function addDirBlob(path: string, store: ContentStore, digest: Digest, size: number): Promise<void> {
+    const target = join(dest, path);
+    const actual = await store.size(digest);
+    if (actual === undefined) throw new ArchiveError("BLOB_MISSING", `blob ${digest} is not in the store`);
+    if (actual !== size) throw sizeMismatch(digest, size, actual);
+    // Content-addressed: a blob already in the layout with the right size is the same blob.
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.isFile() && existing.size === size) return;
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = tempPath(dirname(target), `.${basename(target)}.tmp`);
+    try {
+      await pipeline(store.read(digest), createWriteStream(tmp, { flags: "wx", mode: 0o644 }), signal ? { signal } : {});
+      const got = (await stat(tmp)).size;
+      if (got !== size) throw sizeMismatch(digest, size, got);
+      await rename(tmp, target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      if ((e as Error).name === "AbortError" && !(e instanceof AbortError)) throw new AbortError();
+      throw e;
+    }
+  }
 }

@@ -17,6 +17,8 @@ export interface OciLayoutOptions {
   /** Layer compression in the layout; default gzip. */
   compression?: "gzip" | "uncompressed";
   signal?: AbortSignal;
+  /** How error messages name `dest` (e.g. "--output dest"); default "output file" / "output directory". */
+  what?: string;
 }
 
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
@@ -148,7 +150,7 @@ export async function exportOciLayout(
 
   const manifests = opts.tar ? entries : [...(await keptEntries(dest, entries)), ...entries];
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
-  const w = opts.tar ? await openTarWriter(dest, opts.signal) : await openDirWriter(dest, opts.signal);
+  const w = opts.tar ? await openTarWriter(dest, opts.signal, opts.what) : await openDirWriter(dest, opts.signal, opts.what);
   try {
     await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
     await writeBlobs(w, store, blobs);

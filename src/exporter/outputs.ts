@@ -8,6 +8,8 @@ import { exportOciLayout } from "./oci-layout.js";
 import { exportDockerArchive } from "./docker-archive.js";
 import { extractLayer } from "../layer/extract.js";
 import { throwIfAborted } from "../errors.js";
+import { describeOutputDirError } from "../store/fs-error.js";
+import { checkOutputDir, checkOutputFile } from "../store/output-file.js";
 
 export interface OutputSpec {
   type: "oci" | "docker" | "local" | "image";
@@ -25,6 +27,18 @@ export interface ExportableImage {
   tags: string[];
 }
 
+/** How messages name an output's destination: the flag and type, e.g. "--output type=oci dest". */
+export function outputLabel(out: OutputSpec): string {
+  return `--output type=${out.type} dest`;
+}
+
+/** Fail early (before a build) when an output's dest cannot be written: a directory for a tar, a file for a dir. */
+export async function checkOutput(out: OutputSpec): Promise<void> {
+  if (out.type === "image") return;
+  if (out.tar) await checkOutputFile(out.dest, { what: outputLabel(out) });
+  else await checkOutputDir(out.dest, { what: outputLabel(out) });
+}
+
 export async function exportOutputs(engine: Engine, image: ExportableImage, out: OutputSpec, signal?: AbortSignal): Promise<Descriptor | undefined> {
   const names = (out.names ?? image.tags).map((n) => normalizeName(n));
   switch (out.type) {
@@ -35,20 +49,25 @@ export async function exportOutputs(engine: Engine, image: ExportableImage, out:
       const r = await exportOciLayout(engine.content, [{ ...(names[0] ? { name: names[0] } : {}), manifest: image.manifest }], out.dest, {
         tar: out.tar,
         compression: out.compression ?? "gzip",
+        what: outputLabel(out),
         ...(signal ? { signal } : {}),
       });
       return r.descriptor;
     }
     case "docker":
-      await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, signal ? { signal } : {});
+      await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, { what: outputLabel(out), ...(signal ? { signal } : {}) });
       return image.manifest;
     case "local": {
       // The image's filesystem, unpacked: layers applied in order (whiteouts honoured).
-      await mkdir(out.dest, { recursive: true });
       const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
-      for (const l of manifest.layers) {
-        throwIfAborted(signal);
-        await extractLayer(createReadStream(engine.content.path(l.digest)), out.dest, signal ? { signal } : {});
+      try {
+        await mkdir(out.dest, { recursive: true });
+        for (const l of manifest.layers) {
+          throwIfAborted(signal);
+          await extractLayer(createReadStream(engine.content.path(l.digest)), out.dest, signal ? { signal } : {});
+        }
+      } catch (e) {
+        throw describeOutputDirError(e, out.dest, outputLabel(out));
       }
       return image.manifest;
     }

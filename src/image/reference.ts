@@ -38,6 +38,26 @@ function isDomain(first: string): boolean {
   return first.includes(".") || first.includes(":") || first === "localhost" || first.toLowerCase() !== first;
 }
 
+/** Why `host` ("registry.example.com:5000", "[::1]:5000") is not a usable registry host, or undefined when it is. */
+export function registryHostProblem(host: string): string | undefined {
+  if (!DOMAIN_RE.test(host)) return `the registry ${JSON.stringify(host)} is not a valid host[:port]`;
+  const port = /:([0-9]+)$/.exec(host)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `the registry port ${port} is not between 1 and 65535`;
+  try {
+    // The URL parser is what the registry client uses: a host it rejects ("[1]", a 300-character label) is bad here.
+    new URL(`https://${host}/`);
+  } catch {
+    return `the registry ${JSON.stringify(host)} is not a valid host[:port]`;
+  }
+  return undefined;
+}
+
+/** Throws UsageError INVALID_REGISTRY when `host` is not a usable registry host[:port]; `input` is what the user typed. */
+export function checkRegistryHost(host: string, input = host): void {
+  const bad = registryHostProblem(host);
+  if (bad !== undefined) throw new UsageError("INVALID_REGISTRY", `invalid registry ${JSON.stringify(input)}: ${bad}`, { hint: "a registry is host[:port], e.g. registry.example.com:5000 or localhost:5000" });
+}
+
 export function parseReference(input: string): ImageReference {
   const s = input;
   if (s === "") throw invalid(s, "the reference is empty");
@@ -73,7 +93,8 @@ export function parseReference(input: string): ImageReference {
   if (slash >= 0 && isDomain(rest.slice(0, slash))) {
     registry = rest.slice(0, slash);
     path = rest.slice(slash + 1);
-    if (!DOMAIN_RE.test(registry)) throw invalid(s, `the registry ${JSON.stringify(registry)} is not a valid host[:port]`);
+    const bad = registryHostProblem(registry);
+    if (bad !== undefined) throw invalid(s, bad);
     if (registry === "index.docker.io") registry = DEFAULT_REGISTRY;
   }
   if (path === "") throw invalid(s, "the repository name is empty");

@@ -1,11 +1,15 @@
 // Registry credentials in Docker's config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json): reading
 // `auths` entries (base64 "user:password" in `auth`, or username/password) and writing them for login/logout,
-// atomically and with mode 0600, keeping every other key of the file as it was.
+// atomically with mode 0600 (a symlinked config file stays a link, the file it names is replaced),
+// keeping every other key of the file as it was. Read-modify-write runs under `config.json.lock`, so concurrent
+// logins to different registries all keep their entry.
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { UsageError } from "../errors.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { withFileLock } from "../store/file-lock.js";
+import { describeFsError } from "../store/fs-error.js";
+import { writeOutputFile } from "../store/output-file.js";
 
 export interface Credentials {
   username: string;
@@ -87,25 +91,44 @@ function keyFor(registry: string): string {
   return registryKey(registry) === "docker.io" ? DOCKER_HUB_KEY : registryKey(registry);
 }
 
+const WHAT = "the Docker config file";
+
+/** `fn` under the config file's lock, with file-system errors naming the file. */
+async function underLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withFileLock(path, fn, { what: `${WHAT} ${path}` });
+  } catch (e) {
+    throw describeFsError(e, path, WHAT);
+  }
+}
+
+function writeConfig(path: string, cfg: DockerConfigFile): Promise<void> {
+  return writeOutputFile(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600, forceMode: true, what: WHAT });
+}
+
 /** Store credentials for `registry` (replacing any entry under another spelling of the same host). */
-export async function saveCredentials(registry: string, creds: Credentials, path: string): Promise<void> {
-  const cfg = await readConfig(path);
-  const auths: Record<string, AuthEntry> = {};
-  for (const [k, v] of Object.entries(cfg.auths ?? {})) if (registryKey(k) !== registryKey(registry)) auths[k] = v;
-  auths[keyFor(registry)] = { auth: Buffer.from(`${creds.username}:${creds.password}`, "utf8").toString("base64") };
-  cfg.auths = auths;
-  await writeFileAtomic(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600, tmpDir: dirname(path) });
+export function saveCredentials(registry: string, creds: Credentials, path: string): Promise<void> {
+  return underLock(path, async () => {
+    const cfg = await readConfig(path);
+    const auths: Record<string, AuthEntry> = {};
+    for (const [k, v] of Object.entries(cfg.auths ?? {})) if (registryKey(k) !== registryKey(registry)) auths[k] = v;
+    auths[keyFor(registry)] = { auth: Buffer.from(`${creds.username}:${creds.password}`, "utf8").toString("base64") };
+    cfg.auths = auths;
+    await writeConfig(path, cfg);
+  });
 }
 
 /** Remove the credentials for `registry`; false when there were none. */
-export async function removeCredentials(registry: string, path: string): Promise<boolean> {
-  const cfg = await readConfig(path);
-  const before = Object.keys(cfg.auths ?? {});
-  const kept = before.filter((k) => registryKey(k) !== registryKey(registry));
-  if (kept.length === before.length) return false;
-  const auths: Record<string, AuthEntry> = {};
-  for (const k of kept) auths[k] = (cfg.auths as Record<string, AuthEntry>)[k] as AuthEntry;
-  cfg.auths = auths;
-  await writeFileAtomic(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600, tmpDir: dirname(path) });
-  return true;
+export function removeCredentials(registry: string, path: string): Promise<boolean> {
+  return underLock(path, async () => {
+    const cfg = await readConfig(path);
+    const before = Object.keys(cfg.auths ?? {});
+    const kept = before.filter((k) => registryKey(k) !== registryKey(registry));
+    if (kept.length === before.length) return false;
+    const auths: Record<string, AuthEntry> = {};
+    for (const k of kept) auths[k] = (cfg.auths as Record<string, AuthEntry>)[k] as AuthEntry;
+    cfg.auths = auths;
+    await writeConfig(path, cfg);
+    return true;
+  });
 }

@@ -42,10 +42,42 @@ async function localImage(engine: Engine, name: string): Promise<{ manifest: Man
   const manifest = await engine.content.readJson<Manifest>(rec.target.digest);
   if (!manifest.config || !Array.isArray(manifest.layers)) throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
   const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+  for (const l of manifest.layers) {
+    if (!(await engine.content.has(l.digest))) {
+      throw new StoreError("BLOB_MISSING", `image ${name}: layer ${l.digest} is missing from the local store`, { hint: "rebuild or pull the image again, then push" });
+    }
+  }
   return { manifest, config };
 }
 
+/** The store file behind an errno error from reading a blob during the push, if that is what failed. */
+function storeFileError(e: unknown, root: string): string | undefined {
+  for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 8; c = (c as { cause?: unknown }).cause, i++) {
+    const err = c as NodeJS.ErrnoException;
+    if (typeof err.code === "string" && typeof err.path === "string" && err.path.startsWith(root + "/")) return err.path;
+  }
+  return undefined;
+}
+
+/**
+ * Push `localName` to `target`. Callers should hold the store's shared lock (acquireBuildLock) for the duration, so
+ * a prune cannot remove the blobs being uploaded.
+ */
 export async function pushImage(engine: Engine, localName: string, target: string, opts: PushOptions = {}): Promise<PushedImage> {
+  try {
+    return await pushImageUnchecked(engine, localName, target, opts);
+  } catch (e) {
+    // A blob that vanished from the store under the upload is a store problem, not a network one.
+    const file = storeFileError(e, engine.root);
+    if (file === undefined) throw e;
+    throw new StoreError("BLOB_MISSING", `pushing ${localName}: the local store lost ${file} during the push (${(e as Error).message})`, {
+      hint: "was the image removed and the store pruned meanwhile? build, pull or load it again, then push",
+      cause: e,
+    });
+  }
+}
+
+async function pushImageUnchecked(engine: Engine, localName: string, target: string, opts: PushOptions): Promise<PushedImage> {
   const { signal } = opts;
   const progress = opts.progress ?? engine.progress;
   const format = opts.format ?? "oci";

@@ -25,7 +25,7 @@ export interface StoreLock {
 }
 
 /** What a lock file holds: enough to tell a live holder from a dead one whose pid was reused. */
-interface LockOwner {
+export interface LockOwner {
   pid: number;
   /** Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat), when known. */
   startTicks?: number;
@@ -59,7 +59,7 @@ async function procStat(pid: number): Promise<ProcStat | undefined> {
   return { state: rest[0] ?? "?", startTicks };
 }
 
-async function bootId(): Promise<string | undefined> {
+export async function bootId(): Promise<string | undefined> {
   try {
     return (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
   } catch {
@@ -88,14 +88,15 @@ export async function isProcessAlive(pid: number, startTicks?: number): Promise<
   return startTicks === undefined || st.startTicks === startTicks;
 }
 
-async function ownStamp(): Promise<LockOwner> {
+/** This process as a lock owner. */
+export async function ownStamp(): Promise<LockOwner> {
   const st = await procStat(process.pid).catch(() => undefined);
   const boot = await bootId();
   return { pid: process.pid, ...(st ? { startTicks: st.startTicks } : {}), ...(boot ? { boot } : {}), started: new Date().toISOString() };
 }
 
 /** Parse a lock file; a torn or foreign file yields just the pid from `fallbackPid` (or nothing). */
-function parseOwner(text: string, fallbackPid: number | undefined): LockOwner | undefined {
+export function parseOwner(text: string, fallbackPid: number | undefined): LockOwner | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockOwner>;
     if (typeof v.pid === "number") {
@@ -107,7 +108,8 @@ function parseOwner(text: string, fallbackPid: number | undefined): LockOwner | 
   return fallbackPid === undefined ? undefined : { pid: fallbackPid, started: "" };
 }
 
-async function ownerAlive(o: LockOwner, boot: string | undefined): Promise<boolean> {
+/** Is the owner of a lock still running (and the same boot)? */
+export async function ownerAlive(o: LockOwner, boot: string | undefined): Promise<boolean> {
   if (o.boot !== undefined && boot !== undefined && o.boot !== boot) return false;
   return isProcessAlive(o.pid, o.startTicks);
 }

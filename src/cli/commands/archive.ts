@@ -1,7 +1,9 @@
 // save / load: docker-archive export and import of docker-archive or OCI layout tars.
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { familiarName } from "../../image/reference.js";
@@ -9,6 +11,8 @@ import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
 import { loadArchive } from "../../exporter/load.js";
 import { acquireBuildLock } from "../../store/locks.js";
+import { checkOutputFile } from "../../store/output-file.js";
+import { describeFsError } from "../../store/fs-error.js";
 
 export const saveCommand: Command = {
   name: "save",
@@ -20,13 +24,21 @@ export const saveCommand: Command = {
     const out = flagString(args, "output");
     if (!out) throw new UsageError("MISSING_FLAG", "`tsbuild save` needs -o FILE", { hint: "e.g. tsbuild save -o hello.tar hello:1.0" });
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild save` needs at least one image");
-    const engine = openEngine({ root: flagString(args, "root") });
-    const images = [];
-    for (const ref of args.positionals) {
-      const img = await requireImage(engine.content, engine.images, ref);
-      images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+    const file = resolve(ctx.io.cwd, out);
+    await checkOutputFile(file, { what: "save -o" });
+    const engine = openEngine({ root: await storeRootFlag(args) });
+    // Held while blobs are read: a prune (after an rmi, say) cannot remove them under the export.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    try {
+      const images = [];
+      for (const ref of args.positionals) {
+        const img = await requireImage(engine.content, engine.images, ref);
+        images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+      }
+      await exportDockerArchive(engine.content, images, file, { signal: ctx.signal, what: "save -o" });
+    } finally {
+      await lock.release();
     }
-    await exportDockerArchive(engine.content, images, resolve(ctx.io.cwd, out), { signal: ctx.signal });
   },
 };
 
@@ -44,11 +56,15 @@ export const loadCommand: Command = {
     const args = parseArgs(ctx.argv, this.flags, "load");
     const input = flagString(args, "input") ?? args.positionals[0];
     if (!input) throw new UsageError("MISSING_FLAG", "`tsbuild load` needs -i FILE", { hint: "e.g. tsbuild load -i busybox.tar" });
-    const engine = openEngine({ root: flagString(args, "root") });
+    const file = resolve(ctx.io.cwd, input);
+    // A missing or unreadable input is named with the flag, not as a raw errno from deep inside the loader.
+    const st = await stat(file).catch((e: unknown) => Promise.reject(describeFsError(e, file, "load -i")));
+    if (st.isDirectory()) throw new UsageError("PATH_IS_DIRECTORY", `load -i ${file}: is a directory; give a docker-archive or OCI layout tar`);
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const tag = flagString(args, "tag");
     // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
     const lock = await acquireBuildLock(engine.root, ctx.signal);
-    const loaded = await loadArchive(engine.content, engine.images, resolve(ctx.io.cwd, input), { ...(tag ? { tag } : {}), signal: ctx.signal }).finally(() => lock.release());
+    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), signal: ctx.signal }).finally(() => lock.release());
     if (flagBool(args, "quiet")) return;
     for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
   },

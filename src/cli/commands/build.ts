@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
-import { parseBuildArgs, locateDockerfile } from "../inputs.js";
+import { parseBuildArgs, locateDockerfile, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
@@ -12,10 +12,12 @@ import { cacheConfigFor } from "../../cache/cache-export.js";
 import type { CacheSource } from "../../cache/cache-source.js";
 import type { RegistryOptions } from "../../registry/client.js";
 import { build, type BuildResult } from "../../solver/build.js";
-import { writeFileAtomic } from "../../store/atomic-write.js";
+import { checkOutputDir, checkOutputFile, writeOutputFile } from "../../store/output-file.js";
+import { describeOutputDirError } from "../../store/fs-error.js";
+import { acquireBuildLock } from "../../store/locks.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
-import { exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
-import { familiarName } from "../../image/reference.js";
+import { checkOutput, exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
+import { familiarName, parseReference } from "../../image/reference.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import type { ProgressSink } from "../../progress/events.js";
 
@@ -93,46 +95,59 @@ export const buildCommand: Command = {
     const push = flagBool(args, "push");
     if (push && flagList(args, "tag").length === 0) throw new UsageError("BAD_ARGS", "--push needs at least one -t NAME to push to", { hint: "e.g. tsbuild build --push -t registry.example.com/team/app:1.0 ." });
     const registry: RegistryOptions = { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env };
-    const engine = openEngine({ root: flagString(args, "root"), progress });
-    const sources = await openCacheSources(cacheFrom, progress, registry, ctx.signal);
-    const result = await build(engine, {
-      contextDir,
-      ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
-      ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
-      tags: flagList(args, "tag"),
-      buildArgs,
-      ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
-      ...(jobs !== undefined ? { jobs } : {}),
-      executor,
-      snapshotter,
-      secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
-      noCache: flagBool(args, "no-cache"),
-      noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
-      cacheFrom: sources,
-      pull: flagBool(args, "pull"),
-      registry,
-      signal: ctx.signal,
-    }).finally(() => {
-      for (const src of sources) src.close?.();
-    });
-    for (const to of cacheTo) await exportCache(engine, result, to, progress, registry, ctx.signal);
-    if (push) {
-      const { pushImage } = await import("../../registry/push.js");
-      for (const t of result.tags) {
-        const pushed = await pushImage(engine, t, t, { ...registry, signal: ctx.signal, progress });
-        progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${pushed.digest}` });
+    const metadataFlag = flagString(args, "metadata-file");
+    if (metadataFlag === "") throw new UsageError("BAD_FLAG_VALUE", "--metadata-file needs a file name, not an empty string");
+    const metadataFile = metadataFlag === undefined ? undefined : resolve(ctx.io.cwd, metadataFlag);
+    // Outputs that cannot be written fail now, not after a long build.
+    if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
+    for (const out of outputs) await checkOutput(out);
+    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" });
+    const engine = openEngine({ root: await storeRootFlag(args), progress });
+    // The shared store lock over the build and everything after it (push, cache export, outputs): a prune cannot
+    // take the blobs of an untagged result or of a pushed image while they are read.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    try {
+      const sources = await openCacheSources(cacheFrom, progress, registry, ctx.signal);
+      const result = await build(engine, {
+        contextDir,
+        ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
+        ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
+        tags: flagList(args, "tag"),
+        buildArgs,
+        ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
+        ...(jobs !== undefined ? { jobs } : {}),
+        executor,
+        snapshotter,
+        secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
+        noCache: flagBool(args, "no-cache"),
+        noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
+        cacheFrom: sources,
+        pull: flagBool(args, "pull"),
+        registry,
+        signal: ctx.signal,
+      }).finally(() => {
+        for (const src of sources) src.close?.();
+      });
+      for (const to of cacheTo) await exportCache(engine, result, to, progress, registry, ctx.signal);
+      if (push) {
+        const { pushImage } = await import("../../registry/push.js");
+        for (const t of result.tags) {
+          const pushed = await pushImage(engine, t, t, { ...registry, signal: ctx.signal, progress });
+          progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${pushed.digest}` });
+        }
       }
+      if (metadataFile !== undefined) await writeMetadata(metadataFile, result);
+      for (const out of outputs) {
+        const desc = await exportOutputs(engine, result, out, ctx.signal);
+        if (desc) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
+      }
+      for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
+      await progress.close();
+      if (quiet) ctx.io.stdout.write(`${result.config}\n`);
+      else ctx.io.stderr.write(`writing image ${result.config} done\n`);
+    } finally {
+      await lock.release();
     }
-    const metadataFile = flagString(args, "metadata-file");
-    if (metadataFile !== undefined) await writeMetadata(resolve(ctx.io.cwd, metadataFile), result);
-    for (const out of outputs) {
-      const desc = await exportOutputs(engine, result, out, ctx.signal);
-      if (desc) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
-    }
-    for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
-    await progress.close();
-    if (quiet) ctx.io.stdout.write(`${result.config}\n`);
-    else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
 
@@ -156,7 +171,8 @@ async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, 
 async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal): Promise<void> {
   const cfg = await cacheConfigFor(engine.content, result, to.mode);
   if (to.type === "local") {
-    const r = await writeLocalCache(to.dest, engine.content, cfg, signal);
+    const dest = to.dest;
+    const r = await writeLocalCache(dest, engine.content, cfg, signal).catch((e: unknown) => Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")));
     progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${to.mode})` });
   } else {
     const { writeRegistryCache } = await import("../../cache/registry-cache.js");
@@ -179,32 +195,37 @@ async function writeMetadata(file: string, result: BuildResult): Promise<void> {
       contextFiles: result.cache.contextFiles,
     },
   };
-  try {
-    await writeFileAtomic(file, JSON.stringify(doc, null, 2) + "\n");
-  } catch (e) {
-    throw new UsageError("BAD_FLAG_VALUE", `--metadata-file ${file}: cannot write it (${(e as Error).message})`, { hint: "pass a path in a writable directory" });
-  }
+  await writeOutputFile(file, JSON.stringify(doc, null, 2) + "\n", { what: "--metadata-file" });
 }
 
 export function parseOutput(spec: string, cwd: string): OutputSpec {
+  const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";
+  if (spec.trim() === "") throw new UsageError("BAD_FLAG_VALUE", "--output needs a value, not an empty string", { hint: example });
+  if (spec === "-") throw new UsageError("BAD_FLAG_VALUE", "--output -: writing to standard output needs a type", { hint: "e.g. -o type=docker,dest=/dev/stdout" });
   if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };
   const kv = parseCsvKeyValues(spec, "--output");
-  const type = kv.get("type");
-  if (type !== "oci" && type !== "docker" && type !== "local" && type !== "image")
-    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type must be oci, docker, local or image`);
   for (const k of kv.keys())
     if (!["type", "dest", "tar", "name", "compression"].includes(k)) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
+  const type = kv.get("type");
+  if (type === undefined) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type= is missing`, { hint: example });
+  if (type !== "oci" && type !== "docker" && type !== "local" && type !== "image")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type must be oci, docker, local or image`);
   const dest = kv.get("dest");
-  if (type !== "image" && !dest) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: dest=PATH is required for type=${type}`);
+  // An empty dest would resolve to the current directory and overwrite files there.
+  if (type !== "image" && (dest === undefined || dest.trim() === ""))
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: dest=PATH is required for type=${type}${dest === undefined ? "" : " and must not be empty"}`, { hint: example });
   const tarText = kv.get("tar") ?? "true";
   if (tarText !== "true" && tarText !== "false") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: tar must be true or false`);
   const compression = kv.get("compression") ?? "gzip";
   if (compression !== "gzip" && compression !== "uncompressed") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
+  const names = kv.get("name") ? (kv.get("name") as string).split(/[;+]/) : undefined;
+  // A bad name fails now, not after the build.
+  for (const n of names ?? []) parseReference(n);
   return {
     type,
     dest: dest ? resolve(cwd, dest) : "",
     tar: type === "local" ? false : tarText === "true",
     compression,
-    ...(kv.get("name") ? { names: (kv.get("name") as string).split(/[;+]/) } : {}),
+    ...(names ? { names } : {}),
   };
 }

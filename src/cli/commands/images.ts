@@ -1,6 +1,7 @@
 // Image store commands: images, history, inspect, tag, rmi — thin wrappers over the store.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { familiarName, normalizeName, parseReference } from "../../image/reference.js";
@@ -24,7 +25,7 @@ export const imagesCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "images");
     if (args.positionals.length > 0) throw new UsageError("BAD_ARGS", "`tsbuild images` takes no arguments");
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const rows: { repo: string; tag: string; id: string; created?: string; size: number }[] = [];
     for (const r of await engine.images.list()) {
       const manifest = await engine.content.readJson<Manifest>(r.target.digest);
@@ -65,7 +66,7 @@ export const historyCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "history");
     if (args.positionals.length !== 1) throw new UsageError("BAD_ARGS", "`tsbuild history` takes exactly one image");
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const img = await requireImage(engine.content, engine.images, args.positionals[0] as string);
     const layers = [...img.manifest.layers];
     const rows = (img.config.history ?? []).map((h) => {
@@ -96,7 +97,7 @@ export const inspectCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "inspect");
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild inspect` needs at least one image");
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const all = await engine.images.list();
     const out = [];
     for (const ref of args.positionals) {
@@ -127,7 +128,7 @@ export const tagCommand: Command = {
     if (args.positionals.length !== 2) throw new UsageError("BAD_ARGS", "`tsbuild tag` takes a source and a target image name");
     const [src, dst] = args.positionals as [string, string];
     const target = normalizeName(dst);
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     const img = await requireImage(engine.content, engine.images, src);
     await engine.images.set(target, img.record.target);
   },
@@ -141,7 +142,7 @@ export const rmiCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "rmi");
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild rmi` needs at least one image");
-    const engine = openEngine({ root: flagString(args, "root") });
+    const engine = openEngine({ root: await storeRootFlag(args) });
     for (const ref of args.positionals) {
       const img = await requireImage(engine.content, engine.images, ref);
       // By id: untag every name of that image; by name: just that name.

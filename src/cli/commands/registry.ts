@@ -1,9 +1,11 @@
 // Registry commands: pull, push, login, logout — flag parsing and output around src/registry.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, type FlagSpec } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
-import { familiarName } from "../../image/reference.js";
+import { checkRegistryHost, familiarName, parseReference } from "../../image/reference.js";
+import { registryOf } from "../../registry/login.js";
 import { plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import { acquireBuildLock } from "../../store/locks.js";
 import { login, logout, parsePlatform, pullImage, pushImage, type ImageFormat } from "../../registry/index.js";
@@ -33,7 +35,7 @@ export const pullCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError("BAD_ARGS", "`tsbuild pull` takes exactly one image name", { hint: "e.g. tsbuild pull busybox:1.36" });
     const platformFlag = flagString(args, "platform");
     const quiet = flagBool(args, "quiet");
-    const engine = openEngine({ root: flagString(args, "root"), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
+    const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
     // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
     const lock = await acquireBuildLock(engine.root, ctx.signal);
     const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) }).finally(() => lock.release());
@@ -59,8 +61,13 @@ export const pushCommand: Command = {
     if (format !== "oci" && format !== "docker") throw new UsageError("BAD_FLAG_VALUE", `--format takes oci or docker, not ${JSON.stringify(format)}`);
     const quiet = flagBool(args, "quiet");
     const [local, target] = args.positionals as [string, string | undefined];
-    const engine = openEngine({ root: flagString(args, "root"), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
-    const r = await pushImage(engine, local, target ?? local, { ...registryOptions(ctx, args), format: format as ImageFormat });
+    const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
+    // Names are checked before the lock is taken: a typo should not wait for a prune.
+    parseReference(target ?? local);
+    // The shared store lock for the whole push: a prune waits (and says the store is busy) instead of removing the
+    // blobs being uploaded; `rmi` only removes names, so the push still completes.
+    const lock = await acquireBuildLock(engine.root, ctx.signal);
+    const r = await pushImage(engine, local, target ?? local, { ...registryOptions(ctx, args), format: format as ImageFormat }).finally(() => lock.release());
     ctx.io.stdout.write(quiet ? `${r.digest}\n` : `${familiarName(target ?? local)}: digest: ${r.digest} size: ${r.size}\n`);
   },
 };
@@ -105,6 +112,12 @@ async function promptLine(ctx: CommandContext, question: string): Promise<string
   }
 }
 
+/** A server argument that is no usable host[:port] ("localhost:99999") fails here, not as a URL error later. */
+function checkServer(server: string): void {
+  const registry = registryOf(server);
+  if (registry !== "docker.io") checkRegistryHost(registry, server);
+}
+
 export const loginCommand: Command = {
   name: "login",
   usage: "tsbuild login [flags] [SERVER]",
@@ -120,6 +133,7 @@ export const loginCommand: Command = {
     const args = parseArgs(ctx.argv, this.flags, "login");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild login` takes at most one server");
     const server = args.positionals[0] ?? "docker.io";
+    checkServer(server);
     let username = flagString(args, "username");
     let password = flagString(args, "password");
     const fromStdin = flagBool(args, "password-stdin");
@@ -149,6 +163,7 @@ export const logoutCommand: Command = {
     const args = parseArgs(ctx.argv, this.flags, "logout");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild logout` takes at most one server");
     const authFile = flagString(args, "authfile");
+    checkServer(args.positionals[0] ?? "docker.io");
     const r = await logout(args.positionals[0] ?? "docker.io", { env: ctx.io.env, ...(authFile ? { authFile } : {}) });
     ctx.io.stdout.write(r.removed ? `Removing login credentials for ${r.registry}\n` : `Not logged in to ${r.registry}\n`);
   },

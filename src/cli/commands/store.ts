@@ -1,6 +1,7 @@
 // Store hygiene commands: `prune` (remove unused cache data and blobs, never tagged images) and `du` (usage).
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs } from "../args.js";
+import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { humanSize, table, timeAgo } from "../format.js";
 import { defaultStoreRoot } from "../../store/store-paths.js";
@@ -79,7 +80,7 @@ Blobs only the removed records held are removed with them. Prune refuses to run 
     const args = parseArgs(ctx.argv, this.flags, "prune");
     if (args.positionals.length > 0) throw new UsageError("BAD_ARGS", "`tsbuild prune` takes no arguments");
     const opts = pruneOptions(args);
-    const root = flagString(args, "root") ?? defaultStoreRoot(ctx.io.env);
+    const root = (await storeRootFlag(args)) ?? defaultStoreRoot(ctx.io.env);
     const gc = await import("../../store/gc.js");
     let items: readonly PruneItem[];
     let skipped: { item: PruneItem; reason: string }[] = [];
@@ -113,7 +114,7 @@ cache count as the image's. RECLAIMABLE is what \`tsbuild prune --all\` frees.`,
     if (args.positionals.length > 0) throw new UsageError("BAD_ARGS", "`tsbuild du` takes no arguments");
     const fmt = flagString(args, "format");
     if (fmt !== undefined && fmt !== "json") throw new UsageError("BAD_FLAG_VALUE", `--format takes json, not ${JSON.stringify(fmt)}`);
-    const root = flagString(args, "root") ?? defaultStoreRoot(ctx.io.env);
+    const root = (await storeRootFlag(args)) ?? defaultStoreRoot(ctx.io.env);
     const { diskUsage } = await import("../../store/disk-usage.js");
     const du = await diskUsage(root);
     const verbose = flagBool(args, "verbose");
