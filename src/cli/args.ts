@@ -65,10 +65,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const prev = flags.get(spec.name);
       flags.set(spec.name, [...(Array.isArray(prev) ? prev : []), value]);
     } else {
-      // A second, different value would silently win over the first: say so instead.
-      const prev = flags.get(spec.name);
-      if (typeof prev === "string" && prev !== value)
-        throw new UsageError("DUPLICATE_FLAG", `flag --${spec.name} is given twice (${JSON.stringify(prev)} and ${JSON.stringify(value)}) for \`tsbuild ${command}\``, { hint: "give it once" });
+      // The last value wins, as in docker/buildx (cobra): CI scripts append overrides to a common command line.
       flags.set(spec.name, value);
     }
   }

@@ -47,6 +47,8 @@ export const buildCommand: Command = {
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
+    { name: "allow", type: "list", value: "ENTITLEMENT", help: "grant an entitlement: network.host (RUN --network=host shares the host's network)" },
+    { name: "pids-limit", type: "string", value: "N", help: "most processes one RUN may have at once (default 1024)" },
     ...GLOBAL_FLAGS,
   ],
   async run(ctx: CommandContext) {
@@ -82,6 +84,16 @@ export const buildCommand: Command = {
     const executor = flagString(args, "executor") ?? "auto";
     if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
       throw new UsageError("BAD_FLAG_VALUE", `--executor takes auto, crun, runc or bwrap, not ${JSON.stringify(executor)}`);
+    const allow = flagList(args, "allow").flatMap((v) => v.split(",")).filter((v) => v !== "");
+    for (const a of allow)
+      if (a !== "network.host")
+        throw new UsageError("BAD_FLAG_VALUE", `--allow ${a}: unknown entitlement`, {
+          hint: a === "security.insecure" ? "RUN --security=insecure is not supported yet" : "the entitlement tsbuild knows is network.host",
+        });
+    const pidsText = flagString(args, "pids-limit");
+    const pidsLimit = pidsText === undefined ? undefined : Number(pidsText);
+    if (pidsLimit !== undefined && (!/^\d+$/.test(pidsText as string) || pidsLimit < 16 || pidsLimit > 4194304))
+      throw new UsageError("BAD_FLAG_VALUE", `--pids-limit takes a whole number from 16 to 4194304, not ${JSON.stringify(pidsText)}`);
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
       throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
@@ -118,6 +130,8 @@ export const buildCommand: Command = {
         ...(jobs !== undefined ? { jobs } : {}),
         executor,
         snapshotter,
+        allow,
+        ...(pidsLimit !== undefined ? { pidsLimit } : {}),
         secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
         noCache: flagBool(args, "no-cache"),
         noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
