@@ -14,6 +14,7 @@ import { DEFAULT_HOSTNAME, writeNetworkFiles } from "./hosts.js";
 import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { defaultNetwork } from "./oci-runtime.js";
 import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
 import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
@@ -51,6 +52,8 @@ export interface BwrapPolicy {
   seccomp: boolean;
   /** Paths of MASKED_PATHS and READONLY_PATHS that exist on this kernel (masking a missing path would fail). */
   exists(path: string): boolean;
+  /** setpriv bound into the sandbox: shrinks the bounding set and switches user (else busybox nsenter switches). */
+  setpriv?: SetprivHelper;
 }
 
 const DEFAULT_POLICY: BwrapPolicy = { devicesEnforced: false, seccomp: false, exists: existsSync };
@@ -94,9 +97,11 @@ export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapF
     else a.push(m.readonly ? "--ro-bind" : "--bind", m.source, m.destination);
   }
   const dropUser = spec.uid !== 0 || spec.gid !== 0;
-  if (dropUser) a.push("--ro-bind", STATIC_BUSYBOX, HELPER_IN_SANDBOX);
+  const caps = DEFAULT_CAPABILITIES.filter((c) => c !== "CAP_MKNOD" || policy.devicesEnforced);
+  if (policy.setpriv) for (const [src, dest] of policy.setpriv.binds) a.push("--ro-bind", src, dest);
+  else if (dropUser) a.push("--ro-bind", STATIC_BUSYBOX, HELPER_IN_SANDBOX);
   a.push("--cap-drop", "ALL");
-  for (const c of DEFAULT_CAPABILITIES) if (c !== "CAP_MKNOD" || policy.devicesEnforced) a.push("--cap-add", c);
+  for (const c of caps) a.push("--cap-add", c);
   if (policy.seccomp) a.push("--seccomp", "4");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const kv of spec.env) {
@@ -104,6 +109,7 @@ export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapF
     if (eq > 0) a.push("--setenv", kv.slice(0, eq), kv.slice(eq + 1));
   }
   // setuid() away from 0 clears the capability sets, which is what Docker gives a non-root USER.
+  if (policy.setpriv) return { options: a, command: [...policy.setpriv.command(setprivArgs(caps, spec)), ...spec.args] };
   const command = dropUser ? [HELPER_IN_SANDBOX, "nsenter", "-G", String(spec.gid), "-S", String(spec.uid), "--", ...spec.args] : [...spec.args];
   return { options: a, command };
 }
@@ -116,6 +122,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const limits = opts.limits ?? defaultResourceLimits();
   const hooks = opts.hooks ?? {};
   let layout: Promise<CgroupLayout | undefined> | undefined;
+  let setpriv: Promise<SetprivHelper | undefined> | undefined;
   return {
     name: "bwrap",
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
@@ -172,7 +179,12 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
             emptyFile,
             emptyDir,
           },
-          { devicesEnforced: cgroup?.devicesEnforced ?? false, seccomp: seccomp !== undefined, exists: existsSync },
+          {
+            devicesEnforced: cgroup?.devicesEnforced ?? false,
+            seccomp: seccomp !== undefined,
+            exists: existsSync,
+            ...((await (setpriv ??= findSetprivHelper())) ? { setpriv: (await setpriv) as SetprivHelper } : {}),
+          },
         );
         const argsFile = join(dir, "args");
         await writeFile(argsFile, options.map((x) => `${x}\0`).join(""), { mode: 0o600 });

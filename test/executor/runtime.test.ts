@@ -73,7 +73,7 @@ describe.each(EXECUTORS)("%s executor", (name) => {
     expect(root.out).toMatch(/CapEff:\s+0+a80425fb/);
   });
 
-  test.skipIf(name === "bwrap")("additional gids", async () => {
+  test("additional gids", async () => {
     expect((await sh("id -G", { uid: 1000, gid: 1000, additionalGids: [10] })).out.trim().split(" ").sort()).toEqual(["10", "1000"]);
   });
 
