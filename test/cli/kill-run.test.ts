@@ -2,23 +2,18 @@
 // crun/runc containers are killed by their watchdog, bwrap's by --die-with-parent, and the cgroup goes with them.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, tempDir, tsbuild } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+import { processesWith as processesOf } from "../helpers/hostile.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
 
 async function processesWith(marker: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const p of await readdir("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    const cmd = await readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "");
-    if (cmd.includes(marker)) pids.push(Number(p));
-  }
-  return pids;
+  return (await processesOf(marker)).map((p) => p.pid);
 }
 
 async function waitFor(what: () => Promise<boolean>, ms: number): Promise<boolean> {

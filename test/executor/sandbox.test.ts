@@ -1,7 +1,7 @@
 // The sandbox policy, observed from inside a RUN under each executor: devices, /proc and /sys, capabilities, limits,
 // mount targets that try to leave the rootfs, secrets on command lines, and processes that try to outlive the step.
 // Nothing here writes to a real host device or sysctl: probes either write a value that is already there or only look.
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -9,17 +9,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { ProcessSpec } from "../../src/executor/types.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
 import { captureIO, listContainers, makeExecutor, PATH_ENV, type ExecutorName } from "../helpers/sandbox.js";
+import { processesWith as processesOf } from "../helpers/hostile.js";
 
 const EXECUTORS: ExecutorName[] = ["crun", "runc", "bwrap"];
 
 async function processesWith(marker: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const p of await readdir("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    const cmd = await readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "");
-    if (cmd.includes(marker)) pids.push(Number(p));
-  }
-  return pids;
+  return (await processesOf(marker)).map((p) => p.pid);
 }
 
 describe.each(EXECUTORS)("%s sandbox", (name) => {
