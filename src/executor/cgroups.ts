@@ -130,6 +130,12 @@ export async function createRunCgroup(layout: CgroupLayout | undefined, name: st
   if (!layout || layout.version !== 1) return undefined;
   const dirs: { ctrl: V1Controller; dir: string }[] = [];
   const destroy = async () => {
+    // The common case: the pid namespace's teardown already ended every process, so the cgroups just go.
+    const left = await Promise.all(dirs.map((d) => readFile(join(d.dir, "cgroup.procs"), "utf8").catch(() => "")));
+    if (left.every((t) => t.trim() === "")) {
+      for (const d of dirs.splice(0).reverse()) await removeDir(d.dir);
+      return;
+    }
     const freezer = dirs.find((d) => d.ctrl === "freezer");
     // Freeze first so nothing forks while we kill, then thaw so the SIGKILLs are delivered.
     if (freezer) await writeFile(join(freezer.dir, "freezer.state"), "FROZEN").catch(() => undefined);

@@ -106,6 +106,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       let net: RunNetworkHandle | undefined;
       let netReady: Promise<RunNetworkHandle> | undefined;
       let watchdog: { disarm(): void } | undefined;
+      let exited = false;
       try {
         // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
         if (spec.network === "default") {
@@ -130,7 +131,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         await mkdir(stateDir, { recursive: true, mode: 0o700 });
         watchdog = startWatchdog(wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name]));
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
-        return await spawnSandbox({
+        const result = await spawnSandbox({
           command: cmd.command,
           args: cmd.args,
           io,
@@ -139,9 +140,12 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
             await runWrapped(wrap, [runtime, ...base, "kill", name, "KILL"]);
           },
         });
+        // Exit codes from 125 up may be the runtime's own failure (or a signal): then make sure the container is gone.
+        exited = result.exitCode < 125;
+        return result;
       } finally {
-        // `run` removes the container on a normal exit; this covers aborts and runtime crashes.
-        await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);
+        // `run` removes the container when it returns; this covers aborts, setup failures and runtime crashes.
+        if (!exited) await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);
         watchdog?.disarm();
         if (netReady && !net) net = await netReady.catch(() => undefined);
         await net?.release();

@@ -1,10 +1,10 @@
 // The per-build services every executor asks for: Docker's seccomp profile (converted once per build, in the
 // runtime spec's form and as BPF for bwrap) and the user-mode network behind RUN's default network.
-import { EnvironmentError } from "../errors.js";
+import { AbortError, EnvironmentError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
 import { compileSeccompBpf, seccompBpfSupported } from "./seccomp-bpf.js";
 import { loadSeccompProfile, ociSeccomp, type OciSeccomp } from "./seccomp-profile.js";
-import { createRunNetwork } from "./run-network.js";
+import { createRunNetwork, type RunNetwork } from "./run-network.js";
 import type { SandboxHooks } from "./types.js";
 
 export interface SandboxHooksOptions {
@@ -12,13 +12,14 @@ export interface SandboxHooksOptions {
   seccompProfile?: string;
 }
 
-/** Hooks plus close(): the build awaits it before it ends, so every network torn down in the background is gone. */
+/** Hooks plus close(): the build awaits it before it ends, and the shared network is gone after it. */
 export interface BuildSandboxHooks extends SandboxHooks {
   close(): Promise<void>;
 }
 
 export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks {
-  const releasing = new Set<Promise<void>>();
+  const closing = new AbortController();
+  let shared: Promise<RunNetwork> | undefined;
   let seccomp: Promise<OciSeccomp> | undefined;
   let bpf: Promise<Buffer> | undefined;
   const oci = () =>
@@ -34,21 +35,40 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
         }
         return compileSeccompBpf(s, process.arch);
       })),
-    // Tearing a network down takes ~20 ms (the kernel deleting slirp's tap device): a RUN does not wait for it.
-    network: async (signal) => {
-      const net = await createRunNetwork({ signal });
-      return {
-        nsPath: net.nsPath,
-        resolvConf: net.resolvConf,
-        release: () => {
-          const p = net.release().finally(() => releasing.delete(p));
-          releasing.add(p);
-          return Promise.resolve();
-        },
-      };
+    // One user-mode network per build, shared by its RUN steps (as containers share Docker's bridge): setting one up
+    // and tearing it down costs ~40 ms, and a RUN cannot change it (no CAP_NET_ADMIN, /proc/sys read-only) nor leave
+    // a process in it. A failed attempt is not kept, so the next RUN tries again.
+    network: (signal) => {
+      const attempt = (shared ??= createRunNetwork({ signal: closing.signal }).catch((e: unknown) => {
+        shared = undefined;
+        throw e;
+      }));
+      return raceAbort(attempt, signal).then((net) => ({ nsPath: net.nsPath, resolvConf: net.resolvConf, release: () => Promise.resolve() }));
     },
     async close() {
-      while (releasing.size > 0) await Promise.allSettled([...releasing]);
+      closing.abort();
+      const net = await shared?.catch(() => undefined);
+      shared = undefined;
+      await net?.release();
     },
   };
+}
+
+/** `p`, or an AbortError as soon as `signal` fires (the shared work goes on for other callers). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }

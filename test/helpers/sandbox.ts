@@ -13,9 +13,11 @@ export type ExecutorName = "crun" | "runc" | "bwrap";
 
 export async function makeExecutor(name: ExecutorName, stateRoot: string): Promise<Executor> {
   await requireTool(name);
-  // The hooks every build gives its executor: Docker's seccomp profile and the user-mode default network.
+  // The hooks every build gives its executor (Docker's seccomp profile, the user-mode default network), closed after
+  // each run here so no test leaves a network behind.
   const hooks = sandboxHooks();
-  return name === "bwrap" ? bwrapExecutor({ hooks }) : ociRuntimeExecutor(name, { stateDir: `${stateRoot}/${name}`, hooks });
+  const ex = name === "bwrap" ? bwrapExecutor({ hooks }) : ociRuntimeExecutor(name, { stateDir: `${stateRoot}/${name}`, hooks });
+  return { name: ex.name, run: (...args) => ex.run(...args).finally(() => hooks.close()) };
 }
 
 /** Container ids the runtime still knows under the test's state root. */
