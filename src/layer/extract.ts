@@ -38,6 +38,17 @@ export interface ExtractLayerOptions {
   root?: boolean;
   /** Called for every tar entry (whiteouts included) before it is applied; `source` is never set. */
   onEntry?(e: LayerEntry): void;
+  /**
+   * Leave device nodes out (the local exporter: a node recreated in a user's directory with the image's mode, say
+   * brw-rw-rw- 7,0, would hand the host device to anyone who can reach it). Each skipped entry is reported here.
+   */
+  skipDevices?(e: LayerEntry): void;
+  /**
+   * Only follow symlinks this extraction (or an earlier one sharing the set) created: a symlink already in `dest`
+   * that this set does not hold (`etc -> /etc` in a local export directory) is refused, never written through.
+   * Every symlink created is added. Unset: any symlink inside dest is followed chroot-style (a rootfs of earlier layers).
+   */
+  ownLinks?: Set<string>;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -171,6 +182,10 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         continue;
       }
       if (st.isSymbolicLink()) {
+        if (opts.ownLinks && !opts.ownLinks.has(p))
+          throw new ArchiveError("DEST_HAS_SYMLINK", `refusing to extract layer entry ${JSON.stringify(entryName)}: ${p} is a symlink that was already in the destination (to ${JSON.stringify(await readlink(p))})`, {
+            hint: "export into an empty directory, or remove the symlink first; tsbuild never writes through links it did not create",
+          });
         if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError("SYMLINK_LOOP", `too many levels of symbolic links resolving layer entry ${JSON.stringify(entryName)}`);
         const target = await readlink(p);
         // An absolute target means the rootfs root, as it will inside the container.
@@ -277,6 +292,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       }
       case "symlink":
         await symlink(e.linkname ?? "", target);
+        opts.ownLinks?.add(target);
         break;
       case "hardlink":
         await link(linkSource as string, target);
@@ -287,6 +303,10 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         break;
       case "char-device":
       case "block-device":
+        if (opts.skipDevices) {
+          opts.skipDevices(e);
+          return;
+        }
         // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker does).
         if (!asRoot) return;
         await run("mknod", ["-m", "600", target, e.type === "char-device" ? "c" : "b", String(e.devmajor ?? 0), String(e.devminor ?? 0)]);
