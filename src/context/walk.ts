@@ -17,6 +17,8 @@ export interface WalkEntry {
 export interface WalkOptions {
   ignore?: DockerignoreMatcher;
   signal?: AbortSignal;
+  /** Told of each path left out by `ignore` (a RUN bind mount needs to know whether it can mount the directory as is). */
+  onExcluded?(rel: string): void;
 }
 
 /** Byte-wise name order, so walks (and the layers built from them) are deterministic. */
@@ -36,7 +38,10 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     const rel = relDir === "" ? d.name : `${relDir}/${d.name}`;
     const excluded = opts.ignore?.matches(rel) ?? false;
     // An excluded directory is still entered when an exception may re-include something below it.
-    if (excluded && !(d.isDirectory() && opts.ignore?.mayReinclude(rel))) continue;
+    if (excluded && !(d.isDirectory() && opts.ignore?.mayReinclude(rel))) {
+      opts.onExcluded?.(rel);
+      continue;
+    }
     kept.push({ rel, abs: path.join(absDir, d.name), excluded });
   }
   const stats = kept.map((k) => lstatSync(k.abs));
@@ -46,6 +51,7 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     const entry: WalkEntry = { rel: k.rel, abs: k.abs, stat };
     if (!stat.isDirectory()) {
       if (!k.excluded) yield entry;
+      else opts.onExcluded?.(k.rel);
       continue;
     }
     if (!k.excluded) {
@@ -59,7 +65,7 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     if (inner.length > 0) {
       yield entry;
       yield* inner;
-    }
+    } else opts.onExcluded?.(k.rel);
   }
 }
 

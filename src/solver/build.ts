@@ -989,7 +989,8 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
             storeRoot: run.engine.root,
             // A sibling of executeRun's own scratch dir, which it removes itself.
             scratch: join(run.workdir, `mounts-${node}`),
-            context: { root: run.context.root },
+            // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
+            context: run.context,
             stageRootfs: async (name) => {
               const dep = stageRef(run, name, stage, "--mount from", range);
               return dep ? stageDir(run, dep) : undefined;
