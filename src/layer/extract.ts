@@ -108,6 +108,36 @@ function headerToEntry(h: TarHeader): LayerEntry {
   return e;
 }
 
+/**
+ * Applies a directory's final mode and mtime through a descriptor opened without following a final symlink, and only
+ * if it is still the directory created: otherwise a layer holding `a/` then `a -> /etc/shadow` would chmod the host file.
+ */
+function setDirMeta(d: { path: string; mode: number; mtime: number; dev: number; ino: number }): void {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(d.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // Replaced or removed by a later entry: nothing of ours to fix up.
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return;
+    if (code !== "EACCES") throw e;
+    // Unprivileged and a directory we may not read: check by lstat (never follows) and chmod by path.
+    const st = fsSync.lstatSync(d.path);
+    if (!st.isDirectory() || st.dev !== d.dev || st.ino !== d.ino) return;
+    fsSync.chmodSync(d.path, d.mode);
+    fsSync.utimesSync(d.path, d.mtime, d.mtime);
+    return;
+  }
+  try {
+    const st = fsSync.fstatSync(fd);
+    if (st.dev !== d.dev || st.ino !== d.ino) return;
+    fsSync.fchmodSync(fd, d.mode);
+    fsSync.futimesSync(fd, d.mtime, d.mtime);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }
@@ -154,7 +184,8 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
   // Resolved parent directories; cleared whenever something is removed, as that can change a resolution.
   const resolved = new Map<string, string>();
   // Directory mode and mtime are applied last: writing children would bump the mtime, and a 0555 dir would block them.
-  const dirs: { path: string; mode: number; mtime: number }[] = [];
+  // The inode is kept: by then a later entry may have put a symlink at (or above) that path, which must not be followed.
+  const dirs: { path: string; mode: number; mtime: number; dev: number; ino: number }[] = [];
 
   /** The real path (inside dest) of the directory reached by `comps`, resolving symlinks chroot-style. */
   async function resolveDir(comps: string[], entryName: string, create: boolean): Promise<string | undefined> {
@@ -318,7 +349,8 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     if (asRoot) await lchown(target, e.uid, e.gid);
     if (e.xattrs) await setXattrs(target, e.xattrs);
     if (e.type === "directory") {
-      dirs.push({ path: target, mode: e.mode, mtime: e.mtime });
+      const st = fsSync.lstatSync(target);
+      dirs.push({ path: target, mode: e.mode, mtime: e.mtime, dev: st.dev, ino: st.ino });
     } else if (e.type === "symlink") {
       await lutimes(target, e.mtime, e.mtime).catch(() => undefined);
     } else {
@@ -347,10 +379,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     }
     await feeding;
     // Deepest first, so a read-only parent never blocks fixing up a child.
-    for (const d of dirs.reverse()) {
-      await chmod(d.path, d.mode);
-      await utimes(d.path, d.mtime, d.mtime);
-    }
+    for (const d of dirs.reverse()) setDirMeta(d);
   } catch (err) {
     if (!ex.destroyed) ex.destroy();
     stream.destroy();
