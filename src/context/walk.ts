@@ -4,6 +4,7 @@ import { lstatSync, readdirSync, type Stats } from "node:fs";
 import path from "node:path";
 import { BuildError, throwIfAborted } from "../errors.js";
 import type { DockerignoreMatcher } from "../frontend/dockerignore.js";
+import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 
 export interface WalkEntry {
   /** `/`-separated path relative to the walk's root (not to the directory walked). */
@@ -26,20 +27,13 @@ function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A name's bytes with everything outside printable ASCII as \xNN, so the user can find the file. */
-function escapeBytes(b: Buffer): string {
-  let out = "";
-  for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, "0")}`;
-  return out;
-}
-
 /**
  * Node decodes a name that is not valid UTF-8 lossily (U+FFFD), and that name then names no file. Such a name would
  * have to travel as bytes through every path in the build, so it is refused clearly instead of failing with ENOENT.
  */
 function refuseNonUtf8(absDir: string, relDir: string, name: string): void {
-  const raw = readdirSync(absDir, { encoding: "buffer" }).find((b) => b.toString("utf8") === name && !Buffer.from(name, "utf8").equals(b));
-  if (!raw) return; // a real U+FFFD in a valid UTF-8 name
+  const raw = nonUtf8Name(absDir, name);
+  if (!raw) return;
   const shown = `${relDir === "" ? "" : `${relDir}/`}${escapeBytes(raw)}`;
   throw new BuildError("NON_UTF8_PATH", `the file name "${shown}" (in ${absDir}) is not valid UTF-8, which tsbuild cannot copy`, {
     hint: `rename it to UTF-8 (e.g. \`convmv -f latin1 -t utf8 --notest\`), or leave it out with a .dockerignore line such as "${relDir === "" ? "" : `${relDir}/`}${escapeBytes(raw).replace(/(\\x[0-9a-f]{2})+/g, "*")}"`,

@@ -39,3 +39,20 @@ describe("non-UTF-8 file names in the context", () => {
     expect((await readdir(join(out, "d"))).sort()).toEqual(["caf\u00e9 \ufffd", "good"]);
   });
 });
+
+describe("non-UTF-8 file names made by RUN", () => {
+  for (const snapshotter of ["overlay", "copy"]) {
+    it(`fail with NON_UTF8_PATH naming the file, never drop it silently (--snapshotter ${snapshotter})`, async () => {
+      const root = join(dir.path, `store-run-${snapshotter}`);
+      const { storeWithBusybox } = await import("../helpers/busybox-image.js");
+      await storeWithBusybox(root);
+      const p = join(dir.path, `run-${snapshotter}`);
+      await mkdir(p);
+      await writeFile(join(p, "Dockerfile"), 'FROM busybox:local\nRUN mkdir /out && touch "/out/bad$(printf "\\377")name"\n');
+      const res = await tsbuild(["build", "--progress", "plain", "--root", root, "--snapshotter", snapshotter, p]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('the step created "/out/bad\\xffname", whose name is not valid UTF-8');
+      expect(res.stderr).not.toMatch(/ENOENT|this is a bug/);
+    });
+  }
+});
