@@ -5,7 +5,6 @@ import { BuildError } from "../errors.js";
 import { cleanPath, compileDockerignore } from "../frontend/dockerignore.js";
 import { hasMeta } from "../frontend/path-match.js";
 import type { SourceRange } from "../frontend/types.js";
-import { createDigestLedger, type DigestLedger } from "./digest-ledger.js";
 import { matchSources, type SourceMatch } from "./match-sources.js";
 import { walkTree, type WalkEntry } from "./walk.js";
 
@@ -21,8 +20,6 @@ export interface BuildContext {
   resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]>;
   /** Everything below `relDir` (relative to the context root), minus ignored paths; `rel` is relative to the context root. */
   walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry>;
-  /** What this build's cache keys read from the context (filled by digestContextSources, checked by copies). */
-  readonly ledger: DigestLedger;
 }
 
 function where(range: SourceRange | undefined): string {
@@ -52,7 +49,6 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
   return {
     root,
     isExcluded,
-    ledger: createDigestLedger(),
 
     async resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]> {
       const rel = contextRelativeSource(src, range);

@@ -1,5 +1,5 @@
-// What the cache keys of this build were computed from, per context file: a copy out of the context checks that the
-// bytes and metadata it wrote are exactly these, so a file edited during the build can never be cached under its old hash.
+// What one step's cache key was computed from, per context entry: the copy that executes the step checks that it
+// wrote exactly these entries, bytes and metadata, so a file edited during the build is never cached under its old hash.
 import type { Stats } from "node:fs";
 import type { Hasher } from "../cache/hasher.js";
 
@@ -10,28 +10,31 @@ export interface DigestedEntry {
 }
 
 export interface DigestLedger {
-  /** Notes what a key was computed from; a path seen twice with different values is remembered as changed. */
-  record(rel: string, entry: DigestedEntry, hasher: Hasher): void;
-  /** What keys saw for `rel`: undefined when no key read it, "changed" when two keys saw different versions. */
-  get(rel: string): DigestedEntry | "changed" | undefined;
-  /** The hasher keys used; undefined until a key read the context (then copies are not checked: nothing to check against). */
-  readonly hasher: Hasher | undefined;
+  /** The hasher of the key's content hashes. */
+  readonly hasher: Hasher;
+  /** Notes what the key was computed from; a path seen twice with different values is remembered as changed. */
+  record(rel: string, entry: DigestedEntry): void;
+  /** What the key saw for `rel`: undefined when it did not read it, "changed" when it saw two versions. Marks `rel` copied. */
+  take(rel: string): DigestedEntry | "changed" | undefined;
+  /** Entries the key read that no take() asked for: gone before they could be copied. */
+  untaken(): string[];
 }
 
-export function createDigestLedger(): DigestLedger {
+export function createDigestLedger(hasher: Hasher): DigestLedger {
   const seen = new Map<string, DigestedEntry | "changed">();
-  let hasher: Hasher | undefined;
+  const taken = new Set<string>();
   return {
-    record(rel, entry, h) {
-      hasher ??= h;
+    hasher,
+    record(rel, entry) {
       const old = seen.get(rel);
       if (old === undefined) seen.set(rel, entry);
       else if (old !== "changed" && (old.meta !== entry.meta || old.content !== entry.content)) seen.set(rel, "changed");
     },
-    get: (rel) => seen.get(rel),
-    get hasher() {
-      return hasher;
+    take(rel) {
+      taken.add(rel);
+      return seen.get(rel);
     },
+    untaken: () => [...seen.keys()].filter((rel) => !taken.has(rel)),
   };
 }
 

@@ -6,13 +6,15 @@ import pLimit from "p-limit";
 import type { Hasher } from "../cache/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
-import { entryMeta } from "./digest-ledger.js";
+import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";
 import type { FileHashCache } from "./file-hash-cache.js";
 
 export interface SourcesDigest {
   digest: string;
   /** Per selected path, a short description that changes whenever the entry does (for explaining misses). */
   files: Record<string, string>;
+  /** Every entry the digest covers, for the copy that executes the step to check against (copy.ts `keyed`). */
+  ledger: DigestLedger;
 }
 
 /** Digest of the context entries `sources` select (the same resolution COPY uses, so errors match too). */
@@ -52,13 +54,14 @@ export async function digestContextSources(
   }
   const files: Record<string, string> = {};
   const lines: string[] = [];
+  const ledger = createDigestLedger(hasher);
   for (const p of pending) {
     const content = typeof p.content === "string" ? p.content : await p.content;
     // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
-    context.ledger.record(p.rel, { meta: p.meta, content }, hasher);
+    ledger.record(p.rel, { meta: p.meta, content });
     const desc = `${p.meta}:${content}`;
     files[p.path] = desc;
     lines.push(`${p.path}\u0000${desc}`);
   }
-  return { digest: hasher.key(lines.join("\n")), files };
+  return { digest: hasher.key(lines.join("\n")), files, ledger };
 }

@@ -917,7 +917,8 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
         const digest = await digestContextSources(run.context, sources, await run.hashCache(), run.hasher, { range, signal: run.signal });
         parts["files"] = digest.digest;
         files = { files: digest.files };
-        source = async () => ({ kind: "context", context: run.context });
+        // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
+        source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
       const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
       return {

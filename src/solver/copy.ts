@@ -25,7 +25,10 @@ import { parseChmod, type ChmodFn } from "./chmod.js";
 /** Files up to this size are copied with synchronous calls. */
 const SYNC_COPY_MAX = 1 << 20;
 
-export type CopyFrom = { kind: "context"; context: BuildContext } | { kind: "rootfs"; dir: string };
+export type CopyFrom =
+  /** `keyed`: the step's cache key digest of these sources; the copy then writes exactly what it covers, or fails with CONTEXT_CHANGED. */
+  | { kind: "context"; context: BuildContext; keyed?: DigestLedger }
+  | { kind: "rootfs"; dir: string };
 
 export interface CopyOptions {
   /** Target stage working dir (mutated). */
@@ -99,7 +102,7 @@ function contextChanged(rel: string, range: SourceRange | undefined): BuildError
 
 /** What the cache key saw for context entry `rel`; throws CONTEXT_CHANGED when the entry is not that any more (or was never keyed). */
 function keyedAs(ledger: DigestLedger, rel: string, stat: Stats, range: SourceRange | undefined): DigestedEntry {
-  const e = ledger.get(rel);
+  const e = ledger.take(rel);
   if (e === undefined || e === "changed" || e.meta !== entryMeta(stat)) throw contextChanged(rel, range);
   return e;
 }
@@ -266,7 +269,7 @@ class Session {
 
   /** Copies a regular file (hardlinks become plain files). Parents must exist. `rel`: its context path, for `policy.ledger`. */
   copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
-    if (policy.ledger?.hasher && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
+    if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
     const owner = this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
     const mode = policy.chmod ? policy.chmod(perm, false) : perm;
@@ -302,7 +305,7 @@ class Session {
    * CONTEXT_CHANGED unless they are what the step's cache key was computed from.
    */
   copyKeyedFileTo(src: string, stat: Stats, target: string, policy: Policy, ledger: DigestLedger, rel: string): Promise<void> | undefined {
-    const hasher = ledger.hasher as NonNullable<DigestLedger["hasher"]>;
+    const hasher = ledger.hasher;
     const keyed = keyedAs(ledger, rel, stat, this.range);
     const owner = this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
@@ -364,7 +367,7 @@ class Session {
     const owner = this.ownerFor(stat, policy);
     const mtime = this.mtimeOf(stat);
     const linkname = readlinkSync(src);
-    if (policy.ledger?.hasher && rel !== undefined && keyedAs(policy.ledger, rel, stat, this.range).content !== linkname) throw contextChanged(rel, this.range);
+    if (policy.ledger && rel !== undefined && keyedAs(policy.ledger, rel, stat, this.range).content !== linkname) throw contextChanged(rel, this.range);
     this.entries.set(target, { path: this.rel(target), type: "symlink", mode: 0o777, ...owner, mtime, linkname });
     this.before.delete(target);
     this.clearFileTargetSync(target);
@@ -400,7 +403,7 @@ class Session {
    * metadata onto it only when it creates it); nested directories always take the source's metadata.
    */
   async enterDir(stat: Stats, target: string, top: boolean, policy: Policy, rel?: string): Promise<string> {
-    if (policy.ledger?.hasher && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
+    if (policy.ledger && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
     const st = await lstatMaybe(target);
     if (st?.isDirectory() && top) {
       await this.noteExistingDir(target);
@@ -451,8 +454,10 @@ class Session {
         await this.copyFileTo(e.abs, e.stat, t, policy, e.rel);
       } else if (e.stat.isSymbolicLink()) {
         await this.copySymlinkTo(e.abs, e.stat, t, policy, e.rel);
+      } else if (policy.ledger) {
+        keyedAs(policy.ledger, e.rel, e.stat, this.range);
       }
-      // Sockets, fifos and device nodes cannot come from a context and are rare in stages: skipped.
+      // Sockets, fifos and device nodes cannot come from a context and are rare in stages: skipped (but keyed).
     }
     await this.flush();
   }
@@ -551,8 +556,8 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   const policy: Policy = { preserveOwner };
   if (ownerIds) policy.owner = ownerIds;
   if (chmodFn) policy.chmod = chmodFn;
-  // Context copies are checked against what their cache key read (nothing to check when no key read the context).
-  if (opts.from.kind === "context" && opts.from.context.ledger.hasher) policy.ledger = opts.from.context.ledger;
+  // Context copies are checked against what their cache key read.
+  if (opts.from.kind === "context" && opts.from.keyed) policy.ledger = opts.from.keyed;
 
   for (const item of items) {
     throwIfAborted(opts.signal);
@@ -575,6 +580,10 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     const target = destIsDir ? path.join(destAbs, h.name) : destAbs;
     await session.writeHeredoc(target, h.content, policy);
   }
+  await session.flush();
+  // A file the key covered but the copy never met was deleted meanwhile.
+  const gone = policy.ledger?.untaken()[0];
+  if (gone !== undefined) throw contextChanged(gone, opts.range);
   return session.finish();
 }
 
@@ -587,7 +596,7 @@ async function addArchive(session: Session, source: SourceItem, destAbs: string,
   const unpacked = path.join(scratch, "u");
   try {
     let archive = source.abs;
-    if (policy.ledger?.hasher) {
+    if (policy.ledger) {
       // Unpack a checked copy: the archive must be the bytes the cache key hashed, also if it is rewritten meanwhile.
       const check = new Session(scratch, session.epoch, false, { uid: 0, gid: 0 }, session.range, signal);
       archive = path.join(scratch, "archive");

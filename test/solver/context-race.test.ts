@@ -50,8 +50,8 @@ describe("a copy checks what its cache key read", () => {
       const hasher = await createHasher();
       const copy = async (rootfs: string, sources: string[]) => {
         const context = openBuildContext(ctxDir, []);
-        await digestContextSources(context, sources, await openFileHashCache(join(dir.path, `hc-${size}`), ctxDir, hasher), hasher);
-        return { context, run: () => applyCopy({ rootfs, sources, dest: "/out/", workdir: "/", from: { kind: "context", context }, isAdd: false, epoch: 0 }) };
+        const { ledger } = await digestContextSources(context, sources, await openFileHashCache(join(dir.path, `hc-${size}`), ctxDir, hasher), hasher);
+        return { context, run: () => applyCopy({ rootfs, sources, dest: "/out/", workdir: "/", from: { kind: "context", context, keyed: ledger }, isAdd: false, epoch: 0 }) };
       };
       for (const sources of [["d/f"], ["d"]]) {
         const rootfs = await fs.mkdtemp(join(dir.path, "rootfs-"));
@@ -68,6 +68,13 @@ describe("a copy checks what its cache key read", () => {
         await expect(chmodded.run()).rejects.toMatchObject({ code: "CONTEXT_CHANGED" });
         await fs.chmod(join(ctxDir, "d/f"), 0o644);
       }
+      // A directory's file list is keyed too: a file added or deleted between key and copy is a change.
+      const added = await copy(await fs.mkdtemp(join(dir.path, "rootfs-")), ["d"]);
+      await writeFile(join(ctxDir, "d/new"), "new");
+      await expect(added.run()).rejects.toMatchObject({ code: "CONTEXT_CHANGED", message: expect.stringContaining('"d/new"') });
+      const deleted = await copy(await fs.mkdtemp(join(dir.path, "rootfs-")), ["d"]);
+      await fs.rm(join(ctxDir, "d/new"));
+      await expect(deleted.run()).rejects.toMatchObject({ code: "CONTEXT_CHANGED", message: expect.stringContaining('"d/new"') });
     });
   }
 });
