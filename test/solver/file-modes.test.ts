@@ -89,9 +89,13 @@ afterAll(async () => {
 });
 
 describe("file modes are kept exactly", () => {
-  for (const snapshotter of ["overlay", "copy"]) {
-    it(`RUN, COPY, COPY --chmod, ADD of a tar and the base layers (--snapshotter ${snapshotter})`, async () => {
-      const modes = await buildModes(["--target", "run", "--no-cache", "--snapshotter", snapshotter]);
+  for (const [snapshotter, executor] of [
+    ["overlay", "crun"],
+    ["copy", "crun"],
+    ["overlay", "bwrap"],
+  ] as const) {
+    it(`RUN, COPY, COPY --chmod, ADD of a tar and the base layers (--snapshotter ${snapshotter}, --executor ${executor})`, async () => {
+      const modes = await buildModes(["--target", "run", "--no-cache", "--snapshotter", snapshotter, "--executor", executor]);
       expectModes(modes, "b/"); // base layers, re-exported
       expectModes(modes, "r/"); // RUN
       expectModes(modes, "c/"); // COPY from the context
