@@ -29,7 +29,7 @@ export async function contextView(context: ViewableContext, relDir: string, top:
   const strip = relDir === "." || relDir === "" ? 0 : relDir.length + 1;
   const dirs: { path: string; stat: Stats }[] = [{ path: slot, stat: top }];
   mkdirSync(slot, { mode: 0o700 });
-  // Hard links need one filesystem; the first EXDEV switches to copies.
+  // Hard links need one filesystem; the first failure switches to copies.
   let link = !opts.writable;
   for (const e of entries) {
     throwIfAborted(opts.signal);
@@ -46,7 +46,9 @@ export async function contextView(context: ViewableContext, relDir: string, top:
           linkSync(e.abs, target);
           continue; // shares the context file's inode, metadata included
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+          // EXDEV: another filesystem; EPERM: protected_hardlinks for a file this user does not own.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== "EXDEV" && code !== "EPERM") throw err;
           link = false;
         }
       }
