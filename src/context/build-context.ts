@@ -19,7 +19,7 @@ export interface BuildContext {
   /** The context entries a COPY/ADD source names; throws SOURCE_NOT_FOUND / SOURCE_OUTSIDE_CONTEXT. */
   resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]>;
   /** Everything below `relDir` (relative to the context root), minus ignored paths; `rel` is relative to the context root. */
-  walk(relDir: string, signal?: AbortSignal): AsyncIterable<ContextEntry>;
+  walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry>;
 }
 
 function where(range: SourceRange | undefined): string {
@@ -69,8 +69,8 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
       });
     },
 
-    walk(relDir: string, signal?: AbortSignal): AsyncIterable<ContextEntry> {
-      return walkTree(root, relDir, signal ? { ignore: matcher, signal } : { ignore: matcher });
+    walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry> {
+      return walkTree(root, relDir, { ignore: matcher, ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
     },
   };
 }

@@ -6,19 +6,15 @@ import pLimit from "p-limit";
 import type { Hasher } from "../cache/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
+import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";
 import type { FileHashCache } from "./file-hash-cache.js";
 
 export interface SourcesDigest {
   digest: string;
   /** Per selected path, a short description that changes whenever the entry does (for explaining misses). */
   files: Record<string, string>;
-}
-
-function typeOf(st: Stats): string {
-  if (st.isFile()) return "f";
-  if (st.isDirectory()) return "d";
-  if (st.isSymbolicLink()) return "l";
-  return "o";
+  /** Every entry the digest covers, for the copy that executes the step to check against (copy.ts `keyed`). */
+  ledger: DigestLedger;
 }
 
 /** Digest of the context entries `sources` select (the same resolution COPY uses, so errors match too). */
@@ -30,21 +26,21 @@ export async function digestContextSources(
   opts: { range?: SourceRange; signal?: AbortSignal } = {},
 ): Promise<SourcesDigest> {
   const limit = pLimit(16);
-  const pending: { path: string; meta: string; content: string | Promise<string> }[] = [];
+  const pending: { path: string; rel: string; meta: string; content: string | Promise<string> }[] = [];
   const add = (path: string, abs: string, st: Stats, rel: string) => {
-    const meta = `${typeOf(st)}:${(st.mode & 0o7777).toString(8)}:${st.uid}:${st.gid}`;
+    const meta = entryMeta(st);
     let content: string | Promise<string>;
     // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
     if (st.isFile()) content = cache.lookup(rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
     else if (st.isSymbolicLink()) content = readlinkSync(abs);
     else content = "";
     if (typeof content === "string") {
-      pending.push({ path, meta, content });
+      pending.push({ path, rel, meta, content });
       return;
     }
     // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
     content.catch(() => undefined);
-    pending.push({ path, meta, content });
+    pending.push({ path, rel, meta, content });
   };
   for (const [i, src] of sources.entries()) {
     for (const m of await context.resolveSources(src, opts.range)) {
@@ -58,10 +54,14 @@ export async function digestContextSources(
   }
   const files: Record<string, string> = {};
   const lines: string[] = [];
+  const ledger = createDigestLedger(hasher);
   for (const p of pending) {
-    const desc = `${p.meta}:${typeof p.content === "string" ? p.content : await p.content}`;
+    const content = typeof p.content === "string" ? p.content : await p.content;
+    // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
+    ledger.record(p.rel, { meta: p.meta, content });
+    const desc = `${p.meta}:${content}`;
     files[p.path] = desc;
     lines.push(`${p.path}\u0000${desc}`);
   }
-  return { digest: hasher.key(lines.join("\n")), files };
+  return { digest: hasher.key(lines.join("\n")), files, ledger };
 }

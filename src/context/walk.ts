@@ -2,8 +2,9 @@
 // .dockerignore matcher (skipping excluded directories unless an exception may re-include something).
 import { lstatSync, readdirSync, type Stats } from "node:fs";
 import path from "node:path";
-import { throwIfAborted } from "../errors.js";
+import { BuildError, throwIfAborted } from "../errors.js";
 import type { DockerignoreMatcher } from "../frontend/dockerignore.js";
+import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 
 export interface WalkEntry {
   /** `/`-separated path relative to the walk's root (not to the directory walked). */
@@ -17,11 +18,26 @@ export interface WalkEntry {
 export interface WalkOptions {
   ignore?: DockerignoreMatcher;
   signal?: AbortSignal;
+  /** Told of each path left out by `ignore` (a RUN bind mount needs to know whether it can mount the directory as is). */
+  onExcluded?(rel: string): void;
 }
 
 /** Byte-wise name order, so walks (and the layers built from them) are deterministic. */
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Node decodes a name that is not valid UTF-8 lossily (U+FFFD), and that name then names no file. Such a name would
+ * have to travel as bytes through every path in the build, so it is refused clearly instead of failing with ENOENT.
+ */
+function refuseNonUtf8(absDir: string, relDir: string, name: string): void {
+  const raw = nonUtf8Name(absDir, name);
+  if (!raw) return;
+  const shown = `${relDir === "" ? "" : `${relDir}/`}${escapeBytes(raw)}`;
+  throw new BuildError("NON_UTF8_PATH", `the file name "${shown}" (in ${absDir}) is not valid UTF-8, which tsbuild cannot copy`, {
+    hint: `rename it to UTF-8 (e.g. \`convmv -f latin1 -t utf8 --notest\`), or leave it out with a .dockerignore line such as "${relDir === "" ? "" : `${relDir}/`}${escapeBytes(raw).replace(/(\\x[0-9a-f]{2})+/g, "*")}"`,
+  });
 }
 
 // Directory reads and lstats are synchronous: for metadata already in the kernel's cache they take microseconds, and
@@ -36,7 +52,11 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     const rel = relDir === "" ? d.name : `${relDir}/${d.name}`;
     const excluded = opts.ignore?.matches(rel) ?? false;
     // An excluded directory is still entered when an exception may re-include something below it.
-    if (excluded && !(d.isDirectory() && opts.ignore?.mayReinclude(rel))) continue;
+    if (excluded && !(d.isDirectory() && opts.ignore?.mayReinclude(rel))) {
+      opts.onExcluded?.(rel);
+      continue;
+    }
+    if (d.name.includes("\uFFFD")) refuseNonUtf8(absDir, relDir, d.name);
     kept.push({ rel, abs: path.join(absDir, d.name), excluded });
   }
   const stats = kept.map((k) => lstatSync(k.abs));
@@ -46,6 +66,7 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     const entry: WalkEntry = { rel: k.rel, abs: k.abs, stat };
     if (!stat.isDirectory()) {
       if (!k.excluded) yield entry;
+      else opts.onExcluded?.(k.rel);
       continue;
     }
     if (!k.excluded) {
@@ -59,7 +80,7 @@ async function* walkDir(root: string, relDir: string, opts: WalkOptions): AsyncG
     if (inner.length > 0) {
       yield entry;
       yield* inner;
-    }
+    } else opts.onExcluded?.(k.rel);
   }
 }
 

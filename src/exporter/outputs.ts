@@ -57,19 +57,33 @@ export async function exportOutputs(engine: Engine, image: ExportableImage, out:
     case "docker":
       await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, { what: outputLabel(out), ...(signal ? { signal } : {}) });
       return image.manifest;
-    case "local": {
-      // The image's filesystem, unpacked: layers applied in order (whiteouts honoured).
-      const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
+    case "local":
       try {
-        await mkdir(out.dest, { recursive: true });
-        for (const l of manifest.layers) {
-          throwIfAborted(signal);
-          await extractLayer(createReadStream(engine.content.path(l.digest)), out.dest, signal ? { signal } : {});
-        }
+        await exportLocal(engine, image, out.dest, signal);
       } catch (e) {
         throw describeOutputDirError(e, out.dest, outputLabel(out));
       }
       return image.manifest;
-    }
+  }
+}
+
+/**
+ * The image's filesystem, unpacked into `dest`: layers applied in order (whiteouts honoured), modes exactly as in the
+ * image. Device nodes are left out (with a warning): recreated in a user's directory they would open the host's
+ * devices to whoever can reach them (BuildKit's local exporter does not create them either). Symlinks that were in
+ * `dest` before are never written through, so nothing lands outside it.
+ */
+async function exportLocal(engine: Engine, image: ExportableImage, dest: string, signal?: AbortSignal): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
+  const skipped: string[] = [];
+  const ownLinks = new Set<string>();
+  for (const l of manifest.layers) {
+    throwIfAborted(signal);
+    await extractLayer(createReadStream(engine.content.path(l.digest)), dest, { ...(signal ? { signal } : {}), ownLinks, skipDevices: (e) => skipped.push(`/${e.path}`) });
+  }
+  if (skipped.length > 0) {
+    const shown = skipped.slice(0, 5).join(", ") + (skipped.length > 5 ? ", ..." : "");
+    engine.progress.emit({ kind: "warning", message: `--output type=local: skipped ${skipped.length} device node${skipped.length === 1 ? "" : "s"} (${shown}); device nodes are never created outside a container` });
   }
 }

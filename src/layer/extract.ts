@@ -38,6 +38,17 @@ export interface ExtractLayerOptions {
   root?: boolean;
   /** Called for every tar entry (whiteouts included) before it is applied; `source` is never set. */
   onEntry?(e: LayerEntry): void;
+  /**
+   * Leave device nodes out (the local exporter: a node recreated in a user's directory with the image's mode, say
+   * brw-rw-rw- 7,0, would hand the host device to anyone who can reach it). Each skipped entry is reported here.
+   */
+  skipDevices?(e: LayerEntry): void;
+  /**
+   * Only follow symlinks this extraction (or an earlier one sharing the set) created: a symlink already in `dest`
+   * that this set does not hold (`etc -> /etc` in a local export directory) is refused, never written through.
+   * Every symlink created is added. Unset: any symlink inside dest is followed chroot-style (a rootfs of earlier layers).
+   */
+  ownLinks?: Set<string>;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -97,6 +108,36 @@ function headerToEntry(h: TarHeader): LayerEntry {
   return e;
 }
 
+/**
+ * Applies a directory's final mode and mtime through a descriptor opened without following a final symlink, and only
+ * if it is still the directory created: otherwise a layer holding `a/` then `a -> /etc/shadow` would chmod the host file.
+ */
+function setDirMeta(d: { path: string; mode: number; mtime: number; dev: number; ino: number }): void {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(d.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // Replaced or removed by a later entry: nothing of ours to fix up.
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return;
+    if (code !== "EACCES") throw e;
+    // Unprivileged and a directory we may not read: check by lstat (never follows) and chmod by path.
+    const st = fsSync.lstatSync(d.path);
+    if (!st.isDirectory() || st.dev !== d.dev || st.ino !== d.ino) return;
+    fsSync.chmodSync(d.path, d.mode);
+    fsSync.utimesSync(d.path, d.mtime, d.mtime);
+    return;
+  }
+  try {
+    const st = fsSync.fstatSync(fd);
+    if (st.dev !== d.dev || st.ino !== d.ino) return;
+    fsSync.fchmodSync(fd, d.mode);
+    fsSync.futimesSync(fd, d.mtime, d.mtime);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }
@@ -143,7 +184,8 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
   // Resolved parent directories; cleared whenever something is removed, as that can change a resolution.
   const resolved = new Map<string, string>();
   // Directory mode and mtime are applied last: writing children would bump the mtime, and a 0555 dir would block them.
-  const dirs: { path: string; mode: number; mtime: number }[] = [];
+  // The inode is kept: by then a later entry may have put a symlink at (or above) that path, which must not be followed.
+  const dirs: { path: string; mode: number; mtime: number; dev: number; ino: number }[] = [];
 
   /** The real path (inside dest) of the directory reached by `comps`, resolving symlinks chroot-style. */
   async function resolveDir(comps: string[], entryName: string, create: boolean): Promise<string | undefined> {
@@ -171,6 +213,10 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         continue;
       }
       if (st.isSymbolicLink()) {
+        if (opts.ownLinks && !opts.ownLinks.has(p))
+          throw new ArchiveError("DEST_HAS_SYMLINK", `refusing to extract layer entry ${JSON.stringify(entryName)}: ${p} is a symlink that was already in the destination (to ${JSON.stringify(await readlink(p))})`, {
+            hint: "export into an empty directory, or remove the symlink first; tsbuild never writes through links it did not create",
+          });
         if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError("SYMLINK_LOOP", `too many levels of symbolic links resolving layer entry ${JSON.stringify(entryName)}`);
         const target = await readlink(p);
         // An absolute target means the rootfs root, as it will inside the container.
@@ -277,6 +323,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       }
       case "symlink":
         await symlink(e.linkname ?? "", target);
+        opts.ownLinks?.add(target);
         break;
       case "hardlink":
         await link(linkSource as string, target);
@@ -287,6 +334,10 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         break;
       case "char-device":
       case "block-device":
+        if (opts.skipDevices) {
+          opts.skipDevices(e);
+          return;
+        }
         // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker does).
         if (!asRoot) return;
         await run("mknod", ["-m", "600", target, e.type === "char-device" ? "c" : "b", String(e.devmajor ?? 0), String(e.devminor ?? 0)]);
@@ -298,7 +349,8 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     if (asRoot) await lchown(target, e.uid, e.gid);
     if (e.xattrs) await setXattrs(target, e.xattrs);
     if (e.type === "directory") {
-      dirs.push({ path: target, mode: e.mode, mtime: e.mtime });
+      const st = fsSync.lstatSync(target);
+      dirs.push({ path: target, mode: e.mode, mtime: e.mtime, dev: st.dev, ino: st.ino });
     } else if (e.type === "symlink") {
       await lutimes(target, e.mtime, e.mtime).catch(() => undefined);
     } else {
@@ -327,10 +379,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     }
     await feeding;
     // Deepest first, so a read-only parent never blocks fixing up a child.
-    for (const d of dirs.reverse()) {
-      await chmod(d.path, d.mode);
-      await utimes(d.path, d.mtime, d.mtime);
-    }
+    for (const d of dirs.reverse()) setDirMeta(d);
   } catch (err) {
     if (!ex.destroyed) ex.destroy();
     stream.destroy();

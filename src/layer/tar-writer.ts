@@ -17,6 +17,19 @@ type TarHeaders = Partial<Header> & { name: string; pax?: Record<string, string>
 // Largest value the 7-digit octal uid/gid fields hold; beyond it the id travels in a PAX record.
 const MAX_OCTAL_ID = 0o7777777;
 
+// File-type bits (S_IFMT) per entry type. tar-stream replaces a falsy mode with 0644/0755 ("if (!header.mode)"), which
+// turned a mode-000 file into a world-readable one; a mode that carries its type bits is never 0, and tar-stream masks
+// the header field to 0o7777, so the permission bits written are exactly the entry's.
+const TYPE_BITS: Record<EntryType, number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  hardlink: 0o100000,
+  "char-device": 0o020000,
+  "block-device": 0o060000,
+  fifo: 0o010000,
+};
+
 const TAR_TYPE: Record<EntryType, Header["type"]> = {
   file: "file",
   directory: "directory",
@@ -48,7 +61,7 @@ function headerOf(e: LayerEntry): TarHeaders {
   const h: TarHeaders = {
     name: e.type === "directory" ? `${e.path}/` : e.path,
     type,
-    mode: e.mode & 0o7777,
+    mode: TYPE_BITS[e.type] | (e.mode & 0o7777),
     uid: e.uid,
     gid: e.gid,
     // Whole seconds: sub-second times would make the tar depend on filesystem timestamp precision.

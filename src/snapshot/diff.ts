@@ -5,7 +5,9 @@ import { lstat, mkdir, readdir, readlink, rename, rm, chmod, lchown, lutimes } f
 import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSync, symlinkSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
+import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 
 export type Change =
   /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
@@ -30,9 +32,22 @@ export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefin
   }
 }
 
-/** Names in a directory, sorted so changes come out in a stable order. */
-export async function sortedNames(dir: string): Promise<string[]> {
-  return (await readdir(dir)).sort();
+/**
+ * Names in a directory, sorted so changes come out in a stable order. A name that is not valid UTF-8 (which a RUN
+ * can create, and which no layer entry can carry) is refused by name: lost from the layer it would be silently.
+ * `rel`: the directory's path in the rootfs, for the message.
+ */
+export async function sortedNames(dir: string, rel?: string): Promise<string[]> {
+  const names = (await readdir(dir)).sort();
+  for (const n of names) {
+    const raw = nonUtf8Name(dir, n);
+    if (raw === undefined) continue;
+    const shown = rel === undefined ? escapeBytes(raw) : `/${rel === "" ? "" : `${rel}/`}${escapeBytes(raw)}`;
+    throw new BuildError("NON_UTF8_PATH", `the step created "${shown}", whose name is not valid UTF-8; tsbuild cannot store such a name in a layer`, {
+      hint: "rename it to UTF-8 in the same RUN (e.g. `convmv -f latin1 -t utf8 --notest`) or delete it before the RUN ends",
+    });
+  }
+  return names;
 }
 
 function childPath(parent: string, name: string): string {
@@ -55,7 +70,7 @@ export async function diffTrees(base: string, current: string): Promise<Change[]
 }
 
 async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[]): Promise<void> {
-  const curNames = await sortedNames(join(current, rel));
+  const curNames = await sortedNames(join(current, rel), rel);
   const baseNames = baseIsDir ? await sortedNames(join(base, rel)) : [];
   const curSet = new Set(curNames);
   const names = [...new Set([...curNames, ...baseNames])].sort();

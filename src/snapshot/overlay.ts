@@ -35,7 +35,7 @@ export async function overlayChanges(d: OverlayDirs): Promise<Change[]> {
 }
 
 async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, out: Change[]): Promise<void> {
-  for (const name of await sortedNames(join(d.upper, rel))) {
+  for (const name of await sortedNames(join(d.upper, rel), rel)) {
     const p = rel === "" ? name : `${rel}/${name}`;
     const from = join(d.upper, p);
     const st = await lstatOrUndefined(from);

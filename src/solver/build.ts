@@ -935,7 +935,8 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
         const digest = await digestContextSources(run.context, sources, await run.hashCache(), run.hasher, { range, signal: run.signal });
         parts["files"] = digest.digest;
         files = { files: digest.files };
-        source = async () => ({ kind: "context", context: run.context });
+        // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
+        source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
       const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
       return {
@@ -1012,7 +1013,8 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
             storeRoot: run.engine.root,
             // A sibling of executeRun's own scratch dir, which it removes itself.
             scratch: join(run.workdir, `mounts-${node}`),
-            context: { root: run.context.root },
+            // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
+            context: run.context,
             stageRootfs: async (name) => {
               const dep = stageRef(run, name, stage, "--mount from", range);
               return dep ? stageDir(run, dep) : undefined;

@@ -1,13 +1,14 @@
 // COPY/ADD (and WORKDIR's mkdir) applied in place to a stage's working rootfs, returning the exact layer entries:
 // every path written plus each parent directory, parents that already existed carrying their metadata from before the step.
 import type { Stats } from "node:fs";
-import { chmodSync, chownSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, readlinkSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
-import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, rm, unlink, utimes, writeFile } from "node:fs/promises";
+import { chmodSync, chownSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import pLimit from "p-limit";
 import type { BuildContext } from "../context/build-context.js";
+import { entryMeta, type DigestedEntry, type DigestLedger } from "../context/digest-ledger.js";
 import { matchSources } from "../context/match-sources.js";
 import { walkTree, type WalkEntry } from "../context/walk.js";
 import { BuildError, throwIfAborted } from "../errors.js";
@@ -24,7 +25,10 @@ import { parseChmod, type ChmodFn } from "./chmod.js";
 /** Files up to this size are copied with synchronous calls. */
 const SYNC_COPY_MAX = 1 << 20;
 
-export type CopyFrom = { kind: "context"; context: BuildContext } | { kind: "rootfs"; dir: string };
+export type CopyFrom =
+  /** `keyed`: the step's cache key digest of these sources; the copy then writes exactly what it covers, or fails with CONTEXT_CHANGED. */
+  | { kind: "context"; context: BuildContext; keyed?: DigestLedger }
+  | { kind: "rootfs"; dir: string };
 
 export interface CopyOptions {
   /** Target stage working dir (mutated). */
@@ -61,6 +65,11 @@ interface Policy {
   /** Keep source uid/gid (COPY --from, archives); else root (BuildKit resets context ownership). */
   preserveOwner: boolean;
   chmod?: ChmodFn;
+  /**
+   * Copies out of the build context: what the step's cache key was computed from. Every file is hashed as it is
+   * copied (one read) and must match, so the layer holds exactly the bytes the key names.
+   */
+  ledger?: DigestLedger;
 }
 
 /** An item to copy: a resolved source with the name it was asked for. */
@@ -81,6 +90,21 @@ function errOpts(range: SourceRange | undefined, hint?: string): { range?: Sourc
   if (range) o.range = range;
   if (hint) o.hint = hint;
   return o;
+}
+
+function contextChanged(rel: string, range: SourceRange | undefined): BuildError {
+  return new BuildError(
+    "CONTEXT_CHANGED",
+    `file ${JSON.stringify(rel)} in the build context changed while it was being copied; run the build again`,
+    errOpts(range, "something wrote into the build context during the build (an editor, a git checkout, a build tool); nothing was cached for this step"),
+  );
+}
+
+/** What the cache key saw for context entry `rel`; throws CONTEXT_CHANGED when the entry is not that any more (or was never keyed). */
+function keyedAs(ledger: DigestLedger, rel: string, stat: Stats, range: SourceRange | undefined): DigestedEntry {
+  const e = ledger.take(rel);
+  if (e === undefined || e === "changed" || e.meta !== entryMeta(stat)) throw contextChanged(rel, range);
+  return e;
 }
 
 function isNotFound(e: unknown): boolean {
@@ -243,8 +267,9 @@ class Session {
     return policy.preserveOwner ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 };
   }
 
-  /** Copies a regular file (hardlinks become plain files). Parents must exist. */
-  copyFileTo(src: string, stat: Stats, target: string, policy: Policy): Promise<void> | undefined {
+  /** Copies a regular file (hardlinks become plain files). Parents must exist. `rel`: its context path, for `policy.ledger`. */
+  copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
+    if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
     const owner = this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
     const mode = policy.chmod ? policy.chmod(perm, false) : perm;
@@ -275,6 +300,58 @@ class Session {
     });
   }
 
+  /**
+   * A context file copy that hashes the bytes it writes (the very read that fills the layer) and fails with
+   * CONTEXT_CHANGED unless they are what the step's cache key was computed from.
+   */
+  copyKeyedFileTo(src: string, stat: Stats, target: string, policy: Policy, ledger: DigestLedger, rel: string): Promise<void> | undefined {
+    const hasher = ledger.hasher;
+    const keyed = keyedAs(ledger, rel, stat, this.range);
+    const owner = this.ownerFor(stat, policy);
+    const perm = stat.mode & 0o7777;
+    const mode = policy.chmod ? policy.chmod(perm, false) : perm;
+    const mtime = this.mtimeOf(stat);
+    const isNew = this.fresh.has(path.dirname(target)) && !this.entries.has(target);
+    const needChown = !isNew || owner.uid !== this.processIds.uid || owner.gid !== this.processIds.gid;
+    const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
+    this.entries.set(target, entry);
+    this.before.delete(target);
+    // Created 0600 ("wx": never through something already there); chown (which clears setuid/setgid) before chmod.
+    if (stat.size <= SYNC_COPY_MAX) {
+      if (!isNew) this.clearFileTargetSync(target);
+      const data = readFileSync(src);
+      if (hasher.bytes(data) !== keyed.content) throw contextChanged(rel, this.range);
+      entry.size = data.length;
+      writeFileSync(target, data, { flag: "wx", mode: 0o600 });
+      if (needChown) chownSync(target, owner.uid, owner.gid);
+      chmodSync(target, mode);
+      utimesSync(target, mtime, mtime);
+      return undefined;
+    }
+    return this.schedule(async () => {
+      if (!isNew) await this.clearFileTarget(target);
+      const h = hasher.stream();
+      let size = 0;
+      const out = await open(target, "wx", 0o600);
+      try {
+        for await (const chunk of createReadStream(src, { highWaterMark: SYNC_COPY_MAX })) {
+          throwIfAborted(this.signal);
+          const b = chunk as Buffer;
+          h.update(b);
+          size += b.length;
+          for (let off = 0; off < b.length; ) off += (await out.write(b, off)).bytesWritten;
+        }
+      } finally {
+        await out.close();
+      }
+      if (h.digest() !== keyed.content) throw contextChanged(rel, this.range);
+      entry.size = size;
+      if (needChown) await chown(target, owner.uid, owner.gid);
+      await chmod(target, mode);
+      await utimes(target, mtime, mtime);
+    });
+  }
+
   clearFileTargetSync(target: string): void {
     let st: Stats;
     try {
@@ -286,10 +363,11 @@ class Session {
     unlinkSync(target);
   }
 
-  async copySymlinkTo(src: string, stat: Stats, target: string, policy: Policy): Promise<void> {
+  async copySymlinkTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> {
     const owner = this.ownerFor(stat, policy);
     const mtime = this.mtimeOf(stat);
     const linkname = readlinkSync(src);
+    if (policy.ledger && rel !== undefined && keyedAs(policy.ledger, rel, stat, this.range).content !== linkname) throw contextChanged(rel, this.range);
     this.entries.set(target, { path: this.rel(target), type: "symlink", mode: 0o777, ...owner, mtime, linkname });
     this.before.delete(target);
     this.clearFileTargetSync(target);
@@ -324,7 +402,8 @@ class Session {
    * top: the COPY destination itself keeps its metadata when it exists (BuildKit copies the source dir's
    * metadata onto it only when it creates it); nested directories always take the source's metadata.
    */
-  async enterDir(stat: Stats, target: string, top: boolean, policy: Policy): Promise<string> {
+  async enterDir(stat: Stats, target: string, top: boolean, policy: Policy, rel?: string): Promise<string> {
+    if (policy.ledger && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
     const st = await lstatMaybe(target);
     if (st?.isDirectory() && top) {
       await this.noteExistingDir(target);
@@ -356,7 +435,7 @@ class Session {
 
   /** Copies the contents of a source directory into `target`. */
   async copyTree(item: SourceItem, target: string, policy: Policy): Promise<void> {
-    const top = await this.enterDir(item.stat, target, true, policy);
+    const top = await this.enterDir(item.stat, target, true, policy, item.walkBase);
     const dirs = new Map<string, string>([["", top]]);
     const strip = item.walkBase === "" || item.walkBase === "." ? 0 : item.walkBase.length + 1;
     for await (const e of item.walk()) {
@@ -370,13 +449,15 @@ class Session {
       if (e.stat.isDirectory()) {
         // Pending writes may target this path; settle them before inspecting it.
         await this.flush();
-        dirs.set(rel, await this.enterDir(e.stat, t, false, policy));
+        dirs.set(rel, await this.enterDir(e.stat, t, false, policy, e.rel));
       } else if (e.stat.isFile()) {
-        await this.copyFileTo(e.abs, e.stat, t, policy);
+        await this.copyFileTo(e.abs, e.stat, t, policy, e.rel);
       } else if (e.stat.isSymbolicLink()) {
-        await this.copySymlinkTo(e.abs, e.stat, t, policy);
+        await this.copySymlinkTo(e.abs, e.stat, t, policy, e.rel);
+      } else if (policy.ledger) {
+        keyedAs(policy.ledger, e.rel, e.stat, this.range);
       }
-      // Sockets, fifos and device nodes cannot come from a context and are rare in stages: skipped.
+      // Sockets, fifos and device nodes cannot come from a context and are rare in stages: skipped (but keyed).
     }
     await this.flush();
   }
@@ -475,6 +556,8 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   const policy: Policy = { preserveOwner };
   if (ownerIds) policy.owner = ownerIds;
   if (chmodFn) policy.chmod = chmodFn;
+  // Context copies are checked against what their cache key read.
+  if (opts.from.kind === "context" && opts.from.keyed) policy.ledger = opts.from.keyed;
 
   for (const item of items) {
     throwIfAborted(opts.signal);
@@ -482,12 +565,12 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
       await session.copyTree(item, destAbs, policy);
     } else if (item.stat.isFile()) {
       if (opts.isAdd && (await isTarArchive(item.abs))) {
-        await addArchive(session, item.abs, destAbs, opts.signal);
+        await addArchive(session, item, destAbs, policy, opts.signal);
         continue;
       }
       const target = destIsDir ? path.join(destAbs, item.name) : destAbs;
       await session.ensureParents(target);
-      await session.copyFileTo(item.abs, item.stat, target, policy);
+      await session.copyFileTo(item.abs, item.stat, target, policy, item.walkBase);
       await session.flush();
     } else {
       throw new BuildError("UNSUPPORTED", `cannot copy ${JSON.stringify(item.name)}: not a regular file, directory or symlink`, errOpts(opts.range));
@@ -497,6 +580,10 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     const target = destIsDir ? path.join(destAbs, h.name) : destAbs;
     await session.writeHeredoc(target, h.content, policy);
   }
+  await session.flush();
+  // A file the key covered but the copy never met was deleted meanwhile.
+  const gone = policy.ledger?.untaken()[0];
+  if (gone !== undefined) throw contextChanged(gone, opts.range);
   return session.finish();
 }
 
@@ -504,18 +591,28 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
  * ADD of a local tar: extracted (safely) into a scratch dir, then merged into dest like a directory source.
  * As Docker, the archive's own ownership and modes are kept (--chown/--chmod do not apply to its entries).
  */
-async function addArchive(session: Session, archive: string, destAbs: string, signal?: AbortSignal): Promise<void> {
+async function addArchive(session: Session, source: SourceItem, destAbs: string, policy: Policy, signal?: AbortSignal): Promise<void> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), "tsbuild-add-"));
+  const unpacked = path.join(scratch, "u");
   try {
-    await extractLayer(createReadStream(archive), scratch, signal ? { signal } : {});
+    let archive = source.abs;
+    if (policy.ledger) {
+      // Unpack a checked copy: the archive must be the bytes the cache key hashed, also if it is rewritten meanwhile.
+      const check = new Session(scratch, session.epoch, false, { uid: 0, gid: 0 }, session.range, signal);
+      archive = path.join(scratch, "archive");
+      await check.copyFileTo(source.abs, source.stat, archive, { preserveOwner: true, ledger: policy.ledger }, source.walkBase);
+      await check.flush();
+    }
+    await mkdir(unpacked);
+    await extractLayer(createReadStream(archive), unpacked, signal ? { signal } : {});
     // The destination directory of an archive is created like any implicit parent (0755, epoch), not from the scratch dir.
     if (!(await lstatMaybe(destAbs))) await session.ensureParents(path.join(destAbs, "x"));
     const item: SourceItem = {
-      name: path.basename(archive),
-      abs: scratch,
-      stat: await lstat(scratch),
+      name: path.basename(source.abs),
+      abs: unpacked,
+      stat: await lstat(unpacked),
       walkBase: "",
-      walk: () => walkTree(scratch, "", signal ? { signal } : {}),
+      walk: () => walkTree(unpacked, "", signal ? { signal } : {}),
     };
     await session.copyTree(item, destAbs, { preserveOwner: true });
   } finally {

@@ -4,7 +4,8 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, chown, lstat, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { join, posix, relative, sep } from "node:path";
+import { contextView, type ViewableContext } from "../context/context-view.js";
 import { AbortError, BuildError, throwIfAborted } from "../errors.js";
 import type { BindMount } from "../executor/types.js";
 import type { SourceRange } from "../frontend/types.js";
@@ -16,8 +17,11 @@ export interface RunMountContext {
   storeRoot: string;
   /** A per-step directory this module owns (created if missing, removed by release()); same filesystem as the store. */
   scratch: string;
-  /** The build context; bind mounts without from= read from it. */
-  context: { root: string };
+  /**
+   * The build context; bind mounts without from= read from it. With `walk` (a BuildContext), they see only what
+   * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
+   */
+  context: { root: string } & Partial<ViewableContext>;
   /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
   stageRootfs(name: string): Promise<string | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
@@ -193,12 +197,20 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           }
           // resolveInRoot keeps `..` and symlinks inside root, as the container would see them.
           const host = await resolveInRoot(root, spec.source ?? "/");
+          let st;
           try {
-            await lstat(host);
+            st = await lstat(host);
           } catch {
             throw new BuildError("MOUNT_SOURCE_NOT_FOUND", `RUN --mount: source ${JSON.stringify(spec.source ?? "/")} not found${spec.from !== undefined ? ` in stage ${spec.from}` : " in the build context"}`, opts(range));
           }
-          if (spec.readonly) mounts.push({ source: host, destination: target, readonly: true });
+          // A context directory is mounted as is only when .dockerignore leaves nothing out below it.
+          const walk = ctx.context.walk?.bind(ctx.context);
+          const view =
+            spec.from === undefined && walk && st.isDirectory()
+              ? await contextView({ walk }, relative(root, host).split(sep).join("/") || ".", st, slot, { writable: !spec.readonly, signal: ctx.signal })
+              : undefined;
+          if (view !== undefined) mounts.push({ source: view, destination: target, readonly: spec.readonly });
+          else if (spec.readonly) mounts.push({ source: host, destination: target, readonly: true });
           else {
             // Writes through a rw bind are discarded: mount a copy, never the context or the stage itself.
             await cpArchive(host, slot);

@@ -266,6 +266,23 @@ describe("extractLayer safety", () => {
     expect(await readFile(join(dest, "target"), "utf8")).toBe("overwritten?");
   });
 
+  it("never chmods through a symlink that replaced a directory later in the layer", async () => {
+    // The directory's mode is applied at the end; by then "a" is a link to a file outside dest.
+    const victim = join(work, "victim");
+    await writeFile(victim, "host file");
+    await chmod(victim, 0o600);
+    const dest = join(work, "d");
+    await mkdir(dest);
+    for (const entries of [
+      [{ name: "a/", type: "directory" as const, mode: 0o777 }, { name: "a", type: "symlink" as const, linkname: victim }],
+      [{ name: "p/a/", type: "directory" as const, mode: 0o777 }, { name: "p", type: "symlink" as const, linkname: work }],
+    ]) {
+      await extractRaw(entries, dest);
+      expect((await lstat(victim)).mode & 0o7777).toBe(0o600);
+      expect((await lstat(work)).mode & 0o7777).toBe(0o700);
+    }
+  });
+
   it("honours an aborted signal", async () => {
     const ac = new AbortController();
     ac.abort();

@@ -131,6 +131,19 @@ describe("writeLayerTar", () => {
     expect(await readdir(join(dir, "store", "tmp"))).toEqual([]);
   });
 
+  it("writes modes exactly, 000 and special bits included (tar-stream would turn 0 into 0644/0755)", async () => {
+    await writeFile(join(dir, "x"), "x");
+    const entries: LayerEntry[] = [];
+    for (const [i, mode] of [0o000, 0o001, 0o400, 0o4000, 0o2000, 0o1000].entries()) {
+      entries.push({ path: `f${i}`, type: "file", mode, uid: 0, gid: 0, mtime: 1, size: 1, source: join(dir, "x") });
+      entries.push({ path: `d${i}`, type: "directory", mode, uid: 0, gid: 0, mtime: 1 });
+      entries.push({ path: `c${i}`, type: "char-device", mode, uid: 0, gid: 0, mtime: 1, devmajor: 1, devminor: 3 });
+      entries.push({ path: `p${i}`, type: "fifo", mode, uid: 0, gid: 0, mtime: 1 });
+    }
+    const got = new Map((await rawHeaders(await tarBytes(entries))).map((h) => [h.name.replace(/\/$/, ""), h.mode]));
+    for (const e of entries) expect(got.get(e.path), e.path).toBe(e.mode);
+  });
+
   it("rejects unclean entry paths", async () => {
     for (const path of ["/abs", "a/../b", "./a", "a/", ""]) {
       await expect(tarBytes([{ path, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }])).rejects.toMatchObject({ code: "BAD_ENTRY_PATH" });
