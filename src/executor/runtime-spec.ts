@@ -1,10 +1,9 @@
 // Builds the OCI runtime config.json (runtime-spec 1.0.2) for one RUN process from the sandbox policy: Docker's
 // default capabilities, seccomp profile, device rules, masked /proc paths, namespaces and limits, with generated
 // /etc/hosts and /etc/resolv.conf bind-mounted read-only.
-import { readFileSync } from "node:fs";
 import type { ProcessSpec } from "./types.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
-import { DEFAULT_CAPABILITIES, DEVICE_RULES, MASKED_PATHS, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import { DEFAULT_CAPABILITIES, DEVICE_RULES, MASKED_PATHS, procText, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 
 export { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
 
@@ -62,14 +61,8 @@ export interface RuntimeConfigOptions {
  */
 export function nofileLimit(procSelfLimits?: string): number {
   const wanted = 1048576;
-  let text = procSelfLimits;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/self/limits", "utf8");
-    } catch {
-      return wanted;
-    }
-  }
+  const text = procText("/proc/self/limits", procSelfLimits);
+  if (text === undefined) return wanted;
   const m = /^Max open files\s+\S+\s+(\S+)/m.exec(text);
   const hard = m?.[1] === undefined || m[1] === "unlimited" ? wanted : Number(m[1]);
   return Number.isFinite(hard) && hard > 0 ? Math.min(wanted, hard) : wanted;

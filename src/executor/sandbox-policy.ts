@@ -103,16 +103,20 @@ export interface ResourceLimits {
  */
 export const DEFAULT_PIDS_LIMIT = 1024;
 
+/** `given`, else the text of a /proc file, else undefined (a kernel without it). */
+export function procText(path: string, given?: string): string | undefined {
+  if (given !== undefined) return given;
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** Three quarters of the machine's memory: a runaway RUN is OOM-killed inside its cgroup before the host suffers. */
 export function defaultMemoryLimit(meminfo?: string): number | undefined {
-  let text = meminfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/meminfo", "utf8");
-    } catch {
-      return undefined;
-    }
-  }
+  const text = procText("/proc/meminfo", meminfo);
+  if (text === undefined) return undefined;
   const m = /^MemTotal:\s+(\d+) kB/m.exec(text);
   if (!m?.[1]) return undefined;
   return Math.floor((Number(m[1]) * 1024 * 3) / 4);

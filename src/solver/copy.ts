@@ -267,16 +267,21 @@ class Session {
     return policy.preserveOwner ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 };
   }
 
-  /** Copies a regular file (hardlinks become plain files). Parents must exist. `rel`: its context path, for `policy.ledger`. */
-  copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
-    if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
+  /** Owner, mode and time a copied file gets, and which syscalls a new file in a new directory can skip. */
+  planFileCopy(stat: Stats, target: string, policy: Policy): { owner: Owner; perm: number; mode: number; mtime: number; isNew: boolean; needChown: boolean } {
     const owner = this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
     const mode = policy.chmod ? policy.chmod(perm, false) : perm;
-    const mtime = this.mtimeOf(stat);
     // Syscalls dominate large copies: skip the ones that cannot change anything for a new file in a new dir.
     const isNew = this.fresh.has(path.dirname(target)) && !this.entries.has(target);
     const needChown = !isNew || owner.uid !== this.processIds.uid || owner.gid !== this.processIds.gid;
+    return { owner, perm, mode, mtime: this.mtimeOf(stat), isNew, needChown };
+  }
+
+  /** Copies a regular file (hardlinks become plain files). Parents must exist. `rel`: its context path, for `policy.ledger`. */
+  copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
+    if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
+    const { owner, perm, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
     // copyFile gives the new file the source's mode; chown then clears setuid/setgid.
     const needChmod = mode !== perm || (needChown && (perm & 0o6000) !== 0);
     this.entries.set(target, { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target });
@@ -307,12 +312,7 @@ class Session {
   copyKeyedFileTo(src: string, stat: Stats, target: string, policy: Policy, ledger: DigestLedger, rel: string): Promise<void> | undefined {
     const hasher = ledger.hasher;
     const keyed = keyedAs(ledger, rel, stat, this.range);
-    const owner = this.ownerFor(stat, policy);
-    const perm = stat.mode & 0o7777;
-    const mode = policy.chmod ? policy.chmod(perm, false) : perm;
-    const mtime = this.mtimeOf(stat);
-    const isNew = this.fresh.has(path.dirname(target)) && !this.entries.has(target);
-    const needChown = !isNew || owner.uid !== this.processIds.uid || owner.gid !== this.processIds.gid;
+    const { owner, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
     const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
     this.entries.set(target, entry);
     this.before.delete(target);
