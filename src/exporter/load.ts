@@ -3,8 +3,8 @@
 // while being checked as layer tars; small JSON members stay in memory. Nothing is committed until every image
 // verifies, and image names are written last.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { arch } from "node:process";
 import { posix } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -105,6 +105,8 @@ class LayerScanner {
       const why = unsafeReason(h);
       if (why && !this.check.unsafe) this.check.unsafe = { entry: h.name, why };
       stream.on("end", () => next());
+      // A blob cut inside an entry's data destroys the entry stream too; the extractor's own error records why.
+      stream.on("error", () => undefined);
       stream.resume();
     });
     this.settled = new Promise<void>((resolve) => {
@@ -163,6 +165,7 @@ async function ingestBlob(store: ContentStore, src: Readable, member: string, ar
     try {
       await pipeline(stream, plain, writer.stream, signal ? { signal } : {});
     } catch (e) {
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
       if (e instanceof TsbuildError) throw e;
       if (signal?.aborted) throw new AbortError();
       if (sourceError !== undefined) throw sourceError;
@@ -209,6 +212,20 @@ function digestInPath(p: string): Digest | undefined {
   return m?.[1] ? `sha256:${m[1]}` : undefined;
 }
 
+/** Passes a tar stream through, noting whether it ends with an end-of-archive marker (two zero blocks). */
+function tarTail(): Transform & { ended(): boolean } {
+  let total = 0;
+  let last = Buffer.alloc(0);
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      last = Buffer.concat([last, chunk.subarray(Math.max(0, chunk.length - 1024))]).subarray(-1024);
+      cb(null, chunk);
+    },
+  });
+  return Object.assign(t, { ended: () => total % 512 === 0 && last.length === 1024 && last.every((b) => b === 0) });
+}
+
 export async function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const { signal } = opts;
   const members = new Map<string, Member>();
@@ -227,26 +244,43 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   }
 
   async function readArchive(): Promise<void> {
+    // O_NONBLOCK: opening a FIFO must not block (a blocked open ignores Ctrl-C); fstat then refuses it.
+    let fh: FileHandle;
     try {
-      const st = await stat(file);
-      if (!st.isFile()) throw fail("NOT_A_FILE", "is not a regular file");
+      fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (e) {
+      throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    let size: number;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw fail("NOT_A_FILE", `is not a regular file (${st.isDirectory() ? "a directory" : st.isFIFO() ? "a named pipe" : "a special file"})`);
+      size = st.size;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
       if (e instanceof ArchiveError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    if (size === 0) {
+      await fh.close().catch(() => undefined);
+      throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "the file was probably not written completely; create it again");
     }
     const ex = tar.extract();
     let entries = 0;
     let input: Readable;
     let kind: CompressionKind;
+    // The tar stream must end with its end-of-archive marker (zero blocks); without one it was cut at a member boundary.
+    const tail = tarTail();
     try {
-      ({ kind, stream: input } = await decompressStream(createReadStream(file)));
+      ({ kind, stream: input } = await decompressStream(fh.createReadStream()));
     } catch (e) {
       if (e instanceof TsbuildError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
     }
-    const feeding = pipeline(input, ex, signal ? { signal } : {});
+    const feeding = pipeline(input, tail, ex, signal ? { signal } : {});
     feeding.catch(() => undefined);
     const describe = (e: unknown): TsbuildError => {
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") return fail("TRUNCATED", `cannot be decompressed (${kind}); it is truncated or corrupt: ${e.message}`);
       if (e instanceof TsbuildError) return e;
       if (signal?.aborted) return new AbortError();
       const msg = (e as Error).message ?? String(e);
@@ -277,6 +311,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       await feeding.catch(() => undefined);
       throw describe(e);
     }
+    if (!tail.ended()) throw fail("TRUNCATED", `the archive is truncated: it ends after ${entries} members without the tar end-of-archive marker`, "the file was probably not written or copied completely");
   }
 
   async function ingestMember(path: string, entry: Readable, size: number): Promise<void> {
@@ -376,7 +411,11 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   async function assemble(): Promise<PlannedImage[]> {
     if (members.has("manifest.json")) return assembleDocker();
     if (members.has("index.json")) return assembleOci();
-    throw fail("UNKNOWN_FORMAT", "holds neither manifest.json (docker-archive) nor index.json (OCI layout)", "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`");
+    throw fail(
+      "UNKNOWN_FORMAT",
+      "holds neither manifest.json (docker-archive) nor index.json (OCI layout)",
+      members.size > 0 ? "the file may be truncated (copy it again), or was not made by `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`" : "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`",
+    );
   }
 
   async function assembleDocker(): Promise<PlannedImage[]> {

@@ -1,6 +1,6 @@
 // The build: Dockerfile → stages → steps executed in dependency order (independent stages in parallel) → image.
 // Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
-import { readFile, mkdir, stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
@@ -22,6 +22,7 @@ import { storeLayer } from "../layer/store-layer.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { LayerEntry } from "../layer/types.js";
 import { applyMetaInPlace, type MetaChange } from "./meta.js";
+import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../context/read-input.js";
 import { HISTORY_COMMENT } from "./history.js";
 import { DEFAULT_PATH, DEFAULT_SHELL, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage, writeImage, type StoredImage } from "./image-writer.js";
@@ -177,11 +178,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   let text: string;
   if (opts.dockerfileText !== undefined) text = opts.dockerfileText;
   else {
-    try {
-      text = await readFile(dockerfilePath, "utf8");
-    } catch {
-      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
-    }
+    const read = await readRegularFileIfExists(dockerfilePath, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (read === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
+    text = read;
   }
   const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
@@ -398,12 +397,10 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string | undefined> {
   // <Dockerfile>.dockerignore beside the Dockerfile wins over the context's .dockerignore.
+  // Absent: try the next; a FIFO, directory or huge file is an error naming it (never a hang or an exhausted heap).
   for (const p of [`${dockerfilePath}.dockerignore`, join(contextDir, ".dockerignore")]) {
-    try {
-      return await readFile(p, "utf8");
-    } catch {
-      /* absent */
-    }
+    const text = await readRegularFileIfExists(p, { maxBytes: MAX_DOCKERIGNORE_BYTES, what: ".dockerignore file" });
+    if (text !== undefined) return text;
   }
   return undefined;
 }
