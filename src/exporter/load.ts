@@ -11,6 +11,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted } from "../errors.js";
+import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
@@ -397,6 +398,9 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
     if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids)) {
       throw fail("BAD_CONFIG", `${what} (member ${m.path}) is not an image config (no rootfs.diff_ids)`);
     }
+    // Field types, so a crafted config fails here, naming the field, instead of crashing a later build.
+    const problem = imageConfigProblem(config);
+    if (problem) throw fail("BAD_CONFIG", `${what} (member ${m.path}): ${problem}`, "the image config is malformed; rebuild or re-export the image");
     return { bytes: m.json ?? Buffer.alloc(0), digest: m.rawDigest, config };
   }
 
@@ -429,7 +433,8 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
         throw fail("BAD_MANIFEST", `${where} needs Config (string) and Layers (list of strings)`);
       }
       const cfgMember = resolveMember(e.Config, `${where}: config`);
-      const cfg = configOf(cfgMember, digestInPath(e.Config), `${where}: config`);
+      const tagged = Array.isArray(e.RepoTags) && typeof e.RepoTags[0] === "string" ? ` (${e.RepoTags[0]})` : "";
+      const cfg = configOf(cfgMember, digestInPath(e.Config), `${where}${tagged}: config`);
       const diffIds = cfg.config.rootfs.diff_ids;
       if (diffIds.length !== e.Layers.length) {
         throw fail("DIFF_ID_COUNT", `${where} lists ${e.Layers.length} layers, its config lists ${diffIds.length} diff_ids`);

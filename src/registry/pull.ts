@@ -2,6 +2,7 @@
 // (blob digest = diff_id), an OCI manifest over them, the config byte-for-byte (so the image id is the registry's),
 // the name last. Layers download in parallel straight into pending store writes, verified as they stream (size
 // and sha256 of the compressed bytes, then the diff_id); nothing is committed unless every layer verified.
+import { imageConfigProblem } from "../image/config-check.js";
 import pLimit from "p-limit";
 import { setMaxListeners } from "node:events";
 import { pipeline } from "node:stream/promises";
@@ -61,6 +62,9 @@ async function readConfig(repo: Repository, desc: Descriptor, what: string, sign
   if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids) || !config.rootfs.diff_ids.every((d) => typeof d === "string" && isDigest(d))) {
     throw new RegistryError("BAD_CONFIG", `the config of ${what} has no valid rootfs.diff_ids`);
   }
+  // Field types too: a crafted `"Env": [1]` fails the pull, naming the field, instead of a later build.
+  const problem = imageConfigProblem(config);
+  if (problem) throw new RegistryError("BAD_CONFIG", `the config of ${what} is malformed: ${problem}`);
   return { bytes, config };
 }
 

@@ -5,7 +5,7 @@ import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
-import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
+import { BuildError, StoreError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { splitStages, findStage, stageRefs } from "../frontend/stages.js";
@@ -22,6 +22,7 @@ import { storeLayer } from "../layer/store-layer.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { LayerEntry } from "../layer/types.js";
 import { applyMetaInPlace, type MetaChange } from "./meta.js";
+import { imageConfigProblem } from "../image/config-check.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../context/read-input.js";
 import { HISTORY_COMMENT } from "./history.js";
 import { DEFAULT_PATH, DEFAULT_SHELL, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
@@ -541,6 +542,9 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
     state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest };
   } else {
     const image = await resolveImage(run, baseName, stage.from.range);
+    // A stored config may predate load's checks (or the store was edited): its field types are checked before use.
+    const problem = imageConfigProblem(image.config);
+    if (problem) throw new StoreError("BAD_CONFIG", `the config of base image ${baseName} (${image.id}) is malformed: ${problem}`, { range: stage.from.range, hint: "remove the image (`tsbuild rmi`) and load or pull it again" });
     const config = structuredClone(image.config);
     config.history ??= [];
     config.config ??= {};
