@@ -15,7 +15,7 @@ import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
-import { decompressStream, type CompressionKind } from "../layer/compression.js";
+import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
@@ -23,6 +23,8 @@ export interface LoadOptions {
   /** Name the loaded image (for archives without names); needs an archive holding one image. */
   tag?: string;
   signal?: AbortSignal;
+  /** Most decompressed bytes all blobs together may write (default: the store's free space minus a reserve). */
+  maxUncompressedBytes?: number;
 }
 
 export interface LoadedImage {
@@ -34,6 +36,7 @@ export interface LoadedImage {
 
 /** Members that look like JSON and are at most this big are kept in memory (manifests, configs, indexes). */
 const MAX_JSON_MEMBER = 16 * 1024 * 1024;
+const MAX_JSON_TOTAL = 256 * 1024 * 1024;
 const MAX_ALIAS_DEPTH = 16;
 
 interface LayerCheck {
@@ -151,7 +154,7 @@ function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { diges
 }
 
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
-async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
+async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, budget: ByteBudget, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
   const raw = hashingTap();
   // An error of the source is the outer archive's (e.g. truncated): the caller reports it as such, not as a bad blob.
   let sourceError: unknown;
@@ -164,7 +167,7 @@ async function ingestBlob(store: ContentStore, src: Readable, member: string, ar
     const scanner = new LayerScanner();
     const plain = hashingTap((c) => scanner.write(c));
     try {
-      await pipeline(stream, plain, writer.stream, signal ? { signal } : {});
+      await pipeline(stream, budgetedStream(budget, `${archive}: member ${member}`), plain, writer.stream, signal ? { signal } : {});
     } catch (e) {
       if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
       if (e instanceof TsbuildError) throw e;
@@ -234,6 +237,10 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   const writers = new Set<BlobWriter>();
   const committed = new Set<BlobWriter>();
   const fail = (code: string, what: string, hint?: string) => new ArchiveError(code, `${file}: ${what}`, hint ? { hint } : {});
+  let budget: Promise<ByteBudget> | undefined;
+  const budgetOnce = () => (budget ??= decompressionBudget(store.root, opts.maxUncompressedBytes));
+  // Members kept in memory (JSON-looking, each at most MAX_JSON_MEMBER) are bounded in total too.
+  let jsonTotal = 0;
 
   try {
     await readArchive();
@@ -329,6 +336,8 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       const chunks = [head];
       for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value);
       const json = Buffer.concat(chunks);
+      jsonTotal += json.length;
+      if (jsonTotal > MAX_JSON_TOTAL) throw fail("TOO_MANY_DOCUMENTS", `holds more than ${MAX_JSON_TOTAL / (1024 * 1024)} MiB of JSON documents`, "an image archive holds a few small JSON files; this one is corrupt or hostile");
       members.set(path, { path, rawDigest: sha256Digest(json), rawSize: json.length, json });
       return;
     }
@@ -336,7 +345,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       if (!first.done) yield head;
       for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
     }
-    const { raw, blob } = await ingestBlob(store, Readable.from(rest()), path, file, signal);
+    const { raw, blob } = await ingestBlob(store, Readable.from(rest()), path, file, await budgetOnce(), signal);
     writers.add(blob.writer);
     members.set(path, { path, rawDigest: raw.digest, rawSize: raw.size, blob });
   }
@@ -365,7 +374,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   /** A member that was kept in memory is needed as a layer after all: stream it into the store now. */
   async function blobOf(m: Member): Promise<StoredBlob> {
     if (m.blob) return m.blob;
-    const { blob } = await ingestBlob(store, Readable.from([m.json ?? Buffer.alloc(0)]), m.path, file, signal);
+    const { blob } = await ingestBlob(store, Readable.from([m.json ?? Buffer.alloc(0)]), m.path, file, await budgetOnce(), signal);
     writers.add(blob.writer);
     m.blob = blob;
     return blob;
