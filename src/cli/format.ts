@@ -1,5 +1,5 @@
 // Text helpers for the CLI: Docker-style sizes, relative times, aligned tables, code frames.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { SourceRange } from "../frontend/types.js";
 
 /** Docker's HumanSize: SI units, 3 significant digits (e.g. 1.23MB, 987B). */
@@ -64,6 +64,9 @@ export function codeFrame(range: SourceRange, readSource: (file: string) => stri
 
 export function readTextOrUndefined(file: string): string | undefined {
   try {
+    // Only a regular file of sane size: a code frame is never worth a hang on a FIFO or a huge read.
+    const st = statSync(file);
+    if (!st.isFile() || st.size > 10 * 1024 * 1024) return undefined;
     return readFileSync(file, "utf8");
   } catch {
     return undefined;

@@ -1,7 +1,8 @@
 // Inputs several commands share: --build-arg values and locating/reading the Dockerfile relative to the CLI's cwd.
-import { readFileSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { join, relative, resolve } from "node:path";
-import { BuildError, UsageError } from "../errors.js";
+import { AbortError, BuildError, UsageError } from "../errors.js";
+import { MAX_DOCKERFILE_BYTES, readRegularFileIfExists } from "../context/read-input.js";
 import { checkOutputDir } from "../store/output-file.js";
 import { flagString, type ParsedArgs } from "./args.js";
 
@@ -32,12 +33,45 @@ export function locateDockerfile(cwd: string, fileFlag: string | undefined, cont
   return { path, display: rel === "" || rel.startsWith("..") ? path : rel };
 }
 
-export function readDockerfile(loc: DockerfileLocation): string {
-  try {
-    return readFileSync(loc.path, "utf8");
-  } catch {
-    throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
-  }
+/** The Dockerfile's text: a regular file of at most MAX_DOCKERFILE_BYTES (a FIFO or directory is an error, never a hang). */
+export async function readDockerfile(loc: DockerfileLocation, signal?: AbortSignal): Promise<string> {
+  const text = await readRegularFileIfExists(loc.path, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", display: loc.display, ...(signal ? { signal } : {}) });
+  if (text === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
+  return text;
+}
+
+/**
+ * `-f -`: the Dockerfile from standard input, read asynchronously so Ctrl-C/SIGTERM end a read that waits for
+ * input (a synchronous read of fd 0 blocks the event loop, and with it the signal handlers), bounded like a file.
+ */
+export async function readDockerfileFromStdin(stdin: Readable, signal?: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  return new Promise<string>((resolvePromise, reject) => {
+    const done = (err?: Error) => {
+      stdin.off("data", onData).off("end", onEnd).off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+      // Let a pipe that still has a writer stop holding the process open.
+      stdin.pause();
+      if (err) {
+        stdin.destroy();
+        reject(err);
+      } else resolvePromise(Buffer.concat(chunks, total).toString("utf8"));
+    };
+    const onData = (c: Buffer | string) => {
+      const b = typeof c === "string" ? Buffer.from(c) : c;
+      chunks.push(b);
+      total += b.length;
+      if (total > MAX_DOCKERFILE_BYTES) done(new BuildError("INPUT_TOO_LARGE", `the Dockerfile on standard input is more than ${MAX_DOCKERFILE_BYTES / (1024 * 1024)} MiB, the most tsbuild reads`));
+    };
+    const onEnd = () => done();
+    const onError = (e: Error) => done(new BuildError("INPUT_UNREADABLE", `cannot read the Dockerfile from standard input: ${e.message}`, { cause: e }));
+    const onAbort = () => done(new AbortError());
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    stdin.on("data", onData).once("end", onEnd).once("error", onError);
+    stdin.resume();
+  });
 }
 
 /**

@@ -3,18 +3,19 @@
 // while being checked as layer tars; small JSON members stay in memory. Nothing is committed until every image
 // verifies, and image names are written last.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { arch } from "node:process";
 import { posix } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted } from "../errors.js";
+import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
-import { decompressStream, type CompressionKind } from "../layer/compression.js";
+import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
@@ -22,6 +23,8 @@ export interface LoadOptions {
   /** Name the loaded image (for archives without names); needs an archive holding one image. */
   tag?: string;
   signal?: AbortSignal;
+  /** Most decompressed bytes all blobs together may write (default: the store's free space minus a reserve). */
+  maxUncompressedBytes?: number;
 }
 
 export interface LoadedImage {
@@ -33,6 +36,7 @@ export interface LoadedImage {
 
 /** Members that look like JSON and are at most this big are kept in memory (manifests, configs, indexes). */
 const MAX_JSON_MEMBER = 16 * 1024 * 1024;
+const MAX_JSON_TOTAL = 256 * 1024 * 1024;
 const MAX_ALIAS_DEPTH = 16;
 
 interface LayerCheck {
@@ -105,6 +109,8 @@ class LayerScanner {
       const why = unsafeReason(h);
       if (why && !this.check.unsafe) this.check.unsafe = { entry: h.name, why };
       stream.on("end", () => next());
+      // A blob cut inside an entry's data destroys the entry stream too; the extractor's own error records why.
+      stream.on("error", () => undefined);
       stream.resume();
     });
     this.settled = new Promise<void>((resolve) => {
@@ -148,7 +154,7 @@ function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { diges
 }
 
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
-async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
+async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, budget: ByteBudget, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
   const raw = hashingTap();
   // An error of the source is the outer archive's (e.g. truncated): the caller reports it as such, not as a bad blob.
   let sourceError: unknown;
@@ -161,8 +167,9 @@ async function ingestBlob(store: ContentStore, src: Readable, member: string, ar
     const scanner = new LayerScanner();
     const plain = hashingTap((c) => scanner.write(c));
     try {
-      await pipeline(stream, plain, writer.stream, signal ? { signal } : {});
+      await pipeline(stream, budgetedStream(budget, `${archive}: member ${member}`), plain, writer.stream, signal ? { signal } : {});
     } catch (e) {
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
       if (e instanceof TsbuildError) throw e;
       if (signal?.aborted) throw new AbortError();
       if (sourceError !== undefined) throw sourceError;
@@ -209,6 +216,20 @@ function digestInPath(p: string): Digest | undefined {
   return m?.[1] ? `sha256:${m[1]}` : undefined;
 }
 
+/** Passes a tar stream through, noting whether it ends with an end-of-archive marker (two zero blocks). */
+function tarTail(): Transform & { ended(): boolean } {
+  let total = 0;
+  let last = Buffer.alloc(0);
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      last = Buffer.concat([last, chunk.subarray(Math.max(0, chunk.length - 1024))]).subarray(-1024);
+      cb(null, chunk);
+    },
+  });
+  return Object.assign(t, { ended: () => total % 512 === 0 && last.length === 1024 && last.every((b) => b === 0) });
+}
+
 export async function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const { signal } = opts;
   const members = new Map<string, Member>();
@@ -216,6 +237,10 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   const writers = new Set<BlobWriter>();
   const committed = new Set<BlobWriter>();
   const fail = (code: string, what: string, hint?: string) => new ArchiveError(code, `${file}: ${what}`, hint ? { hint } : {});
+  let budget: Promise<ByteBudget> | undefined;
+  const budgetOnce = () => (budget ??= decompressionBudget(store.root, opts.maxUncompressedBytes));
+  // Members kept in memory (JSON-looking, each at most MAX_JSON_MEMBER) are bounded in total too.
+  let jsonTotal = 0;
 
   try {
     await readArchive();
@@ -227,26 +252,43 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   }
 
   async function readArchive(): Promise<void> {
+    // O_NONBLOCK: opening a FIFO must not block (a blocked open ignores Ctrl-C); fstat then refuses it.
+    let fh: FileHandle;
     try {
-      const st = await stat(file);
-      if (!st.isFile()) throw fail("NOT_A_FILE", "is not a regular file");
+      fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (e) {
+      throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    let size: number;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw fail("NOT_A_FILE", `is not a regular file (${st.isDirectory() ? "a directory" : st.isFIFO() ? "a named pipe" : "a special file"})`);
+      size = st.size;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
       if (e instanceof ArchiveError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
+    }
+    if (size === 0) {
+      await fh.close().catch(() => undefined);
+      throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "the file was probably not written completely; create it again");
     }
     const ex = tar.extract();
     let entries = 0;
     let input: Readable;
     let kind: CompressionKind;
+    // The tar stream must end with its end-of-archive marker (zero blocks); without one it was cut at a member boundary.
+    const tail = tarTail();
     try {
-      ({ kind, stream: input } = await decompressStream(createReadStream(file)));
+      ({ kind, stream: input } = await decompressStream(fh.createReadStream()));
     } catch (e) {
       if (e instanceof TsbuildError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
     }
-    const feeding = pipeline(input, ex, signal ? { signal } : {});
+    const feeding = pipeline(input, tail, ex, signal ? { signal } : {});
     feeding.catch(() => undefined);
     const describe = (e: unknown): TsbuildError => {
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") return fail("TRUNCATED", `cannot be decompressed (${kind}); it is truncated or corrupt: ${e.message}`);
       if (e instanceof TsbuildError) return e;
       if (signal?.aborted) return new AbortError();
       const msg = (e as Error).message ?? String(e);
@@ -277,6 +319,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       await feeding.catch(() => undefined);
       throw describe(e);
     }
+    if (!tail.ended()) throw fail("TRUNCATED", `the archive is truncated: it ends after ${entries} members without the tar end-of-archive marker`, "the file was probably not written or copied completely");
   }
 
   async function ingestMember(path: string, entry: Readable, size: number): Promise<void> {
@@ -293,6 +336,8 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       const chunks = [head];
       for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value);
       const json = Buffer.concat(chunks);
+      jsonTotal += json.length;
+      if (jsonTotal > MAX_JSON_TOTAL) throw fail("TOO_MANY_DOCUMENTS", `holds more than ${MAX_JSON_TOTAL / (1024 * 1024)} MiB of JSON documents`, "an image archive holds a few small JSON files; this one is corrupt or hostile");
       members.set(path, { path, rawDigest: sha256Digest(json), rawSize: json.length, json });
       return;
     }
@@ -300,7 +345,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
       if (!first.done) yield head;
       for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
     }
-    const { raw, blob } = await ingestBlob(store, Readable.from(rest()), path, file, signal);
+    const { raw, blob } = await ingestBlob(store, Readable.from(rest()), path, file, await budgetOnce(), signal);
     writers.add(blob.writer);
     members.set(path, { path, rawDigest: raw.digest, rawSize: raw.size, blob });
   }
@@ -329,7 +374,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   /** A member that was kept in memory is needed as a layer after all: stream it into the store now. */
   async function blobOf(m: Member): Promise<StoredBlob> {
     if (m.blob) return m.blob;
-    const { blob } = await ingestBlob(store, Readable.from([m.json ?? Buffer.alloc(0)]), m.path, file, signal);
+    const { blob } = await ingestBlob(store, Readable.from([m.json ?? Buffer.alloc(0)]), m.path, file, await budgetOnce(), signal);
     writers.add(blob.writer);
     m.blob = blob;
     return blob;
@@ -362,6 +407,9 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
     if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids)) {
       throw fail("BAD_CONFIG", `${what} (member ${m.path}) is not an image config (no rootfs.diff_ids)`);
     }
+    // Field types, so a crafted config fails here, naming the field, instead of crashing a later build.
+    const problem = imageConfigProblem(config);
+    if (problem) throw fail("BAD_CONFIG", `${what} (member ${m.path}): ${problem}`, "the image config is malformed; rebuild or re-export the image");
     return { bytes: m.json ?? Buffer.alloc(0), digest: m.rawDigest, config };
   }
 
@@ -376,7 +424,11 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
   async function assemble(): Promise<PlannedImage[]> {
     if (members.has("manifest.json")) return assembleDocker();
     if (members.has("index.json")) return assembleOci();
-    throw fail("UNKNOWN_FORMAT", "holds neither manifest.json (docker-archive) nor index.json (OCI layout)", "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`");
+    throw fail(
+      "UNKNOWN_FORMAT",
+      "holds neither manifest.json (docker-archive) nor index.json (OCI layout)",
+      members.size > 0 ? "the file may be truncated (copy it again), or was not made by `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`" : "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`",
+    );
   }
 
   async function assembleDocker(): Promise<PlannedImage[]> {
@@ -390,7 +442,8 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
         throw fail("BAD_MANIFEST", `${where} needs Config (string) and Layers (list of strings)`);
       }
       const cfgMember = resolveMember(e.Config, `${where}: config`);
-      const cfg = configOf(cfgMember, digestInPath(e.Config), `${where}: config`);
+      const tagged = Array.isArray(e.RepoTags) && typeof e.RepoTags[0] === "string" ? ` (${e.RepoTags[0]})` : "";
+      const cfg = configOf(cfgMember, digestInPath(e.Config), `${where}${tagged}: config`);
       const diffIds = cfg.config.rootfs.diff_ids;
       if (diffIds.length !== e.Layers.length) {
         throw fail("DIFF_ID_COUNT", `${where} lists ${e.Layers.length} layers, its config lists ${diffIds.length} diff_ids`);

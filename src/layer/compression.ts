@@ -1,7 +1,8 @@
 // Layer compression formats: detect by magic bytes and decompress as a stream. gzip uses zlib; bzip2, xz and zstd
 // use the standard CLI tools (a missing tool is an EnvironmentError naming the Debian package to install).
 import { spawn } from "node:child_process";
-import { PassThrough, Readable, pipeline } from "node:stream";
+import { statfs } from "node:fs/promises";
+import { PassThrough, Readable, Transform, pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { ArchiveError, EnvironmentError } from "../errors.js";
 
@@ -119,4 +120,48 @@ export async function decompressStream(input: Readable): Promise<{ kind: Compres
     default:
       return { kind, stream: await viaTool(kind, stream) };
   }
+}
+
+/**
+ * An allowance of decompressed bytes shared by every layer of one load or pull: a small compressed blob can expand
+ * without bound (a decompression bomb), and its diff_id can only be checked at the end, so writing stops the moment
+ * the total would pass the allowance (by default the store's free space minus a reserve), not when the disk is full.
+ */
+export interface ByteBudget {
+  readonly limit: number;
+  /** Why the limit is what it is, for the message: "the free space of /var/lib/tsbuild minus 256 MiB". */
+  readonly why: string;
+  used: number;
+}
+
+/** Keep this much free in the store's filesystem by default. */
+export const DISK_RESERVE_BYTES = 256 * 1024 * 1024;
+
+/** A budget of `limit` bytes if given, else the free space of `dir`'s filesystem minus DISK_RESERVE_BYTES. */
+export async function decompressionBudget(dir: string, limit?: number): Promise<ByteBudget> {
+  if (limit !== undefined) return { limit, why: "the configured limit", used: 0 };
+  try {
+    const st = await statfs(dir);
+    return { limit: Math.max(0, st.bavail * st.bsize - DISK_RESERVE_BYTES), why: `the free space in ${dir} minus a ${DISK_RESERVE_BYTES / (1024 * 1024)} MiB reserve`, used: 0 };
+  } catch {
+    return { limit: Number.MAX_SAFE_INTEGER, why: "no limit", used: 0 };
+  }
+}
+
+/** Passes bytes through while the budget lasts; past it, fails with ArchiveError LAYER_TOO_LARGE naming `what`. */
+export function budgetedStream(budget: ByteBudget, what: string): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      budget.used += chunk.length;
+      if (budget.used > budget.limit) {
+        cb(
+          new ArchiveError("LAYER_TOO_LARGE", `${what} expands to more than ${budget.limit} bytes when decompressed (${budget.why}); stopped before filling the disk`, {
+            hint: "a compressed layer this large is corrupt or a decompression bomb; free disk space if the image is genuine",
+          }),
+        );
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
 }

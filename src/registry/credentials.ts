@@ -3,13 +3,13 @@
 // atomically with mode 0600 (a symlinked config file stays a link, the file it names is replaced),
 // keeping every other key of the file as it was. Read-modify-write runs under `config.json.lock`, so concurrent
 // logins to different registries all keep their entry.
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import { withFileLock } from "../store/file-lock.js";
 import { describeFsError } from "../store/fs-error.js";
 import { writeOutputFile } from "../store/output-file.js";
+import { MAX_DOCKER_CONFIG_BYTES, readRegularFileIfExists } from "../context/read-input.js";
 
 export interface Credentials {
   username: string;
@@ -46,13 +46,15 @@ interface DockerConfigFile {
 }
 
 async function readConfig(path: string): Promise<DockerConfigFile> {
-  let text: string;
+  // A regular file only (a FIFO here used to hang every pull, deaf to Ctrl-C), of a sane size.
+  let text: string | undefined;
   try {
-    text = await readFile(path, "utf8");
+    text = await readRegularFileIfExists(path, { maxBytes: MAX_DOCKER_CONFIG_BYTES, what: "Docker config file", errorClass: UsageError });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw new UsageError("CREDENTIALS_UNREADABLE", `cannot read the Docker config file ${path}: ${(e as Error).message}`);
+    const err = e as UsageError;
+    throw new UsageError("CREDENTIALS_UNREADABLE", err.message, { cause: e, hint: err.hint ?? "fix or remove the file, or point DOCKER_CONFIG elsewhere" });
   }
+  if (text === undefined) return {};
   if (text.trim() === "") return {};
   let v: unknown;
   try {

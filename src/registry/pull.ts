@@ -2,6 +2,7 @@
 // (blob digest = diff_id), an OCI manifest over them, the config byte-for-byte (so the image id is the registry's),
 // the name last. Layers download in parallel straight into pending store writes, verified as they stream (size
 // and sha256 of the compressed bytes, then the diff_id); nothing is committed unless every layer verified.
+import { imageConfigProblem } from "../image/config-check.js";
 import pLimit from "p-limit";
 import { setMaxListeners } from "node:events";
 import { pipeline } from "node:stream/promises";
@@ -10,7 +11,7 @@ import type { Engine } from "../engine.js";
 import { jsonBytes } from "../image/json.js";
 import { parseReference, type ImageReference } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from "../image/types.js";
-import { decompressStream } from "../layer/compression.js";
+import { budgetedStream, decompressionBudget, decompressStream } from "../layer/compression.js";
 import type { ProgressSink } from "../progress/events.js";
 import type { BlobWriter } from "../store/types.js";
 import { openRegistry, type RegistryOptions, type Repository } from "./client.js";
@@ -29,6 +30,8 @@ export interface PullOptions extends RegistryCommandOptions {
   platform?: Platform;
   /** Layers downloaded at once (default 3). */
   concurrency?: number;
+  /** Most decompressed bytes all layers together may write (default: the store's free space minus a reserve). */
+  maxUncompressedBytes?: number;
 }
 
 export interface PulledImage {
@@ -61,6 +64,9 @@ async function readConfig(repo: Repository, desc: Descriptor, what: string, sign
   if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids) || !config.rootfs.diff_ids.every((d) => typeof d === "string" && isDigest(d))) {
     throw new RegistryError("BAD_CONFIG", `the config of ${what} has no valid rootfs.diff_ids`);
   }
+  // Field types too: a crafted `"Env": [1]` fails the pull, naming the field, instead of a later build.
+  const problem = imageConfigProblem(config);
+  if (problem) throw new RegistryError("BAD_CONFIG", `the config of ${what} is malformed: ${problem}`);
   return { bytes, config };
 }
 
@@ -123,6 +129,7 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
     }
     const sizes = new Map<Digest, number>();
     const limit = pLimit(Math.max(1, opts.concurrency ?? 3));
+    const budget = decompressionBudget(engine.content.root, opts.maxUncompressedBytes);
     const results = await Promise.allSettled(
       [...jobs].map(([diffId, { index, layer }]) =>
         limit(async () => {
@@ -134,7 +141,8 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
           const { stream } = await decompressStream(compressed);
           const plain = verifyingStream({ digest: diffId, what: `${what} (uncompressed: its diff_id)` });
           try {
-            await pipeline(stream, plain, w.stream, { signal: inner.signal });
+            // The budget stops a decompression bomb long before the disk fills (the diff_id is known only at the end).
+            await pipeline(stream, budgetedStream(await budget, what), plain, w.stream, { signal: inner.signal });
           } catch (e) {
             if (e instanceof TsbuildError || inner.signal.aborted) throw e;
             // zlib or the zstd tool refused the bytes: the blob is corrupt (its digest check never got to run).

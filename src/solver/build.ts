@@ -1,11 +1,11 @@
 // The build: Dockerfile → stages → steps executed in dependency order (independent stages in parallel) → image.
 // Each stage works on its own rootfs directory; every step that changes files yields one layer from its exact change list.
-import { readFile, mkdir, stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join, resolve, relative, posix } from "node:path";
 import { arch as hostArch, availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
-import { BuildError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
+import { BuildError, StoreError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { splitStages, findStage, stageRefs } from "../frontend/stages.js";
@@ -21,7 +21,9 @@ import { lookupUser } from "../executor/user-lookup.js";
 import { storeLayer } from "../layer/store-layer.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { LayerEntry } from "../layer/types.js";
-import { applyMeta, type MetaChange } from "./meta.js";
+import { applyMetaInPlace, type MetaChange } from "./meta.js";
+import { imageConfigProblem } from "../image/config-check.js";
+import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../context/read-input.js";
 import { HISTORY_COMMENT } from "./history.js";
 import { DEFAULT_PATH, DEFAULT_SHELL, expansionEnv, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage, writeImage, type StoredImage } from "./image-writer.js";
@@ -186,11 +188,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   let text: string;
   if (opts.dockerfileText !== undefined) text = opts.dockerfileText;
   else {
-    try {
-      text = await readFile(dockerfilePath, "utf8");
-    } catch {
-      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
-    }
+    const read = await readRegularFileIfExists(dockerfilePath, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (read === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
+    text = read;
   }
   const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
@@ -416,12 +416,10 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
 
 async function readDockerignore(contextDir: string, dockerfilePath: string): Promise<string | undefined> {
   // <Dockerfile>.dockerignore beside the Dockerfile wins over the context's .dockerignore.
+  // Absent: try the next; a FIFO, directory or huge file is an error naming it (never a hang or an exhausted heap).
   for (const p of [`${dockerfilePath}.dockerignore`, join(contextDir, ".dockerignore")]) {
-    try {
-      return await readFile(p, "utf8");
-    } catch {
-      /* absent */
-    }
+    const text = await readRegularFileIfExists(p, { maxBytes: MAX_DOCKERIGNORE_BYTES, what: ".dockerignore file" });
+    if (text !== undefined) return text;
   }
   return undefined;
 }
@@ -562,6 +560,9 @@ async function prepareBase(run: BuildRun, stage: Stage, baseName: string, baseSt
     state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest };
   } else {
     const image = await resolveImage(run, baseName, stage.from.range);
+    // A stored config may predate load's checks (or the store was edited): its field types are checked before use.
+    const problem = imageConfigProblem(image.config);
+    if (problem) throw new StoreError("BAD_CONFIG", `the config of base image ${baseName} (${image.id}) is malformed: ${problem}`, { range: stage.from.range, hint: "remove the image (`tsbuild rmi`) and load or pull it again" });
     const config = structuredClone(image.config);
     config.history ??= [];
     config.config ??= {};
@@ -648,8 +649,9 @@ function stagePrefix(run: BuildRun, stage: Stage): string {
   return run.staged.stages.length === 1 ? "" : `${stage.name ?? `stage-${stage.index}`} `;
 }
 
-function stepLabel(run: BuildRun, stage: Stage, instr: Instruction): string {
-  const pos = stage.instructions.indexOf(instr) + 2;
+function stepLabel(run: BuildRun, stage: Stage, instr: Instruction, position: string): string {
+  // From the position, not indexOf (which made 50,000 ONBUILD triggers quadratic): an ONBUILD trigger is "onbuild-N".
+  const pos = position.startsWith("onbuild-") ? 1 : Number(position) + 2;
   // One line: continuations collapsed, heredoc bodies left out.
   const firstLines = instr.heredocs.length ? instr.original.split("\n")[0] ?? "" : instr.original;
   const text = firstLines.replace(/[\\`]?[ \t]*\n[ \t]*/g, " ").trim();
@@ -665,7 +667,7 @@ function isLayerStep(t: TypedInstruction): t is LayerKind {
 
 async function runStep(run: BuildRun, stage: Stage, state: StageState, fs: StageRootfs, instr: Instruction, position: string): Promise<void> {
   const node = `stage-${stage.index}-step-${++run.stepCounter}`;
-  const name = stepLabel(run, stage, instr);
+  const name = stepLabel(run, stage, instr, position);
   const started = Date.now();
   let announced = false;
   const announce = (cached: boolean) => {
@@ -770,8 +772,8 @@ function addHistory(run: BuildRun, state: StageState, createdBy: string, emptyLa
 }
 
 function meta(run: BuildRun, state: StageState, change: MetaChange, range: SourceRange): void {
-  const r = applyMeta(state.config, change, state.cmdSet, range);
-  state.config = r.config;
+  // In place: the stage owns its config, and a copy per instruction made long Dockerfiles quadratic.
+  const r = applyMetaInPlace(state.config, change, state.cmdSet, range);
   if (r.cmdSet) state.cmdSet = true;
   addHistory(run, state, r.createdBy, true);
 }

@@ -1,9 +1,8 @@
 // `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
 import { resolve } from "node:path";
-import { readFileSync } from "node:fs";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
-import { parseBuildArgs, locateDockerfile, storeRootFlag } from "../inputs.js";
+import { parseBuildArgs, locateDockerfile, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
@@ -122,7 +121,7 @@ export const buildCommand: Command = {
       const sources = await openCacheSources(cacheFrom, progress, registry, ctx.signal);
       const result = await build(engine, {
         contextDir,
-        ...(fileFlag === "-" ? { dockerfileText: readFileSync(0, "utf8"), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
+        ...(fileFlag === "-" ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
         ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
         tags: flagList(args, "tag"),
         buildArgs,

@@ -25,7 +25,7 @@ export const checkCommand: Command = {
     if (format !== "text" && format !== "json") throw new UsageError("BAD_FLAG_VALUE", `--format takes text or json, not ${JSON.stringify(format)}`);
     const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
     const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
-    const text = readDockerfile(loc);
+    const text = await readDockerfile(loc, ctx.signal);
     const display = loc.display;
     const result = runChecks(parseDockerfile(text, { file: display }), { buildArgs });
     const failed = result.errorOnWarnings && result.warnings.length > 0;

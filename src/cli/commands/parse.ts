@@ -19,7 +19,7 @@ export const parseCommand: Command = {
     const args = parseArgs(ctx.argv, this.flags, "parse");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild parse` takes at most one context directory");
     const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
-    const text = readDockerfile(loc);
+    const text = await readDockerfile(loc, ctx.signal);
     const display = loc.display;
     const parsed = parseDockerfile(text, { file: display });
     if (flagBool(args, "json")) {
