@@ -1,7 +1,7 @@
-// Groups instructions into stages (FROM ... AS name) and finds the edges between them: FROM <stage>,
-// COPY/ADD --from=<stage>, RUN --mount=...,from=<stage>. Names that are not stages are image references.
+// Groups instructions into stages (FROM ... AS name) and finds a stage by name or index. The edges between stages
+// (FROM, COPY/ADD --from, RUN --mount from=) are resolved by the build plan (plan.ts).
 import { DockerfileParseError } from "../errors.js";
-import { argWordRanges, flagRange } from "./locate.js";
+import { argWordRanges } from "./locate.js";
 import type { Instruction, ParsedDockerfile, Stage, StagedDockerfile } from "./types.js";
 
 const RESERVED = new Set(["scratch", "context"]);
@@ -54,45 +54,4 @@ export function findStage(staged: StagedDockerfile, ref: string): Stage | undefi
   if (byName) return byName;
   if (/^\d+$/.test(ref)) return staged.stages[Number(ref)];
   return undefined;
-}
-
-/** Raw stage references an instruction makes (before variable expansion). */
-export function stageRefs(i: Instruction): string[] {
-  const refs: string[] = [];
-  if (i.keyword === "COPY" || i.keyword === "ADD")
-    for (const f of i.flags) {
-      const m = /^--from=(.*)$/.exec(f);
-      if (m) refs.push(m[1] as string);
-    }
-  if (i.keyword === "RUN")
-    for (const f of i.flags) {
-      const m = /^--mount=(.*)$/.exec(f);
-      if (!m) continue;
-      for (const kv of (m[1] as string).split(",")) {
-        const [k, v] = kv.split("=", 2);
-        if (k === "from" && v) refs.push(v);
-      }
-    }
-  return refs;
-}
-
-/** stage index → indices of the stages it reads. Referring to itself or a later stage is an error. */
-export function stageDependencies(staged: StagedDockerfile): Map<number, Set<number>> {
-  const deps = new Map<number, Set<number>>();
-  for (const s of staged.stages) {
-    const set = new Set<number>();
-    const add = (ref: string, instr: Instruction, at = instr.range) => {
-      if (ref.includes("$")) return; // resolved at build time, after expansion
-      const target = findStage(staged, ref);
-      if (!target) return; // an image reference
-      if (target.index >= s.index)
-        throw new DockerfileParseError("STAGE_ORDER", `stage ${JSON.stringify(ref)} is used before it is defined (or by itself): a stage can only use earlier stages`, { range: at });
-      set.add(target.index);
-    };
-    if (!/^\d+$/.test(s.base)) add(s.base, s.from, argWordRanges(s.from)[0]?.range);
-    for (const i of s.instructions)
-      for (const r of stageRefs(i)) add(r, i, flagRange(i, i.flags.findIndex((f) => (f.startsWith("--from=") || f.startsWith("--mount=")) && f.includes(r))));
-    deps.set(s.index, set);
-  }
-  return deps;
 }

@@ -8,7 +8,8 @@ import type { Engine } from "../engine.js";
 import { BuildError, StoreError, TsbuildError, AbortError, throwIfAborted } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
-import { splitStages, findStage, stageRefs } from "../frontend/stages.js";
+import { findStage } from "../frontend/stages.js";
+import { planBuild, resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { decodeInstruction, type TypedInstruction } from "../frontend/instructions.js";
 import { expandWord } from "../frontend/expand.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
@@ -65,7 +66,7 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Name of the Dockerfile in messages (default: its path relative to the working directory). */
   dockerfileDisplayName?: string;
-  /** Parallel stages; defaults to the number of cores. */
+  /** Steps executed at once (RUN, COPY, ...), across stages; defaults to the number of cores. */
   jobs?: number;
   /** RUN sandbox: crun, runc or bwrap (auto: the first one installed). */
   executor?: ExecutorPreference;
@@ -132,6 +133,7 @@ interface StageResult {
 interface BuildRun {
   engine: Engine;
   staged: StagedDockerfile;
+  plan: BuildPlan;
   escape: string;
   globalArgs: Map<string, string>;
   buildArgs: Map<string, string>;
@@ -194,7 +196,6 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   }
   const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
-  const staged = splitStages(parsed);
   // Build checks run on every build (BuildKit prints them too); they include the parser's own warnings.
   const checks = runChecks(parsed, { buildArgs: opts.buildArgs ?? {} });
   const warnings: Warning[] = checks.warnings.map((w) => ({ code: w.rule, message: w.message, ...(w.range ? { range: w.range } : {}) }));
@@ -207,13 +208,11 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   }
 
   const tags = (opts.tags ?? []).map((t) => normalizeName(t));
-  const target = opts.target === undefined ? staged.stages[staged.stages.length - 1] : findStage(staged, opts.target);
-  if (!target) {
-    const names = staged.stages.map((s) => s.name).filter(Boolean);
-    throw new BuildError("UNKNOWN_TARGET", `target stage "${opts.target}" could not be found`, {
-      hint: names.length ? `stages in ${displayName}: ${names.join(", ")}` : `${displayName} has no named stages (use FROM image AS name)`,
-    });
-  }
+  // Every stage reference resolved, and the stages the target needs, before anything runs.
+  const platform = hostPlatform();
+  const plan = planBuild(parsed, { buildArgs: opts.buildArgs ?? {}, platform, ...(opts.target !== undefined ? { target: opts.target } : {}) });
+  const staged = plan.staged;
+  const target = plan.target.stage;
 
   const ignoreText = await readDockerignore(contextDir, dockerfilePath);
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
@@ -250,16 +249,17 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const run: BuildRun = {
     engine,
     staged,
+    plan,
     escape: parsed.directives.escape,
-    globalArgs: new Map(),
+    globalArgs: plan.globalArgs,
     buildArgs,
-    usedBuildArgs: new Set(["SOURCE_DATE_EPOCH"]),
+    usedBuildArgs: new Set(["SOURCE_DATE_EPOCH", ...plan.usedBuildArgs]),
     context,
     workdir: scratch.path,
     epoch,
     clampEpoch: epochValue,
     created,
-    platform: hostPlatform(),
+    platform,
     signal: controller.signal,
     stageRuns: new Map(),
     imageRootfs: new Map(),
@@ -288,9 +288,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     rootfsList: [],
   };
   try {
-    run.globalArgs = predefinedArgs(run.platform, target.name ?? String(target.index));
     for (const name of PROXY_ARGS) if (buildArgs.has(name)) run.usedBuildArgs.add(name);
-    evaluateGlobalArgs(run);
     let result: StageResult;
     try {
       result = await runStage(run, target);
@@ -349,8 +347,8 @@ function fromChain(run: BuildRun, stage: Stage): number[] {
   let s: Stage | undefined = stage;
   while (s) {
     out.push(s.index);
-    const base = expand(run, s.base, run.globalArgs, s.from.range);
-    s = stageRef(run, base, s, "FROM", s.from.range);
+    const base: SourceRef = (run.plan.stages[s.index] as PlannedStage).base;
+    s = base.kind === "stage" ? run.staged.stages[base.index] : undefined;
   }
   return out;
 }
@@ -436,37 +434,6 @@ function expand(run: BuildRun, word: string, env: Map<string, string>, range: So
 /** Proxy variables pass from --build-arg into RUN without an ARG line, as in Docker (and stay out of history). */
 export const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
 
-/** BuildKit's automatic platform ARGs; a stage sees them once it declares `ARG NAME`. */
-export function predefinedArgs(platform: { os: string; architecture: string; variant?: string }, targetStage: string): Map<string, string> {
-  const p = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ""}`;
-  return new Map([
-    ["TARGETPLATFORM", p],
-    ["TARGETOS", platform.os],
-    ["TARGETARCH", platform.architecture],
-    ["TARGETVARIANT", platform.variant ?? ""],
-    ["BUILDPLATFORM", p],
-    ["BUILDOS", platform.os],
-    ["BUILDARCH", platform.architecture],
-    ["BUILDVARIANT", platform.variant ?? ""],
-    ["TARGETSTAGE", targetStage],
-  ]);
-}
-
-/** Global ARGs (before the first FROM) are visible to FROM lines; a stage sees them only if it re-declares them. */
-function evaluateGlobalArgs(run: BuildRun): void {
-  for (const instr of run.staged.globalArgs) {
-    const typed = decodeInstruction(instr);
-    if (typed.kind !== "ARG") continue;
-    for (const a of typed.args) {
-      const fromCli = run.buildArgs.get(a.name);
-      if (fromCli !== undefined) {
-        run.usedBuildArgs.add(a.name);
-        run.globalArgs.set(a.name, fromCli);
-      } else if (a.default !== undefined) run.globalArgs.set(a.name, expand(run, a.default, run.globalArgs, instr.range));
-    }
-  }
-}
-
 function runStage(run: BuildRun, stage: Stage): Promise<StageResult> {
   let p = run.stageRuns.get(stage.index);
   if (!p) {
@@ -477,32 +444,24 @@ function runStage(run: BuildRun, stage: Stage): Promise<StageResult> {
 }
 
 async function executeStage(run: BuildRun, stage: Stage): Promise<StageResult> {
-  // Dependencies first, outside the limiter, so waiting stages never hold a slot.
-  const baseName = expand(run, stage.base, run.globalArgs, stage.from.range);
-  const baseStage = stageRef(run, baseName, stage, "FROM", stage.from.range);
-  const deps: Promise<unknown>[] = [];
-  if (baseStage) deps.push(runStage(run, baseStage));
-  for (const instr of stage.instructions)
-    for (const from of stageRefs(instr)) {
-      const dep = stageRef(run, expand(run, from, run.globalArgs, instr.range), stage, "--from", instr.range);
-      if (dep) deps.push(runStage(run, dep));
-    }
-  await Promise.all(deps);
-  return run.limit(async () => {
+  // Every stage the plan says this one reads is built first. No --jobs slot is held while waiting: slots are taken
+  // only around a step's execution (cachedStep), so a stage can never wait on a slot it holds itself.
+  const planned = run.plan.stages[stage.index] as PlannedStage;
+  await Promise.all(planned.edges.map((e) => runStage(run, run.staged.stages[e.index] as Stage)));
+  throwIfAborted(run.signal);
+  const baseStage = planned.base.kind === "stage" ? run.staged.stages[planned.base.index] : undefined;
+  const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
+  run.rootfsList.push(fs);
+  const state = await prepareBase(run, stage, planned.baseName, baseStage);
+  // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
+  const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+  delete state.config.config.OnBuild;
+  for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
     throwIfAborted(run.signal);
-    const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
-    run.rootfsList.push(fs);
-    const state = await prepareBase(run, stage, baseName, baseStage);
-    // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
-    const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
-    delete state.config.config.OnBuild;
-    for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
-      throwIfAborted(run.signal);
-      const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
-      await runStep(run, stage, state, fs, instr, position);
-    }
-    return { state, fs };
-  });
+    const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
+    await runStep(run, stage, state, fs, instr, position);
+  }
+  return { state, fs };
 }
 
 /** The finished stage's rootfs on disk (materialised on first use). */
@@ -518,21 +477,33 @@ function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
   return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
 }
 
-/**
- * The earlier stage an expanded reference names (by name, or by index except in FROM), or undefined for an image.
- * A stage can only use stages defined before it.
- */
-function stageRef(run: BuildRun, ref: string, current: Stage, what: string, range: SourceRange): Stage | undefined {
-  const numeric = /^\d+$/.test(ref);
-  if (what === "FROM" && numeric) return undefined;
-  const s = findStage(run.staged, ref);
-  if (!s) {
-    if (numeric) throw new BuildError("UNKNOWN_STAGE", `${what} ${ref}: there is no stage ${ref} before this one`, { range });
-    return undefined;
+/** The stage a reference expanded at run time names (RUN --mount from=$VAR), or undefined for an image. */
+function stageRef(run: BuildRun, ref: string, current: Stage, via: StageEdge["via"], range: SourceRange): Stage | undefined {
+  const r = resolveSourceRef(run.staged, ref, current, via, range);
+  if (r.kind !== "stage") return undefined;
+  // A reference only the run-time value reveals must not close a loop either (it would wait on itself).
+  if (reaches(run.plan, r.index, current.index))
+    throw new BuildError("CIRCULAR_DEPENDENCY", `circular dependency detected on stage: ${current.name ?? `stage-${current.index}`}`, { range });
+  return run.staged.stages[r.index];
+}
+
+/** Whether stage `from` is, or reads (directly or not), stage `to`. */
+function reaches(plan: BuildPlan, from: number, to: number): boolean {
+  const seen = new Set<number>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const i = stack.pop() as number;
+    if (i === to) return true;
+    if (seen.has(i)) continue;
+    seen.add(i);
+    for (const e of (plan.stages[i] as PlannedStage).edges) stack.push(e.index);
   }
-  if (s.index >= current.index)
-    throw new BuildError("STAGE_ORDER", `${what} ${ref}: stage "${ref}" is this stage or a later one; a stage can only use earlier stages`, { range });
-  return s;
+  return false;
+}
+
+/** The stage or image a COPY/ADD --from names, as planned. */
+function copySource(run: BuildRun, stage: Stage, instr: Instruction): SourceRef | undefined {
+  return (run.plan.stages[stage.index] as PlannedStage).copyFrom.get(instr);
 }
 
 function emptyConfig(run: BuildRun): ImageConfig {
@@ -745,8 +716,13 @@ async function cachedStep(
     const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
     reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
     run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
-    const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-    const entries = await plan.execute(dir);
+    // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
+    // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
+    const entries = await run.limit(async () => {
+      throwIfAborted(run.signal);
+      const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+      return plan.execute(dir);
+    });
     const layer = entries.length ? await storeLayer(run.engine.content, entries, { signal: run.signal }) : null;
     record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };
     await putStepRecord(root, record);
@@ -922,9 +898,10 @@ async function planLayerStep(run: BuildRun, stage: Stage, state: StageState, t: 
       if (heredocs.length) parts["heredocs"] = run.hasher.key(JSON.stringify(heredocs));
       let files: Record<string, Record<string, string>> | undefined;
       let source: () => Promise<Parameters<typeof applyCopy>[0]["from"]>;
-      if (t.from !== undefined) {
-        const name = expand(run, t.from, run.globalArgs, range);
-        const dep = stageRef(run, name, stage, "--from", range);
+      const from = t.from !== undefined ? copySource(run, stage, t.src) : undefined;
+      if (from !== undefined && from.kind !== "scratch") {
+        const name = from.kind === "image" ? from.name : "";
+        const dep = from.kind === "stage" ? run.staged.stages[from.index] : undefined;
         if (dep) {
           // A finished stage's files are determined by its key.
           parts["from"] = `stage ${dep.name ?? dep.index}: ${(await runStage(run, dep)).state.key}`;

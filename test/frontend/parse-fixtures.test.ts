@@ -1,11 +1,11 @@
 // Data-driven parser cases: fixtures/parser/<case>/Dockerfile with result.json (the `parse --json` shape plus the
-// stage graph) or error.json ({ code, line, column }). UPDATE_FIXTURES=1 rewrites them from the current parser.
+// stage graph of the build plan) or error.json ({ code, line, column }). UPDATE_FIXTURES=1 rewrites them from the current parser.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/frontend/parse.js";
 import { parseResultToJson } from "../../src/frontend/parse-json.js";
-import { splitStages, stageDependencies } from "../../src/frontend/stages.js";
+import { planBuild, stageDependencies } from "../../src/frontend/plan.js";
 import { TsbuildError } from "../../src/errors.js";
 
 const ROOT = join(import.meta.dirname, "../../fixtures/parser");
@@ -14,7 +14,7 @@ const UPDATE = process.env.UPDATE_FIXTURES === "1";
 function run(bytes: Uint8Array): { result: unknown } | { error: { code: string; line: number | null; column: number | null } } {
   try {
     const parsed = parseDockerfile(bytes, { file: "Dockerfile" });
-    const deps = stageDependencies(splitStages(parsed));
+    const deps = stageDependencies(planBuild(parsed, { platform: { os: "linux", architecture: "amd64" } }));
     const json = parseResultToJson(parsed) as Record<string, unknown>;
     return { result: { ...json, dependencies: Object.fromEntries([...deps].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])) } };
   } catch (e) {

@@ -5,7 +5,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDockerfile } from "../../src/frontend/parse.js";
 import { decodeInstruction } from "../../src/frontend/instructions.js";
-import { splitStages, stageDependencies } from "../../src/frontend/stages.js";
+import { splitStages } from "../../src/frontend/stages.js";
+import { checkPlan } from "../../src/frontend/plan.js";
 import { parseResultToJson } from "../../src/frontend/parse-json.js";
 import { TsbuildError } from "../../src/errors.js";
 
@@ -61,8 +62,8 @@ function randomText(rand: () => number): string {
 function frontend(text: string): void {
   const parsed = parseDockerfile(text);
   for (const i of parsed.instructions) decodeInstruction(i);
-  const staged = splitStages(parsed);
-  stageDependencies(staged);
+  splitStages(parsed);
+  checkPlan(parsed, { platform: { os: "linux", architecture: "amd64" } });
   JSON.stringify(parseResultToJson(parsed));
 }
 

@@ -1,14 +1,16 @@
-// splitStages, findStage and stageDependencies, table-driven.
+// splitStages, findStage and the plan's stage edges, table-driven.
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/frontend/parse.js";
-import { findStage, splitStages, stageDependencies } from "../../src/frontend/stages.js";
+import { findStage, splitStages } from "../../src/frontend/stages.js";
+import { planBuild, stageDependencies } from "../../src/frontend/plan.js";
 import { TsbuildError } from "../../src/errors.js";
 
 const staged = (text: string) => splitStages(parseDockerfile(text));
-const deps = (text: string) => Object.fromEntries([...stageDependencies(staged(text))].map(([k, v]) => [k, [...v].sort()]));
+const plan = (text: string) => planBuild(parseDockerfile(text), { platform: { os: "linux", architecture: "amd64" } });
+const deps = (text: string) => Object.fromEntries([...stageDependencies(plan(text))].map(([k, v]) => [k, [...v].sort()]));
 function code(text: string): [string, number | undefined, number | undefined] {
   try {
-    stageDependencies(staged(text));
+    plan(text);
   } catch (e) {
     if (!(e instanceof TsbuildError)) throw e;
     return [e.code, e.range?.start.line, e.range?.start.column];
@@ -33,10 +35,9 @@ describe("splitStages", () => {
     ["FROM a AS scratch", ["RESERVED_STAGE_NAME", 1, 11]],
     ["FROM a AS context", ["RESERVED_STAGE_NAME", 1, 11]],
     ["FROM a AS 1x", ["INVALID_STAGE_NAME", 1, 11]],
-    ["FROM a AS x\nFROM x AS y\nFROM z AS z", ["STAGE_ORDER", 3, 6]],
-    ["FROM a AS x\nCOPY --from=y a b\nFROM b AS y", ["STAGE_ORDER", 2, 6]],
-    ["FROM a AS x\nRUN --mount=type=bind,from=x true", ["STAGE_ORDER", 2, 5]],
-    ["FROM a\nCOPY --from=0 a b", ["STAGE_ORDER", 2, 6]],
+    ["FROM a AS x\nRUN --mount=type=bind,from=x true", ["CIRCULAR_DEPENDENCY", 2, 5]],
+    ["FROM a\nCOPY --from=0 a b", ["CIRCULAR_DEPENDENCY", 2, 6]],
+    ["FROM a AS x\nCOPY --from=y a b\nFROM b AS y\nCOPY --from=x c d", ["CIRCULAR_DEPENDENCY", 4, 6]],
   ];
   for (const [text, want] of errors) it(`${want[0]}: ${text.replace(/\n/g, "\\n")}`, () => expect(code(text)).toEqual(want));
 });
@@ -59,7 +60,8 @@ describe("stageDependencies", () => {
       2: [0, 1],
     });
   });
-  it("leaves references with variables to the build", () => {
-    expect(deps("FROM a AS x\nCOPY --from=$S a b\n")).toEqual({ 0: [] });
+  it("a later stage is a stage for --from, an image for FROM", () => {
+    expect(deps("FROM a AS x\nCOPY --from=y a b\nFROM z AS z\nFROM b AS y\n")).toEqual({ 0: [2], 1: [], 2: [] });
+    expect(deps("FROM a AS x\nFROM y AS z\nFROM b AS y\n")).toEqual({ 0: [], 1: [], 2: [] });
   });
 });

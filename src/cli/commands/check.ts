@@ -6,6 +6,8 @@ import { parseBuildArgs, locateDockerfile, readDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { codeFrame } from "../format.js";
 import { parseDockerfile } from "../../frontend/parse.js";
+import { checkPlan } from "../../frontend/plan.js";
+import { hostPlatform } from "../../registry/platform.js";
 import { formatCheckWarning, runChecks, type CheckWarning } from "../../frontend/checks.js";
 
 export const checkCommand: Command = {
@@ -27,7 +29,10 @@ export const checkCommand: Command = {
     const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
     const text = await readDockerfile(loc, ctx.signal);
     const display = loc.display;
-    const result = runChecks(parseDockerfile(text, { file: display }), { buildArgs });
+    const parsed = parseDockerfile(text, { file: display });
+    const result = runChecks(parsed, { buildArgs });
+    // The stage graph is checked as build checks it (unknown stage, cycle, --from=$VAR): same error, same place.
+    checkPlan(parsed, { buildArgs, platform: hostPlatform() });
     const failed = result.errorOnWarnings && result.warnings.length > 0;
 
     if (format === "json") {

@@ -4,6 +4,8 @@ import { flagBool, flagString, parseArgs } from "../args.js";
 import { locateDockerfile, readDockerfile } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { parseDockerfile } from "../../frontend/parse.js";
+import { checkPlan } from "../../frontend/plan.js";
+import { hostPlatform } from "../../registry/platform.js";
 import { parseResultToJson } from "../../frontend/parse-json.js";
 
 export const parseCommand: Command = {
@@ -22,6 +24,8 @@ export const parseCommand: Command = {
     const text = await readDockerfile(loc, ctx.signal);
     const display = loc.display;
     const parsed = parseDockerfile(text, { file: display });
+    // Planning errors (stage references, cycles) are the ones build reports, at the same place.
+    checkPlan(parsed, { platform: hostPlatform() });
     if (flagBool(args, "json")) {
       ctx.io.stdout.write(JSON.stringify(parseResultToJson(parsed), null, 2) + "\n");
       return;

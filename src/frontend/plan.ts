@@ -1,0 +1,260 @@
+// The build plan: every stage reference (FROM, COPY/ADD --from, RUN --mount from=) resolved once, before anything
+// runs, the way BuildKit's dockerfile2llb does: all stages are registered first, so COPY --from may name a later
+// stage; FROM names only earlier ones; a cycle is an error; only the stages the target needs are in the plan.
+// Pure: `check`, `parse` and `build` get the same answer (and the same error at the same place) from here.
+import { BuildError, DockerfileParseError, TsbuildError } from "../errors.js";
+import { expandWord } from "./expand.js";
+import { decodeInstruction } from "./instructions.js";
+import { argWordRanges, flagRange } from "./locate.js";
+import { findStage, splitStages } from "./stages.js";
+import type { Instruction, ParsedDockerfile, SourceRange, Stage, StagedDockerfile } from "./types.js";
+
+export interface PlanPlatform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** What a FROM or --from names once resolved. */
+export type SourceRef = { kind: "stage"; index: number } | { kind: "image"; name: string } | { kind: "scratch" };
+
+/** An edge of the stage graph: `index` must be built before the stage that holds it. */
+export interface StageEdge {
+  index: number;
+  via: "FROM" | "--from" | "--mount from";
+  range: SourceRange;
+}
+
+export interface PlannedStage {
+  stage: Stage;
+  /** FROM's base after expansion with the global ARGs. */
+  baseName: string;
+  base: SourceRef;
+  /** Every stage this stage reads, in the order the references appear. */
+  edges: StageEdge[];
+  /** What each COPY/ADD --from names, by instruction. */
+  copyFrom: Map<Instruction, SourceRef>;
+}
+
+export interface BuildPlan {
+  staged: StagedDockerfile;
+  escape: string;
+  stages: PlannedStage[];
+  target: PlannedStage;
+  /** The stages the target needs (itself included), each after the stages it reads. */
+  order: number[];
+  /** Global ARG values (build args applied) plus the predefined platform ARGs; FROM lines expand with these. */
+  globalArgs: Map<string, string>;
+  /** Build args some ARG declared (the rest are reported as unused, as BuildKit does). */
+  usedBuildArgs: Set<string>;
+}
+
+export interface PlanOptions {
+  buildArgs?: Record<string, string> | Map<string, string>;
+  /** Stage name or index; default the last stage. */
+  target?: string;
+  platform: PlanPlatform;
+}
+
+/** BuildKit's automatic platform ARGs; a stage sees them once it declares `ARG NAME`. */
+export function predefinedArgs(platform: PlanPlatform, targetStage: string): Map<string, string> {
+  const p = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ""}`;
+  return new Map([
+    ["TARGETPLATFORM", p],
+    ["TARGETOS", platform.os],
+    ["TARGETARCH", platform.architecture],
+    ["TARGETVARIANT", platform.variant ?? ""],
+    ["BUILDPLATFORM", p],
+    ["BUILDOS", platform.os],
+    ["BUILDARCH", platform.architecture],
+    ["BUILDVARIANT", platform.variant ?? ""],
+    ["TARGETSTAGE", targetStage],
+  ]);
+}
+
+function expandAt(word: string, env: Map<string, string>, escape: string, range: SourceRange): string {
+  try {
+    return expandWord(word, env, { escape, range });
+  } catch (e) {
+    if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
+    throw e;
+  }
+}
+
+function stageLabel(s: Stage): string {
+  return s.name ?? `stage-${s.index}`;
+}
+
+/** The --from value of a COPY/ADD and where it is written. */
+function copyFromFlag(i: Instruction): { value: string; range: SourceRange } | undefined {
+  const at = i.flags.findIndex((f) => f.startsWith("--from="));
+  if (at < 0) return undefined;
+  return { value: (i.flags[at] as string).slice("--from=".length), range: flagRange(i, at) };
+}
+
+/** The from= values of a RUN's --mount flags, with where each flag is written. */
+function mountFromFlags(i: Instruction): { value: string; range: SourceRange }[] {
+  const out: { value: string; range: SourceRange }[] = [];
+  i.flags.forEach((f, at) => {
+    if (!f.startsWith("--mount=")) return;
+    for (const kv of f.slice("--mount=".length).split(",")) {
+      const eq = kv.indexOf("=");
+      if (eq > 0 && kv.slice(0, eq).trim().toLowerCase() === "from") out.push({ value: kv.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1"), range: flagRange(i, at) });
+    }
+  });
+  return out;
+}
+
+/**
+ * What `ref` names from `current` (BuildKit's rules): FROM matches an earlier stage by name only; --from and
+ * --mount from= match any stage by name, and --from also by index (an index with no stage is an error).
+ */
+export function resolveSourceRef(staged: StagedDockerfile, ref: string, current: Stage, via: StageEdge["via"], range: SourceRange): SourceRef {
+  if (ref.toLowerCase() === "scratch") return { kind: "scratch" };
+  if (via === "FROM") {
+    const s = /^\d+$/.test(ref) ? undefined : findStage(staged, ref);
+    return s && s.index < current.index ? { kind: "stage", index: s.index } : { kind: "image", name: ref };
+  }
+  if (/^\d+$/.test(ref)) {
+    const s = staged.stages[Number(ref)];
+    if (!s) throw new BuildError("UNKNOWN_STAGE", `${via}=${ref}: there is no stage ${ref} (stages are numbered 0 to ${staged.stages.length - 1})`, { range });
+    return { kind: "stage", index: s.index };
+  }
+  const s = findStage(staged, ref);
+  return s ? { kind: "stage", index: s.index } : { kind: "image", name: ref };
+}
+
+/** Global ARGs (before the first FROM), build args applied; FROM lines see them, stages only when re-declared. */
+function evaluateGlobalArgs(staged: StagedDockerfile, escape: string, buildArgs: Map<string, string>, used: Set<string>, into: Map<string, string>): void {
+  for (const instr of staged.globalArgs) {
+    const typed = decodeInstruction(instr);
+    if (typed.kind !== "ARG") continue;
+    for (const a of typed.args) {
+      const fromCli = buildArgs.get(a.name);
+      if (fromCli !== undefined) {
+        used.add(a.name);
+        into.set(a.name, fromCli);
+      } else if (a.default !== undefined) into.set(a.name, expandAt(a.default, into, escape, instr.range));
+    }
+  }
+}
+
+/**
+ * The variables a stage's instructions see by `instr`, as far as the Dockerfile alone tells (its ARG and ENV lines;
+ * a base image's own ENV is not known here): what a RUN --mount from=$VAR most likely names.
+ */
+function staticScope(plan: { staged: StagedDockerfile; escape: string; globalArgs: Map<string, string> }, stage: Stage, upTo: Instruction, buildArgs: Map<string, string>): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const i of stage.instructions) {
+    if (i === upTo) break;
+    if (i.keyword !== "ARG" && i.keyword !== "ENV") continue;
+    let typed;
+    try {
+      typed = decodeInstruction(i);
+    } catch {
+      continue;
+    }
+    if (typed.kind === "ARG")
+      for (const a of typed.args) {
+        const v = buildArgs.get(a.name) ?? (a.default !== undefined ? expandWord(a.default, env, { escape: plan.escape }) : plan.globalArgs.get(a.name));
+        env.set(a.name, v ?? "");
+      }
+    if (typed.kind === "ENV") {
+      const before = new Map(env);
+      for (const p of typed.pairs) env.set(expandWord(p.key, before, { escape: plan.escape }), expandWord(p.value, before, { escape: plan.escape }));
+    }
+  }
+  return env;
+}
+
+export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPlan {
+  const staged = splitStages(parsed);
+  const escape = parsed.directives.escape;
+  const buildArgs = opts.buildArgs instanceof Map ? opts.buildArgs : new Map(Object.entries(opts.buildArgs ?? {}));
+  const targetStage = opts.target === undefined ? staged.stages[staged.stages.length - 1] : findStage(staged, opts.target);
+  if (!targetStage) {
+    throw new BuildError("UNKNOWN_TARGET", `target stage ${JSON.stringify(opts.target)} could not be found`, {
+      hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}`,
+    });
+  }
+  const usedBuildArgs = new Set<string>();
+  const globalArgs = predefinedArgs(opts.platform, targetStage.name ?? String(targetStage.index));
+  evaluateGlobalArgs(staged, escape, buildArgs, usedBuildArgs, globalArgs);
+  const partial = { staged, escape, globalArgs };
+
+  const stages: PlannedStage[] = staged.stages.map((stage) => {
+    const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
+    const baseName = expandAt(stage.base, globalArgs, escape, fromRange);
+    if (baseName === "") throw new BuildError("EMPTY_BASE", `base name (${stage.base}) should not be blank`, { range: fromRange, hint: "set the ARG it uses with --build-arg, or give the ARG a default" });
+    const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
+    const edges: StageEdge[] = base.kind === "stage" ? [{ index: base.index, via: "FROM", range: fromRange }] : [];
+    const copyFrom = new Map<Instruction, SourceRef>();
+    for (const i of stage.instructions) {
+      if (i.keyword === "COPY" || i.keyword === "ADD") {
+        const flag = copyFromFlag(i);
+        if (!flag) continue;
+        // BuildKit expands --from with no variables at all and refuses any change.
+        if (expandWord(flag.value, new Map(), { escape }) !== flag.value)
+          throw new DockerfileParseError("FROM_EXPANSION", "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround", { range: flag.range });
+        const ref = resolveSourceRef(staged, flag.value, stage, "--from", flag.range);
+        copyFrom.set(i, ref);
+        if (ref.kind === "stage") edges.push({ index: ref.index, via: "--from", range: flag.range });
+      } else if (i.keyword === "RUN") {
+        for (const m of mountFromFlags(i)) {
+          const value = m.value.includes("$") ? expandWord(m.value, staticScope(partial, stage, i, buildArgs), { escape }) : m.value;
+          if (value === "") continue;
+          const ref = resolveSourceRef(staged, value, stage, "--mount from", m.range);
+          if (ref.kind === "stage") edges.push({ index: ref.index, via: "--mount from", range: m.range });
+        }
+      }
+    }
+    return { stage, baseName, base, edges, copyFrom };
+  });
+
+  // Depth-first: every cycle is an error (in any stage, as in BuildKit); from the target, the order to build in.
+  const walk = (roots: number[], onDone?: (index: number) => void): void => {
+    const state = new Map<number, "visiting" | "done">();
+    const visit = (index: number, via?: StageEdge): void => {
+      const s = state.get(index);
+      if (s === "done") return;
+      const planned = stages[index] as PlannedStage;
+      if (s === "visiting") {
+        throw new BuildError("CIRCULAR_DEPENDENCY", `circular dependency detected on stage: ${stageLabel(planned.stage)}`, {
+          ...(via ? { range: via.range } : {}),
+          hint: "a stage cannot read itself, or a stage that reads it",
+        });
+      }
+      state.set(index, "visiting");
+      for (const e of planned.edges) visit(e.index, e);
+      state.set(index, "done");
+      onDone?.(index);
+    };
+    for (const r of roots) visit(r);
+  };
+  walk(stages.map((_, i) => i));
+  const order: number[] = [];
+  walk([targetStage.index], (i) => order.push(i));
+  return { staged, escape, stages, target: stages[targetStage.index] as PlannedStage, order, globalArgs, usedBuildArgs };
+}
+
+/**
+ * planBuild for commands that do not build (check, parse): the same errors, except a FROM whose ARG is only set
+ * at build time (`FROM $BASE` with no default), which is fine until a build leaves it empty, and stage-name problems
+ * the checks already report as warnings.
+ */
+/** Problems check reports as warnings (DuplicateStageName, ReservedStageName) or that depend on build-time args. */
+const PLAN_ONLY_AT_BUILD = new Set(["EMPTY_BASE", "DUPLICATE_STAGE", "RESERVED_STAGE_NAME"]);
+
+export function checkPlan(parsed: ParsedDockerfile, opts: PlanOptions): void {
+  try {
+    planBuild(parsed, opts);
+  } catch (e) {
+    if (e instanceof TsbuildError && PLAN_ONLY_AT_BUILD.has(e.code)) return;
+    throw e;
+  }
+}
+
+/** stage index → the stages it reads (every stage of the Dockerfile, needed or not). */
+export function stageDependencies(plan: BuildPlan): Map<number, Set<number>> {
+  return new Map(plan.stages.map((s, i) => [i, new Set(s.edges.map((e) => e.index))]));
+}
