@@ -55,10 +55,14 @@ async function readIndex(dir: string): Promise<Index | undefined> {
   return index;
 }
 
-function notACache(dir: string, tag: string, what: string): StoreError {
-  return new StoreError("NOT_A_CACHE", `${dir} holds ${what} under the tag ${JSON.stringify(tag)} (index.json ${ANNOTATION_REF_NAME}), not a tsbuild cache; nothing was written`, {
-    hint: `give the cache a tag of its own (e.g. --cache-to type=local,dest=${dir},tag=buildcache) or another directory`,
-  });
+/** Exporting reads the directory too: the messages say what happens to it. */
+type Purpose = "import" | "export";
+
+function notACache(dir: string, tag: string, what: string, purpose: Purpose): StoreError {
+  const where = `${dir} holds ${what} under the tag ${JSON.stringify(tag)} (index.json ${ANNOTATION_REF_NAME}), not a tsbuild cache`;
+  return purpose === "export"
+    ? new StoreError("NOT_A_CACHE", `${where}; nothing was written`, { hint: `give the cache a tag of its own (e.g. --cache-to type=local,dest=${dir},tag=buildcache) or another directory` })
+    : new StoreError("NOT_A_CACHE", where, { hint: "give the tag the cache was exported with (tag=) or its directory" });
 }
 
 /** What a foreign manifest is, for the refusal message. */
@@ -73,7 +77,7 @@ function describeForeign(m: Manifest | undefined, mediaType: string): string {
  * Reads the entry at `tag`: a tsbuild cache (its records, or undefined when damaged), nothing, or a StoreError
  * NOT_A_CACHE when something else (an image) has that tag. An unreadable index.json is a StoreError BAD_CACHE.
  */
-async function inspectLocal(dir: string, tag: string): Promise<LocalState> {
+async function inspectLocal(dir: string, tag: string, purpose: Purpose): Promise<LocalState> {
   const index = await readIndex(dir);
   const entries = ((index?.manifests ?? []) as IndexEntry[]).filter((m) => m?.annotations?.[ANNOTATION_REF_NAME] === tag);
   if (!index || entries.length === 0) return { kind: "none", index };
@@ -81,16 +85,16 @@ async function inspectLocal(dir: string, tag: string): Promise<LocalState> {
   // Every entry under the tag must be a cache: replacing the tag drops them all from index.json.
   for (const desc of entries) {
     const markedOurs = desc.artifactType === CACHE_ARTIFACT_TYPE;
-    if (!markedOurs && desc.mediaType !== MediaType.OciManifest) throw notACache(dir, tag, describeForeign(undefined, desc.mediaType));
+    if (!markedOurs && desc.mediaType !== MediaType.OciManifest) throw notACache(dir, tag, describeForeign(undefined, desc.mediaType), purpose);
     let manifest: Manifest | undefined;
     try {
       manifest = (await readJsonFile(blobFile(dir, desc.digest))) as Manifest;
     } catch {
       // Our own cache with a lost manifest can be replaced; anything unmarked we cannot vouch for.
-      if (!markedOurs) throw notACache(dir, tag, `a manifest that cannot be read (${desc.digest})`);
+      if (!markedOurs) throw notACache(dir, tag, `a manifest that cannot be read (${desc.digest})`, purpose);
     }
     const isCache = markedOurs || (manifest as { artifactType?: string } | undefined)?.artifactType === CACHE_ARTIFACT_TYPE || manifest?.config?.mediaType === CACHE_CONFIG_TYPE;
-    if (!isCache) throw notACache(dir, tag, describeForeign(manifest, desc.mediaType));
+    if (!isCache) throw notACache(dir, tag, describeForeign(manifest, desc.mediaType), purpose);
     if (ours) continue;
     if (!manifest?.config) {
       ours = { cfg: undefined, damage: "its cache manifest cannot be read" };
@@ -111,7 +115,7 @@ async function inspectLocal(dir: string, tag: string): Promise<LocalState> {
  * with that tag). A damaged cache or a foreign entry (an image) under the tag is a StoreError.
  */
 export async function readLocalCache(dir: string, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<CacheConfig | undefined> {
-  const state = await inspectLocal(dir, tag);
+  const state = await inspectLocal(dir, tag, "import");
   if (state.kind === "none") return undefined;
   if (!state.cfg) throw new StoreError("BAD_CACHE", `cache directory ${dir} is damaged: ${state.damage ?? "its cache cannot be read"}`, { hint: "export the cache there again (--cache-to replaces a damaged cache)" });
   return state.cfg;
@@ -137,13 +141,18 @@ export async function openLocalCacheSource(dir: string, tag: string = DEFAULT_LO
   });
 }
 
+/** Before a build: throws the StoreError writeLocalCache would (an image under the tag, a broken index.json). */
+export async function checkLocalCacheTarget(dir: string, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<void> {
+  await inspectLocal(dir, tag, "export");
+}
+
 /**
  * --cache-to type=local,dest=DIR[,tag=T]: writes the records and their blobs, merged with the cache already under
  * the tag. Other index.json entries and their blobs are left alone; a foreign entry under the tag, or an
  * index.json that cannot be read, is refused before anything is written.
  */
 export async function writeLocalCache(dir: string, content: ContentStore, cfg: CacheConfig, signal?: AbortSignal, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<{ records: number; blobs: number }> {
-  const before = await inspectLocal(dir, tag);
+  const before = await inspectLocal(dir, tag, "export");
   const merged = mergeCacheConfigs(before.kind === "cache" ? before.cfg : undefined, cfg);
   const w = await openDirWriter(dir, signal);
   // Records from an earlier export stay only while their blobs are still in the directory.
@@ -168,7 +177,7 @@ export async function writeLocalCache(dir: string, content: ContentStore, cfg: C
   await w.addBytes(`blobs/sha256/${manifestDigest.slice(7)}`, manifestBytes);
   await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
   // index.json read again just before it is replaced: an image exported there meanwhile is kept too.
-  const now = await inspectLocal(dir, tag);
+  const now = await inspectLocal(dir, tag, "export");
   const others = (now.index?.manifests ?? []).filter((m) => m?.annotations?.[ANNOTATION_REF_NAME] !== tag);
   const entry: IndexEntry = { mediaType: MediaType.OciManifest, artifactType: CACHE_ARTIFACT_TYPE, digest: manifestDigest, size: manifestBytes.length, annotations: { [ANNOTATION_REF_NAME]: tag } };
   const index: Index = { ...(now.index ?? {}), schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...others, entry] };

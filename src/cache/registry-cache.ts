@@ -25,17 +25,20 @@ type RemoteState = { kind: "none" } | { kind: "cache"; cfg: CacheConfig | undefi
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 
-function notACache(familiar: string, what: string): RegistryError {
-  return new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache; nothing was pushed`, {
-    hint: `pick another ref for the cache, e.g. ${familiar}-cache or a tag of its own such as :buildcache`,
-  });
+/** Exporting reads the tag first: the messages say what happens to it. */
+type Purpose = "import" | "export";
+
+function notACache(familiar: string, what: string, purpose: Purpose): RegistryError {
+  return purpose === "export"
+    ? new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache; nothing was pushed`, { hint: `pick another ref for the cache, e.g. ${familiar}-cache or a tag of its own such as :buildcache` })
+    : new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache`, { hint: "give the ref the cache was exported to with --cache-to type=registry" });
 }
 
 /**
  * Looks at what the tag points to. Only a 404 means "no cache yet"; an image, an index or another tool's artifact
  * is a RegistryError NOT_A_CACHE; auth failures, 5xx and network errors propagate as they are.
  */
-async function inspectRemote(repo: Repository, tag: string, familiar: string, signal?: AbortSignal): Promise<RemoteState> {
+async function inspectRemote(repo: Repository, tag: string, familiar: string, purpose: Purpose, signal?: AbortSignal): Promise<RemoteState> {
   let fetched: FetchedManifest;
   try {
     // Every manifest type: asked for one type only, a registry may answer an index with one of its images.
@@ -48,14 +51,14 @@ async function inspectRemote(repo: Repository, tag: string, familiar: string, si
   try {
     manifest = JSON.parse(fetched.bytes.toString("utf8")) as Manifest & { artifactType?: string };
   } catch {
-    throw notACache(familiar, `a manifest that is not JSON (${fetched.mediaType || "no media type"})`);
+    throw notACache(familiar, `a manifest that is not JSON (${fetched.mediaType || "no media type"})`, purpose);
   }
   const mediaType = (manifest as { mediaType?: string }).mediaType ?? fetched.mediaType;
-  if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(fetched.mediaType) || Array.isArray((manifest as { manifests?: unknown }).manifests)) throw notACache(familiar, "an image index");
+  if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(fetched.mediaType) || Array.isArray((manifest as { manifests?: unknown }).manifests)) throw notACache(familiar, "an image index", purpose);
   const configType = manifest.config?.mediaType;
   if (configType !== CACHE_CONFIG_TYPE && manifest.artifactType !== CACHE_ARTIFACT_TYPE) {
-    if (configType !== undefined && IMAGE_CONFIGS.has(configType)) throw notACache(familiar, "an image");
-    throw notACache(familiar, `an artifact of another kind (config ${configType ?? "missing"})`);
+    if (configType !== undefined && IMAGE_CONFIGS.has(configType)) throw notACache(familiar, "an image", purpose);
+    throw notACache(familiar, `an artifact of another kind (config ${configType ?? "missing"})`, purpose);
   }
   if (!manifest.config || !Number.isInteger(manifest.config.size)) return { kind: "cache", cfg: undefined, damage: "its manifest names no config" };
   if (manifest.config.size > MAX_CONFIG) return { kind: "cache", cfg: undefined, damage: `its config claims ${manifest.config.size} bytes` };
@@ -82,7 +85,7 @@ export async function openRegistryCacheSource(ref: string, opts: RegistryOptions
   const session = openRegistry(t.registry, opts);
   try {
     const repo = session.repository(t.repository);
-    const state = await inspectRemote(repo, t.tag, t.familiar, opts.signal);
+    const state = await inspectRemote(repo, t.tag, t.familiar, "import", opts.signal);
     if (state.kind === "none") {
       session.close();
       return undefined;
@@ -125,7 +128,7 @@ export async function writeRegistryCache(
   try {
     const repo = session.repository(t.repository);
     // Refuses (before any upload) when the tag is not a cache; a damaged cache of ours is replaced.
-    const before = await inspectRemote(repo, t.tag, t.familiar, signal);
+    const before = await inspectRemote(repo, t.tag, t.familiar, "export", signal);
     const merged = mergeCacheConfigs(before.kind === "cache" ? before.cfg : undefined, cfg);
     const ours = new Set(cacheBlobs(cfg).map((b) => b.digest));
     const present = new Set<string>();

@@ -7,7 +7,7 @@ import { parseBuildArgs, locateDockerfile, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
-import { openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
+import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
 import { cacheConfigFor } from "../../cache/cache-export.js";
 import type { CacheSource } from "../../cache/cache-source.js";
 import type { RegistryOptions } from "../../registry/client.js";
@@ -113,7 +113,7 @@ export const buildCommand: Command = {
     // Outputs that cannot be written fail now, not after a long build.
     if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
     for (const out of outputs) await checkOutput(out);
-    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" });
+    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
     // The shared store lock over the build and everything after it (push, cache export, outputs): a prune cannot
     // take the blobs of an untagged result or of a pushed image while they are read.
