@@ -53,6 +53,7 @@ async function inspectRemote(repo: Repository, tag: string, familiar: string, pu
   } catch {
     throw notACache(familiar, `a manifest that is not JSON (${fetched.mediaType || "no media type"})`, purpose);
   }
+  if (!manifest || typeof manifest !== "object") throw notACache(familiar, `a manifest that is not a JSON object (${fetched.mediaType || "no media type"})`, purpose);
   const mediaType = (manifest as { mediaType?: string }).mediaType ?? fetched.mediaType;
   if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(fetched.mediaType) || Array.isArray((manifest as { manifests?: unknown }).manifests)) throw notACache(familiar, "an image index", purpose);
   const configType = manifest.config?.mediaType;
