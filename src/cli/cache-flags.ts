@@ -1,12 +1,21 @@
-// --cache-from / --cache-to values, BuildKit's syntax: type=local,src=DIR | type=local,dest=DIR[,mode=min|max]
-// and type=registry,ref=HOST/REPO:TAG[,mode=min|max].
+// --cache-from / --cache-to values, BuildKit's syntax: type=local,src=DIR[,tag=T] | type=local,dest=DIR[,tag=T]
+// [,mode=min|max] and type=registry,ref=HOST/REPO:TAG[,mode=min|max]. tag= names the cache's index.json entry.
 import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { parseCsvKeyValues } from "./args.js";
 import type { CacheExportMode } from "../cache/cache-export.js";
+import { DEFAULT_LOCAL_CACHE_TAG } from "../cache/local-cache.js";
 
-export type CacheFromSpec = { type: "local"; src: string } | { type: "registry"; ref: string };
-export type CacheToSpec = { type: "local"; dest: string; mode: CacheExportMode } | { type: "registry"; ref: string; mode: CacheExportMode };
+export type CacheFromSpec = { type: "local"; src: string; tag: string } | { type: "registry"; ref: string };
+export type CacheToSpec = { type: "local"; dest: string; tag: string; mode: CacheExportMode } | { type: "registry"; ref: string; mode: CacheExportMode };
+
+/** An OCI tag (the ref.name of the cache's index.json entry); default DEFAULT_LOCAL_CACHE_TAG. */
+function tag(flag: string, spec: string, kv: Map<string, string>): string {
+  const t = kv.get("tag") ?? DEFAULT_LOCAL_CACHE_TAG;
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t))
+    throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: tag ${JSON.stringify(t)} is not a valid tag`, { hint: "letters, digits, _ . - (not first), at most 128 characters, e.g. tag=buildcache" });
+  return t;
+}
 
 function checkKeys(flag: string, spec: string, kv: Map<string, string>, allowed: string[]): void {
   for (const k of kv.keys())
@@ -30,8 +39,8 @@ export function parseCacheFrom(spec: string, cwd: string): CacheFromSpec {
   const kv = spec.includes("=") ? parseCsvKeyValues(spec, "--cache-from") : new Map([["type", "registry"], ["ref", spec]]);
   const type = kv.get("type");
   if (type === "local") {
-    checkKeys("--cache-from", spec, kv, ["type", "src"]);
-    return { type, src: resolve(cwd, required("--cache-from", spec, kv, "src", "type=local,src=DIR")) };
+    checkKeys("--cache-from", spec, kv, ["type", "src", "tag"]);
+    return { type, src: resolve(cwd, required("--cache-from", spec, kv, "src", "type=local,src=DIR")), tag: tag("--cache-from", spec, kv) };
   }
   if (type === "registry") {
     checkKeys("--cache-from", spec, kv, ["type", "ref"]);
@@ -44,8 +53,8 @@ export function parseCacheTo(spec: string, cwd: string): CacheToSpec {
   const kv = parseCsvKeyValues(spec, "--cache-to");
   const type = kv.get("type");
   if (type === "local") {
-    checkKeys("--cache-to", spec, kv, ["type", "dest", "mode"]);
-    return { type, dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")), mode: mode("--cache-to", spec, kv) };
+    checkKeys("--cache-to", spec, kv, ["type", "dest", "tag", "mode"]);
+    return { type, dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")), tag: tag("--cache-to", spec, kv), mode: mode("--cache-to", spec, kv) };
   }
   if (type === "registry") {
     checkKeys("--cache-to", spec, kv, ["type", "ref", "mode"]);

@@ -1,12 +1,12 @@
 // `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
 import { resolve } from "node:path";
-import { UsageError } from "../../errors.js";
+import { AbortError, isTsbuildError, UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
 import { parseBuildArgs, locateDockerfile, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
-import { openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
+import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
 import { cacheConfigFor } from "../../cache/cache-export.js";
 import type { CacheSource } from "../../cache/cache-source.js";
 import type { RegistryOptions } from "../../registry/client.js";
@@ -38,8 +38,8 @@ export const buildCommand: Command = {
     { name: "pull", type: "boolean", help: "pull base images from their registry even when the store has them" },
     { name: "push", type: "boolean", help: "push the image to the registry of each -t name after building" },
     { name: "insecure-registry", type: "list", value: "HOST", help: "speak plain HTTP to this registry (loopback always is); repeatable" },
-    { name: "cache-from", type: "list", value: "SPEC", help: "import cache: type=local,src=DIR or type=registry,ref=REF (repeatable)" },
-    { name: "cache-to", type: "list", value: "SPEC", help: "export cache: type=local,dest=DIR or type=registry,ref=REF, with mode=min (default) or max" },
+    { name: "cache-from", type: "list", value: "SPEC", help: "import cache: type=local,src=DIR[,tag=T] or type=registry,ref=REF (repeatable)" },
+    { name: "cache-to", type: "list", value: "SPEC", help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max" },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
     { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
@@ -112,7 +112,7 @@ export const buildCommand: Command = {
     // Outputs that cannot be written fail now, not after a long build.
     if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
     for (const out of outputs) await checkOutput(out);
-    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" });
+    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
     // The shared store lock over the build and everything after it (push, cache export, outputs): a prune cannot
     // take the blobs of an untagged result or of a pushed image while they are read.
@@ -169,10 +169,18 @@ async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, 
   for (const spec of specs) {
     const where = spec.type === "local" ? `type=local,src=${spec.src}` : `type=registry,ref=${spec.ref}`;
     let source: (CacheSource & { close?(): void }) | undefined;
-    if (spec.type === "local") source = await openLocalCacheSource(spec.src);
-    else {
-      const { openRegistryCacheSource } = await import("../../cache/registry-cache.js");
-      source = await openRegistryCacheSource(spec.ref, { ...registry, signal });
+    try {
+      if (spec.type === "local") source = await openLocalCacheSource(spec.src, spec.tag);
+      else {
+        const { openRegistryCacheSource } = await import("../../cache/registry-cache.js");
+        source = await openRegistryCacheSource(spec.ref, { ...registry, signal });
+      }
+    } catch (e) {
+      // As BuildKit: a cache that cannot be imported (foreign, damaged, access denied) is a warning, never silent,
+      // and never fails the build. Cancellation and bugs still do.
+      if (signal.aborted || e instanceof AbortError || !isTsbuildError(e)) throw e;
+      progress.emit({ kind: "warning", message: `--cache-from ${where}: cannot import the cache: ${e.message}${e.hint ? ` (${e.hint})` : ""}; building without it` });
+      continue;
     }
     // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
     if (source) out.push(source);
@@ -185,7 +193,7 @@ async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec,
   const cfg = await cacheConfigFor(engine.content, result, to.mode);
   if (to.type === "local") {
     const dest = to.dest;
-    const r = await writeLocalCache(dest, engine.content, cfg, signal).catch((e: unknown) => Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")));
+    const r = await writeLocalCache(dest, engine.content, cfg, signal, to.tag).catch((e: unknown) => Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")));
     progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${to.mode})` });
   } else {
     const { writeRegistryCache } = await import("../../cache/registry-cache.js");
