@@ -1,0 +1,110 @@
+// One build's session: the services (store, executor, limiter, caches) and facts (plan, args, epoch) every step
+// handler reads, plus the per-build memo tables. Steps reach other stages only through `stages`, never the scheduler.
+import type { Engine } from "../engine.js";
+import { BuildError, TsbuildError } from "../errors.js";
+import { type BuildPlan } from "../frontend/plan.js";
+import { expandWord } from "../frontend/expand.js";
+import type { SourceRange, Stage, StagedDockerfile } from "../frontend/types.js";
+import { type BuildContext } from "../context/build-context.js";
+import { type StageState } from "./stage-state.js";
+import { type SecretSource } from "./mount-spec.js";
+import type { Executor } from "../executor/types.js";
+import type { SnapshotterKind } from "../snapshot/run-step.js";
+import { type Hasher } from "../cache/hasher.js";
+import { type StepRecord } from "../cache/records.js";
+import { type FileHashCache } from "../context/file-hash-cache.js";
+import { type SnapshotContext, type StageRootfs } from "./stage-rootfs.js";
+import { type CacheSource } from "../cache/cache-source.js";
+import type { RegistryOptions } from "../registry/client.js";
+import type { ResolvedBase } from "./base-image.js";
+
+export interface StageResult {
+  state: StageState;
+  fs: StageRootfs;
+}
+
+/** How a step reaches another stage: its result and its rootfs on disk (the scheduler provides both). */
+export interface StageAccess {
+  result(stage: Stage): Promise<StageResult>;
+  dir(stage: Stage): Promise<string>;
+}
+
+export interface BuildSession {
+  engine: Engine;
+  stages: StageAccess;
+  staged: StagedDockerfile;
+  plan: BuildPlan;
+  escape: string;
+  globalArgs: Map<string, string>;
+  buildArgs: Map<string, string>;
+  usedBuildArgs: Set<string>;
+  context: BuildContext;
+  workdir: string;
+  /** mtime for directories a COPY/WORKDIR creates: SOURCE_DATE_EPOCH, else 0 (deterministic). */
+  epoch: number;
+  /** SOURCE_DATE_EPOCH when set: file mtimes RUN writes are clamped to it (never otherwise). */
+  clampEpoch: number | undefined;
+  created: string;
+  platform: { os: string; architecture: string };
+  signal: AbortSignal;
+  stageRuns: Map<number, Promise<StageResult>>;
+  imageRootfs: Map<string, Promise<string>>;
+  limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  stepCounter: number;
+  /** Chosen on the first RUN, so builds without RUN need no runtime installed. */
+  executor: () => Promise<Executor>;
+  /** Entitlements granted with --allow. */
+  allow: Set<string>;
+  snapshotter: SnapshotterKind;
+  secrets: Map<string, SecretSource>;
+  hasher: Hasher;
+  /** Opened on the first COPY/ADD from the context; saved when the build ends. */
+  hashCache: () => Promise<FileHashCache>;
+  noCache: (stage: Stage) => boolean;
+  /** Identifies "the same step" across builds, for explaining misses: context + Dockerfile. */
+  explainScope: string;
+  steps: StepReport[];
+  records: { stage: number; record: StepRecord }[];
+  cacheFrom: CacheSource[];
+  pull: boolean;
+  registry: RegistryOptions;
+  resolved: Map<string, Promise<ResolvedBase>>;
+  /** Kept snapshots of unpacked layers (overlay lowerdirs for the stage dirs). */
+  snapshots: SnapshotContext;
+  /** Every stage dir of this build, to unmount before the scratch dir goes. */
+  rootfsList: StageRootfs[];
+}
+
+export function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+export function expand(run: BuildSession, word: string, env: Map<string, string>, range: SourceRange): string {
+  try {
+    return expandWord(word, env, { escape: run.escape, range });
+  } catch (e) {
+    if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
+    throw e;
+  }
+}
+
+/** Proxy variables pass from --build-arg into RUN without an ARG line, as in Docker (and stay out of history). */
+export const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
+
+/** BuildKit's step prefix: "" for one stage, else the stage name or stage-N. */
+export function stagePrefix(run: BuildSession, stage: Stage): string {
+  return run.staged.stages.length === 1 ? "" : `${stage.name ?? `stage-${stage.index}`} `;
+}
+
+/** How one cacheable step (FROM's layers aside: RUN, COPY, ADD, WORKDIR) went. */
+export interface StepReport {
+  node: string;
+  name: string;
+  stage: number;
+  cached: boolean;
+  durationMs: number;
+  key: string;
+  /** Why it missed (empty for hits). */
+  reasons: string[];
+}

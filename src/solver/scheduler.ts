@@ -1,0 +1,144 @@
+// Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
+// only while a step executes (never while waiting), so no stage can wait on a slot it holds.
+import { join } from "node:path";
+import { BuildError, TsbuildError, throwIfAborted } from "../errors.js";
+import { parseDockerfile } from "../frontend/parse.js";
+import { type PlannedStage } from "../frontend/plan.js";
+import { decodeInstruction } from "../frontend/instructions.js";
+import type { Instruction, Stage } from "../frontend/types.js";
+import { storeLayer } from "../layer/store-layer.js";
+import { type StageState } from "./stage-state.js";
+import { cacheKey } from "../cache/keys.js";
+import { putStepRecord } from "../cache/records.js";
+import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
+import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
+import { stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
+import { prepareBase } from "./base-image.js";
+import { isLayerStep, planLayerStep, type LayerKind } from "./step-planner.js";
+import { findStepRecord } from "./step-cache.js";
+import { addHistory, dispatch } from "./config-step.js";
+
+export function runStage(run: BuildSession, stage: Stage): Promise<StageResult> {
+  let p = run.stageRuns.get(stage.index);
+  if (!p) {
+    p = executeStage(run, stage);
+    run.stageRuns.set(stage.index, p);
+  }
+  return p;
+}
+
+export async function executeStage(run: BuildSession, stage: Stage): Promise<StageResult> {
+  // Every stage the plan says this one reads is built first. No --jobs slot is held while waiting: slots are taken
+  // only around a step's execution (cachedStep), so a stage can never wait on a slot it holds itself.
+  const planned = run.plan.stages[stage.index] as PlannedStage;
+  await Promise.all(planned.edges.map((e) => runStage(run, run.staged.stages[e.index] as Stage)));
+  throwIfAborted(run.signal);
+  const baseStage = planned.base.kind === "stage" ? run.staged.stages[planned.base.index] : undefined;
+  const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
+  run.rootfsList.push(fs);
+  const state = await prepareBase(run, stage, planned.baseName, baseStage);
+  // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
+  const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+  delete state.config.config.OnBuild;
+  for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
+    throwIfAborted(run.signal);
+    const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
+    await runStep(run, stage, state, fs, instr, position);
+  }
+  return { state, fs };
+}
+
+/** The finished stage's rootfs on disk (materialised on first use). */
+export async function stageDir(run: BuildSession, stage: Stage): Promise<string> {
+  const r = await runStage(run, stage);
+  return materialize(r.fs, r.state.layers, r.state.key, run.engine.content, run.snapshots, run.signal);
+}
+
+/** Parse ONBUILD trigger strings as instructions positioned at the FROM line that inherits them. */
+export function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
+  if (exprs.length === 0) return [];
+  const parsed = parseDockerfile(exprs.join("\n") + "\n", { file: `${stage.from.range.file} (ONBUILD of ${stage.base})` });
+  return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
+}
+
+export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, position: string): string {
+  // From the position, not indexOf (which made 50,000 ONBUILD triggers quadratic): an ONBUILD trigger is "onbuild-N".
+  const pos = position.startsWith("onbuild-") ? 1 : Number(position) + 2;
+  // One line: continuations collapsed, heredoc bodies left out.
+  const firstLines = instr.heredocs.length ? instr.original.split("\n")[0] ?? "" : instr.original;
+  const text = firstLines.replace(/[\\`]?[ \t]*\n[ \t]*/g, " ").trim();
+  if (pos === 1) return `[${stagePrefix(run, stage)}ONBUILD] ${text}`;
+  return `[${stagePrefix(run, stage)}${pos}/${stage.instructions.length + 1}] ${text}`;
+}
+
+export async function runStep(run: BuildSession, stage: Stage, state: StageState, fs: StageRootfs, instr: Instruction, position: string): Promise<void> {
+  const node = `stage-${stage.index}-step-${++run.stepCounter}`;
+  const name = stepLabel(run, stage, instr, position);
+  const started = Date.now();
+  let announced = false;
+  const announce = (cached: boolean) => {
+    announced = true;
+    run.engine.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
+  };
+  try {
+    const t = decodeInstruction(instr);
+    if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce });
+    else {
+      announce(false);
+      await dispatch(run, state, t);
+    }
+    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
+  } catch (e) {
+    const err = e instanceof TsbuildError && !e.range ? new BuildError(e.code, e.message, { range: instr.range, hint: e.hint, cause: e }) : e;
+    if (!announced) announce(false);
+    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
+    throw err;
+  }
+}
+
+export async function cachedStep(
+  run: BuildSession,
+  stage: Stage,
+  state: StageState,
+  fs: StageRootfs,
+  t: LayerKind,
+  step: { node: string; name: string; position: string; started: number; announce(cached: boolean): void },
+): Promise<void> {
+  const plan = await planLayerStep(run, stage, state, t, step.node);
+  const key = cacheKey(run.hasher, state.key, plan.parts);
+  const useCache = !run.noCache(stage);
+  let record = useCache ? await findStepRecord(run, key.digest) : undefined;
+  const hit = record !== undefined;
+  step.announce(hit);
+  let reasons: string[] = [];
+  if (!record) {
+    const root = run.engine.root;
+    const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
+    // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
+    const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
+    reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
+    run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
+    // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
+    // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
+    const entries = await run.limit(async () => {
+      throwIfAborted(run.signal);
+      const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+      return plan.execute(dir);
+    });
+    const layer = entries.length ? await storeLayer(run.engine.content, entries, { signal: run.signal }) : null;
+    record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };
+    await putStepRecord(root, record);
+    await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
+    // The directory already holds this step's changes.
+    if (layer) fs.applied = state.layers.length + 1;
+  }
+  plan.effect?.();
+  if (record.layer) {
+    state.layers.push({ diffId: record.layer.diffId, size: record.layer.size });
+    state.config.rootfs.diff_ids.push(record.layer.diffId);
+  }
+  addHistory(run, state, plan.createdBy, record.layer === null);
+  state.key = key.digest;
+  run.records.push({ stage: stage.index, record });
+  run.steps.push({ node: step.node, name: step.name, stage: stage.index, cached: hit, durationMs: Date.now() - step.started, key: key.digest, reasons });
+}

@@ -1,0 +1,275 @@
+// How a layer step (RUN, COPY, ADD, WORKDIR) is keyed, kept apart from how it runs: key parts from the instruction,
+// the stage state and the digests of what it reads; execute() is only called on a cache miss.
+import { join, resolve, posix } from "node:path";
+import { BuildError } from "../errors.js";
+import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
+import { type TypedInstruction } from "../frontend/instructions.js";
+import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
+import { applyCopy, ensureDir } from "../solver/copy.js";
+import { lookupUser } from "../executor/user-lookup.js";
+import type { LayerEntry } from "../layer/types.js";
+import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { executeRun, runArgv } from "./run-instruction.js";
+import { parseMountSpec } from "./mount-spec.js";
+import { prepareRunMounts } from "./run-mounts.js";
+import { type KeyParts } from "../cache/keys.js";
+import { digestContextSources } from "../context/source-digest.js";
+import type { MountSpec } from "./mount-spec.js";
+import { PROXY_ARGS, expand, type BuildSession } from "./build-session.js";
+import { imageRootfs, resolveImage } from "./base-image.js";
+
+export type LayerKind = Extract<TypedInstruction, { kind: "RUN" | "COPY" | "ADD" | "WORKDIR" }>;
+
+export function isLayerStep(t: TypedInstruction): t is LayerKind {
+  return t.kind === "RUN" || t.kind === "COPY" || t.kind === "ADD" || t.kind === "WORKDIR";
+}
+
+/** A step that may change files: how it is keyed, kept apart from how it runs (only on a miss). */
+export interface LayerStepPlan {
+  parts: KeyParts;
+  /** Per files-part, the selected paths (to name changed files when explaining a miss). */
+  files?: Record<string, Record<string, string>>;
+  createdBy: string;
+  /** Config changes the step makes whether it runs or hits (WORKDIR). */
+  effect?: () => void;
+  /** Runs the step on the materialised rootfs and returns the exact changes. */
+  execute(rootfs: string): Promise<LayerEntry[]>;
+}
+
+/** The key parts of a RUN's environment, by variable: ENV wins over ARG as in runEnv (proxy args stay out, as in Docker). */
+export function envParts(state: StageState): KeyParts {
+  const parts: KeyParts = {};
+  const env = new Set<string>();
+  for (const kv of state.config.config.Env ?? []) {
+    const eq = kv.indexOf("=");
+    const k = eq < 0 ? kv : kv.slice(0, eq);
+    env.add(k);
+    parts[`env:${k}`] = eq < 0 ? "" : kv.slice(eq + 1);
+  }
+  for (const [k, v] of state.args) if (!env.has(k)) parts[`arg:${k}`] = v;
+  return parts;
+}
+
+export async function planLayerStep(run: BuildSession, stage: Stage, state: StageState, t: LayerKind, node: string): Promise<LayerStepPlan> {
+  const range = t.src.range;
+  const env = () => expansionEnv(state);
+  const x = (w: string) => expand(run, w, env(), range);
+  const epochParts: KeyParts = { epoch: String(run.epoch), ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}) };
+  switch (t.kind) {
+    case "WORKDIR": {
+      const prev = state.config.config.WorkingDir || "/";
+      const path = posix.resolve(prev, x(t.path));
+      const user = state.config.config.User;
+      return {
+        // The user's uid/gid come from /etc/passwd in the rootfs, which the parent key already covers.
+        parts: { instruction: `WORKDIR ${path}`, user: user ?? "", ...epochParts },
+        createdBy: `WORKDIR ${path}`,
+        effect: () => {
+          state.config.config.WorkingDir = path;
+        },
+        async execute(rootfs) {
+          const owner = user ? await lookupUser(rootfs, user) : undefined;
+          return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
+        },
+      };
+    }
+    case "COPY":
+    case "ADD": {
+      const unsupported = [
+        t.link && "--link",
+        t.parents && "--parents",
+        t.exclude.length > 0 && "--exclude",
+        t.checksum !== undefined && "--checksum",
+        t.unpack !== undefined && "--unpack",
+        t.keepGitDir && "--keep-git-dir",
+      ].filter(Boolean);
+      if (unsupported.length)
+        throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, { range, hint: "remove the flag; tsbuild will support it in a later version" });
+      const e = env();
+      const sources = t.sources.map((s) => expand(run, s, e, range));
+      const dest = expand(run, t.dest, e, range);
+      const chown = t.chown !== undefined ? expand(run, t.chown, e, range) : undefined;
+      const chmod = t.chmod !== undefined ? expand(run, t.chmod, e, range) : undefined;
+      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
+      const workdir = state.config.config.WorkingDir || "/";
+      const parts: KeyParts = {
+        instruction: `${t.kind}${chown !== undefined ? ` --chown=${chown}` : ""}${chmod !== undefined ? ` --chmod=${chmod}` : ""} ${[...sources, dest].join(" ")}`,
+        workdir,
+        ...epochParts,
+      };
+      if (heredocs.length) parts["heredocs"] = run.hasher.key(JSON.stringify(heredocs));
+      let files: Record<string, Record<string, string>> | undefined;
+      let source: () => Promise<Parameters<typeof applyCopy>[0]["from"]>;
+      const from = t.from !== undefined ? copySource(run, stage, t.src) : undefined;
+      if (from !== undefined && from.kind !== "scratch") {
+        const name = from.kind === "image" ? from.name : "";
+        const dep = from.kind === "stage" ? run.staged.stages[from.index] : undefined;
+        if (dep) {
+          // A finished stage's files are determined by its key.
+          parts["from"] = `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}`;
+          source = async () => ({ kind: "rootfs", dir: await run.stages.dir(dep) });
+        } else {
+          parts["from"] = `image ${name}: ${(await resolveImage(run, name, range)).id}`;
+          source = async () => ({ kind: "rootfs", dir: await imageRootfs(run, name, range) });
+        }
+      } else {
+        const digest = await digestContextSources(run.context, sources, await run.hashCache(), run.hasher, { range, signal: run.signal });
+        parts["files"] = digest.digest;
+        files = { files: digest.files };
+        // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
+        source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
+      }
+      const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
+      return {
+        parts,
+        ...(files ? { files } : {}),
+        createdBy: `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`,
+        async execute(rootfs) {
+          return applyCopy({
+            rootfs,
+            sources,
+            dest,
+            workdir,
+            from: await source(),
+            ...(chown !== undefined ? { chown } : {}),
+            ...(chmod !== undefined ? { chmod } : {}),
+            isAdd: t.kind === "ADD",
+            heredocs,
+            epoch: run.epoch,
+            // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
+            clampMtime: run.clampEpoch !== undefined,
+            range,
+            signal: run.signal,
+          });
+        },
+      };
+    }
+    case "RUN": {
+      if (t.security !== undefined && t.security !== "sandbox")
+        throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
+      const network = t.network ?? "default";
+      if (network !== "default" && network !== "none" && network !== "host")
+        throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
+      if (network === "host" && !run.allow.has("network.host"))
+        throw new BuildError("ENTITLEMENT_REQUIRED", "RUN --network=host needs the network.host entitlement, which this build was not granted", {
+          range,
+          hint: "pass --allow network.host to share the host's network (including its loopback services) with RUN steps",
+        });
+      const e = env();
+      const rawMounts = t.mounts.map((m) => expand(run, m, e, range));
+      const specs = rawMounts.map((m) => parseMountSpec(m, range));
+      const input = {
+        json: t.json,
+        args: t.json ? t.command : [t.script],
+        heredocs: t.heredocs,
+        network,
+        extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
+      } as const;
+      const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
+      const parts: KeyParts = {
+        instruction: `RUN ${JSON.stringify(argv)}`,
+        ...envParts(state),
+        user: state.config.config.User ?? "",
+        workdir: state.config.config.WorkingDir || "/",
+        network,
+        ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),
+      };
+      if (script) parts["script"] = script.content;
+      const files: Record<string, Record<string, string>> = {};
+      for (const [i, spec] of specs.entries()) {
+        parts[`mount ${i}`] = rawMounts[i] as string;
+        const src = await mountSourcePart(run, stage, spec, range);
+        if (src) {
+          parts[`files of mount ${i}`] = src.digest;
+          if (src.files) files[`files of mount ${i}`] = src.files;
+        }
+      }
+      const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
+      return {
+        parts,
+        ...(Object.keys(files).length ? { files } : {}),
+        createdBy: `RUN ${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        async execute(rootfs) {
+          const mounts = await prepareRunMounts(specs, {
+            storeRoot: run.engine.root,
+            // A sibling of executeRun's own scratch dir, which it removes itself.
+            scratch: join(run.workdir, `mounts-${node}`),
+            // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
+            context: run.context,
+            stageRootfs: async (name) => {
+              const dep = stageRef(run, name, stage, "--mount from", range);
+              return dep ? run.stages.dir(dep) : undefined;
+            },
+            secrets: run.secrets,
+            signal: run.signal,
+            range,
+            workdir: state.config.config.WorkingDir || "/",
+          });
+          try {
+            return await executeRun(
+              state,
+              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: mounts.env },
+              {
+                rootfs,
+                scratch: join(run.workdir, `run-${node}`),
+                executor: await run.executor(),
+                snapshotter: run.snapshotter,
+                progress: run.engine.progress,
+                node,
+                ...(run.clampEpoch !== undefined ? { epoch: run.clampEpoch } : {}),
+                signal: run.signal,
+                range,
+              },
+            );
+          } finally {
+            await mounts.release();
+          }
+        },
+      };
+    }
+  }
+}
+
+/**
+ * What a RUN mount reads that can change its result: a bind's files (context content, or the stage's key).
+ * Cache mounts, tmpfs and secrets do not count: their contents are not part of the step's identity.
+ */
+export async function mountSourcePart(run: BuildSession, stage: Stage, spec: MountSpec, range: SourceRange): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
+  if (spec.type !== "bind") return undefined;
+  if (spec.from !== undefined) {
+    const dep = stageRef(run, spec.from, stage, "--mount from", range);
+    // Not a stage: run-mounts reports it (images as bind sources are not supported).
+    return { digest: dep ? `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}` : `unknown ${spec.from}` };
+  }
+  const d = await digestContextSources(run.context, [spec.source ?? "/"], await run.hashCache(), run.hasher, { range, signal: run.signal });
+  return { digest: d.digest, files: d.files };
+}
+
+/** The stage a reference expanded at run time names (RUN --mount from=$VAR), or undefined for an image. */
+export function stageRef(run: BuildSession, ref: string, current: Stage, via: StageEdge["via"], range: SourceRange): Stage | undefined {
+  const r = resolveSourceRef(run.staged, ref, current, via, range);
+  if (r.kind !== "stage") return undefined;
+  // A reference only the run-time value reveals must not close a loop either (it would wait on itself).
+  if (reaches(run.plan, r.index, current.index))
+    throw new BuildError("CIRCULAR_DEPENDENCY", `circular dependency detected on stage: ${current.name ?? `stage-${current.index}`}`, { range });
+  return run.staged.stages[r.index];
+}
+
+/** Whether stage `from` is, or reads (directly or not), stage `to`. */
+export function reaches(plan: BuildPlan, from: number, to: number): boolean {
+  const seen = new Set<number>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const i = stack.pop() as number;
+    if (i === to) return true;
+    if (seen.has(i)) continue;
+    seen.add(i);
+    for (const e of (plan.stages[i] as PlannedStage).edges) stack.push(e.index);
+  }
+  return false;
+}
+
+/** The stage or image a COPY/ADD --from names, as planned. */
+export function copySource(run: BuildSession, stage: Stage, instr: Instruction): SourceRef | undefined {
+  return (run.plan.stages[stage.index] as PlannedStage).copyFrom.get(instr);
+}
