@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { openContentStore } from "./store/content-store.js";
 import { openImageStore } from "./store/image-store.js";
 import { defaultStoreRoot } from "./store/store-paths.js";
+import { SCRATCH_OWNER_FILE, storeLayout } from "./store/layout.js";
 import type { ContentStore, ImageStore } from "./store/types.js";
 import { silentProgress, type ProgressSink } from "./progress/events.js";
 
@@ -24,6 +25,7 @@ export interface EngineOptions {
 export function openEngine(opts: EngineOptions = {}): Engine {
   // Absolute: RUN hands paths under the root to the runtime and mount(8), which run in other directories.
   const root = resolve(opts.root ?? defaultStoreRoot());
+  const layout = storeLayout(root);
   const content = openContentStore(root);
   const images = openImageStore(root);
   return {
@@ -33,11 +35,10 @@ export function openEngine(opts: EngineOptions = {}): Engine {
     progress: opts.progress ?? silentProgress,
     async scratch(prefix) {
       // Under the store root, so renames into the store stay on one filesystem.
-      const base = join(root, "tmp");
-      await mkdir(base, { recursive: true });
-      const path = await mkdtemp(join(base, `${prefix}-`));
+      await mkdir(layout.tmpDir, { recursive: true });
+      const path = await mkdtemp(layout.tmpPrefix(prefix));
       // The owner's pid lets cleanStaleScratch (store/locks.ts) recognise dirs left behind by a killed build.
-      await writeFile(join(path, ".owner"), `${process.pid}\n`);
+      await writeFile(join(path, SCRATCH_OWNER_FILE), `${process.pid}\n`);
       return {
         path,
         release: () => rm(path, { recursive: true, force: true, maxRetries: 3 }),

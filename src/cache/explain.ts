@@ -1,8 +1,8 @@
 // Why a step missed the cache: the parts of its key are compared with those of the last time the same step (same
 // context, Dockerfile, stage and position) was built, and every difference is named in words a user understands.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { writeFileAtomic } from "../store/atomic-write.js";
+import { storeLayout } from "../store/layout.js";
 import type { KeyParts } from "./keys.js";
 
 export interface ExplainRecord {
@@ -13,13 +13,9 @@ export interface ExplainRecord {
   files?: Record<string, Record<string, string>>;
 }
 
-export function explainPath(root: string, stepId: string): string {
-  return join(root, "cache", "explain", `${stepId}.json`);
-}
-
 export async function loadExplain(root: string, stepId: string): Promise<ExplainRecord | undefined> {
   try {
-    const r = JSON.parse(await readFile(explainPath(root, stepId), "utf8")) as ExplainRecord;
+    const r = JSON.parse(await readFile(storeLayout(root).explainRecord(stepId), "utf8")) as ExplainRecord;
     return r && r.v === 1 && r.parts && typeof r.parts === "object" ? r : undefined;
   } catch {
     return undefined;
@@ -27,7 +23,7 @@ export async function loadExplain(root: string, stepId: string): Promise<Explain
 }
 
 export async function saveExplain(root: string, stepId: string, record: ExplainRecord): Promise<void> {
-  await writeFileAtomic(explainPath(root, stepId), JSON.stringify(record));
+  await writeFileAtomic(storeLayout(root).explainRecord(stepId), JSON.stringify(record));
 }
 
 const MAX_PATHS = 5;

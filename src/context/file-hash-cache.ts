@@ -3,8 +3,8 @@
 import type { Stats } from "node:fs";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { writeFileAtomic } from "../store/atomic-write.js";
+import { storeLayout } from "../store/layout.js";
 import type { Hasher } from "../cache/hasher.js";
 import { throwIfAborted } from "../errors.js";
 
@@ -35,7 +35,7 @@ const SMALL_FILE = 1 << 20;
 const MAX_KEPT = 200_000;
 
 export function fileHashCachePath(storeRoot: string, hasher: Hasher, contextRoot: string): string {
-  return join(storeRoot, "cache", "context", `${hasher.key(contextRoot)}.json`);
+  return storeLayout(storeRoot).contextCache(hasher.key(contextRoot));
 }
 
 export async function openFileHashCache(storeRoot: string, contextRoot: string, hasher: Hasher): Promise<FileHashCache> {

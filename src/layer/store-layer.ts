@@ -1,12 +1,13 @@
 // Layers in the store: written once as uncompressed tars (blob digest = diff_id), compressed lazily for export or
 // push, with the diff_id → gzip blob mapping cached under compressed/gzip/ so each layer is compressed only once.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { StoreError } from "../errors.js";
-import { isDigest, MediaType, type Descriptor, type Digest } from "../image/types.js";
+import { MediaType, type Descriptor, type Digest } from "../image/types.js";
 import { createParallelGzip } from "./parallel-gzip.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
+import { storeLayout } from "../store/layout.js";
+import { gzipMapping, type GzipMapping } from "../store/record-formats.js";
 import type { ContentStore } from "../store/types.js";
 import { writeLayerTar } from "./tar-writer.js";
 import type { LayerEntry } from "./types.js";
@@ -38,31 +39,22 @@ export interface CompressedLayerOptions {
   signal?: AbortSignal;
 }
 
-interface GzipMapping {
-  digest: Digest;
-  size: number;
-}
-
-function mappingPath(store: ContentStore, diffId: Digest): string {
-  if (!isDigest(diffId)) throw new StoreError("INVALID_DIGEST", `not a sha256 digest: ${String(diffId)}`);
-  return join(store.root, "compressed", "gzip", `${diffId.slice("sha256:".length)}.json`);
-}
-
 async function cachedMapping(store: ContentStore, path: string): Promise<GzipMapping | undefined> {
-  let m: Partial<GzipMapping>;
+  let m: GzipMapping | undefined;
   try {
-    m = JSON.parse(await readFile(path, "utf8")) as Partial<GzipMapping>;
+    m = gzipMapping(JSON.parse(await readFile(path, "utf8")));
   } catch {
     return undefined; // missing or unreadable: recompute
   }
-  if (typeof m.digest !== "string" || !isDigest(m.digest) || typeof m.size !== "number") return undefined;
+  if (!m) return undefined;
   // The blob may have been pruned since; then the mapping is stale.
   return (await store.size(m.digest)) === m.size ? { digest: m.digest, size: m.size } : undefined;
 }
 
 /** The gzip (OCI tar+gzip) descriptor of a stored layer, compressing and caching it the first time. */
 export async function compressedLayer(store: ContentStore, diffId: Digest, opts: CompressedLayerOptions = {}): Promise<Descriptor> {
-  const path = mappingPath(store, diffId);
+  const layout = storeLayout(store.root);
+  const path = layout.compressed(diffId);
   const cached = await cachedMapping(store, path);
   if (cached) return { mediaType: MediaType.OciLayerGzip, digest: cached.digest, size: cached.size };
   if (!(await store.has(diffId))) throw new StoreError("BLOB_NOT_FOUND", `layer ${diffId} is not in the store`);
@@ -77,6 +69,6 @@ export async function compressedLayer(store: ContentStore, diffId: Digest, opts:
     await w.abort();
     throw e;
   }
-  await writeFileAtomic(path, JSON.stringify({ digest: result.digest, size: result.size }) + "\n", { tmpDir: join(store.root, "tmp") });
+  await writeFileAtomic(path, JSON.stringify({ digest: result.digest, size: result.size }) + "\n", { tmpDir: layout.tmpDir });
   return { mediaType: MediaType.OciLayerGzip, digest: result.digest, size: result.size };
 }

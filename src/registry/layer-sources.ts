@@ -2,9 +2,9 @@
 // pulled as or pushed as. Push uses it to skip, or cross-repository mount, blobs a registry already holds instead
 // of uploading a freshly compressed copy. Kept under <root>/distribution/<diff_id hex>.json; it is only a hint.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { isDigest, type Digest } from "../image/types.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
+import { storeLayout } from "../store/layout.js";
 
 export interface LayerSource {
   registry: string;
@@ -17,10 +17,6 @@ export interface LayerSource {
 /** Older entries beyond this many are dropped (Docker keeps a similar bounded list per layer). */
 const MAX_SOURCES = 32;
 
-function file(root: string, diffId: Digest): string {
-  return join(root, "distribution", `${diffId.slice("sha256:".length)}.json`);
-}
-
 function valid(s: unknown): s is LayerSource {
   const x = s as Partial<LayerSource> | null;
   return typeof x === "object" && x !== null && typeof x.registry === "string" && typeof x.repository === "string" && typeof x.digest === "string" && isDigest(x.digest) && typeof x.size === "number" && typeof x.mediaType === "string";
@@ -28,7 +24,7 @@ function valid(s: unknown): s is LayerSource {
 
 export async function readLayerSources(root: string, diffId: Digest): Promise<LayerSource[]> {
   try {
-    const v = JSON.parse(await readFile(file(root, diffId), "utf8")) as unknown;
+    const v = JSON.parse(await readFile(storeLayout(root).layerSources(diffId), "utf8")) as unknown;
     return Array.isArray(v) ? v.filter(valid) : [];
   } catch {
     return []; // missing or unreadable: no hint
@@ -41,5 +37,6 @@ export async function recordLayerSource(root: string, diffId: Digest, src: Layer
   const same = (a: LayerSource) => a.registry === src.registry && a.repository === src.repository && a.digest === src.digest;
   if (old[0] && same(old[0])) return;
   const next = [src, ...old.filter((a) => !same(a))].slice(0, MAX_SOURCES);
-  await writeFileAtomic(file(root, diffId), JSON.stringify(next) + "\n", { tmpDir: join(root, "tmp") });
+  const layout = storeLayout(root);
+  await writeFileAtomic(layout.layerSources(diffId), JSON.stringify(next) + "\n", { tmpDir: layout.tmpDir });
 }

@@ -3,33 +3,26 @@
 // so a changed rebuild pays only for the steps that really run. Snapshots are only ever read (as overlay lowerdirs);
 // builds never delete them — prune does, under the store's exclusive lock.
 import { mkdir, mkdtemp, rename, rm, stat, utimes } from "node:fs/promises";
-import { join } from "node:path";
 import type { ContentStore } from "../store/types.js";
+import { storeLayout } from "../store/layout.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { Digest } from "../image/types.js";
-
-export function snapshotsDir(root: string): string {
-  return join(root, "snapshots");
-}
-
-export function snapshotPath(root: string, key: string): string {
-  return join(snapshotsDir(root), key);
-}
 
 /**
  * The snapshot for `key`, unpacking `layers` into it first when it does not exist yet. Built in tmp/ and renamed
  * into place, so a snapshot that exists is always complete (a killed build leaves only tmp/ garbage).
  */
 export async function ensureSnapshot(root: string, key: string, layers: readonly { diffId: Digest }[], content: ContentStore, signal: AbortSignal): Promise<string> {
-  const dest = snapshotPath(root, key);
+  const layout = storeLayout(root);
+  const dest = layout.snapshot(key);
   if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
     const now = new Date();
     await utimes(dest, now, now).catch(() => undefined); // last use, for prune --filter until=
     return dest;
   }
-  await mkdir(join(root, "tmp"), { recursive: true });
-  await mkdir(snapshotsDir(root), { recursive: true });
-  const tmp = await mkdtemp(join(root, "tmp", `snapshot-${process.pid}-`));
+  await mkdir(layout.tmpDir, { recursive: true });
+  await mkdir(layout.snapshotsDir, { recursive: true });
+  const tmp = await mkdtemp(layout.tmpPrefix(`snapshot-${process.pid}`));
   try {
     await extractStoredLayers(content, layers, tmp, signal);
     try {

@@ -10,6 +10,7 @@ import { AbortError, BuildError, throwIfAborted } from "../errors.js";
 import type { BindMount } from "../executor/types.js";
 import type { SourceRange } from "../frontend/types.js";
 import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { storeLayout } from "../store/layout.js";
 import type { MountSpec, SecretSource } from "./mount-spec.js";
 
 export interface RunMountContext {
@@ -164,7 +165,7 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           const uid = spec.uid ?? 0;
           const gid = spec.gid ?? 0;
           const mode = spec.mode ?? 0o755;
-          const base = join(ctx.storeRoot, "cache-mounts");
+          const base = storeLayout(ctx.storeRoot).cacheMountsDir;
           // Private: a setuid file a build leaves in a cache mount must not be reachable by other local users.
           await mkdir(base, { recursive: true, mode: 0o700 });
           await chmod(base, 0o700);

@@ -2,20 +2,15 @@
 // once their sha256 is known (and verified). Content addressing makes concurrent and repeated writes idempotent.
 import { createHash, type Hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
-import { isDigest, type Digest } from "../image/types.js";
+import type { Digest } from "../image/types.js";
 import { StoreError } from "../errors.js";
 import { fsyncDir, tempPath, writeFileAtomic } from "./atomic-write.js";
+import { storeLayout } from "./layout.js";
 import type { BlobWriter, ContentStore } from "./types.js";
 
 const READ_CHUNK = 256 * 1024;
-
-function hexOf(d: Digest): string {
-  if (!isDigest(d)) throw new StoreError("INVALID_DIGEST", `not a sha256 digest: ${String(d)}`);
-  return d.slice("sha256:".length);
-}
 
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
@@ -128,9 +123,10 @@ class HashingFileWriter extends Writable {
 }
 
 export function openContentStore(root: string): ContentStore {
-  const blobDir = join(root, "blobs", "sha256");
-  const tmpDir = join(root, "tmp");
-  const path = (d: Digest) => join(blobDir, hexOf(d));
+  const layout = storeLayout(root);
+  const { blobsDir: blobDir, tmpDir } = layout;
+  // Refuses a malformed digest (StoreError INVALID_DIGEST) before it can become a path.
+  const path = (d: Digest) => layout.blob(d);
 
   /** Move a verified temp file into place; if another writer got there first the temp is just dropped. */
   async function place(tmp: string, d: Digest): Promise<void> {
@@ -173,7 +169,7 @@ export function openContentStore(root: string): ContentStore {
       return new BlobReadStream(path(d), d);
     },
     write(expected) {
-      if (expected !== undefined) hexOf(expected);
+      if (expected !== undefined) path(expected);
       // Sync mkdir: the writable has to exist before we return, and tmp/ is created once per store.
       mkdirSync(tmpDir, { recursive: true });
       const w = new HashingFileWriter(tempPath(tmpDir, "blob"));
@@ -239,7 +235,7 @@ export function openContentStore(root: string): ContentStore {
       if ((await store.size(digest)) !== buf.length) await writeFileAtomic(dest, buf, { tmpDir });
       return { digest, size: buf.length };
     },
-    async readBytes(d) {
+    async readJson<T>(d: Digest): Promise<T> {
       let buf: Buffer;
       try {
         buf = await readFile(path(d));
@@ -249,34 +245,10 @@ export function openContentStore(root: string): ContentStore {
       }
       const actual = `sha256:${createHash("sha256").update(buf).digest("hex")}`;
       if (actual !== d) throw new StoreError("BLOB_CORRUPT", `blob ${d} is corrupt (its content hashes to ${actual})`, { hint: "delete it and re-import or rebuild the image" });
-      return buf;
-    },
-    async readJson<T>(d: Digest): Promise<T> {
-      const buf = await store.readBytes(d);
       try {
         return JSON.parse(buf.toString("utf8")) as T;
       } catch (e) {
         throw new StoreError("BLOB_NOT_JSON", `blob ${d} is not valid JSON`, { cause: e });
-      }
-    },
-    async delete(d) {
-      try {
-        await unlink(path(d));
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
-    },
-    async *list() {
-      let names: string[];
-      try {
-        names = await readdir(blobDir);
-      } catch (e) {
-        if (isNotFound(e)) return;
-        throw e;
-      }
-      for (const n of names.sort()) {
-        const d = `sha256:${n}`;
-        if (isDigest(d)) yield d;
       }
     },
   };

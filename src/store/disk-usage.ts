@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { isDigest, type Descriptor, type Digest, type Index, type Manifest } from "../image/types.js";
 import { openContentStore } from "./content-store.js";
 import { openImageStore } from "./image-store.js";
+import { storeLayout } from "./layout.js";
+import { gzipMappingBlob, imageRecordNeeds, stepRecordNeeds } from "./record-formats.js";
 
 export interface FileItem {
   path: string;
@@ -185,37 +187,28 @@ export async function imageBlobs(root: string, top: Descriptor, present: Readonl
 
 async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Promise<CacheRecordInfo[]> {
   const out: CacheRecordInfo[] = [];
-  const stepsDir = join(root, "cache", "steps");
-  for (const shard of await readdirOrEmpty(stepsDir)) {
+  const layout = storeLayout(root);
+  for (const shard of await readdirOrEmpty(layout.stepRecordsDir)) {
     if (!shard.isDirectory()) continue;
-    for (const f of await jsonFiles(join(stepsDir, shard.name))) {
-      const v = (await readJsonFile(f.path)) as { v?: unknown; layer?: { diffId?: unknown } | null } | undefined;
-      const rec: CacheRecordInfo = { kind: "step", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: false };
-      if (typeof v !== "object" || v === null) rec.broken = true;
-      else if (v.v === 1) {
-        if (v.layer === null) {
-          // A step without a layer (metadata only) needs no blob.
-        } else if (typeof v.layer?.diffId === "string" && isDigest(v.layer.diffId)) {
-          rec.blobs.push(v.layer.diffId);
-          rec.broken = !blobs.has(v.layer.diffId);
-        } else rec.broken = true;
+    for (const f of await jsonFiles(join(layout.stepRecordsDir, shard.name))) {
+      const needs = stepRecordNeeds(await readJsonFile(f.path));
+      const rec: CacheRecordInfo = { kind: "step", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: needs === "broken" };
+      // A step without a layer (metadata only) needs no blob. Other versions are opaque: kept by default, their
+      // blobs unknown (a later build treats them as a miss).
+      if (Array.isArray(needs)) {
+        rec.blobs = needs;
+        rec.broken = needs.some((d) => !blobs.has(d));
       }
-      // Other versions are opaque: kept by default, their blobs unknown (a later build treats them as a miss).
       out.push(rec);
     }
   }
-  for (const f of await jsonFiles(join(root, "cache", "images"))) {
-    const v = (await readJsonFile(f.path)) as { v?: unknown; manifest?: Partial<Descriptor> } | undefined;
-    const rec: CacheRecordInfo = { kind: "image", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: false };
-    if (typeof v !== "object" || v === null) rec.broken = true;
-    else if (v.v === 1) {
-      const m = v.manifest;
-      if (!m || typeof m.digest !== "string" || !isDigest(m.digest)) rec.broken = true;
-      else {
-        const r = await imageBlobs(root, { mediaType: String(m.mediaType ?? ""), digest: m.digest, size: Number(m.size ?? 0) }, blobs);
-        rec.blobs = r.blobs;
-        rec.broken = !r.complete;
-      }
+  for (const f of await jsonFiles(layout.imageRecordsDir)) {
+    const needs = imageRecordNeeds(await readJsonFile(f.path));
+    const rec: CacheRecordInfo = { kind: "image", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: needs === "broken" };
+    if (typeof needs === "object") {
+      const r = await imageBlobs(root, needs, blobs);
+      rec.blobs = r.blobs;
+      rec.broken = !r.complete;
     }
     out.push(rec);
   }
@@ -224,19 +217,19 @@ async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Pr
 
 /** Read everything prune and du need to know about the store at `root`. */
 export async function scanStore(root: string, opts: ScanOptions = {}): Promise<StoreScan> {
+  const layout = storeLayout(root);
   const blobs = new Map<Digest, number>();
-  const blobDir = join(root, "blobs", "sha256");
-  for (const e of await readdirOrEmpty(blobDir)) {
-    const d = `sha256:${e.name}`;
-    if (!e.isFile() || !isDigest(d)) continue;
+  for (const e of await readdirOrEmpty(layout.blobsDir)) {
+    const d = layout.blobDigest(e.name);
+    if (!e.isFile() || d === undefined) continue;
     try {
-      blobs.set(d, (await lstat(join(blobDir, e.name))).size);
+      blobs.set(d, (await lstat(layout.blob(d))).size);
     } catch (err) {
       if (errno(err) !== "ENOENT") throw err;
     }
   }
 
-  const refs = (await jsonFiles(join(root, "refs"))).map((f) => ({ path: f.path, size: f.size }));
+  const refs = (await jsonFiles(layout.refsDir)).map((f) => ({ path: f.path, size: f.size }));
   const tagged = new Set<Digest>();
   const corruptRefs: string[] = [];
   for (const r of await openImageStore(root, { onWarning: (m) => corruptRefs.push(m) }).list()) {
@@ -244,11 +237,10 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
   }
 
   const compressed: CompressedInfo[] = [];
-  for (const f of await jsonFiles(join(root, "compressed", "gzip"))) {
-    const layer = `sha256:${f.name.slice(0, -5)}`;
-    if (!isDigest(layer)) continue;
-    const v = (await readJsonFile(f.path)) as { digest?: unknown } | undefined;
-    const blob = typeof v?.digest === "string" && isDigest(v.digest) ? v.digest : undefined;
+  for (const f of await jsonFiles(layout.compressedDir)) {
+    const layer = layout.compressedLayer(f.name);
+    if (layer === undefined) continue;
+    const blob = gzipMappingBlob(await readJsonFile(f.path));
     compressed.push({ path: f.path, size: f.size, layer, ...(blob ? { blob } : {}) });
   }
 
@@ -270,13 +262,13 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     tagged,
     records: await scanRecords(root, blobs),
     compressed,
-    explain: await files(join(root, "cache", "explain")),
-    context: await files(join(root, "cache", "context")),
-    cacheMounts: await dirItems(join(root, "cache-mounts"), opts.measureCacheMounts ?? true),
+    explain: await files(layout.explainDir),
+    context: await files(layout.contextCacheDir),
+    cacheMounts: await dirItems(layout.cacheMountsDir, opts.measureCacheMounts ?? true),
     snapshots: await Promise.all(
-      (await dirItems(join(root, "snapshots"), opts.measureCacheMounts ?? true)).map(async (i) => ({ ...i, lastUsed: (await lstat(i.path).catch(() => undefined))?.mtimeMs ?? 0 })),
+      (await dirItems(layout.snapshotsDir, opts.measureCacheMounts ?? true)).map(async (i) => ({ ...i, lastUsed: (await lstat(i.path).catch(() => undefined))?.mtimeMs ?? 0 })),
     ),
-    tmp: await dirItems(join(root, "tmp"), true),
+    tmp: await dirItems(layout.tmpDir, true),
   };
 }
 

@@ -2,10 +2,11 @@
 // Never removes anything reachable from a tagged image. Deletion order — tmp, records, compressed entries, blobs —
 // keeps a store that is killed mid-prune consistent: a record never points at a blob that went before it.
 import { lstat, rmdir, unlink } from "node:fs/promises";
-import { basename, dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, resolve, sep } from "node:path";
 import type { Digest } from "../image/types.js";
 import { StoreError, throwIfAborted } from "../errors.js";
 import { scanStore, liveSet, type CacheRecordInfo, type StoreScan } from "./disk-usage.js";
+import { storeLayout } from "./layout.js";
 import { acquireGcLock, removeScratchEntry, scratchOwnerAlive } from "./locks.js";
 
 export interface PruneOptions {
@@ -134,8 +135,9 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
   const live = liveSet(scan, kept);
   const keptCompressed = new Set(live.compressed);
   for (const c of scan.compressed) if (!keptCompressed.has(c)) items.push({ category: "compressed", path: c.path, size: c.size });
+  const layout = storeLayout(root);
   for (const [d, size] of scan.blobs) {
-    if (!live.blobs.has(d)) items.push({ category: "blobs", path: join(root, "blobs", "sha256", d.slice("sha256:".length)), size, digest: d });
+    if (!live.blobs.has(d)) items.push({ category: "blobs", path: layout.blob(d), size, digest: d });
   }
   if (opts.all) {
     for (const f of scan.explain) items.push({ category: "explain", path: f.path, size: f.size });
@@ -160,6 +162,7 @@ export async function executePrune(root: string, plan: PrunePlan, signal?: Abort
   const prefix = resolve(root) + sep;
   const outside = plan.items.find((i) => !resolve(i.path).startsWith(prefix));
   if (outside) throw new StoreError("PRUNE_PLAN_INVALID", `prune plan names ${outside.path}, which is outside the store ${root}`);
+  const stepRecordsDir = storeLayout(root).stepRecordsDir;
   const removed: PruneItem[] = [];
   const skipped: PruneResult["skipped"] = [];
   const shards = new Set<string>();
@@ -176,7 +179,7 @@ export async function executePrune(root: string, plan: PrunePlan, signal?: Abort
       if (errno(e) !== "ENOENT") throw e;
     }
     removed.push(item);
-    if (item.category !== "blobs" && item.path.includes(`${join("cache", "steps")}/`)) shards.add(dirname(item.path));
+    if (item.category !== "blobs" && dirname(dirname(resolve(item.path))) === resolve(stepRecordsDir)) shards.add(dirname(item.path));
   }
   // Empty step-record shard dirs go too; a shard someone still writes into is simply not empty.
   for (const d of shards) await rmdir(d).catch(() => undefined);

@@ -1,28 +1,17 @@
 // The image (tag) store: one JSON file per image name under refs/, each replaced atomically, so concurrent
 // tagging from several processes never leaves a torn file (last writer wins). Names are stored as given:
 // callers normalise references (docker.io/library/x:latest) before calling.
-import { createHash } from "node:crypto";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isDigest, type Descriptor } from "../image/types.js";
 import { StoreError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
+import { storeLayout } from "./layout.js";
 import type { ImageRecord, ImageStore } from "./types.js";
 
 export interface ImageStoreOptions {
   /** Called for each ref file that list() skips because it is unreadable or malformed (default: ignored silently). */
   onWarning?(message: string): void;
-}
-
-// File names stay readable (encodeURIComponent) unless they would approach NAME_MAX; then a hash keeps them short.
-// The record itself carries the name, so the file name never has to be decoded.
-const MAX_FILE_NAME = 200;
-
-/** The ref file name for an image name (without the .json suffix). */
-export function refKey(name: string): string {
-  const enc = encodeURIComponent(name).replace(/\*/g, "%2A");
-  if (enc.length <= MAX_FILE_NAME && !enc.startsWith(".")) return enc;
-  return `sha256-${createHash("sha256").update(name, "utf8").digest("hex")}`;
 }
 
 function isRecord(v: unknown): v is ImageRecord {
@@ -46,9 +35,9 @@ function isNotFound(e: unknown): boolean {
 }
 
 export function openImageStore(root: string, opts: ImageStoreOptions = {}): ImageStore {
-  const refsDir = join(root, "refs");
-  const tmpDir = join(root, "tmp");
-  const file = (name: string) => join(refsDir, `${refKey(name)}.json`);
+  const layout = storeLayout(root);
+  const { refsDir, tmpDir } = layout;
+  const file = (name: string) => layout.ref(name);
 
   /** Parse one ref file; undefined when missing. Malformed content → StoreError REF_CORRUPT. */
   async function load(path: string): Promise<ImageRecord | undefined> {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { AbortError, EnvironmentError, StoreError, throwIfAborted } from "../errors.js";
 import { ensurePrivateRoot } from "./store-paths.js";
+import { BUILD_LOCK_NAME, SCRATCH_OWNER_FILE, storeLayout, type StoreLayout } from "./layout.js";
 
 const run = promisify(execFile);
 
@@ -18,7 +19,6 @@ const run = promisify(execFile);
 const POLL_MS = 100;
 /** Temp files and owner-less scratch dirs younger than this may belong to a writer that is not a build. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
-const GC_LOCK = "gc.lock";
 
 export interface StoreLock {
   release(): Promise<void>;
@@ -114,8 +114,6 @@ export async function ownerAlive(o: LockOwner, boot: string | undefined): Promis
   return isProcessAlive(o.pid, o.startTicks);
 }
 
-const BUILD_LOCK = /^build-(\d+)-[0-9a-f]+\.lock$/;
-
 /** A live or dead build lock found in locks/. */
 interface FoundLock {
   path: string;
@@ -132,7 +130,7 @@ async function readBuildLocks(dir: string): Promise<FoundLock[]> {
   }
   const out: FoundLock[] = [];
   for (const n of names) {
-    const m = BUILD_LOCK.exec(n);
+    const m = BUILD_LOCK_NAME.exec(n);
     if (!m) continue;
     const path = join(dir, n);
     let text = "";
@@ -149,10 +147,10 @@ async function readBuildLocks(dir: string): Promise<FoundLock[]> {
 }
 
 /** gc.lock's holder, or undefined when there is none. */
-async function readGcLock(dir: string): Promise<LockOwner | undefined> {
+async function readGcLock(layout: StoreLayout): Promise<LockOwner | undefined> {
   try {
     // A gc.lock always has its full content: it is created by link(2) from a complete temp file.
-    return parseOwner(await readFile(join(dir, GC_LOCK), "utf8"), undefined) ?? { pid: 0, started: "" };
+    return parseOwner(await readFile(layout.gcLock, "utf8"), undefined) ?? { pid: 0, started: "" };
   } catch (e) {
     if (errno(e) === "ENOENT") return undefined;
     throw e;
@@ -163,10 +161,10 @@ async function readGcLock(dir: string): Promise<LockOwner | undefined> {
  * Remove a gc.lock whose holder is dead. Renaming first makes this safe against a racing remover: only one party
  * gets the file, and if what it got is not the dead holder's lock (a new GC took the lock in between), it is put back.
  */
-async function removeStaleGcLock(dir: string, stale: LockOwner): Promise<void> {
-  const aside = join(dir, `.gc-stale-${process.pid}-${randomBytes(6).toString("hex")}`);
+async function removeStaleGcLock(layout: StoreLayout, stale: LockOwner): Promise<void> {
+  const aside = join(layout.locksDir, `.gc-stale-${process.pid}-${randomBytes(6).toString("hex")}`);
   try {
-    await rename(join(dir, GC_LOCK), aside);
+    await rename(layout.gcLock, aside);
   } catch (e) {
     if (errno(e) === "ENOENT") return;
     throw e;
@@ -174,7 +172,7 @@ async function removeStaleGcLock(dir: string, stale: LockOwner): Promise<void> {
   const got = parseOwner(await readFile(aside, "utf8").catch(() => ""), undefined);
   if (got && (got.pid !== stale.pid || got.startTicks !== stale.startTicks)) {
     // Not the one we meant: restore it unless yet another lock exists (then that one rules).
-    await link(aside, join(dir, GC_LOCK)).catch(() => undefined);
+    await link(aside, layout.gcLock).catch(() => undefined);
   }
   await unlink(aside).catch(() => undefined);
 }
@@ -185,27 +183,27 @@ async function removeStaleGcLock(dir: string, stale: LockOwner): Promise<void> {
  */
 export async function acquireBuildLock(root: string, signal?: AbortSignal): Promise<StoreLock> {
   await ensurePrivateRoot(root);
-  const dir = join(root, "locks");
-  await mkdir(dir, { recursive: true });
+  const layout = storeLayout(root);
+  await mkdir(layout.locksDir, { recursive: true });
   const stamp = JSON.stringify(await ownStamp()) + "\n";
   const boot = await bootId();
   for (;;) {
     throwIfAborted(signal);
-    const path = join(dir, `build-${process.pid}-${randomBytes(8).toString("hex")}.lock`);
+    const path = layout.buildLock(process.pid, randomBytes(8).toString("hex"));
     const h = await open(path, "wx", 0o644);
     try {
       await h.writeFile(stamp);
     } finally {
       await h.close();
     }
-    const gc = await readGcLock(dir).catch(async (e: unknown) => {
+    const gc = await readGcLock(layout).catch(async (e: unknown) => {
       await rm(path, { force: true });
       throw e;
     });
     if (gc === undefined) return lockHandle(path);
     await rm(path, { force: true });
     if (!(await ownerAlive(gc, boot))) {
-      await removeStaleGcLock(dir, gc);
+      await removeStaleGcLock(layout, gc);
       continue;
     }
     try {
@@ -233,7 +231,8 @@ function lockHandle(path: string): StoreLock {
  */
 export async function acquireGcLock(root: string): Promise<StoreLock> {
   await ensurePrivateRoot(root);
-  const dir = join(root, "locks");
+  const layout = storeLayout(root);
+  const dir = layout.locksDir;
   await mkdir(dir, { recursive: true });
   const boot = await bootId();
   const tmp = join(dir, `.gc-${process.pid}-${randomBytes(8).toString("hex")}.tmp`);
@@ -243,7 +242,7 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
   } finally {
     await h.close();
   }
-  const path = join(dir, GC_LOCK);
+  const path = layout.gcLock;
   try {
     // link(2) fails with EEXIST like O_EXCL, and publishes the lock with its content already complete.
     for (let attempt = 0; ; attempt++) {
@@ -252,12 +251,12 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
         break;
       } catch (e) {
         if (errno(e) !== "EEXIST") throw e;
-        const holder = await readGcLock(dir);
+        const holder = await readGcLock(layout);
         if (holder && (await ownerAlive(holder, boot))) {
           throw new StoreError("STORE_BUSY", `another prune (pid ${holder.pid}) is running on the store ${root}`, { hint: "wait for it to finish, then run prune again" });
         }
         if (attempt > 10) throw new StoreError("STORE_BUSY", `could not take the GC lock ${path}`, { hint: "run prune again" });
-        if (holder) await removeStaleGcLock(dir, holder);
+        if (holder) await removeStaleGcLock(layout, holder);
       }
     }
   } finally {
@@ -347,7 +346,7 @@ export async function removeScratchEntry(path: string): Promise<boolean> {
 /** The pid written into a scratch directory's `.owner` by Engine.scratch(), if any. */
 async function scratchOwner(dir: string): Promise<{ pid: number; since: number } | undefined> {
   try {
-    const h = await open(join(dir, ".owner"), "r");
+    const h = await open(join(dir, SCRATCH_OWNER_FILE), "r");
     try {
       const [text, st] = await Promise.all([h.readFile("utf8"), h.stat()]);
       const pid = Number.parseInt(text.trim(), 10);
@@ -420,7 +419,7 @@ export async function isStaleScratch(path: string, name: string, isDir: boolean,
  * of every build, so with nothing to do it costs one readdir.
  */
 export async function cleanStaleScratch(root: string): Promise<number> {
-  const tmp = join(root, "tmp");
+  const tmp = storeLayout(root).tmpDir;
   let entries: Dirent[];
   try {
     entries = await readdir(tmp, { withFileTypes: true });

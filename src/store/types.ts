@@ -1,8 +1,5 @@
-// Contracts of the on-disk store. Layout under the root (default ~/.local/share/tsbuild):
-//   blobs/sha256/<hex>   content-addressed blobs (layers kept as uncompressed tars: digest = diff_id)
-//   refs/<key>.json      image names → manifest descriptor (one file per name, replaced atomically)
-//   compressed/<alg>/<diff_id hex>.json   cached compressed form of a layer {digest,size}
-//   tmp/                 temp files for atomic writes (same filesystem as the blobs)
+// Contracts of the on-disk store: the blob store and the image names. Where everything lives under the root
+// (default ~/.local/share/tsbuild) is layout.ts; prune and du read the directories themselves (disk-usage.ts, gc.ts).
 import type { Readable, Writable } from "node:stream";
 import type { Descriptor, Digest } from "../image/types.js";
 
@@ -16,6 +13,7 @@ export interface BlobWriter {
 }
 
 export interface ContentStore {
+  /** The store root (for side files next to the blobs: see layout.ts, and free-space checks). */
   readonly root: string;
   has(d: Digest): Promise<boolean>;
   /** Size in bytes, or undefined when absent. */
@@ -27,11 +25,8 @@ export interface ContentStore {
   write(expected?: Digest): BlobWriter;
   /** Store small data (JSON documents); returns its digest. */
   putBytes(data: Uint8Array | string, expected?: Digest): Promise<{ digest: Digest; size: number }>;
-  /** Read a small blob fully and verify its digest. */
-  readBytes(d: Digest): Promise<Buffer>;
+  /** Read a small blob (a JSON document) fully, verify its digest and parse it. */
   readJson<T>(d: Digest): Promise<T>;
-  delete(d: Digest): Promise<void>;
-  list(): AsyncIterable<Digest>;
 }
 
 export interface ImageRecord {

@@ -14,6 +14,7 @@ import { openContentStore } from "../../src/store/content-store.js";
 import { openImageStore } from "../../src/store/image-store.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
 import { exec } from "../helpers/tools.js";
+import { deleteBlob } from "../helpers/store.js";
 
 const run = promisify(execFile);
 
@@ -108,7 +109,7 @@ describe("exportDockerArchive", () => {
     const s = await freshStore();
     const r = await loadArchive(s.content, s.images, archive);
     const m = await s.content.readJson<Manifest>(r[0]!.manifest.digest);
-    await s.content.delete(m.layers[0]!.digest);
+    await deleteBlob(s.content, m.layers[0]!.digest);
     const dir = await mkdtemp(join(tmpdir(), "tsbuild-exp-fail-"));
     await expect(exportDockerArchive(s.content, [{ names: ["x:1"], manifest: r[0]!.manifest }], join(dir, "x.tar"))).rejects.toMatchObject({
       code: "BLOB_MISSING",

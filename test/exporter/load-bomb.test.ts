@@ -13,6 +13,7 @@ import { loadArchive } from "../../src/exporter/load.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import { openImageStore } from "../../src/store/image-store.js";
 import { makeTar, sha256 } from "../helpers/crafted-image.js";
+import { storedBlobs } from "../helpers/store.js";
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -72,8 +73,7 @@ describe("load: decompression bombs", () => {
       expect((err as Error).message).toContain(`${file}: member l.tar expands to more than ${16 * MiB} bytes`);
       expect(ms).toBeLessThan(10_000);
       expect(await images.list()).toEqual([]);
-      const blobs: string[] = [];
-      for await (const d of content.list()) blobs.push(d);
+      const blobs: string[] = await storedBlobs(content);
       expect(blobs).toEqual([]);
       expect(await readdir(join(root, "tmp")).catch(() => [])).toEqual([]);
     } finally {

@@ -13,6 +13,7 @@ import { openContentStore } from "../../src/store/content-store.js";
 import { openImageStore } from "../../src/store/image-store.js";
 import { tsbuildProcess } from "../helpers/cli.js";
 import { makeTar, sha256 } from "../helpers/crafted-image.js";
+import { storedBlobs } from "../helpers/store.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -50,8 +51,7 @@ async function expectArchiveError(file: string, code: string, message: RegExp): 
     expect((err as Error).message).toContain(file);
     expect((err as Error).message).toMatch(message);
     expect(await images.list()).toEqual([]);
-    const blobs: string[] = [];
-    for await (const d of content.list()) blobs.push(d);
+    const blobs: string[] = await storedBlobs(content);
     expect(blobs).toEqual([]);
     expect(await readdir(join(root, "tmp")).catch(() => [])).toEqual([]);
   } finally {

@@ -12,6 +12,7 @@ import { loadArchive } from "../../src/exporter/load.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import { openImageStore } from "../../src/store/image-store.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+import { storedBlobs } from "../helpers/store.js";
 
 interface Member {
   name: string;
@@ -83,8 +84,7 @@ async function expectLoadError(file: string, code: string, message: RegExp): Pro
   expect(a.message).toContain(file);
   expect(a.message).toMatch(message);
   expect(await images.list()).toEqual([]);
-  const blobs: string[] = [];
-  for await (const d of content.list()) blobs.push(d);
+  const blobs: string[] = await storedBlobs(content);
   expect(blobs).toEqual([]);
   expect(await readdir(join(root, "tmp")).catch(() => [])).toEqual([]);
   return a;
@@ -248,8 +248,7 @@ describe("loadArchive OCI indexes", () => {
     expect(r).toHaveLength(1);
     expect(r[0]).toMatchObject({ name: "docker.io/library/multi:1", config: want.config });
     // Only the chosen platform's blobs were committed.
-    const blobs: string[] = [];
-    for await (const d of content.list()) blobs.push(d);
+    const blobs: string[] = await storedBlobs(content);
     expect(blobs).toHaveLength(3); // layer (uncompressed), config, new manifest
   });
 

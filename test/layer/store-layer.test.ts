@@ -7,6 +7,7 @@ import { compressedLayer, storeLayer } from "../../src/layer/store-layer.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import { MediaType, type Digest } from "../../src/image/types.js";
 import type { LayerEntry } from "../../src/layer/types.js";
+import { blobBytes, deleteBlob } from "../helpers/store.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -31,14 +32,14 @@ describe("compressedLayer", () => {
     const d1 = await compressedLayer(store, diffId);
     expect(d1.mediaType).toBe(MediaType.OciLayerGzip);
     expect(d1.digest).not.toBe(diffId);
-    expect(gunzipSync(await store.readBytes(d1.digest)).equals(await store.readBytes(diffId))).toBe(true);
+    expect(gunzipSync(await blobBytes(store, d1.digest)).equals(await blobBytes(store, diffId))).toBe(true);
     const mapping = join(dir, "store", "compressed", "gzip", `${diffId.slice(7)}.json`);
     expect(JSON.parse(await readFile(mapping, "utf8"))).toEqual({ digest: d1.digest, size: d1.size });
 
     // Served from the cache: a different level would give different bytes if it recompressed.
     expect(await compressedLayer(store, diffId, { level: 1 })).toEqual(d1);
 
-    await store.delete(d1.digest);
+    await deleteBlob(store, d1.digest);
     expect(await compressedLayer(store, diffId)).toEqual(d1);
     expect(await store.has(d1.digest)).toBe(true);
 

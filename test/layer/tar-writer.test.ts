@@ -10,6 +10,7 @@ import { storeLayer } from "../../src/layer/store-layer.js";
 import { listLayer } from "../../src/layer/extract.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import type { LayerEntry } from "../../src/layer/types.js";
+import { storedBlobs } from "../helpers/store.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -125,8 +126,7 @@ describe("writeLayerTar", () => {
     }
     const missing: LayerEntry[] = [{ path: "f", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1, source: join(dir, "nope") }];
     await expect(storeLayer(store, missing)).rejects.toMatchObject({ code: "SOURCE_UNREADABLE" });
-    const blobs: string[] = [];
-    for await (const d of store.list()) blobs.push(d);
+    const blobs: string[] = await storedBlobs(store);
     expect(blobs).toEqual([]);
     expect(await readdir(join(dir, "store", "tmp"))).toEqual([]);
   });

@@ -14,6 +14,7 @@ import { executePrune, planPrune, prune } from "../../src/store/gc.js";
 import { acquireBuildLock } from "../../src/store/locks.js";
 import type { ContentStore } from "../../src/store/types.js";
 import { tempDir } from "../helpers/cli.js";
+import { blobBytes, deleteBlob } from "../helpers/store.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
@@ -75,7 +76,7 @@ async function imageRecord(manifest: Descriptor, ageMs = 0): Promise<string> {
 
 /** The gzip form of a stored layer, cached the way layer/store-layer.ts does it. */
 async function gzipEntry(diffId: Digest): Promise<{ path: string; blob: Digest }> {
-  const gz = await content.putBytes(gzipSync(await content.readBytes(diffId)));
+  const gz = await content.putBytes(gzipSync(await blobBytes(content, diffId)));
   const path = join(root, "compressed", "gzip", `${hex(diffId)}.json`);
   await mkdir(join(root, "compressed", "gzip"), { recursive: true });
   await writeFile(path, JSON.stringify({ digest: gz.digest, size: gz.size }) + "\n");
@@ -116,12 +117,12 @@ describe("default prune: dangling data only", () => {
     const dangling = await layer(4000);
     const danglingGz = await gzipEntry(dangling.diffId); // compressed entry of a dangling layer goes with it
     const orphanGz = await gzipEntry((await layer(10)).diffId);
-    await content.delete(orphanGz.blob); // entry whose gzip blob is gone
+    await deleteBlob(content, orphanGz.blob); // entry whose gzip blob is gone
     const lost = await layer(100);
     const brokenStep = await stepRecord(lost);
-    await content.delete(lost.diffId); // its layer is missing
+    await deleteBlob(content, lost.diffId); // its layer is missing
     const brokenImg = await image([await layer(50)]);
-    await content.delete(brokenImg.blobs[1] as Digest); // its config is missing
+    await deleteBlob(content, brokenImg.blobs[1] as Digest); // its config is missing
     const brokenImgRec = await imageRecord(brokenImg.manifest);
     const garbledRec = await stepRecord(null);
     await writeFile(garbledRec, "{ not json");

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openImageStore, refKey } from "../../src/store/image-store.js";
+import { openImageStore } from "../../src/store/image-store.js";
+import { refKey } from "../../src/store/layout.js";
 import type { Descriptor } from "../../src/image/types.js";
 
 const desc = (c: string): Descriptor => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${c.repeat(64)}`, size: 42 });

@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openContentStore } from "../../src/store/content-store.js";
 import { openImageStore } from "../../src/store/image-store.js";
+import { blobBytes } from "../helpers/store.js";
 
 const run = promisify(execFile);
 let dir: string;
@@ -61,7 +62,9 @@ describe("store across processes", () => {
     const digest = `sha256:${createHash("sha256").update(Buffer.alloc(4 * 1024 * 1024, 42)).digest("hex")}` as const;
     for (const r of results) expect(JSON.parse(r)).toEqual({ digest, size: 4 * 1024 * 1024 });
     const cs = openContentStore(root);
-    expect((await cs.readBytes(digest)).length).toBe(4 * 1024 * 1024);
+    const bytes = await blobBytes(cs, digest);
+    expect(bytes.length).toBe(4 * 1024 * 1024);
+    expect(`sha256:${createHash("sha256").update(bytes).digest("hex")}`).toBe(digest);
     expect(await readdir(join(root, "tmp"))).toEqual([]);
     const refs = await openImageStore(root).list();
     expect(refs).toHaveLength(1);
