@@ -3,9 +3,9 @@
 // checked with fstat on the opened file, and bounded in size so a huge file is an error instead of an exhausted heap.
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { BuildError, TsbuildError, throwIfAborted, type TsbuildErrorOptions } from "../errors.js";
+import { BuildError, TsbuildError, throwIfAborted, type ErrorCode, type TsbuildErrorOptions } from "../errors.js";
 
-export type InputErrorClass = new (code: string, message: string, opts?: TsbuildErrorOptions) => TsbuildError;
+export type InputErrorClass = new (code: ErrorCode, message: string, opts?: TsbuildErrorOptions) => TsbuildError;
 
 export interface ReadInputOptions {
   /** Refuse a file larger than this (bytes). */

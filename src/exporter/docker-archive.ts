@@ -2,6 +2,7 @@
 // and the legacy `repositories` file, with uncompressed layer tars, so `docker load` and skopeo both read it.
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes } from "../image/json.js";
+import { configPlatform } from "../image/platform.js";
 import { parseReference } from "../image/reference.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
 import type { ContentStore } from "../store/types.js";
@@ -63,7 +64,7 @@ export async function exportDockerArchive(
     blobs.set(img.manifest.digest, { digest: img.manifest.digest, size: img.manifest.size });
 
     const tags: string[] = [];
-    const platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+    const platform = configPlatform(config);
     const base: Descriptor = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size, platform };
     if (img.names.length === 0) indexEntries.push(base);
     for (const n of img.names) {

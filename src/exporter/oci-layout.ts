@@ -6,8 +6,9 @@ import { join } from "node:path";
 import pLimit from "p-limit";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
+import { configPlatform } from "../image/platform.js";
 import { parseReference } from "../image/reference.js";
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
 import { compressedLayer } from "../layer/store-layer.js";
 import type { ContentStore } from "../store/types.js";
 import { openDirWriter, openTarWriter, type LayoutWriter } from "./layout-writer.js";
@@ -41,12 +42,6 @@ export function nameAnnotations(name: string | undefined): Record<string, string
   const out: Record<string, string> = { [ANNOTATION_IMAGE_NAME]: ref.name };
   if (ref.tag !== undefined) out[ANNOTATION_REF_NAME] = ref.tag;
   return out;
-}
-
-function platformOf(config: ImageConfig): Platform {
-  const p: Platform = { architecture: config.architecture, os: config.os };
-  if (config.variant) p.variant = config.variant;
-  return p;
 }
 
 /**
@@ -100,7 +95,7 @@ export async function collectImage(
   } else {
     blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
   }
-  out.platform = platformOf(config);
+  out.platform = configPlatform(config);
   return out;
 }
 
