@@ -209,7 +209,8 @@ export function pickManifest(manifests: readonly Descriptor[], want: Platform, o
   }
   const pick = best?.d ?? unlabelled;
   if (pick) return pick;
-  const available = [...new Set(manifests.filter((d) => d.platform && !isAttestation(d)).map((d) => formatPlatform(normalizePlatform(d.platform as Platform))))];
+  // Listed as the index spells them, so the user recognises them (and can pass one back as --platform).
+  const available = [...new Set(manifests.filter((d) => d.platform && !isAttestation(d)).map((d) => formatPlatform(d.platform as Platform)))];
   throw new opts.errorClass(
     "NO_MATCHING_PLATFORM",
     `${opts.what} has no image for ${formatPlatform(normalizePlatform(want))} (it has: ${available.length ? available.join(", ") : "no platform-specific images"})`,
