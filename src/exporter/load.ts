@@ -12,6 +12,7 @@ import tar from "tar-stream";
 import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted, type ErrorCode } from "../errors.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
+import { isIndexMediaType } from "../image/media-types.js";
 import { hostPlatform, normalizePlatform, pickManifest } from "../image/platform.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
@@ -195,7 +196,7 @@ function looksLikeJson(first: Buffer): boolean {
 }
 
 function isIndexLike(mediaType: string | undefined, doc: unknown): boolean {
-  if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) return true;
+  if (isIndexMediaType(mediaType)) return true;
   const o = doc as { manifests?: unknown; layers?: unknown } | null;
   return typeof o === "object" && o !== null && Array.isArray(o.manifests) && !Array.isArray(o.layers);
 }

@@ -16,7 +16,8 @@ import type { ProgressSink } from "../progress/events.js";
 import type { BlobWriter } from "../store/types.js";
 import { openRegistry, type RegistryOptions, type Repository } from "./client.js";
 import { recordLayerSource } from "./layer-sources.js";
-import { LAYER_TYPES, parseManifestDocument } from "./media-types.js";
+import { parseManifestDocument } from "./media-types.js";
+import { isLayerMediaType } from "../image/media-types.js";
 import { configPlatform, formatPlatform, hostPlatform, normalizePlatform, pickManifest, platformMatches } from "../image/platform.js";
 import { verifyingStream } from "./verify-stream.js";
 
@@ -117,7 +118,7 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
       throw new RegistryError("DIFF_ID_COUNT", `${ref.familiar}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`);
     }
     manifest.layers.forEach((l, i) => {
-      if (!LAYER_TYPES.has(l.mediaType)) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`);
+      if (!isLayerMediaType(l.mediaType)) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`);
       if (!isDigest(l.digest) || typeof l.size !== "number") throw new RegistryError("BAD_MANIFEST", `${ref.familiar}: layer ${i + 1} has no valid digest and size`);
     });
 

@@ -3,6 +3,7 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isIndexMediaType } from "../image/media-types.js";
 import { isDigest, type Descriptor, type Digest, type Index, type Manifest } from "../image/types.js";
 import { openContentStore } from "./content-store.js";
 import { openImageStore } from "./image-store.js";
@@ -139,8 +140,6 @@ async function readJsonFile(path: string): Promise<unknown> {
   }
 }
 
-const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
-
 /**
  * Every blob an image (manifest or index) needs, following indexes; `complete` is false when one of them is missing
  * or a manifest cannot be read.
@@ -166,7 +165,7 @@ export async function imageBlobs(root: string, top: Descriptor, present: Readonl
       complete = false;
       return;
     }
-    if (Array.isArray(doc.manifests) || INDEX_TYPES.has(d.mediaType)) {
+    if (Array.isArray(doc.manifests) || isIndexMediaType(d.mediaType)) {
       for (const m of doc.manifests ?? []) await visit(m, depth + 1);
       return;
     }
