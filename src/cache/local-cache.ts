@@ -12,6 +12,7 @@ import { openDirWriter } from "../exporter/layout-writer.js";
 import { ANNOTATION_REF_NAME } from "../exporter/oci-layout.js";
 import { CACHE_ARTIFACT_TYPE, cacheBlobs, cacheManifest, mergeCacheConfigs, parseCacheConfig, type CacheConfig } from "./cache-manifest.js";
 import { cacheSource, type CacheSource } from "./cache-source.js";
+import { errnoCode } from "../util/errno.js";
 
 const CACHE_TAG = "cache";
 
@@ -29,7 +30,7 @@ export async function readLocalCache(dir: string): Promise<CacheConfig | undefin
   try {
     index = (await readJsonFile(join(dir, "index.json"))) as Index;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (errnoCode(e) === "ENOENT") return undefined;
     throw new StoreError("BAD_CACHE", `cache directory ${dir}: index.json is not valid JSON`, { hint: "remove the directory, or point --cache-from at a directory written by --cache-to type=local" });
   }
   const desc = (index.manifests ?? []).find((m) => m.annotations?.[ANNOTATION_REF_NAME] === CACHE_TAG || (m as { artifactType?: string }).artifactType === CACHE_ARTIFACT_TYPE);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
 import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
+import { errnoCode } from "../util/errno.js";
 
 export type Change =
   /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
@@ -19,15 +20,11 @@ export type Change =
    */
   | { kind: "upsert"; path: string; from: string; stat: BigIntStats; opaque?: boolean };
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
   try {
     return await lstat(p, { bigint: true });
   } catch (e) {
-    if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return undefined;
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
     throw e;
   }
 }
@@ -162,7 +159,7 @@ async function moveIntoPlace(from: string, target: string, st: BigIntStats, copi
     await rename(from, target);
     return;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    if (errnoCode(e) !== "EXDEV") throw e;
   }
   if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { ContentStore } from "../store/types.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { Digest } from "../image/types.js";
+import { errnoCode } from "../util/errno.js";
 
 export function snapshotsDir(root: string): string {
   return join(root, "snapshots");
@@ -36,7 +37,7 @@ export async function ensureSnapshot(root: string, key: string, layers: readonly
       await rename(tmp, dest);
     } catch (e) {
       // Another build made the same snapshot meanwhile: same key, same content; use theirs.
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
       await rm(tmp, { recursive: true, force: true });
     }

@@ -7,6 +7,7 @@ import { isIndexMediaType } from "../image/media-types.js";
 import { isDigest, type Descriptor, type Digest, type Index, type Manifest } from "../image/types.js";
 import { openContentStore } from "./content-store.js";
 import { openImageStore } from "./image-store.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface FileItem {
   path: string;
@@ -62,15 +63,11 @@ export interface ScanOptions {
   measureCacheMounts?: boolean;
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return [];
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return [];
     throw e;
   }
 }
@@ -84,7 +81,7 @@ export async function treeSize(path: string): Promise<number> {
   try {
     top = await lstat(path);
   } catch (e) {
-    if (errno(e) === "ENOENT") return 0;
+    if (errnoCode(e) === "ENOENT") return 0;
     throw e;
   }
   if (!top.isDirectory()) return top.isFile() ? top.size : 0;
@@ -126,7 +123,7 @@ async function jsonFiles(dir: string): Promise<(FileItem & { name: string; mtime
       const st = await lstat(path);
       out.push({ path, name: e.name, size: st.size, mtime: st.mtimeMs });
     } catch (err) {
-      if (errno(err) !== "ENOENT") throw err;
+      if (errnoCode(err) !== "ENOENT") throw err;
     }
   }
   return out;
@@ -231,7 +228,7 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     try {
       blobs.set(d, (await lstat(join(blobDir, e.name))).size);
     } catch (err) {
-      if (errno(err) !== "ENOENT") throw err;
+      if (errnoCode(err) !== "ENOENT") throw err;
     }
   }
 
