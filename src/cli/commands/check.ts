@@ -2,7 +2,8 @@
 // Exit 1 only when the Dockerfile asks for it (`# check=error=true`) and there are warnings.
 import { UsageError } from "../../errors.js";
 import { flagList, flagString, parseArgs } from "../args.js";
-import { parseBuildArgs, locateDockerfile, readDockerfile } from "../inputs.js";
+import { locateDockerfile, readDockerfile } from "../../context/locate-dockerfile.js";
+import { parseBuildArgs } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { codeFrame } from "../format.js";
 import { parseDockerfile } from "../../frontend/parse.js";

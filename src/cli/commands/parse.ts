@@ -1,7 +1,7 @@
 // `tsbuild parse`: print a Dockerfile's instructions (text or the documented JSON shape) without building.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
-import { locateDockerfile, readDockerfile } from "../inputs.js";
+import { locateDockerfile, readDockerfile } from "../../context/locate-dockerfile.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { parseDockerfile } from "../../frontend/parse.js";
 import { parseResultToJson } from "../../frontend/parse-json.js";
