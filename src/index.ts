@@ -7,10 +7,11 @@ export { decodeInstruction, type TypedInstruction } from "./frontend/instruction
 export { expandWord, expandWords } from "./frontend/expand.js";
 export { matchesDockerignore, parseDockerignore } from "./frontend/dockerignore.js";
 export { parseReference, normalizeName, familiarName } from "./image/reference.js";
+export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, pickManifest, platformMatches } from "./image/platform.js";
 export { exportOciLayout } from "./exporter/oci-layout.js";
 export { exportDockerArchive } from "./exporter/docker-archive.js";
 export { exportOutputs, type OutputSpec } from "./exporter/outputs.js";
-export { loadArchive } from "./exporter/load.js";
+export { loadArchive, type LoadOptions, type LoadedImage } from "./exporter/load.js";
 export { findImage, requireImage } from "./solver/image-writer.js";
 export { collectingProgress, silentProgress, type ProgressEvent, type ProgressSink } from "./progress/events.js";
 export { plainRenderer, jsonRenderer, quietRenderer } from "./progress/renderers.js";

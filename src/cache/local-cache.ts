@@ -13,6 +13,7 @@ import { openDirWriter } from "../exporter/layout-writer.js";
 import { ANNOTATION_REF_NAME } from "../exporter/oci-layout.js";
 import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_TYPE, cacheBlobs, cacheManifest, mergeCacheConfigs, parseCacheConfig, type CacheConfig } from "./cache-manifest.js";
 import { cacheSource, type CacheSource } from "./cache-source.js";
+import { errnoCode } from "../util/errno.js";
 
 /** The ref.name of the cache entry unless the spec says tag=. Not BuildKit's "latest": that is the tag images get. */
 export const DEFAULT_LOCAL_CACHE_TAG = "cache";

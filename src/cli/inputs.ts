@@ -1,8 +1,9 @@
-// Inputs several commands share: --build-arg values and locating/reading the Dockerfile relative to the CLI's cwd.
+// Inputs several commands share: --build-arg values, the Dockerfile (located by context/locate-dockerfile.ts) or
+// standard input, and --root.
 import type { Readable } from "node:stream";
-import { join, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { AbortError, BuildError, UsageError } from "../errors.js";
-import { MAX_DOCKERFILE_BYTES, readRegularFileIfExists } from "../context/read-input.js";
+import { MAX_DOCKERFILE_BYTES } from "../context/read-input.js";
 import { checkOutputDir } from "../store/output-file.js";
 import { flagString, type ParsedArgs } from "./args.js";
 
@@ -18,26 +19,6 @@ export function parseBuildArgs(values: string[], env: NodeJS.ProcessEnv): Record
     } else out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return out;
-}
-
-export interface DockerfileLocation {
-  path: string;
-  /** How messages name it: relative to the cwd when inside it. */
-  display: string;
-}
-
-/** -f PATH, else CONTEXT/Dockerfile; both relative to the caller's cwd, not the process's. */
-export function locateDockerfile(cwd: string, fileFlag: string | undefined, contextArg: string | undefined): DockerfileLocation {
-  const path = resolve(cwd, fileFlag ?? join(contextArg ?? ".", "Dockerfile"));
-  const rel = relative(cwd, path);
-  return { path, display: rel === "" || rel.startsWith("..") ? path : rel };
-}
-
-/** The Dockerfile's text: a regular file of at most MAX_DOCKERFILE_BYTES (a FIFO or directory is an error, never a hang). */
-export async function readDockerfile(loc: DockerfileLocation, signal?: AbortSignal): Promise<string> {
-  const text = await readRegularFileIfExists(loc.path, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", display: loc.display, ...(signal ? { signal } : {}) });
-  if (text === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
-  return text;
 }
 
 /**

@@ -5,6 +5,7 @@ import { chmodSync, constants, copyFileSync, lchownSync, linkSync, lutimesSync, 
 import { join } from "node:path";
 import { throwIfAborted } from "../errors.js";
 import type { ContextEntry } from "./build-context.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface ViewableContext {
   walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry>;
@@ -47,7 +48,7 @@ export async function contextView(context: ViewableContext, relDir: string, top:
           continue; // shares the context file's inode, metadata included
         } catch (err) {
           // EXDEV: another filesystem; EPERM: protected_hardlinks for a file this user does not own.
-          const code = (err as NodeJS.ErrnoException).code;
+          const code = errnoCode(err);
           if (code !== "EXDEV" && code !== "EPERM") throw err;
           link = false;
         }

@@ -5,6 +5,7 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { compileGoPattern, hasMeta } from "../frontend/path-match.js";
 import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface SourceMatch {
   /** The matched path as written (wildcards filled in), `/`-separated, relative to the root; "." for the root. */
@@ -52,7 +53,7 @@ export async function matchSources(root: string, rel: string, opts: MatchSources
         try {
           names = await readdir(await resolveInRoot(hostRoot, c));
         } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
+          const code = errnoCode(e);
           if (code === "ENOENT" || code === "ENOTDIR") continue;
           throw e;
         }
@@ -72,7 +73,7 @@ export async function matchSources(root: string, rel: string, opts: MatchSources
     try {
       stat = await lstat(abs);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code === "ENOENT" || code === "ENOTDIR") continue;
       throw e;
     }

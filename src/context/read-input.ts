@@ -3,9 +3,10 @@
 // checked with fstat on the opened file, and bounded in size so a huge file is an error instead of an exhausted heap.
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { BuildError, TsbuildError, throwIfAborted, type TsbuildErrorOptions } from "../errors.js";
+import { BuildError, TsbuildError, throwIfAborted, type ErrorCode, type TsbuildErrorOptions } from "../errors.js";
+import { errnoCode } from "../util/errno.js";
 
-export type InputErrorClass = new (code: string, message: string, opts?: TsbuildErrorOptions) => TsbuildError;
+export type InputErrorClass = new (code: ErrorCode, message: string, opts?: TsbuildErrorOptions) => TsbuildError;
 
 export interface ReadInputOptions {
   /** Refuse a file larger than this (bytes). */
@@ -44,7 +45,7 @@ export async function readRegularFileIfExists(path: string, opts: ReadInputOptio
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw new Err("INPUT_UNREADABLE", `cannot read the ${opts.what} ${name}: ${code === "EACCES" ? "permission denied" : (e as Error).message}`, { cause: e });
   }

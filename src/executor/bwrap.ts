@@ -18,6 +18,7 @@ import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-he
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
 import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
+import { parseEnvEntry } from "../image/env.js";
 
 /** Static busybox used to drop to a non-root uid/gid inside the sandbox (package busybox-static). */
 export const STATIC_BUSYBOX = "/bin/busybox";
@@ -105,8 +106,8 @@ export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapF
   if (policy.seccomp) a.push("--seccomp", "4");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const kv of spec.env) {
-    const eq = kv.indexOf("=");
-    if (eq > 0) a.push("--setenv", kv.slice(0, eq), kv.slice(eq + 1));
+    const [key, value] = parseEnvEntry(kv);
+    if (key !== "") a.push("--setenv", key, value);
   }
   // setuid() away from 0 clears the capability sets, which is what Docker gives a non-root USER.
   if (policy.setpriv) return { options: a, command: [...policy.setpriv.command(setprivArgs(caps, spec)), ...spec.args] };

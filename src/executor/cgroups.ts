@@ -2,7 +2,9 @@
 // for bwrap, which has no cgroup support of its own, creating one with Docker's device rules and our limits.
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { parseMountinfo } from "../util/mountinfo.js";
 import { deviceRuleLine, DEVICE_RULES, type ResourceLimits } from "./sandbox-policy.js";
+import { errnoCode } from "../util/errno.js";
 
 /** cgroup v1 controllers a bwrap RUN is placed in. */
 const V1_CONTROLLERS = ["pids", "memory", "devices", "freezer"] as const;
@@ -21,20 +23,13 @@ export interface CgroupSources {
 export function parseCgroupLayout(src: CgroupSources): CgroupLayout | undefined {
   const v1: Partial<Record<V1Controller, string>> = {};
   let v2: string | undefined;
-  for (const line of src.mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(" ");
-    const right = line.slice(sep + 3).split(" ");
-    const mountPoint = left[4];
-    if (!mountPoint) continue;
-    if (right[0] === "cgroup2") {
+  for (const { fsType, mountPoint, superOptions } of parseMountinfo(src.mountinfo)) {
+    if (fsType === "cgroup2") {
       v2 ??= mountPoint;
       continue;
     }
-    if (right[0] !== "cgroup") continue;
-    const opts = (right[2] ?? "").split(",");
-    for (const c of V1_CONTROLLERS) if (opts.includes(c) && v1[c] === undefined) v1[c] = mountPoint;
+    if (fsType !== "cgroup") continue;
+    for (const c of V1_CONTROLLERS) if (superOptions.includes(c) && v1[c] === undefined) v1[c] = mountPoint;
   }
   const self: Record<string, string> = {};
   for (const line of src.selfCgroup.split("\n")) {
@@ -113,7 +108,7 @@ async function removeDir(dir: string): Promise<void> {
       await rmdir(dir);
       return;
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code === "ENOENT") return;
       if (code !== "EBUSY") return;
       await killAllIn(join(dir, "cgroup.procs"));

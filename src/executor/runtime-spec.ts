@@ -4,6 +4,7 @@
 import type { ProcessSpec } from "./types.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
 import { DEFAULT_CAPABILITIES, DEVICE_RULES, MASKED_PATHS, procText, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import { normalizeEnvList } from "../image/env.js";
 
 export { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
 
@@ -113,7 +114,8 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
       terminal: false,
       user: { uid: spec.uid, gid: spec.gid, ...(spec.additionalGids?.length ? { additionalGids: spec.additionalGids } : {}) },
       args: spec.args,
-      env: spec.env,
+      // A bare KEY is KEY= (BuildKit's reading), so runc/crun and bwrap give RUN the same environment.
+      env: normalizeEnvList(spec.env),
       cwd: spec.cwd,
       capabilities: {
         bounding: caps,

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { release } from "node:os";
 import { EnvironmentError } from "../errors.js";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp-default.js";
+import { errnoCode } from "../util/errno.js";
 
 /** Podman's/Buildah's profile (Debian: golang-github-containers-common). Looser than Docker's: see loadSeccompProfile. */
 export const CONTAINERS_SECCOMP_PATH = "/usr/share/containers/seccomp.json";
@@ -137,7 +138,7 @@ export async function loadSeccompProfile(path?: string): Promise<ContainersSecco
   try {
     text = await readFile(path, "utf8");
   } catch (cause) {
-    throw new EnvironmentError("SECCOMP_PROFILE", `cannot read the seccomp profile ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, {
+    throw new EnvironmentError("SECCOMP_PROFILE", `cannot read the seccomp profile ${path}: ${errnoCode(cause) ?? String(cause)}`, {
       hint: "name an existing JSON profile, or leave it out for Docker's default",
       cause,
     });

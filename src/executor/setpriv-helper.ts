@@ -2,7 +2,7 @@
 // its libraries and the dynamic loader are bound read-only under /dev/.tsbuild and started through the loader. It
 // shrinks the capability bounding set to Docker's (bwrap as real root cannot) and switches to the RUN's user with
 // its supplementary groups.
-import { execFile } from "node:child_process";
+import { runQuiet } from "../util/run.js";
 import { basename } from "node:path";
 import { findOnPath } from "./select-executor.js";
 
@@ -31,10 +31,9 @@ export function parseLdd(text: string): { libs: string[]; loader?: string } {
   return loader === undefined ? { libs } : { libs, loader };
 }
 
-function ldd(path: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile("ldd", [path], (err, stdout) => resolve(err ? undefined : String(stdout)));
-  });
+async function ldd(path: string): Promise<string | undefined> {
+  const r = await runQuiet("ldd", [path]);
+  return r.code === 0 ? r.stdout : undefined;
 }
 
 /** The helper, or undefined when setpriv or its libraries cannot be found (the caller then keeps bwrap's default). */

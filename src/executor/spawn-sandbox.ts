@@ -1,6 +1,6 @@
 // Shared plumbing for executors: spawn the sandbox tool with piped output, map its exit to a status,
 // and keep calling `kill` on abort until the process is gone (the container may not exist yet at the first try).
-import { spawn, execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { AbortError, EnvironmentError } from "../errors.js";
 import type { ProcessIO } from "./types.js";
@@ -54,11 +54,4 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
 }
 
 /** Runs a short helper command; resolves with its exit code and output, never rejects on a non-zero exit. */
-export function runQuiet(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+export { runQuiet } from "../util/run.js";

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { BuildError } from "../errors.js";
 import { resolveInRoot } from "../snapshot/rootfs-path.js";
 import { MAX_ID } from "./sandbox-policy.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface ResolvedUser {
   uid: number;
@@ -35,7 +36,7 @@ async function readDb(rootfs: string, file: string): Promise<string[][] | undefi
   try {
     text = await readFile(await resolveInRoot(rootfs, file), "utf8");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return undefined;
     throw e;
   }

@@ -2,6 +2,8 @@
 // and the legacy `repositories` file, with uncompressed layer tars, so `docker load` and skopeo both read it.
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes } from "../image/json.js";
+import { isUncompressedLayer } from "../image/media-types.js";
+import { configPlatform } from "../image/platform.js";
 import { parseReference } from "../image/reference.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
 import type { ContentStore } from "../store/types.js";
@@ -21,7 +23,6 @@ export interface DockerArchiveEntry {
   Layers: string[];
 }
 
-const UNCOMPRESSED_LAYERS = new Set<string>([MediaType.OciLayer, MediaType.DockerLayer]);
 
 export async function exportDockerArchive(
   store: ContentStore,
@@ -47,7 +48,7 @@ export async function exportDockerArchive(
     const diffIds = config.rootfs?.diff_ids ?? [];
     // The archive's layers are the uncompressed tars (blob = diff_id); local manifests already reference exactly those.
     manifest.layers.forEach((l, i) => {
-      if (!UNCOMPRESSED_LAYERS.has(l.mediaType) || l.digest !== diffIds[i]) {
+      if (!isUncompressedLayer(l.mediaType) || l.digest !== diffIds[i]) {
         throw new ArchiveError(
           "UNSUPPORTED_LAYER",
           `layer ${i + 1} of ${img.manifest.digest} is stored as ${l.mediaType} ${l.digest}, not as its uncompressed tar (diff_id ${diffIds[i] ?? "missing"})`,
@@ -63,7 +64,7 @@ export async function exportDockerArchive(
     blobs.set(img.manifest.digest, { digest: img.manifest.digest, size: img.manifest.size });
 
     const tags: string[] = [];
-    const platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+    const platform = configPlatform(config);
     const base: Descriptor = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size, platform };
     if (img.names.length === 0) indexEntries.push(base);
     for (const n of img.names) {

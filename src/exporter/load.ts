@@ -5,14 +5,15 @@
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { arch } from "node:process";
 import { posix } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted } from "../errors.js";
+import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted, type ErrorCode } from "../errors.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
+import { isIndexMediaType } from "../image/media-types.js";
+import { hostPlatform, normalizePlatform, pickManifest } from "../image/platform.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
 import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
@@ -25,6 +26,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Most decompressed bytes all blobs together may write (default: the store's free space minus a reserve). */
   maxUncompressedBytes?: number;
+  /** Which image of a multi-platform archive to load (default: the host's); no match is NO_MATCHING_PLATFORM. */
+  platform?: Platform;
 }
 
 export interface LoadedImage {
@@ -192,20 +195,8 @@ function looksLikeJson(first: Buffer): boolean {
   return true; // empty or all whitespace: small, keep in memory
 }
 
-function ociArch(): string {
-  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
-  return map[arch] ?? arch;
-}
-
-/** Pick one manifest of a multi-platform list: the host's platform, else linux/amd64, else the first real one. */
-function pickPlatform(ds: Descriptor[]): Descriptor | undefined {
-  const real = ds.filter((d) => d.platform?.os !== "unknown" && d.platform?.architecture !== "unknown");
-  const is = (p: Platform | undefined, os: string, a: string) => p?.os === os && p.architecture === a;
-  return real.find((d) => is(d.platform, "linux", ociArch())) ?? real.find((d) => is(d.platform, "linux", "amd64")) ?? real[0];
-}
-
 function isIndexLike(mediaType: string | undefined, doc: unknown): boolean {
-  if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList) return true;
+  if (isIndexMediaType(mediaType)) return true;
   const o = doc as { manifests?: unknown; layers?: unknown } | null;
   return typeof o === "object" && o !== null && Array.isArray(o.manifests) && !Array.isArray(o.layers);
 }
@@ -232,11 +223,12 @@ function tarTail(): Transform & { ended(): boolean } {
 
 export async function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const { signal } = opts;
+  const want = opts.platform ? normalizePlatform(opts.platform) : hostPlatform();
   const members = new Map<string, Member>();
   const aliases = new Map<string, string>();
   const writers = new Set<BlobWriter>();
   const committed = new Set<BlobWriter>();
-  const fail = (code: string, what: string, hint?: string) => new ArchiveError(code, `${file}: ${what}`, hint ? { hint } : {});
+  const fail = (code: ErrorCode, what: string, hint?: string) => new ArchiveError(code, `${file}: ${what}`, hint ? { hint } : {});
   let budget: Promise<ByteBudget> | undefined;
   const budgetOnce = () => (budget ??= decompressionBudget(store.root, opts.maxUncompressedBytes));
   // Members kept in memory (JSON-looking, each at most MAX_JSON_MEMBER) are bounded in total too.
@@ -474,8 +466,8 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
     const doc = jsonOf<Manifest | Index>(m, what);
     if (isIndexLike(d.mediaType, doc)) {
       const idx = doc as Index;
-      const pick = pickPlatform(idx.manifests ?? []);
-      if (!pick) throw fail("NO_MANIFEST", `${what} (index ${d.digest}) lists no image manifest`);
+      if (!idx.manifests?.length) throw fail("NO_MANIFEST", `${what} (index ${d.digest}) lists no image manifest`);
+      const pick = pickManifest(idx.manifests, want, { what: `${file}: ${what} (index ${d.digest})`, errorClass: ArchiveError });
       return manifestImage(pick, names, `${what} → ${pick.digest}`, depth + 1);
     }
     const man = doc as Manifest;
@@ -524,7 +516,7 @@ export async function loadArchive(store: ContentStore, images: ImageStore, file:
     const out: PlannedImage[] = [];
     for (const g of groups.values()) {
       const withPlatform = g.ds.filter((d) => d.platform);
-      const chosen = g.ds.length > 1 && withPlatform.length > 1 ? [pickPlatform(withPlatform)].filter((d): d is Descriptor => d !== undefined) : g.ds;
+      const chosen = g.ds.length > 1 && withPlatform.length > 1 ? [pickManifest(withPlatform, want, { what: `${file}: index.json${g.names[0] ? ` (${g.names[0]})` : ""}`, errorClass: ArchiveError })] : g.ds;
       for (const d of chosen) out.push(await manifestImage(d, g.names, `index.json entry ${index.manifests.indexOf(d) + 1}`));
     }
     if (out.length === 0) throw fail("NO_MANIFEST", "index.json lists no images");

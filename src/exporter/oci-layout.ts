@@ -6,8 +6,10 @@ import { join } from "node:path";
 import pLimit from "p-limit";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
+import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
+import { configPlatform } from "../image/platform.js";
 import { parseReference } from "../image/reference.js";
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
 import { compressedLayer } from "../layer/store-layer.js";
 import type { ContentStore } from "../store/types.js";
 import { openDirWriter, openTarWriter, type LayoutWriter } from "./layout-writer.js";
@@ -24,8 +26,6 @@ export interface OciLayoutOptions {
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
 export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
 
-const UNCOMPRESSED_LAYERS = new Set<string>([MediaType.OciLayer, MediaType.DockerLayer]);
-const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 
 /** One blob to copy into the layout: from the store, or (rewritten manifests) from memory. */
 export type LayoutBlob = { digest: Digest; size: number; bytes?: Buffer };
@@ -43,12 +43,6 @@ export function nameAnnotations(name: string | undefined): Record<string, string
   return out;
 }
 
-function platformOf(config: ImageConfig): Platform {
-  const p: Platform = { architecture: config.architecture, os: config.os };
-  if (config.variant) p.variant = config.variant;
-  return p;
-}
-
 /**
  * Collect the blobs of one image (manifest or index) and the descriptor to list in index.json, compressing local
  * layers when asked. Blobs are added to `blobs` (keyed by digest, so shared layers are written once).
@@ -62,7 +56,7 @@ export async function collectImage(
 ): Promise<Descriptor> {
   throwIfAborted(signal);
   if (!(await store.has(desc.digest))) throw new ArchiveError("BLOB_MISSING", `manifest ${desc.digest} is not in the store`);
-  if (INDEX_TYPES.has(desc.mediaType)) {
+  if (isIndexMediaType(desc.mediaType)) {
     // Indexes are copied as they are (child manifests too): rewriting would change digests someone may rely on.
     const index = await store.readJson<Index>(desc.digest);
     for (const m of index.manifests) await collectImage(store, m, "uncompressed", blobs, signal);
@@ -78,7 +72,7 @@ export async function collectImage(
   const layers = await Promise.all(
     manifest.layers.map((l) =>
       limit(async () => {
-        if (compression === "gzip" && UNCOMPRESSED_LAYERS.has(l.mediaType)) {
+        if (compression === "gzip" && isUncompressedLayer(l.mediaType)) {
           const gz = await compressedLayer(store, l.digest, signal ? { signal } : {});
           rewritten = true;
           return { ...l, mediaType: MediaType.OciLayerGzip, digest: gz.digest, size: gz.size };
@@ -100,7 +94,7 @@ export async function collectImage(
   } else {
     blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
   }
-  out.platform = platformOf(config);
+  out.platform = configPlatform(config);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Shell-word variable expansion as BuildKit's lexer does it (frontend/dockerfile/shell/lex.go):
 // quotes, escapes, $v / ${v} and the ${v:-w} ${v#p} ${v/p/r} ... modifiers, plus word splitting.
 // It also reports which variables were found and which were referenced but unset.
-import { TsbuildError } from "../errors.js";
+import { TsbuildError, type ErrorCode } from "../errors.js";
 import type { SourceRange } from "./types.js";
 
 export type ExpandEnv = Record<string, string> | ReadonlyMap<string, string>;
@@ -97,7 +97,7 @@ class ShellWord {
     return c;
   }
 
-  private fail(message: string, code = "BAD_SUBSTITUTION"): TsbuildError {
+  private fail(message: string, code: ErrorCode = "BAD_SUBSTITUTION"): TsbuildError {
     return new TsbuildError(code, message, this.range ? { range: this.range } : {});
   }
 

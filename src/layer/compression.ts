@@ -5,6 +5,7 @@ import { statfs } from "node:fs/promises";
 import { PassThrough, Readable, Transform, pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { ArchiveError, EnvironmentError } from "../errors.js";
+import { errnoCode } from "../util/errno.js";
 
 export type CompressionKind = "gzip" | "bzip2" | "xz" | "zstd" | "none";
 
@@ -85,7 +86,7 @@ function viaTool(kind: "bzip2" | "xz" | "zstd", src: Readable): Promise<Readable
       });
       pipeline(src, child.stdin, (err) => {
         // EPIPE just means the tool stopped reading; its exit status reports why.
-        if (err && (err as NodeJS.ErrnoException).code !== "EPIPE") {
+        if (err && errnoCode(err) !== "EPIPE") {
           out.destroy(err);
           child.kill();
         }

@@ -13,6 +13,7 @@ import tar, { type Header } from "tar-stream";
 import { AbortError, ArchiveError } from "../errors.js";
 import { decompressStream } from "./compression.js";
 import type { EntryType, LayerEntry } from "./types.js";
+import { errnoCode } from "../util/errno.js";
 
 // Per-entry metadata syscalls run synchronously behind promise-returning wrappers: each takes microseconds, while
 // the async versions wait for a threadpool round trip, and a layer has them serially per entry. A 400-entry busybox
@@ -117,7 +118,7 @@ function setDirMeta(d: { path: string; mode: number; mtime: number; dev: number;
   try {
     fd = fsSync.openSync(d.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     // Replaced or removed by a later entry: nothing of ours to fix up.
     if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return;
     if (code !== "EACCES") throw e;

@@ -7,5 +7,5 @@ export { openRegistry, MANIFEST_ACCEPT, type FetchedManifest, type RegistryOptio
 export { storeBlobSource, type BlobSource } from "./blob-source.js";
 export { dockerConfigPath, lookupCredentials, type Credentials } from "./credentials.js";
 export { insecureRegistries, isInsecure } from "./endpoint.js";
-export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches, selectManifest } from "./platform.js";
+export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, pickManifest, platformMatches } from "../image/platform.js";
 export { parseManifestDocument, type ImageFormat } from "./media-types.js";

@@ -1,26 +1,9 @@
 // Which registry documents tsbuild understands: image manifests and indexes in OCI and Docker schema-2 form, the
 // layer types it can unpack, and the OCI ↔ Docker spelling of each (push writes one family consistently).
 import { RegistryError } from "../errors.js";
+import { isIndexMediaType, isManifestMediaType, SCHEMA1_MEDIA_TYPES } from "../image/media-types.js";
 import { MediaType, type Index, type Manifest } from "../image/types.js";
 
-export const SCHEMA1_TYPES = new Set([
-  "application/vnd.docker.distribution.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.v1+prettyjws",
-]);
-const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
-const MANIFEST_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
-
-export const LAYER_TYPES = new Set<string>([
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.DockerLayer,
-  MediaType.DockerLayerGzip,
-  "application/vnd.oci.image.layer.nondistributable.v1.tar",
-  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-  "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-]);
 
 export type ImageFormat = "oci" | "docker";
 
@@ -39,22 +22,22 @@ export function parseManifestDocument(bytes: Buffer, contentType: string, what: 
   }
   if (typeof doc !== "object" || doc === null) throw new RegistryError("BAD_MANIFEST", `the manifest of ${what} is not a JSON object`);
   const declared = typeof doc.mediaType === "string" ? doc.mediaType : undefined;
-  if (SCHEMA1_TYPES.has(contentType) || doc.schemaVersion === 1) {
+  if (SCHEMA1_MEDIA_TYPES.has(contentType) || doc.schemaVersion === 1) {
     throw new RegistryError("UNSUPPORTED_MANIFEST", `${what} is a Docker schema 1 image, a format deprecated since 2017 that tsbuild does not read`, {
       hint: "push the image again with a current Docker or skopeo (they write schema 2 / OCI manifests)",
     });
   }
-  let type = INDEX_TYPES.has(contentType) || MANIFEST_TYPES.has(contentType) ? contentType : declared;
+  let type = isIndexMediaType(contentType) || isManifestMediaType(contentType) ? contentType : declared;
   if (type === undefined) {
     // OCI allows omitting mediaType; tell an index from a manifest by shape.
     if (Array.isArray(doc.manifests)) type = MediaType.OciIndex;
     else if (Array.isArray(doc.layers) && doc.config) type = MediaType.OciManifest;
   }
-  if (type !== undefined && INDEX_TYPES.has(type)) {
+  if (isIndexMediaType(type)) {
     if (!Array.isArray(doc.manifests)) throw new RegistryError("BAD_MANIFEST", `the index of ${what} has no manifests list`);
     return { kind: "index", mediaType: type, index: doc as unknown as Index };
   }
-  if (type !== undefined && MANIFEST_TYPES.has(type)) {
+  if (isManifestMediaType(type)) {
     const m = doc as unknown as Manifest;
     if (!m.config || typeof m.config.digest !== "string" || !Array.isArray(m.layers)) throw new RegistryError("BAD_MANIFEST", `the manifest of ${what} has no config or layers`);
     return { kind: "manifest", mediaType: type, manifest: m };

@@ -16,8 +16,9 @@ import type { ProgressSink } from "../progress/events.js";
 import type { BlobWriter } from "../store/types.js";
 import { openRegistry, type RegistryOptions, type Repository } from "./client.js";
 import { recordLayerSource } from "./layer-sources.js";
-import { LAYER_TYPES, parseManifestDocument } from "./media-types.js";
-import { formatPlatform, hostPlatform, normalizePlatform, platformMatches, selectManifest } from "./platform.js";
+import { parseManifestDocument } from "./media-types.js";
+import { isLayerMediaType } from "../image/media-types.js";
+import { configPlatform, formatPlatform, hostPlatform, normalizePlatform, pickManifest, platformMatches } from "../image/platform.js";
 import { verifyingStream } from "./verify-stream.js";
 
 export interface RegistryCommandOptions extends RegistryOptions {
@@ -77,7 +78,7 @@ async function resolveManifest(repo: Repository, ref: ImageReference, want: Plat
   const top = await repo.getManifest(ref.digest ?? (ref.tag as string), signal ? { signal } : {});
   const doc = parseManifestDocument(top.bytes, top.mediaType, what);
   if (doc.kind === "manifest") return { manifest: doc.manifest, digest: top.digest, viaIndex: false };
-  const pick = selectManifest(doc.index.manifests, want, what);
+  const pick = pickManifest(doc.index.manifests, want, { what, errorClass: RegistryError });
   if (!isDigest(pick.digest)) throw new RegistryError("BAD_MANIFEST", `the index of ${what} names an invalid digest ${JSON.stringify(pick.digest)}`);
   const child = await repo.getManifest(pick.digest, signal ? { signal } : {});
   if (typeof pick.size === "number" && child.bytes.length !== pick.size) {
@@ -85,7 +86,8 @@ async function resolveManifest(repo: Repository, ref: ImageReference, want: Plat
   }
   const sub = parseManifestDocument(child.bytes, child.mediaType || pick.mediaType, `${what} (${formatPlatform(want)})`);
   if (sub.kind !== "manifest") throw new RegistryError("UNSUPPORTED_MANIFEST", `${what}: the index entry for ${formatPlatform(want)} is another index`);
-  return { manifest: sub.manifest, digest: child.digest, viaIndex: true };
+  // An entry without a platform was a last resort: treat it like a single-platform image (its config is checked).
+  return { manifest: sub.manifest, digest: child.digest, viaIndex: pick.platform !== undefined };
 }
 
 export async function pullImage(engine: Engine, reference: string, opts: PullOptions = {}): Promise<PulledImage> {
@@ -108,8 +110,7 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
     const { manifest, digest: remoteDigest, viaIndex } = await resolveManifest(repo, ref, want, inner.signal);
     const { bytes: configBytes, config } = await readConfig(repo, manifest.config, ref.familiar, inner.signal);
     // A single-platform image is what it is; only an explicit --platform that it does not match is an error.
-    const own = { os: String(config.os), architecture: String(config.architecture), ...(config.variant ? { variant: config.variant } : {}) };
-    if (!viaIndex && opts.platform !== undefined && !platformMatches(want, own)) {
+    if (!viaIndex && opts.platform !== undefined && !platformMatches(want, configPlatform(config))) {
       throw new RegistryError("PLATFORM_MISMATCH", `${ref.familiar} is a ${config.os}/${config.architecture} image, not ${formatPlatform(want)}`, { hint: "drop --platform to pull it anyway" });
     }
     const diffIds = config.rootfs.diff_ids;
@@ -117,7 +118,7 @@ export async function pullImage(engine: Engine, reference: string, opts: PullOpt
       throw new RegistryError("DIFF_ID_COUNT", `${ref.familiar}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`);
     }
     manifest.layers.forEach((l, i) => {
-      if (!LAYER_TYPES.has(l.mediaType)) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`);
+      if (!isLayerMediaType(l.mediaType)) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`);
       if (!isDigest(l.digest) || typeof l.size !== "number") throw new RegistryError("BAD_MANIFEST", `${ref.familiar}: layer ${i + 1} has no valid digest and size`);
     });
 

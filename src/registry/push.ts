@@ -6,6 +6,7 @@ import { setMaxListeners } from "node:events";
 import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
 import type { Engine } from "../engine.js";
 import { jsonBytes } from "../image/json.js";
+import { isUncompressedLayer } from "../image/media-types.js";
 import { normalizeName, parseReference } from "../image/reference.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from "../image/types.js";
 import { compressedLayer } from "../layer/store-layer.js";
@@ -30,8 +31,6 @@ export interface PushedImage {
   /** Per layer: uploaded, already present, or mounted from another repository. */
   layers: ("uploaded" | "present" | "mounted")[];
 }
-
-const UNCOMPRESSED = new Set<string>([MediaType.OciLayer, MediaType.DockerLayer]);
 
 async function localImage(engine: Engine, name: string): Promise<{ manifest: Manifest; config: ImageConfig }> {
   const normalized = normalizeName(name);
@@ -145,7 +144,7 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
 /** One layer: reuse what the registry has (same repository or a mount), else compress (cached) and upload. */
 async function pushLayer(engine: Engine, repo: Repository, registry: string, layer: Descriptor, signal: AbortSignal | undefined): Promise<{ desc: Descriptor; how: "uploaded" | "present" | "mounted" }> {
   const o = signal ? { signal } : {};
-  if (!UNCOMPRESSED.has(layer.mediaType)) {
+  if (!isUncompressedLayer(layer.mediaType)) {
     // Already a compressed blob in the store (not produced by tsbuild today, but a valid local manifest).
     const r = await repo.putBlob(storeBlobSource(engine.content, layer.digest, layer.size), o);
     return { desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, how: r.uploaded ? "uploaded" : "present" };

@@ -3,11 +3,12 @@
 import type { BigIntStats } from "node:fs";
 import { lstat, mkdir, readdir, readlink, rename, rm, chmod, lchown, lutimes } from "node:fs/promises";
 import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSync, symlinkSync } from "node:fs";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
 import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
+import { errnoCode } from "../util/errno.js";
+import { runQuiet } from "../util/run.js";
 
 export type Change =
   /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
@@ -19,15 +20,11 @@ export type Change =
    */
   | { kind: "upsert"; path: string; from: string; stat: BigIntStats; opaque?: boolean };
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
   try {
     return await lstat(p, { bigint: true });
   } catch (e) {
-    if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return undefined;
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
     throw e;
   }
 }
@@ -162,7 +159,7 @@ async function moveIntoPlace(from: string, target: string, st: BigIntStats, copi
     await rename(from, target);
     return;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    if (errnoCode(e) !== "EXDEV") throw e;
   }
   if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;
@@ -177,9 +174,8 @@ async function moveIntoPlace(from: string, target: string, st: BigIntStats, copi
     symlinkSync(readlinkSync(from), target);
   } else {
     // Device nodes and fifos: rare in RUN output; cp(1) recreates them with their metadata.
-    await new Promise<void>((resolve, reject) =>
-      execFile("cp", ["-a", "--", from, target], (err, _o, stderr) => (err ? reject(new Error(`cannot copy ${from}: ${String(stderr).trim() || err.message}`)) : resolve())),
-    );
+    const r = await runQuiet("cp", ["-a", "--", from, target]);
+    if (r.code !== 0) throw new Error(`cannot copy ${from}: ${r.stderr.trim() || r.spawnError || `cp exited with ${r.code}`}`);
     return;
   }
   lchownSync(target, Number(st.uid), Number(st.gid));

@@ -1,16 +1,11 @@
 // Mounting and unmounting through mount(8)/umount(8), and reading /proc/self/mountinfo to check nothing is left behind.
-import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { EnvironmentError } from "../errors.js";
+import { mountsUnder } from "../util/mountinfo.js";
+import { runQuiet } from "../util/run.js";
 
-function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((res) => {
-    execFile(cmd, args, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-      res({ code, stderr: String(stderr).trim() });
-    });
-  });
+async function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  const r = await runQuiet(cmd, args);
+  return { code: r.code, stderr: r.stderr.trim() || (r.spawnError ? `${cmd}: ${r.spawnError}` : "") };
 }
 
 /** Thrown when overlayfs cannot be mounted here (no kernel support, not root, unsupported fs); callers may fall back to copying. */
@@ -58,20 +53,5 @@ export async function unmount(target: string): Promise<void> {
     throw new EnvironmentError("UMOUNT_FAILED", `cannot unmount ${target}: ${r.stderr}; ${lazy.stderr}`);
 }
 
-function unescapeMountPath(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Mount points at or below `dir` (from /proc/self/mountinfo). */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const root = resolve(dir);
-  const text = await readFile("/proc/self/mountinfo", "utf8");
-  const out: string[] = [];
-  for (const line of text.split("\n")) {
-    const field = line.split(" ")[4];
-    if (field === undefined) continue;
-    const mp = unescapeMountPath(field);
-    if (mp === root || mp.startsWith(`${root}/`)) out.push(mp);
-  }
-  return out;
-}
+/** Mount points at or below `dir`, deepest first (the shared mountinfo parser's answer). */
+export { mountsUnder };

@@ -3,6 +3,7 @@
 import { lstat, readlink } from "node:fs/promises";
 import path from "node:path";
 import { BuildError } from "../errors.js";
+import { errnoCode } from "../util/errno.js";
 
 /** Linux's MAXSYMLINKS: more links than this in one resolution is a loop. */
 const MAX_SYMLINKS = 40;
@@ -43,7 +44,7 @@ export async function resolveInRoot(root: string, p: string, opts: ResolveInRoot
     try {
       isLink = (await lstat(candidate)).isSymbolicLink();
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
     }
     if (!isLink) {

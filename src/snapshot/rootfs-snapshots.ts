@@ -7,6 +7,7 @@ import type { ContentStore } from "../store/types.js";
 import { storeLayout } from "../store/layout.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { Digest } from "../image/types.js";
+import { errnoCode } from "../util/errno.js";
 
 /**
  * The snapshot for `key`, unpacking `layers` into it first when it does not exist yet. Built in tmp/ and renamed
@@ -29,7 +30,7 @@ export async function ensureSnapshot(root: string, key: string, layers: readonly
       await rename(tmp, dest);
     } catch (e) {
       // Another build made the same snapshot meanwhile: same key, same content; use theirs.
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = errnoCode(e);
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
       await rm(tmp, { recursive: true, force: true });
     }

@@ -1,6 +1,5 @@
 // One RUN step over the stage's working rootfs: run the process on an overlay (or a copy) of it, and when it succeeds
 // apply what changed onto the rootfs and return the new layer's entries. A failed or aborted RUN leaves rootfs untouched.
-import { execFile } from "node:child_process";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { mountStubsFor } from "../executor/hosts.js";
@@ -10,6 +9,7 @@ import type { LayerEntry } from "../layer/types.js";
 import { applyChanges, diffTrees, dropMountStubs, type Change } from "./diff.js";
 import { OverlayUnavailableError } from "./mounts.js";
 import { mountOverlayDirs, overlayChanges, prepareOverlayDirs } from "./overlay.js";
+import { runQuiet } from "../util/run.js";
 
 export type SnapshotterKind = "overlay" | "copy" | "auto";
 
@@ -83,12 +83,9 @@ async function runWithOverlay(opts: RunStepOptions): Promise<RunStepResult> {
   }
 }
 
-function cpArchive(from: string, to: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile("cp", ["-a", "--reflink=auto", from, to], (err, _o, stderr) =>
-      err ? reject(new BuildError("SNAPSHOT_COPY_FAILED", `cannot copy ${from} for RUN: ${String(stderr).trim() || err.message}`, { cause: err })) : resolve(),
-    );
-  });
+async function cpArchive(from: string, to: string): Promise<void> {
+  const r = await runQuiet("cp", ["-a", "--reflink=auto", from, to]);
+  if (r.code !== 0) throw new BuildError("SNAPSHOT_COPY_FAILED", `cannot copy ${from} for RUN: ${r.stderr.trim() || r.spawnError || `cp exited with ${r.code}`}`);
 }
 
 async function runWithCopy(opts: RunStepOptions): Promise<RunStepResult> {

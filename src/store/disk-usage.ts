@@ -3,11 +3,13 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isIndexMediaType } from "../image/media-types.js";
 import { isDigest, type Descriptor, type Digest, type Index, type Manifest } from "../image/types.js";
 import { openContentStore } from "./content-store.js";
 import { openImageStore } from "./image-store.js";
 import { storeLayout } from "./layout.js";
 import { gzipMappingBlob, imageRecordNeeds, stepRecordNeeds } from "./record-formats.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface FileItem {
   path: string;
@@ -63,15 +65,11 @@ export interface ScanOptions {
   measureCacheMounts?: boolean;
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return [];
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return [];
     throw e;
   }
 }
@@ -85,7 +83,7 @@ export async function treeSize(path: string): Promise<number> {
   try {
     top = await lstat(path);
   } catch (e) {
-    if (errno(e) === "ENOENT") return 0;
+    if (errnoCode(e) === "ENOENT") return 0;
     throw e;
   }
   if (!top.isDirectory()) return top.isFile() ? top.size : 0;
@@ -127,7 +125,7 @@ async function jsonFiles(dir: string): Promise<(FileItem & { name: string; mtime
       const st = await lstat(path);
       out.push({ path, name: e.name, size: st.size, mtime: st.mtimeMs });
     } catch (err) {
-      if (errno(err) !== "ENOENT") throw err;
+      if (errnoCode(err) !== "ENOENT") throw err;
     }
   }
   return out;
@@ -140,8 +138,6 @@ async function readJsonFile(path: string): Promise<unknown> {
     return undefined;
   }
 }
-
-const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
 /**
  * Every blob an image (manifest or index) needs, following indexes; `complete` is false when one of them is missing
@@ -168,7 +164,7 @@ export async function imageBlobs(root: string, top: Descriptor, present: Readonl
       complete = false;
       return;
     }
-    if (Array.isArray(doc.manifests) || INDEX_TYPES.has(d.mediaType)) {
+    if (Array.isArray(doc.manifests) || isIndexMediaType(d.mediaType)) {
       for (const m of doc.manifests ?? []) await visit(m, depth + 1);
       return;
     }
@@ -225,7 +221,7 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     try {
       blobs.set(d, (await lstat(layout.blob(d))).size);
     } catch (err) {
-      if (errno(err) !== "ENOENT") throw err;
+      if (errnoCode(err) !== "ENOENT") throw err;
     }
   }
 

@@ -1,18 +1,16 @@
 // Turns an errno error from the file system (ENOENT, EISDIR, ENOSPC, …) about a path the user named into a
 // TsbuildError that says which flag/path and what went wrong; anything else is returned unchanged, so real bugs
 // still reach the CLI as bugs.
-import { EnvironmentError, isTsbuildError, UsageError } from "../errors.js";
+import { EnvironmentError, isTsbuildError, UsageError, type ErrorCode } from "../errors.js";
+import { errnoCode } from "../util/errno.js";
 
 /** The errno code of a Node fs error ("ENOENT"), or undefined for anything else. */
-export function errnoCode(e: unknown): string | undefined {
-  const code = (e as NodeJS.ErrnoException | null | undefined)?.code;
-  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
-}
+export { errnoCode };
 
 /** Codes that describe the machine, not the path the user gave: never a bug, never the user's typo. */
 const ENVIRONMENT = new Set(["ENOSPC", "EDQUOT", "EROFS", "EIO", "EMFILE", "ENFILE", "ENOMEM", "EFBIG"]);
 
-const TEXT: Record<string, { code: string; text: string; hint?: string }> = {
+const TEXT: Record<string, { code: ErrorCode; text: string; hint?: string }> = {
   ENOENT: { code: "PATH_NOT_FOUND", text: "does not exist (or a directory on the way does not)" },
   EACCES: { code: "PERMISSION_DENIED", text: "permission denied" },
   EPERM: { code: "PERMISSION_DENIED", text: "operation not permitted" },

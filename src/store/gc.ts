@@ -8,6 +8,7 @@ import { StoreError, throwIfAborted } from "../errors.js";
 import { scanStore, liveSet, type CacheRecordInfo, type StoreScan } from "./disk-usage.js";
 import { storeLayout } from "./layout.js";
 import { acquireGcLock, removeScratchEntry, scratchOwnerAlive } from "./locks.js";
+import { errnoCode } from "../util/errno.js";
 
 export interface PruneOptions {
   /** Remove every step/image cache record, explain and context caches and cache mounts (tagged images stay). */
@@ -148,10 +149,6 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
   return { root, items, reclaimable: sum(items), sizeAfter: sizeWith(scan, kept, opts.all === true, tmpKept, snapshotsKept) };
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 /**
  * Delete what `plan` lists, in its order. Each deletion is a single unlink (or a recursive remove of a tmp/ or
  * cache-mount dir), so a prune killed at any point leaves a usable store; running prune again finishes the job.
@@ -176,7 +173,7 @@ export async function executePrune(root: string, plan: PrunePlan, signal?: Abort
     try {
       await unlink(item.path);
     } catch (e) {
-      if (errno(e) !== "ENOENT") throw e;
+      if (errnoCode(e) !== "ENOENT") throw e;
     }
     removed.push(item);
     if (item.category !== "blobs" && dirname(dirname(resolve(item.path))) === resolve(stepRecordsDir)) shards.add(dirname(item.path));
@@ -192,7 +189,7 @@ export async function prune(root: string, opts: PruneOptions = {}, signal?: Abor
     await lstat(root);
   } catch (e) {
     // No store yet: nothing to prune, and taking the lock would create one.
-    if (errno(e) === "ENOENT") return { plan: { root, items: [], reclaimable: 0, sizeAfter: 0 }, removed: [], skipped: [], reclaimed: 0 };
+    if (errnoCode(e) === "ENOENT") return { plan: { root, items: [], reclaimable: 0, sizeAfter: 0 }, removed: [], skipped: [], reclaimed: 0 };
     throw e;
   }
   const lock = await acquireGcLock(root);

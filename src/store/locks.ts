@@ -2,18 +2,17 @@
 // Each side writes its own lock first and then looks for the other's, so at least one of two racing parties sees
 // the other and backs off. Locks of dead processes (kill -9) are recognised by pid + process start time and removed.
 // Also: removal of scratch space that dead builds left in tmp/, unmounting whatever they left mounted there.
-import { execFile } from "node:child_process";
 import type { Dirent } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { AbortError, EnvironmentError, StoreError, throwIfAborted } from "../errors.js";
 import { ensurePrivateRoot } from "./store-paths.js";
 import { BUILD_LOCK_NAME, SCRATCH_OWNER_FILE, storeLayout, type StoreLayout } from "./layout.js";
-
-const run = promisify(execFile);
+import { mountsUnder } from "../util/mountinfo.js";
+import { errnoCode } from "../util/errno.js";
+import { runQuiet } from "../util/run.js";
 
 /** How often a waiting build looks at gc.lock again. */
 const POLL_MS = 100;
@@ -35,10 +34,6 @@ export interface LockOwner {
   started: string;
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 interface ProcStat {
   state: string;
   startTicks: number;
@@ -50,7 +45,7 @@ async function procStat(pid: number): Promise<ProcStat | undefined> {
   try {
     text = await readFile(`/proc/${pid}/stat`, "utf8");
   } catch (e) {
-    if (errno(e) === "ENOENT" || errno(e) === "ESRCH") return undefined;
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ESRCH") return undefined;
     throw e;
   }
   // The command name (field 2) may contain spaces and parentheses: fields after it start after the last ')'.
@@ -80,7 +75,7 @@ export async function isProcessAlive(pid: number, startTicks?: number): Promise<
       process.kill(pid, 0);
       return true;
     } catch (e) {
-      return errno(e) === "EPERM";
+      return errnoCode(e) === "EPERM";
     }
   }
   if (!st) return false;
@@ -125,7 +120,7 @@ async function readBuildLocks(dir: string): Promise<FoundLock[]> {
   try {
     names = await readdir(dir);
   } catch (e) {
-    if (errno(e) === "ENOENT") return [];
+    if (errnoCode(e) === "ENOENT") return [];
     throw e;
   }
   const out: FoundLock[] = [];
@@ -137,7 +132,7 @@ async function readBuildLocks(dir: string): Promise<FoundLock[]> {
     try {
       text = await readFile(path, "utf8");
     } catch (e) {
-      if (errno(e) === "ENOENT") continue; // released meanwhile
+      if (errnoCode(e) === "ENOENT") continue; // released meanwhile
       throw e;
     }
     const owner = parseOwner(text, Number(m[1]));
@@ -152,7 +147,7 @@ async function readGcLock(layout: StoreLayout): Promise<LockOwner | undefined> {
     // A gc.lock always has its full content: it is created by link(2) from a complete temp file.
     return parseOwner(await readFile(layout.gcLock, "utf8"), undefined) ?? { pid: 0, started: "" };
   } catch (e) {
-    if (errno(e) === "ENOENT") return undefined;
+    if (errnoCode(e) === "ENOENT") return undefined;
     throw e;
   }
 }
@@ -166,7 +161,7 @@ async function removeStaleGcLock(layout: StoreLayout, stale: LockOwner): Promise
   try {
     await rename(layout.gcLock, aside);
   } catch (e) {
-    if (errno(e) === "ENOENT") return;
+    if (errnoCode(e) === "ENOENT") return;
     throw e;
   }
   const got = parseOwner(await readFile(aside, "utf8").catch(() => ""), undefined);
@@ -250,7 +245,7 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
         await link(tmp, path);
         break;
       } catch (e) {
-        if (errno(e) !== "EEXIST") throw e;
+        if (errnoCode(e) !== "EEXIST") throw e;
         const holder = await readGcLock(layout);
         if (holder && (await ownerAlive(holder, boot))) {
           throw new StoreError("STORE_BUSY", `another prune (pid ${holder.pid}) is running on the store ${root}`, { hint: "wait for it to finish, then run prune again" });
@@ -292,29 +287,8 @@ async function removeDeadTempLocks(dir: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Scratch space
 
-/** Unescape a mountinfo path field (spaces, tabs, newlines and backslashes are written as \ooo octal). */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** Mount points at or below `dir` (a real path), deepest first. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile("/proc/self/mountinfo", "utf8");
-  } catch {
-    return [];
-  }
-  const out = new Set<string>();
-  for (const line of text.split("\n")) {
-    const f = line.split(" ");
-    const mp = f[4];
-    if (mp === undefined) continue;
-    const p = unescapeMount(mp);
-    if (p === dir || p.startsWith(dir + "/")) out.add(p);
-  }
-  return [...out].sort((a, b) => b.split("/").length - a.split("/").length || b.length - a.length);
-}
+export { mountsUnder };
 
 /**
  * Remove one scratch entry (file or directory) from tmp/. Anything mounted at or below it is lazily unmounted first,
@@ -326,17 +300,14 @@ export async function removeScratchEntry(path: string): Promise<boolean> {
   try {
     real = await realpath(path);
   } catch (e) {
-    if (errno(e) === "ENOENT") return true;
+    if (errnoCode(e) === "ENOENT") return true;
     throw e;
   }
   const mounts = await mountsUnder(real);
   for (const mp of mounts) {
-    try {
-      await run("umount", ["-l", mp]);
-    } catch (e) {
-      if (errno(e) === "ENOENT") throw new EnvironmentError("TOOL_MISSING", "umount is not installed (needed to clean up scratch mounts)", { hint: "apt-get install -y mount" });
-      // Already gone (a parent's lazy unmount took it along) or not permitted: the re-check below decides.
-    }
+    const r = await runQuiet("umount", ["-l", mp]);
+    if (r.spawnError === "ENOENT") throw new EnvironmentError("TOOL_MISSING", "umount is not installed (needed to clean up scratch mounts)", { hint: "apt-get install -y mount" });
+    // A failure means already gone (a parent's lazy unmount took it along) or not permitted: the re-check below decides.
   }
   if (mounts.length > 0 && (await mountsUnder(real)).length > 0) return false;
   await rm(path, { recursive: true, force: true, maxRetries: 3 });
@@ -424,7 +395,7 @@ export async function cleanStaleScratch(root: string): Promise<number> {
   try {
     entries = await readdir(tmp, { withFileTypes: true });
   } catch (e) {
-    if (errno(e) === "ENOENT") return 0;
+    if (errnoCode(e) === "ENOENT") return 0;
     throw e;
   }
   let removed = 0;

@@ -23,6 +23,13 @@ describe("bwrapArgs", () => {
     expect(pairAfter(a, "--chdir")).toEqual(["/w"]);
   });
 
+  test("an env entry without = is the variable with an empty value (BuildKit); a nameless one is dropped", () => {
+    const a = bwrapArgs({ ...spec, env: ["BARE", "=x", "C=3"] }, "/r", files);
+    const i = a.indexOf("--setenv");
+    expect(a.slice(i, i + 6)).toEqual(["--setenv", "BARE", "", "--setenv", "C", "3"]);
+    expect(a.filter((x) => x === "--setenv")).toHaveLength(2);
+  });
+
   test("non-root goes through busybox nsenter; none unshares the network; extra mounts", () => {
     const a = bwrapArgs(
       { ...spec, uid: 1000, gid: 50, network: "none", hostname: "h", extraMounts: [{ source: "/c", destination: "/cache", readonly: false }, { source: "", destination: "/t", readonly: false, type: "tmpfs" }] },

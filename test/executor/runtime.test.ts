@@ -108,6 +108,8 @@ describe("runtime spec", () => {
     expect(buildRuntimeConfig({ ...spec, network: "host" }, "/r", o).linux.namespaces.map((n) => n.type)).not.toContain("network");
     expect(c.mounts.find((m) => m.destination === "/etc/hosts")).toMatchObject({ source: "/b/hosts", options: expect.arrayContaining(["ro"]) });
     expect(buildRuntimeConfig({ ...spec, uid: 1000 }, "/r", o).process.capabilities.effective).toEqual([]);
+    // A bare KEY in the image's Env is KEY= for the process, as bwrap gives it (BuildKit's reading).
+    expect(buildRuntimeConfig({ ...spec, env: ["BARE", "=x", "A=1"] }, "/r", o).process.env).toEqual(["BARE=", "A=1"]);
     expect(c.linux.resources.devices[0]).toEqual({ allow: false, access: "rwm" });
     expect(c.linux.resources.devices).toContainEqual({ allow: true, type: "c", major: 1, minor: 3, access: "rwm" });
     expect(c.linux.resources.devices.filter((d) => d.allow && d.type === "b" && d.access !== "m")).toEqual([]);

@@ -252,6 +252,25 @@ describe("loadArchive OCI indexes", () => {
     expect(blobs).toHaveLength(3); // layer (uncompressed), config, new manifest
   });
 
+  async function twoPlatformLayout(name: string, a: Awaited<ReturnType<typeof ociImage>>, b: Awaited<ReturnType<typeof ociImage>>): Promise<string> {
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [a.desc, b.desc] });
+    return put(name, await makeTar([{ name: "index.json", data: index }, ...a.members, ...b.members, { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' }]));
+  }
+
+  it("an index without the host's platform fails with NO_MATCHING_PLATFORM listing what it has (no silent fallback)", async () => {
+    const file = await twoPlatformLayout("foreign.tar", await ociImage("s390x"), await ociImage("riscv64"));
+    const e = await expectLoadError(file, "NO_MATCHING_PLATFORM", /has no image for linux\/\S+ \(it has: linux\/s390x, linux\/riscv64\)/);
+    expect(e.hint).toContain("--platform linux/s390x");
+  });
+
+  it("the platform option picks another image of the index", async () => {
+    const s390x = await ociImage("s390x");
+    const file = await twoPlatformLayout("foreign2.tar", s390x, await ociImage("riscv64"));
+    const root = await mkdtemp(join(tmpdir(), "tsbuild-loadplat-"));
+    const r = await loadArchive(openContentStore(root), openImageStore(root), file, { platform: { os: "linux", architecture: "s390x" } });
+    expect(r.map((x) => x.config)).toEqual([s390x.config]);
+  });
+
   it("honours an aborted signal", async () => {
     const root = await mkdtemp(join(tmpdir(), "tsbuild-loadabort-"));
     const ac = new AbortController();

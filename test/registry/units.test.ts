@@ -1,15 +1,13 @@
-// The registry client's pure parts: WWW-Authenticate parsing, platforms, endpoints, credential file handling.
+// The registry client's pure parts: WWW-Authenticate parsing, endpoints, credential file handling.
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseWwwAuthenticate } from "../../src/registry/www-authenticate.js";
-import { formatPlatform, normalizePlatform, parsePlatform, platformMatches, selectManifest } from "../../src/registry/platform.js";
 import { insecureRegistries, isInsecure, resolveEndpoint } from "../../src/registry/endpoint.js";
 import { dockerConfigPath, lookupCredentials, registryKey, removeCredentials, saveCredentials } from "../../src/registry/credentials.js";
 import { parseManifestDocument } from "../../src/registry/media-types.js";
 import { registryOf } from "../../src/registry/login.js";
 import { parseReference } from "../../src/image/reference.js";
-import type { Descriptor } from "../../src/image/types.js";
 import { tempDir } from "../helpers/cli.js";
 
 describe("WWW-Authenticate", () => {
@@ -27,38 +25,6 @@ describe("WWW-Authenticate", () => {
     expect(parseWwwAuthenticate('bearer REALM="q\\"uote"')).toEqual([{ scheme: "bearer", params: { realm: 'q"uote' } }]);
     expect(parseWwwAuthenticate("")).toEqual([]);
     expect(parseWwwAuthenticate("  ,, ")).toEqual([]);
-  });
-});
-
-describe("platforms", () => {
-  it("parses and normalises --platform values", () => {
-    expect(parsePlatform("linux/amd64")).toEqual({ os: "linux", architecture: "amd64" });
-    expect(parsePlatform("linux/arm64")).toEqual({ os: "linux", architecture: "arm64", variant: "v8" });
-    expect(parsePlatform("linux/arm/v6")).toEqual({ os: "linux", architecture: "arm", variant: "v6" });
-    expect(parsePlatform("Linux/x86_64")).toEqual({ os: "linux", architecture: "amd64" });
-    expect(parsePlatform("linux/aarch64")).toEqual({ os: "linux", architecture: "arm64", variant: "v8" });
-    expect(formatPlatform(normalizePlatform({ os: "linux", architecture: "arm" }))).toBe("linux/arm/v7");
-    for (const bad of ["linux", "linux/", "a/b/c/d", "linux/amd 64", ""]) {
-      expect(() => parsePlatform(bad)).toThrow(/INVALID_PLATFORM|invalid platform/);
-    }
-  });
-  it("matches variants like containerd", () => {
-    expect(platformMatches({ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm64", variant: "v8" })).toBe(true);
-    expect(platformMatches({ os: "linux", architecture: "arm", variant: "v7" }, { os: "linux", architecture: "arm", variant: "v6" })).toBe(false);
-    expect(platformMatches({ os: "linux", architecture: "amd64" }, { os: "windows", architecture: "amd64" })).toBe(false);
-  });
-  it("selects from an index, skipping attestations, and lists what exists when nothing matches", () => {
-    const d = (architecture: string, variant?: string, os = "linux"): Descriptor => ({
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      digest: `sha256:${(architecture + (variant ?? "")).padEnd(64, "0").replace(/[^a-f0-9]/g, "a")}`,
-      size: 1,
-      platform: { os, architecture, ...(variant ? { variant } : {}) },
-    });
-    const list = [d("unknown", undefined, "unknown"), d("amd64"), d("arm", "v6"), d("arm", "v7"), d("arm64", "v8")];
-    expect(selectManifest(list, { os: "linux", architecture: "arm", variant: "v7" }, "x")).toBe(list[3]);
-    expect(selectManifest(list, { os: "linux", architecture: "arm64" }, "x")).toBe(list[4]);
-    expect(selectManifest(list, { os: "linux", architecture: "amd64" }, "x")).toBe(list[1]);
-    expect(() => selectManifest(list, { os: "linux", architecture: "s390x" }, "img:1")).toThrow("img:1 has no image for linux/s390x (it has: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8)");
   });
 });
 

@@ -6,6 +6,7 @@ import { flagBool, flagString, parseArgs } from "../args.js";
 import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
+import { parsePlatform } from "../../image/platform.js";
 import { familiarName } from "../../image/reference.js";
 import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
@@ -49,6 +50,7 @@ export const loadCommand: Command = {
   flags: [
     { name: "input", short: "i", type: "string", value: "FILE", help: "the tar file to read" },
     { name: "tag", short: "t", type: "string", value: "NAME", help: "name the image (for archives without names)" },
+    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "which image of a multi-platform archive (default: this machine's)" },
     { name: "quiet", short: "q", type: "boolean", help: "print nothing" },
     ...GLOBAL_FLAGS,
   ],
@@ -62,9 +64,10 @@ export const loadCommand: Command = {
     if (st.isDirectory()) throw new UsageError("PATH_IS_DIRECTORY", `load -i ${file}: is a directory; give a docker-archive or OCI layout tar`);
     const engine = openEngine({ root: await storeRootFlag(args) });
     const tag = flagString(args, "tag");
+    const platform = flagString(args, "platform");
     // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
     const lock = await acquireBuildLock(engine.root, ctx.signal);
-    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), signal: ctx.signal }).finally(() => lock.release());
+    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), ...(platform ? { platform: parsePlatform(platform) } : {}), signal: ctx.signal }).finally(() => lock.release());
     if (flagBool(args, "quiet")) return;
     for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
   },

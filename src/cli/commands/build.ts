@@ -2,7 +2,8 @@
 import { resolve } from "node:path";
 import { AbortError, isTsbuildError, UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
-import { parseBuildArgs, locateDockerfile, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
+import { locateDockerfile } from "../../context/locate-dockerfile.js";
+import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";

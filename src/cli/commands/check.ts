@@ -2,12 +2,13 @@
 // Exit 1 only when the Dockerfile asks for it (`# check=error=true`) and there are warnings.
 import { UsageError } from "../../errors.js";
 import { flagList, flagString, parseArgs } from "../args.js";
-import { parseBuildArgs, locateDockerfile, readDockerfile } from "../inputs.js";
+import { locateDockerfile, readDockerfile } from "../../context/locate-dockerfile.js";
+import { parseBuildArgs } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { codeFrame } from "../format.js";
 import { parseDockerfile } from "../../frontend/parse.js";
 import { checkPlan } from "../../frontend/plan.js";
-import { hostPlatform } from "../../registry/platform.js";
+import { hostPlatform } from "../../image/platform.js";
 import { formatCheckWarning, runChecks, type CheckWarning } from "../../frontend/checks.js";
 
 export const checkCommand: Command = {

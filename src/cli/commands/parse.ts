@@ -1,11 +1,11 @@
 // `tsbuild parse`: print a Dockerfile's instructions (text or the documented JSON shape) without building.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
-import { locateDockerfile, readDockerfile } from "../inputs.js";
+import { locateDockerfile, readDockerfile } from "../../context/locate-dockerfile.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { parseDockerfile } from "../../frontend/parse.js";
 import { checkPlan } from "../../frontend/plan.js";
-import { hostPlatform } from "../../registry/platform.js";
+import { hostPlatform } from "../../image/platform.js";
 import { parseResultToJson } from "../../frontend/parse-json.js";
 
 export const parseCommand: Command = {
