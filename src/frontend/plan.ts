@@ -2,7 +2,7 @@
 // runs, the way BuildKit's dockerfile2llb does: all stages are registered first, so COPY --from may name a later
 // stage; FROM names only earlier ones; a cycle is an error; only the stages the target needs are in the plan.
 // Pure: `check`, `parse` and `build` get the same answer (and the same error at the same place) from here.
-import { BuildError, DockerfileParseError, TsbuildError } from "../errors.js";
+import { BuildError, DockerfileParseError, TsbuildError, attachRange } from "../errors.js";
 import { expandWord } from "./expand.js";
 import { decodeInstruction } from "./instructions.js";
 import { argWordRanges, flagRange } from "./locate.js";
@@ -76,7 +76,7 @@ function expandAt(word: string, env: Map<string, string>, escape: string, range:
   try {
     return expandWord(word, env, { escape, range });
   } catch (e) {
-    if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
+    if (e instanceof TsbuildError) throw attachRange(e, range);
     throw e;
   }
 }

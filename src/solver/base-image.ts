@@ -2,7 +2,7 @@
 // state (config, layers, first cache key), and an image's rootfs for COPY --from.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError, StoreError, TsbuildError, throwIfAborted } from "../errors.js";
+import { BuildError, StoreError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import type { SourceRange, Stage } from "../frontend/types.js";
 import { type ImageConfig, type Digest } from "../image/types.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
@@ -75,7 +75,7 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
     try {
       return await findImage(run.engine.content, run.engine.images, name);
     } catch (e) {
-      if (e instanceof TsbuildError) throw new BuildError(e.code, e.message, { range, hint: e.hint, cause: e });
+      if (e instanceof TsbuildError) throw attachRange(e, range);
       throw e;
     }
   };

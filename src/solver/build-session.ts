@@ -1,7 +1,7 @@
 // One build's session: the services (store, executor, limiter, caches) and facts (plan, args, epoch) every step
 // handler reads, plus the per-build memo tables. Steps reach other stages only through `stages`, never the scheduler.
 import type { Engine } from "../engine.js";
-import { BuildError, TsbuildError } from "../errors.js";
+import { BuildError, TsbuildError, attachRange } from "../errors.js";
 import { type BuildPlan } from "../frontend/plan.js";
 import { expandWord } from "../frontend/expand.js";
 import type { SourceRange, Stage, StagedDockerfile } from "../frontend/types.js";
@@ -84,7 +84,7 @@ export function expand(run: BuildSession, word: string, env: Map<string, string>
   try {
     return expandWord(word, env, { escape: run.escape, range });
   } catch (e) {
-    if (e instanceof TsbuildError && !e.range) throw new BuildError(e.code, e.message, { range, cause: e });
+    if (e instanceof TsbuildError) throw attachRange(e, range);
     throw e;
   }
 }

@@ -2,7 +2,7 @@
 // session (lock, scratch, executor, caches), let the scheduler run the target's stages, then write the final image.
 import { stat } from "node:fs/promises";
 import { join, resolve, relative } from "node:path";
-import { arch as hostArch, availableParallelism } from "node:os";
+import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
 import { BuildError, AbortError } from "../errors.js";
@@ -33,6 +33,8 @@ import type { RegistryOptions } from "../registry/client.js";
 import { PROXY_ARGS, once, type BuildSession, type StageResult, type StepReport } from "./build-session.js";
 import { runStage, stageDir } from "./scheduler.js";
 import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./final-image.js";
+import { hostPlatform } from "../image/platform.js";
+import { storeLayout } from "../store/layout.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -96,11 +98,6 @@ export interface BuildResult extends StoredImage {
   cache: CacheReport;
 }
 
-export const GO_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
-
-export function hostPlatform(): { os: string; architecture: string } {
-  return { os: "linux", architecture: GO_ARCH[hostArch()] ?? hostArch() };
-}
 
 export async function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
   const contextDir = resolve(opts.contextDir);
@@ -258,7 +255,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
 
 /** A container bundle inside a scratch dir of this store whose build is gone. */
 export async function orphanedIn(root: string, bundle: string): Promise<boolean> {
-  const tmp = join(root, "tmp") + "/";
+  const tmp = storeLayout(root).tmpDir + "/";
   if (!bundle.startsWith(tmp)) return false;
   const name = bundle.slice(tmp.length).split("/")[0] ?? "";
   return name !== "" && isStaleScratch(join(tmp, name), name, true);

@@ -10,6 +10,7 @@ import { runStep, type SnapshotterKind } from "../snapshot/run-step.js";
 import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
 import { DEFAULT_SHELL, type StageState } from "./stage-state.js";
+import { envKey, normalizeEnvList } from "../image/env.js";
 
 export interface RunInstructionInput {
   json: boolean;
@@ -57,14 +58,15 @@ export function runArgv(state: StageState, input: RunInstructionInput): { argv: 
 
 /** ENV wins over ARG of the same name; ARG values are exported to RUN as Docker does. */
 export function runEnv(state: StageState, extra: string[] = []): string[] {
-  const env = [...(state.config.config.Env ?? [])];
-  const defined = new Set(env.map((kv) => kv.slice(0, kv.indexOf("="))));
+  // A bare `KEY` in an image's Env is `KEY=` (BuildKit's reading); it used to lose its last letter here.
+  const env = normalizeEnvList(state.config.config.Env);
+  const defined = new Set(env.map(envKey));
   for (const [k, v] of state.args)
     if (!defined.has(k)) {
       env.push(`${k}=${v}`);
       defined.add(k);
     }
-  for (const kv of extra) if (!defined.has(kv.slice(0, kv.indexOf("=")))) env.push(kv);
+  for (const kv of extra) if (!defined.has(envKey(kv))) env.push(kv);
   return env;
 }
 

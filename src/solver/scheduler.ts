@@ -1,7 +1,7 @@
 // Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
 import { join } from "node:path";
-import { BuildError, TsbuildError, throwIfAborted } from "../errors.js";
+import { BuildError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { type PlannedStage } from "../frontend/plan.js";
 import { decodeInstruction } from "../frontend/instructions.js";
@@ -89,7 +89,8 @@ export async function runStep(run: BuildSession, stage: Stage, state: StageState
     }
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
-    const err = e instanceof TsbuildError && !e.range ? new BuildError(e.code, e.message, { range: instr.range, hint: e.hint, cause: e }) : e;
+    // The instruction's place is attached without changing the error's class (a RegistryError stays one).
+    const err = e instanceof TsbuildError ? attachRange(e, instr.range) : e;
     if (!announced) announce(false);
     run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
     throw err;

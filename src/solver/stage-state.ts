@@ -1,5 +1,6 @@
 // The state a stage carries from step to step: the image config being built, its layers, and variables in scope.
 import type { ImageConfig, Digest } from "../image/types.js";
+import { envMap, lookupEnv, setEnvEntry } from "../image/env.js";
 
 export interface LayerRef {
   diffId: Digest;
@@ -23,25 +24,17 @@ export const DEFAULT_SHELL = ["/bin/sh", "-c"];
 /** Variables visible to expansion: ARGs, overridden by ENV (Docker: ENV always wins over ARG of the same name). */
 export function expansionEnv(state: StageState): Map<string, string> {
   const env = new Map(state.args);
-  for (const kv of state.config.config.Env ?? []) {
-    const eq = kv.indexOf("=");
-    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
-  }
+  for (const [k, v] of envMap(state.config.config.Env)) env.set(k, v);
   return env;
 }
 
 export function getEnv(config: ImageConfig, key: string): string | undefined {
-  for (const kv of config.config.Env ?? []) if (kv.startsWith(key + "=")) return kv.slice(key.length + 1);
-  return undefined;
+  return lookupEnv(config.config.Env, key);
 }
 
 /** Set or replace one environment variable, keeping the order of first definition (as Docker does). */
 export function setEnv(env: string[] | undefined, key: string, value: string): string[] {
-  const out = [...(env ?? [])];
-  const i = out.findIndex((kv) => kv.startsWith(key + "="));
-  if (i >= 0) out[i] = `${key}=${value}`;
-  else out.push(`${key}=${value}`);
-  return out;
+  return setEnvEntry(env, key, value);
 }
 
 export function cloneConfig(c: ImageConfig): ImageConfig {

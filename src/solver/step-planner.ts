@@ -17,6 +17,7 @@ import { digestContextSources } from "../context/source-digest.js";
 import type { MountSpec } from "./mount-spec.js";
 import { PROXY_ARGS, expand, type BuildSession } from "./build-session.js";
 import { imageRootfs, resolveImage } from "./base-image.js";
+import { parseEnvEntry } from "../image/env.js";
 
 export type LayerKind = Extract<TypedInstruction, { kind: "RUN" | "COPY" | "ADD" | "WORKDIR" }>;
 
@@ -41,10 +42,9 @@ export function envParts(state: StageState): KeyParts {
   const parts: KeyParts = {};
   const env = new Set<string>();
   for (const kv of state.config.config.Env ?? []) {
-    const eq = kv.indexOf("=");
-    const k = eq < 0 ? kv : kv.slice(0, eq);
+    const [k, v] = parseEnvEntry(kv);
     env.add(k);
-    parts[`env:${k}`] = eq < 0 ? "" : kv.slice(eq + 1);
+    parts[`env:${k}`] = v;
   }
   for (const [k, v] of state.args) if (!env.has(k)) parts[`arg:${k}`] = v;
   return parts;

@@ -4,7 +4,7 @@ import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { tsbuild, tempDir } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
-import { hostPlatform } from "../../src/solver/build.js";
+import { hostPlatform } from "../../src/image/platform.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
