@@ -1,6 +1,6 @@
 // Errors are values: a stable code, a message a user understands, an optional source range and hint.
 // The CLI prints them with a code frame; stack traces only with --debug.
-import type { SourceRange } from "./frontend/types.js";
+import type { SourceRange } from "./source-range.js";
 
 /**
  * Every error code tsbuild uses: stable strings a library caller or script may match on. TsbuildError takes only

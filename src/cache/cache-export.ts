@@ -2,13 +2,20 @@
 // stage and the stages it is built FROM), mode=max those of every stage built; plus the final-image record.
 import { MediaType } from "../image/types.js";
 import type { ContentStore } from "../store/types.js";
-import type { BuildResult } from "../solver/build.js";
+import type { Descriptor, Digest } from "../image/types.js";
 import type { CacheConfig } from "./cache-manifest.js";
 import type { StepRecord } from "./records.js";
 
 export type CacheExportMode = "min" | "max";
 
-export async function cacheConfigFor(content: ContentStore, result: BuildResult, mode: CacheExportMode): Promise<CacheConfig> {
+/** What a finished build tells the cache exporter (the solver's BuildResult has this shape). */
+export interface BuildCacheOutcome {
+  manifest: Descriptor;
+  config: Digest;
+  cache: { targetChain: number[]; records: { stage: number; record: StepRecord }[]; imageKey: string };
+}
+
+export async function cacheConfigFor(content: ContentStore, result: BuildCacheOutcome, mode: CacheExportMode): Promise<CacheConfig> {
   const chain = new Set(result.cache.targetChain);
   const steps = new Map<string, StepRecord>();
   for (const r of result.cache.records) if (mode === "max" || chain.has(r.stage)) steps.set(r.record.key, r.record);

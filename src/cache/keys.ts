@@ -1,6 +1,6 @@
 // Cache keys: pure functions of a step's parent key and the named parts that can change its result. The parts are
 // kept (as `explain`) so a miss can be explained by comparing them with the last build of the same step.
-import type { Hasher } from "./hasher.js";
+import type { Hasher } from "../util/hasher.js";
 
 /** What went into a key, by part name; values are short strings (digests, expanded text). */
 export type KeyParts = Record<string, string>;

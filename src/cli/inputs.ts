@@ -3,7 +3,7 @@
 import type { Readable } from "node:stream";
 import { resolve } from "node:path";
 import { AbortError, BuildError, UsageError } from "../errors.js";
-import { MAX_DOCKERFILE_BYTES } from "../context/read-input.js";
+import { MAX_DOCKERFILE_BYTES } from "../fs/read-input.js";
 import { checkOutputDir } from "../store/output-file.js";
 import { flagString, type ParsedArgs } from "./args.js";
 

@@ -1,7 +1,7 @@
 // What one step's cache key was computed from, per context entry: the copy that executes the step checks that it
 // wrote exactly these entries, bytes and metadata, so a file edited during the build is never cached under its old hash.
 import type { Stats } from "node:fs";
-import type { Hasher } from "../cache/hasher.js";
+import type { Hasher } from "../util/hasher.js";
 
 /** One context entry as a cache key saw it: `meta` is type, mode, owner; `content` the bytes' hash or a link's target. */
 export interface DigestedEntry {

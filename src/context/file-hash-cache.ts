@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import { storeLayout } from "../store/layout.js";
-import type { Hasher } from "../cache/hasher.js";
+import type { Hasher } from "../util/hasher.js";
 import { throwIfAborted } from "../errors.js";
 
 /** [size, mtimeMs, ctimeMs, ino, hash] */

@@ -2,7 +2,7 @@
 // caller's cwd. One answer for the CLI and the library's build() (which passes process.cwd()).
 import { join, relative, resolve } from "node:path";
 import { BuildError } from "../errors.js";
-import { MAX_DOCKERFILE_BYTES, readRegularFileIfExists } from "./read-input.js";
+import { MAX_DOCKERFILE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 
 export interface DockerfileLocation {
   /** Absolute path. */

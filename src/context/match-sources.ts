@@ -4,7 +4,7 @@ import type { Stats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { compileGoPattern, hasMeta } from "../frontend/path-match.js";
-import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { resolveInRoot } from "../fs/rootfs-path.js";
 import { errnoCode } from "../util/errno.js";
 
 export interface SourceMatch {

@@ -3,7 +3,7 @@
 import type { Stats } from "node:fs";
 import { readlinkSync } from "node:fs";
 import pLimit from "p-limit";
-import type { Hasher } from "../cache/hasher.js";
+import type { Hasher } from "../util/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
 import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";

@@ -1,7 +1,7 @@
 // Mount targets resolved inside the rootfs before any sandbox sees them: a symlink planted in the image (`/c ->
 // /oldroot/tmp`, `/etc/hosts -> ../../host/path`), `..` or `/proc/self/root` can never steer a mount onto the host.
 import { BuildError } from "../errors.js";
-import { containerPathOf, resolveInRoot } from "../snapshot/rootfs-path.js";
+import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import type { BindMount } from "./types.js";
 
 /** Kernel filesystems the sandbox mounts itself: a mount beneath them would be resolved against the host's view. */

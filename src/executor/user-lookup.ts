@@ -2,7 +2,7 @@
 // the rootfs's own /etc/passwd and /etc/group, as USER and COPY --chown do.
 import { readFile } from "node:fs/promises";
 import { BuildError } from "../errors.js";
-import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { resolveInRoot } from "../fs/rootfs-path.js";
 import { MAX_ID } from "./sandbox-policy.js";
 import { errnoCode } from "../util/errno.js";
 

@@ -1,17 +1,9 @@
 // The frontend's data model: source positions, parsed instructions and stages.
 // Pure data; produced by parse.ts and consumed by the solver.
 
-/** 1-based line, 1-based column. */
-export interface Position {
-  line: number;
-  column: number;
-}
-
-export interface SourceRange {
-  file: string;
-  start: Position;
-  end: Position;
-}
+// Source positions live in a leaf module so errors and progress can carry them without importing the frontend.
+export type { Position, SourceRange } from "../source-range.js";
+import type { SourceRange } from "../source-range.js";
 
 export interface Heredoc {
   /** Delimiter word, e.g. "EOF". */

@@ -1,5 +1,5 @@
 // Typed progress events emitted by the solver and consumed by renderers (plain, json, quiet).
-import type { SourceRange } from "../frontend/types.js";
+import type { SourceRange } from "../source-range.js";
 
 export type ProgressEvent =
   | { kind: "step-start"; node: string; name: string; range?: SourceRange; cached: boolean }

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { withFileLock } from "../store/file-lock.js";
 import { describeFsError } from "../store/fs-error.js";
 import { writeOutputFile } from "../store/output-file.js";
-import { MAX_DOCKER_CONFIG_BYTES, readRegularFileIfExists } from "../context/read-input.js";
+import { MAX_DOCKER_CONFIG_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 
 export interface Credentials {
   username: string;

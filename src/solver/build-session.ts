@@ -10,7 +10,7 @@ import { type StageState } from "./stage-state.js";
 import { type SecretSource } from "./mount-spec.js";
 import type { Executor } from "../executor/types.js";
 import type { SnapshotterKind } from "../snapshot/run-step.js";
-import { type Hasher } from "../cache/hasher.js";
+import { type Hasher } from "../util/hasher.js";
 import { type StepRecord } from "../cache/records.js";
 import { type FileHashCache } from "../context/file-hash-cache.js";
 import { type SnapshotContext, type StageRootfs } from "./stage-rootfs.js";

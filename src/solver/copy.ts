@@ -19,7 +19,7 @@ import type { SourceRange } from "../frontend/types.js";
 import { decompressStream } from "../layer/compression.js";
 import { extractLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
-import { containerPathOf, resolveInRoot } from "../snapshot/rootfs-path.js";
+import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
 
 /** Files up to this size are copied with synchronous calls. */

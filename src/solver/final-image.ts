@@ -5,7 +5,7 @@ import type { Stage } from "../frontend/types.js";
 import { type ImageConfig, type Digest } from "../image/types.js";
 import { type LayerRef } from "./stage-state.js";
 import { writeImage, type StoredImage } from "./image-writer.js";
-import { type Hasher } from "../cache/hasher.js";
+import { type Hasher } from "../util/hasher.js";
 import { getImageRecord, putImageRecord } from "../cache/records.js";
 import { ensureBlob } from "../cache/cache-source.js";
 import type { BuildSession } from "./build-session.js";

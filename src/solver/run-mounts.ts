@@ -9,7 +9,7 @@ import { contextView, type ViewableContext } from "../context/context-view.js";
 import { AbortError, BuildError, throwIfAborted } from "../errors.js";
 import type { BindMount } from "../executor/types.js";
 import type { SourceRange } from "../frontend/types.js";
-import { resolveInRoot } from "../snapshot/rootfs-path.js";
+import { resolveInRoot } from "../fs/rootfs-path.js";
 import { storeLayout } from "../store/layout.js";
 import type { MountSpec, SecretSource } from "./mount-spec.js";
 

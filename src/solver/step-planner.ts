@@ -5,7 +5,7 @@ import { BuildError } from "../errors.js";
 import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { type TypedInstruction } from "../frontend/instructions.js";
 import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
-import { applyCopy, ensureDir } from "../solver/copy.js";
+import { applyCopy, ensureDir } from "./copy.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";

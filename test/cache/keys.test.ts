@@ -1,6 +1,6 @@
 // Cache keys are pure: same parts → same key; any part, the parent, or a part's name changes it; order does not.
 import { describe, expect, it } from "vitest";
-import { createHasher } from "../../src/cache/hasher.js";
+import { createHasher } from "../../src/util/hasher.js";
 import { cacheKey } from "../../src/cache/keys.js";
 
 describe("cacheKey", async () => {

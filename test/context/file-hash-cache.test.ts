@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lstat, mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createHasher } from "../../src/cache/hasher.js";
+import { createHasher } from "../../src/util/hasher.js";
 import { openFileHashCache } from "../../src/context/file-hash-cache.js";
 import { tempDir } from "../helpers/cli.js";
 import { setTimeout as sleep } from "node:timers/promises";

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHasher } from "../../src/cache/hasher.js";
+import { createHasher } from "../../src/util/hasher.js";
 import { openBuildContext } from "../../src/context/build-context.js";
 import { openFileHashCache } from "../../src/context/file-hash-cache.js";
 import { digestContextSources } from "../../src/context/source-digest.js";

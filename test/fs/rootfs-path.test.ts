@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { containerPathOf, resolveInRoot } from "../../src/snapshot/rootfs-path.js";
+import { containerPathOf, resolveInRoot } from "../../src/fs/rootfs-path.js";
 
 let root: string;
 beforeEach(async () => {
