@@ -26,7 +26,7 @@ export const ALLOWED = {
   snapshot: ["errors", "source-range", "executor", "layer", "store", "image", "util", "fs"],
   registry: ["errors", "source-range", "image", "store", "layer", "progress", "util", "fs", "engine"],
   exporter: ["errors", "source-range", "image", "store", "layer", "registry", "progress", "util", "engine", "context"],
-  engine: ["errors", "source-range", "store", "progress", "util"],
+  engine: ["errors", "source-range", "store", "progress", "snapshot", "executor", "util"],
   solver: ["errors", "source-range", "engine", "frontend", "image", "store", "layer", "context", "cache", "executor", "snapshot", "registry", "exporter", "progress", "util", "fs"],
   api: ["errors", "source-range", "engine", "frontend", "image", "store", "layer", "context", "cache", "executor", "snapshot", "registry", "exporter", "progress", "solver", "util", "fs"],
   index: ["*"],

@@ -9,7 +9,7 @@ import { type BuildContext } from "../context/build-context.js";
 import { type StageState } from "./stage-state.js";
 import { type SecretSource } from "./mount-spec.js";
 import type { Executor } from "../executor/types.js";
-import type { SnapshotterKind } from "../snapshot/run-step.js";
+import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { type Hasher } from "../util/hasher.js";
 import { type StepRecord } from "../cache/records.js";
 import { type FileHashCache } from "../context/file-hash-cache.js";
@@ -55,7 +55,7 @@ export interface BuildSession {
   executor: () => Promise<Executor>;
   /** Entitlements granted with --allow. */
   allow: Set<string>;
-  snapshotter: SnapshotterKind;
+  snapshotter: Snapshotter;
   secrets: Map<string, SecretSource>;
   hasher: Hasher;
   /** Opened on the first COPY/ADD from the context; saved when the build ends. */

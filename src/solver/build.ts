@@ -20,7 +20,7 @@ import { type SecretSource } from "./mount-spec.js";
 import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
 import { defaultResourceLimits } from "../executor/sandbox-policy.js";
 import { sandboxHooks } from "../executor/sandbox-hooks.js";
-import type { SnapshotterKind } from "../snapshot/run-step.js";
+import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { createHasher } from "../util/hasher.js";
 import { type StepRecord } from "../cache/records.js";
 import { openFileHashCache, type FileHashCache } from "../context/file-hash-cache.js";
@@ -34,6 +34,7 @@ import { PROXY_ARGS, once, type BuildSession, type StageResult, type StepReport 
 import { runStage, stageDir } from "./scheduler.js";
 import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./final-image.js";
 import { hostPlatform } from "../image/platform.js";
+import type { Executor } from "../executor/types.js";
 import { storeLayout } from "../store/layout.js";
 
 export interface BuildOptions {
@@ -185,14 +186,14 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     imageRootfs: new Map(),
     limit: pLimit(Math.max(1, opts.jobs ?? availableParallelism())),
     stepCounter: 0,
-    executor: once(() =>
+    executor: engine.executor ? () => Promise.resolve(engine.executor as Executor) : once(() =>
       selectExecutor(opts.executor ?? "auto", {
         limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
         hooks,
       }),
     ),
     allow: new Set(opts.allow ?? []),
-    snapshotter: opts.snapshotter ?? "auto",
+    snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
     secrets: opts.secrets ?? new Map(),
     hasher,
     hashCache: () => (hashCache ??= openFileHashCache(engine.root, context.root, hasher)),

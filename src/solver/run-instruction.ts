@@ -6,7 +6,8 @@ import { BuildError } from "../errors.js";
 import type { Heredoc, SourceRange } from "../frontend/types.js";
 import type { Executor, ProcessSpec, BindMount } from "../executor/types.js";
 import { lookupUser } from "../executor/user-lookup.js";
-import { runStep, type SnapshotterKind } from "../snapshot/run-step.js";
+import { runStep } from "./run-step.js";
+import type { Snapshotter } from "../snapshot/snapshotter.js";
 import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
 import { DEFAULT_SHELL, type StageState } from "./stage-state.js";
@@ -30,7 +31,7 @@ export interface RunContext {
   rootfs: string;
   scratch: string;
   executor: Executor;
-  snapshotter: SnapshotterKind;
+  snapshotter: Snapshotter;
   progress: ProgressSink;
   node: string;
   /** SOURCE_DATE_EPOCH: clamp mtimes in the layer; absent, files keep the times RUN gave them. */

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import type { ProcessSpec } from "../../src/executor/types.js";
 import type { LayerEntry } from "../../src/layer/types.js";
 import { mountsUnder } from "../../src/snapshot/mounts.js";
-import { runStep } from "../../src/snapshot/run-step.js";
+import { runStep } from "../../src/solver/run-step.js";
+import { createSnapshotter } from "../../src/snapshot/snapshotter.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
 import { captureIO, listContainers, makeExecutor, PATH_ENV, type ExecutorName } from "../helpers/sandbox.js";
 
@@ -49,7 +50,7 @@ describe.each(CONFIGS)("runStep with $executor + $snapshotter", ({ executor: exN
       spec: { args: ["/bin/sh", "-c", script], env: [PATH_ENV], cwd: "/", uid: 0, gid: 0, network: "none", ...spec },
       io,
       signal,
-      snapshotter,
+      snapshotter: createSnapshotter(snapshotter),
     });
     expect(r.snapshotter).toBe(snapshotter);
     return { ...r, out: io.out(), err: io.err() };
@@ -146,7 +147,8 @@ describe("runStep auto snapshotter", () => {
       const rootfs = await makeBusyboxRootfs(join(base, "rootfs"));
       const executor = await makeExecutor("bwrap", join(base, "state"));
       const spec: ProcessSpec = { args: ["/bin/sh", "-c", "echo 1 >> /n"], env: [PATH_ENV], cwd: "/", uid: 0, gid: 0, network: "none" };
-      const common = { rootfs, executor, spec, io: captureIO(), signal: new AbortController().signal };
+      // One snapshotter across RUNs, as one engine has: its overlay probe is remembered between them.
+      const common = { rootfs, executor, spec, io: captureIO(), signal: new AbortController().signal, snapshotter: createSnapshotter("auto") };
       await mkdir(join(base, "s1"));
       expect(await runStep({ ...common, scratch: join(base, "s1") })).toMatchObject({ snapshotter: "overlay", exitCode: 0 });
       // overlayfs option syntax cannot carry a comma in a path

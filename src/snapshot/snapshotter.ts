@@ -1,0 +1,123 @@
+// Snapshotters: a writable view over a stage's rootfs for one RUN, and the exact changes made through it.
+// overlay mounts rootfs as the lower dir; copy works on a reflinked copy where overlayfs cannot be mounted; auto probes
+// overlay once per filesystem and remembers the answer in the snapshotter itself (one per engine, no module state).
+import { execFile } from "node:child_process";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { BuildError } from "../errors.js";
+import { diffTrees, type Change } from "./diff.js";
+import { OverlayUnavailableError } from "./mounts.js";
+import { mountOverlayDirs, overlayChanges, prepareOverlayDirs } from "./overlay.js";
+
+export type SnapshotterKind = "overlay" | "copy" | "auto";
+
+/**
+ * One prepared view. changes() reads what the process changed and closes the view (an overlay is unmounted, so the
+ * rootfs under it may be written); the changed files stay readable at each change's `from` until release().
+ */
+export interface Snapshot {
+  /** The directory the sandbox uses as its root. */
+  readonly path: string;
+  readonly kind: "overlay" | "copy";
+  changes(): Promise<Change[]>;
+  /** Removes everything the snapshot made; safe to call more than once, and without changes(). */
+  release(): Promise<void>;
+}
+
+export interface Snapshotter {
+  readonly kind: SnapshotterKind;
+  /** A writable view of `rootfs`, built in `scratch` (an empty dir on the same filesystem as rootfs). */
+  prepare(rootfs: string, scratch: string): Promise<Snapshot>;
+}
+
+async function overlaySnapshot(rootfs: string, scratch: string): Promise<Snapshot> {
+  const dirs = await prepareOverlayDirs(rootfs, scratch);
+  const cleanup = async () => {
+    await rm(dirs.upper, { recursive: true, force: true });
+    await rm(dirs.work, { recursive: true, force: true });
+    await rm(dirs.merged, { recursive: true, force: true }).catch(() => undefined);
+  };
+  let unmount: () => Promise<void>;
+  try {
+    unmount = await mountOverlayDirs(dirs);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  let mounted = true;
+  const detach = async () => {
+    if (!mounted) return;
+    mounted = false;
+    await unmount();
+  };
+  return {
+    path: dirs.merged,
+    kind: "overlay",
+    async changes() {
+      // Opaque directories are recognised by comparing with the merged view: read while still mounted.
+      try {
+        return await overlayChanges(dirs);
+      } finally {
+        await detach();
+      }
+    },
+    async release() {
+      try {
+        await detach();
+      } finally {
+        await cleanup();
+      }
+    },
+  };
+}
+
+function cpArchive(from: string, to: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("cp", ["-a", "--reflink=auto", from, to], (err, _o, stderr) =>
+      err ? reject(new BuildError("SNAPSHOT_COPY_FAILED", `cannot copy ${from} for RUN: ${String(stderr).trim() || err.message}`, { cause: err })) : resolve(),
+    );
+  });
+}
+
+async function copySnapshot(rootfs: string, scratch: string): Promise<Snapshot> {
+  await mkdir(scratch, { recursive: true });
+  const copy = join(scratch, "copy");
+  await rm(copy, { recursive: true, force: true });
+  try {
+    await cpArchive(rootfs, copy);
+  } catch (e) {
+    await rm(copy, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    path: copy,
+    kind: "copy",
+    changes: () => diffTrees(rootfs, copy),
+    release: () => rm(copy, { recursive: true, force: true }),
+  };
+}
+
+/** A snapshotter of `kind`. "auto" tries overlayfs and falls back to a copy where it cannot be mounted. */
+export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
+  // Whether overlayfs works is a fact about the host and the scratch filesystem: probed once per device.
+  const overlayWorks = new Map<string, boolean>();
+  return {
+    kind,
+    async prepare(rootfs, scratch) {
+      if (kind === "copy") return copySnapshot(rootfs, scratch);
+      if (kind === "overlay") return overlaySnapshot(rootfs, scratch);
+      await mkdir(scratch, { recursive: true });
+      const dev = String((await stat(scratch)).dev);
+      if (overlayWorks.get(dev) === false) return copySnapshot(rootfs, scratch);
+      try {
+        const s = await overlaySnapshot(rootfs, scratch);
+        overlayWorks.set(dev, true);
+        return s;
+      } catch (e) {
+        if (!(e instanceof OverlayUnavailableError)) throw e;
+        if (e.hostWide) overlayWorks.set(dev, false);
+        return copySnapshot(rootfs, scratch);
+      }
+    },
+  };
+}
