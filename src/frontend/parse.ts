@@ -39,8 +39,10 @@ export function parseDockerfile(input: string | Uint8Array, opts: ParseOptions =
   } catch (e) {
     if (e instanceof TsbuildError) throw e;
     // Defensive: no input may surface as anything but a positioned parse error.
+    // The original error stays the cause: with --debug its stack shows the parser bug, not a syntax error.
     throw new DockerfileParseError("PARSE_FAILED", `cannot parse ${file}: ${e instanceof Error ? e.message : String(e)}`, {
       range: { file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } },
+      cause: e,
     });
   }
 }
@@ -72,7 +74,7 @@ function lex(line: LogicalLine, text: string, baseOffset: number): LineAst {
     parser.feed(text);
   } catch (e) {
     const offset = (e as { offset?: number; token?: { offset?: number } }).token?.offset ?? 0;
-    throw new DockerfileParseError("SYNTAX", `cannot parse instruction: unexpected input`, { range: pointRange(line, baseOffset + offset, 1) });
+    throw new DockerfileParseError("SYNTAX", `cannot parse instruction: unexpected input`, { range: pointRange(line, baseOffset + offset, 1), cause: e });
   }
   const ast = parser.results[0] as LineAst | undefined;
   if (!ast) throw new DockerfileParseError("SYNTAX", "incomplete instruction", { range: line.range });

@@ -1,0 +1,44 @@
+// Step and image records on disk: a round trip, a miss for an unknown key, and keys that are not ours refused
+// before they become paths.
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { getImageRecord, getStepRecord, putImageRecord, putStepRecord } from "../../src/cache/records.js";
+import { storeLayout } from "../../src/store/layout.js";
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "tsbuild-records-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("records", () => {
+  const key = "ab".repeat(16);
+  test("a step record round-trips; an unknown key is a miss", async () => {
+    const rec = { v: 1 as const, key, layer: { diffId: `sha256:${"c".repeat(64)}` as const, size: 3 }, created: "2026-12-01T00:00:00Z" };
+    await putStepRecord(root, rec);
+    expect(await getStepRecord(root, key)).toEqual(rec);
+    expect(await getStepRecord(root, "cd".repeat(16))).toBeUndefined();
+  });
+
+  test("a damaged record file is a miss, never an error", async () => {
+    const k = "ef".repeat(16);
+    const p = storeLayout(root).stepRecord(k);
+    await mkdir(join(p, ".."), { recursive: true });
+    await writeFile(p, "{not json");
+    expect(await getStepRecord(root, k)).toBeUndefined();
+  });
+
+  test("image records round-trip", async () => {
+    const manifest = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${"d".repeat(64)}` as const, size: 9 };
+    await putImageRecord(root, key, manifest);
+    expect((await getImageRecord(root, key))?.manifest).toEqual(manifest);
+  });
+
+  test("a key that is not ours is refused before it becomes a path", async () => {
+    await expect(getStepRecord(root, "../../etc/passwd")).rejects.toMatchObject({ code: "INVALID_KEY" });
+  });
+});
