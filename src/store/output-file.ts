@@ -2,11 +2,11 @@
 // What is there decides how it is written, as docker does: a device, FIFO or /dev/stdout is written through; a
 // regular file (or one a symlink points to) is replaced atomically (temp beside it, fsync, rename) keeping its mode
 // and the link; a directory is a clear error. Nothing is ever renamed over a device node or a symlink.
-import { close as closeCb, constants, createWriteStream, fsync as fsyncCb, open as openCb, type Stats } from "node:fs";
+import { close as closeCb, constants, fsync as fsyncCb, open as openCb, write as writeCb, type Stats } from "node:fs";
 import { chmod, chown, lstat, mkdir, readlink, realpath, rename, rm, stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { UsageError } from "../errors.js";
 import { fsyncDir, tempPath } from "./atomic-write.js";
@@ -46,6 +46,8 @@ const MAX_LINKS = 40;
 const openFd = promisify(openCb);
 const fsyncFd = promisify(fsyncCb);
 const closeFd = promisify(closeCb);
+const writeFd = (fd: number, buf: Buffer, off: number, len: number, pos: number | null): Promise<number> =>
+  new Promise((resolve, reject) => writeCb(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
 
 /** Does following `path`'s symlinks lexically pass through /proc or /dev/fd (/dev/stdout → /proc/self/fd/1)? */
 async function linkChain(path: string): Promise<{ final: string; viaFd: boolean; fd?: number }> {
@@ -203,6 +205,22 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
   );
 }
 
+/** A Writable that writes to `fd` and never closes it (the caller owns the descriptor). */
+function fdWriter(fd: number): Writable {
+  const writeAll = async (buf: Buffer): Promise<void> => {
+    for (let off = 0; off < buf.length; ) off += await writeFd(fd, buf, off, buf.length - off, null);
+  };
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      writeAll(chunk).then(() => cb(), cb);
+    },
+    writev(chunks, cb) {
+      writeAll(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), cb);
+    },
+  });
+}
+
 /** Shared by both plans: a write stream on `fd`; `beforeClose` runs on the open fd, `settle` after it closed. */
 function handleFile(
   fd: number,
@@ -212,7 +230,9 @@ function handleFile(
   settle: (committed: boolean) => Promise<void>,
   ownsFd = true,
 ): OutputFile {
-  const stream = createWriteStream("", { fd, autoClose: false, highWaterMark: 1024 * 1024 });
+  // Our own writer: fs.WriteStream closes its fd on destroy() even with autoClose: false, and a second close of the
+  // same number here would then close whatever descriptor had reused it meanwhile.
+  const stream = fdWriter(fd);
   let closed = false;
   let done = false;
   const close = async () => {

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { BuildError } from "../../src/errors.js";
 import type { LayerEntry } from "../../src/layer/types.js";
 import { mountsUnder } from "../../src/snapshot/mounts.js";
-import { runStep } from "../../src/snapshot/run-step.js";
+import { runStep } from "../../src/solver/run-step.js";
+import { createSnapshotter } from "../../src/snapshot/snapshotter.js";
 import { parseMountSpec, type SecretSource } from "../../src/solver/mount-spec.js";
 import { prepareRunMounts } from "../../src/solver/run-mounts.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
@@ -80,7 +81,7 @@ describe.each(CONFIGS)("RUN --mount with $exName + $snapshotter", ({ exName, sna
         },
         io,
         signal: new AbortController().signal,
-        snapshotter,
+        snapshotter: createSnapshotter(snapshotter),
       });
       return { ...r, out: io.out(), err: io.err() };
     } finally {
