@@ -10,13 +10,12 @@ import { access, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { createRunCgroup, detectCgroupLayout, runCgroupName, type CgroupLayout, type RunCgroup } from "./cgroups.js";
-import { DEFAULT_HOSTNAME, writeNetworkFiles } from "./hosts.js";
+import { DEFAULT_HOSTNAME, writeNetworkFiles, RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
 import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { defaultNetwork } from "./oci-runtime.js";
 import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
-import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
 

@@ -6,6 +6,9 @@ import type { ProcessSpec } from "./types.js";
 
 export const DEFAULT_HOSTNAME = "tsbuild";
 
+/** slirp4netns's fixed layout for its default 10.0.2.0/24: the RUN is 10.0.2.100, gateway .2, DNS .3 (a forwarder). */
+export const RUN_NETWORK_RESOLV_CONF = "nameserver 10.0.2.3\n";
+
 /**
  * Paths (relative to the rootfs) a runtime may create as empty mount points: /proc, /dev, /sys, and the /etc/hosts and
  * /etc/resolv.conf bind targets (plus /etc itself when the image has none). A snapshot drops such a path when it was

@@ -7,12 +7,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/
 import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
-import { writeNetworkFiles, DEFAULT_HOSTNAME } from "./hosts.js";
+import { writeNetworkFiles, DEFAULT_HOSTNAME, RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
 import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { buildRuntimeConfig } from "./runtime-spec.js";
 import { defaultResourceLimits, MAX_ID, type ResourceLimits } from "./sandbox-policy.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
-import { RUN_NETWORK_RESOLV_CONF } from "./run-network.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 export interface OciRuntimeOptions {

@@ -7,6 +7,7 @@ import type { Readable, Writable } from "node:stream";
 import { AbortError, EnvironmentError, throwIfAborted } from "../errors.js";
 import { findOnPath } from "./select-executor.js";
 import { runQuiet } from "./spawn-sandbox.js";
+import { RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
 
 export interface RunNetwork {
   /**
@@ -26,8 +27,7 @@ export interface CreateRunNetworkOptions {
   signal: AbortSignal;
 }
 
-/** slirp4netns's fixed layout for its default 10.0.2.0/24: the RUN is 10.0.2.100, gateway .2, DNS .3. */
-export const RUN_NETWORK_RESOLV_CONF = "nameserver 10.0.2.3\n";
+export { RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
 
 const INSTALL_HINT = "apt-get install -y slirp4netns";
 const READY_TIMEOUT_MS = 10_000;

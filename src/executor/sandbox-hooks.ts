@@ -2,9 +2,8 @@
 // runtime spec's form and as BPF for bwrap) and the user-mode network behind RUN's default network.
 import { AbortError, EnvironmentError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
-import { compileSeccompBpf, seccompBpfSupported } from "./seccomp-bpf.js";
-import { loadSeccompProfile, ociSeccomp, type OciSeccomp } from "./seccomp-profile.js";
-import { createRunNetwork, type RunNetwork } from "./run-network.js";
+import type { OciSeccomp } from "./seccomp-profile.js";
+import type { RunNetwork } from "./run-network.js";
 import type { SandboxHooks } from "./types.js";
 
 export interface SandboxHooksOptions {
@@ -22,12 +21,16 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
   let shared: Promise<RunNetwork> | undefined;
   let seccomp: Promise<OciSeccomp> | undefined;
   let bpf: Promise<Buffer> | undefined;
+  // The profile, the syscall tables and the network code load on the first RUN: a build that hits every step never
+  // pays for them.
   const oci = () =>
-    (seccomp ??= loadSeccompProfile(opts.seccompProfile).then((p) => ociSeccomp(p, { capabilities: DEFAULT_CAPABILITIES, arch: process.arch })));
+    (seccomp ??= import("./seccomp-profile.js").then(async ({ loadSeccompProfile, ociSeccomp }) =>
+      ociSeccomp(await loadSeccompProfile(opts.seccompProfile), { capabilities: DEFAULT_CAPABILITIES, arch: process.arch }),
+    ));
   return {
     seccomp: oci,
     seccompBpf: () =>
-      (bpf ??= oci().then((s) => {
+      (bpf ??= Promise.all([oci(), import("./seccomp-bpf.js")]).then(([s, { compileSeccompBpf, seccompBpfSupported }]) => {
         if (!seccompBpfSupported(process.arch)) {
           throw new EnvironmentError("SECCOMP_UNSUPPORTED", `the bubblewrap executor cannot apply seccomp on ${process.arch}`, {
             hint: "use --executor crun or runc on this machine",
@@ -39,7 +42,7 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
     // and tearing it down costs ~40 ms, and a RUN cannot change it (no CAP_NET_ADMIN, /proc/sys read-only) nor leave
     // a process in it. A failed attempt is not kept, so the next RUN tries again.
     network: (signal) => {
-      const attempt = (shared ??= createRunNetwork({ signal: closing.signal }).catch((e: unknown) => {
+      const attempt = (shared ??= import("./run-network.js").then(({ createRunNetwork }) => createRunNetwork({ signal: closing.signal })).catch((e: unknown) => {
         shared = undefined;
         throw e;
       }));
