@@ -1,7 +1,18 @@
 // The public library surface: everything a program embedding tsbuild needs, and nothing the CLI keeps to itself.
-export { build, type BuildOptions, type BuildResult } from "./solver/build.js";
+// docs/api.md documents it; test/api/example.test.ts runs its example against the built package.
+export { buildImage, buildMetadata, type BuildImageOptions, type BuildImageResult, type BuildMetadata } from "./api/build-image.js";
+export { build, type BuildOptions, type BuildResult, type CacheReport } from "./solver/build.js";
+export type { StepReport } from "./solver/build-session.js";
+export type { SecretSource } from "./solver/mount-spec.js";
+export type { ExecutorPreference } from "./executor/select-executor.js";
+export type { SnapshotterKind } from "./snapshot/run-step.js";
+export type { CacheFromSpec, CacheToSpec } from "./cache/cache-spec.js";
+export type { CacheExportMode } from "./cache/cache-export.js";
+export type { CacheSource } from "./cache/cache-source.js";
 export { openEngine, type Engine, type EngineOptions } from "./engine.js";
 export { parseDockerfile } from "./frontend/parse.js";
+export { planBuild, type BuildPlan, type PlanOptions, type PlanPlatform, type PlannedStage, type StageEdge, type SourceRef } from "./frontend/plan.js";
+export { runChecks } from "./frontend/checks.js";
 export { splitStages, findStage } from "./frontend/stages.js";
 export { decodeInstruction, type TypedInstruction } from "./frontend/instructions.js";
 export { expandWord, expandWords } from "./frontend/expand.js";
@@ -12,6 +23,11 @@ export { exportOciLayout } from "./exporter/oci-layout.js";
 export { exportDockerArchive } from "./exporter/docker-archive.js";
 export { exportOutputs, type OutputSpec } from "./exporter/outputs.js";
 export { loadArchive, type LoadOptions, type LoadedImage } from "./exporter/load.js";
+export { pullImage, type PullOptions, type PulledImage, type RegistryCommandOptions } from "./registry/pull.js";
+export { pushImage, type PushOptions, type PushedImage } from "./registry/push.js";
+export type { RegistryOptions } from "./registry/client.js";
+export type { ImageFormat } from "./registry/media-types.js";
+export { prune, type PruneOptions, type PruneResult, type PrunePlan, type PruneItem, type PruneCategory } from "./store/gc.js";
 export { findImage, requireImage } from "./solver/image-writer.js";
 export { collectingProgress, silentProgress, type ProgressEvent, type ProgressSink } from "./progress/events.js";
 export { plainRenderer, jsonRenderer, quietRenderer } from "./progress/renderers.js";

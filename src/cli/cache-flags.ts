@@ -6,8 +6,9 @@ import { parseCsvKeyValues } from "./args.js";
 import type { CacheExportMode } from "../cache/cache-export.js";
 import { DEFAULT_LOCAL_CACHE_TAG } from "../cache/local-cache.js";
 
-export type CacheFromSpec = { type: "local"; src: string; tag: string } | { type: "registry"; ref: string };
-export type CacheToSpec = { type: "local"; dest: string; tag: string; mode: CacheExportMode } | { type: "registry"; ref: string; mode: CacheExportMode };
+import type { CacheFromSpec, CacheToSpec } from "../cache/cache-spec.js";
+
+export type { CacheFromSpec, CacheToSpec };
 
 /** An OCI tag (the ref.name of the cache's index.json entry); default DEFAULT_LOCAL_CACHE_TAG. */
 function tag(flag: string, spec: string, kv: Map<string, string>): string {

@@ -18,6 +18,7 @@ import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
 import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
+import { withBuildLock } from "../store/locks.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
 export interface LoadOptions {
@@ -221,7 +222,16 @@ function tarTail(): Transform & { ended(): boolean } {
   return Object.assign(t, { ended: () => total % 512 === 0 && last.length === 1024 && last.every((b) => b === 0) });
 }
 
-export async function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+/**
+ * Import `file` into the store. Holds the store's shared lock while blobs land before the names that keep them, so
+ * a concurrent prune cannot take them in between.
+ */
+export function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+  return withBuildLock(store.root, opts.signal, () => loadArchiveLocked(store, images, file, opts));
+}
+
+/** loadArchive for a caller that already holds the store's shared lock. */
+export async function loadArchiveLocked(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const { signal } = opts;
   const want = opts.platform ? normalizePlatform(opts.platform) : hostPlatform();
   const members = new Map<string, Member>();

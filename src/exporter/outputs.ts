@@ -2,6 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import type { Engine } from "../engine.js";
+import type { ProgressSink } from "../progress/events.js";
 import type { Descriptor, Manifest } from "../image/types.js";
 import { familiarName, normalizeName } from "../image/reference.js";
 import { exportOciLayout } from "./oci-layout.js";
@@ -39,7 +40,8 @@ export async function checkOutput(out: OutputSpec): Promise<void> {
   else await checkOutputDir(out.dest, { what: outputLabel(out) });
 }
 
-export async function exportOutputs(engine: Engine, image: ExportableImage, out: OutputSpec, signal?: AbortSignal): Promise<Descriptor | undefined> {
+/** Write one output; warnings go to `progress` (the build's sink; default the engine's). */
+export async function exportOutputs(engine: Engine, image: ExportableImage, out: OutputSpec, signal?: AbortSignal, progress: ProgressSink = engine.progress): Promise<Descriptor | undefined> {
   const names = (out.names ?? image.tags).map((n) => normalizeName(n));
   switch (out.type) {
     case "image":
@@ -59,7 +61,7 @@ export async function exportOutputs(engine: Engine, image: ExportableImage, out:
       return image.manifest;
     case "local":
       try {
-        await exportLocal(engine, image, out.dest, signal);
+        await exportLocal(engine, image, out.dest, signal, progress);
       } catch (e) {
         throw describeOutputDirError(e, out.dest, outputLabel(out));
       }
@@ -73,7 +75,7 @@ export async function exportOutputs(engine: Engine, image: ExportableImage, out:
  * devices to whoever can reach them (BuildKit's local exporter does not create them either). Symlinks that were in
  * `dest` before are never written through, so nothing lands outside it.
  */
-async function exportLocal(engine: Engine, image: ExportableImage, dest: string, signal?: AbortSignal): Promise<void> {
+async function exportLocal(engine: Engine, image: ExportableImage, dest: string, signal: AbortSignal | undefined, progress: ProgressSink): Promise<void> {
   await mkdir(dest, { recursive: true });
   const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
   const skipped: string[] = [];
@@ -84,6 +86,6 @@ async function exportLocal(engine: Engine, image: ExportableImage, dest: string,
   }
   if (skipped.length > 0) {
     const shown = skipped.slice(0, 5).join(", ") + (skipped.length > 5 ? ", ..." : "");
-    engine.progress.emit({ kind: "warning", message: `--output type=local: skipped ${skipped.length} device node${skipped.length === 1 ? "" : "s"} (${shown}); device nodes are never created outside a container` });
+    progress.emit({ kind: "warning", message: `--output type=local: skipped ${skipped.length} device node${skipped.length === 1 ? "" : "s"} (${shown}); device nodes are never created outside a container` });
   }
 }

@@ -2,6 +2,7 @@
 // (blob digest = diff_id), an OCI manifest over them, the config byte-for-byte (so the image id is the registry's),
 // the name last. Layers download in parallel straight into pending store writes, verified as they stream (size
 // and sha256 of the compressed bytes, then the diff_id); nothing is committed unless every layer verified.
+import { withBuildLock } from "../store/locks.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import pLimit from "p-limit";
 import { setMaxListeners } from "node:events";
@@ -90,7 +91,18 @@ async function resolveManifest(repo: Repository, ref: ImageReference, want: Plat
   return { manifest: sub.manifest, digest: child.digest, viaIndex: pick.platform !== undefined };
 }
 
-export async function pullImage(engine: Engine, reference: string, opts: PullOptions = {}): Promise<PulledImage> {
+/**
+ * Pull `reference` into the store. Holds the store's shared lock while blobs land before the name that keeps them,
+ * so a concurrent prune cannot take them in between.
+ */
+export function pullImage(engine: Engine, reference: string, opts: PullOptions = {}): Promise<PulledImage> {
+  // A bad name fails at once, not after waiting for a prune.
+  parseReference(reference);
+  return withBuildLock(engine.root, opts.signal, () => pullImageLocked(engine, reference, opts));
+}
+
+/** pullImage for a caller that already holds the store's shared lock (a build pulling its base image). */
+export async function pullImageLocked(engine: Engine, reference: string, opts: PullOptions = {}): Promise<PulledImage> {
   const ref = parseReference(reference);
   const { signal } = opts;
   const progress = opts.progress ?? engine.progress;

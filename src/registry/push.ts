@@ -1,6 +1,7 @@
 // Push a local image to a registry: layers gzip-compressed once (cached by diff_id), blobs the registry already
 // has are skipped (HEAD), blobs known to exist in another repository of the same registry are cross-mounted,
 // the rest uploaded (monolithic or chunked); then the config and the manifest (OCI or Docker schema 2).
+import { withBuildLock } from "../store/locks.js";
 import pLimit from "p-limit";
 import { setMaxListeners } from "node:events";
 import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
@@ -59,10 +60,17 @@ function storeFileError(e: unknown, root: string): string | undefined {
 }
 
 /**
- * Push `localName` to `target`. Callers should hold the store's shared lock (acquireBuildLock) for the duration, so
- * a prune cannot remove the blobs being uploaded.
+ * Push `localName` to `target`, holding the store's shared lock for the duration so a prune cannot remove the blobs
+ * being uploaded.
  */
-export async function pushImage(engine: Engine, localName: string, target: string, opts: PushOptions = {}): Promise<PushedImage> {
+export function pushImage(engine: Engine, localName: string, target: string, opts: PushOptions = {}): Promise<PushedImage> {
+  // A bad name fails at once, not after waiting for a prune.
+  parseReference(target);
+  return withBuildLock(engine.root, opts.signal, () => pushImageLocked(engine, localName, target, opts));
+}
+
+/** pushImage for a caller that already holds the store's shared lock (buildImage pushing what it built). */
+export async function pushImageLocked(engine: Engine, localName: string, target: string, opts: PushOptions = {}): Promise<PushedImage> {
   try {
     return await pushImageUnchecked(engine, localName, target, opts);
   } catch (e) {

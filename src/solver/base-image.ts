@@ -27,7 +27,7 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
   const node = `stage-${stage.index}-from`;
   const label = `[${stagePrefix(run, stage)}1/${stage.instructions.length + 1}] FROM ${baseName}`;
   const started = Date.now();
-  run.engine.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
+  run.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
   let state: StageState;
   const platform = `${run.platform.os}/${run.platform.architecture}`;
   // The filesystem is not unpacked here: the first step that must run (or a stage reading this one) does it.
@@ -49,7 +49,7 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
   }
   // The new image gets this build's platform and creation time; its history and layers carry over.
   delete state.config.created;
-  run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
+  run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   return state;
 }
 
@@ -83,8 +83,9 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
   let found = run.pull && !name.includes("@") ? undefined : await find();
   if (!found) {
     try {
-      const { pullImage } = await import("../registry/pull.js");
-      await pullImage(run.engine, name, { ...run.registry, signal: run.signal });
+      // The build already holds the store lock: the unlocked pull, reporting to this build's sink.
+      const { pullImageLocked } = await import("../registry/pull.js");
+      await pullImageLocked(run.engine, name, { ...run.registry, signal: run.signal, progress: run.progress });
     } catch (e) {
       throwIfAborted(run.signal);
       const why = e instanceof Error ? e.message : String(e);

@@ -17,6 +17,7 @@ import { type SnapshotContext, type StageRootfs } from "./stage-rootfs.js";
 import { type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
 import type { ResolvedBase } from "./base-image.js";
+import type { ProgressSink } from "../progress/events.js";
 
 export interface StageResult {
   state: StageState;
@@ -31,6 +32,8 @@ export interface StageAccess {
 
 export interface BuildSession {
   engine: Engine;
+  /** This build's progress sink (BuildOptions.progress, else the engine's): concurrent builds never share one. */
+  progress: ProgressSink;
   stages: StageAccess;
   staged: StagedDockerfile;
   plan: BuildPlan;

@@ -36,6 +36,7 @@ import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./fina
 import { hostPlatform } from "../image/platform.js";
 import type { Executor } from "../executor/types.js";
 import { storeLayout } from "../store/layout.js";
+import type { ProgressSink } from "../progress/events.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -74,6 +75,9 @@ export interface BuildOptions {
   pull?: boolean;
   /** Registry access for pulling base images (insecure hosts, credentials file, environment). */
   registry?: RegistryOptions;
+  /** Where this build reports its steps, logs and warnings (default: the engine's sink). Per call, so two builds
+   *  running at once on one engine each see only their own events. */
+  progress?: ProgressSink;
   signal?: AbortSignal;
 }
 
@@ -100,7 +104,16 @@ export interface BuildResult extends StoredImage {
 }
 
 
-export async function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
+export function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
+  return runBuild(engine, opts, { lockHeld: false });
+}
+
+/**
+ * build() for callers that already hold the store's shared lock over more than the build (library buildImage: the
+ * push, cache export and outputs after it); `lockHeld` skips taking a second one. Not part of the public API.
+ */
+export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHeld: boolean }): Promise<BuildResult> {
+  const progress = opts.progress ?? engine.progress;
   const contextDir = resolve(opts.contextDir);
   const ctxStat = await stat(contextDir).catch(() => undefined);
   if (!ctxStat?.isDirectory())
@@ -119,7 +132,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const checks = runChecks(parsed, { buildArgs: opts.buildArgs ?? {} });
   const warnings: Warning[] = checks.warnings.map((w) => ({ code: w.rule, message: w.message, ...(w.range ? { range: w.range } : {}) }));
   if (checks.errorOnWarnings && warnings.length > 0) {
-    for (const w of warnings) engine.progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
+    for (const w of warnings) progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
     throw new BuildError("CHECK_FAILED", `${warnings.length} build check warning${warnings.length === 1 ? "" : "s"} with # check=error=true`, {
       ...(warnings[0]?.range ? { range: warnings[0].range } : {}),
       hint: "fix the warnings above, or drop error=true from the # check= directive",
@@ -152,7 +165,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   for (const f of noCacheStages)
     if (!findStage(staged, f)) throw new BuildError("UNKNOWN_TARGET", `--no-cache-filter ${f}: there is no stage named ${JSON.stringify(f)}`, { hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}` });
   // Shared with other builds; only a running prune excludes it. What killed builds left behind goes first.
-  const lock = await acquireBuildLock(engine.root, opts.signal);
+  const lock = how.lockHeld ? { release: async () => {} } : await acquireBuildLock(engine.root, opts.signal);
   let scratch: Awaited<ReturnType<Engine["scratch"]>>;
   try {
     await reapOrphanContainers((bundle) => orphanedIn(engine.root, bundle));
@@ -167,6 +180,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const hooks = sandboxHooks();
   const run: BuildSession = {
     engine,
+    progress,
     // Steps reach other stages through these closures (called only once `run` exists), not the scheduler module.
     stages: { result: (st) => runStage(run, st), dir: (st) => stageDir(run, st) },
     staged,
@@ -226,7 +240,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
     for (const t of tags) await engine.images.set(t, stored.manifest);
     for (const name of buildArgs.keys())
       if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
-    for (const w of warnings) engine.progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
+    for (const w of warnings) progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
     const hits = run.steps.filter((s) => s.cached).length;
     return {
       ...stored,

@@ -49,7 +49,7 @@ export async function reuseOrWriteImage(run: BuildSession, key: string, config: 
       await ensureBlob(content, source, imported.config, run.signal);
     } catch (e) {
       throwIfAborted(run.signal);
-      run.engine.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use image ${imported.manifest.digest}: ${(e as Error).message}` });
+      run.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use image ${imported.manifest.digest}: ${(e as Error).message}` });
       continue;
     }
     await putImageRecord(run.engine.root, key, imported.manifest);

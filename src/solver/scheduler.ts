@@ -78,7 +78,7 @@ export async function runStep(run: BuildSession, stage: Stage, state: StageState
   let announced = false;
   const announce = (cached: boolean) => {
     announced = true;
-    run.engine.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
+    run.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
   };
   try {
     const t = decodeInstruction(instr);
@@ -87,12 +87,12 @@ export async function runStep(run: BuildSession, stage: Stage, state: StageState
       announce(false);
       await dispatch(run, state, t);
     }
-    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
+    run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
     // The instruction's place is attached without changing the error's class (a RegistryError stays one).
     const err = e instanceof TsbuildError ? attachRange(e, instr.range) : e;
     if (!announced) announce(false);
-    run.engine.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
+    run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
     throw err;
   }
 }
@@ -118,7 +118,7 @@ export async function cachedStep(
     // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
     const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
     reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
-    run.engine.progress.emit({ kind: "cache-miss", node: step.node, reasons });
+    run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
     // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
     // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
     const entries = await run.limit(async () => {

@@ -17,7 +17,7 @@ export async function findStepRecord(run: BuildSession, key: string): Promise<St
     } catch (e) {
       throwIfAborted(run.signal);
       // A cache that cannot deliver is a miss, never a failed build.
-      run.engine.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use layer ${imported.layer?.diffId}: ${(e as Error).message}` });
+      run.progress.emit({ kind: "warning", message: `cache ${source.name}: cannot use layer ${imported.layer?.diffId}: ${(e as Error).message}` });
       continue;
     }
     await putStepRecord(run.engine.root, imported);

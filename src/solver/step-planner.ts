@@ -214,7 +214,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
                 scratch: join(run.workdir, `run-${node}`),
                 executor: await run.executor(),
                 snapshotter: run.snapshotter,
-                progress: run.engine.progress,
+                progress: run.progress,
                 node,
                 ...(run.clampEpoch !== undefined ? { epoch: run.clampEpoch } : {}),
                 signal: run.signal,

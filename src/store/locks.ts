@@ -209,6 +209,16 @@ export async function acquireBuildLock(root: string, signal?: AbortSignal): Prom
   }
 }
 
+/** Run `fn` holding a shared build lock on the store (see acquireBuildLock); the lock goes when `fn` settles. */
+export async function withBuildLock<T>(root: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireBuildLock(root, signal);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
 function lockHandle(path: string): StoreLock {
   let released = false;
   return {

@@ -65,9 +65,8 @@ export const loadCommand: Command = {
     const engine = openEngine({ root: await storeRootFlag(args) });
     const tag = flagString(args, "tag");
     const platform = flagString(args, "platform");
-    // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
-    const lock = await acquireBuildLock(engine.root, ctx.signal);
-    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), ...(platform ? { platform: parsePlatform(platform) } : {}), signal: ctx.signal }).finally(() => lock.release());
+    // loadArchive holds the shared store lock itself (a prune cannot take blobs before their names land).
+    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), ...(platform ? { platform: parsePlatform(platform) } : {}), signal: ctx.signal });
     if (flagBool(args, "quiet")) return;
     for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
   },

@@ -1,23 +1,16 @@
-// `tsbuild build [flags] CONTEXT`: parse flags, run the library build, render progress, export outputs.
+// `tsbuild build [flags] CONTEXT`: parse flags, pick the progress renderer, call the library's buildImage.
 import { resolve } from "node:path";
-import { AbortError, isTsbuildError, UsageError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
 import { locateDockerfile } from "../../context/locate-dockerfile.js";
 import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
-import { openEngine, type Engine } from "../../engine.js";
-import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from "../cache-flags.js";
-import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../../cache/local-cache.js";
-import { cacheConfigFor } from "../../cache/cache-export.js";
-import type { CacheSource } from "../../cache/cache-source.js";
-import type { RegistryOptions } from "../../registry/client.js";
-import { build, type BuildResult } from "../../solver/build.js";
-import { checkOutputDir, checkOutputFile, writeOutputFile } from "../../store/output-file.js";
-import { describeOutputDirError } from "../../store/fs-error.js";
-import { acquireBuildLock } from "../../store/locks.js";
+import { openEngine } from "../../engine.js";
+import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
+import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
-import { checkOutput, exportOutputs, type OutputSpec } from "../../exporter/outputs.js";
-import { familiarName, parseReference } from "../../image/reference.js";
+import type { OutputSpec } from "../../exporter/outputs.js";
+import { parseReference } from "../../image/reference.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import type { ProgressSink } from "../../progress/events.js";
 
@@ -104,121 +97,39 @@ export const buildCommand: Command = {
     const cacheTo = flagList(args, "cache-to").map((v) => parseCacheTo(v, ctx.io.cwd));
     const fileFlag = flagString(args, "file");
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
-    const push = flagBool(args, "push");
-    if (push && flagList(args, "tag").length === 0) throw new UsageError("BAD_ARGS", "--push needs at least one -t NAME to push to", { hint: "e.g. tsbuild build --push -t registry.example.com/team/app:1.0 ." });
-    const registry: RegistryOptions = { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env };
     const metadataFlag = flagString(args, "metadata-file");
-    if (metadataFlag === "") throw new UsageError("BAD_FLAG_VALUE", "--metadata-file needs a file name, not an empty string");
-    const metadataFile = metadataFlag === undefined ? undefined : resolve(ctx.io.cwd, metadataFlag);
-    // Outputs that cannot be written fail now, not after a long build.
-    if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
-    for (const out of outputs) await checkOutput(out);
-    for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
-    // The shared store lock over the build and everything after it (push, cache export, outputs): a prune cannot
-    // take the blobs of an untagged result or of a pushed image while they are read.
-    const lock = await acquireBuildLock(engine.root, ctx.signal);
-    try {
-      const sources = await openCacheSources(cacheFrom, progress, registry, ctx.signal);
-      const result = await build(engine, {
-        contextDir,
-        ...(fileFlag === "-" ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
-        ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
-        tags: flagList(args, "tag"),
-        buildArgs,
-        ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
-        ...(jobs !== undefined ? { jobs } : {}),
-        executor,
-        snapshotter,
-        allow,
-        ...(pidsLimit !== undefined ? { pidsLimit } : {}),
-        secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
-        noCache: flagBool(args, "no-cache"),
-        noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
-        cacheFrom: sources,
-        pull: flagBool(args, "pull"),
-        registry,
-        signal: ctx.signal,
-      }).finally(() => {
-        for (const src of sources) src.close?.();
-      });
-      for (const to of cacheTo) await exportCache(engine, result, to, progress, registry, ctx.signal);
-      if (push) {
-        const { pushImage } = await import("../../registry/push.js");
-        for (const t of result.tags) {
-          const pushed = await pushImage(engine, t, t, { ...registry, signal: ctx.signal, progress });
-          progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${pushed.digest}` });
-        }
-      }
-      if (metadataFile !== undefined) await writeMetadata(metadataFile, result);
-      for (const out of outputs) {
-        const desc = await exportOutputs(engine, result, out, ctx.signal);
-        if (desc) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
-      }
-      for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
-      await progress.close();
-      if (quiet) ctx.io.stdout.write(`${result.config}\n`);
-      else ctx.io.stderr.write(`writing image ${result.config} done\n`);
-    } finally {
-      await lock.release();
-    }
+    // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
+    const result = await buildImage(engine, {
+      contextDir,
+      ...(fileFlag === "-" ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
+      ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
+      tags: flagList(args, "tag"),
+      buildArgs,
+      ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
+      ...(jobs !== undefined ? { jobs } : {}),
+      executor,
+      snapshotter,
+      allow,
+      ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+      secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
+      noCache: flagBool(args, "no-cache"),
+      noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
+      cacheFrom,
+      cacheTo,
+      outputs,
+      push: flagBool(args, "push"),
+      ...(metadataFlag !== undefined ? { metadataFile: metadataFlag === "" ? "" : resolve(ctx.io.cwd, metadataFlag) } : {}),
+      pull: flagBool(args, "pull"),
+      registry: { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env },
+      progress,
+      signal: ctx.signal,
+    });
+    await progress.close();
+    if (quiet) ctx.io.stdout.write(`${result.config}\n`);
+    else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
-
-async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal): Promise<(CacheSource & { close?(): void })[]> {
-  const out: (CacheSource & { close?(): void })[] = [];
-  for (const spec of specs) {
-    const where = spec.type === "local" ? `type=local,src=${spec.src}` : `type=registry,ref=${spec.ref}`;
-    let source: (CacheSource & { close?(): void }) | undefined;
-    try {
-      if (spec.type === "local") source = await openLocalCacheSource(spec.src, spec.tag);
-      else {
-        const { openRegistryCacheSource } = await import("../../cache/registry-cache.js");
-        source = await openRegistryCacheSource(spec.ref, { ...registry, signal });
-      }
-    } catch (e) {
-      // As BuildKit: a cache that cannot be imported (foreign, damaged, access denied) is a warning, never silent,
-      // and never fails the build. Cancellation and bugs still do.
-      if (signal.aborted || e instanceof AbortError || !isTsbuildError(e)) throw e;
-      progress.emit({ kind: "warning", message: `--cache-from ${where}: cannot import the cache: ${e.message}${e.hint ? ` (${e.hint})` : ""}; building without it` });
-      continue;
-    }
-    // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
-    if (source) out.push(source);
-    else progress.emit({ kind: "warning", message: `--cache-from ${where}: no cache there yet; building without it` });
-  }
-  return out;
-}
-
-async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal): Promise<void> {
-  const cfg = await cacheConfigFor(engine.content, result, to.mode);
-  if (to.type === "local") {
-    const dest = to.dest;
-    const r = await writeLocalCache(dest, engine.content, cfg, signal, to.tag).catch((e: unknown) => Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")));
-    progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${to.mode})` });
-  } else {
-    const { writeRegistryCache } = await import("../../cache/registry-cache.js");
-    const r = await writeRegistryCache(to.ref, engine.content, cfg, { ...registry, signal });
-    progress.emit({ kind: "info", message: `exported cache to ${to.ref} (${r.records} records, ${r.blobs} blobs, ${r.uploaded} uploaded, mode=${to.mode})` });
-  }
-}
-
-/** BuildKit's metadata keys for the image, plus tsbuild's per-step cache results. */
-async function writeMetadata(file: string, result: BuildResult): Promise<void> {
-  const doc = {
-    "containerimage.digest": result.manifest.digest,
-    "containerimage.config.digest": result.config,
-    "containerimage.descriptor": result.manifest,
-    ...(result.tags.length ? { "image.name": result.tags.join(",") } : {}),
-    "tsbuild.cache": {
-      hits: result.cache.hits,
-      misses: result.cache.misses,
-      steps: result.cache.steps.map((s) => ({ name: s.name, cached: s.cached, durationMs: s.durationMs, key: s.key, ...(s.cached ? {} : { reasons: s.reasons }) })),
-      contextFiles: result.cache.contextFiles,
-    },
-  };
-  await writeOutputFile(file, JSON.stringify(doc, null, 2) + "\n", { what: "--metadata-file" });
-}
 
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";

@@ -7,7 +7,6 @@ import { openEngine } from "../../engine.js";
 import { checkRegistryHost, familiarName, parseReference } from "../../image/reference.js";
 import { registryOf } from "../../registry/login.js";
 import { plainRenderer, quietRenderer } from "../../progress/renderers.js";
-import { acquireBuildLock } from "../../store/locks.js";
 import { login, logout, parsePlatform, pullImage, pushImage, type ImageFormat } from "../../registry/index.js";
 
 const REGISTRY_FLAGS: FlagSpec[] = [
@@ -36,9 +35,8 @@ export const pullCommand: Command = {
     const platformFlag = flagString(args, "platform");
     const quiet = flagBool(args, "quiet");
     const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
-    // Blobs land before the ref that keeps them: hold the shared store lock so a prune cannot take them in between.
-    const lock = await acquireBuildLock(engine.root, ctx.signal);
-    const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) }).finally(() => lock.release());
+    // pullImage holds the shared store lock itself (a prune cannot take blobs before the name lands).
+    const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) });
     if (!quiet) ctx.io.stdout.write(`Digest: ${r.remoteDigest}\nImage ID: ${r.config}\n`);
     ctx.io.stdout.write(`${r.name}\n`);
   },
@@ -62,12 +60,9 @@ export const pushCommand: Command = {
     const quiet = flagBool(args, "quiet");
     const [local, target] = args.positionals as [string, string | undefined];
     const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
-    // Names are checked before the lock is taken: a typo should not wait for a prune.
-    parseReference(target ?? local);
-    // The shared store lock for the whole push: a prune waits (and says the store is busy) instead of removing the
-    // blobs being uploaded; `rmi` only removes names, so the push still completes.
-    const lock = await acquireBuildLock(engine.root, ctx.signal);
-    const r = await pushImage(engine, local, target ?? local, { ...registryOptions(ctx, args), format: format as ImageFormat }).finally(() => lock.release());
+    // pushImage checks the names first, then holds the shared store lock for the whole push: a prune says the store
+    // is busy instead of removing the blobs being uploaded; `rmi` only removes names, so the push still completes.
+    const r = await pushImage(engine, local, target ?? local, { ...registryOptions(ctx, args), format: format as ImageFormat });
     ctx.io.stdout.write(quiet ? `${r.digest}\n` : `${familiarName(target ?? local)}: digest: ${r.digest} size: ${r.size}\n`);
   },
 };
