@@ -5,7 +5,7 @@ export { build, type BuildOptions, type BuildResult, type CacheReport } from "./
 export type { StepReport } from "./solver/build-session.js";
 export type { SecretSource } from "./solver/mount-spec.js";
 export type { ExecutorPreference } from "./executor/select-executor.js";
-export type { SnapshotterKind } from "./snapshot/run-step.js";
+export type { SnapshotterKind } from "./snapshot/snapshotter.js";
 export type { CacheFromSpec, CacheToSpec } from "./cache/cache-spec.js";
 export type { CacheExportMode } from "./cache/cache-export.js";
 export type { CacheSource } from "./cache/cache-source.js";
