@@ -114,8 +114,16 @@ export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapF
   return { options: a, command };
 }
 
-/** Joins the cgroup (each `cgroup.procs` listed before `--`), then execs the rest: the sandbox starts inside it. */
-const JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+/**
+ * The launcher in front of bwrap. setpriv sets a parent-death SIGKILL (kept across the execs that follow), then the
+ * shell checks tsbuild is still its parent — so a tsbuild killed at any moment, even before bwrap's own
+ * --die-with-parent is in place, takes the sandbox with it — joins the cgroup (each `cgroup.procs` listed before
+ * `--`) and execs the rest: the sandbox starts inside the cgroup.
+ */
+export function bwrapLauncher(parentPid: number, procsFiles: readonly string[], inner: readonly string[]): string[] {
+  const script = `[ "$PPID" = "${parentPid}" ] || exit 125; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`;
+  return ["setpriv", "--pdeathsig", "KILL", "--", "sh", "-c", script, "tsbuild-sandbox", ...procsFiles, "--", ...inner];
+}
 
 export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const command = opts.command ?? "bwrap";
@@ -201,7 +209,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         }
         if (netReady) net = await netReady;
         const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
-        const argv = cgroup ? ["sh", "-c", JOIN_CGROUP, "tsbuild-cgroup", ...cgroup.procsFiles, "--", ...inner] : inner;
+        const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         return await spawnSandbox({
           command: argv[0] as string,
           args: argv.slice(1),

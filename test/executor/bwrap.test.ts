@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { bwrapArgs } from "../../src/executor/bwrap.js";
+import { bwrapArgs, bwrapLauncher } from "../../src/executor/bwrap.js";
 import type { ProcessSpec } from "../../src/executor/types.js";
 
 describe("bwrapArgs", () => {
@@ -41,5 +41,14 @@ describe("bwrapArgs", () => {
     expect(a.slice(a.indexOf("--") + 1)).toEqual(["/dev/.tsbuild/busybox", "nsenter", "-G", "50", "-S", "1000", "--", "/bin/sh", "-c", "x"]);
     expect(a.join(" ")).toContain("--bind /c /cache");
     expect(a.join(" ")).toContain("--tmpfs /t");
+  });
+});
+
+describe("bwrapLauncher", () => {
+  test("parent-death signal first, then the parent check, the cgroup join and bwrap", () => {
+    const argv = bwrapLauncher(4242, ["/cg/pids/x/cgroup.procs"], ["bwrap", "--args", "3"]);
+    expect(argv.slice(0, 5)).toEqual(["setpriv", "--pdeathsig", "KILL", "--", "sh"]);
+    expect(argv[6]).toContain('[ "$PPID" = "4242" ] || exit 125');
+    expect(argv.slice(7)).toEqual(["tsbuild-sandbox", "/cg/pids/x/cgroup.procs", "--", "bwrap", "--args", "3"]);
   });
 });
