@@ -9,7 +9,28 @@ export const LAYER_KINDS = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
 
 // Text-like bytes (compress about 3-4x, like source code), generated once per process from a fixed seed.
 function textPool(bytes, seed) {
-  const words = ["const", "return", "function", "import", "export", "if", "else", "value", "name", "path", "=>", "{", "}", ";", "await", "index", "buffer", "layer", "stage", "cache"];
+  const words = [
+    "const",
+    "return",
+    "function",
+    "import",
+    "export",
+    "if",
+    "else",
+    "value",
+    "name",
+    "path",
+    "=>",
+    "{",
+    "}",
+    ";",
+    "await",
+    "index",
+    "buffer",
+    "layer",
+    "stage",
+    "cache",
+  ];
   const next = prng(seed);
   const parts = [];
   let n = 0;
@@ -88,7 +109,11 @@ function smallProject() {
       for (let i = 0; i < 8; i++) write(dir, `src/m${i}.txt`, textContent(`src/m${i}.txt`, 2000 + i * 300, next));
       write(dir, "static/late.txt", "late v0\n");
     },
-    changes: { early: { file: "deps.txt", line: "COPY deps.txt ./" }, late: { file: "static/late.txt", line: "COPY static/late.txt ./" }, arg: { name: "VERSION", line: ": r03" } },
+    changes: {
+      early: { file: "deps.txt", line: "COPY deps.txt ./" },
+      late: { file: "static/late.txt", line: "COPY static/late.txt ./" },
+      arg: { name: "VERSION", line: ": r03" },
+    },
   };
 }
 
@@ -132,7 +157,11 @@ function multiProject() {
       }
       write(dir, "static/late.txt", "late v0\n");
     },
-    changes: { early: { file: "a/deps.txt", line: "COPY a/deps.txt ./" }, late: { file: "static/late.txt", line: "COPY static/late.txt ./" }, arg: { name: "VERSION", line: ": rf1" } },
+    changes: {
+      early: { file: "a/deps.txt", line: "COPY a/deps.txt ./" },
+      late: { file: "static/late.txt", line: "COPY static/late.txt ./" },
+      arg: { name: "VERSION", line: ": rf1" },
+    },
   };
 }
 
@@ -160,19 +189,38 @@ function ctx5kProject() {
       writeTree(dir);
     },
     // The late change is one file deep in the 5,000-file tree: the context walk must find it without re-reading the rest.
-    changes: { early: { file: "deps.txt", line: "COPY deps.txt ./" }, late: { file: "tree/d07/e03/f4237.txt", line: "COPY tree/ ./tree/" }, arg: { name: "VERSION", line: ": c03" } },
+    changes: {
+      early: { file: "deps.txt", line: "COPY deps.txt ./" },
+      late: { file: "tree/d07/e03/f4237.txt", line: "COPY tree/ ./tree/" },
+      arg: { name: "VERSION", line: ": c03" },
+    },
   };
 }
 
 function fortyProject() {
-  const lines = ["FROM busybox:local", 'LABEL org.opencontainers.image.title="forty"', "ENV APP=forty MODE=bench", "WORKDIR /srv/forty", "COPY deps.txt ./", "RUN : f00 && sort deps.txt > deps.lock"];
+  const lines = [
+    "FROM busybox:local",
+    'LABEL org.opencontainers.image.title="forty"',
+    "ENV APP=forty MODE=bench",
+    "WORKDIR /srv/forty",
+    "COPY deps.txt ./",
+    "RUN : f00 && sort deps.txt > deps.lock",
+  ];
   for (let i = 1; lines.length < 32; i++) {
     lines.push(`COPY parts/p${i}.txt ./parts/`);
     lines.push(`RUN : f${String(i).padStart(2, "0")} && cat parts/p${i}.txt >> all.txt && wc -c all.txt > size${i}`);
     if (i % 3 === 0) lines.push(`ENV STEP_${i}=${i}`);
     if (i % 4 === 0) lines.push(`LABEL step${i}="${i}"`);
   }
-  lines.push("ARG VERSION=1", 'RUN : f98 && echo "$VERSION" > version', "COPY static/late.txt ./", "EXPOSE 8080", "STOPSIGNAL SIGTERM", "USER app", 'CMD ["cat", "version"]');
+  lines.push(
+    "ARG VERSION=1",
+    'RUN : f98 && echo "$VERSION" > version',
+    "COPY static/late.txt ./",
+    "EXPOSE 8080",
+    "STOPSIGNAL SIGTERM",
+    "USER app",
+    'CMD ["cat", "version"]',
+  );
   const nparts = lines.filter((l) => l.startsWith("COPY parts/")).length;
   return {
     name: "forty",
@@ -184,7 +232,11 @@ function fortyProject() {
       for (let i = 1; i <= nparts; i++) write(dir, `parts/p${i}.txt`, textContent(`parts/p${i}.txt`, 500 + i * 40, next));
       write(dir, "static/late.txt", "late v0\n");
     },
-    changes: { early: { file: "deps.txt", line: "COPY deps.txt ./" }, late: { file: "static/late.txt", line: "COPY static/late.txt ./" }, arg: { name: "VERSION", line: ": f98" } },
+    changes: {
+      early: { file: "deps.txt", line: "COPY deps.txt ./" },
+      late: { file: "static/late.txt", line: "COPY static/late.txt ./" },
+      arg: { name: "VERSION", line: ": f98" },
+    },
   };
 }
 
@@ -200,7 +252,11 @@ function runHeavyProject() {
       write(dir, "deps.txt", DEPS);
       write(dir, "static/late.txt", "late v0\n");
     },
-    changes: { early: { file: "deps.txt", line: "COPY deps.txt ./" }, late: { file: "static/late.txt", line: "COPY static/late.txt ./" }, arg: { name: "VERSION", line: ": h14" } },
+    changes: {
+      early: { file: "deps.txt", line: "COPY deps.txt ./" },
+      late: { file: "static/late.txt", line: "COPY static/late.txt ./" },
+      arg: { name: "VERSION", line: ": h14" },
+    },
   };
 }
 
@@ -230,7 +286,8 @@ export function materializeProject(name, dir) {
       if (LAYER_KINDS.has(kind)) steps.push({ stage: si, index: li, kind, text, tag: tagOf(kind, text) });
     });
   });
-  for (const a of steps) for (const b of steps) if (a !== b && b.text.includes(a.tag)) throw new Error(`fixture ${name}: tag ${a.tag} is not unique (also in ${b.text})`);
+  for (const a of steps)
+    for (const b of steps) if (a !== b && b.text.includes(a.tag)) throw new Error(`fixture ${name}: tag ${a.tag} is not unique (also in ${b.text})`);
   const instructions = p.stages.reduce((n, s) => n + s.lines.length, 0);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "Dockerfile"), p.stages.map((s) => s.lines.join("\n")).join("\n\n") + "\n");
@@ -253,7 +310,7 @@ export function expectedMisses(project, line) {
     dirty.add(si);
   };
   mark(start.stage, start.index);
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     project.stages.forEach((st, si) => {
       st.lines.forEach((text, li) => {

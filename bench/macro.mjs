@@ -148,7 +148,9 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
         out[sc] = runScenario(sc);
         out[sc].scenarioMs = Math.round(performance.now() - t0);
         const o = out[sc];
-        log(`  ${builder.label} ${projectName} ${sc}: ${o.ms != null ? Math.round(o.ms) + " ms" : o.status}${o.hits != null ? `, hits ${o.hits}/${o.total} (${o.hitCheck})` : ""}`);
+        log(
+          `  ${builder.label} ${projectName} ${sc}: ${o.ms != null ? Math.round(o.ms) + " ms" : o.status}${o.hits != null ? `, hits ${o.hits}/${o.total} (${o.hitCheck})` : ""}`,
+        );
       } catch (e) {
         // A peer that fails twice in a row is reported as an error for this scenario; the run goes on.
         if (builder.name === "tsbuild") throw e;
@@ -175,5 +177,8 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
     rmSync(dir, { recursive: true, force: true });
   }
   if (retries) for (const o of Object.values(out)) o.peerRetries = retries;
-  return { project: { name: project.name, description: project.description, instructions: project.instructions, layerSteps: project.steps.length }, scenarios: out };
+  return {
+    project: { name: project.name, description: project.description, instructions: project.instructions, layerSteps: project.steps.length },
+    scenarios: out,
+  };
 }

@@ -145,11 +145,12 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   rmSync(big, { recursive: true, force: true });
   const next = prng(200);
   const per50 = 50;
-  for (let p = 1; p <= 4; p++) for (let f = 0; f < per50; f++) {
-    const rel = `big/p${p}/f${f}.txt`;
-    mkdirSync(join(big, `big/p${p}`), { recursive: true });
-    writeFileSync(join(big, rel), textContent(rel, 1 << 20, next));
-  }
+  for (let p = 1; p <= 4; p++)
+    for (let f = 0; f < per50; f++) {
+      const rel = `big/p${p}/f${f}.txt`;
+      mkdirSync(join(big, `big/p${p}`), { recursive: true });
+      writeFileSync(join(big, rel), textContent(rel, 1 << 20, next));
+    }
   writeFileSync(join(big, "Dockerfile"), "FROM busybox:local\n" + [1, 2, 3, 4].map((p) => `COPY big/p${p}/ /data/p${p}/`).join("\n") + "\n");
   const bigBytes = 4 * per50 * (1 << 20);
   const bigState = tsbuild.prepare({ name: "micro-big", dir: big });
@@ -175,7 +176,16 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   });
   const coldMs = median(plain);
   const exportMs = median(exp) - coldMs;
-  out.export = { bytes: bigBytes, coldBuildMs: coldMs, withExportMs: median(exp), exportMs, exportMBs: mbs(bigBytes, exportMs), tarMs: median(tarT), tarMBs: mbs(bigBytes, median(tarT)), runs: exportRuns };
+  out.export = {
+    bytes: bigBytes,
+    coldBuildMs: coldMs,
+    withExportMs: median(exp),
+    exportMs,
+    exportMBs: mbs(bigBytes, exportMs),
+    tarMs: median(tarT),
+    tarMBs: mbs(bigBytes, median(tarT)),
+    runs: exportRuns,
+  };
   tsbuild.finish(bigState);
   rmSync(big, { recursive: true, force: true });
   return out;
@@ -187,17 +197,37 @@ export function microRows(m) {
   const tr = m.treeRaw;
   const ctxMB = m.context.bytes / 1e6;
   const rows = [
-    ["parse a 10k-line Dockerfile", `${m.parse.medianMs.toFixed(1)} ms = ${m.parse.linesPerSecond.toLocaleString("en")} lines/s`, `raw line split ${m.parse.rawSplitMs.toFixed(2)} ms`],
+    [
+      "parse a 10k-line Dockerfile",
+      `${m.parse.medianMs.toFixed(1)} ms = ${m.parse.linesPerSecond.toLocaleString("en")} lines/s`,
+      `raw line split ${m.parse.rawSplitMs.toFixed(2)} ms`,
+    ],
     [
       `COPY of the 5,000-file context (${ctxMB.toFixed(0)} MB), cold build`,
       `${ms(m.context.coldMs)} = ${Math.round(m.context.files / (m.context.coldMs / 1000)).toLocaleString("en")} files/s, ${Math.round(ctxMB / (m.context.coldMs / 1000))} MB/s (whole build incl. start-up)`,
       `node read+sha256 ${ms(tr.readSha256Ms)} (${mbs(tr.bytes, tr.readSha256Ms)} MB/s), read+xxh64 ${ms(tr.readXxh64Ms)} (${mbs(tr.bytes, tr.readXxh64Ms)} MB/s), tar -c ${ms(tr.tarMs)}`,
     ],
-    [`same, no-op rebuild (stat cache)`, `${ms(m.context.noopMs)} = ${Math.round(m.context.files / (m.context.noopMs / 1000)).toLocaleString("en")} files/s`, `node -e 0: ${ms(m.nodeStartMs)}`],
-    [`COPY of ${Math.round(m.export.bytes / 1e6)} MB in 4 layers (walk, tar, sha256, store), cold build`, `${ms(m.export.coldBuildMs)} = ${mbs(m.export.bytes, m.export.coldBuildMs)} MB/s`, `tar -c of the same bytes ${ms(m.export.tarMs)} (${m.export.tarMBs} MB/s); node sha256 ${m.raw.sha256MBs} MB/s`],
-    [`export that image (-o type=oci: gzip + tar)`, `${ms(m.export.exportMs)} = ${m.export.exportMBs} MB/s`, `node gzip -6 ${m.raw.gzipMBs} MB/s per core (ratio ${m.raw.gzipRatio}); tar -c ${m.export.tarMBs} MB/s`],
+    [
+      `same, no-op rebuild (stat cache)`,
+      `${ms(m.context.noopMs)} = ${Math.round(m.context.files / (m.context.noopMs / 1000)).toLocaleString("en")} files/s`,
+      `node -e 0: ${ms(m.nodeStartMs)}`,
+    ],
+    [
+      `COPY of ${Math.round(m.export.bytes / 1e6)} MB in 4 layers (walk, tar, sha256, store), cold build`,
+      `${ms(m.export.coldBuildMs)} = ${mbs(m.export.bytes, m.export.coldBuildMs)} MB/s`,
+      `tar -c of the same bytes ${ms(m.export.tarMs)} (${m.export.tarMBs} MB/s); node sha256 ${m.raw.sha256MBs} MB/s`,
+    ],
+    [
+      `export that image (-o type=oci: gzip + tar)`,
+      `${ms(m.export.exportMs)} = ${m.export.exportMBs} MB/s`,
+      `node gzip -6 ${m.raw.gzipMBs} MB/s per core (ratio ${m.raw.gzipRatio}); tar -c ${m.export.tarMBs} MB/s`,
+    ],
     ["cold build, fixtures/example (3 stages, COPY + RUN)", ms(m.exampleColdMs), `node -e 0: ${ms(m.nodeStartMs)}`],
-    [`per-RUN overhead (10 trivial RUNs vs 1)`, `${ms(m.perRun.perStepMs)} per RUN (1 RUN: ${ms(m.perRun.oneMs)}, 10: ${ms(m.perRun.tenMs)})`, m.perRun.bwrapTrueMs != null ? `bwrap /bin/true ${ms(m.perRun.bwrapTrueMs)}` : "bwrap missing (apt-get install -y bubblewrap)"],
+    [
+      `per-RUN overhead (10 trivial RUNs vs 1)`,
+      `${ms(m.perRun.perStepMs)} per RUN (1 RUN: ${ms(m.perRun.oneMs)}, 10: ${ms(m.perRun.tenMs)})`,
+      m.perRun.bwrapTrueMs != null ? `bwrap /bin/true ${ms(m.perRun.bwrapTrueMs)}` : "bwrap missing (apt-get install -y bubblewrap)",
+    ],
     ["sha256 / gzip -6 (node, 64 MB / 32 MB of text)", `${m.raw.sha256MBs} MB/s / ${m.raw.gzipMBs} MB/s`, "raw"],
   ];
   return rows;

@@ -50,5 +50,7 @@ export function benchParse({ lines = 10_000, runs = 7 } = {}) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = benchParse();
-  console.log(`parse: ${r.lines} lines in ${r.medianMs.toFixed(1)} ms (median of 7) = ${r.linesPerSecond.toLocaleString("en")} lines/s; raw line split of the same text: ${r.rawSplitMs.toFixed(2)} ms`);
+  console.log(
+    `parse: ${r.lines} lines in ${r.medianMs.toFixed(1)} ms (median of 7) = ${r.linesPerSecond.toLocaleString("en")} lines/s; raw line split of the same text: ${r.rawSplitMs.toFixed(2)} ms`,
+  );
 }

@@ -16,7 +16,11 @@ const runsArg = process.argv.indexOf("--runs");
 const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 2;
 const MB = 1e6;
 
-for (const [cmd, pkg] of [["docker-registry", "docker-registry"], ["skopeo", "skopeo"], ["tar", "tar"]]) {
+for (const [cmd, pkg] of [
+  ["docker-registry", "docker-registry"],
+  ["skopeo", "skopeo"],
+  ["tar", "tar"],
+]) {
   if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is not installed: apt-get install -y ${pkg}`);
 }
 if (!existsSync(join(repo, "dist/registry/pull.js"))) throw new Error("dist/ has no registry client: run `npm run build` first");
@@ -78,7 +82,9 @@ function makeImage() {
     rmSync(root, { recursive: true });
     rmSync(tarFile);
   }
-  const config = blob(Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) } })));
+  const config = blob(
+    Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) } })),
+  );
   const manifest = blob(
     Buffer.from(
       JSON.stringify({
@@ -90,7 +96,19 @@ function makeImage() {
     ),
   );
   writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  writeFileSync(join(layout, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest, annotations: { "io.containerd.image.name": "bench/big:1", "org.opencontainers.image.ref.name": "1" } }] }));
+  writeFileSync(
+    join(layout, "index.json"),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...manifest,
+          annotations: { "io.containerd.image.name": "bench/big:1", "org.opencontainers.image.ref.name": "1" },
+        },
+      ],
+    }),
+  );
   const archive = join(work, "image.tar");
   sh("tar", ["-cf", archive, "-C", layout, "."]);
   rmSync(layout, { recursive: true });
@@ -160,25 +178,63 @@ for (let r = 0; r < runs; r++) {
   // Push, cold: a fresh copy of the store, so gzip runs (skopeo's docker-archive → registry compresses too).
   const store = join(work, `push-store-${r}`);
   tsbuild(["load", "-q", "--root", store, "-i", image.archive]);
-  record("tsbuild push (gzip + upload)", timed(() => tsbuild(["push", "-q", "--root", store, "bench/big:1", `${host}/ts/cold${r}:1`])), image.bytes, "compresses every layer, then uploads");
-  record("skopeo copy docker-archive → reg", timed(() => sh("skopeo", ["copy", "-q", "--dest-tls-verify=false", `docker-archive:${saved}`, `docker://${host}/sk/cold${r}:1`])), image.bytes, "skopeo compresses (pgzip) while uploading");
+  record(
+    "tsbuild push (gzip + upload)",
+    timed(() => tsbuild(["push", "-q", "--root", store, "bench/big:1", `${host}/ts/cold${r}:1`])),
+    image.bytes,
+    "compresses every layer, then uploads",
+  );
+  record(
+    "skopeo copy docker-archive → reg",
+    timed(() => sh("skopeo", ["copy", "-q", "--dest-tls-verify=false", `docker-archive:${saved}`, `docker://${host}/sk/cold${r}:1`])),
+    image.bytes,
+    "skopeo compresses (pgzip) while uploading",
+  );
   // Push, warm: gzip blobs at hand (tsbuild's cached, skopeo's in an oci: layout), uploaded to a registry that has
   // none of them (a fresh one each run: otherwise both tools skip or cross-mount blobs the registry already holds).
   const oci = join(work, `oci-${r}`);
   // Pull: tsbuild decompresses and verifies diff_ids into its store; skopeo to oci: keeps the gzip blobs,
   // to docker-archive: it decompresses too.
-  record("skopeo copy reg → oci: (pull)", timed(() => sh("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${host}/sk/cold${r}:1`, `oci:${oci}:1`])), image.bytes, "stores compressed blobs");
+  record(
+    "skopeo copy reg → oci: (pull)",
+    timed(() => sh("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${host}/sk/cold${r}:1`, `oci:${oci}:1`])),
+    image.bytes,
+    "stores compressed blobs",
+  );
   const fresh = await startRegistry();
-  record("tsbuild push (gzip cached)", timed(() => tsbuild(["push", "-q", "--root", store, "bench/big:1", `${fresh}/ts/warm${r}:1`])), image.bytes, "upload of cached gzip blobs to an empty registry");
-  record("skopeo copy oci: → reg (push)", timed(() => sh("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${oci}:1`, `docker://${fresh}/sk/warm${r}:1`])), image.bytes, "upload of already-compressed blobs to an empty registry");
+  record(
+    "tsbuild push (gzip cached)",
+    timed(() => tsbuild(["push", "-q", "--root", store, "bench/big:1", `${fresh}/ts/warm${r}:1`])),
+    image.bytes,
+    "upload of cached gzip blobs to an empty registry",
+  );
+  record(
+    "skopeo copy oci: → reg (push)",
+    timed(() => sh("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${oci}:1`, `docker://${fresh}/sk/warm${r}:1`])),
+    image.bytes,
+    "upload of already-compressed blobs to an empty registry",
+  );
 
   const pullStore = join(work, `pull-store-${r}`);
-  record("tsbuild pull", timed(() => tsbuild(["pull", "-q", "--root", pullStore, `${host}/sk/cold${r}:1`])), image.bytes, "download, gunzip, verify digest + diff_id, store");
+  record(
+    "tsbuild pull",
+    timed(() => tsbuild(["pull", "-q", "--root", pullStore, `${host}/sk/cold${r}:1`])),
+    image.bytes,
+    "download, gunzip, verify digest + diff_id, store",
+  );
   const pulledId = JSON.parse(tsbuild(["inspect", "--root", pullStore, `${host}/sk/cold${r}:1`]))[0].Id;
   if (pulledId !== image.config) throw new Error(`pulled image id ${pulledId} differs from ${image.config}`);
   const da = join(work, `pulled-${r}.tar`);
-  record("skopeo copy reg → docker-archive:", timed(() => sh("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${host}/sk/cold${r}:1`, `docker-archive:${da}:bench/big:1`])), image.bytes, "decompresses into a tar");
-  compressedBytes = JSON.parse(sh("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${host}/ts/cold${r}:1`])).layers.reduce((n, l) => n + l.size, 0);
+  record(
+    "skopeo copy reg → docker-archive:",
+    timed(() => sh("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${host}/sk/cold${r}:1`, `docker-archive:${da}:bench/big:1`])),
+    image.bytes,
+    "decompresses into a tar",
+  );
+  compressedBytes = JSON.parse(sh("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${host}/ts/cold${r}:1`])).layers.reduce(
+    (n, l) => n + l.size,
+    0,
+  );
   for (const p of [store, pullStore, oci, da]) rmSync(p, { recursive: true, force: true });
   stopRegistries();
 }
@@ -202,7 +258,9 @@ const out = {
   tools: { skopeo: skopeoVersion, registry: "Debian docker-registry (distribution 2.8), filesystem storage, loopback HTTP" },
   image: { uncompressedBytes: image.bytes, gzipBytes: compressedBytes, layers: 4 },
   runs,
-  results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { seconds: v.runs.map((s) => +s.toFixed(3)), bestMBs: +rate(k).toFixed(1), note: v.note }])),
+  results: Object.fromEntries(
+    Object.entries(results).map(([k, v]) => [k, { seconds: v.runs.map((s) => +s.toFixed(3)), bestMBs: +rate(k).toFixed(1), note: v.note }]),
+  ),
   ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, +v.toFixed(2)])),
 };
 mkdirSync(join(repo, "bench/results"), { recursive: true });

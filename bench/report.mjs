@@ -14,7 +14,7 @@ function hitsCell(r) {
 }
 
 function statusCell(r) {
-  return r ? r.note ?? r.status : "–";
+  return r ? (r.note ?? r.status) : "–";
 }
 
 /** One row per project × scenario. */
@@ -95,14 +95,18 @@ export function ratioChartSvg(results, peers, title) {
     const x1 = x(1);
     const xv = x(b.v);
     out.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(b.label)}</text>`);
-    out.push(`<rect x="${Math.min(x1, xv).toFixed(1)}" y="${y}" width="${Math.max(1, Math.abs(xv - x1)).toFixed(1)}" height="${barH}" fill="${colors[b.peer.name] ?? "#777"}"><title>${esc(`${b.label} vs ${b.peer.label}: ×${b.v.toFixed(3)}`)}</title></rect>`);
+    out.push(
+      `<rect x="${Math.min(x1, xv).toFixed(1)}" y="${y}" width="${Math.max(1, Math.abs(xv - x1)).toFixed(1)}" height="${barH}" fill="${colors[b.peer.name] ?? "#777"}"><title>${esc(`${b.label} vs ${b.peer.label}: ×${b.v.toFixed(3)}`)}</title></rect>`,
+    );
     out.push(`<text x="${(Math.max(x1, xv) + 4).toFixed(1)}" y="${y + barH - 3}" fill="#333">×${b.v < 10 ? b.v.toFixed(2) : b.v.toFixed(0)}</text>`);
   });
   out.push(`<line x1="${x(1).toFixed(1)}" y1="${top - 8}" x2="${x(1).toFixed(1)}" y2="${H - 40}" stroke="#000" stroke-width="1.5"/>`);
   out.push(`<text x="${x(1).toFixed(1)}" y="${top - 10}" text-anchor="middle">1.0</text>`);
   let lx = left;
   for (const p of peers) {
-    out.push(`<rect x="${lx}" y="${H - 16}" width="12" height="10" fill="${colors[p.name] ?? "#777"}"/><text x="${lx + 16}" y="${H - 7}">vs ${esc(p.label)}${p.status === "ok" ? "" : ` (${esc(p.note)})`}</text>`);
+    out.push(
+      `<rect x="${lx}" y="${H - 16}" width="12" height="10" fill="${colors[p.name] ?? "#777"}"/><text x="${lx + 16}" y="${H - 7}">vs ${esc(p.label)}${p.status === "ok" ? "" : ` (${esc(p.note)})`}</text>`,
+    );
     lx += 260;
   }
   if (bars.length === 0) out.push(`<text x="${W / 2}" y="${top + 10}" text-anchor="middle">no peer measured in this run</text>`);

@@ -38,8 +38,7 @@ function parseArgs(argv) {
     else if (a === "--peers") {
       const v = val();
       o.peers = v === "none" ? [] : v.split(",");
-    }
-    else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
+    } else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
     else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
     else if (a === "--no-build") o.build = false;
@@ -160,7 +159,13 @@ async function main() {
     const date = new Date().toISOString().slice(0, 10);
     // Runs narrowed by flags get their own name, so they never overwrite the day's full or quick record.
     const file = opts.custom ? `${date}-custom` : opts.quick ? `${date}-quick` : date;
-    const machine = { cores: availableParallelism(), memGB: Math.round(totalmem() / 1e9), node: process.version, kernel: release(), loadavg1: { start: loadStart, end: loadavg()[0] } };
+    const machine = {
+      cores: availableParallelism(),
+      memGB: Math.round(totalmem() / 1e9),
+      node: process.version,
+      kernel: release(),
+      loadavg1: { start: loadStart, end: loadavg()[0] },
+    };
     const peerInfo = peers.map((p) => ({ name: p.name, label: p.label, status: p.status, note: p.note, version: p.version, startedDaemon: p.startedDaemon }));
     const macro = macroTable(results, peers);
     const microT = micro ? microTable(microRows(micro)) : "";
@@ -180,7 +185,26 @@ async function main() {
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, `${file}.md`), md);
-    writeFileSync(join(resultsDir, `${file}.json`), JSON.stringify({ date, quick: opts.quick, runs: opts.runs, durationMs: Math.round(durationMs), machine, peers: peerInfo, tsbuildFeatures: ts.features, results, micro, problems, peerNotes }, null, 2) + "\n");
+    writeFileSync(
+      join(resultsDir, `${file}.json`),
+      JSON.stringify(
+        {
+          date,
+          quick: opts.quick,
+          runs: opts.runs,
+          durationMs: Math.round(durationMs),
+          machine,
+          peers: peerInfo,
+          tsbuildFeatures: ts.features,
+          results,
+          micro,
+          problems,
+          peerNotes,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
     writeFileSync(join(resultsDir, `${file}.svg`), ratioChartSvg(results, peers, `tsbuild vs peers, wall time — ${date}${opts.quick ? " (quick)" : ""}`));
     log(`wrote bench/results/${file}.{md,json,svg}; total ${(durationMs / 1000).toFixed(1)} s${failed ? `; ${problems.length} FAILED check(s)` : ""}`);
   } finally {

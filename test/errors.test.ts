@@ -23,7 +23,13 @@ describe("attachRange", () => {
     expect(withRange).toBeInstanceOf(RegistryError);
     expect(withRange).not.toBeInstanceOf(BuildError);
     expect(withRange).not.toBe(original);
-    expect(withRange).toMatchObject({ name: "RegistryError", code: "AUTH_REQUIRED", message: "registry.example wants a login", hint: "tsbuild login registry.example", range });
+    expect(withRange).toMatchObject({
+      name: "RegistryError",
+      code: "AUTH_REQUIRED",
+      message: "registry.example wants a login",
+      hint: "tsbuild login registry.example",
+      range,
+    });
     expect(withRange.cause).toBe(original);
     expect(withRange.stack).toBe(original.stack);
     expect(original.range).toBeUndefined();

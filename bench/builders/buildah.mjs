@@ -66,7 +66,10 @@ export function buildahBuilder({ work, baseArchive, log }) {
       tryRun("buildah", [...global, "rm", "-a"]);
       tryRun("buildah", [...global, "rmi", "-a", "-f"]);
       if (existsSync("/proc/self/mounts")) {
-        const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m && m.startsWith(base));
+        const mounts = readFileSync("/proc/self/mounts", "utf8")
+          .split("\n")
+          .map((l) => l.split(" ")[1])
+          .filter((m) => m && m.startsWith(base));
         for (const m of mounts.reverse()) tryRun("umount", ["-l", m]);
       }
       rmSync(base, { recursive: true, force: true });

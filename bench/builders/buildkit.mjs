@@ -58,7 +58,22 @@ export async function buildkitBuilder({ work, baseArchive, log }) {
     const pidfile = join(base, "docker.pid");
     const logFd = openSync(join(base, "dockerd.log"), "a");
     // --iptables=false: no firewall changes; the default bridge stays (BuildKit's RUN needs it, see PEERS.md).
-    const child = spawn("dockerd", ["--iptables=false", "--storage-driver=overlay2", "--data-root", dataRoot, "--exec-root", join(base, "exec"), "-H", `unix://${sock}`, "--pidfile", pidfile], { stdio: ["ignore", logFd, logFd], detached: true });
+    const child = spawn(
+      "dockerd",
+      [
+        "--iptables=false",
+        "--storage-driver=overlay2",
+        "--data-root",
+        dataRoot,
+        "--exec-root",
+        join(base, "exec"),
+        "-H",
+        `unix://${sock}`,
+        "--pidfile",
+        pidfile,
+      ],
+      { stdio: ["ignore", logFd, logFd], detached: true },
+    );
     closeSync(logFd);
     started = { child, pid: child.pid, base, sock };
     env = { ...env, DOCKER_HOST: `unix://${sock}` };
@@ -97,7 +112,15 @@ export async function buildkitBuilder({ work, baseArchive, log }) {
     const hwm = Number.isFinite(daemonPid) && resetHWM(daemonPid);
     const r = measured(DOCKER, ["build", "--progress=plain", "-t", state.tag, ...args, state.project.dir], { env });
     const daemonKB = hwm ? procHWM(daemonPid) : null;
-    return { ms: r.ms, rssKB: r.rssKB != null && daemonKB != null ? r.rssKB + daemonKB : r.rssKB, clientKB: r.rssKB, daemonKB, steps: parseBuildkitSteps(r.stderr), digest: null, output: r.stderr };
+    return {
+      ms: r.ms,
+      rssKB: r.rssKB != null && daemonKB != null ? r.rssKB + daemonKB : r.rssKB,
+      clientKB: r.rssKB,
+      daemonKB,
+      steps: parseBuildkitSteps(r.stderr),
+      digest: null,
+      output: r.stderr,
+    };
   };
 
   const builder = {
@@ -162,7 +185,10 @@ export async function buildkitBuilder({ work, baseArchive, log }) {
         }
       }
       // dockerd's managed containerd exits with it; unmount anything left under the private root before deleting it.
-      const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m && m.startsWith(started.base));
+      const mounts = readFileSync("/proc/self/mounts", "utf8")
+        .split("\n")
+        .map((l) => l.split(" ")[1])
+        .filter((m) => m && m.startsWith(started.base));
       for (const m of mounts.reverse()) tryRun("umount", ["-l", m]);
       rmSync(started.base, { recursive: true, force: true });
       log(`BuildKit: stopped the private dockerd (pid ${started.pid}) and removed ${started.base}`);

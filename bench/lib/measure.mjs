@@ -59,7 +59,8 @@ export function measured(cmd, args, { env, cwd, input } = {}) {
 export function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, ...opts, env: { ...process.env, ...opts.env } });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}:\n${(r.stderr || r.stdout || "").trim().split("\n").slice(-20).join("\n")}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}:\n${(r.stderr || r.stdout || "").trim().split("\n").slice(-20).join("\n")}`);
   return r.stdout;
 }
 

@@ -69,13 +69,16 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   const cacheTo = opts.cacheTo ?? [];
   const registry: RegistryOptions = opts.registry ?? {};
   if (opts.push && (opts.tags ?? []).length === 0)
-    throw new UsageError("BAD_ARGS", "--push needs at least one -t NAME to push to", { hint: "e.g. tsbuild build --push -t registry.example.com/team/app:1.0 ." });
+    throw new UsageError("BAD_ARGS", "--push needs at least one -t NAME to push to", {
+      hint: "e.g. tsbuild build --push -t registry.example.com/team/app:1.0 .",
+    });
   if (opts.metadataFile === "") throw new UsageError("BAD_FLAG_VALUE", "--metadata-file needs a file name, not an empty string");
   const metadataFile = opts.metadataFile === undefined ? undefined : resolve(opts.metadataFile);
   // Outputs that cannot be written fail now, not after a long build.
   if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
   for (const out of outputs) await checkOutput(out);
-  for (const to of cacheTo) if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
+  for (const to of cacheTo)
+    if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
 
   const lock = await acquireBuildLock(engine.root, signal);
   try {
@@ -114,7 +117,12 @@ function where(spec: CacheFromSpec): string {
   return spec.type === "local" ? `type=local,src=${spec.src}` : `type=registry,ref=${spec.ref}`;
 }
 
-async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal | undefined): Promise<(CacheSource & { close?(): void })[]> {
+async function openCacheSources(
+  specs: CacheFromSpec[],
+  progress: ProgressSink,
+  registry: RegistryOptions,
+  signal: AbortSignal | undefined,
+): Promise<(CacheSource & { close?(): void })[]> {
   const out: (CacheSource & { close?(): void })[] = [];
   try {
     for (const spec of specs) {
@@ -129,7 +137,10 @@ async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, 
         // As BuildKit: a cache that cannot be imported (foreign, damaged, access denied) is a warning, never silent,
         // and never fails the build. Cancellation and bugs still do.
         if (signal?.aborted || e instanceof AbortError || !isTsbuildError(e)) throw e;
-        progress.emit({ kind: "warning", message: `--cache-from ${where(spec)}: cannot import the cache: ${e.message}${e.hint ? ` (${e.hint})` : ""}; building without it` });
+        progress.emit({
+          kind: "warning",
+          message: `--cache-from ${where(spec)}: cannot import the cache: ${e.message}${e.hint ? ` (${e.hint})` : ""}; building without it`,
+        });
         continue;
       }
       // As BuildKit: a cache that does not exist yet is a warning (the first CI run has none), not an error.
@@ -143,12 +154,21 @@ async function openCacheSources(specs: CacheFromSpec[], progress: ProgressSink, 
   return out;
 }
 
-async function exportCache(engine: Engine, result: BuildResult, to: CacheToSpec, progress: ProgressSink, registry: RegistryOptions, signal: AbortSignal | undefined): Promise<BuildImageResult["cacheExports"][number]> {
+async function exportCache(
+  engine: Engine,
+  result: BuildResult,
+  to: CacheToSpec,
+  progress: ProgressSink,
+  registry: RegistryOptions,
+  signal: AbortSignal | undefined,
+): Promise<BuildImageResult["cacheExports"][number]> {
   const mode: CacheExportMode = to.mode ?? "min";
   const cfg = await cacheConfigFor(engine.content, result, mode);
   if (to.type === "local") {
     const dest = to.dest;
-    const r = await writeLocalCache(dest, engine.content, cfg, signal, to.tag).catch((e: unknown) => Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")));
+    const r = await writeLocalCache(dest, engine.content, cfg, signal, to.tag).catch((e: unknown) =>
+      Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")),
+    );
     progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${mode})` });
     return { to, records: r.records, blobs: r.blobs };
   }
@@ -168,7 +188,13 @@ export function buildMetadata(result: BuildResult): BuildMetadata {
     "tsbuild.cache": {
       hits: result.cache.hits,
       misses: result.cache.misses,
-      steps: result.cache.steps.map((s) => ({ name: s.name, cached: s.cached, durationMs: s.durationMs, key: s.key, ...(s.cached ? {} : { reasons: s.reasons }) })),
+      steps: result.cache.steps.map((s) => ({
+        name: s.name,
+        cached: s.cached,
+        durationMs: s.durationMs,
+        key: s.key,
+        ...(s.cached ? {} : { reasons: s.reasons }),
+      })),
       contextFiles: result.cache.contextFiles,
     },
   };

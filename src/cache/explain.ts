@@ -77,7 +77,9 @@ function describePart(name: string, before: string | undefined, after: string | 
 /** Reasons for a miss; the earlier-step reason comes last since the others are the root cause when present. */
 export function explainMiss(prev: ExplainRecord | undefined, now: Omit<ExplainRecord, "v" | "key">): string[] {
   if (!prev) return ["no earlier build of this step is recorded"];
-  const names = [...new Set([...Object.keys(prev.parts), ...Object.keys(now.parts)])].sort((a, b) => (a === "parent" ? 1 : b === "parent" ? -1 : a < b ? -1 : 1));
+  const names = [...new Set([...Object.keys(prev.parts), ...Object.keys(now.parts)])].sort((a, b) =>
+    a === "parent" ? 1 : b === "parent" ? -1 : a < b ? -1 : 1,
+  );
   const reasons: string[] = [];
   for (const n of names) {
     const before = prev.parts[n];

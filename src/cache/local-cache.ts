@@ -43,13 +43,19 @@ async function readIndex(dir: string): Promise<Index | undefined> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    throw new StoreError("BAD_CACHE", `cache directory ${dir}: cannot read index.json (${code ?? (e as Error).message})`, { cause: e, hint: "check the path and its permissions" });
+    throw new StoreError("BAD_CACHE", `cache directory ${dir}: cannot read index.json (${code ?? (e as Error).message})`, {
+      cause: e,
+      hint: "check the path and its permissions",
+    });
   }
   let index: Index;
   try {
     index = JSON.parse(text) as Index;
   } catch (e) {
-    throw new StoreError("BAD_CACHE", `cache directory ${dir}: index.json is not valid JSON`, { cause: e, hint: "point the cache at a directory of its own, or remove the broken index.json" });
+    throw new StoreError("BAD_CACHE", `cache directory ${dir}: index.json is not valid JSON`, {
+      cause: e,
+      hint: "point the cache at a directory of its own, or remove the broken index.json",
+    });
   }
   if (!index || typeof index !== "object" || (index.manifests !== undefined && !Array.isArray(index.manifests)))
     throw new StoreError("BAD_CACHE", `cache directory ${dir}: index.json is not an OCI image index`, { hint: "point the cache at a directory of its own" });
@@ -62,7 +68,9 @@ type Purpose = "import" | "export";
 function notACache(dir: string, tag: string, what: string, purpose: Purpose): StoreError {
   const where = `${dir} holds ${what} under the tag ${JSON.stringify(tag)} (index.json ${ANNOTATION_REF_NAME}), not a tsbuild cache`;
   return purpose === "export"
-    ? new StoreError("NOT_A_CACHE", `${where}; nothing was written`, { hint: `give the cache a tag of its own (e.g. --cache-to type=local,dest=${dir},tag=buildcache) or another directory` })
+    ? new StoreError("NOT_A_CACHE", `${where}; nothing was written`, {
+        hint: `give the cache a tag of its own (e.g. --cache-to type=local,dest=${dir},tag=buildcache) or another directory`,
+      })
     : new StoreError("NOT_A_CACHE", where, { hint: "give the tag the cache was exported with (tag=) or its directory" });
 }
 
@@ -94,7 +102,10 @@ async function inspectLocal(dir: string, tag: string, purpose: Purpose): Promise
       // Our own cache with a lost manifest can be replaced; anything unmarked we cannot vouch for.
       if (!markedOurs) throw notACache(dir, tag, `a manifest that cannot be read (${desc.digest})`, purpose);
     }
-    const isCache = markedOurs || (manifest as { artifactType?: string } | undefined)?.artifactType === CACHE_ARTIFACT_TYPE || manifest?.config?.mediaType === CACHE_CONFIG_TYPE;
+    const isCache =
+      markedOurs ||
+      (manifest as { artifactType?: string } | undefined)?.artifactType === CACHE_ARTIFACT_TYPE ||
+      manifest?.config?.mediaType === CACHE_CONFIG_TYPE;
     if (!isCache) throw notACache(dir, tag, describeForeign(manifest, desc.mediaType), purpose);
     if (ours) continue;
     if (!manifest?.config) {
@@ -118,7 +129,10 @@ async function inspectLocal(dir: string, tag: string, purpose: Purpose): Promise
 export async function readLocalCache(dir: string, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<CacheConfig | undefined> {
   const state = await inspectLocal(dir, tag, "import");
   if (state.kind === "none") return undefined;
-  if (!state.cfg) throw new StoreError("BAD_CACHE", `cache directory ${dir} is damaged: ${state.damage ?? "its cache cannot be read"}`, { hint: "export the cache there again (--cache-to replaces a damaged cache)" });
+  if (!state.cfg)
+    throw new StoreError("BAD_CACHE", `cache directory ${dir} is damaged: ${state.damage ?? "its cache cannot be read"}`, {
+      hint: "export the cache there again (--cache-to replaces a damaged cache)",
+    });
   return state.cfg;
 }
 
@@ -152,7 +166,13 @@ export async function checkLocalCacheTarget(dir: string, tag: string = DEFAULT_L
  * the tag. Other index.json entries and their blobs are left alone; a foreign entry under the tag, or an
  * index.json that cannot be read, is refused before anything is written.
  */
-export async function writeLocalCache(dir: string, content: ContentStore, cfg: CacheConfig, signal?: AbortSignal, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<{ records: number; blobs: number }> {
+export async function writeLocalCache(
+  dir: string,
+  content: ContentStore,
+  cfg: CacheConfig,
+  signal?: AbortSignal,
+  tag: string = DEFAULT_LOCAL_CACHE_TAG,
+): Promise<{ records: number; blobs: number }> {
   const before = await inspectLocal(dir, tag, "export");
   const merged = mergeCacheConfigs(before.kind === "cache" ? before.cfg : undefined, cfg);
   const w = await openDirWriter(dir, signal);
@@ -180,7 +200,13 @@ export async function writeLocalCache(dir: string, content: ContentStore, cfg: C
   // index.json read again just before it is replaced: an image exported there meanwhile is kept too.
   const now = await inspectLocal(dir, tag, "export");
   const others = (now.index?.manifests ?? []).filter((m) => m?.annotations?.[ANNOTATION_REF_NAME] !== tag);
-  const entry: IndexEntry = { mediaType: MediaType.OciManifest, artifactType: CACHE_ARTIFACT_TYPE, digest: manifestDigest, size: manifestBytes.length, annotations: { [ANNOTATION_REF_NAME]: tag } };
+  const entry: IndexEntry = {
+    mediaType: MediaType.OciManifest,
+    artifactType: CACHE_ARTIFACT_TYPE,
+    digest: manifestDigest,
+    size: manifestBytes.length,
+    annotations: { [ANNOTATION_REF_NAME]: tag },
+  };
   const index: Index = { ...(now.index ?? {}), schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...others, entry] };
   // index.json last, atomically: a killed export leaves the previous index (and cache) readable.
   await w.addBytes("index.json", jsonBytes(index));

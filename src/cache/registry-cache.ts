@@ -30,8 +30,12 @@ type Purpose = "import" | "export";
 
 function notACache(familiar: string, what: string, purpose: Purpose): RegistryError {
   return purpose === "export"
-    ? new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache; nothing was pushed`, { hint: `pick another ref for the cache, e.g. ${familiar}-cache or a tag of its own such as :buildcache` })
-    : new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache`, { hint: "give the ref the cache was exported to with --cache-to type=registry" });
+    ? new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache; nothing was pushed`, {
+        hint: `pick another ref for the cache, e.g. ${familiar}-cache or a tag of its own such as :buildcache`,
+      })
+    : new RegistryError("NOT_A_CACHE", `${familiar} is ${what}, not a tsbuild cache`, {
+        hint: "give the ref the cache was exported to with --cache-to type=registry",
+      });
 }
 
 /**
@@ -53,9 +57,11 @@ async function inspectRemote(repo: Repository, tag: string, familiar: string, pu
   } catch {
     throw notACache(familiar, `a manifest that is not JSON (${fetched.mediaType || "no media type"})`, purpose);
   }
-  if (!manifest || typeof manifest !== "object") throw notACache(familiar, `a manifest that is not a JSON object (${fetched.mediaType || "no media type"})`, purpose);
+  if (!manifest || typeof manifest !== "object")
+    throw notACache(familiar, `a manifest that is not a JSON object (${fetched.mediaType || "no media type"})`, purpose);
   const mediaType = (manifest as { mediaType?: string }).mediaType ?? fetched.mediaType;
-  if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(fetched.mediaType) || Array.isArray((manifest as { manifests?: unknown }).manifests)) throw notACache(familiar, "an image index", purpose);
+  if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(fetched.mediaType) || Array.isArray((manifest as { manifests?: unknown }).manifests))
+    throw notACache(familiar, "an image index", purpose);
   const configType = manifest.config?.mediaType;
   if (configType !== CACHE_CONFIG_TYPE && manifest.artifactType !== CACHE_ARTIFACT_TYPE) {
     if (configType !== undefined && IMAGE_CONFIGS.has(configType)) throw notACache(familiar, "an image", purpose);
@@ -65,10 +71,16 @@ async function inspectRemote(repo: Repository, tag: string, familiar: string, pu
   if (manifest.config.size > MAX_CONFIG) return { kind: "cache", cfg: undefined, damage: `its config claims ${manifest.config.size} bytes` };
   const chunks: Buffer[] = [];
   try {
-    for await (const c of repo.getBlob(manifest.config.digest, { size: manifest.config.size, what: `cache config of ${familiar}`, ...(signal ? { signal } : {}) })) chunks.push(c as Buffer);
+    for await (const c of repo.getBlob(manifest.config.digest, {
+      size: manifest.config.size,
+      what: `cache config of ${familiar}`,
+      ...(signal ? { signal } : {}),
+    }))
+      chunks.push(c as Buffer);
   } catch (e) {
     // A lost or corrupt config blob is a damaged cache; auth, 5xx and network trouble are not.
-    if (e instanceof RegistryError && (e.code === "BLOB_NOT_FOUND" || e.code === "DIGEST_MISMATCH" || e.code === "SIZE_MISMATCH")) return { kind: "cache", cfg: undefined, damage: e.message };
+    if (e instanceof RegistryError && (e.code === "BLOB_NOT_FOUND" || e.code === "DIGEST_MISMATCH" || e.code === "SIZE_MISMATCH"))
+      return { kind: "cache", cfg: undefined, damage: e.message };
     throw e;
   }
   let cfg: CacheConfig | undefined;
@@ -81,7 +93,10 @@ async function inspectRemote(repo: Repository, tag: string, familiar: string, pu
 }
 
 /** Undefined when the registry has no cache under that tag yet (404); a foreign, damaged or unreadable one throws. */
-export async function openRegistryCacheSource(ref: string, opts: RegistryOptions & { signal?: AbortSignal }): Promise<(CacheSource & { close(): void }) | undefined> {
+export async function openRegistryCacheSource(
+  ref: string,
+  opts: RegistryOptions & { signal?: AbortSignal },
+): Promise<(CacheSource & { close(): void }) | undefined> {
   const t = target(ref);
   const session = openRegistry(t.registry, opts);
   try {
@@ -92,7 +107,10 @@ export async function openRegistryCacheSource(ref: string, opts: RegistryOptions
       return undefined;
     }
     const cfg = state.cfg;
-    if (!cfg) throw new RegistryError("BAD_CACHE", `the cache ${t.familiar} is damaged: ${state.damage ?? "its config cannot be read"}`, { hint: "export the cache there again (--cache-to replaces a damaged cache)" });
+    if (!cfg)
+      throw new RegistryError("BAD_CACHE", `the cache ${t.familiar} is damaged: ${state.damage ?? "its config cannot be read"}`, {
+        hint: "export the cache there again (--cache-to replaces a damaged cache)",
+      });
     const source = cacheSource(`type=registry,ref=${t.familiar}`, cfg, async (blob, content, signal) => {
       throwIfAborted(signal);
       const w = content.write(blob.digest);
@@ -152,7 +170,8 @@ export async function writeRegistryCache(
     const blobs: Descriptor[] = cacheBlobs(kept);
     const manifestBytes = jsonBytes(cacheManifest({ digest: config.digest, size: config.size }, blobs));
     const digest = await repo.putManifest(t.tag, manifestBytes, MediaType.OciManifest, so);
-    if (digest !== sha256Digest(manifestBytes)) throw new RegistryError("BAD_MANIFEST", `the registry stored the cache manifest of ${t.familiar} under another digest (${digest})`);
+    if (digest !== sha256Digest(manifestBytes))
+      throw new RegistryError("BAD_MANIFEST", `the registry stored the cache manifest of ${t.familiar} under another digest (${digest})`);
     return { records: kept.steps.length + kept.images.length, blobs: blobs.length, uploaded, digest };
   } finally {
     session.close();

@@ -34,13 +34,19 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byName.get(name);
-      if (!spec) throw new UsageError("UNKNOWN_FLAG", `unknown flag --${name} for \`tsbuild ${command}\``, { hint: `run \`tsbuild ${command} --help\` for the flags it takes` });
+      if (!spec)
+        throw new UsageError("UNKNOWN_FLAG", `unknown flag --${name} for \`tsbuild ${command}\``, {
+          hint: `run \`tsbuild ${command} --help\` for the flags it takes`,
+        });
     } else if (arg.startsWith("-") && arg.length > 1) {
       const eq = arg.indexOf("=");
       const name = eq >= 0 ? arg.slice(1, eq) : arg.slice(1);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byShort.get(name);
-      if (!spec) throw new UsageError("UNKNOWN_FLAG", `unknown flag -${name} for \`tsbuild ${command}\``, { hint: `run \`tsbuild ${command} --help\` for the flags it takes` });
+      if (!spec)
+        throw new UsageError("UNKNOWN_FLAG", `unknown flag -${name} for \`tsbuild ${command}\``, {
+          hint: `run \`tsbuild ${command} --help\` for the flags it takes`,
+        });
     } else {
       positionals.push(arg);
       continue;
@@ -57,7 +63,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const needs = `flag --${spec.name} needs a value${spec.value ? ` (${spec.value})` : ""}`;
       if (next === undefined) throw new UsageError("MISSING_FLAG_VALUE", needs);
       // `-o --quiet`: the value was forgotten and the next flag would be taken as it.
-      if (isKnownFlag(next, byName, byShort)) throw new UsageError("MISSING_FLAG_VALUE", `${needs}, but is followed by the flag ${next}`, { hint: `write --${spec.name}=VALUE if the value really starts with '-'` });
+      if (isKnownFlag(next, byName, byShort))
+        throw new UsageError("MISSING_FLAG_VALUE", `${needs}, but is followed by the flag ${next}`, {
+          hint: `write --${spec.name}=VALUE if the value really starts with '-'`,
+        });
       value = next;
       i++;
     }

@@ -14,7 +14,9 @@ export type { CacheFromSpec, CacheToSpec };
 function tag(flag: string, spec: string, kv: Map<string, string>): string {
   const t = kv.get("tag") ?? DEFAULT_LOCAL_CACHE_TAG;
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t))
-    throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: tag ${JSON.stringify(t)} is not a valid tag`, { hint: "letters, digits, _ . - (not first), at most 128 characters, e.g. tag=buildcache" });
+    throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: tag ${JSON.stringify(t)} is not a valid tag`, {
+      hint: "letters, digits, _ . - (not first), at most 128 characters, e.g. tag=buildcache",
+    });
   return t;
 }
 
@@ -37,7 +39,12 @@ function required(flag: string, spec: string, kv: Map<string, string>, key: stri
 
 export function parseCacheFrom(spec: string, cwd: string): CacheFromSpec {
   // A bare reference means type=registry (docker buildx accepts that too).
-  const kv = spec.includes("=") ? parseCsvKeyValues(spec, "--cache-from") : new Map([["type", "registry"], ["ref", spec]]);
+  const kv = spec.includes("=")
+    ? parseCsvKeyValues(spec, "--cache-from")
+    : new Map([
+        ["type", "registry"],
+        ["ref", spec],
+      ]);
   const type = kv.get("type");
   if (type === "local") {
     checkKeys("--cache-from", spec, kv, ["type", "src", "tag"]);
@@ -55,7 +62,12 @@ export function parseCacheTo(spec: string, cwd: string): CacheToSpec {
   const type = kv.get("type");
   if (type === "local") {
     checkKeys("--cache-to", spec, kv, ["type", "dest", "tag", "mode"]);
-    return { type, dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")), tag: tag("--cache-to", spec, kv), mode: mode("--cache-to", spec, kv) };
+    return {
+      type,
+      dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")),
+      tag: tag("--cache-to", spec, kv),
+      mode: mode("--cache-to", spec, kv),
+    };
   }
   if (type === "registry") {
     checkKeys("--cache-to", spec, kv, ["type", "ref", "mode"]);

@@ -43,7 +43,13 @@ export async function readDockerfileFromStdin(stdin: Readable, signal?: AbortSig
       const b = typeof c === "string" ? Buffer.from(c) : c;
       chunks.push(b);
       total += b.length;
-      if (total > MAX_DOCKERFILE_BYTES) done(new BuildError("INPUT_TOO_LARGE", `the Dockerfile on standard input is more than ${MAX_DOCKERFILE_BYTES / (1024 * 1024)} MiB, the most tsbuild reads`));
+      if (total > MAX_DOCKERFILE_BYTES)
+        done(
+          new BuildError(
+            "INPUT_TOO_LARGE",
+            `the Dockerfile on standard input is more than ${MAX_DOCKERFILE_BYTES / (1024 * 1024)} MiB, the most tsbuild reads`,
+          ),
+        );
     };
     const onEnd = () => done();
     const onError = (e: Error) => done(new BuildError("INPUT_UNREADABLE", `cannot read the Dockerfile from standard input: ${e.message}`, { cause: e }));

@@ -22,7 +22,13 @@ function setMeta(p: string, st: Stats): void {
  * The directory to mount for context directory `relDir` (whose lstat is `top`): undefined when .dockerignore
  * leaves out nothing below it (mount it as is), else `slot`, filled with the non-ignored entries.
  */
-export async function contextView(context: ViewableContext, relDir: string, top: Stats, slot: string, opts: { writable: boolean; signal?: AbortSignal }): Promise<string | undefined> {
+export async function contextView(
+  context: ViewableContext,
+  relDir: string,
+  top: Stats,
+  slot: string,
+  opts: { writable: boolean; signal?: AbortSignal },
+): Promise<string | undefined> {
   let excluded = false;
   const entries: ContextEntry[] = [];
   for await (const e of context.walk(relDir, opts.signal, () => (excluded = true))) entries.push(e);

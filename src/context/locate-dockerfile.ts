@@ -19,7 +19,13 @@ export function locateDockerfile(cwd: string, fileFlag: string | undefined, cont
 
 /** The Dockerfile's text: a regular file of at most MAX_DOCKERFILE_BYTES (a FIFO or directory is an error, never a hang). */
 export async function readDockerfile(loc: DockerfileLocation, signal?: AbortSignal): Promise<string> {
-  const text = await readRegularFileIfExists(loc.path, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", display: loc.display, ...(signal ? { signal } : {}) });
-  if (text === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
+  const text = await readRegularFileIfExists(loc.path, {
+    maxBytes: MAX_DOCKERFILE_BYTES,
+    what: "Dockerfile",
+    display: loc.display,
+    ...(signal ? { signal } : {}),
+  });
+  if (text === undefined)
+    throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${loc.display}`, { hint: "use -f PATH to pick another Dockerfile" });
   return text;
 }

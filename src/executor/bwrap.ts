@@ -73,7 +73,12 @@ export function bwrapArgs(spec: ProcessSpec, rootfs: string, files: BwrapFiles, 
 }
 
 /** Options (which carry the environment, so they go through a private fd) apart from the command to run. */
-export function bwrapInvocation(spec: ProcessSpec, rootfs: string, files: BwrapFiles, policy: BwrapPolicy = DEFAULT_POLICY): { options: string[]; command: string[] } {
+export function bwrapInvocation(
+  spec: ProcessSpec,
+  rootfs: string,
+  files: BwrapFiles,
+  policy: BwrapPolicy = DEFAULT_POLICY,
+): { options: string[]; command: string[] } {
   const a: string[] = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   // "default" joins the user-mode network's namespace through nsenter before bwrap starts; "host" is the entitlement.
   if (spec.network === "none") a.push("--unshare-net");

@@ -11,8 +11,7 @@ const V1_CONTROLLERS = ["pids", "memory", "devices", "freezer"] as const;
 type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 export type CgroupLayout =
-  | { version: 1; mounts: Partial<Record<V1Controller, string>>; self: Partial<Record<V1Controller, string>> }
-  | { version: 2; mount: string; self: string };
+  { version: 1; mounts: Partial<Record<V1Controller, string>>; self: Partial<Record<V1Controller, string>> } | { version: 2; mount: string; self: string };
 
 export interface CgroupSources {
   mountinfo: string;
@@ -165,10 +164,7 @@ export async function createRunCgroup(layout: CgroupLayout | undefined, name: st
 /** Removes run cgroups whose owning build died (kill -9): kills what is left in them and deletes them. */
 export async function reapStaleRunCgroups(layout: CgroupLayout | undefined, alive: (pid: number) => boolean | Promise<boolean>): Promise<number> {
   if (!layout) return 0;
-  const parents =
-    layout.version === 2
-      ? [join(layout.mount, "tsbuild")]
-      : Object.values(layout.mounts).map((m) => join(m, cgroupBase(layout), "tsbuild"));
+  const parents = layout.version === 2 ? [join(layout.mount, "tsbuild")] : Object.values(layout.mounts).map((m) => join(m, cgroupBase(layout), "tsbuild"));
   let reaped = 0;
   for (const parent of parents) {
     const names = await readdir(parent).catch(() => [] as string[]);

@@ -18,7 +18,12 @@ function underReserved(p: string): string | undefined {
  * links re-rooted, `..` clamped at `/`). Rejects `/` itself and anything under /proc, /sys or /dev.
  */
 export async function resolveMountTarget(rootfs: string, target: string, what = "mount target"): Promise<string> {
-  const lexical = "/" + target.split("/").filter((c) => c !== "" && c !== ".").join("/");
+  const lexical =
+    "/" +
+    target
+      .split("/")
+      .filter((c) => c !== "" && c !== ".")
+      .join("/");
   if (lexical.startsWith(OWN_DEV_PREFIX) && !lexical.slice(OWN_DEV_PREFIX.length).includes("/")) {
     const name = lexical.slice(OWN_DEV_PREFIX.length);
     if (name !== "" && name !== "..") return lexical;

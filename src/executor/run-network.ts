@@ -89,7 +89,8 @@ async function openNewNetns(signal: AbortSignal): Promise<FileHandle> {
   // `read` blocks until we close its stdin, so the pid cannot exit (and be reused) before we have opened the ns.
   const child = spawn("unshare", ["--net", "--", "sh", "-c", "echo; read _"], { stdio: ["pipe", "pipe", "pipe"] });
   const proc = track(child);
-  const fail = (detail: string): EnvironmentError => new EnvironmentError("NETNS_FAILED", `cannot set up RUN's network: unshare --net failed: ${detail}`, { hint: NETNS_HINT });
+  const fail = (detail: string): EnvironmentError =>
+    new EnvironmentError("NETNS_FAILED", `cannot set up RUN's network: unshare --net failed: ${detail}`, { hint: NETNS_HINT });
   try {
     await waitReady(child.stdout as Readable, proc.ended, signal, fail);
     const ns = await open(`/proc/${child.pid}/ns/net`, "r");
@@ -150,7 +151,9 @@ async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
   };
   const fail = (detail: string): EnvironmentError =>
     proc.notFound()
-      ? new EnvironmentError("NO_SLIRP4NETNS", "RUN's default network needs slirp4netns, which is not on PATH", { hint: `${INSTALL_HINT} (or use RUN --network=host)` })
+      ? new EnvironmentError("NO_SLIRP4NETNS", "RUN's default network needs slirp4netns, which is not on PATH", {
+          hint: `${INSTALL_HINT} (or use RUN --network=host)`,
+        })
       : new EnvironmentError("SLIRP_FAILED", `cannot set up RUN's network: slirp4netns failed: ${detail}`, {
           hint: `check that slirp4netns works here (${INSTALL_HINT}), or use RUN --network=host`,
         });
@@ -219,6 +222,9 @@ function waitReady(ready: Readable, ended: Promise<string>, signal: AbortSignal,
 }
 
 function lastLine(s: string): string {
-  const lines = s.trim().split("\n").filter((l) => l.trim() !== "");
+  const lines = s
+    .trim()
+    .split("\n")
+    .filter((l) => l.trim() !== "");
   return (lines[lines.length - 1] ?? "").trim();
 }

@@ -42,10 +42,12 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
     // and tearing it down costs ~40 ms, and a RUN cannot change it (no CAP_NET_ADMIN, /proc/sys read-only) nor leave
     // a process in it. A failed attempt is not kept, so the next RUN tries again.
     network: (signal) => {
-      const attempt = (shared ??= import("./run-network.js").then(({ createRunNetwork }) => createRunNetwork({ signal: closing.signal })).catch((e: unknown) => {
-        shared = undefined;
-        throw e;
-      }));
+      const attempt = (shared ??= import("./run-network.js")
+        .then(({ createRunNetwork }) => createRunNetwork({ signal: closing.signal }))
+        .catch((e: unknown) => {
+          shared = undefined;
+          throw e;
+        }));
       return raceAbort(attempt, signal).then((net) => ({ nsPath: net.nsPath, resolvConf: net.resolvConf, release: () => Promise.resolve() }));
     },
     async close() {

@@ -96,7 +96,10 @@ function actionValue(action: SeccompAction, errnoRet: number | undefined, where:
     case "SCMP_ACT_TRACE":
       return RET_TRACE | ((errnoRet ?? EPERM) & 0xffff);
     case "SCMP_ACT_NOTIFY":
-      throw seccompError(`seccomp ${where}: SCMP_ACT_NOTIFY needs a listener, which bubblewrap does not provide`, "use another action, or the crun/runc executor");
+      throw seccompError(
+        `seccomp ${where}: SCMP_ACT_NOTIFY needs a listener, which bubblewrap does not provide`,
+        "use another action, or the crun/runc executor",
+      );
   }
 }
 
@@ -132,31 +135,31 @@ function compare(arg: SeccompArg): (Insn | "FAIL-jt" | "FAIL-jf")[] {
   const j = (code: number, k: number, jt: number, jf: number, fail: "jt" | "jf") => out.push(ins(code, k, jt, jf), `FAIL-${fail}`);
   switch (arg.op) {
     case "SCMP_CMP_EQ":
-      out.push(ldHi), j(JMP_JEQ_K, hi, 0, 0, "jf");
-      out.push(ldLo), j(JMP_JEQ_K, lo, 0, 0, "jf");
+      (out.push(ldHi), j(JMP_JEQ_K, hi, 0, 0, "jf"));
+      (out.push(ldLo), j(JMP_JEQ_K, lo, 0, 0, "jf"));
       break;
     case "SCMP_CMP_NE":
       out.push(ldHi, ins(JMP_JEQ_K, hi, 0, 2)); // high halves differ → holds
-      out.push(ldLo), j(JMP_JEQ_K, lo, 0, 0, "jt");
+      (out.push(ldLo), j(JMP_JEQ_K, lo, 0, 0, "jt"));
       break;
     case "SCMP_CMP_GT":
     case "SCMP_CMP_GE":
       out.push(ldHi, ins(JMP_JGT_K, hi, 3, 0)); // hi > H → holds (skip jeq, ld, test)
       j(JMP_JEQ_K, hi, 0, 0, "jf"); // hi < H → fails
-      out.push(ldLo), j(arg.op === "SCMP_CMP_GT" ? JMP_JGT_K : JMP_JGE_K, lo, 0, 0, "jf");
+      (out.push(ldLo), j(arg.op === "SCMP_CMP_GT" ? JMP_JGT_K : JMP_JGE_K, lo, 0, 0, "jf"));
       break;
     case "SCMP_CMP_LT":
     case "SCMP_CMP_LE":
-      out.push(ldHi), j(JMP_JGT_K, hi, 0, 0, "jt"); // hi > H → fails
+      (out.push(ldHi), j(JMP_JGT_K, hi, 0, 0, "jt")); // hi > H → fails
       out.push(ins(JMP_JEQ_K, hi, 0, 2)); // hi < H → holds (skip ld, test)
-      out.push(ldLo), j(arg.op === "SCMP_CMP_LT" ? JMP_JGE_K : JMP_JGT_K, lo, 0, 0, "jt");
+      (out.push(ldLo), j(arg.op === "SCMP_CMP_LT" ? JMP_JGE_K : JMP_JGT_K, lo, 0, 0, "jt"));
       break;
     case "SCMP_CMP_MASKED_EQ": {
       const [mhi, mlo] = split64(arg.value);
       const [vhi, vlo] = split64(arg.valueTwo ?? 0);
       // (x & 0) == 0 always holds: skip the half that the mask leaves out.
-      if (mhi !== 0 || vhi !== 0) out.push(ldHi, ins(ALU_AND_K, mhi)), j(JMP_JEQ_K, vhi, 0, 0, "jf");
-      if (mlo !== 0 || vlo !== 0) out.push(ldLo, ins(ALU_AND_K, mlo)), j(JMP_JEQ_K, vlo, 0, 0, "jf");
+      if (mhi !== 0 || vhi !== 0) (out.push(ldHi, ins(ALU_AND_K, mhi)), j(JMP_JEQ_K, vhi, 0, 0, "jf"));
+      if (mlo !== 0 || vlo !== 0) (out.push(ldLo, ins(ALU_AND_K, mlo)), j(JMP_JEQ_K, vlo, 0, 0, "jf"));
       break;
     }
   }
@@ -307,7 +310,10 @@ export function compileSeccompBpf(seccomp: OciSeccomp, arch: NodeJS.Architecture
     prog.push(...code);
   }
   if (prog.length > BPF_MAXINSNS) {
-    throw seccompError(`the seccomp program has ${prog.length} instructions, more than the kernel's ${BPF_MAXINSNS}`, "use a smaller profile, or the crun/runc executor");
+    throw seccompError(
+      `the seccomp program has ${prog.length} instructions, more than the kernel's ${BPF_MAXINSNS}`,
+      "use a smaller profile, or the crun/runc executor",
+    );
   }
 
   const buf = Buffer.alloc(prog.length * 8);

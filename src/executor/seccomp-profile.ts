@@ -20,14 +20,7 @@ export type SeccompAction =
   | "SCMP_ACT_LOG"
   | "SCMP_ACT_NOTIFY";
 
-export type SeccompOperator =
-  | "SCMP_CMP_NE"
-  | "SCMP_CMP_LT"
-  | "SCMP_CMP_LE"
-  | "SCMP_CMP_EQ"
-  | "SCMP_CMP_GE"
-  | "SCMP_CMP_GT"
-  | "SCMP_CMP_MASKED_EQ";
+export type SeccompOperator = "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
 
 const ACTIONS: ReadonlySet<string> = new Set<SeccompAction>([
   "SCMP_ACT_KILL",
@@ -171,7 +164,10 @@ export function parseSeccompProfile(json: unknown, source: string): ContainersSe
   };
   const uint = (v: unknown, where: string, max: number): number => {
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
-      fail(where, `must be an integer from 0 to ${max}${typeof v === "number" && v > Number.MAX_SAFE_INTEGER ? " (values past 2^53 are not exact in JSON numbers here)" : ""}`);
+      fail(
+        where,
+        `must be an integer from 0 to ${max}${typeof v === "number" && v > Number.MAX_SAFE_INTEGER ? " (values past 2^53 are not exact in JSON numbers here)" : ""}`,
+      );
     }
     return v as number;
   };
@@ -200,7 +196,10 @@ export function parseSeccompProfile(json: unknown, source: string): ContainersSe
     if (!Array.isArray(json.archMap)) return fail("archMap", "must be a list");
     profile.archMap = json.archMap.map((a: unknown, i) => {
       if (!isObj(a) || typeof a.architecture !== "string") return fail(`archMap[${i}]`, "needs an architecture");
-      return { architecture: a.architecture, subArchitectures: a.subArchitectures == null ? [] : strings(a.subArchitectures, `archMap[${i}].subArchitectures`) };
+      return {
+        architecture: a.architecture,
+        subArchitectures: a.subArchitectures == null ? [] : strings(a.subArchitectures, `archMap[${i}].subArchitectures`),
+      };
     });
   }
   if (profile.architectures?.length && profile.archMap?.length) fail("top level", "has both architectures and archMap; use one");
@@ -219,7 +218,11 @@ export function parseSeccompProfile(json: unknown, source: string): ContainersSe
         const w = `${where}.args[${j}]`;
         if (!isObj(a)) return fail(w, "must be an object");
         if (typeof a.op !== "string" || !OPERATORS.has(a.op)) fail(`${w}.op`, `unknown operator ${JSON.stringify(a.op)}`);
-        const arg: SeccompArg = { index: uint(a.index, `${w}.index`, 5), value: uint(a.value, `${w}.value`, Number.MAX_SAFE_INTEGER), op: a.op as SeccompOperator };
+        const arg: SeccompArg = {
+          index: uint(a.index, `${w}.index`, 5),
+          value: uint(a.value, `${w}.value`, Number.MAX_SAFE_INTEGER),
+          op: a.op as SeccompOperator,
+        };
         if (a.valueTwo !== undefined && a.valueTwo !== null) arg.valueTwo = uint(a.valueTwo, `${w}.valueTwo`, Number.MAX_SAFE_INTEGER);
         return arg;
       });

@@ -33,7 +33,9 @@ export async function selectExecutor(pref: ExecutorPreference = "auto", opts: Oc
   const order: Exclude<ExecutorPreference, "auto">[] = pref === "auto" ? ["crun", "runc", "bwrap"] : [pref];
   for (const name of order) {
     if ((await findOnPath(PACKAGE[name].bin)) === undefined) continue;
-    return name === "bwrap" ? bwrapExecutor({ ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) }) : ociRuntimeExecutor(name, opts);
+    return name === "bwrap"
+      ? bwrapExecutor({ ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
+      : ociRuntimeExecutor(name, opts);
   }
   const install = order.map((n) => PACKAGE[n].pkg).join(" or ");
   throw new EnvironmentError(

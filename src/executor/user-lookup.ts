@@ -123,7 +123,10 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
     }
   }
   if (uid > MAX_ID || gid > MAX_ID) {
-    throw new BuildError("BAD_USER", `user spec ${JSON.stringify(spec)} resolves to ${uid}:${gid}, outside the valid range 0-${MAX_ID} (/etc/passwd or /etc/group holds a bad id)`);
+    throw new BuildError(
+      "BAD_USER",
+      `user spec ${JSON.stringify(spec)} resolves to ${uid}:${gid}, outside the valid range 0-${MAX_ID} (/etc/passwd or /etc/group holds a bad id)`,
+    );
   }
   const out: ResolvedUser = { uid, gid };
   if (home !== undefined && home !== "") out.home = home;

@@ -23,7 +23,6 @@ export interface DockerArchiveEntry {
   Layers: string[];
 }
 
-
 export async function exportDockerArchive(
   store: ContentStore,
   images: { names: string[]; manifest: Descriptor }[],
@@ -42,7 +41,10 @@ export async function exportDockerArchive(
     if (!(await store.has(img.manifest.digest))) throw new ArchiveError("BLOB_MISSING", `manifest ${img.manifest.digest} is not in the store`);
     const manifest = await store.readJson<Manifest>(img.manifest.digest);
     if (!Array.isArray(manifest.layers) || !manifest.config) {
-      throw new ArchiveError("UNSUPPORTED_MEDIA_TYPE", `${img.manifest.digest} is not an image manifest (${img.manifest.mediaType}); docker-archive holds single-platform images`);
+      throw new ArchiveError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        `${img.manifest.digest} is not an image manifest (${img.manifest.mediaType}); docker-archive holds single-platform images`,
+      );
     }
     const config = await store.readJson<ImageConfig>(manifest.config.digest);
     const diffIds = config.rootfs?.diff_ids ?? [];
@@ -57,7 +59,10 @@ export async function exportDockerArchive(
       }
     });
     if (manifest.layers.length !== diffIds.length) {
-      throw new ArchiveError("DIFF_ID_COUNT", `image ${img.manifest.digest} has ${manifest.layers.length} layers but its config lists ${diffIds.length} diff_ids`);
+      throw new ArchiveError(
+        "DIFF_ID_COUNT",
+        `image ${img.manifest.digest} has ${manifest.layers.length} layers but its config lists ${diffIds.length} diff_ids`,
+      );
     }
     blobs.set(manifest.config.digest, { digest: manifest.config.digest, size: manifest.config.size });
     for (const l of manifest.layers) blobs.set(l.digest, { digest: l.digest, size: l.size });

@@ -158,7 +158,14 @@ function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { diges
 }
 
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
-async function ingestBlob(store: ContentStore, src: Readable, member: string, archive: string, budget: ByteBudget, signal?: AbortSignal): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
+async function ingestBlob(
+  store: ContentStore,
+  src: Readable,
+  member: string,
+  archive: string,
+  budget: ByteBudget,
+  signal?: AbortSignal,
+): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
   const raw = hashingTap();
   // An error of the source is the outer archive's (e.g. truncated): the caller reports it as such, not as a bad blob.
   let sourceError: unknown;
@@ -173,11 +180,14 @@ async function ingestBlob(store: ContentStore, src: Readable, member: string, ar
     try {
       await pipeline(stream, budgetedStream(budget, `${archive}: member ${member}`), plain, writer.stream, signal ? { signal } : {});
     } catch (e) {
-      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED")
+        throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
       if (e instanceof TsbuildError) throw e;
       if (signal?.aborted) throw new AbortError();
       if (sourceError !== undefined) throw sourceError;
-      throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read${kind !== "none" ? ` as ${kind}` : ""}: ${(e as Error).message}`, { cause: e });
+      throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read${kind !== "none" ? ` as ${kind}` : ""}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     await feeding;
     const check = await scanner.end();
@@ -264,7 +274,8 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     let size: number;
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw fail("NOT_A_FILE", `is not a regular file (${st.isDirectory() ? "a directory" : st.isFIFO() ? "a named pipe" : "a special file"})`);
+      if (!st.isFile())
+        throw fail("NOT_A_FILE", `is not a regular file (${st.isDirectory() ? "a directory" : st.isFIFO() ? "a named pipe" : "a special file"})`);
       size = st.size;
     } catch (e) {
       await fh.close().catch(() => undefined);
@@ -290,7 +301,8 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     const feeding = pipeline(input, tail, ex, signal ? { signal } : {});
     feeding.catch(() => undefined);
     const describe = (e: unknown): TsbuildError => {
-      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED") return fail("TRUNCATED", `cannot be decompressed (${kind}); it is truncated or corrupt: ${e.message}`);
+      if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED")
+        return fail("TRUNCATED", `cannot be decompressed (${kind}); it is truncated or corrupt: ${e.message}`);
       if (e instanceof TsbuildError) return e;
       if (signal?.aborted) return new AbortError();
       const msg = (e as Error).message ?? String(e);
@@ -321,7 +333,12 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
       await feeding.catch(() => undefined);
       throw describe(e);
     }
-    if (!tail.ended()) throw fail("TRUNCATED", `the archive is truncated: it ends after ${entries} members without the tar end-of-archive marker`, "the file was probably not written or copied completely");
+    if (!tail.ended())
+      throw fail(
+        "TRUNCATED",
+        `the archive is truncated: it ends after ${entries} members without the tar end-of-archive marker`,
+        "the file was probably not written or copied completely",
+      );
   }
 
   async function ingestMember(path: string, entry: Readable, size: number): Promise<void> {
@@ -339,7 +356,12 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
       for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value);
       const json = Buffer.concat(chunks);
       jsonTotal += json.length;
-      if (jsonTotal > MAX_JSON_TOTAL) throw fail("TOO_MANY_DOCUMENTS", `holds more than ${MAX_JSON_TOTAL / (1024 * 1024)} MiB of JSON documents`, "an image archive holds a few small JSON files; this one is corrupt or hostile");
+      if (jsonTotal > MAX_JSON_TOTAL)
+        throw fail(
+          "TOO_MANY_DOCUMENTS",
+          `holds more than ${MAX_JSON_TOTAL / (1024 * 1024)} MiB of JSON documents`,
+          "an image archive holds a few small JSON files; this one is corrupt or hostile",
+        );
       members.set(path, { path, rawDigest: sha256Digest(json), rawSize: json.length, json });
       return;
     }
@@ -394,18 +416,27 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     if (blob.check.notTar !== undefined) throw fail("LAYER_NOT_TAR", `${what} (member ${m.path}) is not a tar archive: ${blob.check.notTar}`);
     if (blob.check.unsafe) {
       const u = blob.check.unsafe;
-      throw fail("UNSAFE_PATH", `layer member ${m.path} contains the unsafe entry ${JSON.stringify(u.entry)} (${u.why})`, "refusing to import an image that could write outside its root filesystem");
+      throw fail(
+        "UNSAFE_PATH",
+        `layer member ${m.path} contains the unsafe entry ${JSON.stringify(u.entry)} (${u.why})`,
+        "refusing to import an image that could write outside its root filesystem",
+      );
     }
     if (diffId === undefined) throw fail("DIFF_ID_COUNT", `${what}: the image config lists fewer diff_ids than there are layers`);
     if (blob.digest !== diffId) {
-      throw fail("DIGEST_MISMATCH", `layer ${index + 1} (member ${m.path}) has diff_id ${blob.digest}, but the image config says ${diffId}`, "the archive is corrupt or was modified");
+      throw fail(
+        "DIGEST_MISMATCH",
+        `layer ${index + 1} (member ${m.path}) has diff_id ${blob.digest}, but the image config says ${diffId}`,
+        "the archive is corrupt or was modified",
+      );
     }
     return blob;
   }
 
   function configOf(m: Member, expected: Digest | undefined, what: string): { bytes: Buffer; digest: Digest; config: ImageConfig } {
     const config = jsonOf<ImageConfig>(m, what);
-    if (expected !== undefined && m.rawDigest !== expected) throw fail("DIGEST_MISMATCH", `${what} (member ${m.path}) has digest ${m.rawDigest}, expected ${expected}`);
+    if (expected !== undefined && m.rawDigest !== expected)
+      throw fail("DIGEST_MISMATCH", `${what} (member ${m.path}) has digest ${m.rawDigest}, expected ${expected}`);
     if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids)) {
       throw fail("BAD_CONFIG", `${what} (member ${m.path}) is not an image config (no rootfs.diff_ids)`);
     }
@@ -429,7 +460,9 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     throw fail(
       "UNKNOWN_FORMAT",
       "holds neither manifest.json (docker-archive) nor index.json (OCI layout)",
-      members.size > 0 ? "the file may be truncated (copy it again), or was not made by `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`" : "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`",
+      members.size > 0
+        ? "the file may be truncated (copy it again), or was not made by `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`"
+        : "create it with `docker save`, `skopeo copy ... docker-archive:` or `tsbuild save`",
     );
   }
 
@@ -526,7 +559,10 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     const out: PlannedImage[] = [];
     for (const g of groups.values()) {
       const withPlatform = g.ds.filter((d) => d.platform);
-      const chosen = g.ds.length > 1 && withPlatform.length > 1 ? [pickManifest(withPlatform, want, { what: `${file}: index.json${g.names[0] ? ` (${g.names[0]})` : ""}`, errorClass: ArchiveError })] : g.ds;
+      const chosen =
+        g.ds.length > 1 && withPlatform.length > 1
+          ? [pickManifest(withPlatform, want, { what: `${file}: index.json${g.names[0] ? ` (${g.names[0]})` : ""}`, errorClass: ArchiveError })]
+          : g.ds;
       for (const d of chosen) out.push(await manifestImage(d, g.names, `index.json entry ${index.manifests.indexOf(d) + 1}`));
     }
     if (out.length === 0) throw fail("NO_MANIFEST", "index.json lists no images");

@@ -26,7 +26,6 @@ export interface OciLayoutOptions {
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
 export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
 
-
 /** One blob to copy into the layout: from the store, or (rewritten manifests) from memory. */
 export type LayoutBlob = { digest: Digest; size: number; bytes?: Buffer };
 

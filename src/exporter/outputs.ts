@@ -41,7 +41,13 @@ export async function checkOutput(out: OutputSpec): Promise<void> {
 }
 
 /** Write one output; warnings go to `progress` (the build's sink; default the engine's). */
-export async function exportOutputs(engine: Engine, image: ExportableImage, out: OutputSpec, signal?: AbortSignal, progress: ProgressSink = engine.progress): Promise<Descriptor | undefined> {
+export async function exportOutputs(
+  engine: Engine,
+  image: ExportableImage,
+  out: OutputSpec,
+  signal?: AbortSignal,
+  progress: ProgressSink = engine.progress,
+): Promise<Descriptor | undefined> {
   const names = (out.names ?? image.tags).map((n) => normalizeName(n));
   switch (out.type) {
     case "image":
@@ -57,7 +63,10 @@ export async function exportOutputs(engine: Engine, image: ExportableImage, out:
       return r.descriptor;
     }
     case "docker":
-      await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, { what: outputLabel(out), ...(signal ? { signal } : {}) });
+      await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, {
+        what: outputLabel(out),
+        ...(signal ? { signal } : {}),
+      });
       return image.manifest;
     case "local":
       try {
@@ -82,10 +91,17 @@ async function exportLocal(engine: Engine, image: ExportableImage, dest: string,
   const ownLinks = new Set<string>();
   for (const l of manifest.layers) {
     throwIfAborted(signal);
-    await extractLayer(createReadStream(engine.content.path(l.digest)), dest, { ...(signal ? { signal } : {}), ownLinks, skipDevices: (e) => skipped.push(`/${e.path}`) });
+    await extractLayer(createReadStream(engine.content.path(l.digest)), dest, {
+      ...(signal ? { signal } : {}),
+      ownLinks,
+      skipDevices: (e) => skipped.push(`/${e.path}`),
+    });
   }
   if (skipped.length > 0) {
     const shown = skipped.slice(0, 5).join(", ") + (skipped.length > 5 ? ", ..." : "");
-    progress.emit({ kind: "warning", message: `--output type=local: skipped ${skipped.length} device node${skipped.length === 1 ? "" : "s"} (${shown}); device nodes are never created outside a container` });
+    progress.emit({
+      kind: "warning",
+      message: `--output type=local: skipped ${skipped.length} device node${skipped.length === 1 ? "" : "s"} (${shown}); device nodes are never created outside a container`,
+    });
   }
 }

@@ -45,13 +45,19 @@ export const CHECK_RULES: readonly CheckRule[] = [
   { name: "JSONArgsRecommended", description: "JSON arguments recommended for ENTRYPOINT/CMD to prevent unintended behavior related to OS signals" },
   { name: "MaintainerDeprecated", description: "The MAINTAINER instruction is deprecated, use a label instead to define an image author" },
   { name: "UndefinedArgInFrom", description: "FROM command must use declared ARGs" },
-  { name: "WorkdirRelativePath", description: "Relative workdir without an absolute workdir declared within the build can have unexpected results if the base image changes" },
+  {
+    name: "WorkdirRelativePath",
+    description: "Relative workdir without an absolute workdir declared within the build can have unexpected results if the base image changes",
+  },
   { name: "UndefinedVar", description: "Variables should be defined before their use" },
   { name: "MultipleInstructionsDisallowed", description: "Multiple instructions of the same type should not be used in the same stage" },
   { name: "LegacyKeyValueFormat", description: "Legacy key/value format with whitespace separator should not be used" },
   { name: "SecretsUsedInArgOrEnv", description: "Sensitive data should not be used in the ARG or ENV commands" },
   { name: "ExposeProtoCasing", description: "Protocol in EXPOSE instruction should be lowercase" },
-  { name: "ExposeInvalidFormat", description: "IP address and host-port mapping should not be used in EXPOSE instruction. This will become an error in a future release" },
+  {
+    name: "ExposeInvalidFormat",
+    description: "IP address and host-port mapping should not be used in EXPOSE instruction. This will become an error in a future release",
+  },
 ];
 
 /** Not a BuildKit rule: reported when the check directive itself cannot be read. */
@@ -116,10 +122,7 @@ export function formatCheckWarning(w: CheckWarning): string {
 // ARGs BuildKit defines for every build; usable in FROM without declaring them.
 const PLATFORM_ARGS = ["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT", "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
 // Always present in a build environment (PATH) or passed by the builder (proxy args), so never "undefined".
-const ALWAYS_DEFINED = new Set([
-  "PATH",
-  ...["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]),
-]);
+const ALWAYS_DEFINED = new Set(["PATH", ...["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()])]);
 const RESERVED_STAGE_NAMES = new Set(["scratch", "context"]);
 // BuildKit's isSecretKey: a token bounded by `_` or the ends of the name, unless an allow token also matches.
 const SECRET_KEY = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
@@ -391,7 +394,11 @@ function checkStage(
       // Only the last one takes effect, so the earlier ones are the mistake.
       const prev = lastOfKind.get(instr.keyword);
       if (prev)
-        emit("MultipleInstructionsDisallowed", `Multiple ${instr.keyword} instructions should not be used in the same stage because only the last one will be used`, prev.range);
+        emit(
+          "MultipleInstructionsDisallowed",
+          `Multiple ${instr.keyword} instructions should not be used in the same stage because only the last one will be used`,
+          prev.range,
+        );
       lastOfKind.set(instr.keyword, instr);
     }
   }
@@ -485,4 +492,3 @@ function didYouMean(name: string, candidates: readonly string[], prefix: string)
   if (best === undefined || bestD > 2 || bestD * 2 >= name.length) return "";
   return ` (did you mean ${prefix}${best}?)`;
 }
-

@@ -360,7 +360,7 @@ function reversePattern(pattern: string): string {
   const chars = Array.from(pattern);
   const out: string[] = new Array<string>(chars.length);
   const last = chars.length - 1;
-  for (let i = 0; i <= last; ) {
+  for (let i = 0; i <= last;) {
     const tok = chars[i] as string;
     const at = last - i;
     if (tok === "\\" && i !== last) {

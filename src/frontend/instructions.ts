@@ -59,7 +59,17 @@ const FLAGS: Partial<Record<string, Record<string, FlagKind>>> = {
   FROM: { platform: "string" },
   RUN: { mount: "list", network: "string", security: "string" },
   COPY: { from: "string", chown: "string", chmod: "string", link: "bool", parents: "bool", exclude: "list" },
-  ADD: { from: "string", chown: "string", chmod: "string", link: "bool", parents: "bool", exclude: "list", checksum: "string", "keep-git-dir": "bool", unpack: "bool" },
+  ADD: {
+    from: "string",
+    chown: "string",
+    chmod: "string",
+    link: "bool",
+    parents: "bool",
+    exclude: "list",
+    checksum: "string",
+    "keep-git-dir": "bool",
+    unpack: "bool",
+  },
   HEALTHCHECK: { interval: "string", timeout: "string", "start-period": "string", "start-interval": "string", retries: "string" },
 };
 
@@ -138,7 +148,15 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
       return t;
     }
     case "RUN": {
-      const t: TypedInstruction = { kind: "RUN", src, json: i.json, command: i.json ? a : [], script: i.json ? "" : a.join(" "), heredocs: i.heredocs, mounts: list(f, "mount") };
+      const t: TypedInstruction = {
+        kind: "RUN",
+        src,
+        json: i.json,
+        command: i.json ? a : [],
+        script: i.json ? "" : a.join(" "),
+        heredocs: i.heredocs,
+        mounts: list(f, "mount"),
+      };
       const net = str(f, "network");
       if (net !== undefined) {
         if (!["default", "none", "host"].includes(net))
@@ -147,7 +165,8 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
       }
       const sec = str(f, "security");
       if (sec !== undefined) {
-        if (sec !== "sandbox" && sec !== "insecure") throw new DockerfileParseError("BAD_FLAG_VALUE", `--security=${sec}: expected sandbox or insecure`, { range: flagRange(i, "security") });
+        if (sec !== "sandbox" && sec !== "insecure")
+          throw new DockerfileParseError("BAD_FLAG_VALUE", `--security=${sec}: expected sandbox or insecure`, { range: flagRange(i, "security") });
         t.security = sec;
       }
       for (const [k, m] of t.mounts.entries())
@@ -175,13 +194,20 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
         exclude: list(f, "exclude"),
         keepGitDir: bool(f, "keep-git-dir"),
       };
-      for (const [k, key] of [["from", "from"], ["chown", "chown"], ["chmod", "chmod"], ["checksum", "checksum"]] as const) {
+      for (const [k, key] of [
+        ["from", "from"],
+        ["chown", "chown"],
+        ["chmod", "chmod"],
+        ["checksum", "checksum"],
+      ] as const) {
         const v = str(f, k);
         if (v !== undefined) t[key] = v;
       }
       if (f.has("unpack")) t.unpack = bool(f, "unpack");
       if (t.chmod !== undefined && !t.chmod.includes("$") && !CHMOD.test(t.chmod))
-        throw new DockerfileParseError("BAD_CHMOD", `invalid --chmod=${t.chmod}: use an octal mode like 755 or a symbolic one like u+x,g-w`, { range: flagRange(i, "chmod") });
+        throw new DockerfileParseError("BAD_CHMOD", `invalid --chmod=${t.chmod}: use an octal mode like 755 or a symbolic one like u+x,g-w`, {
+          range: flagRange(i, "chmod"),
+        });
       return t;
     }
     case "ENV":
@@ -198,7 +224,9 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
           const eq = w.indexOf("=");
           const name = eq < 0 ? w : w.slice(0, eq);
           if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/^[^\s=$"']+$/.test(name))
-            throw new DockerfileParseError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)}`, { range: argWordRanges(i).find((x) => x.text === w)?.range ?? i.range });
+            throw new DockerfileParseError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)}`, {
+              range: argWordRanges(i).find((x) => x.text === w)?.range ?? i.range,
+            });
           return eq < 0 ? { name } : { name, default: w.slice(eq + 1) };
         }),
       };
@@ -232,15 +260,25 @@ function decodeHealthcheck(i: Instruction, f: FlagValues): TypedInstruction {
   const m = /^(\S+)\s*([\s\S]*)$/.exec(rest);
   const type = (m?.[1] ?? "").toUpperCase();
   if (type === "NONE") {
-    if ((m?.[2] ?? "") !== "" || i.flags.length) throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK NONE takes no other arguments", { range: argWordRanges(i)[1]?.range ?? flagRange(i, 0) });
+    if ((m?.[2] ?? "") !== "" || i.flags.length)
+      throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK NONE takes no other arguments", { range: argWordRanges(i)[1]?.range ?? flagRange(i, 0) });
     return { kind: "HEALTHCHECK", src: i, none: true };
   }
-  if (type !== "CMD") throw new DockerfileParseError("BAD_HEALTHCHECK", `unknown type ${JSON.stringify(m?.[1] ?? "")} in HEALTHCHECK (try CMD)`, { range: argWordRanges(i)[0]?.range ?? i.range, hint: "HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE" });
+  if (type !== "CMD")
+    throw new DockerfileParseError("BAD_HEALTHCHECK", `unknown type ${JSON.stringify(m?.[1] ?? "")} in HEALTHCHECK (try CMD)`, {
+      range: argWordRanges(i)[0]?.range ?? i.range,
+      hint: "HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE",
+    });
   const cmd = (m?.[2] ?? "").trim();
   if (cmd === "") throw new DockerfileParseError("BAD_HEALTHCHECK", "HEALTHCHECK CMD needs a command", { range: i.range });
   const arr = tryJsonArrayOf(cmd);
   const t: TypedInstruction = { kind: "HEALTHCHECK", src: i, none: false, json: arr !== undefined, test: arr ? ["CMD", ...arr] : [cmd] };
-  for (const [flag, key] of [["interval", "interval"], ["timeout", "timeout"], ["start-period", "startPeriod"], ["start-interval", "startInterval"]] as const) {
+  for (const [flag, key] of [
+    ["interval", "interval"],
+    ["timeout", "timeout"],
+    ["start-period", "startPeriod"],
+    ["start-interval", "startInterval"],
+  ] as const) {
     const v = str(f, flag);
     if (v === undefined) continue;
     const ns = parseGoDuration(v);

@@ -164,11 +164,17 @@ function readDirectives(physical: string[], file: string): { directives: Directi
     if (!KNOWN_DIRECTIVES.has(key)) break; // an unknown directive is a comment, and ends the directive block
     const range = rangeOf(file, i + 1, 1, i + 1, (physical[i] as string).length + 1);
     if (seen.has(key))
-      throw new DockerfileParseError("DUPLICATE_DIRECTIVE", `only one ${key} parser directive can be used`, { range, hint: `remove the second "# ${key}=" line` });
+      throw new DockerfileParseError("DUPLICATE_DIRECTIVE", `only one ${key} parser directive can be used`, {
+        range,
+        hint: `remove the second "# ${key}=" line`,
+      });
     seen.add(key);
     if (key === "escape") {
       if (value !== "\\" && value !== "`")
-        throw new DockerfileParseError("INVALID_ESCAPE", `invalid escape token ${JSON.stringify(value)} does not validate`, { range, hint: "use # escape=\\ or # escape=`" });
+        throw new DockerfileParseError("INVALID_ESCAPE", `invalid escape token ${JSON.stringify(value)} does not validate`, {
+          range,
+          hint: "use # escape=\\ or # escape=`",
+        });
       directives.escape = value;
     } else if (key === "syntax") directives.syntax = value;
     else directives.check = value;

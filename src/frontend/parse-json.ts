@@ -23,6 +23,12 @@ export function parseResultToJson(parsed: ParsedDockerfile): unknown {
     directives: { syntax: parsed.directives.syntax ?? null, escape: parsed.directives.escape, check: parsed.directives.check ?? null },
     instructions: parsed.instructions.map(instructionJson),
     warnings: parsed.warnings.map((w) => ({ code: w.code, message: w.message, range: w.range ?? null })),
-    stages: staged.stages.map((s) => ({ index: s.index, name: s.name ?? null, base: s.base, platform: s.platform ?? null, instructionCount: s.instructions.length })),
+    stages: staged.stages.map((s) => ({
+      index: s.index,
+      name: s.name ?? null,
+      base: s.base,
+      platform: s.platform ?? null,
+      instructionCount: s.instructions.length,
+    })),
   };
 }

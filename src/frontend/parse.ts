@@ -67,7 +67,6 @@ function suggest(word: string): string | undefined {
   return best;
 }
 
-
 function lex(line: LogicalLine, text: string, baseOffset: number): LineAst {
   const parser = new nearley.Parser(compiled);
   try {
@@ -111,7 +110,8 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
   if (keyword === "ONBUILD") {
     if (!ast.rest) throw arity(keyword, kwRange, "ONBUILD needs an instruction to run later");
     const trigger = parseLine(line, escape, baseOffset + restOffset, true);
-    if (trigger.keyword === "ONBUILD") throw new DockerfileParseError("BAD_ONBUILD", "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", { range: restRange() });
+    if (trigger.keyword === "ONBUILD")
+      throw new DockerfileParseError("BAD_ONBUILD", "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", { range: restRange() });
     if (trigger.keyword === "FROM" || trigger.keyword === "MAINTAINER")
       throw new DockerfileParseError("BAD_ONBUILD", `${trigger.keyword} isn't allowed as an ONBUILD trigger`, { range: restRange() });
     trigger.heredocs = line.heredocs;
@@ -125,7 +125,10 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
       instr.json = true;
       instr.args = arr;
     } else if (keyword === "SHELL") {
-      throw new DockerfileParseError("SHELL_NOT_JSON", "SHELL requires the arguments to be in JSON form", { range: restRange(), hint: 'e.g. SHELL ["/bin/bash", "-c"]' });
+      throw new DockerfileParseError("SHELL_NOT_JSON", "SHELL requires the arguments to be in JSON form", {
+        range: restRange(),
+        hint: 'e.g. SHELL ["/bin/bash", "-c"]',
+      });
     } else if (keyword === "COPY" || keyword === "ADD" || keyword === "VOLUME") {
       instr.args = splitWords(rest, escape);
     } else if (rest !== "") instr.args = [rest];
@@ -162,7 +165,11 @@ function checkArity(i: Instruction, kwRange: SourceRange): void {
     case "COPY":
     case "ADD":
       if (n < 2 && !(i.heredocs.length > 0 && i.args.length >= 1))
-        throw arity(i.keyword, endRange(i), `${i.keyword} requires at least two arguments, but only ${n === 0 ? "none were" : "one was"} provided. Destination could not be determined`);
+        throw arity(
+          i.keyword,
+          endRange(i),
+          `${i.keyword} requires at least two arguments, but only ${n === 0 ? "none were" : "one was"} provided. Destination could not be determined`,
+        );
       return;
     case "STOPSIGNAL":
     case "WORKDIR":
@@ -181,8 +188,7 @@ function checkArity(i: Instruction, kwRange: SourceRange): void {
     case "HEALTHCHECK":
     case "RUN":
       if (i.args.length === 0 && i.heredocs.length === 0 && !(i.keyword === "RUN" && i.json)) throw arity(i.keyword, endRange(i));
-      if (i.keyword === "VOLUME" && i.args.some((p) => p.trim() === ""))
-        throw arity(i.keyword, kwRange, "VOLUME specified can not be an empty string");
+      if (i.keyword === "VOLUME" && i.args.some((p) => p.trim() === "")) throw arity(i.keyword, kwRange, "VOLUME specified can not be an empty string");
       return;
     default:
       return;
@@ -198,7 +204,10 @@ function keyValues(keyword: string, rest: string, escape: string, line: LogicalL
     // Legacy form: ENV key value with spaces
     const value = rest.slice(rest.indexOf(first) + first.length).trim();
     if (value === "" && keyword === "ENV")
-      throw new DockerfileParseError("ARITY", `ENV must have two arguments: ENV ${first} requires a value`, { range: pointRange(line, offset, rest.length), hint: `write ENV ${first}=VALUE` });
+      throw new DockerfileParseError("ARITY", `ENV must have two arguments: ENV ${first} requires a value`, {
+        range: pointRange(line, offset, rest.length),
+        hint: `write ENV ${first}=VALUE`,
+      });
     return [first, value];
   }
   const out: string[] = [];
@@ -208,7 +217,10 @@ function keyValues(keyword: string, rest: string, escape: string, line: LogicalL
       throw new DockerfileParseError("BAD_KEY_VALUE", `Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`, {
         range: pointRange(line, offset + Math.max(0, rest.indexOf(w)), w.length),
       });
-    if (eq === 0) throw new DockerfileParseError("BAD_KEY_VALUE", `${keyword} names can not be blank`, { range: pointRange(line, offset + Math.max(0, rest.indexOf(w)), w.length) });
+    if (eq === 0)
+      throw new DockerfileParseError("BAD_KEY_VALUE", `${keyword} names can not be blank`, {
+        range: pointRange(line, offset + Math.max(0, rest.indexOf(w)), w.length),
+      });
     out.push(w.slice(0, eq), w.slice(eq + 1));
   }
   return out;

@@ -99,7 +99,14 @@ function mountFromFlags(i: Instruction): { value: string; range: SourceRange }[]
     if (!f.startsWith("--mount=")) return;
     for (const kv of f.slice("--mount=".length).split(",")) {
       const eq = kv.indexOf("=");
-      if (eq > 0 && kv.slice(0, eq).trim().toLowerCase() === "from") out.push({ value: kv.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1"), range: flagRange(i, at) });
+      if (eq > 0 && kv.slice(0, eq).trim().toLowerCase() === "from")
+        out.push({
+          value: kv
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"(.*)"$/, "$1"),
+          range: flagRange(i, at),
+        });
     }
   });
   return out;
@@ -143,7 +150,12 @@ function evaluateGlobalArgs(staged: StagedDockerfile, escape: string, buildArgs:
  * The variables a stage's instructions see by `instr`, as far as the Dockerfile alone tells (its ARG and ENV lines;
  * a base image's own ENV is not known here): what a RUN --mount from=$VAR most likely names.
  */
-function staticScope(plan: { staged: StagedDockerfile; escape: string; globalArgs: Map<string, string> }, stage: Stage, upTo: Instruction, buildArgs: Map<string, string>): Map<string, string> {
+function staticScope(
+  plan: { staged: StagedDockerfile; escape: string; globalArgs: Map<string, string> },
+  stage: Stage,
+  upTo: Instruction,
+  buildArgs: Map<string, string>,
+): Map<string, string> {
   const env = new Map<string, string>();
   for (const i of stage.instructions) {
     if (i === upTo) break;
@@ -185,7 +197,11 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   const stages: PlannedStage[] = staged.stages.map((stage) => {
     const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
     const baseName = expandAt(stage.base, globalArgs, escape, fromRange);
-    if (baseName === "") throw new BuildError("EMPTY_BASE", `base name (${stage.base}) should not be blank`, { range: fromRange, hint: "set the ARG it uses with --build-arg, or give the ARG a default" });
+    if (baseName === "")
+      throw new BuildError("EMPTY_BASE", `base name (${stage.base}) should not be blank`, {
+        range: fromRange,
+        hint: "set the ARG it uses with --build-arg, or give the ARG a default",
+      });
     const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
     const edges: StageEdge[] = base.kind === "stage" ? [{ index: base.index, via: "FROM", range: fromRange }] : [];
     const copyFrom = new Map<Instruction, SourceRef>();
@@ -195,7 +211,11 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
         if (!flag) continue;
         // BuildKit expands --from with no variables at all and refuses any change.
         if (expandWord(flag.value, new Map(), { escape }) !== flag.value)
-          throw new DockerfileParseError("FROM_EXPANSION", "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround", { range: flag.range });
+          throw new DockerfileParseError(
+            "FROM_EXPANSION",
+            "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+            { range: flag.range },
+          );
         const ref = resolveSourceRef(staged, flag.value, stage, "--from", flag.range);
         copyFrom.set(i, ref);
         if (ref.kind === "stage") edges.push({ index: ref.index, via: "--from", range: flag.range });

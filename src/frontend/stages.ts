@@ -18,11 +18,21 @@ export function splitStages(parsed: ParsedDockerfile): StagedDockerfile {
         const name = (instr.args[2] as string).toLowerCase();
         const nameRange = argWordRanges(instr)[2]?.range ?? instr.range;
         if (!/^[a-z][a-z0-9._-]*$/.test(name))
-          throw new DockerfileParseError("INVALID_STAGE_NAME", `invalid name for build stage: ${JSON.stringify(instr.args[2])}, name can't start with a number or contain symbols`, { range: nameRange });
-        if (RESERVED.has(name)) throw new DockerfileParseError("RESERVED_STAGE_NAME", `stage name ${JSON.stringify(name)} is reserved`, { range: nameRange, hint: "pick another name" });
+          throw new DockerfileParseError(
+            "INVALID_STAGE_NAME",
+            `invalid name for build stage: ${JSON.stringify(instr.args[2])}, name can't start with a number or contain symbols`,
+            { range: nameRange },
+          );
+        if (RESERVED.has(name))
+          throw new DockerfileParseError("RESERVED_STAGE_NAME", `stage name ${JSON.stringify(name)} is reserved`, {
+            range: nameRange,
+            hint: "pick another name",
+          });
         const prev = names.get(name);
         if (prev)
-          throw new DockerfileParseError("DUPLICATE_STAGE", `duplicate stage name ${JSON.stringify(name)}: first defined at line ${prev.range.start.line}`, { range: nameRange });
+          throw new DockerfileParseError("DUPLICATE_STAGE", `duplicate stage name ${JSON.stringify(name)}: first defined at line ${prev.range.start.line}`, {
+            range: nameRange,
+          });
         stage.name = name;
         names.set(name, stage);
       }
@@ -43,7 +53,9 @@ export function splitStages(parsed: ParsedDockerfile): StagedDockerfile {
       });
   }
   if (stages.length === 0)
-    throw new DockerfileParseError("NO_FROM", "the Dockerfile has no FROM instruction", { range: parsed.instructions[0]?.range ?? { file: parsed.file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } } });
+    throw new DockerfileParseError("NO_FROM", "the Dockerfile has no FROM instruction", {
+      range: parsed.instructions[0]?.range ?? { file: parsed.file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } },
+    });
   return { globalArgs, stages };
 }
 

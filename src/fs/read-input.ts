@@ -52,10 +52,14 @@ export async function readRegularFileIfExists(path: string, opts: ReadInputOptio
   try {
     const st = await fh.stat();
     if (!st.isFile()) {
-      throw new Err("INPUT_NOT_A_FILE", `the ${opts.what} ${name} is ${kindOf(st)}, not a regular file`, { hint: `point tsbuild at a regular file${opts.what === "Dockerfile" ? " (or use -f - to read the Dockerfile from standard input)" : ""}` });
+      throw new Err("INPUT_NOT_A_FILE", `the ${opts.what} ${name} is ${kindOf(st)}, not a regular file`, {
+        hint: `point tsbuild at a regular file${opts.what === "Dockerfile" ? " (or use -f - to read the Dockerfile from standard input)" : ""}`,
+      });
     }
     const tooBig = (size: number) =>
-      new Err("INPUT_TOO_LARGE", `the ${opts.what} ${name} is ${formatSize(size)}, more than the ${formatSize(opts.maxBytes)} tsbuild reads`, { hint: `a ${opts.what} this large is almost certainly a mistake; shrink it` });
+      new Err("INPUT_TOO_LARGE", `the ${opts.what} ${name} is ${formatSize(size)}, more than the ${formatSize(opts.maxBytes)} tsbuild reads`, {
+        hint: `a ${opts.what} this large is almost certainly a mistake; shrink it`,
+      });
     if (st.size > opts.maxBytes) throw tooBig(st.size);
     // Read to the end (the file may have grown since fstat), never past the limit.
     const chunks: Buffer[] = [];

@@ -27,7 +27,8 @@ function objectField(v: unknown, field: string, values: "string" | "object"): st
   if (v === undefined || v === null) return undefined;
   if (!isObject(v)) return `${field} is ${typeName(v)}, not an object`;
   for (const [k, x] of Object.entries(v)) {
-    if (values === "string" ? typeof x !== "string" : !isObject(x) && x !== null) return `${field}[${JSON.stringify(k)}] is ${typeName(x)}, not ${values === "string" ? "a string" : "an object"}`;
+    if (values === "string" ? typeof x !== "string" : !isObject(x) && x !== null)
+      return `${field}[${JSON.stringify(k)}] is ${typeName(x)}, not ${values === "string" ? "a string" : "an object"}`;
   }
   return undefined;
 }

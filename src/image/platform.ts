@@ -66,7 +66,9 @@ export function normalizePlatform(p: Platform): Platform {
 export function parsePlatform(spec: string): Platform {
   const parts = spec.trim().split("/");
   const bad = (why: string) =>
-    new UsageError("INVALID_PLATFORM", `invalid platform ${JSON.stringify(spec)}: ${why}`, { hint: "platforms look like os/arch[/variant], e.g. linux/amd64 or linux/arm/v7" });
+    new UsageError("INVALID_PLATFORM", `invalid platform ${JSON.stringify(spec)}: ${why}`, {
+      hint: "platforms look like os/arch[/variant], e.g. linux/amd64 or linux/arm/v7",
+    });
   if (parts.length < 2 || parts.length > 3) throw bad("expected os/arch or os/arch/variant");
   if (parts.some((p) => !/^[A-Za-z0-9_.-]+$/.test(p))) throw bad("each part must be letters, digits, '.', '_' or '-'");
   const [os, architecture, variant] = parts as [string, string, string | undefined];
@@ -113,7 +115,13 @@ function arm64Ladder(variant: string): string[] | undefined {
   if (!m) return undefined;
   const major = Number(m[1]);
   const minor = Number(m[2] ?? 0);
-  const steps: [number, number][] = major === 8 ? [[8, minor]] : [[9, minor], [8, Math.min(minor + 5, 9)]];
+  const steps: [number, number][] =
+    major === 8
+      ? [[8, minor]]
+      : [
+          [9, minor],
+          [8, Math.min(minor + 5, 9)],
+        ];
   const out: string[] = [];
   for (const [maj, top] of steps) for (let n = top; n >= 0; n--) out.push(n === 0 ? `v${maj}` : `v${maj}.${n}`);
   return out;

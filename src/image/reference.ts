@@ -55,7 +55,10 @@ export function registryHostProblem(host: string): string | undefined {
 /** Throws UsageError INVALID_REGISTRY when `host` is not a usable registry host[:port]; `input` is what the user typed. */
 export function checkRegistryHost(host: string, input = host): void {
   const bad = registryHostProblem(host);
-  if (bad !== undefined) throw new UsageError("INVALID_REGISTRY", `invalid registry ${JSON.stringify(input)}: ${bad}`, { hint: "a registry is host[:port], e.g. registry.example.com:5000 or localhost:5000" });
+  if (bad !== undefined)
+    throw new UsageError("INVALID_REGISTRY", `invalid registry ${JSON.stringify(input)}: ${bad}`, {
+      hint: "a registry is host[:port], e.g. registry.example.com:5000 or localhost:5000",
+    });
 }
 
 export function parseReference(input: string): ImageReference {
@@ -102,7 +105,10 @@ export function parseReference(input: string): ImageReference {
     if (comp === "") throw invalid(s, "the repository name has an empty path component");
     if (comp.toLowerCase() !== comp) throw invalid(s, `the repository name must be lower-case (${JSON.stringify(comp)})`);
     if (!PATH_COMPONENT_RE.test(comp)) {
-      throw invalid(s, `the repository path component ${JSON.stringify(comp)} is not valid (lower-case letters and digits, separated by '.', '_', '__' or '-')`);
+      throw invalid(
+        s,
+        `the repository path component ${JSON.stringify(comp)} is not valid (lower-case letters and digits, separated by '.', '_', '__' or '-')`,
+      );
     }
   }
   if (registry === DEFAULT_REGISTRY && !path.includes("/")) path = OFFICIAL_PREFIX + path;

@@ -73,7 +73,10 @@ function viaTool(kind: "bzip2" | "xz" | "zstd", src: Readable): Promise<Readable
       src.destroy();
       reject(
         e.code === "ENOENT"
-          ? new EnvironmentError("TOOL_MISSING", `decompressing a ${kind} layer needs the \`${cmd}\` command, which is not installed`, { hint: `apt-get install -y ${pkg}`, cause: e })
+          ? new EnvironmentError("TOOL_MISSING", `decompressing a ${kind} layer needs the \`${cmd}\` command, which is not installed`, {
+              hint: `apt-get install -y ${pkg}`,
+              cause: e,
+            })
           : e,
       );
     });
@@ -143,7 +146,11 @@ export async function decompressionBudget(dir: string, limit?: number): Promise<
   if (limit !== undefined) return { limit, why: "the configured limit", used: 0 };
   try {
     const st = await statfs(dir);
-    return { limit: Math.max(0, st.bavail * st.bsize - DISK_RESERVE_BYTES), why: `the free space in ${dir} minus a ${DISK_RESERVE_BYTES / (1024 * 1024)} MiB reserve`, used: 0 };
+    return {
+      limit: Math.max(0, st.bavail * st.bsize - DISK_RESERVE_BYTES),
+      why: `the free space in ${dir} minus a ${DISK_RESERVE_BYTES / (1024 * 1024)} MiB reserve`,
+      used: 0,
+    };
   } catch {
     return { limit: Number.MAX_SAFE_INTEGER, why: "no limit", used: 0 };
   }
@@ -156,9 +163,13 @@ export function budgetedStream(budget: ByteBudget, what: string): Transform {
       budget.used += chunk.length;
       if (budget.used > budget.limit) {
         cb(
-          new ArchiveError("LAYER_TOO_LARGE", `${what} expands to more than ${budget.limit} bytes when decompressed (${budget.why}); stopped before filling the disk`, {
-            hint: "a compressed layer this large is corrupt or a decompression bomb; free disk space if the image is genuine",
-          }),
+          new ArchiveError(
+            "LAYER_TOO_LARGE",
+            `${what} expands to more than ${budget.limit} bytes when decompressed (${budget.why}); stopped before filling the disk`,
+            {
+              hint: "a compressed layer this large is corrupt or a decompression bomb; free disk space if the image is genuine",
+            },
+          ),
         );
         return;
       }

@@ -215,17 +215,23 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       }
       if (st.isSymbolicLink()) {
         if (opts.ownLinks && !opts.ownLinks.has(p))
-          throw new ArchiveError("DEST_HAS_SYMLINK", `refusing to extract layer entry ${JSON.stringify(entryName)}: ${p} is a symlink that was already in the destination (to ${JSON.stringify(await readlink(p))})`, {
-            hint: "export into an empty directory, or remove the symlink first; tsbuild never writes through links it did not create",
-          });
-        if (++hops > MAX_SYMLINK_HOPS) throw new ArchiveError("SYMLINK_LOOP", `too many levels of symbolic links resolving layer entry ${JSON.stringify(entryName)}`);
+          throw new ArchiveError(
+            "DEST_HAS_SYMLINK",
+            `refusing to extract layer entry ${JSON.stringify(entryName)}: ${p} is a symlink that was already in the destination (to ${JSON.stringify(await readlink(p))})`,
+            {
+              hint: "export into an empty directory, or remove the symlink first; tsbuild never writes through links it did not create",
+            },
+          );
+        if (++hops > MAX_SYMLINK_HOPS)
+          throw new ArchiveError("SYMLINK_LOOP", `too many levels of symbolic links resolving layer entry ${JSON.stringify(entryName)}`);
         const target = await readlink(p);
         // An absolute target means the rootfs root, as it will inside the container.
         if (target.startsWith("/")) stack.length = 0;
         queue.unshift(...target.split("/"));
         continue;
       }
-      if (!st.isDirectory()) throw new ArchiveError("NOT_A_DIRECTORY", `cannot extract layer entry ${JSON.stringify(entryName)}: ${join(...stack, c)} is not a directory`);
+      if (!st.isDirectory())
+        throw new ArchiveError("NOT_A_DIRECTORY", `cannot extract layer entry ${JSON.stringify(entryName)}: ${join(...stack, c)} is not a directory`);
       stack.push(c);
     }
     const abs = join(rootAbs, ...stack);
@@ -288,8 +294,13 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       if (lname === undefined) throw unsafe(h.name, "hardlink to the rootfs itself");
       const lparent = await resolveDir(lparts, h.name, false);
       const lst = lparent === undefined ? undefined : await lstatOrUndefined(join(lparent, lname));
-      if (!lparent || !lst) throw new ArchiveError("HARDLINK_TARGET_MISSING", `layer entry ${JSON.stringify(h.name)} links to ${JSON.stringify(e.linkname)}, which does not exist in the rootfs`);
-      if (lst.isDirectory()) throw new ArchiveError("HARDLINK_TO_DIRECTORY", `layer entry ${JSON.stringify(h.name)} is a hardlink to the directory ${JSON.stringify(e.linkname)}`);
+      if (!lparent || !lst)
+        throw new ArchiveError(
+          "HARDLINK_TARGET_MISSING",
+          `layer entry ${JSON.stringify(h.name)} links to ${JSON.stringify(e.linkname)}, which does not exist in the rootfs`,
+        );
+      if (lst.isDirectory())
+        throw new ArchiveError("HARDLINK_TO_DIRECTORY", `layer entry ${JSON.stringify(h.name)} is a hardlink to the directory ${JSON.stringify(e.linkname)}`);
       linkSource = join(lparent, lname);
       if (linkSource === target) return; // a link to itself changes nothing
     }
@@ -312,7 +323,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
           const fd = fsSync.openSync(target, flags, 0o600);
           try {
             const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-            for (let off = 0; off < data.length; ) off += fsSync.writeSync(fd, data, off);
+            for (let off = 0; off < data.length;) off += fsSync.writeSync(fd, data, off);
           } finally {
             fsSync.closeSync(fd);
           }

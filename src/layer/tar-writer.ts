@@ -73,8 +73,7 @@ function headerOf(e: LayerEntry): TarHeaders {
   if (e.uid > MAX_OCTAL_ID) pax["uid"] = String(e.uid);
   if (e.gid > MAX_OCTAL_ID) pax["gid"] = String(e.gid);
   if (e.type === "symlink" || e.type === "hardlink") {
-    if (e.linkname === undefined || e.linkname === "")
-      throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} (${e.type}) has no link target`);
+    if (e.linkname === undefined || e.linkname === "") throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} (${e.type}) has no link target`);
     h.linkname = e.linkname;
   }
   if (e.type === "char-device" || e.type === "block-device") {
@@ -120,7 +119,9 @@ async function writeFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, signal: A
   if (src) {
     await new Promise<void>((resolve, reject) => {
       src.once("open", () => resolve());
-      src.once("error", (err) => reject(new ArchiveError("SOURCE_UNREADABLE", `cannot read ${e.source} for layer entry ${e.path}: ${err.message}`, { cause: err })));
+      src.once("error", (err) =>
+        reject(new ArchiveError("SOURCE_UNREADABLE", `cannot read ${e.source} for layer entry ${e.path}: ${err.message}`, { cause: err })),
+      );
     });
   }
   const done = new Promise<void>((resolve, reject) => {
@@ -140,9 +141,13 @@ async function writeFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, signal: A
           }
         }
         if (written !== expected)
-          throw new ArchiveError("SIZE_CHANGED", `file ${e.source ?? e.path} changed size while writing the layer (expected ${expected} bytes, ${written > expected ? "got more" : `got ${written}`})`, {
-            hint: "a file in the build changed while its layer was being written",
-          });
+          throw new ArchiveError(
+            "SIZE_CHANGED",
+            `file ${e.source ?? e.path} changed size while writing the layer (expected ${expected} bytes, ${written > expected ? "got more" : `got ${written}`})`,
+            {
+              hint: "a file in the build changed while its layer was being written",
+            },
+          );
         sink.end(null);
       } catch (err) {
         src?.destroy();

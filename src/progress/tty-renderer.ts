@@ -182,7 +182,10 @@ export function sanitizeLogLine(raw: string): string {
 
 /** Step names and reasons on one line: escapes dropped, newlines and other controls become spaces. */
 export function sanitizeName(raw: string): string {
-  return raw.replace(ESCAPES, "").replace(/[\x00-\x1f\x7f-\x9f]+/g, " ").trim();
+  return raw
+    .replace(ESCAPES, "")
+    .replace(/[\x00-\x1f\x7f-\x9f]+/g, " ")
+    .trim();
 }
 
 /** Terminal cells a code point takes: 0 for combining marks, 2 for wide East Asian and emoji. */
@@ -305,7 +308,7 @@ export function liveFrame(state: TtyState, now: number, opts: FrameOptions): str
   let logBudget = budget - Math.min(finished.length, Math.floor(budget / 3));
   const granted = wanted.map(() => 0);
   // Hand out log lines one per step per round so parallel steps share the space fairly.
-  for (let progress = true; progress && logBudget > 0; ) {
+  for (let progress = true; progress && logBudget > 0;) {
     progress = false;
     for (let i = 0; i < wanted.length && logBudget > 0; i++) {
       if ((granted[i] ?? 0) < (wanted[i] ?? 0)) {
@@ -317,9 +320,7 @@ export function liveFrame(state: TtyState, now: number, opts: FrameOptions): str
   }
   budget -= granted.reduce((a, b) => a + b, 0);
 
-  const recent = new Set(
-    [...finished].sort((a, b) => (b.endSeq ?? 0) - (a.endSeq ?? 0)).slice(0, Math.max(0, budget)),
-  );
+  const recent = new Set([...finished].sort((a, b) => (b.endSeq ?? 0) - (a.endSeq ?? 0)).slice(0, Math.max(0, budget)));
   const grantedOf = new Map(shownRunning.map((s, i) => [s, granted[i] ?? 0] as const));
   for (const step of state.order) {
     const logCount = grantedOf.get(step);

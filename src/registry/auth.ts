@@ -40,7 +40,9 @@ function loginHint(registry: string): string {
 }
 
 export function authFailed(registry: string, withCredentials: boolean, detail?: string): RegistryError {
-  const what = withCredentials ? `authentication to ${registry} failed: the registry rejected the stored credentials` : `${registry} requires authentication and no credentials are stored for it`;
+  const what = withCredentials
+    ? `authentication to ${registry} failed: the registry rejected the stored credentials`
+    : `${registry} requires authentication and no credentials are stored for it`;
   return new RegistryError(withCredentials ? "AUTH_FAILED" : "AUTH_REQUIRED", detail ? `${what} (${detail})` : what, { hint: loginHint(registry) });
 }
 
@@ -133,7 +135,10 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         try {
           realmUrl = new URL(realm ?? "");
         } catch {
-          throw new RegistryError("AUTH_UNSUPPORTED", `${opts.registry} asks for a Bearer token but names no valid token endpoint (realm ${JSON.stringify(realm ?? "")})`);
+          throw new RegistryError(
+            "AUTH_UNSUPPORTED",
+            `${opts.registry} asks for a Bearer token but names no valid token endpoint (realm ${JSON.stringify(realm ?? "")})`,
+          );
         }
         scheme = { kind: "bearer", realm: realmUrl, service: bearer.params["service"] };
         // The challenge may name the scope it wants (e.g. for the catalog); ask for ours and that one.
@@ -151,7 +156,10 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         }
         return basic();
       }
-      throw new RegistryError("AUTH_UNSUPPORTED", `${opts.registry} asks for authentication with an unsupported scheme (${challenges.map((c) => c.scheme).join(", ") || "no WWW-Authenticate challenge"})`);
+      throw new RegistryError(
+        "AUTH_UNSUPPORTED",
+        `${opts.registry} asks for authentication with an unsupported scheme (${challenges.map((c) => c.scheme).join(", ") || "no WWW-Authenticate challenge"})`,
+      );
     },
     async hasCredentials() {
       return (await getCreds()) !== undefined;

@@ -169,7 +169,14 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
       return uploadUrl(res.headers.location, what);
     }
 
-    async function finishUpload(loc: URL, digest: Digest, body: (() => Buffer | Readable) | undefined, size: number | undefined, signal: AbortSignal | undefined, what: string): Promise<void> {
+    async function finishUpload(
+      loc: URL,
+      digest: Digest,
+      body: (() => Buffer | Readable) | undefined,
+      size: number | undefined,
+      signal: AbortSignal | undefined,
+      what: string,
+    ): Promise<void> {
       const url = new URL(loc);
       url.searchParams.set("digest", digest);
       const headers: Record<string, string> = { "content-type": "application/octet-stream" };
@@ -210,7 +217,13 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
       registry,
       name,
       async getManifest(reference, o = {}) {
-        const res = await send({ method: "GET", url: api(`manifests/${reference}`), headers: { accept: (o.accept ?? MANIFEST_ACCEPT).join(", ") }, scopes: pull, signal: o.signal });
+        const res = await send({
+          method: "GET",
+          url: api(`manifests/${reference}`),
+          headers: { accept: (o.accept ?? MANIFEST_ACCEPT).join(", ") },
+          scopes: pull,
+          signal: o.signal,
+        });
         if (res.status === 404) {
           const detail = await errorDetail(res);
           throw new RegistryError("IMAGE_NOT_FOUND", `image ${where(reference)} not found in the registry${detail ? ` (${detail})` : ""}`, {
@@ -221,7 +234,9 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
         const bytes = await res.bytes(MAX_MANIFEST);
         const digest: Digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
         if (isDigest(reference) && digest !== reference) {
-          throw new RegistryError("DIGEST_MISMATCH", `the manifest of ${where(reference)} has digest ${digest}`, { hint: "the registry served content that does not match the requested digest" });
+          throw new RegistryError("DIGEST_MISMATCH", `the manifest of ${where(reference)} has digest ${digest}`, {
+            hint: "the registry served content that does not match the requested digest",
+          });
         }
         const header = res.headers["docker-content-digest"];
         if (typeof header === "string" && isDigest(header) && header !== digest) {
@@ -232,7 +247,14 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
       },
       async putManifest(reference, bytes, mediaType, o = {}) {
         const digest: Digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-        const res = await send({ method: "PUT", url: api(`manifests/${reference}`), headers: { "content-type": mediaType }, body: () => bytes, scopes: push, signal: o.signal });
+        const res = await send({
+          method: "PUT",
+          url: api(`manifests/${reference}`),
+          headers: { "content-type": mediaType },
+          body: () => bytes,
+          scopes: push,
+          signal: o.signal,
+        });
         if (res.status !== 201) throw unexpected(res, `uploading the manifest ${where(reference)}`, await errorDetail(res));
         await res.discard();
         return digest;
@@ -261,7 +283,8 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
                 throw new RegistryError("BLOB_NOT_FOUND", `${what} (${digest}) is missing from the registry`);
               }
               let skip = 0;
-              if (res.status === 200) skip = offset; // the server ignored the Range: drop what we already have
+              if (res.status === 200)
+                skip = offset; // the server ignored the Range: drop what we already have
               else if (res.status !== 206 || offset === 0) throw unexpected(res, `downloading ${what}`, await errorDetail(res));
               for await (const chunk of res.body as AsyncIterable<Buffer>) {
                 if (skip > 0) {
@@ -278,12 +301,14 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
                 offset += chunk.length;
                 yield chunk;
               }
-              if (o.size !== undefined && offset < o.size) throw new RegistryError("CONNECTION_DROPPED", `the connection closed after ${offset} of ${o.size} bytes of ${what}`);
+              if (o.size !== undefined && offset < o.size)
+                throw new RegistryError("CONNECTION_DROPPED", `the connection closed after ${offset} of ${o.size} bytes of ${what}`);
               return;
             } catch (e) {
               if (signal?.aborted) throw new AbortError();
               if (!retryable(e) || attempt >= maxAttempts) {
-                if (retryable(e)) throw new RegistryError("DOWNLOAD_FAILED", `downloading ${what} failed after ${attempt} attempts: ${(e as Error).message}`, { cause: e });
+                if (retryable(e))
+                  throw new RegistryError("DOWNLOAD_FAILED", `downloading ${what} failed after ${attempt} attempts: ${(e as Error).message}`, { cause: e });
                 throw e;
               }
               await sleep(100 * 2 ** (attempt - 1), signal);

@@ -61,9 +61,12 @@ async function readConfig(path: string): Promise<DockerConfigFile> {
     v = JSON.parse(text);
   } catch (e) {
     // The parser's message may quote file content (credentials): say only where it broke.
-    throw new UsageError("CREDENTIALS_UNREADABLE", `the Docker config file ${path} is not valid JSON`, { hint: "fix or remove the file, then run `tsbuild login` again" });
+    throw new UsageError("CREDENTIALS_UNREADABLE", `the Docker config file ${path} is not valid JSON`, {
+      hint: "fix or remove the file, then run `tsbuild login` again",
+    });
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new UsageError("CREDENTIALS_UNREADABLE", `the Docker config file ${path} is not a JSON object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new UsageError("CREDENTIALS_UNREADABLE", `the Docker config file ${path} is not a JSON object`);
   return v as DockerConfigFile;
 }
 

@@ -10,7 +10,10 @@ export interface RegistryEndpoint {
 
 /** Hosts from $TSBUILD_INSECURE_REGISTRIES (comma-separated) plus the given ones. */
 export function insecureRegistries(env: NodeJS.ProcessEnv, extra: readonly string[] = []): string[] {
-  const fromEnv = (env["TSBUILD_INSECURE_REGISTRIES"] ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const fromEnv = (env["TSBUILD_INSECURE_REGISTRIES"] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   return [...new Set([...fromEnv, ...extra.map((s) => s.trim()).filter((s) => s !== "")])];
 }
 
@@ -30,7 +33,10 @@ export function isInsecure(registry: string, insecure: readonly string[]): boole
   if (isLoopback(registry)) return true;
   const r = registry.toLowerCase();
   return insecure.some((h) => {
-    const x = h.toLowerCase().replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
+    const x = h
+      .toLowerCase()
+      .replace(/^[a-z]+:\/\//, "")
+      .replace(/\/.*$/, "");
     return x === r || x === hostOnly(r);
   });
 }

@@ -19,7 +19,16 @@ const MAX_SOURCES = 32;
 
 function valid(s: unknown): s is LayerSource {
   const x = s as Partial<LayerSource> | null;
-  return typeof x === "object" && x !== null && typeof x.registry === "string" && typeof x.repository === "string" && typeof x.digest === "string" && isDigest(x.digest) && typeof x.size === "number" && typeof x.mediaType === "string";
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof x.registry === "string" &&
+    typeof x.repository === "string" &&
+    typeof x.digest === "string" &&
+    isDigest(x.digest) &&
+    typeof x.size === "number" &&
+    typeof x.mediaType === "string"
+  );
 }
 
 export async function readLayerSources(root: string, diffId: Digest): Promise<LayerSource[]> {

@@ -4,7 +4,6 @@ import { RegistryError } from "../errors.js";
 import { isIndexMediaType, isManifestMediaType, SCHEMA1_MEDIA_TYPES } from "../image/media-types.js";
 import { MediaType, type Index, type Manifest } from "../image/types.js";
 
-
 export type ImageFormat = "oci" | "docker";
 
 export type ParsedDocument = { kind: "index"; mediaType: string; index: Index } | { kind: "manifest"; mediaType: string; manifest: Manifest };
@@ -39,12 +38,17 @@ export function parseManifestDocument(bytes: Buffer, contentType: string, what: 
   }
   if (isManifestMediaType(type)) {
     const m = doc as unknown as Manifest;
-    if (!m.config || typeof m.config.digest !== "string" || !Array.isArray(m.layers)) throw new RegistryError("BAD_MANIFEST", `the manifest of ${what} has no config or layers`);
+    if (!m.config || typeof m.config.digest !== "string" || !Array.isArray(m.layers))
+      throw new RegistryError("BAD_MANIFEST", `the manifest of ${what} has no config or layers`);
     return { kind: "manifest", mediaType: type, manifest: m };
   }
-  throw new RegistryError("UNSUPPORTED_MANIFEST", `${what} has the media type ${JSON.stringify(type ?? contentType)}, which is not an image manifest or index`, {
-    hint: "tsbuild pulls OCI and Docker schema 2 images",
-  });
+  throw new RegistryError(
+    "UNSUPPORTED_MANIFEST",
+    `${what} has the media type ${JSON.stringify(type ?? contentType)}, which is not an image manifest or index`,
+    {
+      hint: "tsbuild pulls OCI and Docker schema 2 images",
+    },
+  );
 }
 
 const TO_DOCKER: Record<string, string> = {
@@ -59,7 +63,8 @@ const TO_OCI: Record<string, string> = Object.fromEntries(Object.entries(TO_DOCK
 export function mediaTypeFor(format: ImageFormat, mediaType: string): string {
   if (format === "oci") return TO_OCI[mediaType] ?? mediaType;
   const d = TO_DOCKER[mediaType] ?? mediaType;
-  if (d.startsWith("application/vnd.oci.")) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${mediaType} cannot be written in a Docker schema 2 manifest`, { hint: "push with --format oci" });
+  if (d.startsWith("application/vnd.oci."))
+    throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${mediaType} cannot be written in a Docker schema 2 manifest`, { hint: "push with --format oci" });
   return d;
 }
 

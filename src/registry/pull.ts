@@ -52,7 +52,8 @@ export interface PulledImage {
 const MAX_CONFIG = 16 * 1024 * 1024;
 
 async function readConfig(repo: Repository, desc: Descriptor, what: string, signal?: AbortSignal): Promise<{ bytes: Buffer; config: ImageConfig }> {
-  if (typeof desc.size === "number" && desc.size > MAX_CONFIG) throw new RegistryError("BAD_MANIFEST", `the config of ${what} claims ${desc.size} bytes; image configs are small JSON documents`);
+  if (typeof desc.size === "number" && desc.size > MAX_CONFIG)
+    throw new RegistryError("BAD_MANIFEST", `the config of ${what} claims ${desc.size} bytes; image configs are small JSON documents`);
   const chunks: Buffer[] = [];
   const stream = repo.getBlob(desc.digest, { size: desc.size, ...(signal ? { signal } : {}), what: `the config of ${what}` });
   for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
@@ -63,7 +64,12 @@ async function readConfig(repo: Repository, desc: Descriptor, what: string, sign
   } catch {
     throw new RegistryError("BAD_CONFIG", `the config of ${what} is not valid JSON`);
   }
-  if (typeof config !== "object" || config === null || !Array.isArray(config.rootfs?.diff_ids) || !config.rootfs.diff_ids.every((d) => typeof d === "string" && isDigest(d))) {
+  if (
+    typeof config !== "object" ||
+    config === null ||
+    !Array.isArray(config.rootfs?.diff_ids) ||
+    !config.rootfs.diff_ids.every((d) => typeof d === "string" && isDigest(d))
+  ) {
     throw new RegistryError("BAD_CONFIG", `the config of ${what} has no valid rootfs.diff_ids`);
   }
   // Field types too: a crafted `"Env": [1]` fails the pull, naming the field, instead of a later build.
@@ -73,7 +79,12 @@ async function readConfig(repo: Repository, desc: Descriptor, what: string, sign
 }
 
 /** Resolve the reference to one image manifest: by digest as given, else by tag; an index picks the platform. */
-async function resolveManifest(repo: Repository, ref: ImageReference, want: Platform, signal?: AbortSignal): Promise<{ manifest: Manifest; digest: Digest; viaIndex: boolean }> {
+async function resolveManifest(
+  repo: Repository,
+  ref: ImageReference,
+  want: Platform,
+  signal?: AbortSignal,
+): Promise<{ manifest: Manifest; digest: Digest; viaIndex: boolean }> {
   const what = ref.familiar;
   // A digest reference is fetched by that digest (and verified against it), never re-resolved through the tag.
   const top = await repo.getManifest(ref.digest ?? (ref.tag as string), signal ? { signal } : {});
@@ -123,15 +134,22 @@ export async function pullImageLocked(engine: Engine, reference: string, opts: P
     const { bytes: configBytes, config } = await readConfig(repo, manifest.config, ref.familiar, inner.signal);
     // A single-platform image is what it is; only an explicit --platform that it does not match is an error.
     if (!viaIndex && opts.platform !== undefined && !platformMatches(want, configPlatform(config))) {
-      throw new RegistryError("PLATFORM_MISMATCH", `${ref.familiar} is a ${config.os}/${config.architecture} image, not ${formatPlatform(want)}`, { hint: "drop --platform to pull it anyway" });
+      throw new RegistryError("PLATFORM_MISMATCH", `${ref.familiar} is a ${config.os}/${config.architecture} image, not ${formatPlatform(want)}`, {
+        hint: "drop --platform to pull it anyway",
+      });
     }
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== manifest.layers.length) {
       throw new RegistryError("DIFF_ID_COUNT", `${ref.familiar}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`);
     }
     manifest.layers.forEach((l, i) => {
-      if (!isLayerMediaType(l.mediaType)) throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`);
-      if (!isDigest(l.digest) || typeof l.size !== "number") throw new RegistryError("BAD_MANIFEST", `${ref.familiar}: layer ${i + 1} has no valid digest and size`);
+      if (!isLayerMediaType(l.mediaType))
+        throw new RegistryError(
+          "UNSUPPORTED_MEDIA_TYPE",
+          `${ref.familiar}: layer ${i + 1} has the media type ${JSON.stringify(l.mediaType)}, which is not an image layer`,
+        );
+      if (!isDigest(l.digest) || typeof l.size !== "number")
+        throw new RegistryError("BAD_MANIFEST", `${ref.familiar}: layer ${i + 1} has no valid digest and size`);
     });
 
     // One download per distinct diff_id that the store does not hold yet.
@@ -159,7 +177,10 @@ export async function pullImageLocked(engine: Engine, reference: string, opts: P
           } catch (e) {
             if (e instanceof TsbuildError || inner.signal.aborted) throw e;
             // zlib or the zstd tool refused the bytes: the blob is corrupt (its digest check never got to run).
-            throw new RegistryError("CORRUPT_LAYER", `${what} (${layer.digest}) cannot be decompressed: ${(e as Error).message}`, { hint: "the registry or a proxy served corrupt content; nothing was stored", cause: e });
+            throw new RegistryError("CORRUPT_LAYER", `${what} (${layer.digest}) cannot be decompressed: ${(e as Error).message}`, {
+              hint: "the registry or a proxy served corrupt content; nothing was stored",
+              cause: e,
+            });
           }
           sizes.set(diffId, plain.bytes());
           progress.emit({ kind: "info", message: `${ref.familiar}: downloaded layer ${index + 1}/${manifest.layers.length} (${layer.size} bytes)` });
@@ -191,13 +212,30 @@ export async function pullImageLocked(engine: Engine, reference: string, opts: P
       if (size === undefined) throw new RegistryError("BLOB_MISSING", `layer ${d} vanished from the store during the pull`);
       layers.push({ mediaType: MediaType.OciLayer, digest: d, size });
     }
-    const local: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size }, layers };
+    const local: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+      layers,
+    };
     const put = await engine.content.putBytes(jsonBytes(local));
     const desc: Descriptor = { mediaType: MediaType.OciManifest, digest: put.digest, size: put.size };
     await engine.images.set(ref.name, desc);
-    await recordLayerSource(engine.root, cfg.digest, { registry: ref.registry, repository: ref.repository, digest: cfg.digest, size: cfg.size, mediaType: manifest.config.mediaType });
+    await recordLayerSource(engine.root, cfg.digest, {
+      registry: ref.registry,
+      repository: ref.repository,
+      digest: cfg.digest,
+      size: cfg.size,
+      mediaType: manifest.config.mediaType,
+    });
     for (const [i, l] of manifest.layers.entries()) {
-      await recordLayerSource(engine.root, diffIds[i] as Digest, { registry: ref.registry, repository: ref.repository, digest: l.digest, size: l.size, mediaType: l.mediaType });
+      await recordLayerSource(engine.root, diffIds[i] as Digest, {
+        registry: ref.registry,
+        repository: ref.repository,
+        digest: l.digest,
+        size: l.size,
+        mediaType: l.mediaType,
+      });
     }
     progress.emit({ kind: "info", message: `pulled ${ref.familiar}: ${remoteDigest} (${jobs.size} of ${manifest.layers.length} layers downloaded)` });
     return { name: ref.name, manifest: desc, config: cfg.digest, remoteDigest, downloaded: jobs.size };

@@ -37,14 +37,19 @@ async function localImage(engine: Engine, name: string): Promise<{ manifest: Man
   const normalized = normalizeName(name);
   const rec = await engine.images.get(normalized);
   if (!rec) {
-    throw new StoreError("IMAGE_NOT_FOUND", `no such image in the local store: ${name}`, { hint: "build it with `tsbuild build -t NAME`, or `tsbuild pull`/`tsbuild load` it first" });
+    throw new StoreError("IMAGE_NOT_FOUND", `no such image in the local store: ${name}`, {
+      hint: "build it with `tsbuild build -t NAME`, or `tsbuild pull`/`tsbuild load` it first",
+    });
   }
   const manifest = await engine.content.readJson<Manifest>(rec.target.digest);
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
+  if (!manifest.config || !Array.isArray(manifest.layers))
+    throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
   const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
   for (const l of manifest.layers) {
     if (!(await engine.content.has(l.digest))) {
-      throw new StoreError("BLOB_MISSING", `image ${name}: layer ${l.digest} is missing from the local store`, { hint: "rebuild or pull the image again, then push" });
+      throw new StoreError("BLOB_MISSING", `image ${name}: layer ${l.digest} is missing from the local store`, {
+        hint: "rebuild or pull the image again, then push",
+      });
     }
   }
   return { manifest, config };
@@ -90,7 +95,9 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
   const format = opts.format ?? "oci";
   const ref = parseReference(target);
   if (ref.digest !== undefined) {
-    throw new RegistryError("PUSH_TO_DIGEST", `cannot push to ${target}: a digest names content, push to a tag instead`, { hint: "e.g. tsbuild push IMAGE host/repo:tag" });
+    throw new RegistryError("PUSH_TO_DIGEST", `cannot push to ${target}: a digest names content, push to a tag instead`, {
+      hint: "e.g. tsbuild push IMAGE host/repo:tag",
+    });
   }
   const tag = ref.tag ?? "latest";
   const { manifest } = await localImage(engine, localName);
@@ -132,7 +139,13 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
     const cfg = manifest.config;
     if (!(await reuseKnownBlob(engine, repo, ref.registry, cfg.digest, signal))) {
       await repo.putBlob(storeBlobSource(engine.content, cfg.digest, cfg.size), signal ? { signal } : {});
-      await recordLayerSource(engine.root, cfg.digest, { registry: ref.registry, repository: repo.name, digest: cfg.digest, size: cfg.size, mediaType: MediaType.OciConfig });
+      await recordLayerSource(engine.root, cfg.digest, {
+        registry: ref.registry,
+        repository: repo.name,
+        digest: cfg.digest,
+        size: cfg.size,
+        mediaType: MediaType.OciConfig,
+      });
     }
     const remote: Manifest = {
       schemaVersion: 2,
@@ -150,7 +163,13 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
 }
 
 /** One layer: reuse what the registry has (same repository or a mount), else compress (cached) and upload. */
-async function pushLayer(engine: Engine, repo: Repository, registry: string, layer: Descriptor, signal: AbortSignal | undefined): Promise<{ desc: Descriptor; how: "uploaded" | "present" | "mounted" }> {
+async function pushLayer(
+  engine: Engine,
+  repo: Repository,
+  registry: string,
+  layer: Descriptor,
+  signal: AbortSignal | undefined,
+): Promise<{ desc: Descriptor; how: "uploaded" | "present" | "mounted" }> {
   const o = signal ? { signal } : {};
   if (!isUncompressedLayer(layer.mediaType)) {
     // Already a compressed blob in the store (not produced by tsbuild today, but a valid local manifest).
@@ -171,7 +190,13 @@ async function pushLayer(engine: Engine, repo: Repository, registry: string, lay
  * A blob this registry is known to hold (recorded at pull or push, keyed by the local digest): present in the
  * target repository already, or cross-mounted from the repository that has it. Undefined when neither works.
  */
-async function reuseKnownBlob(engine: Engine, repo: Repository, registry: string, localDigest: Digest, signal: AbortSignal | undefined): Promise<{ desc: Descriptor; how: "present" | "mounted" } | undefined> {
+async function reuseKnownBlob(
+  engine: Engine,
+  repo: Repository,
+  registry: string,
+  localDigest: Digest,
+  signal: AbortSignal | undefined,
+): Promise<{ desc: Descriptor; how: "present" | "mounted" } | undefined> {
   const o = signal ? { signal } : {};
   for (const s of await readLayerSources(engine.root, localDigest)) {
     if (s.registry !== registry) continue;

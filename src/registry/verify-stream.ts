@@ -22,7 +22,11 @@ export function verifyingStream(expected: Expected): Transform & { bytes(): numb
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
       if (expected.size !== undefined && n > expected.size) {
-        cb(new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) is larger than the ${expected.size} bytes its descriptor says`, { hint: "the registry served wrong content; nothing was stored" }));
+        cb(
+          new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) is larger than the ${expected.size} bytes its descriptor says`, {
+            hint: "the registry served wrong content; nothing was stored",
+          }),
+        );
         return;
       }
       h.update(chunk);
@@ -30,12 +34,20 @@ export function verifyingStream(expected: Expected): Transform & { bytes(): numb
     },
     flush(cb) {
       if (expected.size !== undefined && n !== expected.size) {
-        cb(new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) has ${n} bytes, its descriptor says ${expected.size}`, { hint: "the registry served wrong content; nothing was stored" }));
+        cb(
+          new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) has ${n} bytes, its descriptor says ${expected.size}`, {
+            hint: "the registry served wrong content; nothing was stored",
+          }),
+        );
         return;
       }
       const got = `sha256:${h.digest("hex")}`;
       if (got !== expected.digest) {
-        cb(new RegistryError("DIGEST_MISMATCH", `${expected.what}: the registry sent content with digest ${got}, expected ${expected.digest}`, { hint: "the registry or a proxy served corrupt content; nothing was stored" }));
+        cb(
+          new RegistryError("DIGEST_MISMATCH", `${expected.what}: the registry sent content with digest ${got}, expected ${expected.digest}`, {
+            hint: "the registry or a proxy served corrupt content; nothing was stored",
+          }),
+        );
         return;
       }
       cb();

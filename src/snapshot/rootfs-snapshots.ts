@@ -13,7 +13,13 @@ import { errnoCode } from "../util/errno.js";
  * The snapshot for `key`, unpacking `layers` into it first when it does not exist yet. Built in tmp/ and renamed
  * into place, so a snapshot that exists is always complete (a killed build leaves only tmp/ garbage).
  */
-export async function ensureSnapshot(root: string, key: string, layers: readonly { diffId: Digest }[], content: ContentStore, signal: AbortSignal): Promise<string> {
+export async function ensureSnapshot(
+  root: string,
+  key: string,
+  layers: readonly { diffId: Digest }[],
+  content: ContentStore,
+  signal: AbortSignal,
+): Promise<string> {
   const layout = storeLayout(root);
   const dest = layout.snapshot(key);
   if ((await stat(dest).catch(() => undefined))?.isDirectory()) {

@@ -35,12 +35,22 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
     const base = await run.stages.result(baseStage);
     state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
   } else if (baseName.toLowerCase() === "scratch") {
-    state = { config: emptyConfig(run), layers: [], args: new Map(), cmdSet: false, key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest };
+    state = {
+      config: emptyConfig(run),
+      layers: [],
+      args: new Map(),
+      cmdSet: false,
+      key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest,
+    };
   } else {
     const image = await resolveImage(run, baseName, stage.from.range);
     // A stored config may predate load's checks (or the store was edited): its field types are checked before use.
     const problem = imageConfigProblem(image.config);
-    if (problem) throw new StoreError("BAD_CONFIG", `the config of base image ${baseName} (${image.id}) is malformed: ${problem}`, { range: stage.from.range, hint: "remove the image (`tsbuild rmi`) and load or pull it again" });
+    if (problem)
+      throw new StoreError("BAD_CONFIG", `the config of base image ${baseName} (${image.id}) is malformed: ${problem}`, {
+        range: stage.from.range,
+        hint: "remove the image (`tsbuild rmi`) and load or pull it again",
+      });
     const config = structuredClone(image.config);
     config.history ??= [];
     config.config ??= {};
@@ -91,7 +101,10 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
       const why = e instanceof Error ? e.message : String(e);
       throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store, and pulling it failed: ${why}`, {
         range,
-        hint: e instanceof TsbuildError && e.hint ? e.hint : "import it with `tsbuild load -i IMAGE.tar`, or check the name and your registry access (`tsbuild login HOST`)",
+        hint:
+          e instanceof TsbuildError && e.hint
+            ? e.hint
+            : "import it with `tsbuild load -i IMAGE.tar`, or check the name and your registry access (`tsbuild login HOST`)",
         cause: e,
       });
     }

@@ -103,7 +103,6 @@ export interface BuildResult extends StoredImage {
   cache: CacheReport;
 }
 
-
 export function build(engine: Engine, opts: BuildOptions): Promise<BuildResult> {
   return runBuild(engine, opts, { lockHeld: false });
 }
@@ -117,16 +116,24 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   const contextDir = resolve(opts.contextDir);
   const ctxStat = await stat(contextDir).catch(() => undefined);
   if (!ctxStat?.isDirectory())
-    throw new BuildError("CONTEXT_NOT_FOUND", `build context ${opts.contextDir} is not a directory`, { hint: "pass the directory that holds your sources, e.g. `tsbuild -t name .`" });
+    throw new BuildError("CONTEXT_NOT_FOUND", `build context ${opts.contextDir} is not a directory`, {
+      hint: "pass the directory that holds your sources, e.g. `tsbuild -t name .`",
+    });
   const dockerfilePath = opts.dockerfile ? resolve(opts.dockerfile) : join(contextDir, "Dockerfile");
   let text: string;
   if (opts.dockerfileText !== undefined) text = opts.dockerfileText;
   else {
-    const read = await readRegularFileIfExists(dockerfilePath, { maxBytes: MAX_DOCKERFILE_BYTES, what: "Dockerfile", ...(opts.signal ? { signal: opts.signal } : {}) });
-    if (read === undefined) throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
+    const read = await readRegularFileIfExists(dockerfilePath, {
+      maxBytes: MAX_DOCKERFILE_BYTES,
+      what: "Dockerfile",
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (read === undefined)
+      throw new BuildError("DOCKERFILE_NOT_FOUND", `cannot read Dockerfile ${dockerfilePath}`, { hint: "use -f PATH to pick another Dockerfile" });
     text = read;
   }
-  const displayName = opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
+  const displayName =
+    opts.dockerfileDisplayName ?? (relative(process.cwd(), dockerfilePath).startsWith("..") ? dockerfilePath : relative(process.cwd(), dockerfilePath));
   const parsed = parseDockerfile(text, { file: displayName });
   // Build checks run on every build (BuildKit prints them too); they include the parser's own warnings.
   const checks = runChecks(parsed, { buildArgs: opts.buildArgs ?? {} });
@@ -163,7 +170,10 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   const hasher = await createHasher();
   const noCacheStages = new Set(opts.noCacheFilter ?? []);
   for (const f of noCacheStages)
-    if (!findStage(staged, f)) throw new BuildError("UNKNOWN_TARGET", `--no-cache-filter ${f}: there is no stage named ${JSON.stringify(f)}`, { hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}` });
+    if (!findStage(staged, f))
+      throw new BuildError("UNKNOWN_TARGET", `--no-cache-filter ${f}: there is no stage named ${JSON.stringify(f)}`, {
+        hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}`,
+      });
   // Shared with other builds; only a running prune excludes it. What killed builds left behind goes first.
   const lock = how.lockHeld ? { release: async () => {} } : await acquireBuildLock(engine.root, opts.signal);
   let scratch: Awaited<ReturnType<Engine["scratch"]>>;
@@ -200,12 +210,14 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     imageRootfs: new Map(),
     limit: pLimit(Math.max(1, opts.jobs ?? availableParallelism())),
     stepCounter: 0,
-    executor: engine.executor ? () => Promise.resolve(engine.executor as Executor) : once(() =>
-      selectExecutor(opts.executor ?? "auto", {
-        limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
-        hooks,
-      }),
-    ),
+    executor: engine.executor
+      ? () => Promise.resolve(engine.executor as Executor)
+      : once(() =>
+          selectExecutor(opts.executor ?? "auto", {
+            limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
+            hooks,
+          }),
+        ),
     allow: new Set(opts.allow ?? []),
     snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
     secrets: opts.secrets ?? new Map(),

@@ -1,7 +1,21 @@
 // COPY/ADD (and WORKDIR's mkdir) applied in place to a stage's working rootfs, returning the exact layer entries:
 // every path written plus each parent directory, parents that already existed carrying their metadata from before the step.
 import type { Stats } from "node:fs";
-import { chmodSync, chownSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  createReadStream,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -27,8 +41,7 @@ const SYNC_COPY_MAX = 1 << 20;
 
 export type CopyFrom =
   /** `keyed`: the step's cache key digest of these sources; the copy then writes exactly what it covers, or fails with CONTEXT_CHANGED. */
-  | { kind: "context"; context: BuildContext; keyed?: DigestLedger }
-  | { kind: "rootfs"; dir: string };
+  { kind: "context"; context: BuildContext; keyed?: DigestLedger } | { kind: "rootfs"; dir: string };
 
 export interface CopyOptions {
   /** Target stage working dir (mutated). */
@@ -339,7 +352,7 @@ class Session {
           const b = chunk as Buffer;
           h.update(b);
           size += b.length;
-          for (let off = 0; off < b.length; ) off += (await out.write(b, off)).bytesWritten;
+          for (let off = 0; off < b.length;) off += (await out.write(b, off)).bytesWritten;
         }
       } finally {
         await out.close();
@@ -494,7 +507,11 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
     throwIfAborted(opts.signal);
     if (URL_SOURCE.test(src)) {
       if (opts.isAdd) {
-        throw new BuildError("UNSUPPORTED", `ADD from a URL is not supported yet: ${src}`, errOpts(opts.range, "download the file in a RUN step or beforehand into the build context"));
+        throw new BuildError(
+          "UNSUPPORTED",
+          `ADD from a URL is not supported yet: ${src}`,
+          errOpts(opts.range, "download the file in a RUN step or beforehand into the build context"),
+        );
       }
       throw new BuildError("BAD_SOURCE", `COPY cannot read from a URL: ${src}`, errOpts(opts.range, "use ADD for remote sources"));
     }

@@ -14,5 +14,8 @@ export function goList(items: readonly string[]): string {
 
 /** Go's %v of a map[string]struct{}: map[80/tcp:{}] (keys sorted, as Go prints maps). */
 export function goSetMap(keys: readonly string[]): string {
-  return `map[${[...keys].sort().map((k) => `${k}:{}`).join(" ")}]`;
+  return `map[${[...keys]
+    .sort()
+    .map((k) => `${k}:{}`)
+    .join(" ")}]`;
 }

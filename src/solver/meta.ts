@@ -42,8 +42,7 @@ export function expandPorts(specs: string[], range?: SourceRange): string[] {
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
     const proto = (m[3] ?? "tcp").toLowerCase();
-    if (lo < 1 || hi > 65535 || hi < lo)
-      throw new BuildError("INVALID_PORT", `invalid port range in EXPOSE: ${JSON.stringify(spec)}`, { range });
+    if (lo < 1 || hi > 65535 || hi < lo) throw new BuildError("INVALID_PORT", `invalid port range in EXPOSE: ${JSON.stringify(spec)}`, { range });
     for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
   }
   return out;

@@ -184,7 +184,8 @@ export function parseSecretFlag(value: string, env: NodeJS.ProcessEnv = process.
     const eq = part.indexOf("=");
     if (eq <= 0) throw new UsageError("BAD_FLAG_VALUE", `--secret: expected key=value, got ${JSON.stringify(part)} in ${JSON.stringify(value)}`);
     const key = part.slice(0, eq).trim().toLowerCase();
-    if (!["id", "type", "src", "source", "env"].includes(key)) throw new UsageError("BAD_FLAG_VALUE", `--secret: unknown option ${JSON.stringify(key)} (expected id, type, src or env)`);
+    if (!["id", "type", "src", "source", "env"].includes(key))
+      throw new UsageError("BAD_FLAG_VALUE", `--secret: unknown option ${JSON.stringify(key)} (expected id, type, src or env)`);
     opts.set(key, part.slice(eq + 1));
   }
   const id = opts.get("id");

@@ -51,7 +51,11 @@ function opts(range: SourceRange | undefined): { range?: SourceRange } {
 function cpArchive(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile("cp", ["-a", "--reflink=auto", "--", from, to], (err, _o, stderr) =>
-      err ? reject(new BuildError("MOUNT_COPY_FAILED", `cannot copy ${from} for a read-write bind mount: ${String(stderr).trim() || err.message}`, { cause: err })) : resolve(),
+      err
+        ? reject(
+            new BuildError("MOUNT_COPY_FAILED", `cannot copy ${from} for a read-write bind mount: ${String(stderr).trim() || err.message}`, { cause: err }),
+          )
+        : resolve(),
     );
   });
 }
@@ -130,7 +134,10 @@ function secretValue(id: string, source: SecretSource, range: SourceRange | unde
   if (source.src !== undefined)
     return readFile(source.src).catch((e: unknown) => {
       // The message names the file, never its content.
-      throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)}: cannot read ${source.src}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { ...opts(range), cause: e });
+      throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)}: cannot read ${source.src}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
+        ...opts(range),
+        cause: e,
+      });
     });
   return Promise.resolve(undefined);
 }
@@ -170,7 +177,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           await mkdir(base, { recursive: true, mode: 0o700 });
           await chmod(base, 0o700);
           await mkdir(base, { recursive: true });
-          const key = createHash("sha256").update(spec.id ?? spec.target).digest("hex");
+          const key = createHash("sha256")
+            .update(spec.id ?? spec.target)
+            .digest("hex");
           const dir = join(base, key);
           let source = dir;
           if (spec.sharing !== "shared") {
@@ -202,7 +211,11 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           try {
             st = await lstat(host);
           } catch {
-            throw new BuildError("MOUNT_SOURCE_NOT_FOUND", `RUN --mount: source ${JSON.stringify(spec.source ?? "/")} not found${spec.from !== undefined ? ` in stage ${spec.from}` : " in the build context"}`, opts(range));
+            throw new BuildError(
+              "MOUNT_SOURCE_NOT_FOUND",
+              `RUN --mount: source ${JSON.stringify(spec.source ?? "/")} not found${spec.from !== undefined ? ` in stage ${spec.from}` : " in the build context"}`,
+              opts(range),
+            );
           }
           // A context directory is mounted as is only when .dockerignore leaves nothing out below it.
           const walk = ctx.context.walk?.bind(ctx.context);
@@ -224,7 +237,11 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           const source = ctx.secrets.get(id);
           const value = source ? await secretValue(id, source, range) : undefined;
           if (value === undefined) {
-            if (spec.required) throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)} not found`, { ...opts(range), hint: `pass it with --secret id=${id},src=<file> or --secret id=${id},env=<VAR>` });
+            if (spec.required)
+              throw new BuildError("SECRET_NOT_FOUND", `secret ${JSON.stringify(id)} not found`, {
+                ...opts(range),
+                hint: `pass it with --secret id=${id},src=<file> or --secret id=${id},env=<VAR>`,
+              });
             break;
           }
           if (spec.env !== undefined) env.push(`${spec.env}=${value.toString("utf8")}`);

@@ -65,7 +65,7 @@ export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, p
   // From the position, not indexOf (which made 50,000 ONBUILD triggers quadratic): an ONBUILD trigger is "onbuild-N".
   const pos = position.startsWith("onbuild-") ? 1 : Number(position) + 2;
   // One line: continuations collapsed, heredoc bodies left out.
-  const firstLines = instr.heredocs.length ? instr.original.split("\n")[0] ?? "" : instr.original;
+  const firstLines = instr.heredocs.length ? (instr.original.split("\n")[0] ?? "") : instr.original;
   const text = firstLines.replace(/[\\`]?[ \t]*\n[ \t]*/g, " ").trim();
   if (pos === 1) return `[${stagePrefix(run, stage)}ONBUILD] ${text}`;
   return `[${stagePrefix(run, stage)}${pos}/${stage.instructions.length + 1}] ${text}`;

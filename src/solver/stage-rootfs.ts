@@ -69,7 +69,14 @@ async function overlayUsable(dir: string): Promise<boolean> {
   }
 }
 
-async function mountSnapshot(fs: StageRootfs, layers: readonly LayerRef[], key: string, content: ContentStore, snapshots: SnapshotContext, signal: AbortSignal): Promise<void> {
+async function mountSnapshot(
+  fs: StageRootfs,
+  layers: readonly LayerRef[],
+  key: string,
+  content: ContentStore,
+  snapshots: SnapshotContext,
+  signal: AbortSignal,
+): Promise<void> {
   if (!snapshots.probed) {
     snapshots.probed = true;
     snapshots.enabled = await overlayUsable(fs.dir);

@@ -13,7 +13,8 @@ export async function findStepRecord(run: BuildSession, key: string): Promise<St
     const imported = source.step(key);
     if (!imported) continue;
     try {
-      if (imported.layer) await ensureBlob(run.engine.content, source, { mediaType: MediaType.OciLayer, digest: imported.layer.diffId, size: imported.layer.size }, run.signal);
+      if (imported.layer)
+        await ensureBlob(run.engine.content, source, { mediaType: MediaType.OciLayer, digest: imported.layer.diffId, size: imported.layer.size }, run.signal);
     } catch (e) {
       throwIfAborted(run.signal);
       // A cache that cannot deliver is a miss, never a failed build.

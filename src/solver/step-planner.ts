@@ -84,7 +84,10 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         t.keepGitDir && "--keep-git-dir",
       ].filter(Boolean);
       if (unsupported.length)
-        throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, { range, hint: "remove the flag; tsbuild will support it in a later version" });
+        throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, {
+          range,
+          hint: "remove the flag; tsbuild will support it in a later version",
+        });
       const e = env();
       const sources = t.sources.map((s) => expand(run, s, e, range));
       const dest = expand(run, t.dest, e, range);
@@ -234,7 +237,12 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
  * What a RUN mount reads that can change its result: a bind's files (context content, or the stage's key).
  * Cache mounts, tmpfs and secrets do not count: their contents are not part of the step's identity.
  */
-export async function mountSourcePart(run: BuildSession, stage: Stage, spec: MountSpec, range: SourceRange): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
+export async function mountSourcePart(
+  run: BuildSession,
+  stage: Stage,
+  spec: MountSpec,
+  range: SourceRange,
+): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
   if (spec.type !== "bind") return undefined;
   if (spec.from !== undefined) {
     const dep = stageRef(run, spec.from, stage, "--mount from", range);

@@ -244,7 +244,10 @@ export function openContentStore(root: string): ContentStore {
         throw e;
       }
       const actual = `sha256:${createHash("sha256").update(buf).digest("hex")}`;
-      if (actual !== d) throw new StoreError("BLOB_CORRUPT", `blob ${d} is corrupt (its content hashes to ${actual})`, { hint: "delete it and re-import or rebuild the image" });
+      if (actual !== d)
+        throw new StoreError("BLOB_CORRUPT", `blob ${d} is corrupt (its content hashes to ${actual})`, {
+          hint: "delete it and re-import or rebuild the image",
+        });
       try {
         return JSON.parse(buf.toString("utf8")) as T;
       } catch (e) {

@@ -188,7 +188,15 @@ async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Pr
     if (!shard.isDirectory()) continue;
     for (const f of await jsonFiles(join(layout.stepRecordsDir, shard.name))) {
       const needs = stepRecordNeeds(await readJsonFile(f.path));
-      const rec: CacheRecordInfo = { kind: "step", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: needs === "broken" };
+      const rec: CacheRecordInfo = {
+        kind: "step",
+        path: f.path,
+        key: f.name.slice(0, -5),
+        size: f.size,
+        lastUsed: f.mtime,
+        blobs: [],
+        broken: needs === "broken",
+      };
       // A step without a layer (metadata only) needs no blob. Other versions are opaque: kept by default, their
       // blobs unknown (a later build treats them as a miss).
       if (Array.isArray(needs)) {
@@ -200,7 +208,15 @@ async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Pr
   }
   for (const f of await jsonFiles(layout.imageRecordsDir)) {
     const needs = imageRecordNeeds(await readJsonFile(f.path));
-    const rec: CacheRecordInfo = { kind: "image", path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken: needs === "broken" };
+    const rec: CacheRecordInfo = {
+      kind: "image",
+      path: f.path,
+      key: f.name.slice(0, -5),
+      size: f.size,
+      lastUsed: f.mtime,
+      blobs: [],
+      broken: needs === "broken",
+    };
     if (typeof needs === "object") {
       const r = await imageBlobs(root, needs, blobs);
       rec.blobs = r.blobs;
@@ -262,7 +278,10 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
     context: await files(layout.contextCacheDir),
     cacheMounts: await dirItems(layout.cacheMountsDir, opts.measureCacheMounts ?? true),
     snapshots: await Promise.all(
-      (await dirItems(layout.snapshotsDir, opts.measureCacheMounts ?? true)).map(async (i) => ({ ...i, lastUsed: (await lstat(i.path).catch(() => undefined))?.mtimeMs ?? 0 })),
+      (await dirItems(layout.snapshotsDir, opts.measureCacheMounts ?? true)).map(async (i) => ({
+        ...i,
+        lastUsed: (await lstat(i.path).catch(() => undefined))?.mtimeMs ?? 0,
+      })),
     ),
     tmp: await dirItems(layout.tmpDir, true),
   };
@@ -276,7 +295,7 @@ export function liveSet(scan: StoreScan, kept: Iterable<CacheRecordInfo>): { blo
   // A compressed entry lives while its layer does and its gzip blob exists; it holds that blob.
   const keptCompressed: CompressedInfo[] = [];
   const pending = scan.compressed.filter((c) => c.blob !== undefined && scan.blobs.has(c.blob));
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (let i = pending.length - 1; i >= 0; i--) {
       const c = pending[i] as CompressedInfo;

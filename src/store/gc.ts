@@ -21,7 +21,8 @@ export interface PruneOptions {
   now?: number;
 }
 
-export type PruneCategory = "tmp" | "broken-records" | "step-records" | "image-records" | "compressed" | "blobs" | "explain" | "context" | "cache-mounts" | "snapshots";
+export type PruneCategory =
+  "tmp" | "broken-records" | "step-records" | "image-records" | "compressed" | "blobs" | "explain" | "context" | "cache-mounts" | "snapshots";
 
 export interface PruneItem {
   category: PruneCategory;
@@ -49,7 +50,18 @@ export interface PruneResult {
 }
 
 /** Execution order of the categories; see the module comment. */
-export const PRUNE_ORDER: readonly PruneCategory[] = ["tmp", "snapshots", "broken-records", "step-records", "image-records", "compressed", "blobs", "explain", "context", "cache-mounts"];
+export const PRUNE_ORDER: readonly PruneCategory[] = [
+  "tmp",
+  "snapshots",
+  "broken-records",
+  "step-records",
+  "image-records",
+  "compressed",
+  "blobs",
+  "explain",
+  "context",
+  "cache-mounts",
+];
 
 const sum = (items: Iterable<{ size: number }>) => {
   let n = 0;
@@ -77,7 +89,9 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
   const scan = await scanStore(root, { measureCacheMounts: needSizes });
   if (scan.corruptRefs.length > 0) {
     // An unreadable ref still names an image someone wants; its blobs would look dangling. Refuse rather than guess.
-    throw new StoreError("REF_CORRUPT", `cannot prune: ${scan.corruptRefs.join("; ")}`, { hint: "fix or delete that file under refs/ (tsbuild rmi NAME), then run prune again" });
+    throw new StoreError("REF_CORRUPT", `cannot prune: ${scan.corruptRefs.join("; ")}`, {
+      hint: "fix or delete that file under refs/ (tsbuild rmi NAME), then run prune again",
+    });
   }
   const items: PruneItem[] = [];
 
@@ -99,7 +113,8 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
   let snapshotsKept = 0;
   const now0 = opts.now ?? Date.now();
   for (const sn of scan.snapshots) {
-    if (opts.all || opts.keepStorage !== undefined || (opts.until !== undefined && now0 - sn.lastUsed >= opts.until)) items.push({ category: "snapshots", path: sn.path, size: sn.size });
+    if (opts.all || opts.keepStorage !== undefined || (opts.until !== undefined && now0 - sn.lastUsed >= opts.until))
+      items.push({ category: "snapshots", path: sn.path, size: sn.size });
     else snapshotsKept += sn.size;
   }
 
@@ -116,7 +131,8 @@ export async function planPrune(root: string, opts: PruneOptions = {}): Promise<
     const sizeAfterDropping = (k: number) => sizeWith(scan, lru.slice(k), false, tmpKept, snapshotsKept);
     let lo = 0;
     let hi = lru.length;
-    if (sizeAfterDropping(hi) > opts.keepStorage) lo = hi; // even dropping all is not enough: drop all
+    if (sizeAfterDropping(hi) > opts.keepStorage)
+      lo = hi; // even dropping all is not enough: drop all
     else {
       while (lo < hi) {
         const mid = (lo + hi) >> 1;

@@ -29,12 +29,14 @@ export function isStoreKey(s: string): boolean {
 
 /** The 64 hex digits of a sha256 digest; refuses anything else before it can become a path. */
 function hexOf(d: Digest): string {
-  if (typeof d !== "string" || !isDigest(d)) throw new StoreError("INVALID_DIGEST", `not a sha256 digest: ${String(d)}`, { hint: "a digest is sha256: followed by 64 lower-case hex digits" });
+  if (typeof d !== "string" || !isDigest(d))
+    throw new StoreError("INVALID_DIGEST", `not a sha256 digest: ${String(d)}`, { hint: "a digest is sha256: followed by 64 lower-case hex digits" });
   return d.slice("sha256:".length);
 }
 
 function keyOf(what: string, key: string): string {
-  if (typeof key !== "string" || !isStoreKey(key)) throw new StoreError("INVALID_KEY", `not a ${what} key: ${JSON.stringify(String(key))}`, { hint: "cache keys are 32 lower-case hex digits" });
+  if (typeof key !== "string" || !isStoreKey(key))
+    throw new StoreError("INVALID_KEY", `not a ${what} key: ${JSON.stringify(String(key))}`, { hint: "cache keys are 32 lower-case hex digits" });
   return key;
 }
 

@@ -95,7 +95,12 @@ export function parseOwner(text: string, fallbackPid: number | undefined): LockO
   try {
     const v = JSON.parse(text) as Partial<LockOwner>;
     if (typeof v.pid === "number") {
-      return { pid: v.pid, started: String(v.started ?? ""), ...(typeof v.startTicks === "number" ? { startTicks: v.startTicks } : {}), ...(typeof v.boot === "string" ? { boot: v.boot } : {}) };
+      return {
+        pid: v.pid,
+        started: String(v.started ?? ""),
+        ...(typeof v.startTicks === "number" ? { startTicks: v.startTicks } : {}),
+        ...(typeof v.boot === "string" ? { boot: v.boot } : {}),
+      };
     }
   } catch {
     // fall through
@@ -258,7 +263,9 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
         if (errnoCode(e) !== "EEXIST") throw e;
         const holder = await readGcLock(layout);
         if (holder && (await ownerAlive(holder, boot))) {
-          throw new StoreError("STORE_BUSY", `another prune (pid ${holder.pid}) is running on the store ${root}`, { hint: "wait for it to finish, then run prune again" });
+          throw new StoreError("STORE_BUSY", `another prune (pid ${holder.pid}) is running on the store ${root}`, {
+            hint: "wait for it to finish, then run prune again",
+          });
         }
         if (attempt > 10) throw new StoreError("STORE_BUSY", `could not take the GC lock ${path}`, { hint: "run prune again" });
         if (holder) await removeStaleGcLock(layout, holder);
@@ -276,7 +283,9 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
     }
     if (live.length > 0) {
       const pids = [...new Set(live)].sort((a, b) => a - b);
-      throw new StoreError("STORE_BUSY", `the store ${root} is in use by running build(s): pid ${pids.join(", ")}`, { hint: "run prune again when the build(s) finish" });
+      throw new StoreError("STORE_BUSY", `the store ${root} is in use by running build(s): pid ${pids.join(", ")}`, {
+        hint: "run prune again when the build(s) finish",
+      });
     }
     await removeDeadTempLocks(dir);
   } catch (e) {
@@ -316,7 +325,8 @@ export async function removeScratchEntry(path: string): Promise<boolean> {
   const mounts = await mountsUnder(real);
   for (const mp of mounts) {
     const r = await runQuiet("umount", ["-l", mp]);
-    if (r.spawnError === "ENOENT") throw new EnvironmentError("TOOL_MISSING", "umount is not installed (needed to clean up scratch mounts)", { hint: "apt-get install -y mount" });
+    if (r.spawnError === "ENOENT")
+      throw new EnvironmentError("TOOL_MISSING", "umount is not installed (needed to clean up scratch mounts)", { hint: "apt-get install -y mount" });
     // A failure means already gone (a parent's lazy unmount took it along) or not permitted: the re-check below decides.
   }
   if (mounts.length > 0 && (await mountsUnder(real)).length > 0) return false;

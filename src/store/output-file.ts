@@ -82,7 +82,9 @@ async function plan(path: string, what: string): Promise<Plan> {
     if (errnoCode(e) !== "ENOENT") throw e;
   }
   if (st?.isDirectory()) {
-    throw new UsageError("PATH_IS_DIRECTORY", `${what} ${path}: is a directory; give a file name`, { hint: `to write into that directory, add a file name: ${resolve(path, "NAME")}` });
+    throw new UsageError("PATH_IS_DIRECTORY", `${what} ${path}: is a directory; give a file name`, {
+      hint: `to write into that directory, add a file name: ${resolve(path, "NAME")}`,
+    });
   }
   const chain = await linkChain(path);
   if (st === undefined) {
@@ -142,7 +144,8 @@ export async function checkOutputDir(path: string, opts: Pick<OutputFileOptions,
   try {
     if (nameTooLong(path)) throw tooLong();
     const st = await stat(path).catch((e: unknown) => (errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e)));
-    if (st && !st.isDirectory()) throw new UsageError("PATH_NOT_DIRECTORY", `${what} ${path}: exists and is not a directory`, { hint: "give a directory (it is created when missing)" });
+    if (st && !st.isDirectory())
+      throw new UsageError("PATH_NOT_DIRECTORY", `${what} ${path}: exists and is not a directory`, { hint: "give a directory (it is created when missing)" });
     if (!st) await checkAncestors(dirname(path));
   } catch (e) {
     throw describeFsError(e, path, what);
@@ -166,14 +169,28 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
     } catch (e) {
       // A socket cannot be opened (ENXIO): when it is one of our own descriptors (/dev/stdout with stdout a
       // socket), write to that descriptor itself and leave it open.
-      if (errnoCode(e) === "ENXIO" && p.fd !== undefined) return handleFile(p.fd, p.path, fail, async () => undefined, async () => undefined, false);
+      if (errnoCode(e) === "ENXIO" && p.fd !== undefined)
+        return handleFile(
+          p.fd,
+          p.path,
+          fail,
+          async () => undefined,
+          async () => undefined,
+          false,
+        );
       throw fail(e);
     }
-    return handleFile(h, p.path, fail, async () => undefined, async () => undefined);
+    return handleFile(
+      h,
+      p.path,
+      fail,
+      async () => undefined,
+      async () => undefined,
+    );
   }
   const target = p.target;
   const existing = p.existing;
-  const mode = existing && !opts.forceMode ? existing.mode & 0o7777 : opts.mode ?? 0o644;
+  const mode = existing && !opts.forceMode ? existing.mode & 0o7777 : (opts.mode ?? 0o644);
   const dir = dirname(target);
   // A short prefix: the target's name may already be close to the 255-byte limit.
   const tmp = tempPath(dir, `.${basename(target).slice(0, 64)}.tmp`);
@@ -208,7 +225,7 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
 /** A Writable that writes to `fd` and never closes it (the caller owns the descriptor). */
 function fdWriter(fd: number): Writable {
   const writeAll = async (buf: Buffer): Promise<void> => {
-    for (let off = 0; off < buf.length; ) off += await writeFd(fd, buf, off, buf.length - off, null);
+    for (let off = 0; off < buf.length;) off += await writeFd(fd, buf, off, buf.length - off, null);
   };
   return new Writable({
     highWaterMark: 1024 * 1024,

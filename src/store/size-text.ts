@@ -2,7 +2,8 @@
 // Parsers return undefined on bad input so the CLI can name the flag in its UsageError.
 
 /** The forms parseSize accepts, for error messages and help. */
-export const SIZE_FORMS = "a byte count with an optional unit: B, kB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024), e.g. 10GB, 512MiB, 1.5G";
+export const SIZE_FORMS =
+  "a byte count with an optional unit: B, kB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024), e.g. 10GB, 512MiB, 1.5G";
 /** The forms parseDuration accepts. */
 export const DURATION_FORMS = "a number with a unit ms, s, m, h, d or w, or a sequence of them, e.g. 24h, 90m, 7d, 1h30m";
 

@@ -121,7 +121,9 @@ describe("buildImage", () => {
   });
 
   it("rejects push without a tag before building", async () => {
-    await expect(buildImage(openEngine({ root: fresh("store") }), { contextDir: await project("eps", 1), push: true })).rejects.toMatchObject({ code: "BAD_ARGS" });
+    await expect(buildImage(openEngine({ root: fresh("store") }), { contextDir: await project("eps", 1), push: true })).rejects.toMatchObject({
+      code: "BAD_ARGS",
+    });
   });
 });
 

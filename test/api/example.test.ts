@@ -25,7 +25,10 @@ async function newest(d: string): Promise<number> {
 
 /** `npm test` builds dist/ first (pretest); a lone run of this file compiles it when it is missing or stale. */
 async function ensureDist(): Promise<void> {
-  const built = await stat(join(REPO, "dist/index.js")).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(join(REPO, "dist/index.js")).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   if (built >= (await newest(join(REPO, "src")))) return;
   await run(process.execPath, [join(REPO, "node_modules/typescript/bin/tsc"), "-p", join(REPO, "tsconfig.json")], { cwd: REPO });
 }

@@ -5,12 +5,20 @@ import type { Digest } from "../../src/image/types.js";
 
 const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
 const key = (c: string) => c.repeat(32);
-const step = (k: string, layer?: string) => ({ v: 1 as const, key: key(k), layer: layer ? { diffId: d(layer), size: 10 } : null, created: "2026-12-01T00:00:00Z" });
+const step = (k: string, layer?: string) => ({
+  v: 1 as const,
+  key: key(k),
+  layer: layer ? { diffId: d(layer), size: 10 } : null,
+  created: "2026-12-01T00:00:00Z",
+});
 const cfg = (steps: ReturnType<typeof step>[], images: CacheConfig["images"] = []): CacheConfig => ({ v: 1, steps, images });
 
 describe("cache manifest", () => {
   test("cacheBlobs lists each layer, manifest and config once", () => {
-    const c = cfg([step("a", "1"), step("b", "1"), step("c")], [{ key: key("d"), manifest: { mediaType: "", digest: d("2"), size: 5 }, config: { mediaType: "", digest: d("3"), size: 6 } }]);
+    const c = cfg(
+      [step("a", "1"), step("b", "1"), step("c")],
+      [{ key: key("d"), manifest: { mediaType: "", digest: d("2"), size: 5 }, config: { mediaType: "", digest: d("3"), size: 6 } }],
+    );
     expect(cacheBlobs(c).map((b) => [b.digest, b.mediaType])).toEqual([
       [d("1"), "application/vnd.oci.image.layer.v1.tar"],
       [d("2"), "application/vnd.oci.image.manifest.v1+json"],
@@ -21,7 +29,11 @@ describe("cache manifest", () => {
 
   test("merging keeps every key; the newer record wins", () => {
     const merged = mergeCacheConfigs(cfg([step("a", "1"), step("b")]), cfg([step("b", "2"), step("c")]));
-    expect(merged.steps.map((s) => [s.key[0], s.layer?.diffId ?? null])).toEqual([["a", d("1")], ["b", d("2")], ["c", null]]);
+    expect(merged.steps.map((s) => [s.key[0], s.layer?.diffId ?? null])).toEqual([
+      ["a", d("1")],
+      ["b", d("2")],
+      ["c", null],
+    ]);
     expect(mergeCacheConfigs(undefined, cfg([step("a")])).steps).toHaveLength(1);
   });
 

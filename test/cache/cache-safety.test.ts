@@ -28,9 +28,13 @@ let n = 0;
 const fresh = (name: string) => storeWithBusybox(join(work.path, name));
 const readIndex = async (dir: string) => JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as { manifests: IndexEntry[] };
 const refName = (e: IndexEntry) => e.annotations?.["org.opencontainers.image.ref.name"];
-const skopeoDigest = async (ref: string, ...flags: string[]) => (JSON.parse((await exec("skopeo", ["inspect", ...flags, ref])).stdout) as { Digest: string }).Digest;
+const skopeoDigest = async (ref: string, ...flags: string[]) =>
+  (JSON.parse((await exec("skopeo", ["inspect", ...flags, ref])).stdout) as { Digest: string }).Digest;
 /** The digest of the manifest under a ref, read with `skopeo inspect --raw` (which also reads non-image artifacts). */
-const rawDigest = async (ref: string, ...flags: string[]) => `sha256:${createHash("sha256").update((await exec("skopeo", ["inspect", "--raw", ...flags, ref])).stdout).digest("hex")}`;
+const rawDigest = async (ref: string, ...flags: string[]) =>
+  `sha256:${createHash("sha256")
+    .update((await exec("skopeo", ["inspect", "--raw", ...flags, ref])).stdout)
+    .digest("hex")}`;
 const listing = async (dir: string) => (await readdir(join(dir, "blobs/sha256"))).sort();
 
 async function build(root: string, extra: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string; cached: boolean[] }> {
@@ -158,7 +162,11 @@ describe("--cache-to type=registry onto what is not a cache", () => {
     let proxy: TestProxy | undefined;
     try {
       proxy = await startProxy(reg.port);
-      proxy.canned.set("/v2/team/five/manifests/cache", { status: 500, headers: { "content-type": "application/json" }, body: '{"errors":[{"code":"UNKNOWN","message":"backend down"}]}' });
+      proxy.canned.set("/v2/team/five/manifests/cache", {
+        status: 500,
+        headers: { "content-type": "application/json" },
+        body: '{"errors":[{"code":"UNKNOWN","message":"backend down"}]}',
+      });
       const r = await build(storeA, ["--cache-to", `type=registry,ref=${proxy.host}/team/five:cache`]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/answered 500/);
@@ -179,7 +187,10 @@ describe("--cache-to type=registry with bad credentials", () => {
   const configWith = async (name: string, pass: string) => {
     const dir = join(work.path, name);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`alice:${pass}`).toString("base64") } }, credsStore: "" }));
+    await writeFile(
+      join(dir, "config.json"),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`alice:${pass}`).toString("base64") } }, credsStore: "" }),
+    );
     return { ...process.env, DOCKER_CONFIG: dir };
   };
   beforeAll(async () => {

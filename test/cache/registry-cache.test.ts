@@ -15,7 +15,19 @@ let n = 0;
 
 async function buildIn(root: string, extra: string[]): Promise<{ meta: Record<string, any>; stderr: string }> {
   const meta = join(work.path, `meta-${++n}.json`);
-  const res = await tsbuild(["build", "--progress", "plain", "--root", root, "--metadata-file", meta, "--build-arg", `BASE=${reg.host}/base/busybox:1`, ...extra, project]);
+  const res = await tsbuild([
+    "build",
+    "--progress",
+    "plain",
+    "--root",
+    root,
+    "--metadata-file",
+    meta,
+    "--build-arg",
+    `BASE=${reg.host}/base/busybox:1`,
+    ...extra,
+    project,
+  ]);
   expect(res.code, res.stderr).toBe(0);
   return { meta: JSON.parse(await readFile(meta, "utf8")), stderr: res.stderr };
 }
@@ -31,7 +43,16 @@ beforeAll(async () => {
   await writeFile(join(project, "main.txt"), "hello\n");
   await writeFile(
     join(project, "Dockerfile"),
-    ["ARG BASE", "FROM ${BASE} AS builder", "COPY main.txt /src/main.txt", "RUN tr a-z A-Z < /src/main.txt > /out", "FROM ${BASE}", "COPY --from=builder /out /app/out", "RUN cat /app/out > /app/copy", ""].join("\n"),
+    [
+      "ARG BASE",
+      "FROM ${BASE} AS builder",
+      "COPY main.txt /src/main.txt",
+      "RUN tr a-z A-Z < /src/main.txt > /out",
+      "FROM ${BASE}",
+      "COPY --from=builder /out /app/out",
+      "RUN cat /app/out > /app/copy",
+      "",
+    ].join("\n"),
   );
 });
 

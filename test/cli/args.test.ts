@@ -38,7 +38,7 @@ describe("ARG", () => {
   });
 
   it("--build-arg overrides defaults, ENV wins over ARG, and ARG values reach RUN but not the image config", async () => {
-    const b = await build("FROM busybox:local\nARG A=default\nARG B=b\nENV B=from-env\nRUN echo \"$A $B\" > /seen\n", ["--build-arg", "A=cli"]);
+    const b = await build('FROM busybox:local\nARG A=default\nARG B=b\nENV B=from-env\nRUN echo "$A $B" > /seen\n', ["--build-arg", "A=cli"]);
     expect(await b.read("seen")).toBe("cli from-env\n");
     expect(b.env.some((e) => e.startsWith("A="))).toBe(false);
   });

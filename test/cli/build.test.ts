@@ -19,7 +19,15 @@ async function inspect(name: string) {
 
 async function unpack(image: string): Promise<string> {
   const layout = join(dir.path, `oci-${image.replace(/\W/g, "_")}`);
-  const res = await r(["build", "-q", "--output", `type=oci,dest=${layout},tar=false`, "-t", image, join(REPO, image.startsWith("hello") ? "fixtures/hello" : "fixtures/example")]);
+  const res = await r([
+    "build",
+    "-q",
+    "--output",
+    `type=oci,dest=${layout},tar=false`,
+    "-t",
+    image,
+    join(REPO, image.startsWith("hello") ? "fixtures/hello" : "fixtures/example"),
+  ]);
   expect(res.code, res.stderr).toBe(0);
   const bundle = join(dir.path, `bundle-${image.replace(/\W/g, "_")}`);
   const tag = image.split(":")[1] ?? "latest";
@@ -197,17 +205,45 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["missing COPY source", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY nothere.txt /\n")], /Dockerfile:2:\d+: .*nothere\.txt/],
     ["source outside the context", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY ../x /\n")], /Dockerfile:2:\d+: .*outside/],
     ["unknown --from stage", async () => ["-t", "bad:1", await project("FROM scratch\nCOPY --from=nope /a /\n")], /Dockerfile:2:\d+: .*nope/],
-    ["stages that read each other", async () => ["-t", "bad:1", "--target", "a", await project("FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\nCOPY --from=a /y /\n")], /Dockerfile:\d+:\d+: circular dependency detected on stage: [ab]/],
-    ["COPY --from=$VAR", async () => ["-t", "bad:1", await project("FROM scratch AS a\nARG S=a\nFROM scratch\nCOPY --from=$S /x /\n")], /Dockerfile:4:\d+: variable expansion is not supported for --from/],
+    [
+      "stages that read each other",
+      async () => ["-t", "bad:1", "--target", "a", await project("FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\nCOPY --from=a /y /\n")],
+      /Dockerfile:\d+:\d+: circular dependency detected on stage: [ab]/,
+    ],
+    [
+      "COPY --from=$VAR",
+      async () => ["-t", "bad:1", await project("FROM scratch AS a\nARG S=a\nFROM scratch\nCOPY --from=$S /x /\n")],
+      /Dockerfile:4:\d+: variable expansion is not supported for --from/,
+    ],
     ["unknown target", async () => ["-t", "bad:1", "--target", "zzz", await project("FROM scratch AS a\nENV A=1\n")], /target stage "zzz"/],
     ["bad tag", async () => ["-t", "Bad Tag::x", await project("FROM scratch\nENV A=1\n")], /Bad Tag::x/],
     ["unknown flag", async () => ["--frobnicate", "."], /unknown flag --frobnicate/],
     ["missing base image", async () => ["-t", "bad:1", await project("FROM nosuchimage:1\n")], /Dockerfile:1:1: .*nosuchimage:1/],
-    ["RUN --mount=type=ssh not supported yet", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=ssh true\n")], /Dockerfile:2:1: RUN --mount=type=ssh is not supported yet/],
-    ["missing required secret", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n")], /Dockerfile:2:1: .*tok/],
-    ["failing RUN", async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN echo about to fail && exit 3\n")], /Dockerfile:2:1: .*exit code: 3[\s\S]*about to fail/],
-    ["build check with # check=error=true", async () => ["-t", "bad:1", await project("# check=error=true\nFROM scratch\nMAINTAINER me\n")], /Dockerfile:3:1: 1 build check warning with # check=error=true/],
-    ["ADD --unpack not supported yet", async () => ["-t", "bad:1", await project("FROM scratch\nADD --unpack=false a.tar /\n", { "a.tar": "x" })], /Dockerfile:2:1: ADD --unpack is not supported yet/],
+    [
+      "RUN --mount=type=ssh not supported yet",
+      async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=ssh true\n")],
+      /Dockerfile:2:1: RUN --mount=type=ssh is not supported yet/,
+    ],
+    [
+      "missing required secret",
+      async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n")],
+      /Dockerfile:2:1: .*tok/,
+    ],
+    [
+      "failing RUN",
+      async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN echo about to fail && exit 3\n")],
+      /Dockerfile:2:1: .*exit code: 3[\s\S]*about to fail/,
+    ],
+    [
+      "build check with # check=error=true",
+      async () => ["-t", "bad:1", await project("# check=error=true\nFROM scratch\nMAINTAINER me\n")],
+      /Dockerfile:3:1: 1 build check warning with # check=error=true/,
+    ],
+    [
+      "ADD --unpack not supported yet",
+      async () => ["-t", "bad:1", await project("FROM scratch\nADD --unpack=false a.tar /\n", { "a.tar": "x" })],
+      /Dockerfile:2:1: ADD --unpack is not supported yet/,
+    ],
     ["bad --output", async () => ["-o", "type=zip,dest=x", await project("FROM scratch\n")], /--output type=zip/],
     ["missing Dockerfile", async () => ["-t", "bad:1", dir.path], /cannot read Dockerfile/],
   ];
@@ -236,5 +272,4 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     const res = await r(["build", p]);
     expect(res.stderr).toMatch(/> 3 \| FROB x\n\s+\| \^/);
   });
-
 });

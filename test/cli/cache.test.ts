@@ -155,7 +155,16 @@ describe("stages", () => {
     const builder = (name: string) => [`FROM busybox:local AS ${name}`, `RUN date +%s > /start && sleep 2 && date +%s > /end`];
     await writeFile(
       join(p, "Dockerfile"),
-      [...builder("a"), ...builder("b"), "FROM busybox:local", "COPY --from=a /start /a-start", "COPY --from=a /end /a-end", "COPY --from=b /start /b-start", "COPY --from=b /end /b-end", ""].join("\n"),
+      [
+        ...builder("a"),
+        ...builder("b"),
+        "FROM busybox:local",
+        "COPY --from=a /start /a-start",
+        "COPY --from=a /end /a-end",
+        "COPY --from=b /start /b-start",
+        "COPY --from=b /end /b-end",
+        "",
+      ].join("\n"),
     );
     const out = join(p, "out");
     await build(p, ["--jobs", "2", "-o", `type=local,dest=${out}`]);
@@ -171,7 +180,17 @@ describe("stages", () => {
     await mkdir(p, { recursive: true });
     await writeFile(
       join(p, "Dockerfile"),
-      ["FROM busybox:local AS broken", "RUN exit 1", "FROM busybox:local AS base", "RUN echo base > /base", "FROM base AS good", "RUN echo good > /good", "FROM busybox:local", "COPY --from=broken / /", ""].join("\n"),
+      [
+        "FROM busybox:local AS broken",
+        "RUN exit 1",
+        "FROM busybox:local AS base",
+        "RUN echo base > /base",
+        "FROM base AS good",
+        "RUN echo good > /good",
+        "FROM busybox:local",
+        "COPY --from=broken / /",
+        "",
+      ].join("\n"),
     );
     const m = await build(p, ["--target", "good"]);
     expect(m["tsbuild.cache"].steps.map((s) => s.name)).toEqual(["[base 2/2] RUN echo base > /base", "[good 2/2] RUN echo good > /good"]);
@@ -186,7 +205,18 @@ describe("stages", () => {
     const p = join(dir.path, "lazy");
     await mkdir(p, { recursive: true });
     await writeFile(join(p, "v"), "1\n");
-    await writeFile(join(p, "Dockerfile"), ["FROM busybox:local AS gen", "RUN echo generated > /gen", "FROM busybox:local", "COPY v /v", "COPY --from=gen /gen /gen", "RUN cat /gen /v > /both", ""].join("\n"));
+    await writeFile(
+      join(p, "Dockerfile"),
+      [
+        "FROM busybox:local AS gen",
+        "RUN echo generated > /gen",
+        "FROM busybox:local",
+        "COPY v /v",
+        "COPY --from=gen /gen /gen",
+        "RUN cat /gen /v > /both",
+        "",
+      ].join("\n"),
+    );
     await build(p);
     await writeFile(join(p, "v"), "2\n");
     const out = join(p, "out");
@@ -213,7 +243,15 @@ describe("--cache-to / --cache-from type=local", () => {
     await writeFile(join(p, "src.txt"), "source\n");
     await writeFile(
       join(p, "Dockerfile"),
-      ["FROM busybox:local AS builder", "COPY src.txt /src.txt", "RUN cat /src.txt /src.txt > /built", "FROM busybox:local", "COPY --from=builder /built /app/built", "RUN wc -c /app/built > /app/size", ""].join("\n"),
+      [
+        "FROM busybox:local AS builder",
+        "COPY src.txt /src.txt",
+        "RUN cat /src.txt /src.txt > /built",
+        "FROM busybox:local",
+        "COPY --from=builder /built /app/built",
+        "RUN wc -c /app/built > /app/size",
+        "",
+      ].join("\n"),
     );
   });
 

@@ -26,7 +26,10 @@ interface Run {
 }
 
 /** The built CLI as a process; killed (and reported as a hang) after `deadlineMs`. */
-function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; deadlineMs?: number; keepStdinOpen?: boolean; onSpawn?: (kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+function cli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; deadlineMs?: number; keepStdinOpen?: boolean; onSpawn?: (kill: (s: NodeJS.Signals) => void) => void } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [BIN, ...args], { env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
@@ -58,7 +61,11 @@ async function project(name: string, files: Record<string, string | "fifo" | "di
 describe("input files that are not regular files", () => {
   it("a FIFO as the Dockerfile (build, parse, check)", async () => {
     const p = await project("fifo-dockerfile", { Dockerfile: "fifo" });
-    for (const args of [["build", "--root", root, p], ["parse", p], ["check", p]]) {
+    for (const args of [
+      ["build", "--root", root, p],
+      ["parse", p],
+      ["check", p],
+    ]) {
       const r = await cli(args);
       expect(r.signal, `${args[0]} hung`).toBeNull();
       expect(r.code).toBe(1);

@@ -28,7 +28,10 @@ beforeAll(async () => {
   await mkdir(bigCtx);
   await writeFile(join(bigCtx, "Dockerfile"), "FROM scratch\nCOPY a /a\n");
   await writeFile(join(bigCtx, "a"), Buffer.alloc(300 * 1024, 7));
-  for (const [c, t] of [[ctxDir, "small:1"], [bigCtx, "big:1"]] as const) {
+  for (const [c, t] of [
+    [ctxDir, "small:1"],
+    [bigCtx, "big:1"],
+  ] as const) {
     const res = await r(["build", "-q", "-t", t, c]);
     expect(res.code, res.stderr).toBe(0);
   }
@@ -60,7 +63,10 @@ describe("output files that are not regular files", () => {
   it("save -o FIFO and -o type=docker,dest=FIFO stream the tar to the reader", async () => {
     const fifo = join(dir.path, "fifo");
     await exec("mkfifo", [fifo]);
-    for (const args of [["save", "-o", fifo, "small:1"], ["build", "-q", "-o", `type=docker,dest=${fifo}`, ctxDir]]) {
+    for (const args of [
+      ["save", "-o", fifo, "small:1"],
+      ["build", "-q", "-o", `type=docker,dest=${fifo}`, ctxDir],
+    ]) {
       const reading = readFifo(fifo);
       const res = await r(args);
       expect(res.code, res.stderr).toBe(0);
@@ -91,7 +97,11 @@ describe("output files that are not regular files", () => {
     const link = join(dir.path, "link.tar");
     await writeFile(real, "old", { mode: 0o640 });
     await symlink("real.tar", link);
-    for (const args of [["save", "-o", link, "small:1"], ["build", "-q", "-o", `type=oci,dest=${link}`, ctxDir], ["build", "-q", "--metadata-file", link, ctxDir]]) {
+    for (const args of [
+      ["save", "-o", link, "small:1"],
+      ["build", "-q", "-o", `type=oci,dest=${link}`, ctxDir],
+      ["build", "-q", "--metadata-file", link, ctxDir],
+    ]) {
       const res = await r(args);
       expect(res.code, res.stderr).toBe(0);
       expect(await readlink(link)).toBe("real.tar");
@@ -107,7 +117,19 @@ describe("empty or missing -o dest", () => {
     const cwd = join(dir.path, "cwd");
     await mkdir(cwd);
     await writeFile(join(cwd, "a"), "mine");
-    for (const o of ["", " ", "type=local", "type=oci", "type=docker", "type=local,dest=", "type=oci,dest=", "type=docker,dest=", "dest=", "type=oci,tar=false", "-"]) {
+    for (const o of [
+      "",
+      " ",
+      "type=local",
+      "type=oci",
+      "type=docker",
+      "type=local,dest=",
+      "type=oci,dest=",
+      "type=docker,dest=",
+      "dest=",
+      "type=oci,tar=false",
+      "-",
+    ]) {
       const res = await r(["build", "-o", o, ctxDir], { cwd });
       expect(res.code, `-o ${JSON.stringify(o)}: ${res.stderr}`).toBe(2);
       expect(res.stderr).toContain("--output");
@@ -125,7 +147,11 @@ describe("a full disk (a 64k tmpfs mounted by the test)", () => {
     await exec("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt]);
     try {
       const f = join(mnt, "out.tar");
-      for (const args of [["save", "-o", f, "big:1"], ["build", "-q", "-o", `type=docker,dest=${f}`, bigCtx], ["build", "-q", "-o", `type=oci,dest=${f},compression=uncompressed`, bigCtx]]) {
+      for (const args of [
+        ["save", "-o", f, "big:1"],
+        ["build", "-q", "-o", `type=docker,dest=${f}`, bigCtx],
+        ["build", "-q", "-o", `type=oci,dest=${f},compression=uncompressed`, bigCtx],
+      ]) {
         const res = await r(args);
         expect(res.code, res.stderr).toBe(1);
         expect(res.stderr).toContain(`${f}: no space left on the device [DISK_FULL]`);

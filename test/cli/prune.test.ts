@@ -73,7 +73,11 @@ describe("tsbuild du and prune on a built store", () => {
   });
 
   it("--all and --keep-storage 0 keep the tagged image; a rebuild afterwards works", async () => {
-    for (const args of [["prune", "--all"], ["prune", "--keep-storage", "0B"], ["prune", "--filter", "until=1s"]]) {
+    for (const args of [
+      ["prune", "--all"],
+      ["prune", "--keep-storage", "0B"],
+      ["prune", "--filter", "until=1s"],
+    ]) {
       const res = await r(args);
       expect(res.code, `${args.join(" ")}: ${res.stderr}`).toBe(0);
       expect(res.stdout).toMatch(/^Total reclaimed space: /m);

@@ -62,7 +62,7 @@ const DOCKERFILE = [
   "ENV GREETING=hi",
   "WORKDIR /work",
   "USER app",
-  "RUN id -u > /tmp/uid && echo \"$GREETING\" > /tmp/env && pwd > /tmp/pwd",
+  'RUN id -u > /tmp/uid && echo "$GREETING" > /tmp/env && pwd > /tmp/pwd',
   "USER root",
   "RUN --network=none grep -c : /proc/net/dev > /netdev-none",
   "RUN <<EOF",
@@ -158,7 +158,7 @@ describe("RUN", () => {
       [
         "FROM busybox:local",
         'SHELL ["/bin/busybox", "sh", "-c"]',
-        "RUN echo \"$0\" > /shell-name",
+        'RUN echo "$0" > /shell-name',
         "RUN <<EOF",
         "#!/usr/bin/awk -f",
         'BEGIN { print \"from awk\" > \"/awk-out\" }',

@@ -21,7 +21,10 @@ afterAll(async () => {
 
 function runtimeContainers(): string[] {
   const out: string[] = [];
-  for (const [bin, state] of [["crun", "/run/tsbuild/crun"], ["runc", "/run/tsbuild/runc"]] as const) {
+  for (const [bin, state] of [
+    ["crun", "/run/tsbuild/crun"],
+    ["runc", "/run/tsbuild/runc"],
+  ] as const) {
     try {
       const text = execFileSync(bin, ["--root", state, "list", "-q"], { encoding: "utf8" });
       out.push(...text.split("\n").filter(Boolean));
@@ -41,7 +44,9 @@ describe("signals", () => {
       const p = join(dir.path, `proj-${signal}`);
       await mkdir(p, { recursive: true });
       await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nRUN echo started && sleep 100\n");
-      const child = spawn(process.execPath, [BIN, "build", "--progress", "plain", "--executor", executor, "--root", root, p], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [BIN, "build", "--progress", "plain", "--executor", executor, "--root", root, p], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stderr = "";
       const started = new Promise<void>((resolve) => {
         child.stderr.on("data", (c: Buffer) => {

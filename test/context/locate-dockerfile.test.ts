@@ -25,7 +25,11 @@ describe("readDockerfile", () => {
       await mkdir(join(dir, "app"));
       await writeFile(join(dir, "app", "Dockerfile"), "FROM scratch\n");
       expect(await readDockerfile(locateDockerfile(dir, undefined, "app"))).toBe("FROM scratch\n");
-      await expect(readDockerfile(locateDockerfile(dir, "nope/Dockerfile", "app"))).rejects.toMatchObject({ name: "BuildError", code: "DOCKERFILE_NOT_FOUND", message: "cannot read Dockerfile nope/Dockerfile" });
+      await expect(readDockerfile(locateDockerfile(dir, "nope/Dockerfile", "app"))).rejects.toMatchObject({
+        name: "BuildError",
+        code: "DOCKERFILE_NOT_FOUND",
+        message: "cannot read Dockerfile nope/Dockerfile",
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -32,7 +32,17 @@ describe("bwrapArgs", () => {
 
   test("non-root goes through busybox nsenter; none unshares the network; extra mounts", () => {
     const a = bwrapArgs(
-      { ...spec, uid: 1000, gid: 50, network: "none", hostname: "h", extraMounts: [{ source: "/c", destination: "/cache", readonly: false }, { source: "", destination: "/t", readonly: false, type: "tmpfs" }] },
+      {
+        ...spec,
+        uid: 1000,
+        gid: 50,
+        network: "none",
+        hostname: "h",
+        extraMounts: [
+          { source: "/c", destination: "/cache", readonly: false },
+          { source: "", destination: "/t", readonly: false, type: "tmpfs" },
+        ],
+      },
       "/r",
       files,
     );

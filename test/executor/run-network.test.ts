@@ -94,7 +94,8 @@ async function ourSlirps(): Promise<number[]> {
   const pids: number[] = [];
   for (const pid of (await readdir("/proc")).filter((n) => /^\d+$/.test(n))) {
     const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    if (/^Name:\s+slirp4netns$/m.test(status) && new RegExp(`^PPid:\\s+${process.pid}$`, "m").test(status) && (await isAlive(Number(pid)))) pids.push(Number(pid));
+    if (/^Name:\s+slirp4netns$/m.test(status) && new RegExp(`^PPid:\\s+${process.pid}$`, "m").test(status) && (await isAlive(Number(pid))))
+      pids.push(Number(pid));
   }
   return pids;
 }
@@ -300,9 +301,13 @@ describe("createRunNetwork", () => {
        console.log(JSON.stringify({ nsPath: n.nsPath }));
        process.stdin.on("end", async () => { await n.release(); process.exit(0); }).resume();`,
     );
-    const proc = spawn("unshare", ["--mount", "--propagation", "private", "--", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$1" "$2"`, resolv, process.execPath, child], {
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    const proc = spawn(
+      "unshare",
+      ["--mount", "--propagation", "private", "--", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$1" "$2"`, resolv, process.execPath, child],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
     try {
       const line = await new Promise<string>((resolve, reject) => {
         proc.stdout.once("data", (c: Buffer) => resolve(c.toString()));

@@ -52,7 +52,27 @@ describe.each(EXECUTORS)("%s sandbox", (name) => {
     expect(r.out).not.toMatch(/READ-LOOP|READ-DISK|WROTE-TTY/);
     const devs = r.out.trim().split(/\s+/);
     for (const d of ["null", "zero", "urandom", "shm"]) expect(devs).toContain(d);
-    for (const d of devs) expect(["console", "core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "t0", "tty", "urandom", "vd", "zero"]).toContain(d);
+    for (const d of devs)
+      expect([
+        "console",
+        "core",
+        "fd",
+        "full",
+        "mqueue",
+        "null",
+        "ptmx",
+        "pts",
+        "random",
+        "shm",
+        "stderr",
+        "stdin",
+        "stdout",
+        "t0",
+        "tty",
+        "urandom",
+        "vd",
+        "zero",
+      ]).toContain(d);
   });
 
   test("/dev/null, zero and urandom work and are the container's own nodes, not the host's", async () => {
@@ -89,7 +109,9 @@ describe.each(EXECUTORS)("%s sandbox", (name) => {
   });
 
   test("root has exactly Docker's capabilities, in every set; mount and unshare fail", async () => {
-    const r = await sh("grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; grep NoNewPrivs /proc/self/status; mount -t tmpfs t /mnt 2>/dev/null && echo MOUNTED; unshare -m true 2>/dev/null && echo UNSHARED; true");
+    const r = await sh(
+      "grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; grep NoNewPrivs /proc/self/status; mount -t tmpfs t /mnt 2>/dev/null && echo MOUNTED; unshare -m true 2>/dev/null && echo UNSHARED; true",
+    );
     expect(r.out).toMatch(/CapEff:\s+0+a80425fb/);
     // bwrap as real root cannot shrink the bounding set itself: the host's setpriv does it inside the sandbox.
     expect(r.out).toMatch(/CapBnd:\s+0+a80425fb/);
@@ -130,12 +152,16 @@ describe.each(EXECUTORS)("%s sandbox", (name) => {
     await rm(join(evil, "etc/hosts"), { force: true });
     await symlink(`/oldroot/tmp/created-hosts-${tag}`, join(evil, "etc/hosts"));
     await mkdir(join(base, "cache"), { recursive: true });
-    const r = await sh("cat /etc/hosts >/dev/null; ls /c/created-on-host-" + tag, {
-      extraMounts: [
-        { source: "", destination: `/c/created-on-host-${tag}/sub`, readonly: false, type: "tmpfs" },
-        { source: join(base, "cache"), destination: `/../../tmp/created-dots-${tag}`, readonly: false },
-      ],
-    }, evil);
+    const r = await sh(
+      "cat /etc/hosts >/dev/null; ls /c/created-on-host-" + tag,
+      {
+        extraMounts: [
+          { source: "", destination: `/c/created-on-host-${tag}/sub`, readonly: false, type: "tmpfs" },
+          { source: join(base, "cache"), destination: `/../../tmp/created-dots-${tag}`, readonly: false },
+        ],
+      },
+      evil,
+    );
     expect(r.exitCode, r.err).toBe(0);
     for (const p of [`/tmp/created-on-host-${tag}`, `/tmp/created-hosts-${tag}`, `/tmp/created-dots-${tag}`, `/oldroot`]) {
       await expect(lstat(p)).rejects.toMatchObject({ code: "ENOENT" });

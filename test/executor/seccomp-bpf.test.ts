@@ -203,9 +203,18 @@ describe("argument conditions and actions (interpreted)", () => {
       { defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 38 },
     );
     const t = SYSCALLS_X86_64;
-    expect(
-      ["read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap"].map((n) => run(prog, t[n] as number)),
-    ).toEqual([RET.KILL_THREAD, RET.KILL_PROCESS, RET.TRAP, RET.LOG, RET.TRACE(42), RET.ERRNO(13), RET.ERRNO(EPERM), RET.KILL_THREAD, RET.ALLOW, RET.ERRNO(38)]);
+    expect(["read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap"].map((n) => run(prog, t[n] as number))).toEqual([
+      RET.KILL_THREAD,
+      RET.KILL_PROCESS,
+      RET.TRAP,
+      RET.LOG,
+      RET.TRACE(42),
+      RET.ERRNO(13),
+      RET.ERRNO(EPERM),
+      RET.KILL_THREAD,
+      RET.ALLOW,
+      RET.ERRNO(38),
+    ]);
     const allowAll = compileSeccompBpf({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mount"], action: "SCMP_ACT_ERRNO" }] }, "x64");
     expect(run(allowAll, t.mount as number)).toBe(RET.ERRNO(EPERM));
     expect(run(allowAll, t.read as number)).toBe(RET.ALLOW);
@@ -227,7 +236,11 @@ describe("argument conditions and actions (interpreted)", () => {
 
   test("a program past BPF_MAXINSNS is an EnvironmentError, as are NOTIFY and an arch without tables", () => {
     const six: SeccompArg[] = [0, 1, 2, 3, 4, 5].map((index) => ({ index, value: 0x1_00000000 + index, op: "SCMP_CMP_GE" }));
-    const huge = Object.keys(SYSCALLS_X86_64).map((n, i) => ({ names: [n], action: "SCMP_ACT_ALLOW" as const, args: six.map((a) => ({ ...a, value: a.value + i })) }));
+    const huge = Object.keys(SYSCALLS_X86_64).map((n, i) => ({
+      names: [n],
+      action: "SCMP_ACT_ALLOW" as const,
+      args: six.map((a) => ({ ...a, value: a.value + i })),
+    }));
     expect(() => x64(huge)).toThrow(new RegExp(`more than the kernel's ${BPF_MAXINSNS}`));
     expect(() => x64([{ names: ["read"], action: "SCMP_ACT_NOTIFY" }])).toThrow(EnvironmentError);
     expect(() => compileSeccompBpf({ defaultAction: "SCMP_ACT_ERRNO" }, "s390x")).toThrow(/no seccomp syscall table for the s390x/);
@@ -299,7 +312,11 @@ describe("bwrap --seccomp with the compiled program (real kernel)", () => {
   };
   /** The host's own root, read-only (for perl, which Debian always has: perl-base is essential). */
   const host = (args: string[], seccomp: boolean) =>
-    spawnWithFd3("bwrap", ["--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", ...(seccomp ? ["--seccomp", "3"] : []), "--", ...args], seccomp ? filter : undefined);
+    spawnWithFd3(
+      "bwrap",
+      ["--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", ...(seccomp ? ["--seccomp", "3"] : []), "--", ...args],
+      seccomp ? filter : undefined,
+    );
 
   test("the process runs in seccomp filter mode (Seccomp: 2), and 0 without the filter", async () => {
     expect((await busybox("grep Seccomp: /proc/self/status", { seccomp: true, caps: "docker" })).out).toMatch(/^Seccomp:\s+2$/m);
@@ -347,7 +364,9 @@ describe("bwrap --seccomp with the compiled program (real kernel)", () => {
   const perl = (code: string) => ["perl", "-e", `use POSIX; $| = 1; ${code}`];
   // A clone with fork semantics (no new stack): the child leaves at once, the parent reports.
   const cloneWith = (flags: bigint) =>
-    perl(`my $r = syscall(${t.clone}, ${flags}, 0, 0, 0, 0); POSIX::_exit(0) if $r == 0; waitpid($r, 0) if $r > 0; print $r > 0 ? "ok\\n" : "errno=" . ($! + 0) . "\\n";`);
+    perl(
+      `my $r = syscall(${t.clone}, ${flags}, 0, 0, 0, 0); POSIX::_exit(0) if $r == 0; waitpid($r, 0) if $r > 0; print $r > 0 ? "ok\\n" : "errno=" . ($! + 0) . "\\n";`,
+    );
 
   test("clone with CLONE_NEWUSER is denied while fork works; clone3 says ENOSYS so libc falls back to clone", async () => {
     await requireTool("perl");

@@ -4,12 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EnvironmentError } from "../../src/errors.js";
 import { DEFAULT_CAPABILITIES } from "../../src/executor/runtime-spec.js";
-import {
-  CONTAINERS_SECCOMP_PATH,
-  loadSeccompProfile,
-  ociSeccomp,
-  type OciSeccomp,
-} from "../../src/executor/seccomp-profile.js";
+import { CONTAINERS_SECCOMP_PATH, loadSeccompProfile, ociSeccomp, type OciSeccomp } from "../../src/executor/seccomp-profile.js";
 
 /** The rules naming `name`, as [action, errnoRet, args] — what a runtime sees for that syscall. */
 function rulesFor(oci: OciSeccomp, name: string) {
@@ -134,8 +129,16 @@ describe("profile files", () => {
       { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", args: [{ index: 6, value: 1, op: "SCMP_CMP_EQ" }] }] },
       /args\[0\]\.index: must be an integer from 0 to 5/,
     ],
-    ["both arch forms", { defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64"], archMap: [{ architecture: "SCMP_ARCH_X86_64" }], syscalls: [] }, /both architectures and archMap/],
-    ["bad minKernel", { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4" } }] }, /minKernel/],
+    [
+      "both arch forms",
+      { defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64"], archMap: [{ architecture: "SCMP_ARCH_X86_64" }], syscalls: [] },
+      /both architectures and archMap/,
+    ],
+    [
+      "bad minKernel",
+      { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4" } }] },
+      /minKernel/,
+    ],
   ];
   test.each(broken)("%s → EnvironmentError naming the file and the field", async (name, body, message) => {
     const p = await write(`${name.replace(/\W/g, "_")}.json`, body);
@@ -151,5 +154,4 @@ describe("profile files", () => {
     const p = join(dir, "nope.json");
     await expect(loadSeccompProfile(p)).rejects.toThrow(new RegExp(`cannot read the seccomp profile ${p}: ENOENT`));
   });
-
 });

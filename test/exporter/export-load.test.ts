@@ -114,7 +114,9 @@ describe("exportDockerArchive", () => {
     await expect(exportDockerArchive(s.content, [{ names: ["x:1"], manifest: r[0]!.manifest }], join(dir, "x.tar"))).rejects.toMatchObject({
       code: "BLOB_MISSING",
     });
-    await expect(exportOciLayout(s.content, [{ name: "x:1", manifest: r[0]!.manifest }], join(dir, "y.tar"), { tar: true, compression: "uncompressed" })).rejects.toMatchObject({
+    await expect(
+      exportOciLayout(s.content, [{ name: "x:1", manifest: r[0]!.manifest }], join(dir, "y.tar"), { tar: true, compression: "uncompressed" }),
+    ).rejects.toMatchObject({
       code: "BLOB_MISSING",
     });
     expect(await readdir(dir)).toEqual([]);
@@ -147,7 +149,10 @@ describe("exportOciLayout", () => {
   it("directory: umoci unpacks it with modes intact; a second export adds to index.json", async () => {
     const dir = join(work, "layout");
     await exportOciLayout(base.content, [{ name: "docker.io/library/hello:1.0", manifest: loaded[0]!.manifest }], dir, { tar: false });
-    await exportOciLayout(base.content, [{ name: "docker.io/library/hello:raw", manifest: loaded[0]!.manifest }], dir, { tar: false, compression: "uncompressed" });
+    await exportOciLayout(base.content, [{ name: "docker.io/library/hello:raw", manifest: loaded[0]!.manifest }], dir, {
+      tar: false,
+      compression: "uncompressed",
+    });
     const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as Index;
     expect(index.manifests.map((d) => d.annotations?.["org.opencontainers.image.ref.name"])).toEqual(["1.0", "raw"]);
     expect(index.manifests[1]!.digest).toBe(loaded[0]!.manifest.digest);

@@ -35,9 +35,11 @@ async function gzipBomb(bytes: number): Promise<Buffer> {
   const zeros = Buffer.alloc(MiB);
   await new Promise<void>((resolve, reject) => {
     const entry = pack.entry({ name: "zeros", size: bytes, mode: 0o644, mtime: new Date(0) }, (e) => (e ? reject(e) : resolve()));
-    Readable.from((function* () {
-      for (let left = bytes; left > 0; left -= MiB) yield left >= MiB ? zeros : zeros.subarray(0, left);
-    })()).pipe(entry);
+    Readable.from(
+      (function* () {
+        for (let left = bytes; left > 0; left -= MiB) yield left >= MiB ? zeros : zeros.subarray(0, left);
+      })(),
+    ).pipe(entry);
   });
   pack.finalize();
   await done;
@@ -98,8 +100,18 @@ describe("load: decompression bombs", () => {
       // Two layers of 3 MiB members would not fit in 4 MiB together.
       const two = JSON.stringify([{ Config: "c2.json", RepoTags: ["ok:2"], Layers: ["a.tar", "b.tar"] }]);
       const file2 = join(dir, "two.tar");
-      await writeFile(file2, await makeTar([{ name: "a.tar", data: layer }, { name: "b.tar", data: layer }, { name: "c2.json", data: config }, { name: "manifest.json", data: two }]));
-      await expect(loadArchive(openContentStore(root), openImageStore(root), file2, { maxUncompressedBytes: 4 * MiB })).rejects.toMatchObject({ code: "LAYER_TOO_LARGE" });
+      await writeFile(
+        file2,
+        await makeTar([
+          { name: "a.tar", data: layer },
+          { name: "b.tar", data: layer },
+          { name: "c2.json", data: config },
+          { name: "manifest.json", data: two },
+        ]),
+      );
+      await expect(loadArchive(openContentStore(root), openImageStore(root), file2, { maxUncompressedBytes: 4 * MiB })).rejects.toMatchObject({
+        code: "LAYER_TOO_LARGE",
+      });
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -34,7 +34,10 @@ async function archiveWithLayer(stored: Buffer, layer: Buffer): Promise<Buffer> 
 }
 
 async function bigLayer(): Promise<Buffer> {
-  return makeTar([{ name: "a", data: Buffer.alloc(300_000, 7) }, { name: "b", data: "hello" }]);
+  return makeTar([
+    { name: "a", data: Buffer.alloc(300_000, 7) },
+    { name: "b", data: "hello" },
+  ]);
 }
 
 async function expectArchiveError(file: string, code: string, message: RegExp): Promise<void> {
@@ -68,7 +71,11 @@ async function put(name: string, data: Buffer): Promise<string> {
 describe("load: truncated and corrupt archives", () => {
   it("a layer tar cut inside an entry's data (used to crash with an uncaught 'Unexpected end of data')", async () => {
     const layer = await bigLayer();
-    await expectArchiveError(await put("inner-cut.tar", await archiveWithLayer(layer.subarray(0, 1000), layer)), "LAYER_NOT_TAR", /l\.tar.*not a tar archive.*Unexpected end/);
+    await expectArchiveError(
+      await put("inner-cut.tar", await archiveWithLayer(layer.subarray(0, 1000), layer)),
+      "LAYER_NOT_TAR",
+      /l\.tar.*not a tar archive.*Unexpected end/,
+    );
   });
 
   it("the same as a real process: an error message, no stack trace, no temp file left", async () => {
@@ -90,13 +97,21 @@ describe("load: truncated and corrupt archives", () => {
   it("a truncated gzip layer", async () => {
     const layer = await bigLayer();
     const gz = gzipSync(layer);
-    await expectArchiveError(await put("gz-cut.tar", await archiveWithLayer(gz.subarray(0, gz.length >> 1), layer)), "CORRUPT_BLOB", /member l\.tar cannot be read as gzip/);
+    await expectArchiveError(
+      await put("gz-cut.tar", await archiveWithLayer(gz.subarray(0, gz.length >> 1), layer)),
+      "CORRUPT_BLOB",
+      /member l\.tar cannot be read as gzip/,
+    );
   });
 
   it("a truncated xz layer names the member", async () => {
     const layer = await bigLayer();
     const xz = execFileSync("xz", ["-c"], { input: layer });
-    await expectArchiveError(await put("xz-cut.tar", await archiveWithLayer(xz.subarray(0, xz.length >> 1), layer)), "CORRUPT_BLOB", /member l\.tar cannot be read as xz/);
+    await expectArchiveError(
+      await put("xz-cut.tar", await archiveWithLayer(xz.subarray(0, xz.length >> 1), layer)),
+      "CORRUPT_BLOB",
+      /member l\.tar cannot be read as xz/,
+    );
   });
 
   it("an archive cut inside the nested layer blob", async () => {

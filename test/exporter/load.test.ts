@@ -45,7 +45,10 @@ const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).dig
 const hex = (b: Buffer | string) => sha(b).slice(7);
 
 /** A docker-archive (old layout, hex-named members) holding one image with the given layer tars. */
-async function dockerArchive(layers: Buffer[], opts: { diffIds?: string[]; layerPaths?: string[]; extra?: Member[]; gzipLayers?: boolean } = {}): Promise<Buffer> {
+async function dockerArchive(
+  layers: Buffer[],
+  opts: { diffIds?: string[]; layerPaths?: string[]; extra?: Member[]; gzipLayers?: boolean } = {},
+): Promise<Buffer> {
   const config = JSON.stringify({
     architecture: "amd64",
     os: "linux",
@@ -96,7 +99,11 @@ async function put(name: string, data: Buffer | string): Promise<string> {
   return f;
 }
 
-const okLayer = () => makeTar([{ name: "etc/", type: "directory" }, { name: "etc/hello", data: "hi\n" }]);
+const okLayer = () =>
+  makeTar([
+    { name: "etc/", type: "directory" },
+    { name: "etc/hello", data: "hi\n" },
+  ]);
 
 describe("loadArchive rejects bad input", () => {
   it("a file that is not a tar", async () => {
@@ -124,7 +131,10 @@ describe("loadArchive rejects bad input", () => {
   });
 
   it("a layer with ../evil", async () => {
-    const evil = await makeTar([{ name: "ok", data: "x" }, { name: "../evil", data: "pwned" }]);
+    const evil = await makeTar([
+      { name: "ok", data: "x" },
+      { name: "../evil", data: "pwned" },
+    ]);
     const e = await expectLoadError(await put("evil.tar", await dockerArchive([evil])), "UNSAFE_PATH", /"\.\.\/evil"/);
     expect(e.message).toContain(`${hex(evil)}.tar`);
   });
@@ -179,7 +189,14 @@ describe("loadArchive rejects bad input", () => {
     });
     const index = JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(manifest), size: manifest.length, annotations: { "io.containerd.image.name": "docker.io/library/oci:1" } }],
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: sha(manifest),
+          size: manifest.length,
+          annotations: { "io.containerd.image.name": "docker.io/library/oci:1" },
+        },
+      ],
     });
     const members = (l: Buffer): Member[] => [
       { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' },
@@ -214,7 +231,16 @@ describe("loadArchive OCI indexes", () => {
       { name: `blobs/sha256/${hex(config)}`, data: config },
       { name: `blobs/sha256/${hex(gzipSync(layer))}`, data: gzipSync(layer) },
     ];
-    return { members, desc: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(manifest), size: manifest.length, platform: { architecture: arch, os: "linux" } }, config: sha(config) };
+    return {
+      members,
+      desc: {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: sha(manifest),
+        size: manifest.length,
+        platform: { architecture: arch, os: "linux" },
+      },
+      config: sha(config),
+    };
   }
 
   it("follows a nested index and picks the host platform (amd64 here), skipping attestations", async () => {
@@ -228,7 +254,14 @@ describe("loadArchive OCI indexes", () => {
     });
     const index = JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", digest: sha(nested), size: nested.length, annotations: { "org.opencontainers.image.ref.name": "multi:1" } }],
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          digest: sha(nested),
+          size: nested.length,
+          annotations: { "org.opencontainers.image.ref.name": "multi:1" },
+        },
+      ],
     });
     const file = await put(
       "multi.tar",
@@ -254,7 +287,10 @@ describe("loadArchive OCI indexes", () => {
 
   async function twoPlatformLayout(name: string, a: Awaited<ReturnType<typeof ociImage>>, b: Awaited<ReturnType<typeof ociImage>>): Promise<string> {
     const index = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [a.desc, b.desc] });
-    return put(name, await makeTar([{ name: "index.json", data: index }, ...a.members, ...b.members, { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' }]));
+    return put(
+      name,
+      await makeTar([{ name: "index.json", data: index }, ...a.members, ...b.members, { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' }]),
+    );
   }
 
   it("an index without the host's platform fails with NO_MATCHING_PLATFORM listing what it has (no silent fallback)", async () => {
@@ -275,7 +311,9 @@ describe("loadArchive OCI indexes", () => {
     const root = await mkdtemp(join(tmpdir(), "tsbuild-loadabort-"));
     const ac = new AbortController();
     ac.abort();
-    await expect(loadArchive(openContentStore(root), openImageStore(root), await makeBusyboxArchive(), { signal: ac.signal })).rejects.toMatchObject({ code: "CANCELLED" });
+    await expect(loadArchive(openContentStore(root), openImageStore(root), await makeBusyboxArchive(), { signal: ac.signal })).rejects.toMatchObject({
+      code: "CANCELLED",
+    });
     expect(await openImageStore(root).list()).toEqual([]);
   });
 });

@@ -98,20 +98,27 @@ table("UndefinedVar", [
   ["VOLUME", "FROM a\nVOLUME $DATA\n", [["UndefinedVar", 2]]],
   ["STOPSIGNAL", "FROM a\nSTOPSIGNAL $SIG\n", [["UndefinedVar", 2]]],
   ["RUN is the shell's business", "FROM a\nRUN echo $NOPE\n", []],
-  ["CMD is not expanded", "FROM a\nCMD [\"echo\", \"$NOPE\"]\n", []],
+  ["CMD is not expanded", 'FROM a\nCMD ["echo", "$NOPE"]\n', []],
   ["single quotes do not expand", "FROM a\nLABEL a='$NOPE'\n", []],
   ["escaped dollar", "FROM a\nLABEL a=\\$NOPE\n", []],
   ["with a fallback", "FROM a\nWORKDIR ${DIR:-/app}\n", []],
   ["ENV of the parent stage", "FROM a AS base\nENV D=/x\nFROM base\nWORKDIR $D\n", []],
   ["ENV of another stage does not count", "FROM a AS base\nENV D=/x\nFROM a\nWORKDIR $D\n", [["UndefinedVar", 4]]],
-  ["declared later in the stage (may come from the base image)", "FROM a\nENV JAVA_OPTS=\"$JAVA_OPTS -Xmx1g\"\n", []],
+  ["declared later in the stage (may come from the base image)", 'FROM a\nENV JAVA_OPTS="$JAVA_OPTS -Xmx1g"\n', []],
   ["one warning per name and instruction", "FROM a\nCOPY $X $X /d\n", [["UndefinedVar", 2]]],
 ]);
 
 table("WorkdirRelativePath", [
   ["relative first", "FROM a\nWORKDIR app\n", [["WorkdirRelativePath", 2]]],
   ["absolute first", "FROM a\nWORKDIR /app\nWORKDIR src\n", []],
-  ["each relative one before an absolute one", "FROM a\nWORKDIR a\nWORKDIR b\nWORKDIR /c\nWORKDIR d\n", [["WorkdirRelativePath", 2], ["WorkdirRelativePath", 3]]],
+  [
+    "each relative one before an absolute one",
+    "FROM a\nWORKDIR a\nWORKDIR b\nWORKDIR /c\nWORKDIR d\n",
+    [
+      ["WorkdirRelativePath", 2],
+      ["WorkdirRelativePath", 3],
+    ],
+  ],
   ["absolute via a variable", "FROM a\nENV D=/app\nWORKDIR $D\nWORKDIR src\n", []],
   ["unknown variable cannot be judged", "FROM a\nWORKDIR $HOME/app\n", []],
   ["absolute WORKDIR in the parent stage", "FROM a AS base\nWORKDIR /app\nFROM base\nWORKDIR src\n", []],
@@ -122,7 +129,7 @@ table("LegacyKeyValueFormat", [
   ["ENV key value", "FROM a\nENV FOO bar\n", [["LegacyKeyValueFormat", 2]]],
   ["ENV key value with =", "FROM a\nENV FOO bar=baz\n", [["LegacyKeyValueFormat", 2]]],
   ["LABEL key value", "FROM a\nLABEL maintainer me\n", [["LegacyKeyValueFormat", 2]]],
-  ["ENV key=value", "FROM a\nENV FOO=bar BAZ=\"a b\"\n", []],
+  ["ENV key=value", 'FROM a\nENV FOO=bar BAZ="a b"\n', []],
   ["quoted key=value", 'FROM a\nLABEL "com.example.x"="y"\n', []],
   ["after a continuation", "FROM a\nENV \\\n  FOO=bar\n", []],
   ["legacy after a continuation", "FROM a\nENV \\\n  FOO bar\n", [["LegacyKeyValueFormat", 2]]],
@@ -130,7 +137,14 @@ table("LegacyKeyValueFormat", [
 
 table("MultipleInstructionsDisallowed", [
   ["two CMDs", 'FROM a\nCMD ["a"]\nCMD ["b"]\n', [["MultipleInstructionsDisallowed", 2]]],
-  ["three ENTRYPOINTs", 'FROM a\nENTRYPOINT ["a"]\nENTRYPOINT ["b"]\nENTRYPOINT ["c"]\n', [["MultipleInstructionsDisallowed", 2], ["MultipleInstructionsDisallowed", 3]]],
+  [
+    "three ENTRYPOINTs",
+    'FROM a\nENTRYPOINT ["a"]\nENTRYPOINT ["b"]\nENTRYPOINT ["c"]\n',
+    [
+      ["MultipleInstructionsDisallowed", 2],
+      ["MultipleInstructionsDisallowed", 3],
+    ],
+  ],
   ["two HEALTHCHECKs", "FROM a\nHEALTHCHECK NONE\nHEALTHCHECK CMD true\n", [["MultipleInstructionsDisallowed", 2]]],
   ["one per stage", 'FROM a\nCMD ["a"]\nFROM b\nCMD ["b"]\n', []],
   ["CMD and ENTRYPOINT together", 'FROM a\nENTRYPOINT ["a"]\nCMD ["b"]\n', []],
@@ -140,7 +154,11 @@ table("SecretsUsedInArgOrEnv", [
   ["ARG password", "FROM a\nARG DB_PASSWORD\n", [["SecretsUsedInArgOrEnv", 2]]],
   ["ENV token", "FROM a\nENV GITHUB_TOKEN=x\n", [["SecretsUsedInArgOrEnv", 2]]],
   ["global ARG", "ARG API_KEY\nFROM a\n", [["SecretsUsedInArgOrEnv", 1]]],
-  ["auth / secret / passwd / apikey / credentials", "FROM a\nARG AUTH SECRET_X MY_PASSWD APIKEY AWS_CREDENTIALS\n", [1, 2, 3, 4, 5].map(() => ["SecretsUsedInArgOrEnv", 2] as [string, number])],
+  [
+    "auth / secret / passwd / apikey / credentials",
+    "FROM a\nARG AUTH SECRET_X MY_PASSWD APIKEY AWS_CREDENTIALS\n",
+    [1, 2, 3, 4, 5].map(() => ["SecretsUsedInArgOrEnv", 2] as [string, number]),
+  ],
   ["allow-listed public", "FROM a\nARG PUBLIC_KEY\n", []],
   ["token only as a whole word", "FROM a\nARG TOKENIZER KEYBOARD MONKEY AUTHOR\n", []],
   ["ordinary names", "FROM a\nENV VERSION=1 HOME=/root\n", []],
@@ -185,7 +203,11 @@ describe("messages match BuildKit's", () => {
     ["UndefinedVar", "FROM a\nARG VERSION=1\nLABEL v=$VERSON\n", "Usage of undefined variable '$VERSON' (did you mean $VERSION?)"],
     ["WorkdirRelativePath", "FROM a\nWORKDIR app\n", 'Relative workdir "app" can have unexpected results if the base image changes'],
     ["LegacyKeyValueFormat", "FROM a\nENV A b\n", '"ENV key=value" should be used instead of legacy "ENV key value" format'],
-    ["MultipleInstructionsDisallowed", "FROM a\nCMD [\"a\"]\nCMD [\"b\"]\n", "Multiple CMD instructions should not be used in the same stage because only the last one will be used"],
+    [
+      "MultipleInstructionsDisallowed",
+      'FROM a\nCMD ["a"]\nCMD ["b"]\n',
+      "Multiple CMD instructions should not be used in the same stage because only the last one will be used",
+    ],
     ["SecretsUsedInArgOrEnv", "FROM a\nARG GITHUB_TOKEN\n", 'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN")'],
     ["ExposeProtoCasing", "FROM a\nEXPOSE 80/TcP\n", "Defined protocol '80/TcP' in EXPOSE instruction should be lowercase"],
     ["ExposeInvalidFormat", "FROM a\nEXPOSE 0.0.0.0:80:80\n", "EXPOSE instruction should not define an IP address or host-port mapping, found '0.0.0.0:80:80'"],
@@ -216,7 +238,9 @@ describe("check directive", () => {
     expect(check(`# check=error=false\n${dockerfile}`).errorOnWarnings).toBe(false);
   });
   it("opts.checkDirective and BUILDKIT_DOCKERFILE_CHECK override the directive", () => {
-    expect(found(`# check=skip=all\n${dockerfile}`, undefined, { checkDirective: "skip=MaintainerDeprecated,JSONArgsRecommended" })).toEqual([["FromAsCasing", 2]]);
+    expect(found(`# check=skip=all\n${dockerfile}`, undefined, { checkDirective: "skip=MaintainerDeprecated,JSONArgsRecommended" })).toEqual([
+      ["FromAsCasing", 2],
+    ]);
     expect(found(`# check=skip=all\n${dockerfile}`, undefined, { buildArgs: { BUILDKIT_DOCKERFILE_CHECK: "error=true" } })).toHaveLength(3);
     expect(check(dockerfile, { checkDirective: "error=true" }).errorOnWarnings).toBe(true);
   });
@@ -339,7 +363,9 @@ describe("tsbuild check", () => {
     const r = await runCheck(["--format", "json", "many"]);
     const json = JSON.parse(r.stdout) as { warnings: { rule: string; range: { start: { line: number } } | null }[]; errorOnWarnings: boolean };
     expect(json.errorOnWarnings).toBe(false);
-    expect(json.warnings.map((w) => [w.rule, w.range?.start.line])).toEqual(JSON.parse(readFileSync(join(import.meta.dirname, "../../fixtures/checks/many/expected.json"), "utf8")));
+    expect(json.warnings.map((w) => [w.rule, w.range?.start.line])).toEqual(
+      JSON.parse(readFileSync(join(import.meta.dirname, "../../fixtures/checks/many/expected.json"), "utf8")),
+    );
   });
   it("exits 1 when check=error=true and there are warnings", async () => {
     const r = await runCheck(["error-on-warnings"]);

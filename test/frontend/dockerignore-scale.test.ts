@@ -21,7 +21,11 @@ describe(".dockerignore at scale", () => {
     console.log(`parse + compile ${N} patterns (${(text.length / 1e6).toFixed(1)} MB): ${Math.round(compileMs)} ms`);
     expect(compileMs).toBeLessThan(10_000);
 
-    const paths = Array.from({ length: 5000 }, (_, i) => [`vendor/pkg${i}/a/b.go`, `vendor/pkg${i}/keep`, `build/out${i}/obj${i}.o`, `x/y/z.log${i}`, `docs${i}/a.md`, `src/main${i}.c`][i % 6] as string);
+    const paths = Array.from(
+      { length: 5000 },
+      (_, i) =>
+        [`vendor/pkg${i}/a/b.go`, `vendor/pkg${i}/keep`, `build/out${i}/obj${i}.o`, `x/y/z.log${i}`, `docs${i}/a.md`, `src/main${i}.c`][i % 6] as string,
+    );
     t0 = performance.now();
     const got = paths.map((p) => m.matches(p));
     const matchMs = performance.now() - t0;

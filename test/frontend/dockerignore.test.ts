@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  cleanPath,
-  compileDockerignore,
-  dockerignoreFileFor,
-  matchesDockerignore,
-  parseDockerignore,
-} from "../../src/frontend/dockerignore.js";
+import { cleanPath, compileDockerignore, dockerignoreFileFor, matchesDockerignore, parseDockerignore } from "../../src/frontend/dockerignore.js";
 import { TsbuildError } from "../../src/errors.js";
 
 describe("parseDockerignore", () => {

@@ -111,7 +111,7 @@ const envVarCases: [string, string][] = [
   // Unterminated ${.
   ["${", "error"],
   ["${PWD:-", "error"],
-  ["${PWD:-\"x}", "error"],
+  ['${PWD:-"x}', "error"],
   ["${{PWD}}", "error"],
   ["${:}", "error"],
   // Trimming and replacement.
@@ -305,9 +305,7 @@ describe("errors", () => {
     expect(err.code).toBe("UNSET_VARIABLE");
     expect(err.message).toBe("VAR: message herex");
     expect(err.range).toEqual(range);
-    expect(catchErr(() => expandWord("${VAR:?message here$ARG}", { VAR: "", ARG: "x" })).message).toBe(
-      "VAR: message herex",
-    );
+    expect(catchErr(() => expandWord("${VAR:?message here$ARG}", { VAR: "", ARG: "x" })).message).toBe("VAR: message herex");
     expect(expandWord("${VAR?message here$ARG}", { VAR: "", ARG: "x" })).toBe("");
     expect(expandWord("${VAR?msg}", { VAR: "plain" })).toBe("plain");
   });

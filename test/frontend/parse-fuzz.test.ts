@@ -15,14 +15,42 @@ const seeds = [
   readFileSync(join(REPO, "fixtures/hello/Dockerfile"), "utf8"),
   readFileSync(join(REPO, "fixtures/example/Dockerfile"), "utf8"),
   '# escape=`\nFROM a AS b\nRUN echo `\n  x\nCOPY --from=b ["a", "b"] /c/\nENV A="1 2" B=3\nONBUILD RUN x\nHEALTHCHECK --interval=5s CMD ["true"]\n',
-  "FROM a\nRUN <<EOF\nset -e\necho $x\nEOF\nCOPY <<-A <<'B' /d/\n\tx\n\tA\ny\nB\nLABEL a=b c=d\nSHELL [\"sh\", \"-c\"]\nEXPOSE 80 90/udp\n",
+  'FROM a\nRUN <<EOF\nset -e\necho $x\nEOF\nCOPY <<-A <<\'B\' /d/\n\tx\n\tA\ny\nB\nLABEL a=b c=d\nSHELL ["sh", "-c"]\nEXPOSE 80 90/udp\n',
   // Every data-driven parser case (bad ones too), except the 64 KiB line ones which would only test the length check.
   ...readdirSync(join(REPO, "fixtures/parser"))
     .filter((d) => !d.includes("long-line"))
     .sort()
     .map((d) => readFileSync(join(REPO, "fixtures/parser", d, "Dockerfile"), "utf8")),
 ];
-const ALPHABET = ["\\", "`", '"', "'", "[", "]", "<<", "<<-", "\n", " ", "\t", "=", "--", "#", "$", "{", "}", ":", ",", "EOF", "FROM", "RUN", "ONBUILD", "\r", "\uFEFF", "é", "\0"];
+const ALPHABET = [
+  "\\",
+  "`",
+  '"',
+  "'",
+  "[",
+  "]",
+  "<<",
+  "<<-",
+  "\n",
+  " ",
+  "\t",
+  "=",
+  "--",
+  "#",
+  "$",
+  "{",
+  "}",
+  ":",
+  ",",
+  "EOF",
+  "FROM",
+  "RUN",
+  "ONBUILD",
+  "\r",
+  "\uFEFF",
+  "é",
+  "\0",
+];
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -72,7 +100,7 @@ describe("parser fuzz", () => {
     const big = [
       "FROM a\nRUN " + "--a ".repeat(16000) + "x",
       "FROM a\nRUN " + "ab ".repeat(21000),
-      "FROM a\nCOPY --chown=\"" + "x ".repeat(30000),
+      'FROM a\nCOPY --chown="' + "x ".repeat(30000),
       "FROM a\nRUN " + "x \\\n".repeat(20000) + "y",
       "FROM a\nENV " + 'a="b c" '.repeat(8000),
       "FROM a\nRUN " + "<<A ".repeat(5000) + "\n" + "A\n".repeat(5000),

@@ -70,9 +70,24 @@ describe("directives", () => {
 describe("instructions", () => {
   it("recognises all 18 keywords case-insensitively", () => {
     const text = [
-      "from a as b", "run x", "cmd x", "label a=b", "maintainer m", "expose 80", "env a=b", "add a b", "copy a b",
-      "entrypoint x", "volume /v", "user u", "workdir /w", "arg a", "onbuild run x", "stopsignal SIGTERM",
-      "healthcheck NONE", 'shell ["sh","-c"]',
+      "from a as b",
+      "run x",
+      "cmd x",
+      "label a=b",
+      "maintainer m",
+      "expose 80",
+      "env a=b",
+      "add a b",
+      "copy a b",
+      "entrypoint x",
+      "volume /v",
+      "user u",
+      "workdir /w",
+      "arg a",
+      "onbuild run x",
+      "stopsignal SIGTERM",
+      "healthcheck NONE",
+      'shell ["sh","-c"]',
     ].join("\n");
     expect(new Set(p(text).instructions.map((i) => i.keyword)).size).toBe(18);
   });
@@ -84,7 +99,12 @@ describe("instructions", () => {
   });
 
   it("parses flags with values, bare boolean flags and quoted values", () => {
-    expect(brief("FROM a\nCOPY --from=build --chown=app:app --link a b")[1]).toEqual({ k: "COPY", f: ["--from=build", "--chown=app:app", "--link"], a: ["a", "b"], j: false });
+    expect(brief("FROM a\nCOPY --from=build --chown=app:app --link a b")[1]).toEqual({
+      k: "COPY",
+      f: ["--from=build", "--chown=app:app", "--link"],
+      a: ["a", "b"],
+      j: false,
+    });
     expect(brief("FROM a\nRUN --mount=type=cache,target=/c --network=none make")[1]?.a).toEqual(["make"]);
   });
 
@@ -115,7 +135,7 @@ describe("instructions", () => {
 
   it("decodes typed instructions", () => {
     const typed = p(
-      "FROM --platform=linux/amd64 img AS Build\nARG A B=2\nHEALTHCHECK --interval=1m30s --retries=3 CMD [\"curl\", \"-f\"]\nCOPY --chmod=u+x,g-w a b\nEXPOSE 80/tcp 53/udp\n",
+      'FROM --platform=linux/amd64 img AS Build\nARG A B=2\nHEALTHCHECK --interval=1m30s --retries=3 CMD ["curl", "-f"]\nCOPY --chmod=u+x,g-w a b\nEXPOSE 80/tcp 53/udp\n',
     ).instructions.map(decodeInstruction);
     expect(typed[0]).toMatchObject({ kind: "FROM", image: "img", name: "build", platform: "linux/amd64" });
     expect(typed[1]).toMatchObject({ kind: "ARG", args: [{ name: "A" }, { name: "B", default: "2" }] });
@@ -163,11 +183,17 @@ describe("errors carry file, line and column", () => {
 });
 
 describe("stages", () => {
-  const parsed = p("ARG V=1\nFROM a AS Base\nRUN x\nFROM base AS b2\nCOPY --from=0 / /\nFROM scratch\nCOPY --from=b2 / /\nRUN --mount=type=bind,from=base,target=/m x\n");
+  const parsed = p(
+    "ARG V=1\nFROM a AS Base\nRUN x\nFROM base AS b2\nCOPY --from=0 / /\nFROM scratch\nCOPY --from=b2 / /\nRUN --mount=type=bind,from=base,target=/m x\n",
+  );
   const staged = splitStages(parsed);
   it("splits global ARGs and stages, names lower-cased", () => {
     expect(staged.globalArgs).toHaveLength(1);
-    expect(staged.stages.map((s) => [s.name, s.base, s.instructions.length])).toEqual([["base", "a", 1], ["b2", "base", 1], [undefined, "scratch", 2]]);
+    expect(staged.stages.map((s) => [s.name, s.base, s.instructions.length])).toEqual([
+      ["base", "a", 1],
+      ["b2", "base", 1],
+      [undefined, "scratch", 2],
+    ]);
   });
   it("finds stages by name (any case) or index", () => {
     expect(findStage(staged, "BASE")?.index).toBe(0);

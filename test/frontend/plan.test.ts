@@ -42,7 +42,10 @@ describe("stage references", () => {
   test("--from by index, and by a name that is no stage (an image)", () => {
     const p = plan("FROM scratch\nFROM scratch\nCOPY --from=0 /a /\nCOPY --from=alpine:3 /b /\n");
     expect(p.stages[1]?.edges.map((e) => e.index)).toEqual([0]);
-    expect([...(p.stages[1]?.copyFrom.values() ?? [])]).toEqual([{ kind: "stage", index: 0 }, { kind: "image", name: "alpine:3" }]);
+    expect([...(p.stages[1]?.copyFrom.values() ?? [])]).toEqual([
+      { kind: "stage", index: 0 },
+      { kind: "image", name: "alpine:3" },
+    ]);
   });
 
   test("RUN --mount from=$ARG is resolved with the stage's ARGs, so the dependency is known before the stage runs", () => {
@@ -52,7 +55,12 @@ describe("stage references", () => {
   });
 
   test.each([
-    ["a cycle through --from", "FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\nCOPY --from=a /y /\n", "CIRCULAR_DEPENDENCY", /circular dependency detected on stage/],
+    [
+      "a cycle through --from",
+      "FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\nCOPY --from=a /y /\n",
+      "CIRCULAR_DEPENDENCY",
+      /circular dependency detected on stage/,
+    ],
     ["a stage mounting itself", "FROM scratch AS one\nRUN --mount=from=one,target=/x true\n", "CIRCULAR_DEPENDENCY", /stage: one/],
     ["--from=$VAR", "FROM scratch AS a\nARG S=a\nFROM scratch\nCOPY --from=$S /x /\n", "FROM_EXPANSION", /variable expansion is not supported for --from/],
     ["--from=7 with two stages", "FROM scratch\nFROM scratch\nCOPY --from=7 /x /\n", "UNKNOWN_STAGE", /no stage 7/],
@@ -66,6 +74,8 @@ describe("stage references", () => {
   });
 
   test("a cycle in a stage the target does not need is still an error (as in BuildKit)", () => {
-    expect(fails("FROM scratch AS a\nFROM scratch AS b\nCOPY --from=c /x /\nFROM scratch AS c\nCOPY --from=b /y /\n", { target: "a" }).code).toBe("CIRCULAR_DEPENDENCY");
+    expect(fails("FROM scratch AS a\nFROM scratch AS b\nCOPY --from=c /x /\nFROM scratch AS c\nCOPY --from=b /y /\n", { target: "a" }).code).toBe(
+      "CIRCULAR_DEPENDENCY",
+    );
   });
 });

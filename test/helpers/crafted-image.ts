@@ -38,7 +38,10 @@ export const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha2
  * (the rest of the config — rootfs, os, architecture — is valid unless `top` overrides it).
  */
 export async function craftImageArchive(dir: string, file: string, tag: string, runConfig: unknown, top: Record<string, unknown> = {}): Promise<string> {
-  const layer = await makeTar([{ name: "etc/", type: "directory" }, { name: "etc/hello", data: "hi\n" }]);
+  const layer = await makeTar([
+    { name: "etc/", type: "directory" },
+    { name: "etc/hello", data: "hi\n" },
+  ]);
   const config = JSON.stringify({ architecture: "amd64", os: "linux", config: runConfig, rootfs: { type: "layers", diff_ids: [sha256(layer)] }, ...top });
   const cfgName = `${sha256(config).slice(7)}.json`;
   const archive = await makeTar([

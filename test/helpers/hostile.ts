@@ -124,18 +124,20 @@ export function killPids(pids: number[]): number[] {
 /** Lines of /proc/self/mountinfo whose mount point or source root mentions one of `needles`. */
 export async function mountsMentioning(needles: string[]): Promise<string[]> {
   const text = await readFile("/proc/self/mountinfo", "utf8");
-  return text
-    .split("\n")
-    .filter((l) => l !== "")
-    .filter((l) => {
-      const f = l.split(" ");
-      const rootField = f[3] ?? "";
-      const point = f[4] ?? "";
-      return needles.some((n) => rootField.includes(n) || point.includes(n));
-    })
-    // The mount id and parent id change on remount; the paths and options are what matter.
-    .map((l) => l.split(" ").slice(3).join(" "))
-    .sort();
+  return (
+    text
+      .split("\n")
+      .filter((l) => l !== "")
+      .filter((l) => {
+        const f = l.split(" ");
+        const rootField = f[3] ?? "";
+        const point = f[4] ?? "";
+        return needles.some((n) => rootField.includes(n) || point.includes(n));
+      })
+      // The mount id and parent id change on remount; the paths and options are what matter.
+      .map((l) => l.split(" ").slice(3).join(" "))
+      .sort()
+  );
 }
 
 export interface StatSummary {
@@ -226,7 +228,10 @@ export async function startHostWatch(opts: HostWatchOptions): Promise<HostWatch>
 
     const dn = await statSummary("/dev/null");
     if (dn.mode !== devNull.mode || dn.uid !== devNull.uid || dn.gid !== devNull.gid || dn.rdev !== devNull.rdev) {
-      v.push({ kind: "dev-null", detail: `host /dev/null is now mode ${(dn.mode & 0o7777).toString(8)} owner ${dn.uid}:${dn.gid} (was ${(devNull.mode & 0o7777).toString(8)} ${devNull.uid}:${devNull.gid})` });
+      v.push({
+        kind: "dev-null",
+        detail: `host /dev/null is now mode ${(dn.mode & 0o7777).toString(8)} owner ${dn.uid}:${dn.gid} (was ${(devNull.mode & 0o7777).toString(8)} ${devNull.uid}:${devNull.gid})`,
+      });
       await chown("/dev/null", devNull.uid, devNull.gid).catch(() => undefined);
       await chmod("/dev/null", devNull.mode & 0o7777).catch(() => undefined);
     }

@@ -32,7 +32,21 @@ export async function startTokenServer(opts: { users?: Record<string, string> } 
   const dir = await mkdtemp(join(tmpdir(), "tsbuild-token-"));
   const keyFile = join(dir, "key.pem");
   const certFile = join(dir, "cert.pem");
-  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=tsbuild-test-token"]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=tsbuild-test-token",
+  ]);
   const key = await readFile(keyFile, "utf8");
   const certDer = Buffer.from((await readFile(certFile, "utf8")).replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
   const service = "tsbuild-test-registry";
@@ -64,17 +78,22 @@ export async function startTokenServer(opts: { users?: Record<string, string> } 
       return;
     }
     // Grant what is asked: repository:NAME:ACTIONS (names may not contain ':', actions are comma-separated).
-    const access = scopes.flatMap((s) => s.split(" ")).map((s) => {
-      const m = /^([a-z]+):(.+):([a-z*,]+)$/.exec(s);
-      return m ? { type: m[1], name: m[2], actions: (m[3] as string).split(",") } : undefined;
-    }).filter((a) => a !== undefined);
+    const access = scopes
+      .flatMap((s) => s.split(" "))
+      .map((s) => {
+        const m = /^([a-z]+):(.+):([a-z*,]+)$/.exec(s);
+        return m ? { type: m[1], name: m[2], actions: (m[3] as string).split(",") } : undefined;
+      })
+      .filter((a) => a !== undefined);
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: "JWT", alg: "RS256", x5c: [certDer.toString("base64")] };
     const claims = { iss: issuer, sub: user ?? "", aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(12).toString("hex"), access };
     const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign("RSA-SHA256").update(signingInput).sign(key);
     const token = `${signingInput}.${b64url(sig)}`;
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const a = server.address();

@@ -4,7 +4,15 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-const PACKAGES: Record<string, string> = { skopeo: "skopeo", umoci: "umoci", busybox: "busybox-static", crun: "crun", runc: "runc", bwrap: "bubblewrap", tar: "tar" };
+const PACKAGES: Record<string, string> = {
+  skopeo: "skopeo",
+  umoci: "umoci",
+  busybox: "busybox-static",
+  crun: "crun",
+  runc: "runc",
+  bwrap: "bubblewrap",
+  tar: "tar",
+};
 
 export async function requireTool(name: string): Promise<void> {
   try {

@@ -57,7 +57,16 @@ describe("ill-typed base image configs", () => {
   }
 
   it("Go's null for empty lists and maps is fine", async () => {
-    const file = await craftImageArchive(dir.path, "nulls.tar", "nulls:1", { Env: null, Cmd: null, Entrypoint: null, Labels: null, ExposedPorts: null, Volumes: null, OnBuild: null, WorkingDir: "" });
+    const file = await craftImageArchive(dir.path, "nulls.tar", "nulls:1", {
+      Env: null,
+      Cmd: null,
+      Entrypoint: null,
+      Labels: null,
+      ExposedPorts: null,
+      Volumes: null,
+      OnBuild: null,
+      WorkingDir: "",
+    });
     const loaded = await r(["load", "-i", file]);
     expect(loaded.code, loaded.stderr).toBe(0);
     const p = join(dir.path, "nulls-child");
@@ -73,7 +82,9 @@ describe("ill-typed base image configs", () => {
     const images = openImageStore(root);
     const layer = await makeTar([{ name: "etc/hello", data: "hi\n" }]);
     const l = await content.putBytes(layer);
-    const cfg = await content.putBytes(jsonBytes({ architecture: "amd64", os: "linux", config: { Env: [1, { a: 2 }] }, rootfs: { type: "layers", diff_ids: [sha256(layer)] } }));
+    const cfg = await content.putBytes(
+      jsonBytes({ architecture: "amd64", os: "linux", config: { Env: [1, { a: 2 }] }, rootfs: { type: "layers", diff_ids: [sha256(layer)] } }),
+    );
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: MediaType.OciManifest,
@@ -87,12 +98,21 @@ describe("ill-typed base image configs", () => {
     await writeFile(join(p, "Dockerfile"), CHILD);
     const built = await r(["build", "-t", "child:1", p]);
     expect(built.code).toBe(1);
-    expect(built.stderr).toMatch(/the config of base image bad:1 \(sha256:[a-f0-9]{64}\) is malformed: config\.Env\[0\] is a number, not a string \[BAD_CONFIG\]/);
+    expect(built.stderr).toMatch(
+      /the config of base image bad:1 \(sha256:[a-f0-9]{64}\) is malformed: config\.Env\[0\] is a number, not a string \[BAD_CONFIG\]/,
+    );
     expect(built.stderr).not.toMatch(/this is a bug in tsbuild/);
   });
 
   it("imageConfigProblem: sound configs pass", () => {
-    expect(imageConfigProblem({ architecture: "amd64", os: "linux", config: { Env: ["A=1"], Cmd: ["sh"], Labels: { a: "b" }, ExposedPorts: { "80/tcp": {} }, Healthcheck: { Test: ["NONE"] } }, rootfs: { type: "layers", diff_ids: [] } })).toBeUndefined();
+    expect(
+      imageConfigProblem({
+        architecture: "amd64",
+        os: "linux",
+        config: { Env: ["A=1"], Cmd: ["sh"], Labels: { a: "b" }, ExposedPorts: { "80/tcp": {} }, Healthcheck: { Test: ["NONE"] } },
+        rootfs: { type: "layers", diff_ids: [] },
+      }),
+    ).toBeUndefined();
     expect(imageConfigProblem({ rootfs: { diff_ids: ["nope"] } })).toMatch(/diff_ids\[0\] is not a sha256 digest/);
     expect(imageConfigProblem({ rootfs: { diff_ids: [] }, config: { Healthcheck: { Interval: "30s" } } })).toMatch(/Healthcheck\.Interval is a string/);
   });

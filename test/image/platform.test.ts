@@ -2,7 +2,15 @@
 // index picker that pull and load share.
 import { describe, expect, it } from "vitest";
 import { ArchiveError, RegistryError, TsbuildError } from "../../src/errors.js";
-import { compatiblePlatforms, formatPlatform, hostPlatform, normalizePlatform, parsePlatform, pickManifest, platformMatches } from "../../src/image/platform.js";
+import {
+  compatiblePlatforms,
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  parsePlatform,
+  pickManifest,
+  platformMatches,
+} from "../../src/image/platform.js";
 import type { Descriptor, Platform } from "../../src/image/types.js";
 
 const p = (spec: string): Platform => {
@@ -42,7 +50,11 @@ describe("normalizePlatform (containerd normalizeArch)", () => {
     expect(formatPlatform(normalizePlatform(p(input)))).toBe(want);
   });
   it("keeps os.version", () => {
-    expect(normalizePlatform({ os: "windows", architecture: "x86_64", "os.version": "10.0.17763.1" })).toEqual({ os: "windows", architecture: "amd64", "os.version": "10.0.17763.1" });
+    expect(normalizePlatform({ os: "windows", architecture: "x86_64", "os.version": "10.0.17763.1" })).toEqual({
+      os: "windows",
+      architecture: "amd64",
+      "os.version": "10.0.17763.1",
+    });
   });
 });
 
@@ -107,7 +119,14 @@ describe("pickManifest", () => {
     size: 1,
     ...(spec ? { platform: { ...p(spec), ...extra } } : {}),
   });
-  const index = [d("unknown/unknown", {}, 0), d("linux/amd64", {}, 1), d("linux/arm/v6", {}, 2), d("linux/arm/v7", {}, 3), d("linux/arm64/v8", {}, 4), d("linux/386", {}, 5)];
+  const index = [
+    d("unknown/unknown", {}, 0),
+    d("linux/amd64", {}, 1),
+    d("linux/arm/v6", {}, 2),
+    d("linux/arm/v7", {}, 3),
+    d("linux/arm64/v8", {}, 4),
+    d("linux/386", {}, 5),
+  ];
   const pick = (want: string, list = index) => pickManifest(list, p(want), { what: "img:1", errorClass: RegistryError });
 
   it.each([
@@ -151,10 +170,17 @@ describe("pickManifest", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(RegistryError);
-    expect(err).toMatchObject({ code: "NO_MATCHING_PLATFORM", message: "img:1 has no image for linux/s390x (it has: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8, linux/386)" });
+    expect(err).toMatchObject({
+      code: "NO_MATCHING_PLATFORM",
+      message: "img:1 has no image for linux/s390x (it has: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8, linux/386)",
+    });
     expect((err as TsbuildError).hint).toBe("choose one with --platform, e.g. --platform linux/amd64");
     expect(() => pickManifest([index[0] as Descriptor], p("linux/amd64"), { what: "a.tar", errorClass: ArchiveError })).toThrow(
-      expect.objectContaining({ name: "ArchiveError", code: "NO_MATCHING_PLATFORM", message: "a.tar has no image for linux/amd64 (it has: no platform-specific images)" }),
+      expect.objectContaining({
+        name: "ArchiveError",
+        code: "NO_MATCHING_PLATFORM",
+        message: "a.tar has no image for linux/amd64 (it has: no platform-specific images)",
+      }),
     );
   });
 });

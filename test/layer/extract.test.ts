@@ -30,7 +30,13 @@ async function rawTar(entries: RawEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) {
     const type = e.type ?? "file";
-    const h = { name: e.name, type, mode: e.mode ?? (type === "directory" ? 0o755 : 0o644), mtime: new Date(0), ...(e.linkname ? { linkname: e.linkname } : {}) };
+    const h = {
+      name: e.name,
+      type,
+      mode: e.mode ?? (type === "directory" ? 0o755 : 0o644),
+      mtime: new Date(0),
+      ...(e.linkname ? { linkname: e.linkname } : {}),
+    };
     if (type === "file") pack.entry(h, e.body ?? "");
     else pack.entry(h);
   }
@@ -80,7 +86,12 @@ describe("extractLayer round trip", () => {
       await run("chown", ["4321:8765", join(src, "sgid")]);
       await chmod(join(src, "sgid"), 0o2710); // chown cleared it
     }
-    const xattrs = (await hasTool("setfattr")) && (await run("setfattr", ["-n", "user.tsbuild", "-v", "hello", join(src, "sgid")]).then(() => true, () => false));
+    const xattrs =
+      (await hasTool("setfattr")) &&
+      (await run("setfattr", ["-n", "user.tsbuild", "-v", "hello", join(src, "sgid")]).then(
+        () => true,
+        () => false,
+      ));
     // Old, distinct mtimes, set last (children first) so nothing bumps them afterwards.
     const entries0 = await treeEntries(src);
     for (const e of [...entries0].reverse()) {
@@ -95,7 +106,12 @@ describe("extractLayer round trip", () => {
 
     // GNU tar must read the same names back (format interop, PAX long and UTF-8 names).
     const { stdout } = await run("tar", ["-tf", store.path(diffId)], { maxBuffer: 1 << 24 });
-    expect(stdout.split("\n").filter(Boolean).map((n) => n.replace(/\/$/, ""))).toEqual(entries.map((e) => e.path).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    expect(
+      stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((n) => n.replace(/\/$/, "")),
+    ).toEqual(entries.map((e) => e.path).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
 
     const want = await describeTree(src, { xattrs });
     const got = await describeTree(dst, { xattrs });
@@ -184,9 +200,24 @@ describe("extractLayer whiteouts and replacement", () => {
     const outside = join(work, "outside");
     await mkdir(dst);
     await writeFile(outside, "precious");
-    await extractRaw([{ name: "x/", type: "directory" }, { name: "x/child", body: "c" }, { name: "y", body: "file" }], dst);
+    await extractRaw(
+      [
+        { name: "x/", type: "directory" },
+        { name: "x/child", body: "c" },
+        { name: "y", body: "file" },
+      ],
+      dst,
+    );
     await symlink(outside, join(dst, "z"));
-    await extractRaw([{ name: "x", body: "now a file" }, { name: "y/", type: "directory" }, { name: "y/in", body: "in" }, { name: "z", body: "replaced" }], dst);
+    await extractRaw(
+      [
+        { name: "x", body: "now a file" },
+        { name: "y/", type: "directory" },
+        { name: "y/in", body: "in" },
+        { name: "z", body: "replaced" },
+      ],
+      dst,
+    );
     expect(await readFile(join(dst, "x"), "utf8")).toBe("now a file");
     expect(await readFile(join(dst, "y", "in"), "utf8")).toBe("in");
     expect((await lstat(join(dst, "z"))).isFile()).toBe(true);
@@ -232,15 +263,34 @@ describe("extractLayer safety", () => {
 
   it("confines a parent symlink to / inside dest (chroot-style)", async () => {
     // a -> / then a/<outside>/passwd: the write lands in dest/<outside>/passwd, never in the real <outside>.
-    await extractRaw([{ name: "a", type: "symlink", linkname: "/" }, { name: `a${outside}/passwd`, body: "pwned" }], dest);
+    await extractRaw(
+      [
+        { name: "a", type: "symlink", linkname: "/" },
+        { name: `a${outside}/passwd`, body: "pwned" },
+      ],
+      dest,
+    );
     expect(await readFile(join(dest, outside, "passwd"), "utf8")).toBe("pwned");
-    await extractRaw([{ name: "b", type: "symlink", linkname: outside }, { name: "b/passwd", body: "pwned" }], dest);
+    await extractRaw(
+      [
+        { name: "b", type: "symlink", linkname: outside },
+        { name: "b/passwd", body: "pwned" },
+      ],
+      dest,
+    );
     await nothingOutside();
   });
 
   it("rejects a parent symlink climbing out with ..", async () => {
-    await expectUnsafe([{ name: "a", type: "symlink", linkname: "../.." }, { name: "a/x", body: "evil" }]);
-    await expectUnsafe([{ name: "s/", type: "directory" }, { name: "s/up", type: "symlink", linkname: "../../outside" }, { name: "s/up/passwd", body: "evil" }]);
+    await expectUnsafe([
+      { name: "a", type: "symlink", linkname: "../.." },
+      { name: "a/x", body: "evil" },
+    ]);
+    await expectUnsafe([
+      { name: "s/", type: "directory" },
+      { name: "s/up", type: "symlink", linkname: "../../outside" },
+      { name: "s/up/passwd", body: "evil" },
+    ]);
     await nothingOutside();
   });
 
@@ -249,14 +299,29 @@ describe("extractLayer safety", () => {
     await expectUnsafe([{ name: "h", type: "link", linkname: `${outside}/passwd` }]);
     await expectUnsafe([{ name: "h", type: "link", linkname: "missing" }], "HARDLINK_TARGET_MISSING");
     // Through a symlink to an absolute outside dir: resolved inside dest, where there is no such file.
-    await expectUnsafe([{ name: "l", type: "symlink", linkname: outside }, { name: "h", type: "link", linkname: "l/passwd" }], "HARDLINK_TARGET_MISSING");
-    await expectUnsafe([{ name: "u", type: "symlink", linkname: "../../outside" }, { name: "h", type: "link", linkname: "u/passwd" }]);
+    await expectUnsafe(
+      [
+        { name: "l", type: "symlink", linkname: outside },
+        { name: "h", type: "link", linkname: "l/passwd" },
+      ],
+      "HARDLINK_TARGET_MISSING",
+    );
+    await expectUnsafe([
+      { name: "u", type: "symlink", linkname: "../../outside" },
+      { name: "h", type: "link", linkname: "u/passwd" },
+    ]);
     await nothingOutside();
     expect((await lstat(join(outside, "passwd"))).nlink).toBe(1);
   });
 
   it("rejects writing through a file used as a directory", async () => {
-    await expectUnsafe([{ name: "f", body: "x" }, { name: "f/g", body: "y" }], "NOT_A_DIRECTORY");
+    await expectUnsafe(
+      [
+        { name: "f", body: "x" },
+        { name: "f/g", body: "y" },
+      ],
+      "NOT_A_DIRECTORY",
+    );
   });
 
   it("never writes through an existing symlink at the final component", async () => {
@@ -274,8 +339,14 @@ describe("extractLayer safety", () => {
     const dest = join(work, "d");
     await mkdir(dest);
     for (const entries of [
-      [{ name: "a/", type: "directory" as const, mode: 0o777 }, { name: "a", type: "symlink" as const, linkname: victim }],
-      [{ name: "p/a/", type: "directory" as const, mode: 0o777 }, { name: "p", type: "symlink" as const, linkname: work }],
+      [
+        { name: "a/", type: "directory" as const, mode: 0o777 },
+        { name: "a", type: "symlink" as const, linkname: victim },
+      ],
+      [
+        { name: "p/a/", type: "directory" as const, mode: 0o777 },
+        { name: "p", type: "symlink" as const, linkname: work },
+      ],
     ]) {
       await extractRaw(entries, dest);
       expect((await lstat(victim)).mode & 0o7777).toBe(0o600);
@@ -286,7 +357,9 @@ describe("extractLayer safety", () => {
   it("honours an aborted signal", async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(extractLayer(Readable.from([await rawTar([{ name: "x", body: "x" }])]), dest, { signal: ac.signal })).rejects.toMatchObject({ code: "CANCELLED" });
+    await expect(extractLayer(Readable.from([await rawTar([{ name: "x", body: "x" }])]), dest, { signal: ac.signal })).rejects.toMatchObject({
+      code: "CANCELLED",
+    });
     expect(await readdir(dest)).toEqual([]);
   });
 });

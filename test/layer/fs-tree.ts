@@ -71,7 +71,10 @@ export async function describeTree(root: string, opts: { xattrs?: boolean } = {}
     entries.map(async (e) => {
       const d: Record<string, unknown> = { ...e };
       delete d["source"];
-      if (e.type === "file") d["sha"] = createHash("sha256").update(await readFile(join(root, e.path))).digest("hex");
+      if (e.type === "file")
+        d["sha"] = createHash("sha256")
+          .update(await readFile(join(root, e.path)))
+          .digest("hex");
       return d;
     }),
   );

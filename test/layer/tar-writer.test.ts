@@ -65,9 +65,12 @@ describe("writeLayerTar", () => {
     expect(a.equals(b)).toBe(true);
     const store = openContentStore(join(dir, "store"));
     const l1 = await storeLayer(store, entries);
-    const l2 = await storeLayer(store, (async function* () {
-      yield* [...entries].reverse();
-    })());
+    const l2 = await storeLayer(
+      store,
+      (async function* () {
+        yield* [...entries].reverse();
+      })(),
+    );
     expect(l1).toEqual(l2);
     expect(l1.diffId).toBe(`sha256:${createHash("sha256").update(a).digest("hex")}`);
     expect(l1.size).toBe(a.length);
@@ -95,11 +98,33 @@ describe("writeLayerTar", () => {
       { path: "dev/null", type: "char-device", mode: 0o666, uid: 0, gid: 0, mtime: 5, devmajor: 1, devminor: 3 },
       { path: "dev/sda", type: "block-device", mode: 0o660, uid: 0, gid: 6, mtime: 5, devmajor: 8, devminor: 0 },
       { path: "run/fifo", type: "fifo", mode: 0o600, uid: 0, gid: 0, mtime: 5 },
-      { path: long, type: "file", mode: 0o600, uid: 3000000, gid: 3000001, mtime: 7, size: 1, source: join(dir, "x"), xattrs: { "user.b": "2", "user.a": "1" } },
+      {
+        path: long,
+        type: "file",
+        mode: 0o600,
+        uid: 3000000,
+        gid: 3000001,
+        mtime: 7,
+        size: 1,
+        source: join(dir, "x"),
+        xattrs: { "user.b": "2", "user.a": "1" },
+      },
     ];
     const headers = await rawHeaders(await tarBytes(entries));
     const by = new Map(headers.map((h) => [h.name, h]));
-    expect(headers.map((h) => h.name)).toEqual([".wh.gone", long, "dev/null", "dev/sda", "run/fifo", "usr/", "usr/bin/", "usr/bin/hello", "usr/bin/hello2", "usr/bin/hi", "usr/empty"]);
+    expect(headers.map((h) => h.name)).toEqual([
+      ".wh.gone",
+      long,
+      "dev/null",
+      "dev/sda",
+      "run/fifo",
+      "usr/",
+      "usr/bin/",
+      "usr/bin/hello",
+      "usr/bin/hello2",
+      "usr/bin/hi",
+      "usr/empty",
+    ]);
     for (const h of headers) {
       expect(h.uname).toBe("");
       expect(h.gname).toBe("");

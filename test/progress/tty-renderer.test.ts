@@ -4,15 +4,7 @@ import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import type { ProgressEvent } from "../../src/progress/events.js";
-import {
-  applyEvent,
-  createTtyState,
-  liveFrame,
-  sanitizeLogLine,
-  stringWidth,
-  truncate,
-  ttyRenderer,
-} from "../../src/progress/tty-renderer.js";
+import { applyEvent, createTtyState, liveFrame, sanitizeLogLine, stringWidth, truncate, ttyRenderer } from "../../src/progress/tty-renderer.js";
 
 /** A terminal of `columns` x `rows` cells with scrollback; understands what the renderer may emit. */
 class Terminal {
@@ -33,7 +25,7 @@ class Terminal {
   }
 
   feed(text: string): void {
-    for (let i = 0; i < text.length; ) {
+    for (let i = 0; i < text.length;) {
       const ch = text[i]!;
       if (ch === "\x1b") {
         const m = /^\x1b\[([0-9;]*)([A-Za-z])/.exec(text.slice(i));
@@ -349,15 +341,16 @@ describe("liveFrame", () => {
     const frame = liveFrame(state, 100, { columns: 80, rows: 20, color: false });
     expect(frame).toHaveLength(18);
     expect(frame[0]).toBe("[+] Building 0.1s (48/50)");
-    const names = frame.slice(1).filter((l) => l.startsWith("=> ")).map((l) => l.replace(/ +\d+\.\ds$/, ""));
+    const names = frame
+      .slice(1)
+      .filter((l) => l.startsWith("=> "))
+      .map((l) => l.replace(/ +\d+\.\ds$/, ""));
     // Running steps 3 and 40 stay; the rest are the newest finished steps, all in start order.
     expect(names[0]).toBe("=> step 3");
     expect(names).toContain("=> step 40");
     expect(names[names.length - 1]).toBe("=> step 49");
     expect(names).not.toContain("=> step 4");
-    expect(frame.filter((l) => l.startsWith("     log"))).toEqual(
-      ["log 4", "log 5", "log 6", "log 7", "log 8", "log 9"].map((l) => `     ${l}`),
-    );
+    expect(frame.filter((l) => l.startsWith("     log"))).toEqual(["log 4", "log 5", "log 6", "log 7", "log 8", "log 9"].map((l) => `     ${l}`));
   });
 
   it("never exceeds rows - 2 lines even when more steps run than fit", () => {

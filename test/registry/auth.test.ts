@@ -59,7 +59,9 @@ describe("Basic auth (htpasswd)", () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("AUTH_REQUIRED");
     expect(none.stderr).toContain(`tsbuild login ${basicReg.host}`);
-    const wrong = await tsbuild(["pull", "--root", fresh("store"), `${basicReg.host}/private/bb:1`], { env: { ...process.env, DOCKER_CONFIG: await configWith(basicReg.host, "alice", WRONG) } });
+    const wrong = await tsbuild(["pull", "--root", fresh("store"), `${basicReg.host}/private/bb:1`], {
+      env: { ...process.env, DOCKER_CONFIG: await configWith(basicReg.host, "alice", WRONG) },
+    });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("AUTH_FAILED");
     expect(wrong.stderr).toContain(`tsbuild login ${basicReg.host}`);
@@ -115,7 +117,9 @@ describe("Bearer tokens (token server)", () => {
   });
 
   it("a wrong password is refused by the token server with a clear message", async () => {
-    const r = await tsbuild(["pull", "--root", fresh("store"), `${tokenReg.host}/team/bb:1`], { env: { ...process.env, DOCKER_CONFIG: await configWith(tokenReg.host, "alice", WRONG) } });
+    const r = await tsbuild(["pull", "--root", fresh("store"), `${tokenReg.host}/team/bb:1`], {
+      env: { ...process.env, DOCKER_CONFIG: await configWith(tokenReg.host, "alice", WRONG) },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("AUTH_FAILED");
     expect(r.stderr).toContain("token server");

@@ -48,7 +48,10 @@ export async function pushMultiLayerImage(work: string, dest: string, extraLayer
   const layout = join(work, `layout-${randomBytes(4).toString("hex")}`);
   await exec("skopeo", ["copy", "-q", `docker-archive:${archive}`, `oci:${layout}:img`]);
   for (let i = 0; i < extraLayers; i++) {
-    const tar = await makeTar(work, `extra-${i}-${randomBytes(3).toString("hex")}`, { [`data/layer-${i}.bin`]: randomBytes(layerBytes), [`data/layer-${i}.txt`]: `layer ${i}\n`.repeat(1000) });
+    const tar = await makeTar(work, `extra-${i}-${randomBytes(3).toString("hex")}`, {
+      [`data/layer-${i}.bin`]: randomBytes(layerBytes),
+      [`data/layer-${i}.txt`]: `layer ${i}\n`.repeat(1000),
+    });
     await exec("umoci", ["raw", "add-layer", "--image", `${layout}:img`, tar]);
   }
   const fx = await layoutConfig(layout, "img");
@@ -66,7 +69,16 @@ export async function pushTwoPlatformIndex(work: string, dest: string): Promise<
   for (const arch of ["amd64", "arm64"] as const) {
     const tar = await readFile(await makeTar(work, `arch-${arch}`, { arch: `${arch}\n` }));
     const layer = await writeBlob(layout, tar);
-    const config = await writeBlob(layout, JSON.stringify({ architecture: arch, os: "linux", ...(arch === "arm64" ? { variant: "v8" } : {}), config: { Cmd: ["cat", "/arch"] }, rootfs: { type: "layers", diff_ids: [layer.digest] } }));
+    const config = await writeBlob(
+      layout,
+      JSON.stringify({
+        architecture: arch,
+        os: "linux",
+        ...(arch === "arm64" ? { variant: "v8" } : {}),
+        config: { Cmd: ["cat", "/arch"] },
+        rootfs: { type: "layers", diff_ids: [layer.digest] },
+      }),
+    );
     const manifest = await writeBlob(
       layout,
       JSON.stringify({
@@ -77,12 +89,19 @@ export async function pushTwoPlatformIndex(work: string, dest: string): Promise<
       }),
     );
     out[arch] = { config: config.digest, diffIds: [layer.digest], manifest: manifest.digest };
-    entries.push({ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest, platform: { architecture: arch, os: "linux", ...(arch === "arm64" ? { variant: "v8" } : {}) } });
+    entries.push({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      ...manifest,
+      platform: { architecture: arch, os: "linux", ...(arch === "arm64" ? { variant: "v8" } : {}) },
+    });
   }
   const index = await writeBlob(layout, JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: entries }));
   await writeFile(
     join(layout, "index.json"),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", ...index, annotations: { "org.opencontainers.image.ref.name": "multi" } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", ...index, annotations: { "org.opencontainers.image.ref.name": "multi" } }],
+    }),
   );
   await exec("skopeo", ["copy", "-q", "--all", "--dest-tls-verify=false", `oci:${layout}:multi`, `docker://${dest}`]);
   return out as Record<"amd64" | "arm64", PushedFixture & { manifest: string }>;

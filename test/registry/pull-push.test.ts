@@ -45,7 +45,10 @@ beforeAll(async () => {
   work = await tempDir("tsbuild-reg-");
   reg = await startRegistry();
   proxy = await startProxy(reg.port);
-  [multi, platforms] = await Promise.all([pushMultiLayerImage(work.path, `${reg.host}/team/multi:1`), pushTwoPlatformIndex(work.path, `${reg.host}/team/platforms:1`)]);
+  [multi, platforms] = await Promise.all([
+    pushMultiLayerImage(work.path, `${reg.host}/team/multi:1`),
+    pushTwoPlatformIndex(work.path, `${reg.host}/team/platforms:1`),
+  ]);
 });
 
 afterAll(async () => {
@@ -110,7 +113,9 @@ describe("pull", () => {
 
   it("rejects a corrupted layer and stores nothing", async () => {
     const root = freshRoot();
-    const regManifest = JSON.parse((await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text())) as Manifest;
+    const regManifest = JSON.parse(
+      await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text(),
+    ) as Manifest;
     const victim = regManifest.layers[1]!.digest;
     proxy.corrupt.add(victim);
     try {
@@ -132,7 +137,9 @@ describe("pull", () => {
     // busybox (the base layer of team/multi) loaded from an archive first
     const load = await tsbuild(["load", "-q", "--root", root, "-i", await makeBusyboxArchive()]);
     expect(load.code).toBe(0);
-    const regManifest = JSON.parse((await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text())) as Manifest;
+    const regManifest = JSON.parse(
+      await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text(),
+    ) as Manifest;
     const before = proxy.log.length;
     const r = await pullImage(e, `${proxy.host}/team/multi:1`);
     expect(r.downloaded).toBe(2);
@@ -142,12 +149,16 @@ describe("pull", () => {
     // A second pull downloads no layer at all.
     const again = proxy.log.length;
     expect((await pullImage(e, `${proxy.host}/team/multi:1`)).downloaded).toBe(0);
-    expect(proxy.log.slice(again).filter((l) => l.method === "GET" && l.path.includes("/blobs/") && l.path !== `/v2/team/multi/blobs/${regManifest.config.digest}`)).toEqual([]);
+    expect(
+      proxy.log.slice(again).filter((l) => l.method === "GET" && l.path.includes("/blobs/") && l.path !== `/v2/team/multi/blobs/${regManifest.config.digest}`),
+    ).toEqual([]);
   });
 
   it("resumes a dropped layer download with a Range request", async () => {
     const root = freshRoot();
-    const regManifest = JSON.parse((await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text())) as Manifest;
+    const regManifest = JSON.parse(
+      await (await fetch(`${reg.url}/v2/team/multi/manifests/1`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).text(),
+    ) as Manifest;
     const layer = regManifest.layers[2]!;
     proxy.dropOnce.set(layer.digest, Math.floor(layer.size / 2));
     const before = proxy.log.length;
@@ -271,7 +282,19 @@ describe("blob and manifest API for other callers", () => {
       const chunks: Buffer[] = [];
       for await (const c of repo.getBlob(put.digest, { size: data.length })) chunks.push(c as Buffer);
       expect(Buffer.concat(chunks).equals(data)).toBe(true);
-      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", artifactType: "application/vnd.tsbuild.cache.v1", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 }, layers: [{ mediaType: "application/vnd.tsbuild.cache.record.v1", digest: put.digest, size: put.size }] }));
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          artifactType: "application/vnd.tsbuild.cache.v1",
+          config: {
+            mediaType: "application/vnd.oci.empty.v1+json",
+            digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            size: 2,
+          },
+          layers: [{ mediaType: "application/vnd.tsbuild.cache.record.v1", digest: put.digest, size: put.size }],
+        }),
+      );
       await repo.putBlob(Buffer.from("{}"));
       const d = await repo.putManifest("cache", manifest, "application/vnd.oci.image.manifest.v1+json");
       const got = await repo.getManifest("cache");

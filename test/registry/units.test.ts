@@ -54,7 +54,9 @@ describe("manifest documents", () => {
     expect(parseManifestDocument(Buffer.from(JSON.stringify(m)), "application/vnd.docker.distribution.manifest.v2+json", "x").kind).toBe("manifest");
     expect(parseManifestDocument(Buffer.from(JSON.stringify(m)), "application/json", "x").kind).toBe("manifest");
     expect(parseManifestDocument(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), "", "x").kind).toBe("index");
-    expect(() => parseManifestDocument(Buffer.from(JSON.stringify({ schemaVersion: 1 })), "application/vnd.docker.distribution.manifest.v1+prettyjws", "old:1")).toThrow(/schema 1/);
+    expect(() =>
+      parseManifestDocument(Buffer.from(JSON.stringify({ schemaVersion: 1 })), "application/vnd.docker.distribution.manifest.v1+prettyjws", "old:1"),
+    ).toThrow(/schema 1/);
     expect(() => parseManifestDocument(Buffer.from("{}"), "application/vnd.in-toto+json", "x")).toThrow(/not an image manifest/);
     expect(() => parseManifestDocument(Buffer.from("not json"), "", "x")).toThrow(/not valid JSON/);
   });

@@ -49,7 +49,24 @@ const SECRET_ENV = `HOSTILE_SECRET_${S}`;
 /** Docker's default capability set as /proc/<pid>/status prints it. */
 const DOCKER_CAPS = "00000000a80425fb";
 /** What Docker's /dev holds (runc/crun also add the `core` → /proc/kcore symlink, as Docker does). */
-const ALLOWED_DEV = new Set(["null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr", "core"]);
+const ALLOWED_DEV = new Set([
+  "null",
+  "zero",
+  "full",
+  "random",
+  "urandom",
+  "tty",
+  "console",
+  "ptmx",
+  "pts",
+  "shm",
+  "mqueue",
+  "fd",
+  "stdin",
+  "stdout",
+  "stderr",
+  "core",
+]);
 
 let work: string;
 let victim: Victim;
@@ -189,7 +206,10 @@ beforeAll(async () => {
   server = await startTokenServer();
   busyboxSource = await makeBusyboxArchive();
   busyboxTar = await makeBusyboxArchive(work);
-  const disk = (await readFile("/proc/partitions", "utf8")).split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f.length === 4 && /^\d+$/.test(f[0] ?? ""));
+  const disk = (await readFile("/proc/partitions", "utf8"))
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f.length === 4 && /^\d+$/.test(f[0] ?? ""));
   hostDisk = { major: Number(disk?.[0] ?? 7), minor: Number(disk?.[1] ?? 1) };
   devImageTar = join(work, "dev-image.tar");
   await writeDockerArchive(devImageTar, `hostile-dev-${S}:local`, [
@@ -248,7 +268,12 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
     expect(pv("read-loop0"), probe.output).toBe("fail");
   });
   it("2: mknod'ed b 253 0, b 8 0, b 259 0 and the host's own disk cannot be opened", () => {
-    expect({ dm0: pv("read-dm0"), sda: pv("read-sda"), nvme0: pv("read-nvme0"), hostdisk: pv("read-hostdisk") }).toEqual({ dm0: "fail", sda: "fail", nvme0: "fail", hostdisk: "fail" });
+    expect({ dm0: pv("read-dm0"), sda: pv("read-sda"), nvme0: pv("read-nvme0"), hostdisk: pv("read-hostdisk") }).toEqual({
+      dm0: "fail",
+      sda: "fail",
+      nvme0: "fail",
+      hostdisk: "fail",
+    });
   });
   it("3: a mknod'ed tty0 (c 4 0) cannot be written", () => {
     expect(pv("write-tty0"), probe.output).toBe("fail");
@@ -338,7 +363,9 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
 
   it("21: a fork bomb of 1500 background sleeps is stopped by a pids limit, ends within 60 s, leaves nothing", async () => {
     const ctx = await context(executor, "forkbomb");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN i=0; while [ $i -lt 1500 ]; do sleep ${MARK} & i=$((i+1)); done; echo "PROBE spawned $i"\n`, { timeoutMs: 60_000 });
+    const b = await build(executor, ctx, `FROM busybox:local\nRUN i=0; while [ $i -lt 1500 ]; do sleep ${MARK} & i=$((i+1)); done; echo "PROBE spawned $i"\n`, {
+      timeoutMs: 60_000,
+    });
     expectSafe(b);
     expect(b.timedOut).toBe(false);
     expect(b.ms).toBeLessThan(60_000);
@@ -378,21 +405,33 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
 
   it("27: tmpfs and bind mounts through a symlink to ../../../../tmp create nothing on the host", async () => {
     const ctx = await context(executor, "relative-symlink");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN ln -s ../../../../tmp /c\nRUN --mount=type=tmpfs,target=/c/${CREATED}-27-tmpfs --mount=type=bind,target=/c/${CREATED}-27-bind true\n`);
+    const b = await build(
+      executor,
+      ctx,
+      `FROM busybox:local\nRUN ln -s ../../../../tmp /c\nRUN --mount=type=tmpfs,target=/c/${CREATED}-27-tmpfs --mount=type=bind,target=/c/${CREATED}-27-bind true\n`,
+    );
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
   });
 
   it("27b: tmpfs and bind mounts through a relative symlink into bwrap's setup root (../oldroot/tmp) create nothing on the host", async () => {
     const ctx = await context(executor, "relative-oldroot");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN ln -s ../oldroot/tmp /d\nRUN --mount=type=tmpfs,target=/d/${CREATED}-27b-tmpfs --mount=type=bind,target=/d/${CREATED}-27b-bind true\n`);
+    const b = await build(
+      executor,
+      ctx,
+      `FROM busybox:local\nRUN ln -s ../oldroot/tmp /d\nRUN --mount=type=tmpfs,target=/d/${CREATED}-27b-tmpfs --mount=type=bind,target=/d/${CREATED}-27b-bind true\n`,
+    );
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
   });
 
   it("28: a mount target with .. (/../../tmp/...) stays inside the rootfs", async () => {
     const ctx = await context(executor, "dotdot-target");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN --mount=type=cache,target=/../../tmp/${CREATED}-28 --mount=type=tmpfs,target=/../../tmp/${CREATED}-28b true\n`);
+    const b = await build(
+      executor,
+      ctx,
+      `FROM busybox:local\nRUN --mount=type=cache,target=/../../tmp/${CREATED}-28 --mount=type=tmpfs,target=/../../tmp/${CREATED}-28b true\n`,
+    );
     expectSafe(b);
     if (b.code !== 0) expectCleanFailure(b);
   });
@@ -549,16 +588,21 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
       process.env[SECRET_ENV] = secret;
       const ctx = await context(executor, "secret-env");
       try {
-        b = await build(executor, ctx, `FROM busybox:local\nRUN --mount=type=secret,id=s,env=S sh -c 'test -n "$S" && echo "PROBE secret-env set"; sleep 2'\n`, {
-          extra: ["--secret", `id=s,env=${SECRET_ENV}`, "-t", `hostile-secret-${S}:latest`],
-          during: async (finished) => {
-            while (!finished()) {
-              for (const p of await processesWith(secret)) seenInCmdline.add(`pid ${p.pid}: ${p.args.split(" ")[0]} (its argv holds the secret)`);
-              for (const f of await filesContaining(rootOf(executor), secret, { othersReadable: true })) seenInFiles.add(f);
-              await new Promise((r) => setTimeout(r, 150));
-            }
+        b = await build(
+          executor,
+          ctx,
+          `FROM busybox:local\nRUN --mount=type=secret,id=s,env=S sh -c 'test -n "$S" && echo "PROBE secret-env set"; sleep 2'\n`,
+          {
+            extra: ["--secret", `id=s,env=${SECRET_ENV}`, "-t", `hostile-secret-${S}:latest`],
+            during: async (finished) => {
+              while (!finished()) {
+                for (const p of await processesWith(secret)) seenInCmdline.add(`pid ${p.pid}: ${p.args.split(" ")[0]} (its argv holds the secret)`);
+                for (const f of await filesContaining(rootOf(executor), secret, { othersReadable: true })) seenInFiles.add(f);
+                await new Promise((r) => setTimeout(r, 150));
+              }
+            },
           },
-        });
+        );
       } finally {
         delete process.env[SECRET_ENV];
       }
@@ -582,14 +626,23 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
     });
     it("42: a setuid binary written into a cache mount is not reachable by another user", async () => {
       const ctx = await context(executor, "setuid-cache");
-      const c = await build(executor, ctx, `FROM busybox:local\nRUN --mount=type=cache,target=/c,id=hostile-suid-${S} cp /bin/busybox /c/sh && chmod 4755 /c/sh\n`);
+      const c = await build(
+        executor,
+        ctx,
+        `FROM busybox:local\nRUN --mount=type=cache,target=/c,id=hostile-suid-${S} cp /bin/busybox /c/sh && chmod 4755 /c/sh\n`,
+      );
       expect(c.code, c.output).toBe(0);
       expectSafe(c);
       const base = join(rootOf(executor), "cache-mounts");
       const found: string[] = [];
       for (const d of await readdir(base)) {
         const p = join(base, d, "sh");
-        if (await stat(p).then((st) => (st.mode & 0o4000) !== 0).catch(() => false)) found.push(p);
+        if (
+          await stat(p)
+            .then((st) => (st.mode & 0o4000) !== 0)
+            .catch(() => false)
+        )
+          found.push(p);
       }
       expect(found.length).toBe(1);
       const probeAs = await run("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", "stat", found[0] as string]).then(
@@ -619,7 +672,9 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
 
   it("44b: RUN --network=host with --allow network.host reaches the host's loopback", async () => {
     const ctx = await context(executor, "nethost-allowed");
-    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host timeout 5 wget -q -O- http://127.0.0.1:${server.port}/\n`, { extra: ["--allow", "network.host"] });
+    const b = await build(executor, ctx, `FROM busybox:local\nRUN --network=host timeout 5 wget -q -O- http://127.0.0.1:${server.port}/\n`, {
+      extra: ["--allow", "network.host"],
+    });
     expectSafe(b);
     expect(b.code, b.output).toBe(0);
     expect(b.output).toContain(server.token);
@@ -629,7 +684,9 @@ describe.each(EXECUTORS)("hostile builds under %s", (executor) => {
   it("46: chmod 000 in RUN and COPY --chmod=000 give mode 000 in the exported layers", async () => {
     const ctx = await context(executor, "mode-000", { f: "f\n" });
     const out = join(work, `out-${executor}-46`);
-    const b = await build(executor, ctx, "FROM busybox:local\nRUN chmod 000 /etc/group\nCOPY --chmod=000 f /f\n", { extra: ["-o", `type=oci,dest=${out},tar=false`] });
+    const b = await build(executor, ctx, "FROM busybox:local\nRUN chmod 000 /etc/group\nCOPY --chmod=000 f /f\n", {
+      extra: ["-o", `type=oci,dest=${out},tar=false`],
+    });
     expectSafe(b);
     expect(b.code, b.output).toBe(0);
     const entries = await ociLayoutEntries(out);

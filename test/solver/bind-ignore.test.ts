@@ -56,7 +56,17 @@ describe("RUN --mount=type=bind and .dockerignore", () => {
   it("exposes only the files .dockerignore keeps, and keys the step on exactly those", async () => {
     const first = await build();
     const ro = await readFile(join(first.out, "ro.txt"), "utf8");
-    expect(ro.split("\n").slice(0, 9)).toEqual([".", "./.dockerignore", "./Dockerfile", "./app", "./app/keep", "./app/keep/k", "./app/main.txt", "./keep.log", "main v1"]);
+    expect(ro.split("\n").slice(0, 9)).toEqual([
+      ".",
+      "./.dockerignore",
+      "./Dockerfile",
+      "./app",
+      "./app/keep",
+      "./app/keep/k",
+      "./app/main.txt",
+      "./keep.log",
+      "main v1",
+    ]);
     expect(ro).not.toContain("hunter2");
     expect(await readFile(join(first.out, "rw.txt"), "utf8")).toBe([".", "./keep", "./keep/k", "./main.txt", ""].join("\n"));
     // Writes through the rw bind were thrown away, never reaching the context.

@@ -41,7 +41,10 @@ afterAll(async () => {
 });
 
 describe("a copy checks what its cache key read", () => {
-  for (const [what, size] of [["a small file", 100], ["a large file", 3 << 20]] as const) {
+  for (const [what, size] of [
+    ["a small file", 100],
+    ["a large file", 3 << 20],
+  ] as const) {
     it(`fails with CONTEXT_CHANGED when ${what} changes between key and copy, and copies it when unchanged`, async () => {
       const ctxDir = join(dir.path, `unit-${size}`);
       const fs = await import("node:fs/promises");
@@ -51,7 +54,10 @@ describe("a copy checks what its cache key read", () => {
       const copy = async (rootfs: string, sources: string[]) => {
         const context = openBuildContext(ctxDir, []);
         const { ledger } = await digestContextSources(context, sources, await openFileHashCache(join(dir.path, `hc-${size}`), ctxDir, hasher), hasher);
-        return { context, run: () => applyCopy({ rootfs, sources, dest: "/out/", workdir: "/", from: { kind: "context", context, keyed: ledger }, isAdd: false, epoch: 0 }) };
+        return {
+          context,
+          run: () => applyCopy({ rootfs, sources, dest: "/out/", workdir: "/", from: { kind: "context", context, keyed: ledger }, isAdd: false, epoch: 0 }),
+        };
       };
       for (const sources of [["d/f"], ["d"]]) {
         const rootfs = await fs.mkdtemp(join(dir.path, "rootfs-"));

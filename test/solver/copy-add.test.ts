@@ -77,7 +77,15 @@ describe("ADD of local archives", () => {
   });
 
   it("copies a tar as a file with COPY", async () => {
-    const entries = await applyCopy({ rootfs, sources: ["a.tar.gz"], dest: "/x.tgz", workdir: "/", from: { kind: "context", context: ctx }, isAdd: false, epoch: EPOCH });
+    const entries = await applyCopy({
+      rootfs,
+      sources: ["a.tar.gz"],
+      dest: "/x.tgz",
+      workdir: "/",
+      from: { kind: "context", context: ctx },
+      isAdd: false,
+      epoch: EPOCH,
+    });
     expect(entries.map((e) => e.path)).toEqual(["x.tgz"]);
   });
 

@@ -40,7 +40,12 @@ describe("parseChmod", () => {
           // chmod(1) with no "who" honours the umask; a build has none, so compare with a zero umask.
           const old = process.umask(0);
           try {
-            expect([spec, start.toString(8), isDir, fn(start, isDir).toString(8)]).toEqual([spec, start.toString(8), isDir, realChmod(spec, start, isDir).toString(8)]);
+            expect([spec, start.toString(8), isDir, fn(start, isDir).toString(8)]).toEqual([
+              spec,
+              start.toString(8),
+              isDir,
+              realChmod(spec, start, isDir).toString(8),
+            ]);
           } finally {
             process.umask(old);
           }

@@ -109,7 +109,10 @@ describe("applyCopy: files", () => {
   });
 
   it("rejects URLs clearly", async () => {
-    await expect(copy(["https://example.com/x.tar.gz"], "/d/", { isAdd: true })).rejects.toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("ADD from a URL is not supported yet") });
+    await expect(copy(["https://example.com/x.tar.gz"], "/d/", { isAdd: true })).rejects.toMatchObject({
+      code: "UNSUPPORTED",
+      message: expect.stringContaining("ADD from a URL is not supported yet"),
+    });
     await expect(copy(["https://example.com/x"], "/d/")).rejects.toMatchObject({ code: "BAD_SOURCE" });
   });
 });
@@ -227,9 +230,21 @@ describe("applyCopy: heredocs, --from, mtimes", () => {
     expect(brief(e1)).toEqual(["etc directory 0755 0:0", "etc/motd file 0644 0:0"]);
     expect(e1[1]).toMatchObject({ mtime: EPOCH, size: 6 });
     expect(await content(rootfs, "etc/motd")).toBe("hello\n");
-    const e2 = await copy(["a.txt"], "/h/", { heredocs: [{ name: "one", content: "1" }, { name: "two", content: "2" }] });
+    const e2 = await copy(["a.txt"], "/h/", {
+      heredocs: [
+        { name: "one", content: "1" },
+        { name: "two", content: "2" },
+      ],
+    });
     expect(e2.map((e) => e.path)).toEqual(["h", "h/a.txt", "h/one", "h/two"]);
-    await expect(copy([], "/h2", { heredocs: [{ name: "one", content: "1" }, { name: "two", content: "2" }] })).rejects.toMatchObject({ code: "DEST_NOT_DIR" });
+    await expect(
+      copy([], "/h2", {
+        heredocs: [
+          { name: "one", content: "1" },
+          { name: "two", content: "2" },
+        ],
+      }),
+    ).rejects.toMatchObject({ code: "DEST_NOT_DIR" });
   });
 
   it("copies from another stage's rootfs by absolute path, chroot-resolving links and keeping ownership", async () => {
@@ -276,6 +291,10 @@ describe("ensureDir", () => {
     expect(entries[0]?.mtime).toBe(1000);
     expect(entries[2]?.mtime).toBe(EPOCH);
     expect(await ensureDir(rootfs, "/tmp/work/dir", undefined, EPOCH)).toEqual([]);
-    expect(brief(await ensureDir(rootfs, "/app/w", { uid: 5, gid: 6 }, EPOCH))).toEqual(["opt directory 0755 0:0", "opt/app directory 0755 0:0", "opt/app/w directory 0755 5:6"]);
+    expect(brief(await ensureDir(rootfs, "/app/w", { uid: 5, gid: 6 }, EPOCH))).toEqual([
+      "opt directory 0755 0:0",
+      "opt/app directory 0755 0:0",
+      "opt/app/w directory 0755 5:6",
+    ]);
   });
 });

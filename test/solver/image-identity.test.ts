@@ -14,7 +14,9 @@ afterAll(async () => {
 });
 
 it("fixtures/hello with SOURCE_DATE_EPOCH=0 has the image id it had before the build plan", async () => {
-  const res = await tsbuild(["build", "-q", "--root", join(dir.path, "store"), join(REPO, "fixtures/hello")], { env: { ...process.env, SOURCE_DATE_EPOCH: "0" } });
+  const res = await tsbuild(["build", "-q", "--root", join(dir.path, "store"), join(REPO, "fixtures/hello")], {
+    env: { ...process.env, SOURCE_DATE_EPOCH: "0" },
+  });
   expect(res.code, res.stderr).toBe(0);
   expect(res.stdout.trim()).toBe("sha256:9de1f8f3a96b446666955e4dd5f7dc99c1c10b533942f490ca5ef92de248dc5d");
 });

@@ -16,18 +16,47 @@ const state = (env: string[], args: [string, string][] = []): StageState => ({
 
 describe("key parts of a RUN's environment", () => {
   test("ENV entries and ARGs not shadowed by ENV; a bare KEY is KEY=", () => {
-    expect(envParts(state(["PATH=/bin", "A=1", "BARE"], [["A", "arg"], ["B", "2"]]))).toEqual({ "env:PATH": "/bin", "env:A": "1", "env:BARE": "", "arg:B": "2" });
+    expect(
+      envParts(
+        state(
+          ["PATH=/bin", "A=1", "BARE"],
+          [
+            ["A", "arg"],
+            ["B", "2"],
+          ],
+        ),
+      ),
+    ).toEqual({ "env:PATH": "/bin", "env:A": "1", "env:BARE": "", "arg:B": "2" });
   });
 
   test("the env a RUN gets matches what its key covers, proxy extras last and never over ENV", () => {
-    const s = state(["A=1", "BARE"], [["A", "arg"], ["B", "2"]]);
+    const s = state(
+      ["A=1", "BARE"],
+      [
+        ["A", "arg"],
+        ["B", "2"],
+      ],
+    );
     expect(runEnv(s, ["HTTP_PROXY=p", "A=x"])).toEqual(["A=1", "BARE=", "B=2", "HTTP_PROXY=p"]);
   });
 });
 
 describe("stage state", () => {
   test("expansion sees ARGs, overridden by ENV", () => {
-    expect([...expansionEnv(state(["A=env"], [["A", "arg"], ["B", "b"]]))]).toEqual([["A", "env"], ["B", "b"]]);
+    expect([
+      ...expansionEnv(
+        state(
+          ["A=env"],
+          [
+            ["A", "arg"],
+            ["B", "b"],
+          ],
+        ),
+      ),
+    ]).toEqual([
+      ["A", "env"],
+      ["B", "b"],
+    ]);
   });
 
   test("getEnv and setEnv keep Docker's order of first definition", () => {

@@ -12,7 +12,17 @@ const base = (): ImageConfig => ({
 
 describe("metadata instructions change the image config like Docker", () => {
   it("ENV sets and replaces variables in order of first definition", () => {
-    let r = applyMeta(base(), { kind: "ENV", pairs: [{ key: "A", value: "1" }, { key: "PATH", value: "/x" }] }, false);
+    let r = applyMeta(
+      base(),
+      {
+        kind: "ENV",
+        pairs: [
+          { key: "A", value: "1" },
+          { key: "PATH", value: "/x" },
+        ],
+      },
+      false,
+    );
     expect(r.config.config.Env).toEqual(["PATH=/x", "A=1"]);
     expect(r.createdBy).toBe("ENV A=1 PATH=/x");
     r = applyMeta(r.config, { kind: "ENV", pairs: [{ key: "A", value: "2" }] }, false);

@@ -41,7 +41,9 @@ async function layer(size: number): Promise<{ diffId: Digest; size: number }> {
 
 /** A real image (config + manifest blobs over the given layers); returns the manifest descriptor and all its blobs. */
 async function image(layers: { diffId: Digest; size: number }[]): Promise<{ manifest: Descriptor; blobs: Digest[] }> {
-  const config = await content.putBytes(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) }, history: [] }));
+  const config = await content.putBytes(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) }, history: [] }),
+  );
   const m = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
@@ -49,7 +51,10 @@ async function image(layers: { diffId: Digest; size: number }[]): Promise<{ mani
     layers: layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.diffId, size: l.size })),
   };
   const man = await content.putBytes(JSON.stringify(m));
-  return { manifest: { mediaType: MediaType.OciManifest, digest: man.digest, size: man.size }, blobs: [man.digest, config.digest, ...layers.map((l) => l.diffId)] };
+  return {
+    manifest: { mediaType: MediaType.OciManifest, digest: man.digest, size: man.size },
+    blobs: [man.digest, config.digest, ...layers.map((l) => l.diffId)],
+  };
 }
 
 async function age(path: string, ms: number): Promise<void> {
@@ -218,7 +223,11 @@ describe("prune modes", () => {
     const tagged = await image([await layer(5000)]);
     await openImageStore(root).set("docker.io/library/app:1", tagged.manifest);
     const ls = [await layer(10_000), await layer(10_000), await layer(10_000)];
-    const recs = [await stepRecord(ls[0] as { diffId: Digest; size: number }, 3 * DAY), await stepRecord(ls[1] as { diffId: Digest; size: number }, 2 * DAY), await stepRecord(ls[2] as { diffId: Digest; size: number }, DAY)];
+    const recs = [
+      await stepRecord(ls[0] as { diffId: Digest; size: number }, 3 * DAY),
+      await stepRecord(ls[1] as { diffId: Digest; size: number }, 2 * DAY),
+      await stepRecord(ls[2] as { diffId: Digest; size: number }, DAY),
+    ];
     const total = await storeBytes();
     expect((await diskUsage(root)).total).toBe(total);
 
@@ -228,7 +237,12 @@ describe("prune modes", () => {
     // 15,000 over: the two oldest; the newest stays.
     const keep = total - 15_000;
     const res = await prune(root, { keepStorage: keep });
-    expect(res.plan.items.filter((i) => i.category === "step-records").map((i) => i.path).sort()).toEqual([recs[0], recs[1]].sort());
+    expect(
+      res.plan.items
+        .filter((i) => i.category === "step-records")
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual([recs[0], recs[1]].sort());
     expect(existsSync(recs[2] as string)).toBe(true);
     expect(await content.has((ls[2] as { diffId: Digest }).diffId)).toBe(true);
     const after = await storeBytes();
@@ -267,7 +281,10 @@ describe("prune modes", () => {
       await executePrune(root, { ...plan, items: plan.items.slice(0, cut) });
       // Every record still on disk has all its blobs.
       const du = await diskUsage(root);
-      expect(du.records.filter((r) => r.broken), `cut ${cut}`).toEqual([]);
+      expect(
+        du.records.filter((r) => r.broken),
+        `cut ${cut}`,
+      ).toEqual([]);
       expect(await allPresent(tagged.blobs)).toBe(true);
       await prune(root, { until: DAY });
       expect((await planPrune(root, { until: DAY })).items, `cut ${cut}`).toEqual([]);
@@ -277,7 +294,9 @@ describe("prune modes", () => {
 
   it("refuses a plan that names paths outside the store", async () => {
     const plan = await planPrune(root);
-    await expect(executePrune(root, { ...plan, items: [{ category: "blobs", path: join(dir.path, "elsewhere"), size: 1 }] })).rejects.toMatchObject({ code: "PRUNE_PLAN_INVALID" });
+    await expect(executePrune(root, { ...plan, items: [{ category: "blobs", path: join(dir.path, "elsewhere"), size: 1 }] })).rejects.toMatchObject({
+      code: "PRUNE_PLAN_INVALID",
+    });
   });
 });
 

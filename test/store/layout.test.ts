@@ -18,7 +18,17 @@ const D = `sha256:${HEX}` as Digest;
 const KEY = "0123456789abcdef0123456789abcdef";
 
 /** Crafted digests: each must be refused before it is joined into a path. */
-const BAD_DIGESTS = ["sha256:../../x", `sha256:${HEX}/../../x`, `sha256:${"AB".repeat(32)}`, `sha512:${HEX}${HEX}`, HEX, "sha256:", `sha256:${HEX}0`, `sha256:${HEX.slice(1)}`, ""];
+const BAD_DIGESTS = [
+  "sha256:../../x",
+  `sha256:${HEX}/../../x`,
+  `sha256:${"AB".repeat(32)}`,
+  `sha512:${HEX}${HEX}`,
+  HEX,
+  "sha256:",
+  `sha256:${HEX}0`,
+  `sha256:${HEX.slice(1)}`,
+  "",
+];
 const BAD_KEYS = ["..", "../x", `${KEY}/..`, KEY.toUpperCase(), KEY.slice(1), `${KEY}0`, "", "."];
 
 const under = (root: string, p: string) => resolve(p).startsWith(resolve(root) + sep);
@@ -144,7 +154,8 @@ describe("storeLayout", () => {
     const l = storeLayout(ROOT);
     for (const bad of BAD_KEYS) {
       expect(isStoreKey(bad)).toBe(false);
-      for (const f of [l.stepRecord, l.imageRecord, l.explainRecord, l.contextCache, l.snapshot]) expect(() => f(bad), bad).toThrow(expect.objectContaining({ code: "INVALID_KEY" }));
+      for (const f of [l.stepRecord, l.imageRecord, l.explainRecord, l.contextCache, l.snapshot])
+        expect(() => f(bad), bad).toThrow(expect.objectContaining({ code: "INVALID_KEY" }));
     }
     expect(isStoreKey(KEY)).toBe(true);
   });

@@ -19,7 +19,27 @@ beforeAll(async () => {
   out = join(dir, "js");
   // Compile just the store (and what it imports) so plain `node` children can load it.
   const repo = resolve(import.meta.dirname, "../..");
-  await run(join(repo, "node_modules/.bin/tsc"), ["--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--types", "node", "--skipLibCheck", "--outDir", out, "--rootDir", join(repo, "src"), join(repo, "src/store/content-store.ts"), join(repo, "src/store/image-store.ts")], { cwd: repo }).catch(
+  await run(
+    join(repo, "node_modules/.bin/tsc"),
+    [
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+      "--types",
+      "node",
+      "--skipLibCheck",
+      "--outDir",
+      out,
+      "--rootDir",
+      join(repo, "src"),
+      join(repo, "src/store/content-store.ts"),
+      join(repo, "src/store/image-store.ts"),
+    ],
+    { cwd: repo },
+  ).catch(
     // Type errors in unrelated in-progress files must not block this test; tsc still emits, and a missing output fails below.
     () => undefined,
   );
@@ -50,16 +70,20 @@ describe("store across processes", () => {
   it("8 processes committing the same blob and tag all succeed and leave consistent state", async () => {
     const root = join(dir, "store");
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        new Promise<string>((res, rej) => {
-          const c = spawn(process.execPath, [join(out, "child.js"), root, String(i)], { stdio: ["ignore", "pipe", "inherit"] });
-          let s = "";
-          c.stdout.on("data", (d: Buffer) => (s += d.toString()));
-          c.on("close", (code) => (code === 0 ? res(s) : rej(new Error(`child exited ${code}`))));
-        }),
+      Array.from(
+        { length: 8 },
+        (_, i) =>
+          new Promise<string>((res, rej) => {
+            const c = spawn(process.execPath, [join(out, "child.js"), root, String(i)], { stdio: ["ignore", "pipe", "inherit"] });
+            let s = "";
+            c.stdout.on("data", (d: Buffer) => (s += d.toString()));
+            c.on("close", (code) => (code === 0 ? res(s) : rej(new Error(`child exited ${code}`))));
+          }),
       ),
     );
-    const digest = `sha256:${createHash("sha256").update(Buffer.alloc(4 * 1024 * 1024, 42)).digest("hex")}` as const;
+    const digest = `sha256:${createHash("sha256")
+      .update(Buffer.alloc(4 * 1024 * 1024, 42))
+      .digest("hex")}` as const;
     for (const r of results) expect(JSON.parse(r)).toEqual({ digest, size: 4 * 1024 * 1024 });
     const cs = openContentStore(root);
     const bytes = await blobBytes(cs, digest);

@@ -126,7 +126,10 @@ describe("openOutputFile", () => {
     ];
     for (const [p, code] of cases) {
       for (const attempt of [() => writeOutputFile(p, "x", { what: "--flag" }), () => checkOutputFile(p, { what: "--flag" })]) {
-        const e = await attempt().then(() => undefined, (x: unknown) => x);
+        const e = await attempt().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
         expect(e, p).toBeInstanceOf(UsageError);
         expect((e as UsageError).code).toBe(code);
         expect((e as Error).message).toContain(`--flag ${p}`);
@@ -143,7 +146,10 @@ describe("openOutputFile", () => {
     try {
       const f = join(mnt, "big.tar");
       await writeFile(f, "old");
-      const e = await writeOutputFile(f, Buffer.alloc(512 * 1024, 1), { what: "save -o" }).then(() => undefined, (x: unknown) => x);
+      const e = await writeOutputFile(f, Buffer.alloc(512 * 1024, 1), { what: "save -o" }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       expect(e).toBeInstanceOf(EnvironmentError);
       expect((e as EnvironmentError).code).toBe("DISK_FULL");
       expect((e as Error).message).toBe(`save -o ${f}: no space left on the device`);

@@ -34,7 +34,12 @@ describe("parseMountinfo", () => {
       superOptions: ["rw", "errors=remount-ro"],
     });
     expect(m[2]?.mountPoint).toBe("/tmp/store/tmp/run 1/merged");
-    expect(m[3]).toMatchObject({ root: "/home/me/my\tdir", mountPoint: "/tmp/store/tmp/run 1/merged/ctx", optionalFields: ["master:3", "shared:4"], mountOptions: ["ro", "relatime"] });
+    expect(m[3]).toMatchObject({
+      root: "/home/me/my\tdir",
+      mountPoint: "/tmp/store/tmp/run 1/merged/ctx",
+      optionalFields: ["master:3", "shared:4"],
+      mountOptions: ["ro", "relatime"],
+    });
     expect(m[4]?.mountPoint).toBe("/tmp/store/tmp/back\\slash\nnl");
     expect(m[5]).toMatchObject({ fsType: "tmpfs", source: "tmp fs", superOptions: ["rw", "size=1024k"] });
   });
@@ -57,7 +62,12 @@ describe("parseMountinfo", () => {
 describe("mountsUnder", () => {
   it("lists mounts at or below a dir once, deepest first, matching whole path components", async () => {
     const table = parseMountinfo(SAMPLE);
-    expect(await mountsUnder("/tmp/store/tmp", table)).toEqual(["/tmp/store/tmp/run 1/merged/ctx", "/tmp/store/tmp/run 1/merged", "/tmp/store/tmp/back\\slash\nnl", "/tmp/store/tmp/run1"]);
+    expect(await mountsUnder("/tmp/store/tmp", table)).toEqual([
+      "/tmp/store/tmp/run 1/merged/ctx",
+      "/tmp/store/tmp/run 1/merged",
+      "/tmp/store/tmp/back\\slash\nnl",
+      "/tmp/store/tmp/run1",
+    ]);
     expect(await mountsUnder("/tmp/store/tmp/run", table)).toEqual([]);
     expect(await mountsUnder("/tmp/store/tmp/run1/", table)).toEqual(["/tmp/store/tmp/run1"]);
     expect((await mountsUnder("/", table))[0]).toBe("/tmp/store/tmp/run 1/merged/ctx");
@@ -76,6 +86,10 @@ describe("cgroup layout from mountinfo", () => {
   it("finds a cgroup2 mount and v1 controllers through the shared parser", () => {
     expect(parseCgroupLayout({ mountinfo: SAMPLE, selfCgroup: "0::/user.slice\n" })).toEqual({ version: 2, mount: "/sys/fs/cgroup", self: "/user.slice" });
     const v1 = "30 22 0:26 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n31 22 0:27 / /sys/fs/cgroup/my\\040mem rw - cgroup cgroup rw,memory\n";
-    expect(parseCgroupLayout({ mountinfo: v1, selfCgroup: "3:pids:/a\n2:memory:/b\n" })).toEqual({ version: 1, mounts: { pids: "/sys/fs/cgroup/pids", memory: "/sys/fs/cgroup/my mem" }, self: { pids: "/a", memory: "/b" } });
+    expect(parseCgroupLayout({ mountinfo: v1, selfCgroup: "3:pids:/a\n2:memory:/b\n" })).toEqual({
+      version: 1,
+      mounts: { pids: "/sys/fs/cgroup/pids", memory: "/sys/fs/cgroup/my mem" },
+      self: { pids: "/a", memory: "/b" },
+    });
   });
 });

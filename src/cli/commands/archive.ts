@@ -66,7 +66,11 @@ export const loadCommand: Command = {
     const tag = flagString(args, "tag");
     const platform = flagString(args, "platform");
     // loadArchive holds the shared store lock itself (a prune cannot take blobs before their names land).
-    const loaded = await loadArchive(engine.content, engine.images, file, { ...(tag ? { tag } : {}), ...(platform ? { platform: parsePlatform(platform) } : {}), signal: ctx.signal });
+    const loaded = await loadArchive(engine.content, engine.images, file, {
+      ...(tag ? { tag } : {}),
+      ...(platform ? { platform: parsePlatform(platform) } : {}),
+      signal: ctx.signal,
+    });
     if (flagBool(args, "quiet")) return;
     for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
   },

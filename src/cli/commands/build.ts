@@ -33,7 +33,12 @@ export const buildCommand: Command = {
     { name: "push", type: "boolean", help: "push the image to the registry of each -t name after building" },
     { name: "insecure-registry", type: "list", value: "HOST", help: "speak plain HTTP to this registry (loopback always is); repeatable" },
     { name: "cache-from", type: "list", value: "SPEC", help: "import cache: type=local,src=DIR[,tag=T] or type=registry,ref=REF (repeatable)" },
-    { name: "cache-to", type: "list", value: "SPEC", help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max" },
+    {
+      name: "cache-to",
+      type: "list",
+      value: "SPEC",
+      help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max",
+    },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
     { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
@@ -47,7 +52,9 @@ export const buildCommand: Command = {
   async run(ctx: CommandContext) {
     const args = parseArgs(ctx.argv, this.flags, "build");
     if (args.positionals.length !== 1)
-      throw new UsageError("BAD_ARGS", `\`tsbuild build\` takes exactly one context directory, got ${args.positionals.length}`, { hint: "e.g. `tsbuild build -t name .`" });
+      throw new UsageError("BAD_ARGS", `\`tsbuild build\` takes exactly one context directory, got ${args.positionals.length}`, {
+        hint: "e.g. `tsbuild build -t name .`",
+      });
     const contextDir = resolve(ctx.io.cwd, args.positionals[0] as string);
     if (flagBool(args, "check")) {
       const { checkCommand } = await import("./check.js");
@@ -60,10 +67,11 @@ export const buildCommand: Command = {
     const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
     const jobsText = flagString(args, "jobs");
     const jobs = jobsText === undefined ? undefined : Number(jobsText);
-    if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError("BAD_FLAG_VALUE", `--jobs takes a positive whole number, not ${JSON.stringify(jobsText)}`);
+    if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1))
+      throw new UsageError("BAD_FLAG_VALUE", `--jobs takes a positive whole number, not ${JSON.stringify(jobsText)}`);
     const outputs = flagList(args, "output").map((o) => parseOutput(o, ctx.io.cwd));
     const quiet = flagBool(args, "quiet");
-    const mode = quiet ? "quiet" : flagString(args, "progress") ?? "auto";
+    const mode = quiet ? "quiet" : (flagString(args, "progress") ?? "auto");
     const explain = flagBool(args, "explain-cache");
     let progress: ProgressSink;
     if (mode === "tty" || (mode === "auto" && ctx.io.isTTY)) {
@@ -77,7 +85,9 @@ export const buildCommand: Command = {
     const executor = flagString(args, "executor") ?? "auto";
     if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
       throw new UsageError("BAD_FLAG_VALUE", `--executor takes auto, crun, runc or bwrap, not ${JSON.stringify(executor)}`);
-    const allow = flagList(args, "allow").flatMap((v) => v.split(",")).filter((v) => v !== "");
+    const allow = flagList(args, "allow")
+      .flatMap((v) => v.split(","))
+      .filter((v) => v !== "");
     for (const a of allow)
       if (a !== "network.host")
         throw new UsageError("BAD_FLAG_VALUE", `--allow ${a}: unknown entitlement`, {
@@ -102,7 +112,9 @@ export const buildCommand: Command = {
     // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
     const result = await buildImage(engine, {
       contextDir,
-      ...(fileFlag === "-" ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" } : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
+      ...(fileFlag === "-"
+        ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" }
+        : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
       ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
       tags: flagList(args, "tag"),
       buildArgs,
@@ -114,7 +126,9 @@ export const buildCommand: Command = {
       ...(pidsLimit !== undefined ? { pidsLimit } : {}),
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
-      noCacheFilter: flagList(args, "no-cache-filter").flatMap((v) => v.split(",")).filter((v) => v !== ""),
+      noCacheFilter: flagList(args, "no-cache-filter")
+        .flatMap((v) => v.split(","))
+        .filter((v) => v !== ""),
       cacheFrom,
       cacheTo,
       outputs,
@@ -134,11 +148,13 @@ export const buildCommand: Command = {
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";
   if (spec.trim() === "") throw new UsageError("BAD_FLAG_VALUE", "--output needs a value, not an empty string", { hint: example });
-  if (spec === "-") throw new UsageError("BAD_FLAG_VALUE", "--output -: writing to standard output needs a type", { hint: "e.g. -o type=docker,dest=/dev/stdout" });
+  if (spec === "-")
+    throw new UsageError("BAD_FLAG_VALUE", "--output -: writing to standard output needs a type", { hint: "e.g. -o type=docker,dest=/dev/stdout" });
   if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };
   const kv = parseCsvKeyValues(spec, "--output");
   for (const k of kv.keys())
-    if (!["type", "dest", "tar", "name", "compression"].includes(k)) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
+    if (!["type", "dest", "tar", "name", "compression"].includes(k))
+      throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
   const type = kv.get("type");
   if (type === undefined) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type= is missing`, { hint: example });
   if (type !== "oci" && type !== "docker" && type !== "local" && type !== "image")
@@ -146,11 +162,14 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
   const dest = kv.get("dest");
   // An empty dest would resolve to the current directory and overwrite files there.
   if (type !== "image" && (dest === undefined || dest.trim() === ""))
-    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: dest=PATH is required for type=${type}${dest === undefined ? "" : " and must not be empty"}`, { hint: example });
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: dest=PATH is required for type=${type}${dest === undefined ? "" : " and must not be empty"}`, {
+      hint: example,
+    });
   const tarText = kv.get("tar") ?? "true";
   if (tarText !== "true" && tarText !== "false") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: tar must be true or false`);
   const compression = kv.get("compression") ?? "gzip";
-  if (compression !== "gzip" && compression !== "uncompressed") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
+  if (compression !== "gzip" && compression !== "uncompressed")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
   const names = kv.get("name") ? (kv.get("name") as string).split(/[;+]/) : undefined;
   // A bad name fails now, not after the build.
   for (const n of names ?? []) parseReference(n);

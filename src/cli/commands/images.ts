@@ -32,8 +32,14 @@ export const imagesCommand: Command = {
       const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
       const ref = parseReference(r.name);
       const fam = familiarName(r.name);
-      const repo = ref.tag ? fam.slice(0, fam.length - ref.tag.length - 1) : fam.split("@")[0] ?? fam;
-      rows.push({ repo, tag: ref.tag ?? "<none>", id: manifest.config.digest, ...(config.created ? { created: config.created } : {}), size: imageSize(manifest) });
+      const repo = ref.tag ? fam.slice(0, fam.length - ref.tag.length - 1) : (fam.split("@")[0] ?? fam);
+      rows.push({
+        repo,
+        tag: ref.tag ?? "<none>",
+        id: manifest.config.digest,
+        ...(config.created ? { created: config.created } : {}),
+        size: imageSize(manifest),
+      });
     }
     const fmt = flagString(args, "format");
     if (fmt !== undefined && fmt !== "json") throw new UsageError("BAD_FLAG_VALUE", `--format takes json, not ${JSON.stringify(fmt)}`);
@@ -42,7 +48,8 @@ export const imagesCommand: Command = {
       return;
     }
     if (fmt === "json") {
-      for (const r of rows) ctx.io.stdout.write(JSON.stringify({ Repository: r.repo, Tag: r.tag, ID: r.id, CreatedAt: r.created ?? null, Size: r.size }) + "\n");
+      for (const r of rows)
+        ctx.io.stdout.write(JSON.stringify({ Repository: r.repo, Tag: r.tag, ID: r.id, CreatedAt: r.created ?? null, Size: r.size }) + "\n");
       return;
     }
     ctx.io.stdout.write(
@@ -70,12 +77,13 @@ export const historyCommand: Command = {
     const img = await requireImage(engine.content, engine.images, args.positionals[0] as string);
     const layers = [...img.manifest.layers];
     const rows = (img.config.history ?? []).map((h) => {
-      const size = h.empty_layer ? 0 : layers.shift()?.size ?? 0;
+      const size = h.empty_layer ? 0 : (layers.shift()?.size ?? 0);
       return { created: h.created, createdBy: h.created_by ?? "", size, comment: h.comment ?? "" };
     });
     rows.reverse();
     if (flagString(args, "format") === "json") {
-      for (const r of rows) ctx.io.stdout.write(JSON.stringify({ CreatedAt: r.created ?? null, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment }) + "\n");
+      for (const r of rows)
+        ctx.io.stdout.write(JSON.stringify({ CreatedAt: r.created ?? null, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment }) + "\n");
       return;
     }
     const noTrunc = flagBool(args, "no-trunc");

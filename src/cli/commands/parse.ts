@@ -30,7 +30,10 @@ export const parseCommand: Command = {
       ctx.io.stdout.write(JSON.stringify(parseResultToJson(parsed), null, 2) + "\n");
       return;
     }
-    for (const i of parsed.instructions) ctx.io.stdout.write(`${display}:${i.range.start.line}: ${i.keyword} ${i.flags.join(" ")}${i.flags.length ? " " : ""}${i.json ? JSON.stringify(i.args) : i.args.join(" ")}\n`);
+    for (const i of parsed.instructions)
+      ctx.io.stdout.write(
+        `${display}:${i.range.start.line}: ${i.keyword} ${i.flags.join(" ")}${i.flags.length ? " " : ""}${i.json ? JSON.stringify(i.args) : i.args.join(" ")}\n`,
+      );
     for (const w of parsed.warnings) ctx.io.stderr.write(`WARNING ${w.code}: ${w.message}${w.range ? ` (${w.range.file}:${w.range.start.line})` : ""}\n`);
   },
 };

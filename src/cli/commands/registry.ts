@@ -10,7 +10,12 @@ import { plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import { login, logout, parsePlatform, pullImage, pushImage, type ImageFormat } from "../../registry/index.js";
 
 const REGISTRY_FLAGS: FlagSpec[] = [
-  { name: "insecure-registry", type: "list", value: "HOST[:PORT]", help: "talk plain HTTP to this registry (repeatable; also $TSBUILD_INSECURE_REGISTRIES; loopback always is)" },
+  {
+    name: "insecure-registry",
+    type: "list",
+    value: "HOST[:PORT]",
+    help: "talk plain HTTP to this registry (repeatable; also $TSBUILD_INSECURE_REGISTRIES; loopback always is)",
+  },
   { name: "authfile", type: "string", value: "PATH", help: "credentials file (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)" },
 ];
 
@@ -31,12 +36,16 @@ export const pullCommand: Command = {
   ],
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "pull");
-    if (args.positionals.length !== 1) throw new UsageError("BAD_ARGS", "`tsbuild pull` takes exactly one image name", { hint: "e.g. tsbuild pull busybox:1.36" });
+    if (args.positionals.length !== 1)
+      throw new UsageError("BAD_ARGS", "`tsbuild pull` takes exactly one image name", { hint: "e.g. tsbuild pull busybox:1.36" });
     const platformFlag = flagString(args, "platform");
     const quiet = flagBool(args, "quiet");
     const engine = openEngine({ root: await storeRootFlag(args), progress: quiet ? quietRenderer(ctx.io.stderr) : plainRenderer(ctx.io.stderr) });
     // pullImage holds the shared store lock itself (a prune cannot take blobs before the name lands).
-    const r = await pullImage(engine, args.positionals[0] as string, { ...registryOptions(ctx, args), ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}) });
+    const r = await pullImage(engine, args.positionals[0] as string, {
+      ...registryOptions(ctx, args),
+      ...(platformFlag ? { platform: parsePlatform(platformFlag) } : {}),
+    });
     if (!quiet) ctx.io.stdout.write(`Digest: ${r.remoteDigest}\nImage ID: ${r.config}\n`);
     ctx.io.stdout.write(`${r.name}\n`);
   },
@@ -54,7 +63,10 @@ export const pushCommand: Command = {
   ],
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "push");
-    if (args.positionals.length < 1 || args.positionals.length > 2) throw new UsageError("BAD_ARGS", "`tsbuild push` takes an image name and optionally a target name", { hint: "e.g. tsbuild push registry.example.com/team/app:1.0" });
+    if (args.positionals.length < 1 || args.positionals.length > 2)
+      throw new UsageError("BAD_ARGS", "`tsbuild push` takes an image name and optionally a target name", {
+        hint: "e.g. tsbuild push registry.example.com/team/app:1.0",
+      });
     const format = flagString(args, "format") ?? "oci";
     if (format !== "oci" && format !== "docker") throw new UsageError("BAD_FLAG_VALUE", `--format takes oci or docker, not ${JSON.stringify(format)}`);
     const quiet = flagBool(args, "quiet");
@@ -139,7 +151,10 @@ export const loginCommand: Command = {
     }
     if (password !== undefined && !fromStdin) ctx.io.stderr.write("WARNING: a password on the command line is visible to other users; use --password-stdin\n");
     if (username === undefined || password === undefined) {
-      if (!process.stdin.isTTY) throw new UsageError("MISSING_FLAG", "no terminal to ask for credentials", { hint: "pass -u USER --password-stdin and the password on standard input" });
+      if (!process.stdin.isTTY)
+        throw new UsageError("MISSING_FLAG", "no terminal to ask for credentials", {
+          hint: "pass -u USER --password-stdin and the password on standard input",
+        });
       username ??= await promptLine(ctx, "Username: ");
       password ??= await promptHidden(ctx, "Password: ");
     }
@@ -153,7 +168,10 @@ export const logoutCommand: Command = {
   name: "logout",
   usage: "tsbuild logout [flags] [SERVER]",
   summary: "Remove the stored credentials for a registry (default docker.io).",
-  flags: [{ name: "authfile", type: "string", value: "PATH", help: "credentials file (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)" }, ...GLOBAL_FLAGS],
+  flags: [
+    { name: "authfile", type: "string", value: "PATH", help: "credentials file (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)" },
+    ...GLOBAL_FLAGS,
+  ],
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "logout");
     if (args.positionals.length > 1) throw new UsageError("BAD_ARGS", "`tsbuild logout` takes at most one server");

@@ -33,7 +33,10 @@ function pruneOptions(args: ReturnType<typeof parseArgs>): PruneOptions {
   for (const f of flagList(args, "filter")) {
     const eq = f.indexOf("=");
     const key = eq < 0 ? f : f.slice(0, eq);
-    if (key !== "until" || eq < 0) throw new UsageError("BAD_FLAG_VALUE", `--filter ${JSON.stringify(f)}: the only filter is until=DURATION`, { hint: `e.g. --filter until=24h; DURATION is ${DURATION_FORMS}` });
+    if (key !== "until" || eq < 0)
+      throw new UsageError("BAD_FLAG_VALUE", `--filter ${JSON.stringify(f)}: the only filter is until=DURATION`, {
+        hint: `e.g. --filter until=24h; DURATION is ${DURATION_FORMS}`,
+      });
     const ms = parseDuration(f.slice(eq + 1));
     if (ms === undefined) throw new UsageError("BAD_FLAG_VALUE", `--filter until=${f.slice(eq + 1)} is not a duration`, { hint: `give ${DURATION_FORMS}` });
     opts.until = opts.until === undefined ? ms : Math.min(opts.until, ms);
@@ -125,7 +128,13 @@ cache count as the image's. RECLAIMABLE is what \`tsbuild prune --all\` frees.`,
       return;
     }
     const pct = (r: { size: number; reclaimable: number }) => (r.size > 0 ? ` (${Math.round((100 * r.reclaimable) / r.size)}%)` : "");
-    const row = (name: string, r: { count: number; active?: number; size: number; reclaimable: number }) => [name, String(r.count), r.active === undefined ? "-" : String(r.active), humanSize(r.size), humanSize(r.reclaimable) + pct(r)];
+    const row = (name: string, r: { count: number; active?: number; size: number; reclaimable: number }) => [
+      name,
+      String(r.count),
+      r.active === undefined ? "-" : String(r.active),
+      humanSize(r.size),
+      humanSize(r.reclaimable) + pct(r),
+    ];
     ctx.io.stdout.write(
       table(
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
@@ -136,7 +145,13 @@ cache count as the image's. RECLAIMABLE is what \`tsbuild prune --all\` frees.`,
           row("Snapshots", du.snapshots),
           row("Unreferenced", du.unreferenced),
           row("Temp", du.tmp),
-          ["Total", "", "", humanSize(du.total), humanSize(du.buildCache.reclaimable + du.cacheMounts.reclaimable + du.snapshots.reclaimable + du.unreferenced.reclaimable + du.tmp.reclaimable)],
+          [
+            "Total",
+            "",
+            "",
+            humanSize(du.total),
+            humanSize(du.buildCache.reclaimable + du.cacheMounts.reclaimable + du.snapshots.reclaimable + du.unreferenced.reclaimable + du.tmp.reclaimable),
+          ],
         ],
       ),
     );
