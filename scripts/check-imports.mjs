@@ -9,6 +9,26 @@ import { fileURLToPath } from "node:url";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = join(ROOT, "src");
 
+/** What the solver may use: everything below it in the data flow. */
+const SOLVER_DEPS = [
+  "errors",
+  "source-range",
+  "engine",
+  "frontend",
+  "image",
+  "store",
+  "layer",
+  "context",
+  "cache",
+  "executor",
+  "snapshot",
+  "registry",
+  "exporter",
+  "progress",
+  "util",
+  "fs",
+];
+
 /** folder → folders it may import (itself always). Root modules count as folders named after the file. */
 export const ALLOWED = {
   errors: ["source-range"],
@@ -27,43 +47,8 @@ export const ALLOWED = {
   registry: ["errors", "source-range", "image", "store", "layer", "progress", "util", "fs", "engine"],
   exporter: ["errors", "source-range", "image", "store", "layer", "registry", "progress", "util", "engine", "context"],
   engine: ["errors", "source-range", "store", "progress", "snapshot", "executor", "util"],
-  solver: [
-    "errors",
-    "source-range",
-    "engine",
-    "frontend",
-    "image",
-    "store",
-    "layer",
-    "context",
-    "cache",
-    "executor",
-    "snapshot",
-    "registry",
-    "exporter",
-    "progress",
-    "util",
-    "fs",
-  ],
-  api: [
-    "errors",
-    "source-range",
-    "engine",
-    "frontend",
-    "image",
-    "store",
-    "layer",
-    "context",
-    "cache",
-    "executor",
-    "snapshot",
-    "registry",
-    "exporter",
-    "progress",
-    "solver",
-    "util",
-    "fs",
-  ],
+  solver: SOLVER_DEPS,
+  api: [...SOLVER_DEPS, "solver"],
   index: ["*"],
   cli: ["*"],
 };

@@ -181,6 +181,11 @@ export async function imageBlobs(root: string, top: Descriptor, present: Readonl
   return { blobs: [...out], complete };
 }
 
+/** A record file's entry before its blobs are known (`<key>.json`: the key is the name without the extension). */
+function recordInfo(kind: CacheRecordInfo["kind"], f: { path: string; name: string; size: number; mtime: number }, broken: boolean): CacheRecordInfo {
+  return { kind, path: f.path, key: f.name.slice(0, -5), size: f.size, lastUsed: f.mtime, blobs: [], broken };
+}
+
 async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Promise<CacheRecordInfo[]> {
   const out: CacheRecordInfo[] = [];
   const layout = storeLayout(root);
@@ -188,15 +193,7 @@ async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Pr
     if (!shard.isDirectory()) continue;
     for (const f of await jsonFiles(join(layout.stepRecordsDir, shard.name))) {
       const needs = stepRecordNeeds(await readJsonFile(f.path));
-      const rec: CacheRecordInfo = {
-        kind: "step",
-        path: f.path,
-        key: f.name.slice(0, -5),
-        size: f.size,
-        lastUsed: f.mtime,
-        blobs: [],
-        broken: needs === "broken",
-      };
+      const rec = recordInfo("step", f, needs === "broken");
       // A step without a layer (metadata only) needs no blob. Other versions are opaque: kept by default, their
       // blobs unknown (a later build treats them as a miss).
       if (Array.isArray(needs)) {
@@ -208,15 +205,7 @@ async function scanRecords(root: string, blobs: ReadonlyMap<Digest, number>): Pr
   }
   for (const f of await jsonFiles(layout.imageRecordsDir)) {
     const needs = imageRecordNeeds(await readJsonFile(f.path));
-    const rec: CacheRecordInfo = {
-      kind: "image",
-      path: f.path,
-      key: f.name.slice(0, -5),
-      size: f.size,
-      lastUsed: f.mtime,
-      blobs: [],
-      broken: needs === "broken",
-    };
+    const rec = recordInfo("image", f, needs === "broken");
     if (typeof needs === "object") {
       const r = await imageBlobs(root, needs, blobs);
       rec.blobs = r.blobs;
