@@ -4,7 +4,7 @@
 // Pure: `check`, `parse` and `build` get the same answer (and the same error at the same place) from here.
 import { BuildError, DockerfileParseError, TsbuildError, attachRange } from "../errors.js";
 import { expandWord } from "./expand.js";
-import { decodeInstruction } from "./instructions.js";
+import { decodeInstruction, type TypedInstruction } from "./instructions.js";
 import { argWordRanges, flagRange } from "./locate.js";
 import { findStage, splitStages } from "./stages.js";
 import type { Instruction, ParsedDockerfile, SourceRange, Stage, StagedDockerfile } from "./types.js";
@@ -34,6 +34,8 @@ export interface PlannedStage {
   edges: StageEdge[];
   /** What each COPY/ADD --from names, by instruction. */
   copyFrom: Map<Instruction, SourceRef>;
+  /** Every instruction of the stage, decoded once (flags and forms checked), in order. */
+  typed: Map<Instruction, TypedInstruction>;
 }
 
 export interface BuildPlan {
@@ -205,6 +207,10 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
     const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
     const edges: StageEdge[] = base.kind === "stage" ? [{ index: base.index, via: "FROM", range: fromRange }] : [];
     const copyFrom = new Map<Instruction, SourceRef>();
+    // Every instruction is decoded here, in every stage (as BuildKit parses them all before it builds anything), so a
+    // bad flag fails check, parse and build alike, at its own place, before any step runs.
+    const typed = new Map<Instruction, TypedInstruction>();
+    for (const i of stage.instructions) typed.set(i, decodeInstruction(i));
     for (const i of stage.instructions) {
       if (i.keyword === "COPY" || i.keyword === "ADD") {
         const flag = copyFromFlag(i);
@@ -228,7 +234,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
         }
       }
     }
-    return { stage, baseName, base, edges, copyFrom };
+    return { stage, baseName, base, edges, copyFrom, typed };
   });
 
   // Depth-first: every cycle is an error (in any stage, as in BuildKit); from the target, the order to build in.

@@ -81,7 +81,8 @@ export async function runStep(run: BuildSession, stage: Stage, state: StageState
     run.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
   };
   try {
-    const t = decodeInstruction(instr);
+    // Planned instructions were decoded by the plan; ONBUILD triggers of a base image are decoded as they come.
+    const t = run.plan.stages[stage.index]?.typed.get(instr) ?? decodeInstruction(instr);
     if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce });
     else {
       announce(false);

@@ -79,3 +79,13 @@ describe("stage references", () => {
     );
   });
 });
+
+describe("decoded once", () => {
+  test("every instruction of every stage is decoded by the plan; a bad flag in a stage the target does not need still fails, at its place", () => {
+    const p = plan("FROM scratch AS a\nENV A=1\nFROM scratch\nCOPY --chmod=755 x /\n");
+    expect([...(p.stages[1]?.typed.values() ?? [])].map((t) => t.kind)).toEqual(["COPY"]);
+    const e = fails("FROM scratch AS unused\nRUN --network=bridge true\nFROM scratch\n");
+    expect(e.code).toBe("BAD_FLAG_VALUE");
+    expect(e.range?.start.line).toBe(2);
+  });
+});
