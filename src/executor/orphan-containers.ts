@@ -1,7 +1,7 @@
 // Containers whose builder died (kill -9) keep running: the runtime's `run` is not tied to its parent. The next build
 // finds them in the runtimes' state dirs by their bundle path and kills and deletes them.
 import { readdir, rm } from "node:fs/promises";
-import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./oci-runtime.js";
+import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./runtime-cli.js";
 
 interface ListedContainer {
   id?: string;

@@ -17,9 +17,8 @@ import { openBuildContext } from "../context/build-context.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 import { type StoredImage } from "./image-writer.js";
 import { type SecretSource } from "./mount-spec.js";
-import { selectExecutor, type ExecutorPreference } from "../executor/select-executor.js";
-import { defaultResourceLimits } from "../executor/sandbox-policy.js";
-import { sandboxHooks } from "../executor/sandbox-hooks.js";
+import type { ExecutorPreference } from "../executor/select-executor.js";
+import type { BuildSandboxHooks } from "../executor/sandbox-hooks.js";
 import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { createHasher } from "../util/hasher.js";
 import { type StepRecord } from "../cache/records.js";
@@ -187,7 +186,9 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     throw e;
   }
   let hashCache: Promise<FileHashCache> | undefined;
-  const hooks = sandboxHooks();
+  // The sandbox machinery (executors, seccomp, networks) loads with the first RUN that must run: a build that hits
+  // every step never pays for it.
+  let hooks: BuildSandboxHooks | undefined;
   const run: BuildSession = {
     engine,
     progress,
@@ -212,12 +213,18 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     stepCounter: 0,
     executor: engine.executor
       ? () => Promise.resolve(engine.executor as Executor)
-      : once(() =>
-          selectExecutor(opts.executor ?? "auto", {
+      : once(async () => {
+          const [{ selectExecutor }, { defaultResourceLimits }, { sandboxHooks }] = await Promise.all([
+            import("../executor/select-executor.js"),
+            import("../executor/sandbox-policy.js"),
+            import("../executor/sandbox-hooks.js"),
+          ]);
+          hooks = sandboxHooks();
+          return selectExecutor(opts.executor ?? "auto", {
             limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
             hooks,
-          }),
-        ),
+          });
+        }),
     allow: new Set(opts.allow ?? []),
     snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
     secrets: opts.secrets ?? new Map(),
@@ -274,7 +281,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     if (hashCache) await (await hashCache).save().catch(() => undefined);
     // Overlay stage dirs first: the scratch dir must not be removed through a mount.
     for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
-    await hooks.close();
+    await hooks?.close();
     await scratch.release();
     await lock.release();
   }

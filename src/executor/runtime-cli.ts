@@ -1,0 +1,48 @@
+// How tsbuild calls crun/runc outside a RUN: their state root, global flags, crun's hybrid-cgroup workaround, and
+// housekeeping commands (kill, delete, list). Small and separate, so the orphan reaper every build runs loads no more.
+import { readFile, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { runQuiet } from "../util/run.js";
+
+export function defaultStateDir(runtime: "crun" | "runc"): string {
+  return join("/run/tsbuild", runtime);
+}
+const TMPFS_MAGIC = 0x01021994;
+const CGROUP2_MAGIC = 0x63677270;
+/**
+ * crun (≤1.8) refuses to start any container on a hybrid cgroup v1/v2 host whose v2 hierarchy has controllers.
+ * On such hosts we start crun in a private mount namespace without /sys/fs/cgroup/unified, so it sees plain v1.
+ */
+export async function crunNeedsHybridWorkaround(): Promise<boolean> {
+  try {
+    const root = await statfs("/sys/fs/cgroup");
+    if (root.type !== TMPFS_MAGIC) return false;
+    const unified = await statfs("/sys/fs/cgroup/unified");
+    if (unified.type !== CGROUP2_MAGIC) return false;
+    return (await readFile("/sys/fs/cgroup/unified/cgroup.controllers", "utf8")).trim() !== "";
+  } catch {
+    return false;
+  }
+}
+/** The runtime's global flags: its state root and, for crun, the cgroup manager (none when the host has no cgroups). */
+export function runtimeBaseArgs(runtime: "crun" | "runc", stateDir: string, cgroups: boolean): string[] {
+  if (runtime === "runc") return ["--root", stateDir];
+  return ["--root", stateDir, `--cgroup-manager=${cgroups ? "cgroupfs" : "disabled"}`];
+}
+/** A command line that runs `argv` with crun's hybrid-cgroup workaround when `wrap` is set. */
+export function wrapped(wrap: boolean, argv: string[]): { command: string; args: string[] } {
+  if (!wrap) return { command: argv[0] as string, args: argv.slice(1) };
+  return {
+    command: "unshare",
+    args: ["--mount", "--propagation", "private", "--", "sh", "-c", 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"', ...argv],
+  };
+}
+export function wrappedArgv(wrap: boolean, argv: string[]): string[] {
+  const c = wrapped(wrap, argv);
+  return [c.command, ...c.args];
+}
+/** Runs a runtime housekeeping command (kill, delete, list) with crun's hybrid-cgroup workaround when `wrap` is set. */
+export function runWrapped(wrap: boolean, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const c = wrapped(wrap, argv);
+  return runQuiet(c.command, c.args);
+}
