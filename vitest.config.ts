@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config";
  * Unit tests: pure code (parsing, planning, keys, formats, policy tables), no root, no runtime, no registry.
  * `npm run test:unit` runs them alone in seconds; `npm test` runs both projects.
  */
+/** Scale and end-to-end checks that happen to live beside unit tests: they run with the integration tests. */
+const SLOW = ["test/frontend/dockerignore-scale.test.ts", "test/image/config-check.test.ts"];
+
 const UNIT = [
   "test/architecture.test.ts",
   "test/errors.test.ts",
@@ -40,8 +43,9 @@ export default defineConfig({
     // Integration tests mount, run containers and share apt-installed tools; keep files in separate forks.
     pool: "forks",
     projects: [
-      { extends: true, test: { name: "unit", include: UNIT } },
+      { extends: true, test: { name: "unit", include: UNIT, exclude: SLOW } },
       { extends: true, test: { name: "integration", include: ["test/**/*.test.ts"], exclude: UNIT } },
+      { extends: true, test: { name: "scale", include: SLOW } },
     ],
   },
 });
