@@ -28,6 +28,8 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
   cacheTo?: CacheToSpec[];
   /** Write BuildKit's metadata JSON (image digest, config digest, per-step cache results) to this file. */
   metadataFile?: string;
+  /** A file to write the image id (its config digest) to, as docker build --iidfile does. */
+  iidFile?: string;
   /** This build's progress sink (default: the engine's). */
   progress?: ProgressSink;
 }
@@ -76,6 +78,9 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   const metadataFile = opts.metadataFile === undefined ? undefined : resolve(opts.metadataFile);
   // Outputs that cannot be written fail now, not after a long build.
   if (metadataFile !== undefined) await checkOutputFile(metadataFile, { what: "--metadata-file" });
+  if (opts.iidFile === "") throw new UsageError("BAD_FLAG_VALUE", "--iidfile needs a file name, not an empty string");
+  const iidFile = opts.iidFile === undefined ? undefined : resolve(opts.iidFile);
+  if (iidFile !== undefined) await checkOutputFile(iidFile, { what: "--iidfile" });
   for (const out of outputs) await checkOutput(out);
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
@@ -83,7 +88,7 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   const lock = await acquireBuildLock(engine.root, signal);
   try {
     const sources = await openCacheSources(opts.cacheFrom ?? [], progress, registry, signal);
-    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, ...buildOpts } = opts;
+    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, ...buildOpts } = opts;
     const result = await runBuild(engine, { ...buildOpts, cacheFrom: sources, progress }, { lockHeld: true }).finally(() => {
       for (const src of sources) src.close?.();
     });
@@ -100,6 +105,8 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     }
     const metadata = buildMetadata(result);
     if (metadataFile !== undefined) await writeOutputFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n", { what: "--metadata-file" });
+    // docker writes the id without a newline.
+    if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
     const written: BuildImageResult["outputs"] = [];
     for (const out of outputs) {
       const descriptor = await exportOutputs(engine, result, out, signal, progress);

@@ -160,7 +160,12 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           netReady = defaultNetwork(hooks, signal);
           netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
         }
-        const network = await writeNetworkFiles(dir, spec.hostname ?? DEFAULT_HOSTNAME, spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined);
+        const network = await writeNetworkFiles(
+          dir,
+          spec.hostname ?? DEFAULT_HOSTNAME,
+          spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined,
+          spec.extraHosts,
+        );
         const devDir = join(dir, "dev");
         await mkdir(devDir);
         const made = await runQuiet(STATIC_BUSYBOX, [

@@ -26,7 +26,7 @@ export function mountStubsFor(spec: Pick<ProcessSpec, "extraMounts">): string[] 
   return [...stubs];
 }
 
-export function hostsFileContent(hostname: string): string {
+export function hostsFileContent(hostname: string, extra: readonly { host: string; ip: string }[] = []): string {
   return [
     `127.0.0.1\tlocalhost ${hostname}`,
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -34,6 +34,7 @@ export function hostsFileContent(hostname: string): string {
     "ff00::0\tip6-mcastprefix",
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
+    ...extra.map((e) => `${e.ip}\t${e.host}`),
     "",
   ].join("\n");
 }
@@ -48,11 +49,16 @@ export async function resolvConfContent(): Promise<string> {
 }
 
 /** Writes hosts and resolv.conf into `dir`; returns their paths for read-only bind mounts. */
-export async function writeNetworkFiles(dir: string, hostname: string, resolvConf?: string): Promise<{ hosts: string; resolvConf: string }> {
+export async function writeNetworkFiles(
+  dir: string,
+  hostname: string,
+  resolvConf?: string,
+  extraHosts: readonly { host: string; ip: string }[] = [],
+): Promise<{ hosts: string; resolvConf: string }> {
   await mkdir(dir, { recursive: true });
   const hosts = join(dir, "hosts");
   const resolvPath = join(dir, "resolv.conf");
-  await writeFile(hosts, hostsFileContent(hostname), { mode: 0o644 });
+  await writeFile(hosts, hostsFileContent(hostname, extraHosts), { mode: 0o644 });
   await writeFile(resolvPath, resolvConf ?? (await resolvConfContent()), { mode: 0o644 });
   return { hosts, resolvConf: resolvPath };
 }

@@ -77,7 +77,12 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           netReady = defaultNetwork(hooks, signal);
           netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
         }
-        const files = await writeNetworkFiles(bundle, spec.hostname ?? DEFAULT_HOSTNAME, spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined);
+        const files = await writeNetworkFiles(
+          bundle,
+          spec.hostname ?? DEFAULT_HOSTNAME,
+          spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined,
+          spec.extraHosts,
+        );
         const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
         const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
         const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };

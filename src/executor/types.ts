@@ -26,6 +26,8 @@ export interface ProcessSpec {
    */
   network: "default" | "none" | "host";
   extraMounts?: BindMount[];
+  /** Extra /etc/hosts entries (buildx's --add-host). */
+  extraHosts?: { host: string; ip: string }[];
 }
 
 export interface ProcessIO {

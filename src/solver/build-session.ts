@@ -58,6 +58,10 @@ export interface BuildSession {
   executor: () => Promise<Executor>;
   /** Entitlements granted with --allow. */
   allow: Set<string>;
+  /** The network of a RUN without --network=. */
+  defaultNetwork: "default" | "none" | "host";
+  /** --add-host entries for every RUN's /etc/hosts. */
+  addHosts: { host: string; ip: string }[];
   snapshotter: Snapshotter;
   secrets: Map<string, SecretSource>;
   hasher: Hasher;

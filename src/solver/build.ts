@@ -60,6 +60,12 @@ export interface BuildOptions {
   allow?: string[];
   /** Most processes one RUN may have at once (default DEFAULT_PIDS_LIMIT). */
   pidsLimit?: number;
+  /** Labels set on the final image (buildx's --label), over the Dockerfile's LABELs. */
+  labels?: Record<string, string>;
+  /** The network of a RUN without --network= (buildx's --network); "host" grants the network.host entitlement. */
+  network?: "default" | "none" | "host";
+  /** Extra /etc/hosts entries every RUN sees (buildx's --add-host); never in a layer. */
+  addHosts?: { host: string; ip: string }[];
   /** Snapshots for RUN: overlayfs, or a copy of the rootfs (auto: overlay when it can be mounted). */
   snapshotter?: SnapshotterKind;
   /** Secrets for RUN --mount=type=secret, by id (from `--secret id=x,src=path|env=VAR`). */
@@ -225,7 +231,10 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
             hooks,
           });
         }),
-    allow: new Set(opts.allow ?? []),
+    // Asking for the host network on the command line is the entitlement itself, as with docker build --network host.
+    allow: new Set([...(opts.allow ?? []), ...(opts.network === "host" ? ["network.host"] : [])]),
+    defaultNetwork: opts.network ?? "default",
+    addHosts: opts.addHosts ?? [],
     snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
     secrets: opts.secrets ?? new Map(),
     hasher,
@@ -253,7 +262,11 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
       if (opts.signal?.aborted) throw new AbortError();
       throw e;
     }
-    const finalConfig = orderConfig({ ...result.state.config, created: run.created });
+    const labelled =
+      opts.labels && Object.keys(opts.labels).length > 0
+        ? { ...result.state.config, config: { ...result.state.config.config, Labels: { ...(result.state.config.config.Labels ?? {}), ...opts.labels } } }
+        : result.state.config;
+    const finalConfig = orderConfig({ ...labelled, created: run.created });
     const imageKey = finalImageKey(hasher, finalConfig, result.state.layers);
     const stored = await reuseOrWriteImage(run, imageKey, finalConfig, result.state.layers);
     for (const t of tags) await engine.images.set(t, stored.manifest);

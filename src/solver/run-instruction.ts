@@ -19,6 +19,8 @@ export interface RunInstructionInput {
   args: string[];
   heredocs: Heredoc[];
   network: "default" | "none" | "host";
+  /** --add-host entries for /etc/hosts. */
+  extraHosts?: { host: string; ip: string }[];
   /** KEY=VALUE pairs added when neither ENV nor ARG defines them (proxy build args). */
   extraEnv?: string[];
   /** RUN --mount targets (cache, bind, tmpfs, secret files), prepared by run-mounts.ts. */
@@ -91,6 +93,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
     uid: user.uid,
     gid: user.gid,
     network: input.network,
+    ...(input.extraHosts?.length ? { extraHosts: input.extraHosts } : {}),
     ...(extraMounts.length ? { extraMounts } : {}),
   };
   const tail: string[] = [];

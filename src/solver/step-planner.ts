@@ -150,7 +150,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
     case "RUN": {
       if (t.security !== undefined && t.security !== "sandbox")
         throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
-      const network = t.network ?? "default";
+      const network = t.network ?? run.defaultNetwork;
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
       if (network === "host" && !run.allow.has("network.host"))
@@ -166,6 +166,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         args: t.json ? t.command : [t.script],
         heredocs: t.heredocs,
         network,
+        extraHosts: run.addHosts,
         extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
       } as const;
       const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
@@ -175,6 +176,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         user: state.config.config.User ?? "",
         workdir: state.config.config.WorkingDir || "/",
         network,
+        ...(run.addHosts.length ? { hosts: run.addHosts.map((h) => `${h.host}=${h.ip}`).join(",") } : {}),
         ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),
       };
       if (script) parts["script"] = script.content;

@@ -47,6 +47,12 @@ export const buildCommand: Command = {
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
     { name: "allow", type: "list", value: "ENTITLEMENT", help: "grant an entitlement: network.host (RUN --network=host shares the host's network)" },
     { name: "pids-limit", type: "string", value: "N", help: "most processes one RUN may have at once (default 1024)" },
+    { name: "label", type: "list", value: "KEY=VALUE", help: "set a label on the image (repeatable)" },
+    { name: "iidfile", type: "string", value: "FILE", help: "write the image id to FILE" },
+    { name: "network", type: "string", value: "MODE", help: "network of RUN steps without --network=: default, none or host" },
+    { name: "add-host", type: "list", value: "HOST:IP", help: "add an /etc/hosts entry for RUN steps (repeatable)" },
+    { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
+    { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
   ],
   async run(ctx: CommandContext) {
@@ -97,6 +103,12 @@ export const buildCommand: Command = {
     const pidsLimit = pidsText === undefined ? undefined : Number(pidsText);
     if (pidsLimit !== undefined && (!/^\d+$/.test(pidsText as string) || pidsLimit < 16 || pidsLimit > 4194304))
       throw new UsageError("BAD_FLAG_VALUE", `--pids-limit takes a whole number from 16 to 4194304, not ${JSON.stringify(pidsText)}`);
+    const labels = parseLabels(flagList(args, "label"));
+    const network = flagString(args, "network");
+    if (network !== undefined && network !== "default" && network !== "none" && network !== "host")
+      throw new UsageError("BAD_FLAG_VALUE", `--network takes default, none or host, not ${JSON.stringify(network)}`);
+    const addHosts = flagList(args, "add-host").map(parseAddHost);
+    const iidFlag = flagString(args, "iidfile");
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
       throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
@@ -124,6 +136,10 @@ export const buildCommand: Command = {
       snapshotter,
       allow,
       ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(network !== undefined ? { network } : {}),
+      ...(addHosts.length ? { addHosts } : {}),
+      ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter")
@@ -144,6 +160,42 @@ export const buildCommand: Command = {
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
+
+/** `--label K=V` (repeatable): the last value of a key wins, as in docker. */
+export function parseLabels(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0)
+      throw new UsageError("BAD_FLAG_VALUE", `--label ${JSON.stringify(v)}: expected KEY=VALUE`, {
+        hint: "e.g. --label org.opencontainers.image.source=https://example.com/repo",
+      });
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/** An IPv4 dotted quad or an IPv6 address (without loading node:net on every start). */
+function looksLikeIp(ip: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (v4) return v4.slice(1).every((o) => Number(o) <= 255);
+  return ip.includes(":") && /^[0-9a-fA-F:.]+$/.test(ip) && (ip.match(/::/g) ?? []).length <= 1;
+}
+
+/** `--add-host HOST:IP` (or HOST=IP, as buildx also accepts); the IP may be IPv6 (everything after the first separator). */
+export function parseAddHost(v: string): { host: string; ip: string } {
+  const m = /^([^:=\s]+)[:=](.+)$/.exec(v);
+  const host = m?.[1];
+  const ip = m?.[2]?.replace(/^\[(.*)\]$/, "$1");
+  if (!host || !ip)
+    throw new UsageError("BAD_FLAG_VALUE", `--add-host ${JSON.stringify(v)}: expected HOST:IP`, { hint: "e.g. --add-host db.internal:10.1.2.3" });
+  if (ip === "host-gateway")
+    throw new UsageError("BAD_FLAG_VALUE", "--add-host HOST:host-gateway is not supported: RUN's default network never reaches the host", {
+      hint: "give an IP address, or use --network host",
+    });
+  if (!looksLikeIp(ip)) throw new UsageError("BAD_FLAG_VALUE", `--add-host ${JSON.stringify(v)}: ${JSON.stringify(ip)} is not an IP address`);
+  return { host, ip };
+}
 
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";
