@@ -1,5 +1,8 @@
 // Dispatches a build's --output specs to the exporters: OCI layout, docker-archive, local rootfs dir, image store.
-import { mkdir } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { createReadStream } from "node:fs";
 import type { Engine } from "../engine.js";
 import type { ProgressSink } from "../progress/events.js";
@@ -8,12 +11,12 @@ import { familiarName, normalizeName } from "../image/reference.js";
 import { exportOciLayout } from "./oci-layout.js";
 import { exportDockerArchive } from "./docker-archive.js";
 import { extractLayer } from "../layer/extract.js";
-import { throwIfAborted } from "../errors.js";
+import { EnvironmentError, throwIfAborted } from "../errors.js";
 import { describeOutputDirError } from "../store/fs-error.js";
-import { checkOutputDir, checkOutputFile } from "../store/output-file.js";
+import { checkOutputDir, checkOutputFile, openOutputFile } from "../store/output-file.js";
 
 export interface OutputSpec {
-  type: "oci" | "docker" | "local" | "image";
+  type: "oci" | "docker" | "local" | "tar" | "image";
   /** Absolute path (file for tar outputs, directory otherwise). */
   dest: string;
   tar: boolean;
@@ -68,6 +71,9 @@ export async function exportOutputs(
         ...(signal ? { signal } : {}),
       });
       return image.manifest;
+    case "tar":
+      await exportTar(engine, image, out, signal, progress);
+      return undefined;
     case "local":
       try {
         await exportLocal(engine, image, out.dest, signal, progress);
@@ -84,6 +90,46 @@ export async function exportOutputs(
  * devices to whoever can reach them (BuildKit's local exporter does not create them either). Symlinks that were in
  * `dest` before are never written through, so nothing lands outside it.
  */
+/**
+ * The image's filesystem as one tar file (buildx's -o type=tar): unpacked as for type=local (no device nodes, exact
+ * modes), then packed by GNU tar with numeric owners and sorted names, written through the output-file rules.
+ */
+async function exportTar(engine: Engine, image: ExportableImage, out: OutputSpec, signal: AbortSignal | undefined, progress: ProgressSink): Promise<void> {
+  const scratch = await engine.scratch("export-tar");
+  try {
+    const rootfs = join(scratch.path, "rootfs");
+    await exportLocal(engine, image, rootfs, signal, progress);
+    const names = (await readdir(rootfs)).sort();
+    const file = await openOutputFile(out.dest, { what: outputLabel(out) });
+    try {
+      const tar = spawn(
+        "tar",
+        ["-C", rootfs, "-cf", "-", "--sort=name", "--numeric-owner", "--format=posix", "--pax-option=delete=atime,delete=ctime", "--", ...names],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let stderr = "";
+      tar.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number>((resolve, reject) => {
+        tar.on("error", (e) =>
+          reject(new EnvironmentError("NO_TAR", `--output type=tar needs GNU tar: ${e.message}`, { hint: "apt-get install -y tar", cause: e })),
+        );
+        tar.on("close", (code) => resolve(code ?? 1));
+      });
+      await (signal ? pipeline(tar.stdout, file.stream, { signal }) : pipeline(tar.stdout, file.stream));
+      const code = await exited;
+      if (code !== 0) throw new EnvironmentError("TAR_FAILED", `--output type=tar: tar exited with ${code}: ${stderr.trim()}`);
+      await file.commit();
+    } catch (e) {
+      await file.abort();
+      throw e;
+    }
+  } finally {
+    await scratch.release();
+  }
+}
+
 async function exportLocal(engine: Engine, image: ExportableImage, dest: string, signal: AbortSignal | undefined, progress: ProgressSink): Promise<void> {
   await mkdir(dest, { recursive: true });
   const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);

@@ -92,3 +92,24 @@ describe("build flags from docker buildx", () => {
     expect(res.stderr).not.toMatch(/this is a bug/);
   });
 });
+
+describe("-o type=tar", () => {
+  it("writes the image's filesystem as one tar: modes and owners kept, no device nodes, sorted, deterministic", async () => {
+    const ctx = await project(
+      "FROM busybox:local\nRUN --network=none mkdir -p /data && echo hi > /data/f && chmod 0640 /data/f && chown 1000:1000 /data/f && mknod /evil b 7 0\n",
+    );
+    const a = join(dir.path, "a.tar");
+    const b = join(dir.path, "b.tar");
+    const res = await r(["build", "--progress=plain", "-o", `type=tar,dest=${a}`, ctx]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr, res.stderr).toMatch(/skipped 1 device node \(\/evil\)/);
+    expect((await r(["build", "-q", "-o", `type=tar,dest=${b}`, ctx])).code).toBe(0);
+    expect(await readFile(a)).toEqual(await readFile(b));
+    const { execFile } = await import("node:child_process");
+    const listing = await new Promise<string>((res2, rej) => execFile("tar", ["-tvf", a, "--numeric-owner"], (e, out) => (e ? rej(e) : res2(out))));
+    expect(listing).toMatch(/^-rw-r----- 1000\/1000 .* data\/f$/m);
+    expect(listing).toMatch(/ bin\/busybox$/m);
+    expect(listing).not.toMatch(/ evil$/m);
+    expect(listing).not.toMatch(/ \.\//);
+  });
+});

@@ -23,7 +23,7 @@ export const buildCommand: Command = {
     { name: "file", short: "f", type: "string", value: "PATH", help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin)" },
     { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
     { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
-    { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|image,dest=PATH[,tar=false] (repeatable)" },
+    { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable)" },
     { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
     { name: "no-cache", type: "boolean", help: "run every step; use no cached result (results are still cached for later builds)" },
@@ -209,8 +209,8 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
       throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
   const type = kv.get("type");
   if (type === undefined) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type= is missing`, { hint: example });
-  if (type !== "oci" && type !== "docker" && type !== "local" && type !== "image")
-    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type must be oci, docker, local or image`);
+  if (type !== "oci" && type !== "docker" && type !== "local" && type !== "tar" && type !== "image")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type must be oci, docker, local, tar or image`);
   const dest = kv.get("dest");
   // An empty dest would resolve to the current directory and overwrite files there.
   if (type !== "image" && (dest === undefined || dest.trim() === ""))
@@ -228,7 +228,7 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
   return {
     type,
     dest: dest ? resolve(cwd, dest) : "",
-    tar: type === "local" ? false : tarText === "true",
+    tar: type === "local" ? false : type === "tar" ? true : tarText === "true",
     compression,
     ...(names ? { names } : {}),
   };
