@@ -16,6 +16,7 @@ import { defaultNetwork } from "./oci-runtime.js";
 import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
+import { killCgroupCommands, startWatchdog, type Watchdog } from "./watchdog.js";
 import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
 
@@ -79,7 +80,9 @@ export function bwrapInvocation(
   files: BwrapFiles,
   policy: BwrapPolicy = DEFAULT_POLICY,
 ): { options: string[]; command: string[] } {
-  const a: string[] = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
+  // --as-pid-1: the command itself is pid 1 of its namespace (as under runc), so the parent-death signal bwrap gives
+  // it takes the whole namespace down; with bwrap's own init in between, that init survived a killed tsbuild.
+  const a: string[] = ["--die-with-parent", "--as-pid-1", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   // "default" joins the user-mode network's namespace through nsenter before bwrap starts; "host" is the entitlement.
   if (spec.network === "none") a.push("--unshare-net");
   a.push("--hostname", spec.hostname ?? DEFAULT_HOSTNAME);
@@ -153,6 +156,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       let net: RunNetworkHandle | undefined;
       let netReady: Promise<RunNetworkHandle> | undefined;
       let cgroup: RunCgroup | undefined;
+      let watchdog: Watchdog | undefined;
       const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
         // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
@@ -220,6 +224,8 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         if (netReady) net = await netReady;
         const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
+        // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
+        if (cgroup) watchdog = startWatchdog(killCgroupCommands(cgroup.procsFiles));
         return await spawnSandbox({
           command: argv[0] as string,
           args: argv.slice(1),
@@ -235,6 +241,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       } finally {
         for (const f of fds) await f.close().catch(() => undefined);
         await cgroup?.destroy();
+        watchdog?.disarm();
         if (netReady && !net) net = await netReady.catch(() => undefined);
         await net?.release();
         await rm(dir, { recursive: true, force: true });

@@ -2,7 +2,6 @@
 // container with piped stdio in its own cgroup (device rules, pids and memory limits), and always deletes it
 // afterwards; a watchdog kills it if tsbuild itself is killed, so no container outlives its RUN step.
 import { randomBytes } from "node:crypto";
-import { spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
@@ -12,6 +11,7 @@ import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.j
 import { buildRuntimeConfig } from "./runtime-spec.js";
 import { defaultResourceLimits, MAX_ID, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
+import { startWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
 export { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./runtime-cli.js";
@@ -22,27 +22,6 @@ export interface OciRuntimeOptions {
   stateDir?: string;
   limits?: ResourceLimits;
   hooks?: SandboxHooks;
-}
-
-/**
- * A detached shell that waits on a pipe only we hold: when tsbuild dies (even by SIGKILL) the pipe closes and it
- * kills and deletes the container; when the step ends normally we tell it to exit quietly.
- */
-function startWatchdog(kill: string[], del: string[]): { disarm(): void } {
-  const script = 'trap "" INT TERM HUP; if read -r line && [ "$line" = done ]; then exit 0; fi; "$@" >/dev/null 2>&1; ';
-  const q = (a: string[]) => a.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
-  const child = spawn("sh", ["-c", `${script}${q(del)} >/dev/null 2>&1`, "tsbuild-watchdog", ...kill], {
-    stdio: ["pipe", "ignore", "ignore"],
-    detached: true,
-  });
-  child.on("error", () => undefined);
-  child.stdin.on("error", () => undefined);
-  child.unref();
-  return {
-    disarm() {
-      child.stdin.end("done\n");
-    },
-  };
 }
 
 export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOptions = {}): Executor {
@@ -69,7 +48,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       const hooks = opts.hooks ?? {};
       let net: RunNetworkHandle | undefined;
       let netReady: Promise<RunNetworkHandle> | undefined;
-      let watchdog: { disarm(): void } | undefined;
+      let watchdog: Watchdog | undefined;
       let exited = false;
       try {
         // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
@@ -98,7 +77,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         await writeFile(configPath, JSON.stringify(config), { mode: 0o600 });
         await chmod(configPath, 0o600);
         await mkdir(stateDir, { recursive: true, mode: 0o700 });
-        watchdog = startWatchdog(wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name]));
+        watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
         const result = await spawnSandbox({
           command: cmd.command,
