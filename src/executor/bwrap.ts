@@ -10,15 +10,14 @@ import { access, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { createRunCgroup, detectCgroupLayout, runCgroupName, type CgroupLayout, type RunCgroup } from "./cgroups.js";
-import { DEFAULT_HOSTNAME, writeNetworkFiles, RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
-import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
-import { defaultNetwork } from "./oci-runtime.js";
-import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, MAX_ID, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import { DEFAULT_HOSTNAME } from "./hosts.js";
+import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
 import { killCgroupCommands, startWatchdog, type Watchdog } from "./watchdog.js";
-import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
+import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
+import { checkIds, prepareSandbox, type PreparedSandbox, type SandboxFiles } from "./sandbox-setup.js";
 
 /** Static busybox used to drop to a non-root uid/gid inside the sandbox (package busybox-static). */
 export const STATIC_BUSYBOX = "/bin/busybox";
@@ -34,11 +33,7 @@ export interface BwrapOptions {
 }
 
 /** Host-side files the sandbox's mounts come from, all in one private per-RUN directory. */
-export interface BwrapFiles {
-  hosts: string;
-  resolvConf: string;
-  hostsTarget?: string;
-  resolvConfTarget?: string;
+export interface BwrapFiles extends SandboxFiles {
   /** Directory holding fresh device nodes named as in DEFAULT_DEVICES (absent: bwrap's own --dev nodes are kept). */
   devDir?: string;
   /** An empty file and an empty directory to mask /proc and /sys paths with. */
@@ -142,9 +137,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   return {
     name: "bwrap",
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
-      if (spec.uid > MAX_ID || spec.gid > MAX_ID || spec.uid < 0 || spec.gid < 0) {
-        throw new EnvironmentError("BAD_USER", `refusing to run as ${spec.uid}:${spec.gid}: ids range from 0 to ${MAX_ID}`);
-      }
+      checkIds(spec);
       await access(STATIC_BUSYBOX).catch((cause: unknown) => {
         throw new EnvironmentError("NO_RUNTIME", `the bubblewrap executor needs ${STATIC_BUSYBOX} to make device nodes and switch users`, {
           hint: "apt-get install -y busybox-static",
@@ -153,23 +146,12 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       });
       // Beside the rootfs, in the build's private scratch dir (0700): a filesystem that allows device nodes.
       const dir = await mkdtemp(join(dirname(rootfs), ".tsbuild-bwrap-"));
-      let net: RunNetworkHandle | undefined;
-      let netReady: Promise<RunNetworkHandle> | undefined;
+      let sandbox: PreparedSandbox | undefined;
       let cgroup: RunCgroup | undefined;
       let watchdog: Watchdog | undefined;
       const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
-        // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
-        if (spec.network === "default") {
-          netReady = defaultNetwork(hooks, signal);
-          netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
-        }
-        const network = await writeNetworkFiles(
-          dir,
-          spec.hostname ?? DEFAULT_HOSTNAME,
-          spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined,
-          spec.extraHosts,
-        );
+        sandbox = await prepareSandbox(spec, rootfs, dir, hooks, signal);
         const devDir = join(dir, "dev");
         await mkdir(devDir);
         const made = await runQuiet(STATIC_BUSYBOX, [
@@ -184,19 +166,14 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         const emptyDir = join(dir, "empty.d");
         await writeFile(emptyFile, "", { mode: 0o444 });
         await mkdir(emptyDir, { mode: 0o555 });
-        const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
-        const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
-        const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };
         layout ??= detectCgroupLayout();
         cgroup = await createRunCgroup(await layout, runCgroupName(randomBytes(8).toString("hex")), limits);
         const seccomp = hooks.seccompBpf ? await hooks.seccompBpf() : undefined;
         const { options, command: sandboxed } = bwrapInvocation(
-          resolved,
+          sandbox.spec,
           rootfs,
           {
-            ...network,
-            ...(hostsTarget ? { hostsTarget } : {}),
-            ...(resolvConfTarget ? { resolvConfTarget } : {}),
+            ...sandbox.files,
             devDir,
             emptyFile,
             emptyDir,
@@ -221,7 +198,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           fds.push(bpfFd);
           stdioExtra.push(bpfFd.fd);
         }
-        if (netReady) net = await netReady;
+        const net = await sandbox.network();
         const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
@@ -242,8 +219,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         for (const f of fds) await f.close().catch(() => undefined);
         await cgroup?.destroy();
         watchdog?.disarm();
-        if (netReady && !net) net = await netReady.catch(() => undefined);
-        await net?.release();
+        await sandbox?.release();
         await rm(dir, { recursive: true, force: true });
       }
     },

@@ -2,20 +2,18 @@
 // container with piped stdio in its own cgroup (device rules, pids and memory limits), and always deletes it
 // afterwards; a watchdog kills it if tsbuild itself is killed, so no container outlives its RUN step.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { EnvironmentError } from "../errors.js";
 import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
-import { writeNetworkFiles, DEFAULT_HOSTNAME, RUN_NETWORK_RESOLV_CONF } from "./hosts.js";
-import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { buildRuntimeConfig } from "./runtime-spec.js";
-import { defaultResourceLimits, MAX_ID, type ResourceLimits } from "./sandbox-policy.js";
+import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
 import { startWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
 export { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./runtime-cli.js";
-import type { Executor, ProcessIO, ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
+import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
+import { checkIds, prepareSandbox, type PreparedSandbox } from "./sandbox-setup.js";
 
 export interface OciRuntimeOptions {
   /** The runtime's --root state directory; default /run/tsbuild/<runtime>. */
@@ -32,9 +30,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
   return {
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
-      if (spec.uid > MAX_ID || spec.gid > MAX_ID || spec.uid < 0 || spec.gid < 0) {
-        throw new EnvironmentError("BAD_USER", `refusing to run as ${spec.uid}:${spec.gid}: ids range from 0 to ${MAX_ID}`);
-      }
+      checkIds(spec);
       const id = randomBytes(8).toString("hex");
       const name = `tsbuild-${id}`;
       layout ??= detectCgroupLayout();
@@ -46,28 +42,14 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       // mkdtemp makes it 0700: config.json may hold secret env vars.
       const bundle = await mkdtemp(join(dirname(rootfs), ".tsbuild-bundle-"));
       const hooks = opts.hooks ?? {};
-      let net: RunNetworkHandle | undefined;
-      let netReady: Promise<RunNetworkHandle> | undefined;
+      let sandbox: PreparedSandbox | undefined;
       let watchdog: Watchdog | undefined;
       let exited = false;
       try {
-        // Created while the rest is prepared; awaited (and so released) in finally even when setup fails.
-        if (spec.network === "default") {
-          netReady = defaultNetwork(hooks, signal);
-          netReady.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
-        }
-        const files = await writeNetworkFiles(
-          bundle,
-          spec.hostname ?? DEFAULT_HOSTNAME,
-          spec.network === "default" ? RUN_NETWORK_RESOLV_CONF : undefined,
-          spec.extraHosts,
-        );
-        const hostsTarget = await resolveNetworkFileTarget(rootfs, "/etc/hosts");
-        const resolvConfTarget = await resolveNetworkFileTarget(rootfs, "/etc/resolv.conf");
-        const resolved = { ...spec, extraMounts: await resolveMountTargets(rootfs, spec.extraMounts ?? []) };
-        if (netReady) net = await netReady;
-        const config = buildRuntimeConfig(resolved, rootfs, {
-          files: { ...files, ...(hostsTarget ? { hostsTarget } : {}), ...(resolvConfTarget ? { resolvConfTarget } : {}) },
+        sandbox = await prepareSandbox(spec, rootfs, bundle, hooks, signal);
+        const net = await sandbox.network();
+        const config = buildRuntimeConfig(sandbox.spec, rootfs, {
+          files: sandbox.files,
           limits,
           ...(cgroupsPath ? { cgroupsPath } : {}),
           ...(hooks.seccomp ? { seccomp: await hooks.seccomp() } : {}),
@@ -95,20 +77,9 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         // `run` removes the container when it returns; this covers aborts, setup failures and runtime crashes.
         if (!exited) await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);
         watchdog?.disarm();
-        if (netReady && !net) net = await netReady.catch(() => undefined);
-        await net?.release();
+        await sandbox?.release();
         await rm(bundle, { recursive: true, force: true });
       }
     },
   };
-}
-
-/** The default network's namespace; without a user-mode network we fail rather than share the host's. */
-export async function defaultNetwork(hooks: SandboxHooks, signal: AbortSignal): Promise<RunNetworkHandle> {
-  if (!hooks.network) {
-    throw new EnvironmentError("NO_NETWORK", "RUN's default network needs a user-mode network (slirp4netns), and none is configured", {
-      hint: "apt-get install -y slirp4netns, or use RUN --network=none",
-    });
-  }
-  return hooks.network(signal);
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, tempDir, tsbuild } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
+import { mountsUnder } from "../../src/util/mountinfo.js";
 import { processesWith as processesOf } from "../helpers/hostile.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
@@ -57,5 +58,7 @@ describe.each(["crun", "runc", "bwrap"])("kill -9 of a build during RUN (%s)", (
     await writeFile(join(ctx, "Dockerfile"), "FROM busybox:local\nRUN --network=none true\n");
     const again = await tsbuild(["build", "--progress=plain", "--executor", executor, "--root", root, ctx]);
     expect(again.code, again.stderr).toBe(0);
+    // The killed build's overlay mounts (its stage dir and the RUN's view) were unmounted by that next build.
+    expect(await mountsUnder(root)).toEqual([]);
   });
 });

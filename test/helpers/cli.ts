@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { main } from "../../src/cli/main.js";
+import { mountsUnder, unmount } from "../../src/snapshot/mounts.js";
 
 export interface CliResult {
   code: number;
@@ -44,8 +45,17 @@ export function tsbuildProcess(args: string[], opts: { cwd?: string; env?: NodeJ
   });
 }
 
-/** A fresh temp directory, removed by the returned cleanup. */
+/**
+ * A fresh temp directory, removed by the returned cleanup — after unmounting anything a build left mounted below it
+ * (a test that failed halfway, a killed build), so no test leaves a mount on the machine or deletes through one.
+ */
 export async function tempDir(prefix = "tsbuild-test-"): Promise<{ path: string; cleanup(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+  return {
+    path,
+    cleanup: async () => {
+      for (const mp of await mountsUnder(path)) await unmount(mp);
+      await rm(path, { recursive: true, force: true });
+    },
+  };
 }
