@@ -11,7 +11,6 @@ import { spawnSandbox } from "./spawn-sandbox.js";
 import { startWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
-export { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped } from "./runtime-cli.js";
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { checkIds, prepareSandbox, type PreparedSandbox } from "./sandbox-setup.js";
 

@@ -157,17 +157,13 @@ function staticScope(
   stage: Stage,
   upTo: Instruction,
   buildArgs: Map<string, string>,
+  decoded: Map<Instruction, TypedInstruction>,
 ): Map<string, string> {
   const env = new Map<string, string>();
   for (const i of stage.instructions) {
     if (i === upTo) break;
-    if (i.keyword !== "ARG" && i.keyword !== "ENV") continue;
-    let typed;
-    try {
-      typed = decodeInstruction(i);
-    } catch {
-      continue;
-    }
+    const typed = decoded.get(i);
+    if (!typed) continue;
     if (typed.kind === "ARG")
       for (const a of typed.args) {
         const v = buildArgs.get(a.name) ?? (a.default !== undefined ? expandWord(a.default, env, { escape: plan.escape }) : plan.globalArgs.get(a.name));
@@ -227,7 +223,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
         if (ref.kind === "stage") edges.push({ index: ref.index, via: "--from", range: flag.range });
       } else if (i.keyword === "RUN") {
         for (const m of mountFromFlags(i)) {
-          const value = m.value.includes("$") ? expandWord(m.value, staticScope(partial, stage, i, buildArgs), { escape }) : m.value;
+          const value = m.value.includes("$") ? expandWord(m.value, staticScope(partial, stage, i, buildArgs, typed), { escape }) : m.value;
           if (value === "") continue;
           const ref = resolveSourceRef(staged, value, stage, "--mount from", m.range);
           if (ref.kind === "stage") edges.push({ index: ref.index, via: "--mount from", range: m.range });
