@@ -9,6 +9,7 @@ const SLOW = ["test/frontend/dockerignore-scale.test.ts", "test/image/config-che
 
 const UNIT = [
   "test/architecture.test.ts",
+  "test/setup-script.test.ts",
   "test/errors.test.ts",
   "test/frontend/**/*.test.ts",
   "test/image/**/*.test.ts",

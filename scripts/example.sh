@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the example multi-stage project end to end on a busybox base made locally from Debian's busybox-static:
-# make the base image, load it, build fixtures/example, export it, and check the result with skopeo.
+# make the base image, load it into the default store (so `FROM busybox:local` works in the next command a user types),
+# build fixtures/example, export it, and check the result with skopeo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export TSBUILD_ROOT="${TSBUILD_ROOT:-$PWD/.tsbuild-example}"
 out="$PWD/.tsbuild-example-out"
 mkdir -p "$out"
 tsbuild() { node dist/bundle/bin.js "$@"; }
@@ -15,4 +15,4 @@ tsbuild images
 tsbuild history example:latest
 tsbuild save -o "$out/example.tar" example:latest
 skopeo inspect "docker-archive:$out/example.tar" | head -20
-echo "example built: image example:latest, archive $out/example.tar (store: $TSBUILD_ROOT)"
+echo "example built: image example:latest in the store ${TSBUILD_ROOT:-(default: ~/.local/share/tsbuild)}, archive $out/example.tar"

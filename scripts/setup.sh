@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for tsbuild: the Debian packages a build needs (and, with --test, every package the
+# test suite uses), npm dependencies, the CLI on PATH (`npm link`), then the example built end to end.
+# .ci/run calls this same script, so what the README promises and what CI checks cannot drift apart.
+# Usage: scripts/setup.sh [--test] [--no-link] [--no-example]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test=0 link=1 example=1
+for a in "$@"; do
+  case "$a" in
+    --test) with_test=1 ;;
+    --no-link) link=0 ;;
+    --no-example) example=0 ;;
+    *) echo "setup.sh: unknown option $a (known: --test --no-link --no-example)" >&2; exit 2 ;;
+  esac
+done
+
+# What a build needs: a RUN sandbox (crun; runc and bubblewrap are the alternatives), RUN's default network
+# (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD, and git for git contexts.
+PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd tar git)
+# What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's script.
+TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux)
+[ "$with_test" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npm run build
+if [ "$link" = 1 ]; then
+  # `tsbuild` on PATH, pointing at this checkout (a symlink: a later `npm run build` updates it).
+  npm link --no-audit --no-fund >/dev/null 2>&1 || echo "setup.sh: could not put tsbuild on PATH with \`npm link\` (needs write access to $(npm prefix -g)); use node dist/bundle/bin.js" >&2
+fi
+[ "$example" = 1 ] && scripts/example.sh
+exit 0
