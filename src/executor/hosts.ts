@@ -4,7 +4,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProcessSpec } from "./types.js";
 
-export const DEFAULT_HOSTNAME = "tsbuild";
+/** BuildKit's RUN hostname; scripts that print or check it see what they would under buildx. */
+export const DEFAULT_HOSTNAME = "buildkitsandbox";
 
 /** slirp4netns's fixed layout for its default 10.0.2.0/24: the RUN is 10.0.2.100, gateway .2, DNS .3 (a forwarder). */
 export const RUN_NETWORK_RESOLV_CONF = "nameserver 10.0.2.3\n";
@@ -27,16 +28,7 @@ export function mountStubsFor(spec: Pick<ProcessSpec, "extraMounts">): string[] 
 }
 
 export function hostsFileContent(hostname: string, extra: readonly { host: string; ip: string }[] = []): string {
-  return [
-    `127.0.0.1\tlocalhost ${hostname}`,
-    "::1\tlocalhost ip6-localhost ip6-loopback",
-    "fe00::0\tip6-localnet",
-    "ff00::0\tip6-mcastprefix",
-    "ff02::1\tip6-allnodes",
-    "ff02::2\tip6-allrouters",
-    ...extra.map((e) => `${e.ip}\t${e.host}`),
-    "",
-  ].join("\n");
+  return [`127.0.0.1\tlocalhost ${hostname}`, "::1\tlocalhost ip6-localhost ip6-loopback", ...extra.map((e) => `${e.ip}\t${e.host}`), ""].join("\n");
 }
 
 /** The host's resolv.conf; like Docker, fall back to public resolvers when the host has none. */

@@ -10,6 +10,11 @@ export interface ResolvedUser {
   uid: number;
   gid: number;
   home?: string;
+  /**
+   * Supplementary groups: the /etc/group entries listing the user's name, only when the spec names no group (runc's
+   * GetExecUser, which BuildKit uses: `USER bob` gets bob's groups, `USER bob:staff` only staff).
+   */
+  additionalGids?: number[];
 }
 
 export interface LookupUserOptions {
@@ -82,10 +87,12 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
   let uid: number;
   let gid: number;
   let home: string | undefined;
+  let name: string | undefined;
   if (NUMERIC.test(userPart)) {
     uid = checkId(userPart, "uid", spec);
     const entry = passwd.find((p) => p.uid === uid);
     home = entry?.home;
+    name = entry?.name;
     gid = opts.numericGidDefault === "same" ? uid : (entry?.gid ?? 0);
   } else {
     const entry = passwd.find((p) => p.name === userPart);
@@ -101,6 +108,7 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
     uid = entry.uid;
     gid = entry.gid;
     home = entry.home;
+    name = entry.name;
   }
 
   if (groupPart !== undefined) {
@@ -130,5 +138,13 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
   }
   const out: ResolvedUser = { uid, gid };
   if (home !== undefined && home !== "") out.home = home;
+  if (groupPart === undefined && name !== undefined) {
+    const groups = (await readDb(rootfs, "/etc/group")) ?? [];
+    const gids = groups
+      .filter((r) => r[2] !== undefined && NUMERIC.test(r[2]) && (r[3] ?? "").split(",").includes(name as string))
+      .map((r) => Number(r[2]))
+      .filter((g) => g <= MAX_ID);
+    if (gids.length) out.additionalGids = [...new Set(gids)];
+  }
   return out;
 }

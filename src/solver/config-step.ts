@@ -43,16 +43,12 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
     case "ARG": {
       const out: { name: string; value?: string }[] = [];
       for (const a of t.args) {
-        let value: string | undefined;
+        const def = a.default !== undefined ? x(a.default) : undefined;
         const cli = run.buildArgs.get(a.name);
-        if (cli !== undefined) {
-          value = cli;
-          run.usedBuildArgs.add(a.name);
-        } else if (a.default !== undefined) value = x(a.default);
-        else value = run.globalArgs.get(a.name);
-        if (value !== undefined) state.args.set(a.name, value);
-        else state.args.set(a.name, "");
-        out.push(a.default === undefined ? { name: a.name } : { name: a.name, value: value ?? "" });
+        if (cli !== undefined) run.usedBuildArgs.add(a.name);
+        state.args.set(a.name, cli ?? def ?? run.globalArgs.get(a.name));
+        // History shows the Dockerfile's default (expanded), never a --build-arg override, as BuildKit writes it.
+        out.push(def === undefined ? { name: a.name } : { name: a.name, value: def });
       }
       meta(run, state, { kind: "ARG", args: out }, range);
       return;

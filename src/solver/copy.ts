@@ -412,8 +412,9 @@ class Session {
 
   /**
    * Prepares directory `target` for a source directory. Returns where its children go.
-   * top: the COPY destination itself keeps its metadata when it exists (BuildKit copies the source dir's
-   * metadata onto it only when it creates it); nested directories always take the source's metadata.
+   * top: the COPY destination itself keeps its metadata when it exists, and when it is created gets BuildKit's
+   * 0755 (or --chmod, which BuildKit applies to it since fsutil#228), owned by --chown or root — never the source
+   * dir's mode or owner; nested directories always take the source's metadata.
    */
   async enterDir(stat: Stats, target: string, top: boolean, policy: Policy, rel?: string): Promise<string> {
     if (policy.ledger && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
@@ -438,9 +439,10 @@ class Session {
       await mkdir(target);
       this.markFresh(target);
     }
-    const owner = this.ownerFor(stat, policy);
+    const owner = top ? (policy.owner ?? { uid: 0, gid: 0 }) : this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
-    const mode = policy.chmod ? policy.chmod(perm, true) : perm;
+    const base = top ? 0o755 : perm;
+    const mode = policy.chmod ? policy.chmod(base, true) : base;
     this.entries.set(target, { path: this.rel(target), type: "directory", mode, ...owner, mtime: this.mtimeOf(stat) });
     this.before.delete(target);
     return target;

@@ -10,7 +10,7 @@ import { runStep } from "./run-step.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
 import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
-import { DEFAULT_SHELL, type StageState } from "./stage-state.js";
+import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { envKey, normalizeEnvList } from "../image/env.js";
 
 export interface RunInstructionInput {
@@ -65,12 +65,37 @@ export function runEnv(state: StageState, extra: string[] = []): string[] {
   const env = normalizeEnvList(state.config.config.Env);
   const defined = new Set(env.map(envKey));
   for (const [k, v] of state.args)
-    if (!defined.has(k)) {
+    if (v !== undefined && !defined.has(k)) {
       env.push(`${k}=${v}`);
       defined.add(k);
     }
   for (const kv of extra) if (!defined.has(envKey(kv))) env.push(kv);
   return env;
+}
+
+/**
+ * The `|N K=V …` prefix BuildKit puts before a RUN's command in history: every ARG declared in the stage, in
+ * declaration order, with the value the RUN sees (ENV wins; an ARG without a value shows as `K=`).
+ */
+export function runHistoryArgs(state: StageState): string {
+  if (state.args.size === 0) return "";
+  const env = expansionEnv(state);
+  return `|${state.args.size} ${[...state.args.keys()].map((k) => `${k}=${env.get(k) ?? ""}`).join(" ")} `;
+}
+
+/**
+ * Proxy build args reach RUN without an ARG line, in both spellings (BuildKit's llb.ProxyEnv): `--build-arg
+ * http_proxy=X` gives RUN http_proxy=X and HTTP_PROXY=X; a spelling given explicitly keeps its own value.
+ */
+export function proxyEnv(buildArgs: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const upper of ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]) {
+    const lower = upper.toLowerCase();
+    const value = buildArgs.get(lower) ?? buildArgs.get(upper);
+    if (value === undefined) continue;
+    out.push(`${upper}=${buildArgs.get(upper) ?? value}`, `${lower}=${value}`);
+  }
+  return out;
 }
 
 export async function executeRun(state: StageState, input: RunInstructionInput, ctx: RunContext): Promise<LayerEntry[]> {
@@ -92,6 +117,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
     cwd: state.config.config.WorkingDir || "/",
     uid: user.uid,
     gid: user.gid,
+    ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}),
     network: input.network,
     ...(input.extraHosts?.length ? { extraHosts: input.extraHosts } : {}),
     ...(extraMounts.length ? { extraMounts } : {}),

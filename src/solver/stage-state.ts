@@ -10,8 +10,11 @@ export interface LayerRef {
 export interface StageState {
   config: ImageConfig;
   layers: LayerRef[];
-  /** ARG values in scope in this stage (declared with ARG). */
-  args: Map<string, string>;
+  /**
+   * ARGs declared in this stage, in declaration order; undefined for an ARG with no value (BuildKit leaves it unset:
+   * not exported to RUN, `${X-default}` sees it unset, yet RUN's history lists it as `X=`).
+   */
+  args: Map<string, string | undefined>;
   /** CMD set by an instruction of this stage (ENTRYPOINT then does not reset it). */
   cmdSet: boolean;
   /** Cache key of the filesystem so far (base image, then every layer step); config-only steps leave it alone. */
@@ -23,7 +26,8 @@ export const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
 /** Variables visible to expansion: ARGs, overridden by ENV (Docker: ENV always wins over ARG of the same name). */
 export function expansionEnv(state: StageState): Map<string, string> {
-  const env = new Map(state.args);
+  const env = new Map<string, string>();
+  for (const [k, v] of state.args) if (v !== undefined) env.set(k, v);
   for (const [k, v] of envMap(state.config.config.Env)) env.set(k, v);
   return env;
 }

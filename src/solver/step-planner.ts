@@ -9,13 +9,13 @@ import { applyCopy, ensureDir } from "./copy.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
-import { executeRun, runArgv } from "./run-instruction.js";
+import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
 import { parseMountSpec } from "./mount-spec.js";
 import { prepareRunMounts } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
 import type { MountSpec } from "./mount-spec.js";
-import { PROXY_ARGS, expand, type BuildSession } from "./build-session.js";
+import { expand, type BuildSession } from "./build-session.js";
 import { imageRootfs, resolveImage } from "./base-image.js";
 import { parseEnvEntry } from "../image/env.js";
 
@@ -46,7 +46,7 @@ export function envParts(state: StageState): KeyParts {
     env.add(k);
     parts[`env:${k}`] = v;
   }
-  for (const [k, v] of state.args) if (!env.has(k)) parts[`arg:${k}`] = v;
+  for (const [k, v] of state.args) if (v !== undefined && !env.has(k)) parts[`arg:${k}`] = v;
   return parts;
 }
 
@@ -68,7 +68,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           state.config.config.WorkingDir = path;
         },
         async execute(rootfs) {
-          const owner = user ? await lookupUser(rootfs, user) : undefined;
+          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid).
+          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same" }) : undefined;
           return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
         },
       };
@@ -167,7 +168,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         heredocs: t.heredocs,
         network,
         extraHosts: run.addHosts,
-        extraEnv: PROXY_ARGS.flatMap((n) => (run.buildArgs.has(n) ? [`${n}=${run.buildArgs.get(n)}`] : [])),
+        extraEnv: proxyEnv(run.buildArgs),
       } as const;
       const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
       const parts: KeyParts = {
@@ -193,7 +194,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       return {
         parts,
         ...(Object.keys(files).length ? { files } : {}),
-        createdBy: `RUN ${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        createdBy: `RUN ${runHistoryArgs(state)}${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
         async execute(rootfs) {
           const mounts = await prepareRunMounts(specs, {
             storeRoot: run.engine.root,

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe("lookupUser", () => {
   it("resolves names from /etc/passwd with their primary group and home", async () => {
-    expect(await lookupUser(rootfs, "app")).toEqual({ uid: 1000, gid: 1001, home: "/home/app" });
+    expect(await lookupUser(rootfs, "app")).toEqual({ uid: 1000, gid: 1001, home: "/home/app", additionalGids: [1001, 50] });
     expect(await lookupUser(rootfs, "root")).toEqual({ uid: 0, gid: 0, home: "/root" });
   });
 
@@ -34,10 +34,17 @@ describe("lookupUser", () => {
 
   it("gives a bare numeric uid gid 0 (USER) or the same gid (COPY --chown)", async () => {
     expect(await lookupUser(rootfs, "4242")).toEqual({ uid: 4242, gid: 0 });
-    expect(await lookupUser(rootfs, "1000")).toEqual({ uid: 1000, gid: 1001, home: "/home/app" });
+    expect(await lookupUser(rootfs, "1000")).toEqual({ uid: 1000, gid: 1001, home: "/home/app", additionalGids: [1001, 50] });
     expect(await lookupUser(rootfs, "4242", { numericGidDefault: "same" })).toEqual({ uid: 4242, gid: 4242 });
     expect(await lookupUser(empty, "1000", { numericGidDefault: "same" })).toEqual({ uid: 1000, gid: 1000 });
     expect(await lookupUser(empty, "5")).toEqual({ uid: 5, gid: 0 });
+  });
+
+  it("gives supplementary groups from /etc/group only when the spec names no group (runc's rule)", async () => {
+    expect((await lookupUser(rootfs, "app:staff")).additionalGids).toBeUndefined();
+    expect((await lookupUser(rootfs, "1000:50")).additionalGids).toBeUndefined();
+    expect((await lookupUser(rootfs, "4242")).additionalGids).toBeUndefined();
+    expect((await lookupUser(empty, "1000")).additionalGids).toBeUndefined();
   });
 
   it("fails clearly for unknown users and groups", async () => {

@@ -118,11 +118,11 @@ describe("applyCopy: files", () => {
 });
 
 describe("applyCopy: directories", () => {
-  it("copies a directory's contents (not the dir) into a new dest that takes the source dir's mode", async () => {
+  it("copies a directory's contents (not the dir) into a new dest created 0755 root:root as BuildKit does", async () => {
     const entries = await copy(["app"], "/srv/app");
     expect(brief(entries)).toEqual([
       "srv directory 0755 0:0",
-      "srv/app directory 0750 0:0",
+      "srv/app directory 0755 0:0",
       "srv/app/.env file 0644 0:0",
       "srv/app/abs-link symlink 0777 0:0",
       "srv/app/docs directory 0755 0:0",
@@ -197,7 +197,7 @@ describe("applyCopy: --chown, --chmod", () => {
     expect(brief(entries).slice(0, 4)).toEqual([
       "home directory 0755 1000:1001",
       "home/app directory 0755 1000:1001",
-      "home/app/src directory 0750 1000:1001",
+      "home/app/src directory 0755 1000:1001",
       "home/app/src/.env file 0644 1000:1001",
     ]);
     expect(entries.every((e) => e.uid === 1000 && e.gid === 1001)).toBe(true);
