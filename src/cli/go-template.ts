@@ -179,6 +179,11 @@ export function parseGoTemplate(source: string): GoTemplate {
 
 // ---- evaluation ----
 
+/** A Go nil map: prints `map[]`, encodes as JSON null (docker's `{{.Config.Labels}}` of an image without labels). */
+export class NilMap extends Map<string, never> {}
+/** A Go nil slice: prints `[]`, encodes as JSON null. */
+export class NilList extends Array<never> {}
+
 function typeName(v: unknown): string {
   if (v === null || v === undefined) return "nil";
   if (v instanceof Map) return "map";
@@ -237,6 +242,7 @@ export function goPrint(v: unknown): string {
 /** Go's encoding/json: Maps become objects with sorted keys, and <, >, & are escaped as \u003c, \u003e, \u0026. */
 export function goJson(v: unknown): string {
   const plain = (x: unknown): unknown => {
+    if (x instanceof NilMap || x instanceof NilList) return null;
     if (x instanceof Map) return Object.fromEntries([...x.entries()].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)).map(([k, y]) => [k, plain(y)]));
     if (Array.isArray(x)) return x.map(plain);
     if (x !== null && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, plain(y)]));
@@ -383,7 +389,7 @@ export function parseListFormat(format: string | undefined): ListFormat {
  * Renders rows as docker's formatter does: each row is the template's output plus a newline; a table starts with the
  * template run over `header` (field → column title) and aligns tab-separated cells (Go tabwriter: minwidth 10, padding 3).
  */
-export function renderList(template: GoTemplate, table: boolean, rows: readonly unknown[], header: Record<string, string>): string {
+export function renderList(template: GoTemplate, table: boolean, rows: readonly unknown[], header: object): string {
   const body = rows.map((r) => template.execute(r) + "\n").join("");
   if (!table) return body;
   return tabulate(template.execute(header) + "\n" + body);
