@@ -1,4 +1,5 @@
-// A small declarative flag parser: `--name=value`, `--name value`, `-n value`, repeated list flags, booleans.
+// A small declarative flag parser: `--name=value`, `--name value`, `-n value`, `-af` (grouped short flags),
+// repeated list flags, booleans; an unknown flag gets a "did you mean".
 import { UsageError } from "../errors.js";
 import { suggest } from "../util/suggest.js";
 
@@ -41,6 +42,12 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const name = eq >= 0 ? arg.slice(1, eq) : arg.slice(1);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byShort.get(name);
+      // `-af` = `-a -f`, as docker (cobra) reads it: leading boolean short flags, the last one may take a value.
+      const group = [...name].map((c) => byShort.get(c));
+      if (!spec && name.length > 1 && group.every((g, j) => g !== undefined && (g.type === "boolean" || j === group.length - 1))) {
+        for (const g of group.slice(0, -1)) flags.set((g as FlagSpec).name, true);
+        spec = group[group.length - 1] as FlagSpec;
+      }
       // `-tag` for `--tag`: a long name written with one dash.
       if (!spec) throw unknownFlag(`-${name}`, byName.has(name) ? name : name.length > 2 ? suggest(name, [...byName.keys()]) : undefined, command);
     } else {
