@@ -35,6 +35,7 @@ const UNIT = [
   "test/context/locate-dockerfile.test.ts",
   "test/solver/meta.test.ts",
   "test/registry/units.test.ts",
+  "test/cli/go-template.test.ts",
 ];
 
 export default defineConfig({

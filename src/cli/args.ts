@@ -1,5 +1,7 @@
-// A small declarative flag parser: `--name=value`, `--name value`, `-n value`, repeated list flags, booleans.
+// A small declarative flag parser: `--name=value`, `--name value`, `-n value`, `-af` (grouped short flags),
+// repeated list flags, booleans; an unknown flag gets a "did you mean".
 import { UsageError } from "../errors.js";
+import { suggest } from "../util/suggest.js";
 
 export type FlagType = "string" | "boolean" | "list";
 export interface FlagSpec {
@@ -34,19 +36,20 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byName.get(name);
-      if (!spec)
-        throw new UsageError("UNKNOWN_FLAG", `unknown flag --${name} for \`tsbuild ${command}\``, {
-          hint: `run \`tsbuild ${command} --help\` for the flags it takes`,
-        });
+      if (!spec) throw unknownFlag(`--${name}`, suggest(name, [...byName.keys()]), command);
     } else if (arg.startsWith("-") && arg.length > 1) {
       const eq = arg.indexOf("=");
       const name = eq >= 0 ? arg.slice(1, eq) : arg.slice(1);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byShort.get(name);
-      if (!spec)
-        throw new UsageError("UNKNOWN_FLAG", `unknown flag -${name} for \`tsbuild ${command}\``, {
-          hint: `run \`tsbuild ${command} --help\` for the flags it takes`,
-        });
+      // `-af` = `-a -f`, as docker (cobra) reads it: leading boolean short flags, the last one may take a value.
+      const group = [...name].map((c) => byShort.get(c));
+      if (!spec && name.length > 1 && group.every((g, j) => g !== undefined && (g.type === "boolean" || j === group.length - 1))) {
+        for (const g of group.slice(0, -1)) flags.set((g as FlagSpec).name, true);
+        spec = group[group.length - 1] as FlagSpec;
+      }
+      // `-tag` for `--tag`: a long name written with one dash.
+      if (!spec) throw unknownFlag(`-${name}`, byName.has(name) ? name : name.length > 2 ? suggest(name, [...byName.keys()]) : undefined, command);
     } else {
       positionals.push(arg);
       continue;
@@ -79,6 +82,11 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     }
   }
   return { flags, positionals };
+}
+
+function unknownFlag(flag: string, near: string | undefined, command: string): UsageError {
+  const help = `run \`tsbuild ${command} --help\` for the flags it takes`;
+  return new UsageError("UNKNOWN_FLAG", `unknown flag ${flag} for \`tsbuild ${command}\``, { hint: near ? `did you mean --${near}? (${help})` : help });
 }
 
 function isKnownFlag(arg: string, byName: Map<string, FlagSpec>, byShort: Map<string, FlagSpec>): boolean {

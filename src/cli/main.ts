@@ -5,6 +5,7 @@ import { helpText } from "./args.js";
 import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
 import { codeFrame, readTextOrUndefined } from "./format.js";
+import { suggest } from "../util/suggest.js";
 
 type Loader = () => Promise<Command>;
 // Commands load lazily: a `tsbuild images` never pays for the build machinery's imports.
@@ -21,10 +22,32 @@ const COMMANDS: Record<string, Loader> = {
   load: async () => (await import("./commands/archive.js")).loadCommand,
   prune: async () => (await import("./commands/store.js")).pruneCommand,
   du: async () => (await import("./commands/store.js")).duCommand,
+  "image prune": async () => (await import("./commands/store.js")).imagePruneCommand,
   pull: async () => (await import("./commands/registry.js")).pullCommand,
   push: async () => (await import("./commands/registry.js")).pushCommand,
   login: async () => (await import("./commands/registry.js")).loginCommand,
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
+};
+
+// docker's command groups: `tsbuild image ls` is `tsbuild images`, `tsbuild builder prune` is `tsbuild prune`, ...
+const GROUPS: Record<string, Record<string, string>> = {
+  image: {
+    ls: "images",
+    list: "images",
+    rm: "rmi",
+    remove: "rmi",
+    inspect: "inspect",
+    history: "history",
+    tag: "tag",
+    save: "save",
+    load: "load",
+    pull: "pull",
+    push: "push",
+    prune: "image prune",
+    build: "build",
+  },
+  builder: { build: "build", prune: "prune", du: "du" },
+  buildx: { build: "build", b: "build", prune: "prune", du: "du" },
 };
 
 const SUMMARY = `tsbuild — a daemonless Dockerfile build engine
@@ -50,7 +73,11 @@ Commands:
   login      Check and store credentials for a registry
   logout     Remove stored credentials for a registry
 
-Run \`tsbuild COMMAND --help\` for a command's flags.
+Docker's command groups work too:
+  image ls|list|rm|remove|inspect|history|tag|save|load|pull|push|prune|build
+  builder prune|du|build, buildx build|prune|du
+
+Run \`tsbuild help COMMAND\` or \`tsbuild COMMAND --help\` for a command's flags.
 `;
 
 export function defaultIO(): CliIO {
@@ -64,7 +91,7 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
   signal?.addEventListener("abort", onSignal, { once: true });
   try {
     const first = argv[0];
-    if (first === undefined || first === "help" || first === "--help" || first === "-h") {
+    if (first === undefined || first === "--help" || first === "-h" || (first === "help" && argv.length === 1)) {
       io.stdout.write(SUMMARY);
       return first === undefined ? 2 : 0;
     }
@@ -72,15 +99,23 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
       io.stdout.write("tsbuild 0.1.0\n");
       return 0;
     }
-    // `tsbuild -t name .` means `tsbuild build -t name .`
-    const loader = COMMANDS[first];
-    if (!loader && !first.startsWith("-") && !looksLikePath(first)) {
-      io.stderr.write(`tsbuild: unknown command "${first}"\nRun \`tsbuild --help\` for the commands.\n`);
+    // `tsbuild help image ls` = `tsbuild image ls --help`.
+    if (first === "help") return await main([...argv.slice(1), "--help"], io, signal);
+    const resolved = resolveCommand(argv);
+    if ("unknown" in resolved) {
+      io.stderr.write(
+        `tsbuild: unknown command "${resolved.unknown}"\n${resolved.near ? `Did you mean "${resolved.near}"?\n` : ""}Run \`tsbuild --help\` for the commands.\n`,
+      );
       return 2;
     }
-    const command = await (loader ?? (COMMANDS.build as Loader))();
-    const rest = loader ? argv.slice(1) : argv;
+    if ("group" in resolved) {
+      io.stdout.write(groupHelp(resolved.group));
+      return resolved.help ? 0 : 2;
+    }
+    const command = await resolved.load();
+    const rest = resolved.rest;
     if (rest.includes("--help") || rest.includes("-h")) {
+      if (resolved.alias) io.stdout.write(`\`tsbuild ${resolved.alias}\` is \`tsbuild ${resolved.name}\`.\n\n`);
       io.stdout.write(helpText(command.usage, command.summary, command.flags));
       return 0;
     }
@@ -91,6 +126,44 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
   } finally {
     signal?.removeEventListener("abort", onSignal);
   }
+}
+
+type Resolved = { load: Loader; name: string; alias?: string; rest: string[] } | { unknown: string; near?: string } | { group: string; help: boolean };
+
+/** argv → the command it names (through docker's groups), or what was not found with the nearest name. */
+function resolveCommand(argv: readonly string[]): Resolved {
+  const first = argv[0] as string;
+  const group = GROUPS[first];
+  if (group) {
+    const sub = argv[1];
+    if (sub === undefined || sub === "--help" || sub === "-h") return { group: first, help: sub !== undefined };
+    const name = group[sub];
+    if (name === undefined)
+      return {
+        unknown: `${first} ${sub}`,
+        ...nearest(
+          `${first} ${sub}`,
+          Object.keys(group).map((k) => `${first} ${k}`),
+        ),
+      };
+    return { load: COMMANDS[name] as Loader, name, alias: `${first} ${sub}`, rest: argv.slice(2) };
+  }
+  const loader = COMMANDS[first];
+  if (loader && !first.includes(" ")) return { load: loader, name: first, rest: argv.slice(1) };
+  // `tsbuild -t name .` means `tsbuild build -t name .`
+  if (first.startsWith("-") || looksLikePath(first)) return { load: COMMANDS.build as Loader, name: "build", rest: [...argv] };
+  const names = [...Object.keys(COMMANDS).filter((n) => !n.includes(" ")), ...Object.keys(GROUPS)];
+  return { unknown: first, ...nearest(first, names) };
+}
+
+function nearest(word: string, candidates: readonly string[]): { near?: string } {
+  const near = suggest(word, candidates);
+  return near === undefined ? {} : { near };
+}
+
+function groupHelp(group: string): string {
+  const subs = Object.entries(GROUPS[group] ?? {}).map(([sub, name]) => `  ${sub.padEnd(10)} = tsbuild ${name}`);
+  return `Usage: tsbuild ${group} COMMAND\n\ndocker's \`${group}\` commands, each an alias:\n${subs.join("\n")}\n\nRun \`tsbuild ${group} COMMAND --help\` for a command's flags.\n`;
 }
 
 function looksLikePath(s: string): boolean {

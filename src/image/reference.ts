@@ -103,7 +103,9 @@ export function parseReference(input: string): ImageReference {
   if (path === "") throw invalid(s, "the repository name is empty");
   for (const comp of path.split("/")) {
     if (comp === "") throw invalid(s, "the repository name has an empty path component");
-    if (comp.toLowerCase() !== comp) throw invalid(s, `the repository name must be lower-case (${JSON.stringify(comp)})`);
+    // docker's own words, so scripts and searches match; then the fix.
+    if (comp.toLowerCase() !== comp)
+      throw invalid(s, `invalid reference format: repository name must be lowercase (write ${JSON.stringify(comp.toLowerCase())}, all lower-case)`);
     if (!PATH_COMPONENT_RE.test(comp)) {
       throw invalid(
         s,

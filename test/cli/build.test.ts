@@ -198,7 +198,7 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     }
     return p;
   };
-  const refsBefore = async () => (await r(["images", "--format", "json"])).stdout;
+  const refsBefore = async () => (await r(["images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}"])).stdout;
 
   const cases: [string, () => Promise<string[]>, RegExp][] = [
     ["unknown instruction", async () => ["-t", "bad:1", await project("FROM scratch\nCOPPY a /\n")], /Dockerfile:2:1: .*COPPY/],

@@ -41,8 +41,8 @@ describe("parseReference", () => {
 
   it.each([
     ["", /empty/],
-    ["Busybox", /lower-case/],
-    ["user/Img", /lower-case/],
+    ["Busybox", /invalid reference format: repository name must be lowercase \(write "busybox"/],
+    ["user/Img", /repository name must be lowercase \(write "img"/],
     ["busybox:", /tag ""/],
     ["busybox:-x", /tag "-x"/],
     ["busybox:.x", /tag ".x"/],
