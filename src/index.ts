@@ -13,6 +13,7 @@ export { openEngine, type Engine, type EngineOptions } from "./engine.js";
 export { parseDockerfile } from "./frontend/parse.js";
 export { planBuild, type BuildPlan, type PlanOptions, type PlanPlatform, type PlannedStage, type StageEdge, type SourceRef } from "./frontend/plan.js";
 export { runChecks } from "./frontend/checks.js";
+export { outlineBuild, listTargets, type Outline, type OutlineArg, type OutlineMount, type Target } from "./frontend/outline.js";
 export { splitStages, findStage } from "./frontend/stages.js";
 export { decodeInstruction, type TypedInstruction } from "./frontend/instructions.js";
 export { expandWord, expandWords } from "./frontend/expand.js";

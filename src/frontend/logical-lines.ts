@@ -1,5 +1,6 @@
 // Dockerfile text → parser directives + logical lines: continuations joined with the escape char, comments and
-// blank lines dropped, heredoc bodies collected. Positions map every character back to its physical line/column.
+// blank lines dropped (the comment lines just above a line are kept with it, for descriptions), heredoc bodies
+// collected. Positions map every character back to its physical line/column.
 import { DockerfileParseError } from "../errors.js";
 import type { Directives, Heredoc, Position, SourceRange, Warning } from "./types.js";
 
@@ -17,6 +18,11 @@ export interface LogicalLine {
   /** The physical lines it came from, joined with newlines (for `original`). */
   original: string;
   heredocs: Heredoc[];
+  /**
+   * The comments above this line since the previous one (BuildKit's PrevComment): text after `#`, trimmed; blank
+   * lines do not end the run, an empty `#` line does. Where `--call=outline|targets` find descriptions.
+   */
+  comments: string[];
   range: SourceRange;
   /** Position of an offset in `text`. */
   positionOf(offset: number): Position;
@@ -57,10 +63,19 @@ export function splitLogicalLines(source: string, file: string): LogicalLines {
   const lines: LogicalLine[] = [];
   const continuation = new RegExp(`${escape === "`" ? "`" : "\\\\"}[ \\t]*$`);
 
+  // Directive lines are comments too, as in BuildKit's parser.
+  let comments: string[] = physical.slice(0, next).map(commentText);
   let i = next;
   while (i < physical.length) {
     const first = physical[i] as string;
-    if (/^[ \t]*$/.test(first) || /^[ \t]*#/.test(first)) {
+    if (/^[ \t]*#/.test(first)) {
+      const c = commentText(first);
+      if (c === "") comments = [];
+      else comments.push(c);
+      i++;
+      continue;
+    }
+    if (/^[ \t]*$/.test(first)) {
       i++;
       continue;
     }
@@ -144,12 +159,19 @@ export function splitLogicalLines(source: string, file: string): LogicalLines {
       text: trimmed,
       original,
       heredocs,
+      comments,
       range: rangeOf(file, startPos.line, startPos.column, endLine, lastPhysical.length + 1),
       positionOf,
     });
+    comments = [];
     i = lineNo;
   }
   return { directives, lines, warnings };
+}
+
+/** A comment line's text as BuildKit keeps it: the first character (the `#` of an unindented line) dropped, trimmed. */
+function commentText(line: string): string {
+  return line.slice(1).trim();
 }
 
 function readDirectives(physical: string[], file: string): { directives: Directives; next: number } {

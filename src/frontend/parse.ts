@@ -106,6 +106,7 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
     original: inner ? text : line.original,
     range: inner ? { ...line.range, start: line.positionOf(baseOffset) } : line.range,
   };
+  if (!inner && line.comments.length > 0) instr.comments = line.comments;
   recordLayout(instr, { text, positionOf: (o) => line.positionOf(baseOffset + o), flagOffsets: ast.flags.map((f) => f.offset), restOffset });
   if (keyword === "ONBUILD") {
     if (!ast.rest) throw arity(keyword, kwRange, "ONBUILD needs an instruction to run later");

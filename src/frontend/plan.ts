@@ -3,7 +3,9 @@
 // stage; FROM names only earlier ones; a cycle is an error; only the stages the target needs are in the plan.
 // Pure: `check`, `parse` and `build` get the same answer (and the same error at the same place) from here.
 import { BuildError, DockerfileParseError, TsbuildError, attachRange } from "../errors.js";
-import { expandWord } from "./expand.js";
+import { expandWord, expandWordWithInfo } from "./expand.js";
+import { parseReference } from "../image/reference.js";
+import { suggest } from "../util/suggest.js";
 import { decodeInstruction, type TypedInstruction } from "./instructions.js";
 import { argWordRanges, flagRange } from "./locate.js";
 import { findStage, splitStages } from "./stages.js";
@@ -133,6 +135,62 @@ export function resolveSourceRef(staged: StagedDockerfile, ref: string, current:
   return s ? { kind: "stage", index: s.index } : { kind: "image", name: ref };
 }
 
+/** The stages' names, in Dockerfile order: what a misspelled --target or --from is compared with. */
+export function stageNames(staged: StagedDockerfile): string[] {
+  return staged.stages.flatMap((s) => (s.name ? [s.name] : []));
+}
+
+/**
+ * For an image reference that could not be found: the stage it was most likely meant to name ("did you mean ...?"),
+ * or undefined. FROM only names earlier stages, so a FROM naming a later one is told so.
+ */
+export function stageHint(staged: StagedDockerfile, ref: string, current?: Stage): string | undefined {
+  const names = stageNames(staged);
+  // An exact name is "close" too here: FROM may name a stage that exists but comes later.
+  const close = names.find((n) => n.toLowerCase() === ref.toLowerCase()) ?? suggest(ref, names);
+  if (!close) return undefined;
+  const s = findStage(staged, close) as Stage;
+  if (current && s.index >= current.index)
+    return `did you mean the stage ${close}? FROM names only a stage defined above it, and ${close} comes later, so ${JSON.stringify(ref)} was taken as an image`;
+  return `did you mean ${close}? no stage is named ${JSON.stringify(ref)}, so it was taken as an image`;
+}
+
+/**
+ * A FROM's base name, expanded with the global ARGs. Empty (or, because an ARG is empty, not an image name at all:
+ * `FROM ${BASE}:1` → ":1") is an error naming the ARG that left it so, at the FROM's base word.
+ */
+function expandBase(staged: StagedDockerfile, stage: Stage, globalArgs: Map<string, string>, escape: string, range: SourceRange): string {
+  let info: { value: string; used: string[]; unset: string[] };
+  try {
+    info = expandWordWithInfo(stage.base, globalArgs, { escape, range });
+  } catch (e) {
+    if (e instanceof TsbuildError) throw attachRange(e, range);
+    throw e;
+  }
+  const baseName = info.value;
+  const empty = [...info.used.filter((n) => globalArgs.get(n) === ""), ...info.unset.filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n))];
+  const broken = baseName === "" || (empty.length > 0 && baseName.toLowerCase() !== "scratch" && !isReference(baseName));
+  if (!broken) return baseName;
+  const hint = "FROM lines see only the ARGs declared before the first FROM, with their defaults or --build-arg values";
+  const name = empty[0];
+  if (name === undefined) throw new BuildError("EMPTY_BASE", `base name (${stage.base}) should not be blank`, { range, hint });
+  const declared = new Set(staged.globalArgs.flatMap((i) => i.args.map((a) => a.split("=")[0] as string)));
+  const what = baseName === "" ? "base name is empty" : `base name ${JSON.stringify(baseName)} is not an image name`;
+  const why = declared.has(name)
+    ? `build arg ${name} has no value; give it a default (ARG ${name}=…) or --build-arg ${name}=…`
+    : `${name} is not an ARG declared before the first FROM; declare it there with a default (ARG ${name}=…)`;
+  throw new BuildError("EMPTY_BASE", `FROM ${stage.base}: ${what} because ${why}`, { range, hint });
+}
+
+function isReference(name: string): boolean {
+  try {
+    parseReference(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Global ARGs (before the first FROM), build args applied; FROM lines see them, stages only when re-declared. */
 function evaluateGlobalArgs(staged: StagedDockerfile, escape: string, buildArgs: Map<string, string>, used: Set<string>, into: Map<string, string>): void {
   for (const instr of staged.globalArgs) {
@@ -183,8 +241,10 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   const buildArgs = opts.buildArgs instanceof Map ? opts.buildArgs : new Map(Object.entries(opts.buildArgs ?? {}));
   const targetStage = opts.target === undefined ? staged.stages[staged.stages.length - 1] : findStage(staged, opts.target);
   if (!targetStage) {
+    const close = suggest(opts.target as string, stageNames(staged));
+    const stages = `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}`;
     throw new BuildError("UNKNOWN_TARGET", `target stage ${JSON.stringify(opts.target)} could not be found`, {
-      hint: `stages: ${staged.stages.map((s) => s.name ?? String(s.index)).join(", ")}`,
+      hint: close ? `did you mean ${close}? (${stages})` : stages,
     });
   }
   const usedBuildArgs = new Set<string>();
@@ -194,12 +254,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
 
   const stages: PlannedStage[] = staged.stages.map((stage) => {
     const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
-    const baseName = expandAt(stage.base, globalArgs, escape, fromRange);
-    if (baseName === "")
-      throw new BuildError("EMPTY_BASE", `base name (${stage.base}) should not be blank`, {
-        range: fromRange,
-        hint: "set the ARG it uses with --build-arg, or give the ARG a default",
-      });
+    const baseName = expandBase(staged, stage, globalArgs, escape, fromRange);
     const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
     const edges: StageEdge[] = base.kind === "stage" ? [{ index: base.index, via: "FROM", range: fromRange }] : [];
     const copyFrom = new Map<Instruction, SourceRef>();

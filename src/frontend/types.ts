@@ -34,6 +34,11 @@ export interface Instruction {
   range: SourceRange;
   /** ONBUILD carries the trigger instruction here. */
   trigger?: Instruction;
+  /**
+   * The comment lines directly above the instruction (text after `#`, trimmed), when there are any: where a stage's
+   * or an ARG's description comes from (`# NAME description`). Not part of `parse --json`.
+   */
+  comments?: string[];
 }
 
 export const KEYWORDS = [

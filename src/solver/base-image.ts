@@ -9,6 +9,7 @@ import { extractStoredLayers } from "../layer/extract-stored.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import { DEFAULT_PATH, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
 import { findImage } from "./image-writer.js";
+import { stageHint } from "../frontend/plan.js";
 import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { stagePrefix, type BuildSession } from "./build-session.js";
@@ -43,7 +44,7 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
       key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest,
     };
   } else {
-    const image = await resolveImage(run, baseName, stage.from.range);
+    const image = await resolveImage(run, baseName, stage.from.range, stage);
     // A stored config may predate load's checks (or the store was edited): its field types are checked before use.
     const problem = imageConfigProblem(image.config);
     if (problem)
@@ -70,17 +71,20 @@ export function baseKey(run: BuildSession, imageId: Digest): string {
 
 export type ResolvedBase = { id: Digest; config: ImageConfig; layers: LayerRef[] };
 
-/** An image named by FROM or --from: the local store first (unless --pull), then the registry; once per build. */
-export function resolveImage(run: BuildSession, name: string, range: SourceRange): Promise<ResolvedBase> {
+/**
+ * An image named by FROM or --from: the local store first (unless --pull), then the registry; once per build.
+ * `fromStage` is the stage whose FROM names it (FROM names only earlier stages, which a "did you mean" must know).
+ */
+export function resolveImage(run: BuildSession, name: string, range: SourceRange, fromStage?: Stage): Promise<ResolvedBase> {
   let p = run.resolved.get(name);
   if (!p) {
-    p = lookupOrPull(run, name, range);
+    p = lookupOrPull(run, name, range, fromStage);
     run.resolved.set(name, p);
   }
   return p;
 }
 
-export async function lookupOrPull(run: BuildSession, name: string, range: SourceRange): Promise<ResolvedBase> {
+export async function lookupOrPull(run: BuildSession, name: string, range: SourceRange, fromStage?: Stage): Promise<ResolvedBase> {
   const find = async () => {
     try {
       return await findImage(run.engine.content, run.engine.images, name);
@@ -99,10 +103,13 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
     } catch (e) {
       throwIfAborted(run.signal);
       const why = e instanceof Error ? e.message : String(e);
+      // A misspelled stage falls through to an image (as in BuildKit); only now, when no image is found, say so.
+      const misspelt = stageHint(run.staged, name, fromStage);
       throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store, and pulling it failed: ${why}`, {
         range,
-        hint:
-          e instanceof TsbuildError && e.hint
+        hint: misspelt
+          ? misspelt
+          : e instanceof TsbuildError && e.hint
             ? e.hint
             : "import it with `tsbuild load -i IMAGE.tar`, or check the name and your registry access (`tsbuild login HOST`)",
         cause: e,

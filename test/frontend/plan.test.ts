@@ -65,7 +65,7 @@ describe("stage references", () => {
     ["--from=$VAR", "FROM scratch AS a\nARG S=a\nFROM scratch\nCOPY --from=$S /x /\n", "FROM_EXPANSION", /variable expansion is not supported for --from/],
     ["--from=7 with two stages", "FROM scratch\nFROM scratch\nCOPY --from=7 /x /\n", "UNKNOWN_STAGE", /no stage 7/],
     ["an unknown target", "FROM scratch AS a\n", "UNKNOWN_TARGET", /target stage "zzz"/],
-    ["FROM with an empty ARG", "ARG B\nFROM $B\n", "EMPTY_BASE", /should not be blank/],
+    ["FROM with an empty ARG", "ARG B\nFROM $B\n", "EMPTY_BASE", /FROM \$B: base name is empty because build arg B has no value/],
   ])("%s is an error with a place", (_name, text, code, message) => {
     const e = fails(text, text.includes("AS a\n") && !text.includes("COPY") ? { target: "zzz" } : {});
     expect(e.code).toBe(code);

@@ -42,6 +42,12 @@ export const buildCommand: Command = {
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
     { name: "check", type: "boolean", help: "run the build checks only, without building (like `tsbuild check`)" },
+    {
+      name: "call",
+      type: "string",
+      value: "METHOD",
+      help: "build (default), check, outline (the args, secrets, ssh ids a target takes) or targets (the stages); add ,format=json for JSON",
+    },
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
@@ -62,13 +68,34 @@ export const buildCommand: Command = {
         hint: "e.g. `tsbuild build -t name .`",
       });
     const contextDir = resolve(ctx.io.cwd, args.positionals[0] as string);
-    if (flagBool(args, "check")) {
+    const callFlag = flagString(args, "call");
+    const call = callFlag === undefined ? undefined : (await import("./call.js")).parseCall(callFlag);
+    if (flagBool(args, "check") || call?.method === "check") {
       const { checkCommand } = await import("./check.js");
       const file = flagString(args, "file");
       return checkCommand.run({
         ...ctx,
-        argv: [...(file ? ["-f", file] : []), ...flagList(args, "build-arg").flatMap((a) => ["--build-arg", a]), args.positionals[0] as string],
+        argv: [
+          ...(file ? ["-f", file] : []),
+          ...flagList(args, "build-arg").flatMap((a) => ["--build-arg", a]),
+          ...(call?.format === "json" ? ["--format", "json"] : []),
+          args.positionals[0] as string,
+        ],
       });
+    }
+    if (call?.method === "outline" || call?.method === "targets") {
+      const { runCall } = await import("./call.js");
+      const [file, target] = [flagString(args, "file"), flagString(args, "target")];
+      return runCall(
+        ctx,
+        { ...call, method: call.method },
+        {
+          ...(file !== undefined ? { file } : {}),
+          context: args.positionals[0] as string,
+          buildArgs: parseBuildArgs(flagList(args, "build-arg"), ctx.io.env),
+          ...(target !== undefined ? { target } : {}),
+        },
+      );
     }
     const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
     const jobsText = flagString(args, "jobs");
