@@ -95,7 +95,45 @@ export interface ResourceLimits {
   pids: number;
   /** Memory limit in bytes; undefined: none. */
   memoryBytes?: number;
+  /** Size of the RUN's /dev/shm tmpfs in bytes (buildx's --shm-size); undefined: DEFAULT_SHM_BYTES. */
+  shmBytes?: number;
+  /** Process resource limits the RUN's command starts with (buildx's --ulimit); they replace the defaults per name. */
+  rlimits?: Rlimit[];
 }
+
+/** Docker's and BuildKit's /dev/shm: 64 MiB. */
+export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/** RLIM_INFINITY, written as `Infinity` here (2^64-1 has no exact JavaScript number). */
+export type RlimitValue = number;
+
+/** One resource limit by Docker's name ("nofile"), soft never above hard; Infinity is unlimited. */
+export interface Rlimit {
+  name: RlimitName;
+  soft: RlimitValue;
+  hard: RlimitValue;
+}
+
+/** Docker's --ulimit names (go-units) and the kernel's RLIMIT_* each stands for. */
+export const RLIMIT_NAMES = {
+  core: "RLIMIT_CORE",
+  cpu: "RLIMIT_CPU",
+  data: "RLIMIT_DATA",
+  fsize: "RLIMIT_FSIZE",
+  locks: "RLIMIT_LOCKS",
+  memlock: "RLIMIT_MEMLOCK",
+  msgqueue: "RLIMIT_MSGQUEUE",
+  nice: "RLIMIT_NICE",
+  nofile: "RLIMIT_NOFILE",
+  nproc: "RLIMIT_NPROC",
+  rss: "RLIMIT_RSS",
+  rtprio: "RLIMIT_RTPRIO",
+  rttime: "RLIMIT_RTTIME",
+  sigpending: "RLIMIT_SIGPENDING",
+  stack: "RLIMIT_STACK",
+} as const;
+
+export type RlimitName = keyof typeof RLIMIT_NAMES;
 
 /**
  * Enough for parallel compilers and test runners, small enough that a fork bomb ends the step long before it

@@ -18,6 +18,7 @@ import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists }
 import { type StoredImage } from "./image-writer.js";
 import { type SecretSource } from "./mount-spec.js";
 import type { ExecutorPreference } from "../executor/select-executor.js";
+import type { Rlimit } from "../executor/sandbox-policy.js";
 import type { BuildSandboxHooks } from "../executor/sandbox-hooks.js";
 import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { createHasher } from "../util/hasher.js";
@@ -60,6 +61,10 @@ export interface BuildOptions {
   allow?: string[];
   /** Most processes one RUN may have at once (default DEFAULT_PIDS_LIMIT). */
   pidsLimit?: number;
+  /** Size of every RUN's /dev/shm in bytes (buildx's --shm-size; default 64 MiB). Not in the cache key, as in BuildKit. */
+  shmSize?: number;
+  /** Resource limits every RUN's command starts with (buildx's --ulimit). Not in the cache key, as in BuildKit. */
+  ulimits?: Rlimit[];
   /** Labels set on the final image (buildx's --label), over the Dockerfile's LABELs. */
   labels?: Record<string, string>;
   /** The network of a RUN without --network= (buildx's --network); "host" grants the network.host entitlement. */
@@ -227,7 +232,12 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
           ]);
           hooks = sandboxHooks();
           return selectExecutor(opts.executor ?? "auto", {
-            limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
+            limits: {
+              ...defaultResourceLimits(),
+              ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}),
+              ...(opts.shmSize !== undefined ? { shmBytes: opts.shmSize } : {}),
+              ...(opts.ulimits?.length ? { rlimits: opts.ulimits } : {}),
+            },
             hooks,
           });
         }),

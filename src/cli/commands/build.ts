@@ -7,6 +7,7 @@ import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../input
 import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
+import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
@@ -51,6 +52,8 @@ export const buildCommand: Command = {
     { name: "iidfile", type: "string", value: "FILE", help: "write the image id to FILE" },
     { name: "network", type: "string", value: "MODE", help: "network of RUN steps without --network=: default, none or host" },
     { name: "add-host", type: "list", value: "HOST:IP", help: "add an /etc/hosts entry for RUN steps (repeatable)" },
+    { name: "shm-size", type: "string", value: "SIZE", help: "size of /dev/shm in RUN steps, e.g. 64m (default), 1g" },
+    { name: "ulimit", type: "list", value: "NAME=SOFT[:HARD]", help: "a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)" },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
@@ -108,6 +111,9 @@ export const buildCommand: Command = {
     if (network !== undefined && network !== "default" && network !== "none" && network !== "host")
       throw new UsageError("BAD_FLAG_VALUE", `--network takes default, none or host, not ${JSON.stringify(network)}`);
     const addHosts = flagList(args, "add-host").map(parseAddHost);
+    const shmText = flagString(args, "shm-size");
+    const shmSize = shmText === undefined ? undefined : parseShmSize(shmText);
+    const ulimits = parseUlimits(flagList(args, "ulimit"));
     const iidFlag = flagString(args, "iidfile");
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
@@ -139,6 +145,8 @@ export const buildCommand: Command = {
       ...(Object.keys(labels).length ? { labels } : {}),
       ...(network !== undefined ? { network } : {}),
       ...(addHosts.length ? { addHosts } : {}),
+      ...(shmSize !== undefined ? { shmSize } : {}),
+      ...(ulimits.length ? { ulimits } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
