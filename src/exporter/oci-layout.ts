@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
+import type { Writable } from "node:stream";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
@@ -21,6 +22,8 @@ export interface OciLayoutOptions {
   signal?: AbortSignal;
   /** How error messages name `dest` (e.g. "--output dest"); default "output file" / "output directory". */
   what?: string;
+  /** Write the tar into this stream (standard output) instead of `dest`; needs `tar`. */
+  stream?: Writable;
 }
 
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
@@ -143,7 +146,7 @@ export async function exportOciLayout(
 
   const manifests = opts.tar ? entries : [...(await keptEntries(dest, entries)), ...entries];
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
-  const w = opts.tar ? await openTarWriter(dest, opts.signal, opts.what) : await openDirWriter(dest, opts.signal, opts.what);
+  const w = opts.tar ? await openTarWriter(dest, opts.signal, opts.what, opts.stream) : await openDirWriter(dest, opts.signal, opts.what);
   try {
     await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
     await writeBlobs(w, store, blobs);
