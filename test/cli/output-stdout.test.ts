@@ -71,6 +71,24 @@ describe("-o - writes a tar to standard output", () => {
     expect(raw.layers).toHaveLength(1);
   });
 
+  it("a reader that closes the pipe early gets a clear error, not a crash or a bug report", async () => {
+    const big = join(dir.path, "big");
+    await mkdir(big);
+    await writeFile(join(big, "Dockerfile"), "FROM scratch\nCOPY blob /blob\n");
+    await writeFile(join(big, "blob"), Buffer.alloc(8 * 1024 * 1024, 7));
+    const res = await new Promise<{ code: number; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, "build", "--root", root, "-o", "type=docker,dest=-", big], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      child.stdout.once("data", () => child.stdout.destroy());
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code: code ?? -1, stderr }));
+    });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("broken pipe");
+    expect(res.stderr).not.toContain("this is a bug");
+  });
+
   it("refuses to write a tar to a terminal, before building", async () => {
     for (const o of ["-", "type=tar,dest=-", "type=docker,dest=-", "type=oci,dest=-"]) {
       const res = await tsbuild(["build", "--root", root, "-o", o, ctx], { stdoutIsTTY: true });
