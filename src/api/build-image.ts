@@ -3,7 +3,9 @@
 import { resolve } from "node:path";
 import { AbortError, isTsbuildError, UsageError } from "../errors.js";
 import type { Engine } from "../engine.js";
-import type { Descriptor, Digest } from "../image/types.js";
+import type { Descriptor, Digest, ImageConfig } from "../image/types.js";
+import { annotationsFor, type Annotation } from "../image/annotations.js";
+import { configPlatform } from "../image/platform.js";
 import { familiarName } from "../image/reference.js";
 import type { ProgressSink } from "../progress/events.js";
 import { runBuild, type BuildOptions, type BuildResult } from "../solver/build.js";
@@ -81,6 +83,11 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   if (opts.iidFile === "") throw new UsageError("BAD_FLAG_VALUE", "--iidfile needs a file name, not an empty string");
   const iidFile = opts.iidFile === undefined ? undefined : resolve(opts.iidFile);
   if (iidFile !== undefined) await checkOutputFile(iidFile, { what: "--iidfile" });
+  const layoutAnnotated = (opts.annotations ?? []).filter((a) => a.target !== "manifest");
+  if (layoutAnnotated.length > 0 && !outputs.some((o) => o.type === "oci"))
+    throw new UsageError("BAD_FLAG_VALUE", `--annotation ${layoutAnnotated[0]?.target}:…: only an OCI layout output has an index for it`, {
+      hint: "add -o type=oci,dest=FILE, or annotate the manifest (--annotation KEY=VALUE); a single-platform image pushed or saved has no index",
+    });
   for (const out of outputs) await checkOutput(out);
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
@@ -108,8 +115,9 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     // docker writes the id without a newline.
     if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
     const written: BuildImageResult["outputs"] = [];
+    const layout = layoutAnnotated.length > 0 ? await layoutAnnotations(engine, result, layoutAnnotated) : undefined;
     for (const out of outputs) {
-      const descriptor = await exportOutputs(engine, result, out, signal, progress);
+      const descriptor = await exportOutputs(engine, result, out.type === "oci" && layout ? { ...out, annotations: layout } : out, signal, progress);
       written.push({ spec: out, ...(descriptor ? { descriptor } : {}) });
       if (descriptor) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
     }
@@ -118,6 +126,15 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   } finally {
     await lock.release();
   }
+}
+
+/** The index.json annotations of an OCI layout: index ones on the index, descriptor ones on the image's entry (a
+ *  single-platform layout's root descriptor is the manifest's, so index-descriptor and manifest-descriptor meet). */
+async function layoutAnnotations(engine: Engine, result: BuildResult, list: Annotation[]): Promise<NonNullable<OutputSpec["annotations"]>> {
+  const platform = configPlatform(await engine.content.readJson<ImageConfig>(result.config));
+  const index = annotationsFor(list, "index", platform);
+  const descriptor = { ...annotationsFor(list, "index-descriptor", platform), ...annotationsFor(list, "manifest-descriptor", platform) };
+  return { ...(index ? { index } : {}), ...(Object.keys(descriptor).length ? { descriptor } : {}) };
 }
 
 function where(spec: CacheFromSpec): string {

@@ -24,6 +24,9 @@ export interface OutputSpec {
   compression?: "gzip" | "uncompressed";
   /** Names for the exported image; default: the build's tags. */
   names?: string[];
+  /** oci outputs: annotations of the layout's index.json and of the image's descriptor in it (buildx's --annotation
+   *  index:… / index-descriptor:… and manifest-descriptor:…). */
+  annotations?: { index?: Record<string, string>; descriptor?: Record<string, string> };
   /** tar, docker and oci (tar) outputs: write into this stream (`dest=-`: standard output) instead of `dest`. */
   stream?: Writable;
 }
@@ -60,7 +63,13 @@ export async function exportOutputs(
       for (const n of names) await engine.images.set(n, image.manifest);
       return image.manifest;
     case "oci": {
-      const r = await exportOciLayout(engine.content, [{ ...(names[0] ? { name: names[0] } : {}), manifest: image.manifest }], out.dest, {
+      const entry = {
+        ...(names[0] ? { name: names[0] } : {}),
+        manifest: image.manifest,
+        ...(out.annotations?.descriptor ? { annotations: out.annotations.descriptor } : {}),
+      };
+      const r = await exportOciLayout(engine.content, [entry], out.dest, {
+        ...(out.annotations?.index ? { indexAnnotations: out.annotations.index } : {}),
         tar: out.tar,
         compression: out.compression ?? "gzip",
         what: outputLabel(out),

@@ -8,6 +8,7 @@ import { GLOBAL_FLAGS, type CliIO, type Command, type CommandContext } from "../
 import { openEngine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
 import { parseShmSize, parseUlimits } from "../run-limits.js";
+import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
@@ -60,6 +61,12 @@ export const buildCommand: Command = {
     { name: "add-host", type: "list", value: "HOST:IP", help: "add an /etc/hosts entry for RUN steps (repeatable)" },
     { name: "shm-size", type: "string", value: "SIZE", help: "size of /dev/shm in RUN steps, e.g. 64m (default), 1g" },
     { name: "ulimit", type: "list", value: "NAME=SOFT[:HARD]", help: "a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)" },
+    {
+      name: "annotation",
+      type: "list",
+      value: "[TYPE:]KEY=VALUE",
+      help: "annotate the manifest (default), or TYPE index, manifest-descriptor, index-descriptor, e.g. manifest[linux/amd64]:K=V (repeatable)",
+    },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
@@ -123,6 +130,7 @@ export const buildCommand: Command = {
     const shmText = flagString(args, "shm-size");
     const shmSize = shmText === undefined ? undefined : parseShmSize(shmText);
     const ulimits = parseUlimits(flagList(args, "ulimit"));
+    const annotations = flagList(args, "annotation").flatMap(parseAnnotation);
     const iidFlag = flagString(args, "iidfile");
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
@@ -156,6 +164,7 @@ export const buildCommand: Command = {
       ...(addHosts.length ? { addHosts } : {}),
       ...(shmSize !== undefined ? { shmSize } : {}),
       ...(ulimits.length ? { ulimits } : {}),
+      ...(annotations.length ? { annotations } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
