@@ -15,6 +15,7 @@ import { cacheConfigFor, type CacheExportMode } from "../cache/cache-export.js";
 import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../cache/local-cache.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { checkOutput, exportOutputs, type OutputSpec } from "../exporter/outputs.js";
+import { findDockerEngine, loadIntoDocker } from "../exporter/docker-load.js";
 import { checkOutputDir, checkOutputFile, writeOutputFile } from "../store/output-file.js";
 import { describeOutputDirError } from "../store/fs-error.js";
 import { acquireBuildLock } from "../store/locks.js";
@@ -32,6 +33,10 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
   metadataFile?: string;
   /** A file to write the image id (its config digest) to, as docker build --iidfile does. */
   iidFile?: string;
+  /** Hand the image to a running Docker engine with `docker load` (buildx's --load); checked before the build. */
+  load?: boolean;
+  /** The environment `docker` runs with (PATH, DOCKER_HOST); default process.env. */
+  dockerEnv?: NodeJS.ProcessEnv;
   /** This build's progress sink (default: the engine's). */
   progress?: ProgressSink;
 }
@@ -89,13 +94,14 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
       hint: "add -o type=oci,dest=FILE, or annotate the manifest (--annotation KEY=VALUE); a single-platform image pushed or saved has no index",
     });
   for (const out of outputs) await checkOutput(out);
+  const docker = opts.load ? await findDockerEngine(opts.dockerEnv ?? process.env) : undefined;
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
 
   const lock = await acquireBuildLock(engine.root, signal);
   try {
     const sources = await openCacheSources(opts.cacheFrom ?? [], progress, registry, signal);
-    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, ...buildOpts } = opts;
+    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, load: _l, dockerEnv: _d, ...buildOpts } = opts;
     const result = await runBuild(engine, { ...buildOpts, cacheFrom: sources, progress }, { lockHeld: true }).finally(() => {
       for (const src of sources) src.close?.();
     });
@@ -120,6 +126,10 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
       const descriptor = await exportOutputs(engine, result, out.type === "oci" && layout ? { ...out, annotations: layout } : out, signal, progress);
       written.push({ spec: out, ...(descriptor ? { descriptor } : {}) });
       if (descriptor) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
+    }
+    if (docker) {
+      const said = await loadIntoDocker(docker, engine.content, { names: result.tags.map(familiarName), manifest: result.manifest }, signal);
+      progress.emit({ kind: "info", message: `loaded into docker (${docker.host})${said ? `: ${said}` : ""}` });
     }
     for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
     return { ...result, pushed, cacheExports, outputs: written, metadata };
