@@ -135,6 +135,44 @@ export const RLIMIT_NAMES = {
 
 export type RlimitName = keyof typeof RLIMIT_NAMES;
 
+/** The rows of /proc/self/limits, by Docker's name. */
+const PROC_LIMIT_ROWS: Record<RlimitName, string> = {
+  core: "Max core file size",
+  cpu: "Max cpu time",
+  data: "Max data size",
+  fsize: "Max file size",
+  locks: "Max file locks",
+  memlock: "Max locked memory",
+  msgqueue: "Max msgqueue size",
+  nice: "Max nice priority",
+  nofile: "Max open files",
+  nproc: "Max processes",
+  rss: "Max resident set",
+  rtprio: "Max realtime priority",
+  rttime: "Max realtime timeout",
+  sigpending: "Max pending signals",
+  stack: "Max stack size",
+};
+
+const CAP_SYS_RESOURCE = 24;
+
+/**
+ * The first limit whose hard value is above ours when we cannot raise hard limits (no CAP_SYS_RESOURCE, as in an
+ * unprivileged container): the runtime would fail with a bare EPERM at the first RUN, so say it before the build.
+ */
+export function rlimitBeyondOurs(rlimits: readonly Rlimit[], procSelfLimits?: string, procSelfStatus?: string): { limit: Rlimit; ours: number } | undefined {
+  const status = procText("/proc/self/status", procSelfStatus);
+  const capEff = status ? /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] : undefined;
+  if (capEff === undefined || (BigInt(`0x${capEff}`) >> BigInt(CAP_SYS_RESOURCE)) & 1n) return undefined;
+  const text = procText("/proc/self/limits", procSelfLimits) ?? "";
+  for (const r of rlimits) {
+    const row = new RegExp(`^${PROC_LIMIT_ROWS[r.name]}\\s+\\S+\\s+(\\S+)`, "m").exec(text);
+    const hard = row?.[1] === undefined ? undefined : row[1] === "unlimited" ? Infinity : Number(row[1]);
+    if (hard !== undefined && r.hard > hard) return { limit: r, ours: hard };
+  }
+  return undefined;
+}
+
 /**
  * Enough for parallel compilers and test runners, small enough that a fork bomb ends the step long before it
  * exhausts the host's pid space. `--pids-limit` changes it.

@@ -5,7 +5,7 @@ import { join, resolve, relative } from "node:path";
 import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
-import { BuildError, AbortError } from "../errors.js";
+import { BuildError, AbortError, UsageError } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { findStage } from "../frontend/stages.js";
@@ -160,6 +160,18 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     });
   }
 
+  if (opts.ulimits?.length) {
+    const { rlimitBeyondOurs } = await import("../executor/sandbox-policy.js");
+    const beyond = rlimitBeyondOurs(opts.ulimits);
+    if (beyond)
+      throw new UsageError(
+        "BAD_FLAG_VALUE",
+        `--ulimit ${beyond.limit.name}: hard limit ${beyond.limit.hard === Infinity ? "unlimited" : beyond.limit.hard} is above tsbuild's own (${beyond.ours}), which it cannot raise here`,
+        {
+          hint: `ask for at most ${beyond.ours}, or run tsbuild with CAP_SYS_RESOURCE (or a higher limit: ulimit -H)`,
+        },
+      );
+  }
   const tags = (opts.tags ?? []).map((t) => normalizeName(t));
   // Every stage reference resolved, and the stages the target needs, before anything runs.
   const platform = hostPlatform();

@@ -1,6 +1,6 @@
 // --shm-size and --ulimit (issue 16) through the real CLI, under crun and bwrap: what a RUN sees in /dev/shm and
 // `ulimit`, that the flags stay out of the step's cache key (as in BuildKit), and bad values as usage errors.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuild } from "../helpers/cli.js";
@@ -92,6 +92,20 @@ describe("--shm-size and --ulimit and the cache", () => {
     const second = await r(["build", "--progress=plain", "--shm-size", "128m", "--ulimit", "nofile=2000", ctx]);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toMatch(/CACHED/);
+  });
+});
+
+const status = await readFile("/proc/self/status", "utf8");
+const canRaise = ((BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`) >> 24n) & 1n) === 1n;
+
+describe("a --ulimit above tsbuild's own hard limit, without CAP_SYS_RESOURCE", () => {
+  it.skipIf(canRaise)("is a usage error before the build, not a runtime's EPERM in the first RUN", async () => {
+    const ours = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(await readFile("/proc/self/limits", "utf8"))?.[1]);
+    const ctx = await project("FROM busybox:local\nRUN echo never-ran\n");
+    const res = await r(["build", "--progress=plain", "--ulimit", `nofile=${ours + 1}`, ctx]);
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toContain(`--ulimit nofile: hard limit ${ours + 1} is above tsbuild's own (${ours}), which it cannot raise here [BAD_FLAG_VALUE]`);
+    expect(res.stderr).not.toContain("never-ran");
   });
 });
 
