@@ -3,7 +3,9 @@
 import { resolve } from "node:path";
 import { AbortError, isTsbuildError, UsageError } from "../errors.js";
 import type { Engine } from "../engine.js";
-import type { Descriptor, Digest } from "../image/types.js";
+import type { Descriptor, Digest, ImageConfig } from "../image/types.js";
+import { annotationsFor, type Annotation } from "../image/annotations.js";
+import { configPlatform } from "../image/platform.js";
 import { familiarName } from "../image/reference.js";
 import type { ProgressSink } from "../progress/events.js";
 import { runBuild, type BuildOptions, type BuildResult } from "../solver/build.js";
@@ -13,6 +15,7 @@ import { cacheConfigFor, type CacheExportMode } from "../cache/cache-export.js";
 import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../cache/local-cache.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { checkOutput, exportOutputs, type OutputSpec } from "../exporter/outputs.js";
+import { findDockerEngine, loadIntoDocker } from "../exporter/docker-load.js";
 import { checkOutputDir, checkOutputFile, writeOutputFile } from "../store/output-file.js";
 import { describeOutputDirError } from "../store/fs-error.js";
 import { acquireBuildLock } from "../store/locks.js";
@@ -30,6 +33,10 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
   metadataFile?: string;
   /** A file to write the image id (its config digest) to, as docker build --iidfile does. */
   iidFile?: string;
+  /** Hand the image to a running Docker engine with `docker load` (buildx's --load); checked before the build. */
+  load?: boolean;
+  /** The environment `docker` runs with (PATH, DOCKER_HOST); default process.env. */
+  dockerEnv?: NodeJS.ProcessEnv;
   /** This build's progress sink (default: the engine's). */
   progress?: ProgressSink;
 }
@@ -81,14 +88,20 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   if (opts.iidFile === "") throw new UsageError("BAD_FLAG_VALUE", "--iidfile needs a file name, not an empty string");
   const iidFile = opts.iidFile === undefined ? undefined : resolve(opts.iidFile);
   if (iidFile !== undefined) await checkOutputFile(iidFile, { what: "--iidfile" });
+  const layoutAnnotated = (opts.annotations ?? []).filter((a) => a.target !== "manifest");
+  if (layoutAnnotated.length > 0 && !outputs.some((o) => o.type === "oci"))
+    throw new UsageError("BAD_FLAG_VALUE", `--annotation ${layoutAnnotated[0]?.target}:…: only an OCI layout output has an index for it`, {
+      hint: "add -o type=oci,dest=FILE, or annotate the manifest (--annotation KEY=VALUE); a single-platform image pushed or saved has no index",
+    });
   for (const out of outputs) await checkOutput(out);
+  const docker = opts.load ? await findDockerEngine(opts.dockerEnv ?? process.env) : undefined;
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
 
   const lock = await acquireBuildLock(engine.root, signal);
   try {
     const sources = await openCacheSources(opts.cacheFrom ?? [], progress, registry, signal);
-    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, ...buildOpts } = opts;
+    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, load: _l, dockerEnv: _d, ...buildOpts } = opts;
     const result = await runBuild(engine, { ...buildOpts, cacheFrom: sources, progress }, { lockHeld: true }).finally(() => {
       for (const src of sources) src.close?.();
     });
@@ -108,16 +121,30 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     // docker writes the id without a newline.
     if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
     const written: BuildImageResult["outputs"] = [];
+    const layout = layoutAnnotated.length > 0 ? await layoutAnnotations(engine, result, layoutAnnotated) : undefined;
     for (const out of outputs) {
-      const descriptor = await exportOutputs(engine, result, out, signal, progress);
+      const descriptor = await exportOutputs(engine, result, out.type === "oci" && layout ? { ...out, annotations: layout } : out, signal, progress);
       written.push({ spec: out, ...(descriptor ? { descriptor } : {}) });
       if (descriptor) progress.emit({ kind: "info", message: `exported ${out.type} to ${out.dest}` });
+    }
+    if (docker) {
+      const said = await loadIntoDocker(docker, engine.content, { names: result.tags.map(familiarName), manifest: result.manifest }, signal);
+      progress.emit({ kind: "info", message: `loaded into docker (${docker.host})${said ? `: ${said}` : ""}` });
     }
     for (const t of result.tags) progress.emit({ kind: "info", message: `naming to ${familiarName(t)} done` });
     return { ...result, pushed, cacheExports, outputs: written, metadata };
   } finally {
     await lock.release();
   }
+}
+
+/** The index.json annotations of an OCI layout: index ones on the index, descriptor ones on the image's entry (a
+ *  single-platform layout's root descriptor is the manifest's, so index-descriptor and manifest-descriptor meet). */
+async function layoutAnnotations(engine: Engine, result: BuildResult, list: Annotation[]): Promise<NonNullable<OutputSpec["annotations"]>> {
+  const platform = configPlatform(await engine.content.readJson<ImageConfig>(result.config));
+  const index = annotationsFor(list, "index", platform);
+  const descriptor = { ...annotationsFor(list, "index-descriptor", platform), ...annotationsFor(list, "manifest-descriptor", platform) };
+  return { ...(index ? { index } : {}), ...(Object.keys(descriptor).length ? { descriptor } : {}) };
 }
 
 function where(spec: CacheFromSpec): string {

@@ -5,7 +5,10 @@ import type { FlagSpec } from "./args.js";
 export interface CliIO {
   stdout: Writable;
   stderr: Writable;
+  /** Whether stderr (progress) is a terminal. */
   isTTY: boolean;
+  /** Whether stdout is a terminal (no tar is ever written to one). */
+  stdoutIsTTY: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
 }

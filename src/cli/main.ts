@@ -81,7 +81,14 @@ Run \`tsbuild help COMMAND\` or \`tsbuild COMMAND --help\` for a command's flags
 `;
 
 export function defaultIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stderr.isTTY), cwd: process.cwd(), env: process.env };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    isTTY: Boolean(process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    cwd: process.cwd(),
+    env: process.env,
+  };
 }
 
 export async function main(argv: string[], io: CliIO = defaultIO(), signal?: AbortSignal): Promise<number> {

@@ -11,8 +11,18 @@ import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { createRunCgroup, detectCgroupLayout, runCgroupName, type CgroupLayout, type RunCgroup } from "./cgroups.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
-import { DEFAULT_CAPABILITIES, DEFAULT_DEVICES, defaultResourceLimits, MASKED_PATHS, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_DEVICES,
+  DEFAULT_SHM_BYTES,
+  defaultResourceLimits,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  type ResourceLimits,
+  type Rlimit,
+} from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
+import { findOnPath } from "./select-executor.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
 import { killCgroupCommands, startWatchdog, type Watchdog } from "./watchdog.js";
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
@@ -50,6 +60,8 @@ export interface BwrapPolicy {
   exists(path: string): boolean;
   /** setpriv bound into the sandbox: shrinks the bounding set and switches user (else busybox nsenter switches). */
   setpriv?: SetprivHelper;
+  /** Size of /dev/shm in bytes (ResourceLimits.shmBytes); default DEFAULT_SHM_BYTES. */
+  shmBytes?: number;
 }
 
 const DEFAULT_POLICY: BwrapPolicy = { devicesEnforced: false, seccomp: false, exists: existsSync };
@@ -85,7 +97,8 @@ export function bwrapInvocation(
   a.push("--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev");
   // bwrap's --dev binds the host's own nodes read-write (a chmod would change the host's /dev/null): cover them.
   if (files.devDir) for (const d of DEFAULT_DEVICES) a.push("--dev-bind", join(files.devDir, d.path.slice("/dev/".length)), d.path);
-  a.push("--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
+  // --size applies to the next --tmpfs (bwrap 0.5.0 and later); without it the tmpfs could fill half the host's RAM.
+  a.push("--size", String(policy.shmBytes ?? DEFAULT_SHM_BYTES), "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
   for (const p of MASKED_PATHS) {
     if (!policy.exists(p)) continue;
     const src = isDir(p) ? files.emptyDir : files.emptyFile;
@@ -128,6 +141,16 @@ export function bwrapLauncher(parentPid: number, procsFiles: readonly string[], 
   return ["setpriv", "--pdeathsig", "KILL", "--", "sh", "-c", script, "tsbuild-sandbox", ...procsFiles, "--", ...inner];
 }
 
+/**
+ * util-linux prlimit's options for --ulimit values. bwrap has no rlimit option and the sandbox lacks
+ * CAP_SYS_RESOURCE (so nothing inside may raise a hard limit): prlimit sets them on the host side and execs the
+ * rest of the chain, and the RUN's command inherits them through bwrap's fork and exec.
+ */
+export function prlimitArgs(rlimits: readonly Rlimit[]): string[] {
+  const v = (n: number) => (n === Infinity ? "unlimited" : String(n));
+  return rlimits.map((r) => `--${r.name}=${v(r.soft)}:${v(r.hard)}`);
+}
+
 export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const command = opts.command ?? "bwrap";
   const limits = opts.limits ?? defaultResourceLimits();
@@ -138,6 +161,12 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
     name: "bwrap",
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
       checkIds(spec);
+      const rlimits = limits.rlimits ?? [];
+      const prlimit = rlimits.length > 0 ? await findOnPath("prlimit") : undefined;
+      if (rlimits.length > 0 && !prlimit)
+        throw new EnvironmentError("NO_RUNTIME", "--ulimit under the bubblewrap executor needs util-linux's prlimit, which is not on PATH", {
+          hint: "apt-get install -y util-linux, or use --executor crun",
+        });
       await access(STATIC_BUSYBOX).catch((cause: unknown) => {
         throw new EnvironmentError("NO_RUNTIME", `the bubblewrap executor needs ${STATIC_BUSYBOX} to make device nodes and switch users`, {
           hint: "apt-get install -y busybox-static",
@@ -182,6 +211,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
             devicesEnforced: cgroup?.devicesEnforced ?? false,
             seccomp: seccomp !== undefined,
             exists: existsSync,
+            ...(limits.shmBytes !== undefined ? { shmBytes: limits.shmBytes } : {}),
             ...((await (setpriv ??= findSetprivHelper())) ? { setpriv: (await setpriv) as SetprivHelper } : {}),
           },
         );
@@ -199,7 +229,15 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           stdioExtra.push(bpfFd.fd);
         }
         const net = await sandbox.network();
-        const inner = [...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []), command, "--args", "3", "--", ...sandboxed];
+        const inner = [
+          ...(prlimit ? [prlimit, ...prlimitArgs(rlimits), "--"] : []),
+          ...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []),
+          command,
+          "--args",
+          "3",
+          "--",
+          ...sandboxed,
+        ];
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
         if (cgroup) watchdog = startWatchdog(killCgroupCommands(cgroup.procsFiles));

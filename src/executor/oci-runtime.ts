@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
-import { buildRuntimeConfig } from "./runtime-spec.js";
+import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
 import { startWatchdog, type Watchdog } from "./watchdog.js";
@@ -55,7 +55,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           ...(net ? { netnsPath: net.nsPath } : {}),
         });
         const configPath = join(bundle, "config.json");
-        await writeFile(configPath, JSON.stringify(config), { mode: 0o600 });
+        await writeFile(configPath, runtimeConfigJson(config), { mode: 0o600 });
         await chmod(configPath, 0o600);
         await mkdir(stateDir, { recursive: true, mode: 0o700 });
         watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);

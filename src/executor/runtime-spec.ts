@@ -3,7 +3,16 @@
 // /etc/hosts and /etc/resolv.conf bind-mounted read-only.
 import type { ProcessSpec } from "./types.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
-import { DEFAULT_CAPABILITIES, DEVICE_RULES, MASKED_PATHS, procText, READONLY_PATHS, type ResourceLimits } from "./sandbox-policy.js";
+import {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_SHM_BYTES,
+  DEVICE_RULES,
+  MASKED_PATHS,
+  procText,
+  READONLY_PATHS,
+  RLIMIT_NAMES,
+  type ResourceLimits,
+} from "./sandbox-policy.js";
 import { normalizeEnvList } from "../image/env.js";
 
 export { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
@@ -24,6 +33,7 @@ export interface OciRuntimeConfig {
     env: string[];
     cwd: string;
     capabilities: { bounding: string[]; effective: string[]; permitted: string[]; inheritable: string[]; ambient: string[] };
+    /** Infinity stands for RLIM_INFINITY; runtimeConfigJson writes it as 2^64-1. */
     rlimits: { type: string; hard: number; soft: number }[];
     noNewPrivileges: boolean;
   };
@@ -85,7 +95,12 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
       source: "devpts",
       options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
     },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${opts.limits.shmBytes ?? DEFAULT_SHM_BYTES}`],
+    },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     { destination: files.hostsTarget ?? "/etc/hosts", type: "bind", source: files.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
@@ -124,7 +139,7 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
         inheritable: [],
         ambient: [],
       },
-      rlimits: [{ type: "RLIMIT_NOFILE", hard: nofile, soft: nofile }],
+      rlimits: runtimeRlimits(opts.limits, nofile),
       noNewPrivileges: false,
     },
     root: { path: rootfs, readonly: false },
@@ -143,4 +158,19 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
       ...(opts.seccomp !== undefined ? { seccomp: opts.seccomp } : {}),
     },
   };
+}
+
+/** Docker's default RLIMIT_NOFILE, then the --ulimit values (which replace a default of the same name). */
+function runtimeRlimits(limits: ResourceLimits, nofile: number): OciRuntimeConfig["process"]["rlimits"] {
+  const out = new Map<string, { type: string; hard: number; soft: number }>([["RLIMIT_NOFILE", { type: "RLIMIT_NOFILE", hard: nofile, soft: nofile }]]);
+  for (const r of limits.rlimits ?? []) out.set(RLIMIT_NAMES[r.name], { type: RLIMIT_NAMES[r.name], hard: r.hard, soft: r.soft });
+  return [...out.values()];
+}
+
+const INFINITY_TOKEN = "\u0000RLIM_INFINITY\u0000";
+
+/** config.json text: JSON, with unlimited rlimits as RLIM_INFINITY (18446744073709551615, beyond a JS number). */
+export function runtimeConfigJson(config: OciRuntimeConfig): string {
+  const text = JSON.stringify(config, (_k, v: unknown) => (v === Infinity ? INFINITY_TOKEN : v));
+  return text.split(JSON.stringify(INFINITY_TOKEN)).join("18446744073709551615");
 }

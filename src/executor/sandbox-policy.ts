@@ -95,6 +95,82 @@ export interface ResourceLimits {
   pids: number;
   /** Memory limit in bytes; undefined: none. */
   memoryBytes?: number;
+  /** Size of the RUN's /dev/shm tmpfs in bytes (buildx's --shm-size); undefined: DEFAULT_SHM_BYTES. */
+  shmBytes?: number;
+  /** Process resource limits the RUN's command starts with (buildx's --ulimit); they replace the defaults per name. */
+  rlimits?: Rlimit[];
+}
+
+/** Docker's and BuildKit's /dev/shm: 64 MiB. */
+export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/** RLIM_INFINITY, written as `Infinity` here (2^64-1 has no exact JavaScript number). */
+export type RlimitValue = number;
+
+/** One resource limit by Docker's name ("nofile"), soft never above hard; Infinity is unlimited. */
+export interface Rlimit {
+  name: RlimitName;
+  soft: RlimitValue;
+  hard: RlimitValue;
+}
+
+/** Docker's --ulimit names (go-units) and the kernel's RLIMIT_* each stands for. */
+export const RLIMIT_NAMES = {
+  core: "RLIMIT_CORE",
+  cpu: "RLIMIT_CPU",
+  data: "RLIMIT_DATA",
+  fsize: "RLIMIT_FSIZE",
+  locks: "RLIMIT_LOCKS",
+  memlock: "RLIMIT_MEMLOCK",
+  msgqueue: "RLIMIT_MSGQUEUE",
+  nice: "RLIMIT_NICE",
+  nofile: "RLIMIT_NOFILE",
+  nproc: "RLIMIT_NPROC",
+  rss: "RLIMIT_RSS",
+  rtprio: "RLIMIT_RTPRIO",
+  rttime: "RLIMIT_RTTIME",
+  sigpending: "RLIMIT_SIGPENDING",
+  stack: "RLIMIT_STACK",
+} as const;
+
+export type RlimitName = keyof typeof RLIMIT_NAMES;
+
+/** The rows of /proc/self/limits, by Docker's name. */
+const PROC_LIMIT_ROWS: Record<RlimitName, string> = {
+  core: "Max core file size",
+  cpu: "Max cpu time",
+  data: "Max data size",
+  fsize: "Max file size",
+  locks: "Max file locks",
+  memlock: "Max locked memory",
+  msgqueue: "Max msgqueue size",
+  nice: "Max nice priority",
+  nofile: "Max open files",
+  nproc: "Max processes",
+  rss: "Max resident set",
+  rtprio: "Max realtime priority",
+  rttime: "Max realtime timeout",
+  sigpending: "Max pending signals",
+  stack: "Max stack size",
+};
+
+const CAP_SYS_RESOURCE = 24;
+
+/**
+ * The first limit whose hard value is above ours when we cannot raise hard limits (no CAP_SYS_RESOURCE, as in an
+ * unprivileged container): the runtime would fail with a bare EPERM at the first RUN, so say it before the build.
+ */
+export function rlimitBeyondOurs(rlimits: readonly Rlimit[], procSelfLimits?: string, procSelfStatus?: string): { limit: Rlimit; ours: number } | undefined {
+  const status = procText("/proc/self/status", procSelfStatus);
+  const capEff = status ? /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] : undefined;
+  if (capEff === undefined || (BigInt(`0x${capEff}`) >> BigInt(CAP_SYS_RESOURCE)) & 1n) return undefined;
+  const text = procText("/proc/self/limits", procSelfLimits) ?? "";
+  for (const r of rlimits) {
+    const row = new RegExp(`^${PROC_LIMIT_ROWS[r.name]}\\s+\\S+\\s+(\\S+)`, "m").exec(text);
+    const hard = row?.[1] === undefined ? undefined : row[1] === "unlimited" ? Infinity : Number(row[1]);
+    if (hard !== undefined && r.hard > hard) return { limit: r, ours: hard };
+  }
+  return undefined;
 }
 
 /**

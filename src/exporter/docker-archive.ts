@@ -1,5 +1,6 @@
 // `docker save` format, Docker 25+ layout: an OCI layout (oci-layout, index.json, blobs/sha256/*) plus manifest.json
 // and the legacy `repositories` file, with uncompressed layer tars, so `docker load` and skopeo both read it.
+import type { Writable } from "node:stream";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes } from "../image/json.js";
 import { isUncompressedLayer } from "../image/media-types.js";
@@ -14,6 +15,8 @@ export interface DockerArchiveOptions {
   signal?: AbortSignal;
   /** How error messages name `destFile` (e.g. "save -o"); default "output file". */
   what?: string;
+  /** Write the archive into this stream (standard output, `docker load`'s stdin) instead of `destFile`. */
+  stream?: Writable;
 }
 
 /** One entry of manifest.json. */
@@ -87,7 +90,7 @@ export async function exportDockerArchive(
   }
 
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: indexEntries };
-  const w = await openTarWriter(destFile, opts.signal, opts.what);
+  const w = await openTarWriter(destFile, opts.signal, opts.what, opts.stream);
   try {
     await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
     await writeBlobs(w, store, blobs);

@@ -5,6 +5,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { Writable } from "node:stream";
 import tar from "tar-stream";
 import { AbortError, ArchiveError } from "../errors.js";
 import type { Digest } from "../image/types.js";
@@ -31,9 +32,12 @@ function sizeMismatch(digest: Digest, expected: number, got: number): ArchiveErr
   return new ArchiveError("BLOB_SIZE_MISMATCH", `blob ${digest} has ${got} bytes in the store, the manifest says ${expected}`);
 }
 
-/** `what` names the destination in error messages (e.g. "--output dest"); default "output file". */
-export async function openTarWriter(dest: string, signal?: AbortSignal, what?: string): Promise<LayoutWriter> {
-  const out = await openOutputFile(dest, what ? { what } : {});
+/**
+ * `what` names the destination in error messages (e.g. "--output dest"); default "output file". With `stream`, the
+ * tar goes there (standard output) and `dest` only names it.
+ */
+export async function openTarWriter(dest: string, signal?: AbortSignal, what?: string, stream?: Writable): Promise<LayoutWriter> {
+  const out = await openOutputFile(dest, { ...(what ? { what } : {}), ...(stream ? { stream } : {}) });
   const pack = tar.pack();
   const piping = pipeline(pack, out.stream);
   piping.catch(() => undefined); // awaited in finish()/abort()

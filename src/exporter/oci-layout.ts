@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
+import type { Writable } from "node:stream";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
@@ -21,6 +22,10 @@ export interface OciLayoutOptions {
   signal?: AbortSignal;
   /** How error messages name `dest` (e.g. "--output dest"); default "output file" / "output directory". */
   what?: string;
+  /** Write the tar into this stream (standard output) instead of `dest`; needs `tar`. */
+  stream?: Writable;
+  /** The layout's index.json `annotations` (buildx's --annotation index:…). */
+  indexAnnotations?: Record<string, string>;
 }
 
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
@@ -125,7 +130,7 @@ async function keptEntries(dir: string, replaced: Descriptor[]): Promise<Descrip
 
 export async function exportOciLayout(
   store: ContentStore,
-  images: { name?: string; manifest: Descriptor }[],
+  images: { name?: string; manifest: Descriptor; annotations?: Record<string, string> }[],
   dest: string,
   opts: OciLayoutOptions,
 ): Promise<{ descriptor: Descriptor }> {
@@ -135,15 +140,21 @@ export async function exportOciLayout(
   const entries: Descriptor[] = [];
   for (const img of images) {
     const d = await collectImage(store, img.manifest, compression, blobs, opts.signal);
-    const ann = nameAnnotations(img.name);
+    // Descriptor annotations (--annotation manifest-descriptor:…) under the name ones, which readers look up.
+    const ann = img.annotations || img.name !== undefined ? { ...(img.annotations ?? {}), ...(nameAnnotations(img.name) ?? {}) } : undefined;
     entries.push(ann ? { ...d, annotations: ann } : d);
   }
   const first = entries[0];
   if (!first) throw new ArchiveError("NOTHING_TO_EXPORT", "no images to export");
 
   const manifests = opts.tar ? entries : [...(await keptEntries(dest, entries)), ...entries];
-  const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
-  const w = opts.tar ? await openTarWriter(dest, opts.signal, opts.what) : await openDirWriter(dest, opts.signal, opts.what);
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests,
+    ...(opts.indexAnnotations && Object.keys(opts.indexAnnotations).length ? { annotations: opts.indexAnnotations } : {}),
+  };
+  const w = opts.tar ? await openTarWriter(dest, opts.signal, opts.what, opts.stream) : await openDirWriter(dest, opts.signal, opts.what);
   try {
     await w.addBytes("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
     await writeBlobs(w, store, blobs);

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { Writable } from "node:stream";
 import { createReadStream } from "node:fs";
 import type { Engine } from "../engine.js";
 import type { ProgressSink } from "../progress/events.js";
@@ -23,6 +24,11 @@ export interface OutputSpec {
   compression?: "gzip" | "uncompressed";
   /** Names for the exported image; default: the build's tags. */
   names?: string[];
+  /** oci outputs: annotations of the layout's index.json and of the image's descriptor in it (buildx's --annotation
+   *  index:… / index-descriptor:… and manifest-descriptor:…). */
+  annotations?: { index?: Record<string, string>; descriptor?: Record<string, string> };
+  /** tar, docker and oci (tar) outputs: write into this stream (`dest=-`: standard output) instead of `dest`. */
+  stream?: Writable;
 }
 
 export interface ExportableImage {
@@ -38,7 +44,7 @@ export function outputLabel(out: OutputSpec): string {
 
 /** Fail early (before a build) when an output's dest cannot be written: a directory for a tar, a file for a dir. */
 export async function checkOutput(out: OutputSpec): Promise<void> {
-  if (out.type === "image") return;
+  if (out.type === "image" || out.stream) return;
   if (out.tar) await checkOutputFile(out.dest, { what: outputLabel(out) });
   else await checkOutputDir(out.dest, { what: outputLabel(out) });
 }
@@ -57,11 +63,18 @@ export async function exportOutputs(
       for (const n of names) await engine.images.set(n, image.manifest);
       return image.manifest;
     case "oci": {
-      const r = await exportOciLayout(engine.content, [{ ...(names[0] ? { name: names[0] } : {}), manifest: image.manifest }], out.dest, {
+      const entry = {
+        ...(names[0] ? { name: names[0] } : {}),
+        manifest: image.manifest,
+        ...(out.annotations?.descriptor ? { annotations: out.annotations.descriptor } : {}),
+      };
+      const r = await exportOciLayout(engine.content, [entry], out.dest, {
+        ...(out.annotations?.index ? { indexAnnotations: out.annotations.index } : {}),
         tar: out.tar,
         compression: out.compression ?? "gzip",
         what: outputLabel(out),
         ...(signal ? { signal } : {}),
+        ...(out.stream ? { stream: out.stream } : {}),
       });
       return r.descriptor;
     }
@@ -69,6 +82,7 @@ export async function exportOutputs(
       await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, {
         what: outputLabel(out),
         ...(signal ? { signal } : {}),
+        ...(out.stream ? { stream: out.stream } : {}),
       });
       return image.manifest;
     case "tar":
@@ -100,7 +114,7 @@ async function exportTar(engine: Engine, image: ExportableImage, out: OutputSpec
     const rootfs = join(scratch.path, "rootfs");
     await exportLocal(engine, image, rootfs, signal, progress);
     const names = (await readdir(rootfs)).sort();
-    const file = await openOutputFile(out.dest, { what: outputLabel(out) });
+    const file = await openOutputFile(out.dest, { what: outputLabel(out), ...(out.stream ? { stream: out.stream } : {}) });
     try {
       const tar = spawn(
         "tar",

@@ -152,6 +152,8 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
       mediaType: manifestMediaType(format),
       config: { mediaType: format === "oci" ? MediaType.OciConfig : MediaType.DockerConfig, digest: manifest.config.digest, size: manifest.config.size },
       layers,
+      // --annotation's manifest annotations travel with it (docker's schema 2 has no such field).
+      ...(format === "oci" && manifest.annotations && Object.keys(manifest.annotations).length ? { annotations: manifest.annotations } : {}),
     };
     const bytes = jsonBytes(remote);
     const digest = await repo.putManifest(tag, bytes, remote.mediaType, signal ? { signal } : {});

@@ -5,7 +5,7 @@ import { join, resolve, relative } from "node:path";
 import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
 import type { Engine } from "../engine.js";
-import { BuildError, AbortError } from "../errors.js";
+import { BuildError, AbortError, UsageError } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { findStage } from "../frontend/stages.js";
@@ -15,9 +15,11 @@ import type { Stage, Warning } from "../frontend/types.js";
 import { normalizeName } from "../image/reference.js";
 import { openBuildContext } from "../context/build-context.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
-import { type StoredImage } from "./image-writer.js";
+import { annotateManifest, type StoredImage } from "./image-writer.js";
 import { type SecretSource } from "./mount-spec.js";
 import type { ExecutorPreference } from "../executor/select-executor.js";
+import type { Rlimit } from "../executor/sandbox-policy.js";
+import { annotationsFor, type Annotation } from "../image/annotations.js";
 import type { BuildSandboxHooks } from "../executor/sandbox-hooks.js";
 import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { createHasher } from "../util/hasher.js";
@@ -32,7 +34,7 @@ import type { RegistryOptions } from "../registry/client.js";
 import { PROXY_ARGS, once, type BuildSession, type StageResult, type StepReport } from "./build-session.js";
 import { runStage, stageDir } from "./scheduler.js";
 import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./final-image.js";
-import { hostPlatform } from "../image/platform.js";
+import { configPlatform, hostPlatform } from "../image/platform.js";
 import type { Executor } from "../executor/types.js";
 import { storeLayout } from "../store/layout.js";
 import type { ProgressSink } from "../progress/events.js";
@@ -60,6 +62,13 @@ export interface BuildOptions {
   allow?: string[];
   /** Most processes one RUN may have at once (default DEFAULT_PIDS_LIMIT). */
   pidsLimit?: number;
+  /** Size of every RUN's /dev/shm in bytes (buildx's --shm-size; default 64 MiB). Not in the cache key, as in BuildKit. */
+  shmSize?: number;
+  /** Resource limits every RUN's command starts with (buildx's --ulimit). Not in the cache key, as in BuildKit. */
+  ulimits?: Rlimit[];
+  /** buildx's --annotation: the manifest ones (for this build's platform) go on the image's manifest; the others are
+   *  for the exporters (the OCI layout's index.json). */
+  annotations?: Annotation[];
   /** Labels set on the final image (buildx's --label), over the Dockerfile's LABELs. */
   labels?: Record<string, string>;
   /** The network of a RUN without --network= (buildx's --network); "host" grants the network.host entitlement. */
@@ -151,6 +160,18 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     });
   }
 
+  if (opts.ulimits?.length) {
+    const { rlimitBeyondOurs } = await import("../executor/sandbox-policy.js");
+    const beyond = rlimitBeyondOurs(opts.ulimits);
+    if (beyond)
+      throw new UsageError(
+        "BAD_FLAG_VALUE",
+        `--ulimit ${beyond.limit.name}: hard limit ${beyond.limit.hard === Infinity ? "unlimited" : beyond.limit.hard} is above tsbuild's own (${beyond.ours}), which it cannot raise here`,
+        {
+          hint: `ask for at most ${beyond.ours}, or run tsbuild with CAP_SYS_RESOURCE (or a higher limit: ulimit -H)`,
+        },
+      );
+  }
   const tags = (opts.tags ?? []).map((t) => normalizeName(t));
   // Every stage reference resolved, and the stages the target needs, before anything runs.
   const platform = hostPlatform();
@@ -227,7 +248,12 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
           ]);
           hooks = sandboxHooks();
           return selectExecutor(opts.executor ?? "auto", {
-            limits: { ...defaultResourceLimits(), ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}) },
+            limits: {
+              ...defaultResourceLimits(),
+              ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}),
+              ...(opts.shmSize !== undefined ? { shmBytes: opts.shmSize } : {}),
+              ...(opts.ulimits?.length ? { rlimits: opts.ulimits } : {}),
+            },
             hooks,
           });
         }),
@@ -268,7 +294,10 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
         : result.state.config;
     const finalConfig = orderConfig({ ...labelled, created: run.created });
     const imageKey = finalImageKey(hasher, finalConfig, result.state.layers);
-    const stored = await reuseOrWriteImage(run, imageKey, finalConfig, result.state.layers);
+    const plain = await reuseOrWriteImage(run, imageKey, finalConfig, result.state.layers);
+    // After the reuse record: the unannotated image stays the cache's, annotations are laid over it each build.
+    const manifestAnnotations = annotationsFor(opts.annotations ?? [], "manifest", configPlatform(finalConfig));
+    const stored = manifestAnnotations ? await annotateManifest(engine.content, plain, manifestAnnotations) : plain;
     for (const t of tags) await engine.images.set(t, stored.manifest);
     for (const name of buildArgs.keys())
       if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });

@@ -23,6 +23,17 @@ export async function writeImage(store: ContentStore, config: ImageConfig, layer
   return { manifest: { mediaType: MediaType.OciManifest, digest: m.digest, size: m.size }, config: cfg.digest };
 }
 
+/**
+ * The stored image with `annotations` on its manifest (buildx's --annotation manifest:…): a new manifest, so a new
+ * digest, over the same config and layers (the image id stays). The same annotations always give the same digest.
+ */
+export async function annotateManifest(store: ContentStore, image: StoredImage, annotations: Record<string, string>): Promise<StoredImage> {
+  const manifest = await store.readJson<Manifest>(image.manifest.digest);
+  const annotated: Manifest = { ...manifest, annotations: { ...(manifest.annotations ?? {}), ...annotations } };
+  const m = await store.putBytes(JSON.stringify(annotated));
+  return { manifest: { mediaType: image.manifest.mediaType, digest: m.digest, size: m.size }, config: image.config };
+}
+
 export interface ResolvedImage {
   record: ImageRecord;
   manifest: Manifest;

@@ -20,6 +20,11 @@ const TEXT: Record<string, { code: ErrorCode; text: string; hint?: string }> = {
   ENAMETOOLONG: { code: "PATH_TOO_LONG", text: "the path, or a name in it, is too long", hint: "file names are at most 255 bytes, paths at most 4095" },
   ELOOP: { code: "SYMLINK_LOOP", text: "too many levels of symbolic links" },
   ENXIO: { code: "PATH_NOT_WRITABLE", text: "is a socket or a device with nothing behind it; it cannot be opened for writing" },
+  EPIPE: {
+    code: "PATH_NOT_WRITABLE",
+    text: "the reader closed the pipe before the end (broken pipe)",
+    hint: "read the whole output, e.g. `tsbuild build -o - . > out.tar`",
+  },
   ETXTBSY: { code: "PATH_BUSY", text: "is a running program" },
   EBUSY: { code: "PATH_BUSY", text: "is busy (a mount point?)" },
   ENOSPC: { code: "DISK_FULL", text: "no space left on the device", hint: "free some space (`tsbuild prune` for the store) or write somewhere else" },

@@ -30,6 +30,8 @@ export interface OutputFileOptions {
   what?: string;
   /** Give a replaced file `mode` too instead of keeping its own (credentials: never readable by others). */
   forceMode?: boolean;
+  /** Write into this stream instead (`-o -`: standard output); `path` then only names it in messages. Never ended. */
+  stream?: Writable;
 }
 
 /** Where the bytes go. */
@@ -156,6 +158,7 @@ export async function checkOutputDir(path: string, opts: Pick<OutputFileOptions,
 export async function openOutputFile(path: string, opts: OutputFileOptions = {}): Promise<OutputFile> {
   const what = opts.what ?? "output file";
   const fail = (e: unknown) => describeFsError(e, path, what);
+  if (opts.stream) return streamOutput(opts.stream, path, fail);
   let p: Plan;
   try {
     p = await plan(path, what);
@@ -220,6 +223,55 @@ export async function openOutputFile(path: string, opts: OutputFileOptions = {})
       } else await rm(tmp, { force: true });
     },
   );
+}
+
+/**
+ * An OutputFile over a stream we do not own (standard output): each chunk is handed on and its write callback
+ * awaited (backpressure, and a closed pipe fails the export instead of being lost); the stream is never ended or
+ * destroyed, and what was written cannot be taken back on abort.
+ */
+function streamOutput(target: Writable, path: string, fail: (e: unknown) => unknown): OutputFile {
+  let failure: unknown;
+  // A reader that went away (EPIPE) is reported through the write callbacks; without a listener it would crash us.
+  const onError = (e: unknown) => (failure ??= e);
+  target.on("error", onError);
+  const forward = (chunk: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure !== undefined) return reject(failure);
+      target.write(chunk, (e) => (e ? reject((failure ??= e)) : resolve()));
+    });
+  const stream = new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      forward(chunk).then(() => cb(), cb);
+    },
+  });
+  stream.on("error", () => undefined);
+  let done = false;
+  const detach = () => target.off("error", onError);
+  return {
+    stream,
+    target: path,
+    async commit() {
+      if (done) return;
+      done = true;
+      try {
+        if (!stream.writableEnded) stream.end();
+        await finished(stream);
+      } catch (e) {
+        throw fail(failure ?? e);
+      } finally {
+        detach();
+      }
+    },
+    async abort() {
+      if (done) return;
+      done = true;
+      if (!stream.destroyed) stream.destroy();
+      await finished(stream).catch(() => undefined);
+      detach();
+    },
+  };
 }
 
 /** A Writable that writes to `fd` and never closes it (the caller owns the descriptor). */

@@ -128,7 +128,6 @@ describe("empty or missing -o dest", () => {
       "type=docker,dest=",
       "dest=",
       "type=oci,tar=false",
-      "-",
     ]) {
       const res = await r(["build", "-o", o, ctxDir], { cwd });
       expect(res.code, `-o ${JSON.stringify(o)}: ${res.stderr}`).toBe(2);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { AbortError, EnvironmentError } from "../../src/errors.js";
-import { buildRuntimeConfig, DEFAULT_CAPABILITIES, nofileLimit } from "../../src/executor/runtime-spec.js";
+import { buildRuntimeConfig, DEFAULT_CAPABILITIES, nofileLimit, runtimeConfigJson } from "../../src/executor/runtime-spec.js";
 import { selectExecutor } from "../../src/executor/select-executor.js";
 import type { ProcessSpec } from "../../src/executor/types.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
@@ -115,6 +115,25 @@ describe("runtime spec", () => {
     expect(c.linux.resources.devices.filter((d) => d.allow && d.type === "b" && d.access !== "m")).toEqual([]);
     expect(c.linux.resources.pids).toEqual({ limit: 1024 });
     expect(c.linux.readonlyPaths).toContain("/proc/sys");
+  });
+
+  test("--ulimit values replace the default of their name; unlimited is RLIM_INFINITY in config.json; --shm-size", () => {
+    const limits = {
+      pids: 1024,
+      shmBytes: 1 << 20,
+      rlimits: [
+        { name: "nofile" as const, soft: 10, hard: 20 },
+        { name: "core" as const, soft: 0, hard: Infinity },
+      ],
+    };
+    const c = buildRuntimeConfig(spec, "/r", { ...o, limits });
+    expect(c.process.rlimits).toEqual([
+      { type: "RLIMIT_NOFILE", hard: 20, soft: 10 },
+      { type: "RLIMIT_CORE", hard: Infinity, soft: 0 },
+    ]);
+    expect(runtimeConfigJson(c)).toContain('{"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":0}');
+    expect(c.mounts.find((m) => m.destination === "/dev/shm")?.options).toContain(`size=${1 << 20}`);
+    expect(buildRuntimeConfig(spec, "/r", o).mounts.find((m) => m.destination === "/dev/shm")?.options).toContain(`size=${64 << 20}`);
   });
 
   test("RLIMIT_NOFILE is clamped to our hard limit", () => {

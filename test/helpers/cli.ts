@@ -24,10 +24,18 @@ function collect(): { stream: PassThrough; text(): string } {
 }
 
 /** In-process: main() with captured output. */
-export async function tsbuild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export async function tsbuild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdoutIsTTY?: boolean } = {}): Promise<CliResult> {
   const out = collect();
   const err = collect();
-  const code = await main(args, { stdout: out.stream, stderr: err.stream, isTTY: false, cwd: opts.cwd ?? REPO, env: opts.env ?? process.env });
+  const io = {
+    stdout: out.stream,
+    stderr: err.stream,
+    isTTY: false,
+    stdoutIsTTY: opts.stdoutIsTTY ?? false,
+    cwd: opts.cwd ?? REPO,
+    env: opts.env ?? process.env,
+  };
+  const code = await main(args, io);
   return { code, stdout: out.text(), stderr: err.text() };
 }
 

@@ -12,6 +12,8 @@ const PACKAGES: Record<string, string> = {
   runc: "runc",
   bwrap: "bubblewrap",
   tar: "tar",
+  prlimit: "util-linux",
+  docker: "docker.io",
 };
 
 export async function requireTool(name: string): Promise<void> {

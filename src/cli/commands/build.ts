@@ -4,9 +4,11 @@ import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
 import { locateDockerfile } from "../../context/locate-dockerfile.js";
 import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
-import { GLOBAL_FLAGS, type Command, type CommandContext } from "../context.js";
+import { GLOBAL_FLAGS, type CliIO, type Command, type CommandContext } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
+import { parseShmSize, parseUlimits } from "../run-limits.js";
+import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
@@ -23,7 +25,13 @@ export const buildCommand: Command = {
     { name: "file", short: "f", type: "string", value: "PATH", help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin)" },
     { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
     { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
-    { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable)" },
+    {
+      name: "output",
+      short: "o",
+      type: "list",
+      value: "SPEC",
+      help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable); dest=- or -o - writes the tar to stdout",
+    },
     { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
     { name: "no-cache", type: "boolean", help: "run every step; use no cached result (results are still cached for later builds)" },
@@ -57,6 +65,15 @@ export const buildCommand: Command = {
     { name: "iidfile", type: "string", value: "FILE", help: "write the image id to FILE" },
     { name: "network", type: "string", value: "MODE", help: "network of RUN steps without --network=: default, none or host" },
     { name: "add-host", type: "list", value: "HOST:IP", help: "add an /etc/hosts entry for RUN steps (repeatable)" },
+    { name: "shm-size", type: "string", value: "SIZE", help: "size of /dev/shm in RUN steps, e.g. 64m (default), 1g" },
+    { name: "ulimit", type: "list", value: "NAME=SOFT[:HARD]", help: "a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)" },
+    {
+      name: "annotation",
+      type: "list",
+      value: "[TYPE:]KEY=VALUE",
+      help: "annotate the manifest (default), or TYPE index, manifest-descriptor, index-descriptor, e.g. manifest[linux/amd64]:K=V (repeatable)",
+    },
+    { name: "load", type: "boolean", help: "hand the image to the running Docker engine (docker load)" },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
@@ -102,7 +119,10 @@ export const buildCommand: Command = {
     const jobs = jobsText === undefined ? undefined : Number(jobsText);
     if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1))
       throw new UsageError("BAD_FLAG_VALUE", `--jobs takes a positive whole number, not ${JSON.stringify(jobsText)}`);
-    const outputs = flagList(args, "output").map((o) => parseOutput(o, ctx.io.cwd));
+    const outputs = toStdout(
+      flagList(args, "output").map((o) => parseOutput(o, ctx.io.cwd)),
+      ctx.io,
+    );
     const quiet = flagBool(args, "quiet");
     const mode = quiet ? "quiet" : (flagString(args, "progress") ?? "auto");
     const explain = flagBool(args, "explain-cache");
@@ -135,6 +155,10 @@ export const buildCommand: Command = {
     if (network !== undefined && network !== "default" && network !== "none" && network !== "host")
       throw new UsageError("BAD_FLAG_VALUE", `--network takes default, none or host, not ${JSON.stringify(network)}`);
     const addHosts = flagList(args, "add-host").map(parseAddHost);
+    const shmText = flagString(args, "shm-size");
+    const shmSize = shmText === undefined ? undefined : parseShmSize(shmText);
+    const ulimits = parseUlimits(flagList(args, "ulimit"));
+    const annotations = flagList(args, "annotation").flatMap(parseAnnotation);
     const iidFlag = flagString(args, "iidfile");
     const snapshotter = flagString(args, "snapshotter") ?? "auto";
     if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
@@ -166,6 +190,9 @@ export const buildCommand: Command = {
       ...(Object.keys(labels).length ? { labels } : {}),
       ...(network !== undefined ? { network } : {}),
       ...(addHosts.length ? { addHosts } : {}),
+      ...(shmSize !== undefined ? { shmSize } : {}),
+      ...(ulimits.length ? { ulimits } : {}),
+      ...(annotations.length ? { annotations } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
       noCache: flagBool(args, "no-cache"),
@@ -176,6 +203,7 @@ export const buildCommand: Command = {
       cacheTo,
       outputs,
       push: flagBool(args, "push"),
+      ...(flagBool(args, "load") ? { load: true, dockerEnv: ctx.io.env } : {}),
       ...(metadataFlag !== undefined ? { metadataFile: metadataFlag === "" ? "" : resolve(ctx.io.cwd, metadataFlag) } : {}),
       pull: flagBool(args, "pull"),
       registry: { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env },
@@ -183,10 +211,23 @@ export const buildCommand: Command = {
       signal: ctx.signal,
     });
     await progress.close();
-    if (quiet) ctx.io.stdout.write(`${result.config}\n`);
+    // With a tar on stdout the id would corrupt it (--iidfile has it); progress and messages are on stderr anyway.
+    if (quiet && !outputs.some((o) => o.stream)) ctx.io.stdout.write(`${result.config}\n`);
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
 };
+
+/** `dest=-` outputs write into the CLI's stdout: at most one, and never to a terminal (as buildx refuses). */
+export function toStdout(outputs: OutputSpec[], io: Pick<CliIO, "stdout" | "stdoutIsTTY">): OutputSpec[] {
+  const piped = outputs.filter((o) => o.dest === "-");
+  if (piped.length === 0) return outputs;
+  if (piped.length > 1) throw new UsageError("BAD_FLAG_VALUE", "--output: only one output can go to standard output (dest=-)");
+  if (io.stdoutIsTTY)
+    throw new UsageError("BAD_FLAG_VALUE", "--output dest=-: refusing to write a tar to a terminal; redirect stdout or give dest=FILE", {
+      hint: "e.g. tsbuild build -o - . > image.tar, or -o type=tar,dest=image.tar",
+    });
+  return outputs.map((o) => (o.dest === "-" ? { ...o, stream: io.stdout } : o));
+}
 
 /** `--label K=V` (repeatable): the last value of a key wins, as in docker. */
 export function parseLabels(values: string[]): Record<string, string> {
@@ -227,8 +268,8 @@ export function parseAddHost(v: string): { host: string; ip: string } {
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";
   if (spec.trim() === "") throw new UsageError("BAD_FLAG_VALUE", "--output needs a value, not an empty string", { hint: example });
-  if (spec === "-")
-    throw new UsageError("BAD_FLAG_VALUE", "--output -: writing to standard output needs a type", { hint: "e.g. -o type=docker,dest=/dev/stdout" });
+  // buildx: a bare `-` is the image's files as a tar on standard output.
+  if (spec === "-") return { type: "tar", dest: "-", tar: true };
   if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };
   const kv = parseCsvKeyValues(spec, "--output");
   for (const k of kv.keys())
@@ -249,12 +290,16 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
   const compression = kv.get("compression") ?? "gzip";
   if (compression !== "gzip" && compression !== "uncompressed")
     throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
+  if (dest === "-" && (type === "local" || tarText === "false"))
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: a directory cannot be written to standard output`, {
+      hint: "dest=- takes type=tar (the files as one tar), type=docker or type=oci",
+    });
   const names = kv.get("name") ? (kv.get("name") as string).split(/[;+]/) : undefined;
   // A bad name fails now, not after the build.
   for (const n of names ?? []) parseReference(n);
   return {
     type,
-    dest: dest ? resolve(cwd, dest) : "",
+    dest: dest === "-" ? "-" : dest ? resolve(cwd, dest) : "",
     tar: type === "local" ? false : type === "tar" ? true : tarText === "true",
     compression,
     ...(names ? { names } : {}),
