@@ -16,7 +16,12 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+export interface ParseOptions {
+  /** Flags end at the first positional, which with everything after it is positional (`run IMAGE CMD -x`, as docker). */
+  stopAtPositional?: boolean;
+}
+
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, opts: ParseOptions = {}): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
   const flags = new Map<string, string | boolean | string[]>();
@@ -43,10 +48,19 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const name = eq >= 0 ? arg.slice(1, eq) : arg.slice(1);
       inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
       spec = byShort.get(name);
+      // `-it`: boolean short flags bundled, as docker (pflag) reads them.
+      const bundled = [...name].map((c) => byShort.get(c));
+      if (!spec && inline === undefined && name.length > 1 && bundled.every((b) => b?.type === "boolean")) {
+        for (const b of bundled) flags.set((b as FlagSpec).name, true);
+        continue;
+      }
       if (!spec)
         throw new UsageError("UNKNOWN_FLAG", `unknown flag -${name} for \`tsbuild ${command}\``, {
           hint: `run \`tsbuild ${command} --help\` for the flags it takes`,
         });
+    } else if (opts.stopAtPositional) {
+      positionals.push(...argv.slice(i));
+      break;
     } else {
       positionals.push(arg);
       continue;

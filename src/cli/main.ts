@@ -1,7 +1,7 @@
 // The CLI's one entry: picks the command, wires SIGINT/SIGTERM to an AbortSignal, and turns errors into messages and exit codes.
 import { isTsbuildError } from "../errors.js";
 import { describeFsError, errnoCode, isEnvironmentErrno } from "../store/fs-error.js";
-import { helpText } from "./args.js";
+import { helpText, type FlagSpec } from "./args.js";
 import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
 import { codeFrame, readTextOrUndefined } from "./format.js";
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Loader> = {
   push: async () => (await import("./commands/registry.js")).pushCommand,
   login: async () => (await import("./commands/registry.js")).loginCommand,
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
+  run: async () => (await import("./commands/run.js")).runCommand,
 };
 
 const SUMMARY = `tsbuild — a daemonless Dockerfile build engine
@@ -49,6 +50,7 @@ Commands:
   push       Upload an image to a registry
   login      Check and store credentials for a registry
   logout     Remove stored credentials for a registry
+  run        Run a command in a throwaway container of an image (like \`docker run --rm\`)
 
 Run \`tsbuild COMMAND --help\` for a command's flags.
 `;
@@ -59,6 +61,7 @@ export function defaultIO(): CliIO {
 
 export async function main(argv: string[], io: CliIO = defaultIO(), signal?: AbortSignal): Promise<number> {
   const debug = argv.includes("--debug");
+  let command: Command | undefined;
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   signal?.addEventListener("abort", onSignal, { once: true });
@@ -78,19 +81,32 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
       io.stderr.write(`tsbuild: unknown command "${first}"\nRun \`tsbuild --help\` for the commands.\n`);
       return 2;
     }
-    const command = await (loader ?? (COMMANDS.build as Loader))();
+    command = await (loader ?? (COMMANDS.build as Loader))();
     const rest = loader ? argv.slice(1) : argv;
-    if (rest.includes("--help") || rest.includes("-h")) {
+    const own = command.stopAtPositional ? rest.slice(0, firstPositional(rest, command.flags)) : rest;
+    if (own.includes("--help") || own.includes("-h")) {
       io.stdout.write(helpText(command.usage, command.summary, command.flags));
       return 0;
     }
     const code = await command.run({ argv: rest, io, signal: controller.signal });
     return typeof code === "number" ? code : 0;
   } catch (e) {
-    return reportError(e, io, debug, controller.signal.aborted);
+    const status = reportError(e, io, debug, controller.signal.aborted);
+    return command?.errorExitCode !== undefined && status !== 130 ? command.errorExitCode : status;
   } finally {
     signal?.removeEventListener("abort", onSignal);
   }
+}
+
+/** Index of the first positional argument (flags with a value skip it), or argv.length. */
+function firstPositional(argv: readonly string[], flags: readonly FlagSpec[]): number {
+  const withValue = new Set(flags.filter((f) => f.type !== "boolean").flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]));
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--" || !a.startsWith("-") || a === "-") return i;
+    if (withValue.has(a)) i++;
+  }
+  return argv.length;
 }
 
 function looksLikePath(s: string): boolean {
