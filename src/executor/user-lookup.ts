@@ -134,19 +134,19 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
 }
 
 /**
- * The supplementary groups `docker run` gives a user spec: every /etc/group entry that lists the user's name as a
- * member (runc's GetExecUser), other than its primary group. None when the spec names a group itself, or when the
- * user has no /etc/passwd entry to be named by.
+ * The groups `docker run` gives a process (moby's getUser): its primary gid first, then every /etc/group entry that
+ * lists the user's name as a member (runc's GetExecUser). Only the primary gid when the spec names a group itself, or
+ * when the user has no /etc/passwd entry to be named by.
  */
 export async function supplementaryGids(rootfs: string, spec: string, primaryGid: number): Promise<number[]> {
-  if (spec.includes(":")) return [];
+  const out = [primaryGid];
+  if (spec.includes(":")) return out;
   const passwd = parsePasswd((await readDb(rootfs, "/etc/passwd")) ?? []);
   const name = NUMERIC.test(spec) ? passwd.find((p) => p.uid === Number(spec))?.name : spec;
-  if (name === undefined) return [];
-  const out: number[] = [];
+  if (name === undefined) return out;
   for (const row of (await readDb(rootfs, "/etc/group")) ?? []) {
     const gid = row[2];
-    if (gid === undefined || !NUMERIC.test(gid) || Number(gid) > MAX_ID || Number(gid) === primaryGid) continue;
+    if (gid === undefined || !NUMERIC.test(gid) || Number(gid) > MAX_ID) continue;
     if ((row[3] ?? "").split(",").includes(name) && !out.includes(Number(gid))) out.push(Number(gid));
   }
   return out;
