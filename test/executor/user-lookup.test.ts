@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lookupUser } from "../../src/executor/user-lookup.js";
+import { lookupUser, supplementaryGids } from "../../src/executor/user-lookup.js";
 
 const fixture = fileURLToPath(new URL("../../fixtures/copy/etc", import.meta.url));
 let rootfs: string;
@@ -55,5 +55,18 @@ describe("lookupUser", () => {
     } finally {
       await rm(linked, { recursive: true, force: true });
     }
+  });
+});
+
+describe("supplementaryGids", () => {
+  it("the primary gid, then the groups listing the user (docker run's groups)", async () => {
+    expect(await supplementaryGids(rootfs, "app", 1001)).toEqual([1001, 50]);
+    expect(await supplementaryGids(rootfs, "1000", 1001)).toEqual([1001, 50]);
+    expect(await supplementaryGids(rootfs, "nohome", 7)).toEqual([7, 50]);
+  });
+  it("only the primary gid for user:group, an unnamed uid or an image without the files", async () => {
+    expect(await supplementaryGids(rootfs, "app:staff", 50)).toEqual([50]);
+    expect(await supplementaryGids(rootfs, "4242", 0)).toEqual([0]);
+    expect(await supplementaryGids(empty, "0", 0)).toEqual([0]);
   });
 });
