@@ -44,6 +44,7 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
+/** crun/runc containers whose bundle is below this suite's dir (other suites on the machine may run their own). */
 function runtimeContainers(): string[] {
   const out: string[] = [];
   for (const [bin, state] of [
@@ -51,7 +52,11 @@ function runtimeContainers(): string[] {
     ["runc", "/run/tsbuild/runc"],
   ] as const) {
     try {
-      out.push(...execFileSync(bin, ["--root", state, "list", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean));
+      out.push(
+        ...execFileSync(bin, ["--root", state, "list"], { encoding: "utf8" })
+          .split("\n")
+          .filter((l) => l.includes(dir.path)),
+      );
     } catch {
       /* no state dir yet: no containers */
     }
