@@ -118,6 +118,8 @@ export const ERROR_CODES = [
   "NOT_A_DIRECTORY",
   "NOT_A_FILE",
   "NOT_A_TAR",
+  "NOT_A_TTY",
+  "NO_COMMAND",
   "NO_DOCKER",
   "NO_FROM",
   "NO_MANIFEST",

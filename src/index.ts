@@ -30,6 +30,7 @@ export type { RegistryOptions } from "./registry/client.js";
 export type { ImageFormat } from "./registry/media-types.js";
 export { prune, type PruneOptions, type PruneResult, type PrunePlan, type PruneItem, type PruneCategory } from "./store/gc.js";
 export { findImage, requireImage } from "./solver/image-writer.js";
+export { parseVolume, runContainer, type RunContainerOptions, type RunContainerResult, type VolumeSpec } from "./api/run-container.js";
 export { collectingProgress, silentProgress, type ProgressEvent, type ProgressSink } from "./progress/events.js";
 export { plainRenderer, jsonRenderer, quietRenderer } from "./progress/renderers.js";
 export * from "./errors.js";

@@ -18,7 +18,12 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+export interface ParseOptions {
+  /** Flags end at the first positional, which with everything after it is positional (`run IMAGE CMD -x`, as docker). */
+  stopAtPositional?: boolean;
+}
+
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, opts: ParseOptions = {}): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
   const flags = new Map<string, string | boolean | string[]>();
@@ -50,6 +55,9 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       }
       // `-tag` for `--tag`: a long name written with one dash.
       if (!spec) throw unknownFlag(`-${name}`, byName.has(name) ? name : name.length > 2 ? suggest(name, [...byName.keys()]) : undefined, command);
+    } else if (opts.stopAtPositional) {
+      positionals.push(...argv.slice(i));
+      break;
     } else {
       positionals.push(arg);
       continue;

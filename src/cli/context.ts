@@ -24,6 +24,10 @@ export interface Command {
   usage: string;
   summary: string;
   flags: FlagSpec[];
+  /** Flags end at the first positional (what follows belongs to something else, like `run IMAGE CMD --help`). */
+  stopAtPositional?: boolean;
+  /** Exit status for a tsbuild error other than a cancel (`run`: 125, as docker keeps 1-124 for the container's own). */
+  errorExitCode?: number;
   run(ctx: CommandContext): Promise<number | void>;
 }
 

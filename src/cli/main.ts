@@ -1,7 +1,7 @@
 // The CLI's one entry: picks the command, wires SIGINT/SIGTERM to an AbortSignal, and turns errors into messages and exit codes.
 import { isTsbuildError } from "../errors.js";
 import { describeFsError, errnoCode, isEnvironmentErrno } from "../store/fs-error.js";
-import { helpText } from "./args.js";
+import { helpText, type FlagSpec } from "./args.js";
 import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
 import { codeFrame, readTextOrUndefined } from "./format.js";
@@ -27,6 +27,7 @@ const COMMANDS: Record<string, Loader> = {
   push: async () => (await import("./commands/registry.js")).pushCommand,
   login: async () => (await import("./commands/registry.js")).loginCommand,
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
+  run: async () => (await import("./commands/run.js")).runCommand,
 };
 
 // docker's command groups: `tsbuild image ls` is `tsbuild images`, `tsbuild builder prune` is `tsbuild prune`, ...
@@ -72,6 +73,7 @@ Commands:
   push       Upload an image to a registry
   login      Check and store credentials for a registry
   logout     Remove stored credentials for a registry
+  run        Run a command in a throwaway container of an image (like \`docker run --rm\`)
 
 Docker's command groups work too:
   image ls|list|rm|remove|inspect|history|tag|save|load|pull|push|prune|build
@@ -93,6 +95,7 @@ export function defaultIO(): CliIO {
 
 export async function main(argv: string[], io: CliIO = defaultIO(), signal?: AbortSignal): Promise<number> {
   const debug = argv.includes("--debug");
+  let command: Command | undefined;
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   signal?.addEventListener("abort", onSignal, { once: true });
@@ -119,9 +122,11 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
       io.stdout.write(groupHelp(resolved.group));
       return resolved.help ? 0 : 2;
     }
-    const command = await resolved.load();
+    command = await resolved.load();
     const rest = resolved.rest;
-    if (rest.includes("--help") || rest.includes("-h")) {
+    // `tsbuild run IMAGE sh --help`: what follows the image is the container's, not tsbuild's.
+    const own = command.stopAtPositional ? rest.slice(0, firstPositional(rest, command.flags)) : rest;
+    if (own.includes("--help") || own.includes("-h")) {
       if (resolved.alias) io.stdout.write(`\`tsbuild ${resolved.alias}\` is \`tsbuild ${resolved.name}\`.\n\n`);
       io.stdout.write(helpText(command.usage, command.summary, command.flags));
       return 0;
@@ -129,7 +134,8 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
     const code = await command.run({ argv: rest, io, signal: controller.signal });
     return typeof code === "number" ? code : 0;
   } catch (e) {
-    return reportError(e, io, debug, controller.signal.aborted);
+    const status = reportError(e, io, debug, controller.signal.aborted);
+    return command?.errorExitCode !== undefined && status !== 130 ? command.errorExitCode : status;
   } finally {
     signal?.removeEventListener("abort", onSignal);
   }
@@ -171,6 +177,17 @@ function nearest(word: string, candidates: readonly string[]): { near?: string }
 function groupHelp(group: string): string {
   const subs = Object.entries(GROUPS[group] ?? {}).map(([sub, name]) => `  ${sub.padEnd(10)} = tsbuild ${name}`);
   return `Usage: tsbuild ${group} COMMAND\n\ndocker's \`${group}\` commands, each an alias:\n${subs.join("\n")}\n\nRun \`tsbuild ${group} COMMAND --help\` for a command's flags.\n`;
+}
+
+/** Index of the first positional argument (flags with a value skip it), or argv.length. */
+function firstPositional(argv: readonly string[], flags: readonly FlagSpec[]): number {
+  const withValue = new Set(flags.filter((f) => f.type !== "boolean").flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]));
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--" || !a.startsWith("-") || a === "-") return i;
+    if (withValue.has(a)) i++;
+  }
+  return argv.length;
 }
 
 function looksLikePath(s: string): boolean {

@@ -9,7 +9,7 @@ import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
 import { startWatchdog, type Watchdog } from "./watchdog.js";
-import { crunNeedsHybridWorkaround, defaultStateDir, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
+import { crunNeedsHybridWorkaround, defaultStateDir, execFailureStatus, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { checkIds, prepareSandbox, type PreparedSandbox } from "./sandbox-setup.js";
@@ -53,6 +53,9 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           ...(cgroupsPath ? { cgroupsPath } : {}),
           ...(hooks.seccomp ? { seccomp: await hooks.seccomp() } : {}),
           ...(net ? { netnsPath: net.nsPath } : {}),
+          // A terminal: crun hands its own stdio on to the process, runc (in the foreground) only pipes, so runc
+          // makes a pty of its own and relays it to the terminal it inherited.
+          ...(io.inheritStdio && runtime === "runc" ? { terminal: true } : {}),
         });
         const configPath = join(bundle, "config.json");
         await writeFile(configPath, runtimeConfigJson(config), { mode: 0o600 });
@@ -60,10 +63,18 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         await mkdir(stateDir, { recursive: true, mode: 0o700 });
         watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
+        // The runtime's own last words, to tell "cannot execute" (126/127, as docker reports them) from an exit 1.
+        let tail = "";
         const result = await spawnSandbox({
           command: cmd.command,
           args: cmd.args,
-          io,
+          io: {
+            ...io,
+            stderr: (chunk) => {
+              tail = (tail + Buffer.from(chunk).toString("utf8")).slice(-1024);
+              io.stderr(chunk);
+            },
+          },
           signal,
           kill: async () => {
             await runWrapped(wrap, [runtime, ...base, "kill", name, "KILL"]);
@@ -71,7 +82,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         });
         // Exit codes from 125 up may be the runtime's own failure (or a signal): then make sure the container is gone.
         exited = result.exitCode < 125;
-        return result;
+        return { exitCode: execFailureStatus(result.exitCode, tail) };
       } finally {
         // `run` removes the container when it returns; this covers aborts, setup failures and runtime crashes.
         if (!exited) await runWrapped(wrap, [runtime, ...base, "delete", "-f", name]);

@@ -46,3 +46,16 @@ export function runWrapped(wrap: boolean, argv: string[]): Promise<{ code: numbe
   const c = wrapped(wrap, argv);
   return runQuiet(c.command, c.args);
 }
+/**
+ * The status docker gives a process the runtime could not start (moby's translateContainerdStartErr): 127 when the
+ * executable is missing, 126 when it cannot be executed. crun and runc both exit 1 then, with their error as the last
+ * stderr line, e.g. "executable file `x` not found in $PATH" (crun), `exec: "x": permission denied` (runc).
+ */
+export function execFailureStatus(exitCode: number, stderrTail: string): number {
+  if (exitCode !== 1) return exitCode;
+  const last = stderrTail.trimEnd().split("\n").pop() ?? "";
+  if (!/executable|exec: |exec failed|container process/.test(last)) return exitCode;
+  if (/executable file (.* )?not found|no such file or directory/i.test(last)) return 127;
+  if (/permission denied|exec format error/i.test(last)) return 126;
+  return exitCode;
+}

@@ -64,6 +64,8 @@ export interface RuntimeConfigOptions {
   /** A network namespace to join for the default network (user-mode networking); absent: a new empty one. */
   netnsPath?: string;
   nofile?: number;
+  /** process.terminal: the runtime makes a pty and relays it to its own stdio (runc's foreground `run -t`). */
+  terminal?: boolean;
 }
 
 /**
@@ -126,7 +128,7 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
   return {
     ociVersion: "1.0.2",
     process: {
-      terminal: false,
+      terminal: opts.terminal === true,
       user: { uid: spec.uid, gid: spec.gid, ...(spec.additionalGids?.length ? { additionalGids: spec.additionalGids } : {}) },
       args: spec.args,
       // A bare KEY is KEY= (BuildKit's reading), so runc/crun and bwrap give RUN the same environment.

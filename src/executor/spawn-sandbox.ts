@@ -1,5 +1,6 @@
-// Shared plumbing for executors: spawn the sandbox tool with piped output, map its exit to a status,
-// and keep calling `kill` on abort until the process is gone (the container may not exist yet at the first try).
+// Shared plumbing for executors: spawn the sandbox tool with piped output (and stdin when asked, or tsbuild's own
+// stdio for a terminal), map its exit to a status, and keep calling `kill` on abort until the process is gone (the
+// container may not exist yet at the first try). crun, runc and bwrap all hand these fds on to the process.
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { AbortError, EnvironmentError } from "../errors.js";
@@ -20,7 +21,20 @@ export interface SpawnSandboxOptions {
 export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: number }> {
   if (opts.signal.aborted) return Promise.reject(new AbortError());
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.command, opts.args, { stdio: ["ignore", "pipe", "pipe", ...(opts.extraFds ?? [])] });
+    const io = opts.io;
+    const inherit = io.inheritStdio === true;
+    const stdin = inherit ? "inherit" : io.stdin ? "pipe" : "ignore";
+    const out = inherit ? "inherit" : "pipe";
+    const child = spawn(opts.command, opts.args, { stdio: [stdin, out, out, ...(opts.extraFds ?? [])] });
+    const input = !inherit ? io.stdin : undefined;
+    if (input && child.stdin) {
+      // A process that exits (or closes its stdin) before reading everything is no error of ours: EPIPE is dropped.
+      child.stdin.on("error", () => undefined);
+      input.pipe(child.stdin);
+    }
+    const detachInput = () => {
+      if (input && child.stdin) input.unpipe(child.stdin);
+    };
     let timer: NodeJS.Timeout | undefined;
     let exited = false;
     const killLoop = (): void => {
@@ -34,6 +48,7 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
     child.stderr?.on("data", (c: Buffer) => opts.io.stderr(c));
     child.on("error", (err: NodeJS.ErrnoException) => {
       exited = true;
+      detachInput();
       opts.signal.removeEventListener("abort", onAbort);
       if (timer) clearTimeout(timer);
       reject(
@@ -44,6 +59,7 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
     });
     child.on("close", (code, sig) => {
       exited = true;
+      detachInput();
       opts.signal.removeEventListener("abort", onAbort);
       if (timer) clearTimeout(timer);
       if (opts.signal.aborted) return reject(new AbortError());

@@ -33,6 +33,13 @@ export interface ProcessSpec {
 export interface ProcessIO {
   stdout(chunk: Uint8Array): void;
   stderr(chunk: Uint8Array): void;
+  /** Copied to the process's standard input, which is closed when the stream ends; absent: stdin is /dev/null. */
+  stdin?: NodeJS.ReadableStream;
+  /**
+   * The process gets tsbuild's own fds 0, 1 and 2 (`tsbuild run -t`: the terminal itself, since no pty is made);
+   * stdout(), stderr() and stdin are then unused.
+   */
+  inheritStdio?: boolean;
 }
 
 export interface Executor {

@@ -1,6 +1,9 @@
 // An image config's Env list (`KEY=value` strings) read and written one way everywhere. An entry without `=` is
 // the variable with an empty value, as BuildKit's shell.BuildEnvs and dockerfile2llb's parseKeyValue read it.
 
+/** Docker's PATH for a process whose image sets none (builds and `docker run` alike). */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** `KEY=value` → ["KEY", "value"]; `KEY` → ["KEY", ""]; only the first `=` splits (`A=b=c` → ["A", "b=c"]). */
 export function parseEnvEntry(entry: string): [key: string, value: string] {
   const eq = entry.indexOf("=");

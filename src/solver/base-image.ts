@@ -4,7 +4,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError, StoreError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import type { SourceRange, Stage } from "../frontend/types.js";
-import { type ImageConfig, type Digest } from "../image/types.js";
+import { type ImageConfig, type Digest, type Platform } from "../image/types.js";
+import type { Hasher } from "../util/hasher.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import { DEFAULT_PATH, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
@@ -66,7 +67,12 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
 
 /** The first key of a chain that starts FROM an image: its id (config digest) on this build's platform. */
 export function baseKey(run: BuildSession, imageId: Digest): string {
-  return cacheKey(run.hasher, undefined, { base: imageId, platform: `${run.platform.os}/${run.platform.architecture}` }).digest;
+  return imageChainKey(run.hasher, imageId, run.platform);
+}
+
+/** baseKey without a build: also the key of the image's kept snapshot (snapshot/rootfs-snapshots.ts), which `run` reads. */
+export function imageChainKey(hasher: Hasher, imageId: Digest, platform: Pick<Platform, "os" | "architecture">): string {
+  return cacheKey(hasher, undefined, { base: imageId, platform: `${platform.os}/${platform.architecture}` }).digest;
 }
 
 export type ResolvedBase = { id: Digest; config: ImageConfig; layers: LayerRef[] };

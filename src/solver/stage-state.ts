@@ -21,7 +21,7 @@ export interface StageState {
   key: string;
 }
 
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export { DEFAULT_PATH } from "../image/env.js";
 export const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
 /** Variables visible to expansion: ARGs, overridden by ENV (Docker: ENV always wins over ARG of the same name). */

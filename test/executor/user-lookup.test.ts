@@ -41,6 +41,7 @@ describe("lookupUser", () => {
   });
 
   it("gives supplementary groups from /etc/group only when the spec names no group (runc's rule)", async () => {
+    expect((await lookupUser(rootfs, "nohome")).additionalGids).toEqual([50]);
     expect((await lookupUser(rootfs, "app:staff")).additionalGids).toBeUndefined();
     expect((await lookupUser(rootfs, "1000:50")).additionalGids).toBeUndefined();
     expect((await lookupUser(rootfs, "4242")).additionalGids).toBeUndefined();
