@@ -1,11 +1,18 @@
 // What every CLI command receives: its arguments, output streams, the abort signal and the global flags.
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { FlagSpec } from "./args.js";
 
 export interface CliIO {
   stdout: Writable;
   stderr: Writable;
+  /** Whether stderr is a terminal (the progress view). */
   isTTY: boolean;
+  /** `build -`, `-f -`, `load` without -i. */
+  stdin: Readable;
+  /** Whether stdin is a terminal: reading a context or an archive from it is then an error, not a wait. */
+  stdinIsTTY: boolean;
+  /** Whether stdout is a terminal: binary output (`save` without -o) is then refused. */
+  stdoutIsTTY: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
 }

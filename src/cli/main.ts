@@ -54,7 +54,16 @@ Run \`tsbuild COMMAND --help\` for a command's flags.
 `;
 
 export function defaultIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stderr.isTTY), cwd: process.cwd(), env: process.env };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    isTTY: Boolean(process.stderr.isTTY),
+    stdin: process.stdin,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    cwd: process.cwd(),
+    env: process.env,
+  };
 }
 
 export async function main(argv: string[], io: CliIO = defaultIO(), signal?: AbortSignal): Promise<number> {
@@ -94,7 +103,8 @@ export async function main(argv: string[], io: CliIO = defaultIO(), signal?: Abo
 }
 
 function looksLikePath(s: string): boolean {
-  return s === "." || s.includes("/") || s.startsWith(".");
+  // git@host:repo.git (a git context) has no slash.
+  return s === "." || s.includes("/") || s.startsWith(".") || s.startsWith("git@");
 }
 
 /**

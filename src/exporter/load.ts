@@ -19,6 +19,7 @@ import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, ty
 import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { withBuildLock } from "../store/locks.js";
+import { tarTail } from "../layer/tar-tail.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
 export interface LoadOptions {
@@ -216,20 +217,6 @@ function isIndexLike(mediaType: string | undefined, doc: unknown): boolean {
 function digestInPath(p: string): Digest | undefined {
   const m = /(?:^|\/)(?:sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(p);
   return m?.[1] ? `sha256:${m[1]}` : undefined;
-}
-
-/** Passes a tar stream through, noting whether it ends with an end-of-archive marker (two zero blocks). */
-function tarTail(): Transform & { ended(): boolean } {
-  let total = 0;
-  let last = Buffer.alloc(0);
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      total += chunk.length;
-      last = Buffer.concat([last, chunk.subarray(Math.max(0, chunk.length - 1024))]).subarray(-1024);
-      cb(null, chunk);
-    },
-  });
-  return Object.assign(t, { ended: () => total % 512 === 0 && last.length === 1024 && last.every((b) => b === 0) });
 }
 
 /**
