@@ -12,6 +12,8 @@ const PACKAGES: Record<string, string> = {
   runc: "runc",
   bwrap: "bubblewrap",
   tar: "tar",
+  git: "git",
+  xz: "xz-utils",
 };
 
 export async function requireTool(name: string): Promise<void> {
