@@ -154,11 +154,16 @@ export function gitError(stderr: string, src: GitContextSource, command: string,
   if (/connection refused|couldn't connect|could not connect|failed to connect|unable to connect|connection timed out/i.test(stderr))
     return make("CONNECTION_REFUSED", "cannot connect to the git server", "is the server running, and is the host:port in the URL right?");
   if (/couldn't find remote ref|not our ref|no such ref|invalid refspec|bad revision/i.test(stderr))
-    return make("GIT_REF_NOT_FOUND", `${JSON.stringify(src.ref || "HEAD")} is no branch, tag or commit of the repository`, `list them with \`git ls-remote ${src.url}\``);
+    return make(
+      "GIT_REF_NOT_FOUND",
+      `${JSON.stringify(src.ref || "HEAD")} is no branch, tag or commit of the repository`,
+      `list them with \`git ls-remote ${src.url}\``,
+    );
   if (/authentication failed|could not read username|could not read password|permission denied \(publickey|terminal prompts disabled/i.test(stderr))
     return make("AUTH_FAILED", "the git server wants credentials", "set up a git credential helper or an ssh key for this host (tsbuild never prompts)");
   if (/not found|does not appear to be a git repository|repository not exported|does not exist|returned error: 404|no such file or directory/i.test(stderr))
     return make("GIT_REPO_NOT_FOUND", "there is no git repository at this URL", "check the URL; `git ls-remote URL` should list its branches");
-  if (/ssl|tls|certificate/i.test(stderr)) return make("TLS_ERROR", "the TLS connection to the git server failed", "check the server's certificate, or use another URL");
+  if (/ssl|tls|certificate/i.test(stderr))
+    return make("TLS_ERROR", "the TLS connection to the git server failed", "check the server's certificate, or use another URL");
   return make("GIT_FAILED", `git ${command} failed`, "run the same git command by hand to see more (GIT_TRACE=1 shows every step)");
 }

@@ -70,8 +70,7 @@ export async function materializeContext(spec: Exclude<ContextSpec, { kind: "dir
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       if (unpacked.kind === "dockerfile") {
-        if (flag !== undefined && flag !== "Dockerfile")
-          warn(`-f ${flag} is ignored: standard input holds a Dockerfile, not a tar (as docker build does)`);
+        if (flag !== undefined && flag !== "Dockerfile") warn(`-f ${flag} is ignored: standard input holds a Dockerfile, not a tar (as docker build does)`);
         return done(dir, { text: unpacked.text, display: "<stdin>" }, { type: "stdin", format: "dockerfile" });
       }
       return done(dir, await dockerfileIn(dir, flag, "<stdin>"), { type: "stdin", format: "tar" });

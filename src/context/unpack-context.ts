@@ -25,7 +25,10 @@ const TAR_BLOCK = 512;
 /** docker's IsArchive for uncompressed input: the first 512 bytes are a tar header with a valid checksum. */
 export function isTarHeader(block: Uint8Array): boolean {
   if (block.length < TAR_BLOCK) return false;
-  const field = Buffer.from(block.subarray(148, 156)).toString("latin1").replace(/[\0 ]+$/g, "").trim();
+  const field = Buffer.from(block.subarray(148, 156))
+    .toString("latin1")
+    .replace(/[\0 ]+$/g, "")
+    .trim();
   if (!/^[0-7]+$/.test(field)) return false;
   const want = parseInt(field, 8);
   let unsigned = 0;

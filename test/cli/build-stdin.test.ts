@@ -157,7 +157,14 @@ describe("build - with a hostile tar", () => {
   });
 
   it("refuses a member with ..", async () => {
-    await refused([{ name: "Dockerfile", body: "FROM scratch\n" }, { name: "../x", body: "gotcha\n" }], /member "..\/x": path contains '..'/, "UNSAFE_PATH");
+    await refused(
+      [
+        { name: "Dockerfile", body: "FROM scratch\n" },
+        { name: "../x", body: "gotcha\n" },
+      ],
+      /member "..\/x": path contains '..'/,
+      "UNSAFE_PATH",
+    );
   });
 
   it("refuses an absolute member", async () => {
@@ -165,7 +172,14 @@ describe("build - with a hostile tar", () => {
   });
 
   it("refuses a hardlink to a file outside", async () => {
-    await refused([{ name: "Dockerfile", body: "FROM scratch\n" }, { name: "l", type: "link", linkname: "/etc/passwd" }], /hardlink target/, "UNSAFE_PATH");
+    await refused(
+      [
+        { name: "Dockerfile", body: "FROM scratch\n" },
+        { name: "l", type: "link", linkname: "/etc/passwd" },
+      ],
+      /hardlink target/,
+      "UNSAFE_PATH",
+    );
   });
 
   it("leaves a device node out, with a warning", async () => {
