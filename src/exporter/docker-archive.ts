@@ -1,5 +1,6 @@
 // `docker save` format, Docker 25+ layout: an OCI layout (oci-layout, index.json, blobs/sha256/*) plus manifest.json
 // and the legacy `repositories` file, with uncompressed layer tars, so `docker load` and skopeo both read it.
+import type { Writable } from "node:stream";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import { jsonBytes } from "../image/json.js";
 import { isUncompressedLayer } from "../image/media-types.js";
@@ -26,7 +27,7 @@ export interface DockerArchiveEntry {
 export async function exportDockerArchive(
   store: ContentStore,
   images: { names: string[]; manifest: Descriptor }[],
-  destFile: string,
+  destFile: string | Writable,
   opts: DockerArchiveOptions = {},
 ): Promise<{ descriptor: Descriptor }> {
   const first = images[0];

@@ -4,13 +4,14 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { AbortError, ArchiveError } from "../errors.js";
 import type { Digest } from "../image/types.js";
 import { tempPath, writeFileAtomic } from "../store/atomic-write.js";
 import { describeFsError, describeOutputDirError } from "../store/fs-error.js";
-import { openOutputFile } from "../store/output-file.js";
+import { openOutputFile, type OutputFile } from "../store/output-file.js";
 import type { ContentStore } from "../store/types.js";
 
 export interface LayoutWriter {
@@ -31,9 +32,16 @@ function sizeMismatch(digest: Digest, expected: number, got: number): ArchiveErr
   return new ArchiveError("BLOB_SIZE_MISMATCH", `blob ${digest} has ${got} bytes in the store, the manifest says ${expected}`);
 }
 
-/** `what` names the destination in error messages (e.g. "--output dest"); default "output file". */
-export async function openTarWriter(dest: string, signal?: AbortSignal, what?: string): Promise<LayoutWriter> {
-  const out = await openOutputFile(dest, what ? { what } : {});
+/**
+ * `what` names the destination in error messages (e.g. "--output dest"); default "output file". A stream (standard
+ * output) is written as it goes and ended by finish(); abort() cannot take back what it already received.
+ */
+export async function openTarWriter(target: string | Writable, signal?: AbortSignal, what?: string): Promise<LayoutWriter> {
+  const dest = typeof target === "string" ? target : "standard output";
+  const out: Pick<OutputFile, "stream" | "commit" | "abort"> =
+    typeof target === "string"
+      ? await openOutputFile(target, what ? { what } : {})
+      : { stream: target, commit: async () => undefined, abort: async () => undefined };
   const pack = tar.pack();
   const piping = pipeline(pack, out.stream);
   piping.catch(() => undefined); // awaited in finish()/abort()

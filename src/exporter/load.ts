@@ -16,7 +16,7 @@ import { isIndexMediaType } from "../image/media-types.js";
 import { hostPlatform, normalizePlatform, pickManifest } from "../image/platform.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
-import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
+import { budgetedStream, decompressionBudget, decompressStream, peek, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { withBuildLock } from "../store/locks.js";
 import { tarTail } from "../layer/tar-tail.js";
@@ -219,17 +219,29 @@ function digestInPath(p: string): Digest | undefined {
   return m?.[1] ? `sha256:${m[1]}` : undefined;
 }
 
+/** An archive read from a stream (`tsbuild load` from stdin); `name` is how messages call it ("standard input"). */
+export interface ArchiveStream {
+  stream: Readable;
+  name: string;
+}
+
 /**
- * Import `file` into the store. Holds the store's shared lock while blobs land before the names that keep them, so
- * a concurrent prune cannot take them in between.
+ * Import `file` (a path, or a stream read once) into the store. Holds the store's shared lock while blobs land
+ * before the names that keep them, so a concurrent prune cannot take them in between.
  */
-export function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+export function loadArchive(store: ContentStore, images: ImageStore, file: string | ArchiveStream, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   return withBuildLock(store.root, opts.signal, () => loadArchiveLocked(store, images, file, opts));
 }
 
 /** loadArchive for a caller that already holds the store's shared lock. */
-export async function loadArchiveLocked(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+export async function loadArchiveLocked(
+  store: ContentStore,
+  images: ImageStore,
+  source: string | ArchiveStream,
+  opts: LoadOptions = {},
+): Promise<LoadedImage[]> {
   const { signal } = opts;
+  const file = typeof source === "string" ? source : source.name;
   const want = opts.platform ? normalizePlatform(opts.platform) : hostPlatform();
   const members = new Map<string, Member>();
   const aliases = new Map<string, string>();
@@ -250,7 +262,15 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     for (const w of writers) if (!committed.has(w)) await w.abort().catch(() => undefined);
   }
 
-  async function readArchive(): Promise<void> {
+  /** The archive's bytes: the stream given, or the regular file (never a FIFO or device, never 0 bytes). */
+  async function openInput(): Promise<Readable> {
+    if (typeof source !== "string") {
+      const { head, stream } = await peek(source.stream, 1).catch((e: unknown) =>
+        Promise.reject(fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`)),
+      );
+      if (head.length === 0) throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "pipe a docker-archive or OCI layout tar into it, or use -i FILE");
+      return stream;
+    }
     // O_NONBLOCK: opening a FIFO must not block (a blocked open ignores Ctrl-C); fstat then refuses it.
     let fh: FileHandle;
     try {
@@ -273,6 +293,11 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
       await fh.close().catch(() => undefined);
       throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "the file was probably not written completely; create it again");
     }
+    return fh.createReadStream();
+  }
+
+  async function readArchive(): Promise<void> {
+    const raw = await openInput();
     const ex = tar.extract();
     let entries = 0;
     let input: Readable;
@@ -280,7 +305,7 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     // The tar stream must end with its end-of-archive marker (zero blocks); without one it was cut at a member boundary.
     const tail = tarTail();
     try {
-      ({ kind, stream: input } = await decompressStream(fh.createReadStream()));
+      ({ kind, stream: input } = await decompressStream(raw));
     } catch (e) {
       if (e instanceof TsbuildError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);
