@@ -2,9 +2,11 @@
 // including hostile archives that try to write outside the temporary context directory.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, readFile, readdir, readlink } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { lstat, mkdir, readFile, readdir, readlink, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
-import { tempDir, tsbuild, type InProcessOptions } from "../helpers/cli.js";
+import { BIN, tempDir, tsbuild, type InProcessOptions } from "../helpers/cli.js";
 import { compress, tarBytes } from "../helpers/tar-bytes.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
@@ -222,5 +224,16 @@ describe("build - with a hostile tar", () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/the build context tar from standard input is truncated/);
     expect(res.stderr).toContain("[TRUNCATED]");
+  });
+});
+
+describe("build - as a real process", () => {
+  it("builds a tar piped from GNU tar", async () => {
+    const ctx = join(dir.path, "piped-ctx");
+    await mkdir(ctx);
+    await writeFile(join(ctx, "Dockerfile"), "FROM scratch\nCOPY f.txt /\n");
+    await writeFile(join(ctx, "f.txt"), "piped\n");
+    const { stdout } = await promisify(execFile)("sh", ["-c", `tar -C "${ctx}" -cz . | "${process.execPath}" "${BIN}" build -q --root "${root}" -`]);
+    expect(stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
   });
 });

@@ -341,7 +341,16 @@ describe("tsbuild check", () => {
     const out: string[] = [];
     const err: string[] = [];
     const sink = (to: string[]) => new Writable({ write: (chunk: Buffer, _enc, cb) => (to.push(chunk.toString()), cb()) });
-    const io: CliIO = { stdout: sink(out), stderr: sink(err), isTTY: false, stdin: Readable.from([]), stdinIsTTY: false, stdoutIsTTY: false, cwd: join(import.meta.dirname, "../../fixtures/checks"), env: {} };
+    const io: CliIO = {
+      stdout: sink(out),
+      stderr: sink(err),
+      isTTY: false,
+      stdin: Readable.from([]),
+      stdinIsTTY: false,
+      stdoutIsTTY: false,
+      cwd: join(import.meta.dirname, "../../fixtures/checks"),
+      env: {},
+    };
     const code = await checkCommand.run({ argv, io, signal: new AbortController().signal });
     return { code: typeof code === "number" ? code : 0, stdout: out.join(""), stderr: err.join("") };
   }
