@@ -29,6 +29,8 @@ export interface GitCheckout {
   contextDir: string;
   /** The full commit id the ref resolved to. */
   commit: string;
+  /** The repository has submodules (.gitmodules), which are not fetched. */
+  hasSubmodules: boolean;
 }
 
 const COMMIT_ID = /^[0-9a-f]{7,40}$/i;
@@ -71,7 +73,11 @@ export async function fetchGitContext(src: GitContextSource, workDir: string, op
     commit = (await resolveCommit(git, "FETCH_HEAD^{commit}")) ?? throwRefNotFound(src);
   }
   await git(["-c", "advice.detachedHead=false", "checkout", "-q", "-f", "--detach", commit]);
-  return { contextDir: await subdirOf(tree, src, commit), commit };
+  const hasSubmodules = await lstat(join(tree, ".gitmodules")).then(
+    (st) => st.isFile(),
+    () => false,
+  );
+  return { contextDir: await subdirOf(tree, src, commit), commit, hasSubmodules };
 }
 
 async function resolveCommit(git: GitRun, rev: string): Promise<string | undefined> {

@@ -89,6 +89,7 @@ export async function materializeContext(spec: Exclude<ContextSpec, { kind: "dir
     }
     const checkout = await fetchGitContext(spec, dir, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.env ? { env: opts.env } : {}) });
     opts.onInfo?.(`git context ${spec.spec}: commit ${checkout.commit}`);
+    if (checkout.hasSubmodules) warn(`git context ${spec.spec}: the repository has submodules, which tsbuild does not fetch; their directories are empty`);
     const origin: ContextOrigin = { type: "git", url: spec.url, ref: spec.ref, subdir: spec.subdir, commit: checkout.commit };
     return {
       contextDir: checkout.contextDir,
