@@ -23,7 +23,9 @@ export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, pickMan
 export { exportOciLayout } from "./exporter/oci-layout.js";
 export { exportDockerArchive } from "./exporter/docker-archive.js";
 export { exportOutputs, type OutputSpec } from "./exporter/outputs.js";
-export { loadArchive, type LoadOptions, type LoadedImage } from "./exporter/load.js";
+export { loadArchive, type ArchiveStream, type LoadOptions, type LoadedImage } from "./exporter/load.js";
+export { parseContextSpec, isGitUrl, type ContextSpec } from "./context/context-spec.js";
+export { materializeContext, type ContextOrigin, type MaterializedContext, type MaterializeOptions } from "./context/materialize-context.js";
 export { pullImage, type PullOptions, type PulledImage, type RegistryCommandOptions } from "./registry/pull.js";
 export { pushImage, type PushOptions, type PushedImage } from "./registry/push.js";
 export type { RegistryOptions } from "./registry/client.js";

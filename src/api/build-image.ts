@@ -19,6 +19,7 @@ import { findDockerEngine, loadIntoDocker } from "../exporter/docker-load.js";
 import { checkOutputDir, checkOutputFile, writeOutputFile } from "../store/output-file.js";
 import { describeOutputDirError } from "../store/fs-error.js";
 import { acquireBuildLock } from "../store/locks.js";
+import type { ContextOrigin } from "../context/materialize-context.js";
 
 export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "progress"> {
   /** Where the built image goes besides the store (`-o`): OCI layout, docker-archive, local rootfs dir, more names. */
@@ -39,6 +40,8 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
   dockerEnv?: NodeJS.ProcessEnv;
   /** This build's progress sink (default: the engine's). */
   progress?: ProgressSink;
+  /** Where a fetched context came from (materializeContext's origin): written to the metadata file as "tsbuild.context". */
+  contextOrigin?: ContextOrigin;
 }
 
 /** The metadata file's document: BuildKit's keys for the image, plus tsbuild's per-step cache results. */
@@ -47,6 +50,8 @@ export interface BuildMetadata {
   "containerimage.config.digest": Digest;
   "containerimage.descriptor": Descriptor;
   "image.name"?: string;
+  /** A context from stdin, git (with the commit its ref resolved to) or a URL (with the sha256 of what was served). */
+  "tsbuild.context"?: ContextOrigin;
   "tsbuild.cache": {
     hits: number;
     misses: number;
@@ -101,7 +106,7 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   const lock = await acquireBuildLock(engine.root, signal);
   try {
     const sources = await openCacheSources(opts.cacheFrom ?? [], progress, registry, signal);
-    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, load: _l, dockerEnv: _d, ...buildOpts } = opts;
+    const { outputs: _o, push: _p, cacheTo: _c, metadataFile: _m, iidFile: _i, load: _l, dockerEnv: _d, contextOrigin, ...buildOpts } = opts;
     const result = await runBuild(engine, { ...buildOpts, cacheFrom: sources, progress }, { lockHeld: true }).finally(() => {
       for (const src of sources) src.close?.();
     });
@@ -116,7 +121,7 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
         progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${r.digest}` });
       }
     }
-    const metadata = buildMetadata(result);
+    const metadata = buildMetadata(result, contextOrigin);
     if (metadataFile !== undefined) await writeOutputFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n", { what: "--metadata-file" });
     // docker writes the id without a newline.
     if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
@@ -213,12 +218,13 @@ async function exportCache(
 }
 
 /** BuildKit's metadata keys for the image, plus tsbuild's per-step cache results. */
-export function buildMetadata(result: BuildResult): BuildMetadata {
+export function buildMetadata(result: BuildResult, contextOrigin?: ContextOrigin): BuildMetadata {
   return {
     "containerimage.digest": result.manifest.digest,
     "containerimage.config.digest": result.config,
     "containerimage.descriptor": result.manifest,
     ...(result.tags.length ? { "image.name": result.tags.join(",") } : {}),
+    ...(contextOrigin ? { "tsbuild.context": contextOrigin } : {}),
     "tsbuild.cache": {
       hits: result.cache.hits,
       misses: result.cache.misses,

@@ -1,13 +1,17 @@
 // What every CLI command receives: its arguments, output streams, the abort signal and the global flags.
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { FlagSpec } from "./args.js";
 
 export interface CliIO {
   stdout: Writable;
   stderr: Writable;
-  /** Whether stderr (progress) is a terminal. */
+  /** Whether stderr is a terminal (the progress view). */
   isTTY: boolean;
-  /** Whether stdout is a terminal (no tar is ever written to one). */
+  /** `build -`, `-f -`, `load` without -i. */
+  stdin: Readable;
+  /** Whether stdin is a terminal: reading a context or an archive from it is then an error, not a wait. */
+  stdinIsTTY: boolean;
+  /** Whether stdout is a terminal: binary output (`save` without -o) is then refused. */
   stdoutIsTTY: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;

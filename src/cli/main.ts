@@ -87,6 +87,8 @@ export function defaultIO(): CliIO {
     stdout: process.stdout,
     stderr: process.stderr,
     isTTY: Boolean(process.stderr.isTTY),
+    stdin: process.stdin,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
     env: process.env,
@@ -191,7 +193,8 @@ function firstPositional(argv: readonly string[], flags: readonly FlagSpec[]): n
 }
 
 function looksLikePath(s: string): boolean {
-  return s === "." || s.includes("/") || s.startsWith(".");
+  // git@host:repo.git (a git context) has no slash.
+  return s === "." || s.includes("/") || s.startsWith(".") || s.startsWith("git@");
 }
 
 /**

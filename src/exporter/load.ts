@@ -16,9 +16,10 @@ import { isIndexMediaType } from "../image/media-types.js";
 import { hostPlatform, normalizePlatform, pickManifest } from "../image/platform.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
-import { budgetedStream, decompressionBudget, decompressStream, type ByteBudget, type CompressionKind } from "../layer/compression.js";
+import { budgetedStream, decompressionBudget, decompressStream, peek, type ByteBudget, type CompressionKind } from "../layer/compression.js";
 import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { withBuildLock } from "../store/locks.js";
+import { tarTail } from "../layer/tar-tail.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
 export interface LoadOptions {
@@ -218,31 +219,29 @@ function digestInPath(p: string): Digest | undefined {
   return m?.[1] ? `sha256:${m[1]}` : undefined;
 }
 
-/** Passes a tar stream through, noting whether it ends with an end-of-archive marker (two zero blocks). */
-function tarTail(): Transform & { ended(): boolean } {
-  let total = 0;
-  let last = Buffer.alloc(0);
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      total += chunk.length;
-      last = Buffer.concat([last, chunk.subarray(Math.max(0, chunk.length - 1024))]).subarray(-1024);
-      cb(null, chunk);
-    },
-  });
-  return Object.assign(t, { ended: () => total % 512 === 0 && last.length === 1024 && last.every((b) => b === 0) });
+/** An archive read from a stream (`tsbuild load` from stdin); `name` is how messages call it ("standard input"). */
+export interface ArchiveStream {
+  stream: Readable;
+  name: string;
 }
 
 /**
- * Import `file` into the store. Holds the store's shared lock while blobs land before the names that keep them, so
- * a concurrent prune cannot take them in between.
+ * Import `file` (a path, or a stream read once) into the store. Holds the store's shared lock while blobs land
+ * before the names that keep them, so a concurrent prune cannot take them in between.
  */
-export function loadArchive(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+export function loadArchive(store: ContentStore, images: ImageStore, file: string | ArchiveStream, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   return withBuildLock(store.root, opts.signal, () => loadArchiveLocked(store, images, file, opts));
 }
 
 /** loadArchive for a caller that already holds the store's shared lock. */
-export async function loadArchiveLocked(store: ContentStore, images: ImageStore, file: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+export async function loadArchiveLocked(
+  store: ContentStore,
+  images: ImageStore,
+  source: string | ArchiveStream,
+  opts: LoadOptions = {},
+): Promise<LoadedImage[]> {
   const { signal } = opts;
+  const file = typeof source === "string" ? source : source.name;
   const want = opts.platform ? normalizePlatform(opts.platform) : hostPlatform();
   const members = new Map<string, Member>();
   const aliases = new Map<string, string>();
@@ -263,7 +262,15 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     for (const w of writers) if (!committed.has(w)) await w.abort().catch(() => undefined);
   }
 
-  async function readArchive(): Promise<void> {
+  /** The archive's bytes: the stream given, or the regular file (never a FIFO or device, never 0 bytes). */
+  async function openInput(): Promise<Readable> {
+    if (typeof source !== "string") {
+      const { head, stream } = await peek(source.stream, 1).catch((e: unknown) =>
+        Promise.reject(fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`)),
+      );
+      if (head.length === 0) throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "pipe a docker-archive or OCI layout tar into it, or use -i FILE");
+      return stream;
+    }
     // O_NONBLOCK: opening a FIFO must not block (a blocked open ignores Ctrl-C); fstat then refuses it.
     let fh: FileHandle;
     try {
@@ -286,6 +293,11 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
       await fh.close().catch(() => undefined);
       throw fail("EMPTY_ARCHIVE", "is empty (0 bytes)", "the file was probably not written completely; create it again");
     }
+    return fh.createReadStream();
+  }
+
+  async function readArchive(): Promise<void> {
+    const raw = await openInput();
     const ex = tar.extract();
     let entries = 0;
     let input: Readable;
@@ -293,7 +305,7 @@ export async function loadArchiveLocked(store: ContentStore, images: ImageStore,
     // The tar stream must end with its end-of-archive marker (zero blocks); without one it was cut at a member boundary.
     const tail = tarTail();
     try {
-      ({ kind, stream: input } = await decompressStream(fh.createReadStream()));
+      ({ kind, stream: input } = await decompressStream(raw));
     } catch (e) {
       if (e instanceof TsbuildError) throw e;
       throw fail("CANNOT_READ", `cannot be read: ${(e as Error).message}`);

@@ -31,13 +31,13 @@ const TOOLS: Record<"bzip2" | "xz" | "zstd", { cmd: string; pkg: string }> = {
   zstd: { cmd: "zstd", pkg: "zstd" },
 };
 
-/** Read until MAGIC_LENGTH bytes (or the end) are in hand, then hand back a stream that still starts with them. */
-async function peek(input: Readable): Promise<{ head: Buffer; stream: Readable }> {
+/** Read until `length` bytes (or the end) are in hand, then hand back a stream that still starts with them. */
+export async function peek(input: Readable, length = MAGIC_LENGTH): Promise<{ head: Buffer; stream: Readable }> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   const chunks: Buffer[] = [];
   let have = 0;
   let ended = false;
-  while (have < MAGIC_LENGTH) {
+  while (have < length) {
     const r = await it.next();
     if (r.done) {
       ended = true;

@@ -50,6 +50,11 @@ export interface ExtractLayerOptions {
    * Every symlink created is added. Unset: any symlink inside dest is followed chroot-style (a rootfs of earlier layers).
    */
   ownLinks?: Set<string>;
+  /**
+   * A plain tar, not a layer (a build context from stdin or a URL): `.wh.` names are ordinary files, and a member
+   * below a symlink is refused (UNSAFE_PATH) instead of resolved chroot-style, so links are kept but never followed.
+   */
+  plainTar?: boolean;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -214,6 +219,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         continue;
       }
       if (st.isSymbolicLink()) {
+        if (opts.plainTar) throw unsafe(entryName, `${join(...stack, c)} is a symlink, and tsbuild never extracts through one`);
         if (opts.ownLinks && !opts.ownLinks.has(p))
           throw new ArchiveError(
             "DEST_HAS_SYMLINK",
@@ -268,7 +274,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     if (name === undefined) return; // the root itself ("./"): dest's own metadata is not the layer's to change
     const base = name;
 
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    if (base.startsWith(WHITEOUT_PREFIX) && !opts.plainTar) {
       const parent = await resolveDir(parts, h.name, base === OPAQUE);
       if (parent === undefined) return;
       if (base === OPAQUE) {

@@ -42,6 +42,8 @@ import type { ProgressSink } from "../progress/events.js";
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
+  /** The context is a temporary directory (stdin, git, URL) removed after the build: keep no stat cache for it. */
+  temporaryContext?: boolean;
   /** Path of the Dockerfile; defaults to <contextDir>/Dockerfile. */
   dockerfile?: string;
   /** Dockerfile text given directly (e.g. from stdin); `dockerfile` then only names it in messages. */
@@ -320,7 +322,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
     // Hashes of files read before a failure are still right; keeping them makes the retry fast.
-    if (hashCache) await (await hashCache).save().catch(() => undefined);
+    if (hashCache && !opts.temporaryContext) await (await hashCache).save().catch(() => undefined);
     // Overlay stage dirs first: the scratch dir must not be removed through a mount.
     for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
     await hooks?.close();

@@ -1,7 +1,7 @@
 // Build checks, table-driven: each case is a Dockerfile and the [rule, line] pairs (or messages) it must produce.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../src/frontend/parse.js";
 import { formatCheckWarning, parseCheckDirective, ruleUrl, runChecks, type CheckOptions } from "../../src/frontend/checks.js";
@@ -345,6 +345,8 @@ describe("tsbuild check", () => {
       stdout: sink(out),
       stderr: sink(err),
       isTTY: false,
+      stdin: Readable.from([]),
+      stdinIsTTY: false,
       stdoutIsTTY: false,
       cwd: join(import.meta.dirname, "../../fixtures/checks"),
       env: {},

@@ -1,5 +1,5 @@
 // Runs the CLI in-process (fast) or as the built binary (real process, real exit codes and signals).
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,32 +11,47 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** stdout as bytes (binary output: `save` without -o). */
+  stdoutBytes?: Buffer;
+}
+
+export interface InProcessOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** What the command reads on stdin (default: nothing, at once at its end). */
+  stdin?: string | Buffer | Readable;
+  /** Pretend stdin / stdout are terminals. */
+  stdinIsTTY?: boolean;
+  stdoutIsTTY?: boolean;
 }
 
 export const REPO = resolve(import.meta.dirname, "../..");
 export const BIN = join(REPO, "dist/bundle/bin.js");
 
-function collect(): { stream: PassThrough; text(): string } {
+function collect(): { stream: PassThrough; bytes(): Buffer; text(): string } {
   const stream = new PassThrough();
   const chunks: Buffer[] = [];
   stream.on("data", (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
+  return { stream, bytes: () => Buffer.concat(chunks), text: () => Buffer.concat(chunks).toString("utf8") };
 }
 
-/** In-process: main() with captured output. */
-export async function tsbuild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdoutIsTTY?: boolean } = {}): Promise<CliResult> {
+/** In-process: main() with captured output and the given stdin. */
+export async function tsbuild(args: string[], opts: InProcessOptions = {}): Promise<CliResult> {
   const out = collect();
   const err = collect();
-  const io = {
+  const input = opts.stdin;
+  const stdin = input instanceof Readable ? input : Readable.from(input === undefined ? [] : [typeof input === "string" ? Buffer.from(input) : input]);
+  const code = await main(args, {
     stdout: out.stream,
     stderr: err.stream,
     isTTY: false,
+    stdin,
+    stdinIsTTY: opts.stdinIsTTY ?? false,
     stdoutIsTTY: opts.stdoutIsTTY ?? false,
     cwd: opts.cwd ?? REPO,
     env: opts.env ?? process.env,
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.text(), stderr: err.text() };
+  });
+  return { code, stdout: out.text(), stderr: err.text(), stdoutBytes: out.bytes() };
 }
 
 /** As a real process from dist/ (built by `npm test`'s pretest). */

@@ -7,7 +7,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink,
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -288,7 +288,11 @@ export async function runCli(args: string[], opts: { timeoutMs: number; onTimeou
   }, opts.timeoutMs);
   const t0 = Date.now();
   try {
-    const code = await main(args, { stdout: sink, stderr: sink, isTTY: false, stdoutIsTTY: false, cwd: REPO, env: opts.env ?? process.env }, controller.signal);
+    const code = await main(
+      args,
+      { stdout: sink, stderr: sink, isTTY: false, stdin: Readable.from([]), stdinIsTTY: false, stdoutIsTTY: false, cwd: REPO, env: opts.env ?? process.env },
+      controller.signal,
+    );
     const output = Buffer.concat(chunks).toString("utf8");
     return { code, output, ms: Date.now() - t0, timedOut, probes: probesOf(output) };
   } finally {

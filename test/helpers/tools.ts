@@ -14,6 +14,8 @@ const PACKAGES: Record<string, string> = {
   tar: "tar",
   prlimit: "util-linux",
   docker: "docker.io",
+  git: "git",
+  xz: "xz-utils",
 };
 
 export async function requireTool(name: string): Promise<void> {

@@ -3,9 +3,11 @@ import { resolve } from "node:path";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs, parseCsvKeyValues } from "../args.js";
 import { locateDockerfile } from "../../context/locate-dockerfile.js";
+import { parseContextSpec } from "../../context/context-spec.js";
+import { materializeContext, type MaterializeOptions } from "../../context/materialize-context.js";
 import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type CliIO, type Command, type CommandContext } from "../context.js";
-import { openEngine } from "../../engine.js";
+import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
 import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { parseAnnotation } from "../../image/annotations.js";
@@ -19,10 +21,17 @@ import type { ProgressSink } from "../../progress/events.js";
 export const buildCommand: Command = {
   name: "build",
   usage: "tsbuild build [flags] CONTEXT",
-  summary: "Build an image from a Dockerfile and a context directory.",
+  summary:
+    "Build an image from a Dockerfile and a context: a directory, `-` (a tar or a Dockerfile on stdin), a git URL (https://host/repo.git#REF:SUBDIR, git@host:repo, ssh://, git://) or an http(s) URL of a tar.",
   flags: [
     { name: "tag", short: "t", type: "list", value: "NAME[:TAG]", help: "name the image (repeatable)" },
-    { name: "file", short: "f", type: "string", value: "PATH", help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin)" },
+    {
+      name: "file",
+      short: "f",
+      type: "string",
+      value: "PATH",
+      help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin; for a tar, git or URL context: a path inside it)",
+    },
     { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
     { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
     {
@@ -84,10 +93,20 @@ export const buildCommand: Command = {
       throw new UsageError("BAD_ARGS", `\`tsbuild build\` takes exactly one context directory, got ${args.positionals.length}`, {
         hint: "e.g. `tsbuild build -t name .`",
       });
+    const spec = parseContextSpec(args.positionals[0] as string);
     const contextDir = resolve(ctx.io.cwd, args.positionals[0] as string);
     const callFlag = flagString(args, "call");
     const call = callFlag === undefined ? undefined : (await import("./call.js")).parseCall(callFlag);
-    if (flagBool(args, "check") || call?.method === "check") {
+    const checkOnly = flagBool(args, "check") || call?.method === "check";
+    if ((checkOnly || call?.method === "outline" || call?.method === "targets") && spec.kind !== "dir")
+      throw new UsageError(
+        "UNSUPPORTED",
+        `${checkOnly ? "--check" : `--call=${call?.method}`} needs a local context directory; a tar, git or URL context is not supported with it yet`,
+        {
+          hint: "run it on a local checkout",
+        },
+      );
+    if (checkOnly) {
       const { checkCommand } = await import("./check.js");
       const file = flagString(args, "file");
       return checkCommand.run({
@@ -171,13 +190,22 @@ export const buildCommand: Command = {
     const fileFlag = flagString(args, "file");
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
     const metadataFlag = flagString(args, "metadata-file");
+    const secrets = new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env)));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
+    // `build - -f -` is refused by materializeContext before anything is read.
+    const stdinDockerfile = fileFlag === "-" && spec.kind !== "stdin" ? await readDockerfileFromStdin(ctx.io.stdin, ctx.signal) : undefined;
+    // `-`, a git URL or an http(s) URL: unpacked or fetched into a temporary directory, removed after the build.
+    const fetched = spec.kind === "dir" ? undefined : await materializeContext(spec, contextOptions(ctx, engine, fileFlag, progress));
+    const inContext = fetched?.dockerfile;
     // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
     const result = await buildImage(engine, {
-      contextDir,
-      ...(fileFlag === "-"
-        ? { dockerfileText: await readDockerfileFromStdin(process.stdin, ctx.signal), dockerfileDisplayName: "<stdin>" }
-        : { dockerfile: loc.path, dockerfileDisplayName: loc.display }),
+      contextDir: fetched?.contextDir ?? contextDir,
+      ...(fetched ? { temporaryContext: true, contextOrigin: fetched.origin } : {}),
+      ...(stdinDockerfile !== undefined
+        ? { dockerfileText: stdinDockerfile, dockerfileDisplayName: "<stdin>" }
+        : inContext && "text" in inContext
+          ? { dockerfileText: inContext.text, dockerfileDisplayName: inContext.display }
+          : { dockerfile: inContext?.path ?? loc.path, dockerfileDisplayName: inContext?.display ?? loc.display }),
       ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
       tags: flagList(args, "tag"),
       buildArgs,
@@ -194,7 +222,7 @@ export const buildCommand: Command = {
       ...(ulimits.length ? { ulimits } : {}),
       ...(annotations.length ? { annotations } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
-      secrets: new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env))),
+      secrets,
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter")
         .flatMap((v) => v.split(","))
@@ -209,7 +237,7 @@ export const buildCommand: Command = {
       registry: { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env },
       progress,
       signal: ctx.signal,
-    });
+    }).finally(() => fetched?.release());
     await progress.close();
     // With a tar on stdout the id would corrupt it (--iidfile has it); progress and messages are on stderr anyway.
     if (quiet && !outputs.some((o) => o.stream)) ctx.io.stdout.write(`${result.config}\n`);
@@ -227,6 +255,19 @@ export function toStdout(outputs: OutputSpec[], io: Pick<CliIO, "stdout" | "stdo
       hint: "e.g. tsbuild build -o - . > image.tar, or -o type=tar,dest=image.tar",
     });
   return outputs.map((o) => (o.dest === "-" ? { ...o, stream: io.stdout } : o));
+}
+
+function contextOptions(ctx: CommandContext, engine: Engine, fileFlag: string | undefined, progress: ProgressSink): MaterializeOptions {
+  return {
+    scratch: (prefix) => engine.scratch(prefix),
+    ...(fileFlag !== undefined ? { dockerfileFlag: fileFlag } : {}),
+    stdin: ctx.io.stdin,
+    stdinIsTTY: ctx.io.stdinIsTTY,
+    env: ctx.io.env,
+    signal: ctx.signal,
+    onInfo: (message) => progress.emit({ kind: "info", message }),
+    onWarning: (message) => progress.emit({ kind: "warning", message }),
+  };
 }
 
 /** `--label K=V` (repeatable): the last value of a key wins, as in docker. */

@@ -61,7 +61,7 @@ export interface CallInputs {
 export async function runCall(ctx: CommandContext, spec: CallSpec & { method: "outline" | "targets" }, inputs: CallInputs): Promise<number> {
   const fromStdin = inputs.file === "-";
   const loc = locateDockerfile(ctx.io.cwd, fromStdin ? undefined : inputs.file, inputs.context);
-  const text = fromStdin ? await readDockerfileFromStdin(process.stdin, ctx.signal) : await readDockerfile(loc, ctx.signal);
+  const text = fromStdin ? await readDockerfileFromStdin(ctx.io.stdin, ctx.signal) : await readDockerfile(loc, ctx.signal);
   const parsed = parseDockerfile(text, { file: fromStdin ? "<stdin>" : loc.display });
   if (spec.method === "targets") {
     const targets = listTargets(parsed);

@@ -79,9 +79,9 @@ export const pushCommand: Command = {
   },
 };
 
-async function readStdin(): Promise<string> {
+async function readStdin(ctx: CommandContext): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+  for await (const c of ctx.io.stdin as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks).toString("utf8");
 }
 
@@ -147,11 +147,11 @@ export const loginCommand: Command = {
     if (fromStdin && password !== undefined) throw new UsageError("BAD_ARGS", "--password and --password-stdin cannot be used together");
     if (fromStdin) {
       if (username === undefined) throw new UsageError("MISSING_FLAG", "--password-stdin needs --username (-u)");
-      password = (await readStdin()).replace(/\r?\n$/, "");
+      password = (await readStdin(ctx)).replace(/\r?\n$/, "");
     }
     if (password !== undefined && !fromStdin) ctx.io.stderr.write("WARNING: a password on the command line is visible to other users; use --password-stdin\n");
     if (username === undefined || password === undefined) {
-      if (!process.stdin.isTTY)
+      if (!ctx.io.stdinIsTTY)
         throw new UsageError("MISSING_FLAG", "no terminal to ask for credentials", {
           hint: "pass -u USER --password-stdin and the password on standard input",
         });

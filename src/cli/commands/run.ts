@@ -61,7 +61,7 @@ export const runCommand: Command = {
     const user = flagString(args, "user");
     const entrypoint = flagString(args, "entrypoint");
     const engine = openEngine({ root: await storeRootFlag(args) });
-    const stdin = interactive && !tty ? process.stdin : undefined;
+    const stdin = interactive && !tty ? ctx.io.stdin : undefined;
     try {
       const result = await runContainer(engine, {
         image,
