@@ -122,6 +122,8 @@ export const buildCommand: Command = {
     const metadataFlag = flagString(args, "metadata-file");
     const engine = openEngine({ root: await storeRootFlag(args), progress });
     // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
+    // The view closes also when the build fails: the terminal view then prints its summary (the failed step's log
+    // block) and stops redrawing before the error is printed below it.
     const result = await buildImage(engine, {
       contextDir,
       ...(fileFlag === "-"
@@ -154,8 +156,7 @@ export const buildCommand: Command = {
       registry: { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env },
       progress,
       signal: ctx.signal,
-    });
-    await progress.close();
+    }).finally(() => progress.close());
     if (quiet) ctx.io.stdout.write(`${result.config}\n`);
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
   },
