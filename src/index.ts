@@ -4,6 +4,7 @@ export { buildImage, buildMetadata, type BuildImageOptions, type BuildImageResul
 export { build, type BuildOptions, type BuildResult, type CacheReport } from "./solver/build.js";
 export type { StepReport } from "./solver/build-session.js";
 export type { SecretSource } from "./solver/mount-spec.js";
+export { RunFailedError } from "./solver/run-instruction.js";
 export type { ExecutorPreference } from "./executor/select-executor.js";
 export type { SnapshotterKind } from "./snapshot/snapshotter.js";
 export type { CacheFromSpec, CacheToSpec } from "./cache/cache-spec.js";

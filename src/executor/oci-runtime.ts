@@ -2,7 +2,9 @@
 // container with piped stdio in its own cgroup (device rules, pids and memory limits), and always deletes it
 // afterwards; a watchdog kills it if tsbuild itself is killed, so no container outlives its RUN step.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, chmod, constants, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { EnvironmentError } from "../errors.js";
+import { errnoCode } from "../util/errno.js";
 import { dirname, join } from "node:path";
 import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
 import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
@@ -30,6 +32,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
       checkIds(spec);
+      await ensureStateDir(runtime, stateDir);
       const id = randomBytes(8).toString("hex");
       const name = `tsbuild-${id}`;
       layout ??= detectCgroupLayout();
@@ -60,7 +63,6 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         const configPath = join(bundle, "config.json");
         await writeFile(configPath, runtimeConfigJson(config), { mode: 0o600 });
         await chmod(configPath, 0o600);
-        await mkdir(stateDir, { recursive: true, mode: 0o700 });
         watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
         // The runtime's own last words, to tell "cannot execute" (126/127, as docker reports them) from an exit 1.
@@ -92,4 +94,29 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       }
     },
   };
+}
+
+/**
+ * The runtime keeps its container state under `stateDir` (/run/tsbuild/<runtime>): made here, before anything is
+ * set up, so a missing or unwritable /run is one clear error rather than a raw errno (or the runtime's own failure).
+ */
+export async function ensureStateDir(runtime: "crun" | "runc", stateDir: string): Promise<void> {
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await access(stateDir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = errnoCode(e) ?? "unknown error";
+    const why: Record<string, string> = {
+      EACCES: "permission denied",
+      EPERM: "operation not permitted",
+      EROFS: "the file system is read-only",
+      ENOTDIR: "a component of the path is not a directory",
+      EEXIST: "exists and is not a directory",
+      ENOSPC: "no space left on the device",
+    };
+    throw new EnvironmentError("RUNTIME_STATE_DIR", `${runtime} cannot keep its container state in ${stateDir}: ${why[code] ?? code}`, {
+      hint: `RUN with ${runtime} needs a writable ${stateDir} (tsbuild runs RUN as root: check /run is a writable tmpfs), or use --executor bwrap`,
+      cause: e,
+    });
+  }
 }

@@ -48,11 +48,16 @@ export interface StepState {
   /** Order in which steps finished; the live view keeps the most recent ones when space runs out. */
   endSeq?: number;
   logs: LogLine[];
-  /** Text after the last newline, not yet a complete line. */
-  partial: string;
-  decoder: TextDecoder;
+  /** Per stream: text after the last newline, not yet a complete line (stdout and stderr never share a line). */
+  partials: Record<LogStream, { text: string; decoder: TextDecoder }>;
   missReasons: string[];
+  /** A config-only step (ENV, LABEL, …): left out of the view unless it fails, as BuildKit shows no vertex for it. */
+  folded: boolean;
+  /** The last step-progress of a long COPY/ADD. */
+  progress?: { files: number; bytes: number; totalFiles?: number; totalBytes?: number };
 }
+
+type LogStream = "stdout" | "stderr";
 
 export interface TtyState {
   startedAt: number;
@@ -62,10 +67,17 @@ export interface TtyState {
   endCount: number;
   warnings: Extract<ProgressEvent, { kind: "warning" }>[];
   infos: string[];
+  /** Steps the plan said the build shows (the plan event); the header's total, so it never jumps. */
+  plannedSteps: number;
 }
 
 export function createTtyState(startedAt: number): TtyState {
-  return { startedAt, steps: new Map(), order: [], endCount: 0, warnings: [], infos: [] };
+  return { startedAt, steps: new Map(), order: [], endCount: 0, warnings: [], infos: [], plannedSteps: 0 };
+}
+
+/** Steps the view shows: all but config-only ones that succeeded (or are still running). */
+function shown(state: TtyState): StepState[] {
+  return state.order.filter((s) => !s.folded || s.error !== undefined);
 }
 
 function stepFor(state: TtyState, node: string, now: number): StepState {
@@ -78,9 +90,9 @@ function stepFor(state: TtyState, node: string, now: number): StepState {
       cached: false,
       startedAt: now,
       logs: [],
-      partial: "",
-      decoder: new TextDecoder("utf-8"),
+      partials: { stdout: { text: "", decoder: new TextDecoder("utf-8") }, stderr: { text: "", decoder: new TextDecoder("utf-8") } },
       missReasons: [],
+      folded: false,
     };
     state.steps.set(node, step);
     state.order.push(step);
@@ -103,18 +115,24 @@ export function applyEvent(state: TtyState, e: ProgressEvent, now: number): void
       step.name = sanitizeName(e.name);
       step.startedAt = now;
       step.cached = e.cached;
+      step.folded = e.folded === true;
       // A hit's step-end follows at once; count it as finished already so the header never lags.
       if (e.cached) finish(state, step, 0);
       break;
     }
     case "step-log": {
       const step = stepFor(state, e.node, now);
-      appendLog(step, step.decoder.decode(e.data, { stream: true }), now - step.startedAt);
+      const p = step.partials[e.stream];
+      appendLog(step, e.stream, p.decoder.decode(e.data, { stream: true }), now - step.startedAt);
       break;
     }
     case "step-end": {
       const step = stepFor(state, e.node, now);
-      appendLog(step, step.decoder.decode(), now - step.startedAt);
+      // The step is over: what is left of each stream is its last line.
+      for (const stream of ["stdout", "stderr"] as const) {
+        const p = step.partials[stream];
+        appendLog(step, stream, p.decoder.decode() + (p.text !== "" ? "\n" : ""), now - step.startedAt);
+      }
       if (step.endSeq !== undefined && step.cached && e.error === undefined) break;
       step.endSeq = undefined;
       finish(state, step, e.durationMs, e.error);
@@ -123,6 +141,19 @@ export function applyEvent(state: TtyState, e: ProgressEvent, now: number): void
     case "cache-miss":
       stepFor(state, e.node, now).missReasons.push(...e.reasons.map(sanitizeName));
       break;
+    case "plan":
+      state.plannedSteps = e.steps;
+      break;
+    case "step-progress": {
+      const { files, bytes, totalFiles, totalBytes } = e;
+      stepFor(state, e.node, now).progress = {
+        files,
+        bytes,
+        ...(totalFiles !== undefined ? { totalFiles } : {}),
+        ...(totalBytes !== undefined ? { totalBytes } : {}),
+      };
+      break;
+    }
     case "warning":
       state.warnings.push(e);
       break;
@@ -135,9 +166,9 @@ export function applyEvent(state: TtyState, e: ProgressEvent, now: number): void
   }
 }
 
-function appendLog(step: StepState, text: string, at: number): void {
+function appendLog(step: StepState, stream: LogStream, text: string, at: number): void {
   if (text === "") return;
-  const parts = (step.partial + text).split("\n");
+  const parts = (step.partials[stream].text + text).split("\n");
   let partial = parts.pop() ?? "";
   for (const raw of parts) {
     step.logs.push({ at, text: sanitizeLogLine(raw) });
@@ -148,15 +179,17 @@ function appendLog(step: StepState, text: string, at: number): void {
   const cr = partial.lastIndexOf("\r", partial.length - 2);
   if (cr >= 0) partial = partial.slice(cr + 1);
   if (partial.length > MAX_PARTIAL_LINE) partial = partial.slice(-MAX_PARTIAL_LINE);
-  step.partial = partial;
+  step.partials[stream].text = partial;
 }
 
-/** Log lines of a step including the unterminated last one. */
+/** The unterminated last lines of a running step's streams. */
+function partialLines(step: StepState): string[] {
+  return [step.partials.stdout.text, step.partials.stderr.text].map(sanitizeLogLine).filter((l) => l !== "");
+}
+
+/** Log lines of a step including the unterminated last ones. */
 function visibleLogs(step: StepState): string[] {
-  const lines = step.logs.map((l) => l.text);
-  const partial = sanitizeLogLine(step.partial);
-  if (partial !== "") lines.push(partial);
-  return lines;
+  return [...step.logs.map((l) => l.text), ...partialLines(step)];
 }
 
 // CSI, OSC (ended by BEL or ST) and two-character escape sequences.
@@ -263,10 +296,33 @@ function lineWidth(columns: number): number {
 }
 
 function header(state: TtyState, now: number, done: boolean): string {
-  const finished = state.order.filter((s) => s.endSeq !== undefined).length;
-  const failed = state.order.some((s) => s.error !== undefined);
-  const suffix = done && !failed && finished === state.order.length ? " FINISHED" : "";
-  return `[+] Building ${formatSeconds(now - state.startedAt)} (${finished}/${state.order.length})${suffix}`;
+  const steps = shown(state);
+  const finished = steps.filter((s) => s.endSeq !== undefined).length;
+  const failed = steps.some((s) => s.error !== undefined);
+  // The plan's total, so the count does not grow as stages start; ONBUILD triggers may add to it.
+  const total = done && !failed ? steps.length : Math.max(state.plannedSteps, steps.length);
+  const suffix = done && !failed && finished === steps.length ? " FINISHED" : "";
+  return `[+] Building ${formatSeconds(now - state.startedAt)} (${finished}/${total})${suffix}`;
+}
+
+/** "1.5 MB" */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** "120/300 files 1.5 MB/4.0 MB" for a COPY in progress. */
+function progressText(p: NonNullable<StepState["progress"]>): string {
+  const files = p.totalFiles !== undefined ? `${p.files}/${p.totalFiles} files` : `${p.files} files`;
+  const bytes = p.totalBytes !== undefined ? `${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}` : formatBytes(p.bytes);
+  return `${files} ${bytes}`;
 }
 
 function stepLine(step: StepState, now: number, width: number, color: boolean, closing: boolean): string {
@@ -279,7 +335,8 @@ function stepLine(step: StepState, now: number, width: number, color: boolean, c
   }
   // Still running when the view closes: the build was cancelled around it.
   if (closing) return paint(leftRight(`=> CANCELED ${step.name}`, formatSeconds(now - step.startedAt), width), "yellow", color);
-  return leftRight(`=> ${step.name}`, formatSeconds(now - step.startedAt), width);
+  const progress = step.progress ? `${progressText(step.progress)}  ` : "";
+  return leftRight(`=> ${step.name}`, `${progress}${formatSeconds(now - step.startedAt)}`, width);
 }
 
 function logLine(text: string, width: number, color: boolean): string {
@@ -297,8 +354,9 @@ export function liveFrame(state: TtyState, now: number, opts: FrameOptions): str
   const lines = [header(state, now, false)];
   let budget = maxLines - 1;
 
-  const running = state.order.filter((s) => s.endSeq === undefined);
-  const finished = state.order.filter((s) => s.endSeq !== undefined);
+  const steps = shown(state);
+  const running = steps.filter((s) => s.endSeq === undefined);
+  const finished = steps.filter((s) => s.endSeq !== undefined);
   const shownRunning = running.slice(0, budget);
   budget -= shownRunning.length;
 
@@ -322,7 +380,7 @@ export function liveFrame(state: TtyState, now: number, opts: FrameOptions): str
 
   const recent = new Set([...finished].sort((a, b) => (b.endSeq ?? 0) - (a.endSeq ?? 0)).slice(0, Math.max(0, budget)));
   const grantedOf = new Map(shownRunning.map((s, i) => [s, granted[i] ?? 0] as const));
-  for (const step of state.order) {
+  for (const step of steps) {
     const logCount = grantedOf.get(step);
     if (logCount !== undefined) {
       lines.push(stepLine(step, now, width, opts.color, false));
@@ -350,19 +408,19 @@ function location(w: Extract<ProgressEvent, { kind: "warning" }>): string {
  */
 export function finalSummary(state: TtyState, now: number, opts: SummaryOptions): string[] {
   const width = lineWidth(opts.columns);
-  const lines = [paint(header(state, now, true), state.order.some((s) => s.error !== undefined) ? "none" : "blue", opts.color)];
-  for (const step of state.order) {
+  const steps = shown(state);
+  const lines = [paint(header(state, now, true), steps.some((s) => s.error !== undefined) ? "none" : "blue", opts.color)];
+  for (const step of steps) {
     lines.push(stepLine(step, now, width, opts.color, true));
     if (opts.explain && !step.cached) {
       for (const reason of step.missReasons) lines.push(paint(truncate(`     ↳ ${reason}`, width), "dim", opts.color));
     }
   }
-  for (const step of state.order) {
+  for (const step of steps) {
     if (step.error === undefined) continue;
     lines.push("------", ` > ${step.name}:`);
     const logs = step.logs.map((l) => `${(l.at / 1000).toFixed(3)} ${l.text}`);
-    const partial = sanitizeLogLine(step.partial);
-    if (partial !== "") logs.push(`${((step.durationMs ?? 0) / 1000).toFixed(3)} ${partial}`);
+    for (const partial of partialLines(step)) logs.push(`${((step.durationMs ?? 0) / 1000).toFixed(3)} ${partial}`);
     // Log lines print in full here: nothing is redrawn after the summary, so wrapping is harmless.
     lines.push(...logs.slice(-KEPT_LOG_LINES), "------");
     if (step.error !== "") lines.push(paint(`ERROR: ${sanitizeName(step.error)}`, "red", opts.color));

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { AbortError, RegistryError, throwIfAborted } from "../errors.js";
+import { AbortError, RegistryError, UsageError, throwIfAborted } from "../errors.js";
 import { isDigest, MediaType, type Digest } from "../image/types.js";
 import { authFailed, createAuthenticator, repositoryScope, type Authenticator } from "./auth.js";
 import type { BlobSource } from "./blob-source.js";
@@ -28,6 +28,19 @@ export interface RegistryOptions {
   maxAttempts?: number;
   /** Use these credentials instead of the config file's (login checks them before saving). */
   credentials?: Credentials;
+  /** A request fails with TIMEOUT after this long without a byte from the registry (default $TSBUILD_REGISTRY_TIMEOUT seconds, else 60 s). */
+  timeoutMs?: number;
+}
+
+/** The socket inactivity timeout: the option, else $TSBUILD_REGISTRY_TIMEOUT (seconds), else the transport's 60 s. */
+function registryTimeout(env: NodeJS.ProcessEnv, ms: number | undefined): number | undefined {
+  if (ms !== undefined) return ms;
+  const raw = env["TSBUILD_REGISTRY_TIMEOUT"];
+  if (raw === undefined || raw === "") return undefined;
+  const secs = Number(raw);
+  if (!Number.isFinite(secs) || secs <= 0)
+    throw new UsageError("BAD_DURATION", `TSBUILD_REGISTRY_TIMEOUT=${raw}: must be a positive number of seconds`, { hint: "e.g. TSBUILD_REGISTRY_TIMEOUT=30" });
+  return secs * 1000;
 }
 
 export interface FetchedManifest {
@@ -113,7 +126,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export function openRegistry(registry: string, opts: RegistryOptions = {}): RegistrySession {
   const env = opts.env ?? process.env;
   const endpoint = resolveEndpoint(registry, insecureRegistries(env, opts.insecureRegistries));
-  const transport: Transport = createTransport();
+  const idleTimeoutMs = registryTimeout(env, opts.timeoutMs);
+  const transport: Transport = createTransport(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {});
   const authFile = dockerConfigPath(env, opts.authFile);
   const auth: Authenticator = createAuthenticator({ registry, transport, credentials: async () => opts.credentials ?? lookupCredentials(registry, authFile) });
   const monolithicMax = opts.monolithicMax ?? 8 * 1024 * 1024;
@@ -127,14 +141,42 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
     let res = await transport.request({ ...rest, headers: { ...rest.headers, ...(h ? { authorization: h } : {}) } });
     if (res.status !== 401) return checkDenied(res);
     const challenge = res.headers["www-authenticate"];
+    // The registry's own words ("UNAUTHORIZED: authentication required") go into the message if we cannot answer.
+    const refused = await errorDetail(res);
     await res.discard();
-    const fresh = await auth.challenge(challenge, scopes, req.signal);
+    let fresh: string;
+    try {
+      fresh = await auth.challenge(challenge, scopes, req.signal);
+    } catch (e) {
+      // A bare "no credentials" / "credentials refused" gets the registry's reason (a HEAD's 401 has no body: ask with GET).
+      const bare =
+        e instanceof RegistryError &&
+        (e.code === "AUTH_REQUIRED" || e.code === "AUTH_FAILED") &&
+        e.message === authFailed(registry, e.code === "AUTH_FAILED").message;
+      if (!bare) throw e;
+      const detail = refused || (req.method === "HEAD" ? await refusalOf({ ...rest, method: "GET" }) : "");
+      throw detail ? authFailed(registry, e.code === "AUTH_FAILED", detail) : e;
+    }
     res = await transport.request({ ...rest, headers: { ...rest.headers, authorization: fresh } });
     if (res.status === 401) {
-      const detail = await errorDetail(res);
+      const detail =
+        (await errorDetail(res)) ||
+        (req.method === "HEAD" ? await refusalOf({ ...rest, method: "GET", headers: { ...rest.headers, authorization: fresh } }) : "");
       throw authFailed(registry, await auth.hasCredentials(), detail || undefined);
     }
     return checkDenied(res);
+  }
+
+  /** The error document of a refused request (for the message), or "" when the registry sends none. */
+  async function refusalOf(req: HttpRequest): Promise<string> {
+    try {
+      const res = await transport.request(req);
+      const detail = res.status === 401 || res.status === 403 ? await errorDetail(res) : "";
+      await res.discard();
+      return detail;
+    } catch {
+      return "";
+    }
   }
 
   async function checkDenied(res: HttpResponse): Promise<HttpResponse> {

@@ -134,7 +134,11 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
     }
     throwIfAborted(signal);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
-    if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortError)) ?? failed[0];
+    if (failed.length > 0) {
+      // Report the cause, not the sibling uploads it cancelled: those end with our AbortError or with node's
+      // AbortError ("The operation was aborted") from a stream or request that listened on the same signal.
+      throw failed.find((e) => !(e instanceof AbortError) && !((e as Error).name === "AbortError")) ?? failed[0];
+    }
     const layers = results.map((r) => (r as PromiseFulfilledResult<Descriptor>).value);
     const cfg = manifest.config;
     if (!(await reuseKnownBlob(engine, repo, ref.registry, cfg.digest, signal))) {

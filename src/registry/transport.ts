@@ -46,49 +46,107 @@ export function hostPort(url: URL): string {
   return url.port ? url.host : `${url.hostname}:${url.protocol === "https:" ? 443 : 80}`;
 }
 
+/** Certificate problems Node reports by OpenSSL's verify-error names (not all of them contain "CERT"). */
+const CERT_ERRORS = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
 /** Turn a socket-level failure into a message a user can act on; never includes headers (credentials). */
 export function networkError(e: unknown, url: URL): RegistryError {
   const err = e as NodeJS.ErrnoException;
   const where = hostPort(url);
-  switch (err.code) {
+  const code = typeof err.code === "string" ? err.code : "";
+  const message = err.message ?? String(e);
+  switch (code) {
     case "ECONNREFUSED":
       return new RegistryError("CONNECTION_REFUSED", `cannot connect to the registry at ${where}: connection refused`, {
         hint: "is the registry running, and is the host:port in the image name right?",
         cause: e,
       });
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EHOSTDOWN":
+    case "ENETDOWN":
+    case "EADDRNOTAVAIL":
+      return new RegistryError(
+        "HOST_UNREACHABLE",
+        `cannot reach the registry at ${where}: ${code === "ENETUNREACH" || code === "ENETDOWN" ? "network" : "host"} unreachable`,
+        {
+          hint: "check the host:port in the image name and this machine's network (route, VPN, firewall)",
+          cause: e,
+        },
+      );
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return new RegistryError("HOST_NOT_FOUND", `cannot resolve the registry host ${url.hostname}`, { cause: e });
-    case "ETIMEDOUT":
-    case "ESOCKETTIMEDOUT":
-      return new RegistryError("TIMEOUT", `the registry at ${where} did not answer in time`, { cause: e });
-    case "EPROTO":
-    case "ERR_SSL_WRONG_VERSION_NUMBER":
-      return new RegistryError("TLS_ERROR", `TLS handshake with ${where} failed (${err.message})`, {
-        hint: `if the registry speaks plain HTTP, pass --insecure-registry ${url.host}`,
+    case "EAI_NONAME":
+      return new RegistryError("HOST_NOT_FOUND", `cannot resolve the registry host ${url.hostname}`, {
+        hint: "check the registry host in the image name (a name without a dot or port before the first / is a Docker Hub repository)",
         cause: e,
       });
-    default:
-      if (typeof err.code === "string" && /CERT|SSL|TLS/.test(err.code)) {
-        return new RegistryError("TLS_ERROR", `TLS with ${where} failed: ${err.message}`, {
-          hint: `for a registry without a trusted certificate, pass --insecure-registry ${url.host} (plain HTTP)`,
-          cause: e,
-        });
-      }
-      return new RegistryError("NETWORK_ERROR", `connection to the registry at ${where} failed: ${err.message ?? String(e)}`, { cause: e });
+    case "ETIMEDOUT":
+    case "ESOCKETTIMEDOUT":
+      return new RegistryError("TIMEOUT", `the registry at ${where} did not answer in time`, {
+        hint: "check that the host:port is a registry and reachable; set TSBUILD_REGISTRY_TIMEOUT=SECONDS to wait longer",
+        cause: e,
+      });
+    case "ECONNRESET":
+    case "EPIPE":
+      return new RegistryError("CONNECTION_DROPPED", `the registry at ${where} closed the connection`, {
+        hint: `if it speaks plain HTTP, pass --insecure-registry ${url.host}; otherwise try again`,
+        cause: e,
+      });
   }
+  if (code === "EPROTO" || code.startsWith("ERR_SSL_") || /wrong version number|packet length too long|http request/i.test(message)) {
+    // An HTTP server answering a TLS ClientHello: OpenSSL sees a record that is no TLS.
+    const plain = /wrong version number|http request|packet length/i.test(message);
+    return new RegistryError(
+      "TLS_ERROR",
+      plain
+        ? `the registry at ${where} does not speak HTTPS (it answered the TLS handshake with plain HTTP)`
+        : `TLS handshake with the registry at ${where} failed (${code || "protocol error"})`,
+      { hint: `if the registry speaks plain HTTP, pass --insecure-registry ${url.host}`, cause: e },
+    );
+  }
+  if (CERT_ERRORS.has(code) || /CERT|SSL|TLS/.test(code)) {
+    return new RegistryError("TLS_ERROR", `the certificate of the registry at ${where} is not trusted: ${message} (${code})`, {
+      hint: `trust its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, or, if the registry also speaks plain HTTP, pass --insecure-registry ${url.host}`,
+      cause: e,
+    });
+  }
+  return new RegistryError("NETWORK_ERROR", `connection to the registry at ${where} failed: ${message}`, {
+    hint: "check the registry address and this machine's network",
+    cause: e,
+  });
 }
 
 async function readAll(body: IncomingMessage, limit: number, url: URL): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) {
-      body.destroy();
-      throw new RegistryError("RESPONSE_TOO_LARGE", `the response from ${url.host}${url.pathname} is larger than ${limit} bytes`);
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > limit) {
+        body.destroy();
+        throw new RegistryError("RESPONSE_TOO_LARGE", `the response from ${url.host}${url.pathname} is larger than ${limit} bytes`);
+      }
+      chunks.push(c);
     }
-    chunks.push(c);
+  } catch (e) {
+    // A connection that breaks while the body arrives ("aborted", ECONNRESET, a socket timeout) is the network's doing.
+    if (e instanceof RegistryError) throw e;
+    throw networkError(
+      typeof (e as NodeJS.ErrnoException).code === "string" ? e : Object.assign(new Error((e as Error).message), { code: "ECONNRESET", cause: e }),
+      url,
+    );
   }
   return Buffer.concat(chunks);
 }

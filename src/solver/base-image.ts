@@ -14,6 +14,7 @@ import { stageHint } from "../frontend/plan.js";
 import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { stagePrefix, type BuildSession } from "./build-session.js";
+import { stepNumbers } from "./step-numbers.js";
 
 export function emptyConfig(run: BuildSession): ImageConfig {
   return {
@@ -27,7 +28,9 @@ export function emptyConfig(run: BuildSession): ImageConfig {
 
 export async function prepareBase(run: BuildSession, stage: Stage, baseName: string, baseStage: Stage | undefined): Promise<StageState> {
   const node = `stage-${stage.index}-from`;
-  const label = `[${stagePrefix(run, stage)}1/${stage.instructions.length + 1}] FROM ${baseName}`;
+  const planned = run.plan.stages[stage.index];
+  const total = planned ? stepNumbers(planned).total : stage.instructions.length + 1;
+  const label = `[${stagePrefix(run, stage)}1/${total}] FROM ${baseName}`;
   const started = Date.now();
   run.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
   let state: StageState;

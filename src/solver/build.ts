@@ -10,6 +10,7 @@ import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { findStage } from "../frontend/stages.js";
 import { planBuild } from "../frontend/plan.js";
+import { plannedStepCount } from "./step-numbers.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Stage, Warning } from "../frontend/types.js";
 import { normalizeName } from "../image/reference.js";
@@ -281,6 +282,8 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   try {
     for (const name of PROXY_ARGS) if (buildArgs.has(name)) run.usedBuildArgs.add(name);
     let result: StageResult;
+    // The views count steps from the plan, so their totals never jump as stages start.
+    progress.emit({ kind: "plan", steps: plannedStepCount(plan) });
     try {
       result = await run.stages.result(target);
     } catch (e) {

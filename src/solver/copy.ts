@@ -64,6 +64,34 @@ export interface CopyOptions {
   clampMtime?: boolean;
   range?: SourceRange;
   signal?: AbortSignal;
+  /** Regular files and bytes copied so far; called at most every PROGRESS_INTERVAL_MS, and once more at the end. */
+  onProgress?: (p: { files: number; bytes: number }) => void;
+}
+
+/** How often a long copy reports its progress. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Counts copied files and bytes, reporting the first file at once, then at most every interval, then the end. */
+function progressCounter(report: ((p: { files: number; bytes: number }) => void) | undefined): { file(size: number): void; end(): void } {
+  let files = 0;
+  let bytes = 0;
+  let last = -Infinity;
+  let reported = 0;
+  const send = () => {
+    last = Date.now();
+    reported = files;
+    report?.({ files, bytes });
+  };
+  return {
+    file(size) {
+      files++;
+      bytes += size;
+      if (report && Date.now() - last >= PROGRESS_INTERVAL_MS) send();
+    },
+    end() {
+      if (report && files !== reported) send();
+    },
+  };
 }
 
 export interface Owner {
@@ -190,6 +218,8 @@ class Session {
     readonly parentOwner: Owner,
     readonly range?: SourceRange,
     readonly signal?: AbortSignal,
+    /** Called when a regular file is fully copied (progress). */
+    readonly copied: (size: number) => void = () => undefined,
   ) {}
 
   rel(abs: string): string {
@@ -307,6 +337,7 @@ class Session {
       if (needChown) chownSync(target, owner.uid, owner.gid);
       if (needChmod) chmodSync(target, mode);
       utimesSync(target, mtime, mtime);
+      this.copied(stat.size);
       return undefined;
     }
     return this.schedule(async () => {
@@ -315,6 +346,7 @@ class Session {
       if (needChown) await chown(target, owner.uid, owner.gid);
       if (needChmod) await chmod(target, mode);
       await utimes(target, mtime, mtime);
+      this.copied(stat.size);
     });
   }
 
@@ -339,6 +371,7 @@ class Session {
       if (needChown) chownSync(target, owner.uid, owner.gid);
       chmodSync(target, mode);
       utimesSync(target, mtime, mtime);
+      this.copied(data.length);
       return undefined;
     }
     return this.schedule(async () => {
@@ -362,6 +395,7 @@ class Session {
       if (needChown) await chown(target, owner.uid, owner.gid);
       await chmod(target, mode);
       await utimes(target, mtime, mtime);
+      this.copied(size);
     });
   }
 
@@ -570,7 +604,8 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     );
   }
 
-  const session = new Session(rootfs, opts.epoch, opts.clampMtime ?? false, ownerIds ?? { uid: 0, gid: 0 }, opts.range, opts.signal);
+  const progress = progressCounter(opts.onProgress);
+  const session = new Session(rootfs, opts.epoch, opts.clampMtime ?? false, ownerIds ?? { uid: 0, gid: 0 }, opts.range, opts.signal, (n) => progress.file(n));
   session.rootSetgid = ((await lstat(rootfs)).mode & 0o2000) !== 0;
   const policy: Policy = { preserveOwner };
   if (ownerIds) policy.owner = ownerIds;
@@ -600,6 +635,7 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     await session.writeHeredoc(target, h.content, policy);
   }
   await session.flush();
+  progress.end();
   // A file the key covered but the copy never met was deleted meanwhile.
   const gone = policy.ledger?.untaken()[0];
   if (gone !== undefined) throw contextChanged(gone, opts.range);

@@ -3,6 +3,7 @@
 import { mkdir, rm, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
+import { createLineBuffer } from "../progress/line-buffer.js";
 import type { Heredoc, SourceRange } from "../frontend/types.js";
 import type { Executor, ProcessSpec, BindMount } from "../executor/types.js";
 import { lookupUser } from "../executor/user-lookup.js";
@@ -40,6 +41,18 @@ export interface RunContext {
   epoch?: number;
   signal: AbortSignal;
   range: SourceRange;
+}
+
+/** Output lines a RunFailedError keeps. */
+const TAIL_LINES = 10;
+
+/** A RUN whose process exited non-zero; `lastOutput` holds its last output lines for callers without a progress view. */
+export class RunFailedError extends BuildError {
+  readonly lastOutput: readonly string[];
+  constructor(message: string, lastOutput: readonly string[], range: SourceRange) {
+    super("RUN_FAILED", message, { range });
+    this.lastOutput = [...lastOutput];
+  }
 }
 
 const HEREDOC_ONLY = /^\s*<<(-?)(["']?)([A-Za-z0-9_.-]+)\2\s*$/;
@@ -122,10 +135,12 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
     ...(input.extraHosts?.length ? { extraHosts: input.extraHosts } : {}),
     ...(extraMounts.length ? { extraMounts } : {}),
   };
+  // The last lines, whole (chunks split lines), for the error a library caller gets; renderers show the output.
   const tail: string[] = [];
-  const keep = (chunk: Uint8Array) => {
-    for (const line of Buffer.from(chunk).toString("utf8").split("\n")) if (line.trim() !== "") tail.push(line);
-    if (tail.length > 20) tail.splice(0, tail.length - 20);
+  const lines = createLineBuffer();
+  const keep = (stream: "stdout" | "stderr", chunk: Uint8Array | undefined) => {
+    for (const line of chunk ? lines.push(ctx.node, stream, chunk) : lines.flush(ctx.node)) if (line.trim() !== "") tail.push(line);
+    if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
   };
   try {
     const result = await runStep({
@@ -135,11 +150,11 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
       spec,
       io: {
         stdout: (data) => {
-          keep(data);
+          keep("stdout", data);
           ctx.progress.emit({ kind: "step-log", node: ctx.node, stream: "stdout", data });
         },
         stderr: (data) => {
-          keep(data);
+          keep("stderr", data);
           ctx.progress.emit({ kind: "step-log", node: ctx.node, stream: "stderr", data });
         },
       },
@@ -148,13 +163,9 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
       ...(ctx.epoch !== undefined ? { epoch: ctx.epoch } : {}),
     });
     if (result.exitCode !== 0) {
-      const shown = tail.slice(-10);
-      throw new BuildError(
-        "RUN_FAILED",
-        `process ${JSON.stringify(argv.join(" "))} did not complete successfully: exit code: ${result.exitCode}` +
-          (shown.length ? `\nlast output lines:\n${shown.map((l) => `  ${l}`).join("\n")}` : ""),
-        { range: ctx.range },
-      );
+      keep("stdout", undefined);
+      // The message is BuildKit's, without the output: the progress view already showed it (once).
+      throw new RunFailedError(`process ${JSON.stringify(argv.join(" "))} did not complete successfully: exit code: ${result.exitCode}`, tail, ctx.range);
     }
     return result.entries;
   } finally {

@@ -17,6 +17,7 @@ import { prepareBase } from "./base-image.js";
 import { isLayerStep, planLayerStep, type LayerKind } from "./step-planner.js";
 import { findStepRecord } from "./step-cache.js";
 import { addHistory, dispatch } from "./config-step.js";
+import { stepNumbers, type StepNumbers } from "./step-numbers.js";
 
 export function runStage(run: BuildSession, stage: Stage): Promise<StageResult> {
   let p = run.stageRuns.get(stage.index);
@@ -40,10 +41,11 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
   const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
   delete state.config.config.OnBuild;
+  const numbers = stepNumbers(planned);
   for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
     throwIfAborted(run.signal);
     const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
-    await runStep(run, stage, state, fs, instr, position);
+    await runStep(run, stage, state, fs, instr, position, numbers);
   }
   return { state, fs };
 }
@@ -61,30 +63,46 @@ export function onbuildTriggers(exprs: string[], stage: Stage): Instruction[] {
   return parsed.instructions.map((i) => ({ ...i, range: stage.from.range }));
 }
 
-export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, position: string): string {
-  // From the position, not indexOf (which made 50,000 ONBUILD triggers quadratic): an ONBUILD trigger is "onbuild-N".
-  const pos = position.startsWith("onbuild-") ? 1 : Number(position) + 2;
+/**
+ * `[stage k/n] RUN …` for a layer step (numbers from the plan: see step-numbers.ts), `[stage ONBUILD] …` for a base
+ * image's trigger, `[stage] ENV …` for a config-only step (folded: shown only if it fails).
+ */
+export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, position: string, numbers: StepNumbers): string {
   // One line: continuations collapsed, heredoc bodies left out.
   const firstLines = instr.heredocs.length ? (instr.original.split("\n")[0] ?? "") : instr.original;
   const text = firstLines.replace(/[\\`]?[ \t]*\n[ \t]*/g, " ").trim();
-  if (pos === 1) return `[${stagePrefix(run, stage)}ONBUILD] ${text}`;
-  return `[${stagePrefix(run, stage)}${pos}/${stage.instructions.length + 1}] ${text}`;
+  const prefix = stagePrefix(run, stage);
+  // From the position, not indexOf (which made 50,000 ONBUILD triggers quadratic): an ONBUILD trigger is "onbuild-N".
+  if (position.startsWith("onbuild-")) return `[${prefix}ONBUILD] ${text}`;
+  const k = numbers.numberOf.get(instr);
+  if (k === undefined) return prefix ? `[${prefix.trim()}] ${text}` : text;
+  return `[${prefix}${k}/${numbers.total}] ${text}`;
 }
 
-export async function runStep(run: BuildSession, stage: Stage, state: StageState, fs: StageRootfs, instr: Instruction, position: string): Promise<void> {
+export async function runStep(
+  run: BuildSession,
+  stage: Stage,
+  state: StageState,
+  fs: StageRootfs,
+  instr: Instruction,
+  position: string,
+  numbers: StepNumbers,
+): Promise<void> {
   const node = `stage-${stage.index}-step-${++run.stepCounter}`;
-  const name = stepLabel(run, stage, instr, position);
+  const name = stepLabel(run, stage, instr, position, numbers);
   const started = Date.now();
   let announced = false;
+  let folded = false;
   const announce = (cached: boolean) => {
     announced = true;
-    run.progress.emit({ kind: "step-start", node, name, range: instr.range, cached });
+    run.progress.emit({ kind: "step-start", node, name, range: instr.range, cached, ...(folded ? { folded } : {}) });
   };
   try {
     // Planned instructions were decoded by the plan; ONBUILD triggers of a base image are decoded as they come.
     const t = run.plan.stages[stage.index]?.typed.get(instr) ?? decodeInstruction(instr);
     if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce });
     else {
+      folded = true;
       announce(false);
       await dispatch(run, state, t);
     }

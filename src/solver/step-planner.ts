@@ -144,6 +144,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             clampMtime: run.clampEpoch !== undefined,
             range,
             signal: run.signal,
+            onProgress: ({ files, bytes }) => run.progress.emit({ kind: "step-progress", node, files, bytes }),
           });
         },
       };

@@ -189,7 +189,7 @@ describe("RUN", () => {
     await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nRUN echo visible-output && echo on-stderr >&2 && exit 7\n");
     const res = await r(["build", "--progress", "plain", p]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/#\d+ visible-output/);
+    expect(res.stderr).toMatch(/^#\d+ \d+\.\d{3} visible-output$/m);
     expect(res.stderr).toMatch(/Dockerfile:2:1: process "\/bin\/sh -c echo visible-output.*" did not complete successfully: exit code: 7/);
     expect(res.stderr).toMatch(/on-stderr/);
     expect(await leftoverMounts()).toEqual([]);

@@ -259,10 +259,10 @@ export interface BuildRun {
   probes: Map<string, string>;
 }
 
-/** `PROBE <name> <value>` lines from `--progress=plain` output (`#N PROBE ...`). */
+/** `PROBE <name> <value>` lines from `--progress=plain` output (`#N 0.123 PROBE ...`; the time is BuildKit's). */
 export function probesOf(output: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of output.matchAll(/^#\d+ PROBE (\S+) ?(.*)$/gm)) out.set(m[1] as string, (m[2] ?? "").trim());
+  for (const m of output.matchAll(/^#\d+ (?:\d+\.\d{3} )?PROBE (\S+) ?(.*)$/gm)) out.set(m[1] as string, (m[2] ?? "").trim());
   return out;
 }
 

@@ -198,6 +198,8 @@ export const buildCommand: Command = {
     const fetched = spec.kind === "dir" ? undefined : await materializeContext(spec, contextOptions(ctx, engine, fileFlag, progress));
     const inContext = fetched?.dockerfile;
     // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
+    // The view closes also when the build fails: the terminal view then prints its summary (the failed step's log
+    // block) and stops redrawing before the error is printed below it.
     const result = await buildImage(engine, {
       contextDir: fetched?.contextDir ?? contextDir,
       ...(fetched ? { temporaryContext: true, contextOrigin: fetched.origin } : {}),
@@ -237,8 +239,11 @@ export const buildCommand: Command = {
       registry: { insecureRegistries: flagList(args, "insecure-registry"), env: ctx.io.env },
       progress,
       signal: ctx.signal,
-    }).finally(() => fetched?.release());
-    await progress.close();
+    }).finally(async () => {
+      // The view is closed also when the build fails, so the error is printed below its last frame.
+      await progress.close();
+      await fetched?.release();
+    });
     // With a tar on stdout the id would corrupt it (--iidfile has it); progress and messages are on stderr anyway.
     if (quiet && !outputs.some((o) => o.stream)) ctx.io.stdout.write(`${result.config}\n`);
     else ctx.io.stderr.write(`writing image ${result.config} done\n`);
