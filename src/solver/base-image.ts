@@ -20,7 +20,8 @@ export function emptyConfig(run: BuildSession): ImageConfig {
   return {
     architecture: run.platform.architecture,
     os: run.platform.os,
-    config: { Env: [`PATH=${DEFAULT_PATH}`] },
+    // BuildKit's image for FROM scratch: PATH and WorkingDir "/".
+    config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: "/" },
     rootfs: { type: "layers", diff_ids: [] },
     history: [],
   };

@@ -5,7 +5,7 @@ import { type TypedInstruction } from "../frontend/instructions.js";
 import type { SourceRange } from "../frontend/types.js";
 import { type ImageConfig, type HistoryEntry } from "../image/types.js";
 import { applyMetaInPlace, type MetaChange } from "./meta.js";
-import { HISTORY_COMMENT } from "./history.js";
+import { HISTORY_COMMENT, healthcheckHistory } from "./history.js";
 import { expansionEnv, type StageState } from "./stage-state.js";
 import { expand, type BuildSession } from "./build-session.js";
 import type { LayerKind } from "./step-planner.js";
@@ -20,7 +20,7 @@ export function meta(run: BuildSession, state: StageState, change: MetaChange, r
   // In place: the stage owns its config, and a copy per instruction made long Dockerfiles quadratic.
   const r = applyMetaInPlace(state.config, change, state.cmdSet, range);
   if (r.cmdSet) state.cmdSet = true;
-  addHistory(run, state, r.createdBy, true);
+  if (r.createdBy !== undefined) addHistory(run, state, r.createdBy, true);
 }
 
 /** Config-only instructions: they change the image config and history, never files, and are not cached. */
@@ -80,7 +80,7 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
       return;
     case "HEALTHCHECK": {
       if (t.none) {
-        meta(run, state, { kind: "HEALTHCHECK", health: { Test: ["NONE"] }, createdBy: "HEALTHCHECK NONE" }, range);
+        meta(run, state, { kind: "HEALTHCHECK", health: { Test: ["NONE"] }, createdBy: healthcheckHistory({ Test: ["NONE"] }) }, range);
         return;
       }
       const test = t.json ? t.test : ["CMD-SHELL", t.test.join(" ")];
@@ -90,7 +90,7 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
       if (t.startPeriod !== undefined) health.StartPeriod = t.startPeriod;
       if (t.startInterval !== undefined) health.StartInterval = t.startInterval;
       if (t.retries !== undefined) health.Retries = t.retries;
-      meta(run, state, { kind: "HEALTHCHECK", health, createdBy: `HEALTHCHECK ${t.src.original.replace(/^\s*healthcheck\s+/i, "")}` }, range);
+      meta(run, state, { kind: "HEALTHCHECK", health, createdBy: healthcheckHistory(health) }, range);
       return;
     }
     case "FROM":

@@ -3,6 +3,7 @@ import type { ContentStore, ImageStore, ImageRecord } from "../store/types.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from "../image/types.js";
 import { StoreError } from "../errors.js";
 import { normalizeName } from "../image/reference.js";
+import { imageConfigJson } from "../image/json.js";
 import type { LayerRef } from "./stage-state.js";
 
 export interface StoredImage {
@@ -12,7 +13,7 @@ export interface StoredImage {
 
 /** Local manifests reference uncompressed layers (digest = diff_id); exporters compress on the way out. */
 export async function writeImage(store: ContentStore, config: ImageConfig, layers: LayerRef[]): Promise<StoredImage> {
-  const cfg = await store.putBytes(JSON.stringify(config));
+  const cfg = await store.putBytes(imageConfigJson(config));
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

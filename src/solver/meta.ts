@@ -23,7 +23,8 @@ export type MetaChange =
 
 export interface MetaResult {
   config: ImageConfig;
-  createdBy: string;
+  /** The history line; undefined for ONBUILD, which BuildKit records in the config only. */
+  createdBy: string | undefined;
   /** ENTRYPOINT resets an inherited CMD unless this stage set CMD. */
   cmdSet?: boolean;
 }
@@ -91,12 +92,13 @@ export function applyMetaInPlace(config: ImageConfig, change: MetaChange, cmdSet
     }
     case "CMD": {
       c.Cmd = change.json ? [...change.args] : shellWrap(config, change.args.join(" "));
-      if (!change.json) c.ArgsEscaped = true;
+      // BuildKit sets it on every CMD and ENTRYPOINT, exec form too (kept for Docker's image spec).
+      c.ArgsEscaped = true;
       return { createdBy: `CMD ${goQuoteList(c.Cmd)}`, cmdSet: true };
     }
     case "ENTRYPOINT": {
       c.Entrypoint = change.json ? [...change.args] : shellWrap(config, change.args.join(" "));
-      if (!change.json) c.ArgsEscaped = true;
+      c.ArgsEscaped = true;
       // Docker: an ENTRYPOINT resets a CMD inherited from the base image.
       if (!cmdSet) c.Cmd = null;
       return { createdBy: `ENTRYPOINT ${goQuoteList(c.Entrypoint)}` };
@@ -117,7 +119,7 @@ export function applyMetaInPlace(config: ImageConfig, change: MetaChange, cmdSet
       return { createdBy: change.createdBy };
     case "ONBUILD":
       (c.OnBuild ??= []).push(change.expression);
-      return { createdBy: `ONBUILD ${change.expression}` };
+      return { createdBy: undefined };
     case "ARG":
       return { createdBy: `ARG ${change.args.map((a) => (a.value === undefined ? a.name : `${a.name}=${a.value}`)).join(" ")}` };
   }

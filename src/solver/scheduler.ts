@@ -145,12 +145,13 @@ export async function cachedStep(
       const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
       return plan.execute(dir);
     });
-    const layer = entries.length ? await storeLayer(run.engine.content, entries, { signal: run.signal }) : null;
+    // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+    const layer = await storeLayer(run.engine.content, entries, { signal: run.signal });
     record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };
     await putStepRecord(root, record);
     await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
     // The directory already holds this step's changes.
-    if (layer) fs.applied = state.layers.length + 1;
+    fs.applied = state.layers.length + 1;
   }
   plan.effect?.();
   if (record.layer) {
