@@ -19,8 +19,9 @@ done
 # What a build needs: a RUN sandbox (crun; runc and bubblewrap are the alternatives), RUN's default network
 # (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD, and git for git contexts.
 PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd tar git)
-# What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's script.
-TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux)
+# What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's
+# script and prlimit, and a private Docker engine for --load (docker.io).
+TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux docker.io)
 [ "$with_test" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 
 export DEBIAN_FRONTEND=noninteractive

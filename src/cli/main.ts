@@ -241,8 +241,15 @@ export async function runCli(): Promise<void> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // `tsbuild images | head`: a reader that went away is no crash. Exit as a Go CLI killed by SIGPIPE would (141);
+  // whoever was writing (an export to stdout) reports its own error.
+  let pipeClosed = false;
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    pipeClosed = true;
+  });
   const code = await main(process.argv.slice(2), defaultIO(), controller.signal);
-  process.exitCode = controller.signal.aborted ? 130 : code;
+  process.exitCode = controller.signal.aborted ? 130 : pipeClosed && code === 0 ? 141 : code;
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
 }

@@ -9,21 +9,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuild } from "../helpers/cli.js";
 import { exec, requireTool } from "../helpers/tools.js";
+import { startDockerEngine } from "../helpers/docker-engine.js";
 
 const run = promisify(execFile);
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
 let ctx: string;
 const r = (args: string[], env: NodeJS.ProcessEnv = process.env) => tsbuild([...args, "--root", root], { env });
-
-/** Is a Docker daemon answering? (docker.io is installed; its daemon may not run.) */
-async function dockerRunning(): Promise<boolean> {
-  return run("docker", ["info"], { timeout: 20_000 }).then(
-    () => true,
-    () => false,
-  );
-}
-const daemon = await dockerRunning();
 
 beforeAll(async () => {
   await requireTool("docker");
@@ -101,15 +93,16 @@ describe("--load", () => {
     }
   });
 
-  it.skipIf(!daemon)("loads into the running Docker engine (docker image inspect sees it), then removes it", async () => {
-    const tag = `tsbuild-load-test:${process.pid}`;
+  it("loads into a real Docker engine (docker image inspect sees it)", async () => {
+    const engine = await startDockerEngine(join(dir.path, "engine"));
     try {
-      const res = await r(["build", "--load", "-t", tag, ctx]);
+      const env = { ...process.env, DOCKER_HOST: engine.host };
+      const res = await r(["build", "--load", "-t", "tsbuild-load-test:1", ctx], env);
       expect(res.code, res.stderr).toBe(0);
-      const { stdout } = await run("docker", ["image", "inspect", tag]);
-      expect(JSON.parse(stdout)[0].RepoTags).toContain(tag);
+      const { stdout } = await run("docker", ["image", "inspect", "tsbuild-load-test:1"], { env });
+      expect(JSON.parse(stdout)[0].RepoTags).toContain("tsbuild-load-test:1");
     } finally {
-      await run("docker", ["image", "rm", "-f", tag]).catch(() => undefined);
+      await engine.stop();
     }
   });
 

@@ -14,6 +14,8 @@ const PACKAGES: Record<string, string> = {
   tar: "tar",
   prlimit: "util-linux",
   docker: "docker.io",
+  dockerd: "docker.io",
+  containerd: "containerd",
   git: "git",
   xz: "xz-utils",
 };

@@ -46,7 +46,8 @@ describe("ONBUILD at scale", () => {
     const cfg = await inspect("parent:1");
     expect(cfg.config.OnBuild).toHaveLength(N);
     expect(cfg.config.OnBuild?.[N - 1]).toBe("RUN true");
-    expect(cfg.history).toHaveLength(N);
+    // BuildKit records ONBUILD in the config only, with no history entry.
+    expect(cfg.history ?? []).toHaveLength(0);
   }, 60_000);
 
   it(`runs ${N.toLocaleString("en")} ONBUILD triggers of a base image in seconds`, async () => {
