@@ -5,6 +5,7 @@ import { AbortError, isTsbuildError, UsageError } from "../errors.js";
 import type { Engine } from "../engine.js";
 import type { Descriptor, Digest } from "../image/types.js";
 import { familiarName } from "../image/reference.js";
+import { formatPlatform } from "../image/platform.js";
 import type { ProgressSink } from "../progress/events.js";
 import { runBuild, type BuildOptions, type BuildResult } from "../solver/build.js";
 import type { CacheFromSpec, CacheToSpec } from "../cache/cache-spec.js";
@@ -37,15 +38,18 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
 /** The metadata file's document: BuildKit's keys for the image, plus tsbuild's per-step cache results. */
 export interface BuildMetadata {
   "containerimage.digest": Digest;
-  "containerimage.config.digest": Digest;
+  /** Absent for a multi-platform build (its image is an index; each platform's config is in tsbuild.platforms). */
+  "containerimage.config.digest"?: Digest;
   "containerimage.descriptor": Descriptor;
   "image.name"?: string;
   "tsbuild.cache": {
     hits: number;
     misses: number;
-    steps: { name: string; cached: boolean; durationMs: number; key: string; reasons?: string[] }[];
+    steps: { name: string; cached: boolean; durationMs: number; key: string; reasons?: string[]; platform?: string; shared?: boolean }[];
     contextFiles: { cached: number; hashed: number; bytes: number };
   };
+  /** A multi-platform build's images, one per platform. */
+  "tsbuild.platforms"?: { platform: string; "containerimage.digest": Digest; "containerimage.config.digest": Digest }[];
 }
 
 export interface BuildImageResult extends BuildResult {
@@ -82,6 +86,12 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
   const iidFile = opts.iidFile === undefined ? undefined : resolve(opts.iidFile);
   if (iidFile !== undefined) await checkOutputFile(iidFile, { what: "--iidfile" });
   for (const out of outputs) await checkOutput(out);
+  if ((opts.platforms?.length ?? 0) > 1)
+    for (const out of outputs)
+      if (out.type === "docker")
+        throw new UsageError("MULTI_PLATFORM_OUTPUT", `--output type=docker holds one platform, but --platform names ${opts.platforms?.length}`, {
+          hint: "use -o type=oci for every platform, or build one platform with --platform OS/ARCH",
+        });
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
 
@@ -105,8 +115,8 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     }
     const metadata = buildMetadata(result);
     if (metadataFile !== undefined) await writeOutputFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n", { what: "--metadata-file" });
-    // docker writes the id without a newline.
-    if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
+    // docker writes the id without a newline; for several platforms buildx writes the index's digest.
+    if (iidFile !== undefined) await writeOutputFile(iidFile, result.platforms ? result.manifest.digest : result.config, { what: "--iidfile" });
     const written: BuildImageResult["outputs"] = [];
     for (const out of outputs) {
       const descriptor = await exportOutputs(engine, result, out, signal, progress);
@@ -189,7 +199,7 @@ async function exportCache(
 export function buildMetadata(result: BuildResult): BuildMetadata {
   return {
     "containerimage.digest": result.manifest.digest,
-    "containerimage.config.digest": result.config,
+    ...(result.platforms ? {} : { "containerimage.config.digest": result.config }),
     "containerimage.descriptor": result.manifest,
     ...(result.tags.length ? { "image.name": result.tags.join(",") } : {}),
     "tsbuild.cache": {
@@ -201,8 +211,19 @@ export function buildMetadata(result: BuildResult): BuildMetadata {
         durationMs: s.durationMs,
         key: s.key,
         ...(s.cached ? {} : { reasons: s.reasons }),
+        ...(s.platform ? { platform: s.platform } : {}),
+        ...(s.shared ? { shared: true } : {}),
       })),
       contextFiles: result.cache.contextFiles,
     },
+    ...(result.platforms
+      ? {
+          "tsbuild.platforms": result.platforms.map((p) => ({
+            platform: formatPlatform(p.platform),
+            "containerimage.digest": p.manifest.digest,
+            "containerimage.config.digest": p.config,
+          })),
+        }
+      : {}),
   };
 }

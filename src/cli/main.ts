@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Loader> = {
   push: async () => (await import("./commands/registry.js")).pushCommand,
   login: async () => (await import("./commands/registry.js")).loginCommand,
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
+  platforms: async () => (await import("./commands/platforms.js")).platformsCommand,
 };
 
 const SUMMARY = `tsbuild — a daemonless Dockerfile build engine
@@ -49,6 +50,7 @@ Commands:
   push       Upload an image to a registry
   login      Check and store credentials for a registry
   logout     Remove stored credentials for a registry
+  platforms  List the platforms this machine can build for (native and emulated)
 
 Run \`tsbuild COMMAND --help\` for a command's flags.
 `;

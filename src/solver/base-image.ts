@@ -4,7 +4,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError, StoreError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import type { SourceRange, Stage } from "../frontend/types.js";
-import { type ImageConfig, type Digest } from "../image/types.js";
+import { type ImageConfig, type Digest, type Platform } from "../image/types.js";
+import { formatPlatform, hostPlatform, samePlatform } from "../image/platform.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import { imageConfigProblem } from "../image/config-check.js";
 import { DEFAULT_PATH, getEnv, setEnv, type LayerRef, type StageState } from "./stage-state.js";
@@ -13,10 +14,24 @@ import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { stagePrefix, type BuildSession } from "./build-session.js";
 
-export function emptyConfig(run: BuildSession): ImageConfig {
+/** The platform a stage is built for: its FROM --platform (e.g. $BUILDPLATFORM), else the build's target. */
+export function stagePlatform(run: BuildSession, stage: Stage): Platform {
+  return run.plan.stages[stage.index]?.platform ?? run.platform;
+}
+
+/** The image config's platform fields for `p` (variant only when there is one). */
+function setConfigPlatform(config: ImageConfig, p: Platform): void {
+  config.architecture = p.architecture;
+  config.os = p.os;
+  if (p.variant) config.variant = p.variant;
+  else delete config.variant;
+}
+
+export function emptyConfig(run: BuildSession, platform: Platform = run.platform): ImageConfig {
   return {
-    architecture: run.platform.architecture,
-    os: run.platform.os,
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
     config: { Env: [`PATH=${DEFAULT_PATH}`] },
     rootfs: { type: "layers", diff_ids: [] },
     history: [],
@@ -29,21 +44,22 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
   const started = Date.now();
   run.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });
   let state: StageState;
-  const platform = `${run.platform.os}/${run.platform.architecture}`;
+  const target = stagePlatform(run, stage);
+  const platform = formatPlatform(target);
   // The filesystem is not unpacked here: the first step that must run (or a stage reading this one) does it.
   if (baseStage) {
     const base = await run.stages.result(baseStage);
     state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
   } else if (baseName.toLowerCase() === "scratch") {
     state = {
-      config: emptyConfig(run),
+      config: emptyConfig(run, target),
       layers: [],
       args: new Map(),
       cmdSet: false,
       key: cacheKey(run.hasher, undefined, { base: "scratch", platform }).digest,
     };
   } else {
-    const image = await resolveImage(run, baseName, stage.from.range);
+    const image = await resolveImage(run, baseName, stage.from.range, target);
     // A stored config may predate load's checks (or the store was edited): its field types are checked before use.
     const problem = imageConfigProblem(image.config);
     if (problem)
@@ -55,36 +71,48 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
     config.history ??= [];
     config.config ??= {};
     if (getEnv(config, "PATH") === undefined) config.config.Env = setEnv(config.config.Env, "PATH", DEFAULT_PATH);
-    state = { config, layers: [...image.layers], args: new Map(), cmdSet: false, key: baseKey(run, image.id) };
+    state = { config, layers: [...image.layers], args: new Map(), cmdSet: false, key: baseKey(run, image.id, target) };
   }
-  // The new image gets this build's platform and creation time; its history and layers carry over.
+  // The new image gets its stage's platform and this build's creation time; its history and layers carry over.
+  if (!baseStage) setConfigPlatform(state.config, target);
   delete state.config.created;
   run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   return state;
 }
 
-/** The first key of a chain that starts FROM an image: its id (config digest) on this build's platform. */
-export function baseKey(run: BuildSession, imageId: Digest): string {
-  return cacheKey(run.hasher, undefined, { base: imageId, platform: `${run.platform.os}/${run.platform.architecture}` }).digest;
+/**
+ * The first key of a chain that starts FROM an image: its id (config digest) on the stage's platform. The stage's,
+ * not the build's target: a FROM --platform=$BUILDPLATFORM stage has the same key in every platform's build.
+ */
+export function baseKey(run: BuildSession, imageId: Digest, platform: Platform = run.platform): string {
+  return cacheKey(run.hasher, undefined, { base: imageId, platform: formatPlatform(platform) }).digest;
 }
 
 export type ResolvedBase = { id: Digest; config: ImageConfig; layers: LayerRef[] };
 
 /** An image named by FROM or --from: the local store first (unless --pull), then the registry; once per build. */
-export function resolveImage(run: BuildSession, name: string, range: SourceRange): Promise<ResolvedBase> {
-  let p = run.resolved.get(name);
+export function resolveImage(run: BuildSession, name: string, range: SourceRange, platform: Platform = run.platform): Promise<ResolvedBase> {
+  const memo = `${formatPlatform(platform)} ${name}`;
+  let p = run.resolved.get(memo);
   if (!p) {
-    p = lookupOrPull(run, name, range);
-    run.resolved.set(name, p);
+    p = lookupOrPull(run, name, range, platform);
+    run.resolved.set(memo, p);
   }
   return p;
 }
 
-export async function lookupOrPull(run: BuildSession, name: string, range: SourceRange): Promise<ResolvedBase> {
+export async function lookupOrPull(run: BuildSession, name: string, range: SourceRange, platform: Platform = run.platform): Promise<ResolvedBase> {
+  // A foreign platform never silently gets the host's image: a single-platform image must match it.
+  const opts = { platform, strict: !samePlatform(platform, hostPlatform()) };
+  let localMismatch: TsbuildError | undefined;
   const find = async () => {
     try {
-      return await findImage(run.engine.content, run.engine.images, name);
+      return await findImage(run.engine.content, run.engine.images, name, opts);
     } catch (e) {
+      if (e instanceof TsbuildError && e.code === "NO_MATCHING_PLATFORM") {
+        localMismatch = e;
+        return undefined;
+      }
       if (e instanceof TsbuildError) throw attachRange(e, range);
       throw e;
     }
@@ -95,20 +123,26 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
     try {
       // The build already holds the store lock: the unlocked pull, reporting to this build's sink.
       const { pullImageLocked } = await import("../registry/pull.js");
-      await pullImageLocked(run.engine, name, { ...run.registry, signal: run.signal, progress: run.progress });
+      await pullImageLocked(run.engine, name, { ...run.registry, signal: run.signal, progress: run.progress, platform });
     } catch (e) {
       throwIfAborted(run.signal);
       const why = e instanceof Error ? e.message : String(e);
-      throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} is not in the local store, and pulling it failed: ${why}`, {
+      const local = localMismatch
+        ? `the local store has no ${formatPlatform(platform)} image of ${name} (${localMismatch.message})`
+        : `base image ${name} is not in the local store`;
+      throw new BuildError(localMismatch ? "NO_MATCHING_PLATFORM" : "IMAGE_NOT_FOUND", `${local}, and pulling it failed: ${why}`, {
         range,
-        hint:
-          e instanceof TsbuildError && e.hint
+        hint: localMismatch?.hint
+          ? localMismatch.hint
+          : e instanceof TsbuildError && e.hint
             ? e.hint
             : "import it with `tsbuild load -i IMAGE.tar`, or check the name and your registry access (`tsbuild login HOST`)",
         cause: e,
       });
     }
+    localMismatch = undefined;
     found = await find();
+    if (localMismatch) throw attachRange(localMismatch, range);
     if (!found) throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} was pulled but cannot be found in the store`, { range });
   }
   return {

@@ -11,6 +11,7 @@ import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
 import { parseReference } from "../../image/reference.js";
+import { parsePlatformList } from "../../image/platform.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import type { ProgressSink } from "../../progress/events.js";
 
@@ -23,6 +24,12 @@ export const buildCommand: Command = {
     { name: "file", short: "f", type: "string", value: "PATH", help: "Dockerfile to use (default CONTEXT/Dockerfile; - reads stdin)" },
     { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
     { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
+    {
+      name: "platform",
+      type: "list",
+      value: "OS/ARCH[/VARIANT]",
+      help: "target platform(s), comma-separated or repeated (default: this machine's); several give an image index",
+    },
     { name: "output", short: "o", type: "list", value: "SPEC", help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable)" },
     { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
@@ -71,6 +78,9 @@ export const buildCommand: Command = {
       });
     }
     const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
+    const platformFlags = flagList(args, "platform");
+    // A bad platform fails before anything else is read.
+    if (platformFlags.length) parsePlatformList(platformFlags.join(","));
     const jobsText = flagString(args, "jobs");
     const jobs = jobsText === undefined ? undefined : Number(jobsText);
     if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1))
@@ -131,6 +141,7 @@ export const buildCommand: Command = {
       tags: flagList(args, "tag"),
       buildArgs,
       ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
+      ...(platformFlags.length ? { platforms: parsePlatformList(platformFlags.join(",")) } : {}),
       ...(jobs !== undefined ? { jobs } : {}),
       executor,
       snapshotter,
@@ -156,8 +167,10 @@ export const buildCommand: Command = {
       signal: ctx.signal,
     });
     await progress.close();
-    if (quiet) ctx.io.stdout.write(`${result.config}\n`);
-    else ctx.io.stderr.write(`writing image ${result.config} done\n`);
+    // Several platforms: the image is the index (buildx prints its digest).
+    const id = result.platforms ? result.manifest.digest : result.config;
+    if (quiet) ctx.io.stdout.write(`${id}\n`);
+    else ctx.io.stderr.write(`writing image ${id} done\n`);
   },
 };
 
