@@ -19,9 +19,14 @@ export const saveCommand: Command = {
   name: "save",
   usage: "tsbuild save -o FILE IMAGE [IMAGE...]",
   summary: "Write images to a docker-archive tar (`docker load -i FILE` reads it).",
-  flags: [{ name: "output", short: "o", type: "string", value: "FILE", help: "the tar file to write" }, ...GLOBAL_FLAGS],
+  flags: [
+    { name: "output", short: "o", type: "string", value: "FILE", help: "the tar file to write" },
+    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "which platform of a multi-platform image (default: this machine's)" },
+    ...GLOBAL_FLAGS,
+  ],
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "save");
+    const platform = flagString(args, "platform");
     const out = flagString(args, "output");
     if (!out) throw new UsageError("MISSING_FLAG", "`tsbuild save` needs -o FILE", { hint: "e.g. tsbuild save -o hello.tar hello:1.0" });
     if (args.positionals.length === 0) throw new UsageError("BAD_ARGS", "`tsbuild save` needs at least one image");
@@ -33,8 +38,9 @@ export const saveCommand: Command = {
     try {
       const images = [];
       for (const ref of args.positionals) {
-        const img = await requireImage(engine.content, engine.images, ref);
-        images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+        // A docker-archive holds one platform per image: a multi-platform name gives the --platform (or host) one.
+        const img = await requireImage(engine.content, engine.images, ref, platform ? { platform: parsePlatform(platform) } : {});
+        images.push({ names: [familiarName(img.record.name)], manifest: img.descriptor });
       }
       await exportDockerArchive(engine.content, images, file, { signal: ctx.signal, what: "save -o" });
     } finally {
