@@ -188,3 +188,47 @@ describe("a two-platform build", () => {
     expect(m2["containerimage.digest"]).toBe(meta["containerimage.digest"]);
   }, 120_000);
 });
+
+describe("cache keys and the platform", () => {
+  it("an amd64 build's steps are hits in a later two-platform build (the key has no target platform where it does not matter)", async () => {
+    const c = join(dir.path, "keys");
+    await mkdir(c, { recursive: true });
+    await writeFile(join(c, "Dockerfile"), "FROM busybox:multi\nRUN echo one > /one\nRUN uname -m > /arch\n");
+    const single = await r(["build", "--platform", "linux/amd64", c]);
+    expect(single.code, single.stderr).toBe(0);
+    const meta = join(dir.path, "keys-meta.json");
+    const both = await r(["build", "--platform", PLATFORMS, "--metadata-file", meta, c]);
+    expect(both.code, both.stderr).toBe(0);
+    const steps = (JSON.parse(await readFile(meta, "utf8")) as Metadata)["tsbuild.cache"].steps;
+    expect(steps.filter((s) => s.platform === "linux/amd64").every((s) => s.cached)).toBe(true);
+    expect(steps.filter((s) => s.platform === "linux/arm64").some((s) => s.cached)).toBe(false);
+  });
+
+  it("a $BUILDPLATFORM stage that declares a TARGET* arg runs once per platform (the arg is in its key)", async () => {
+    const c = join(dir.path, "targetarg");
+    await mkdir(c, { recursive: true });
+    await writeFile(
+      join(c, "Dockerfile"),
+      'FROM --platform=$BUILDPLATFORM busybox:multi AS build\nARG TARGETARCH\nRUN echo "for $TARGETARCH on $(uname -m)" > /out\nFROM busybox:multi\nCOPY --from=build /out /\n',
+    );
+    const meta = join(dir.path, "targetarg-meta.json");
+    const out = join(dir.path, "targetarg-out");
+    const res = await r(["build", "--platform", PLATFORMS, "--metadata-file", meta, "-o", `type=local,dest=${out}`, c]);
+    expect(res.code, res.stderr).toBe(0);
+    const runs = (JSON.parse(await readFile(meta, "utf8")) as Metadata)["tsbuild.cache"].steps.filter((s) => s.name.includes("RUN echo"));
+    expect(runs.filter((s) => !s.shared && !s.cached)).toHaveLength(2);
+    expect((await readFile(join(out, "linux_amd64/out"), "utf8")).trim()).toBe("for amd64 on x86_64");
+    expect((await readFile(join(out, "linux_arm64/out"), "utf8")).trim()).toBe("for arm64 on x86_64");
+  });
+
+  it("history and save take --platform", async () => {
+    const h = await r(["history", "--platform", "linux/arm64", "--no-trunc", "app:multi"]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toContain("uname -m > /arch");
+    const tar = join(dir.path, "app-arm64.tar");
+    const s = await r(["save", "--platform", "linux/arm64", "-o", tar, "app:multi"]);
+    expect(s.code, s.stderr).toBe(0);
+    const { stdout } = await exec("skopeo", ["inspect", `docker-archive:${tar}`]);
+    expect(JSON.parse(stdout).Architecture).toBe("arm64");
+  });
+});
