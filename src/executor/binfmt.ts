@@ -150,7 +150,9 @@ function qemuName(architecture: string): string {
  * register (never a silent wrong-arch binary or a late "exec format error").
  */
 export async function requireRunnable(platforms: Platform[], dir = BINFMT_DIR): Promise<void> {
-  const missing = platforms.filter((p, i) => platforms.findIndex((q) => samePlatform(p, q)) === i);
+  // Native platforms need no look at /proc: an ordinary host build never reads binfmt_misc.
+  const native = compatiblePlatforms(hostPlatform());
+  const missing = platforms.filter((p, i) => platforms.findIndex((q) => samePlatform(p, q)) === i && !native.some((n) => samePlatform(n, p)));
   if (missing.length === 0) return;
   const b = await buildablePlatforms(dir);
   for (const p of missing) {

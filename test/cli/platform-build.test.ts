@@ -30,6 +30,9 @@ afterAll(async () => {
 
 describe("a multi-platform base image in the store", () => {
   it("load keeps both platforms as one index; images and inspect --platform show them", async () => {
+    const { makeMultiPlatformArchive } = await import("../helpers/platforms.js");
+    const again = await r(["load", "-i", await makeMultiPlatformArchive()]);
+    expect(again.stdout).toBe("Loaded image: busybox:multi (linux/amd64, linux/arm64)\n");
     const images = await r(["images"]);
     expect(images.code, images.stderr).toBe(0);
     expect(images.stdout).toMatch(/^busybox\s+multi\s+[a-f0-9]{12}/m);

@@ -6,7 +6,7 @@ import { flagBool, flagString, parseArgs } from "../args.js";
 import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
-import { parsePlatform } from "../../image/platform.js";
+import { formatPlatform, parsePlatform } from "../../image/platform.js";
 import { familiarName } from "../../image/reference.js";
 import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
@@ -56,7 +56,7 @@ export const loadCommand: Command = {
   flags: [
     { name: "input", short: "i", type: "string", value: "FILE", help: "the tar file to read" },
     { name: "tag", short: "t", type: "string", value: "NAME", help: "name the image (for archives without names)" },
-    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "which image of a multi-platform archive (default: this machine's)" },
+    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "load only this platform of a multi-platform archive (default: every platform)" },
     { name: "quiet", short: "q", type: "boolean", help: "print nothing" },
     ...GLOBAL_FLAGS,
   ],
@@ -78,6 +78,9 @@ export const loadCommand: Command = {
       signal: ctx.signal,
     });
     if (flagBool(args, "quiet")) return;
-    for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
+    for (const l of loaded) {
+      const platforms = l.platforms ? ` (${l.platforms.map(formatPlatform).join(", ")})` : "";
+      ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}${platforms}\n` : `Loaded image ID: ${l.config}${platforms}\n`);
+    }
   },
 };
