@@ -12,7 +12,7 @@ import { DEFAULT_PATH, getEnv, setEnv, type LayerRef, type StageState } from "./
 import { findImage } from "./image-writer.js";
 import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
-import { stagePrefix, type BuildSession } from "./build-session.js";
+import { nodePrefix, stagePrefix, type BuildSession } from "./build-session.js";
 
 /** The platform a stage is built for: its FROM --platform (e.g. $BUILDPLATFORM), else the build's target. */
 export function stagePlatform(run: BuildSession, stage: Stage): Platform {
@@ -39,7 +39,7 @@ export function emptyConfig(run: BuildSession, platform: Platform = run.platform
 }
 
 export async function prepareBase(run: BuildSession, stage: Stage, baseName: string, baseStage: Stage | undefined): Promise<StageState> {
-  const node = `stage-${stage.index}-from`;
+  const node = `${nodePrefix(run)}stage-${stage.index}-from`;
   const label = `[${stagePrefix(run, stage)}1/${stage.instructions.length + 1}] FROM ${baseName}`;
   const started = Date.now();
   run.progress.emit({ kind: "step-start", node, name: label, range: stage.from.range, cached: false });

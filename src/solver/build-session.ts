@@ -112,6 +112,11 @@ export function stagePrefix(run: BuildSession, stage: Stage): string {
   return run.platformLabel ? `${run.platformLabel} ${name}` : name;
 }
 
+/** Progress node ids are unique per build: a multi-platform build's sessions prefix theirs with the platform. */
+export function nodePrefix(run: BuildSession): string {
+  return run.platformLabel ? `${run.platformLabel}:` : "";
+}
+
 /** How one cacheable step (FROM's layers aside: RUN, COPY, ADD, WORKDIR) went. */
 export interface StepReport {
   node: string;

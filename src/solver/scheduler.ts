@@ -12,7 +12,7 @@ import { cacheKey } from "../cache/keys.js";
 import { putStepRecord, type StepRecord } from "../cache/records.js";
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
-import { stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
+import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
 import { prepareBase } from "./base-image.js";
 import { isLayerStep, planLayerStep, type LayerKind } from "./step-planner.js";
 import { findStepRecord } from "./step-cache.js";
@@ -72,7 +72,7 @@ export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, p
 }
 
 export async function runStep(run: BuildSession, stage: Stage, state: StageState, fs: StageRootfs, instr: Instruction, position: string): Promise<void> {
-  const node = `stage-${stage.index}-step-${++run.stepCounter}`;
+  const node = `${nodePrefix(run)}stage-${stage.index}-step-${++run.stepCounter}`;
   const name = stepLabel(run, stage, instr, position);
   const started = Date.now();
   let announced = false;

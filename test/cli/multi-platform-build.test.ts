@@ -93,6 +93,23 @@ describe("a two-platform build", () => {
     ]);
   });
 
+  it("progress events of the two platforms never share a node id", async () => {
+    const res = await r(["build", "--progress", "json", "--platform", PLATFORMS, ctx]);
+    expect(res.code, res.stderr).toBe(0);
+    const starts = res.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { kind: string; node?: string; name?: string })
+      .filter((e) => e.kind === "step-start");
+    const names = new Map<string, string>();
+    for (const e of starts) {
+      expect(names.get(e.node as string) ?? e.name, `node ${e.node}`).toBe(e.name);
+      names.set(e.node as string, e.name as string);
+    }
+    expect([...names.values()].filter((n) => n.startsWith("[linux/arm64 "))).not.toHaveLength(0);
+    expect([...names.values()].filter((n) => n.startsWith("[linux/amd64 "))).not.toHaveLength(0);
+  });
+
   it("progress names the platform of each step, as buildx does", () => {
     expect(stderr).toContain("[linux/arm64 build 2/2] RUN uname -m > /built-on");
     expect(stderr).toContain("[linux/amd64 stage-1 4/4] RUN uname -m > /arch");
