@@ -127,9 +127,7 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
     } catch (e) {
       throwIfAborted(run.signal);
       const why = e instanceof Error ? e.message : String(e);
-      const local = localMismatch
-        ? `the local store has no ${formatPlatform(platform)} image of ${name} (${localMismatch.message})`
-        : `base image ${name} is not in the local store`;
+      const local = localMismatch ? `base image ${localMismatch.message} in the local store` : `base image ${name} is not in the local store`;
       throw new BuildError(localMismatch ? "NO_MATCHING_PLATFORM" : "IMAGE_NOT_FOUND", `${local}, and pulling it failed: ${why}`, {
         range,
         hint: localMismatch?.hint

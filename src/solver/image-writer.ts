@@ -73,7 +73,7 @@ export async function resolveStoredManifest(
   const config = await store.readJson<ImageConfig>(manifest.config.digest);
   if (opts.strict && !platformMatches(want, configPlatform(config)))
     throw new StoreError("NO_MATCHING_PLATFORM", `${what} has no image for ${formatPlatform(want)} (it has: ${formatPlatform(configPlatform(config))})`, {
-      hint: `load or pull the ${formatPlatform(want)} image of ${what} (tsbuild pull --platform ${formatPlatform(want)} NAME)`,
+      hint: `pull it (tsbuild pull --platform ${formatPlatform(want)} ${what}) or load an archive that has it`,
     });
   return { descriptor: target, manifest, config };
 }

@@ -122,6 +122,20 @@ describe("--platform with one platform", () => {
     expect(res.stderr).not.toMatch(/\[1\/2\] FROM/);
   });
 
+  it("a single-platform base image of another platform is never used silently: NO_MATCHING_PLATFORM with what to do", async () => {
+    // Named on an unused loopback port, so the pull FROM tries fails without leaving the machine.
+    const name = "127.0.0.1:1/only/amd64:1";
+    const { makeBusyboxArchive } = await import("../helpers/busybox-image.js");
+    const loaded = await r(["load", "-t", name, "-i", await makeBusyboxArchive()]);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    const ctx = await project("amd-only", `FROM ${name}\nRUN true\n`);
+    const res = await r(["build", "--platform", "linux/arm64", ctx]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("NO_MATCHING_PLATFORM");
+    expect(res.stderr).toContain("has no image for linux/arm64 (it has: linux/amd64)");
+    expect(res.stderr).toContain(`tsbuild pull --platform linux/arm64 ${name}`);
+  });
+
   it("a bad --platform is a usage error", async () => {
     const res = await r(["build", "--platform", "linux", dir.path]);
     expect(res.code).not.toBe(0);
