@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError, StoreError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import type { SourceRange, Stage } from "../frontend/types.js";
-import { type ImageConfig, type Digest, type Platform } from "../image/types.js";
+import { type ImageConfig, type Digest, type Manifest, type Platform } from "../image/types.js";
 import { formatPlatform, hostPlatform, samePlatform } from "../image/platform.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import { imageConfigProblem } from "../image/config-check.js";
@@ -118,12 +118,13 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
     }
   };
   // A digest reference names content: never re-resolved, so a local copy is always right.
-  let found = run.pull && !name.includes("@") ? undefined : await find();
+  let found: { manifest: Manifest; config: ImageConfig } | undefined = run.pull && !name.includes("@") ? undefined : await find();
   if (!found) {
+    let pulled: { manifest: { digest: Digest }; config: Digest };
     try {
       // The build already holds the store lock: the unlocked pull, reporting to this build's sink.
       const { pullImageLocked } = await import("../registry/pull.js");
-      await pullImageLocked(run.engine, name, { ...run.registry, signal: run.signal, progress: run.progress, platform });
+      pulled = await pullImageLocked(run.engine, name, { ...run.registry, signal: run.signal, progress: run.progress, platform });
     } catch (e) {
       throwIfAborted(run.signal);
       const why = e instanceof Error ? e.message : String(e);
@@ -138,10 +139,10 @@ export async function lookupOrPull(run: BuildSession, name: string, range: Sourc
         cause: e,
       });
     }
-    localMismatch = undefined;
-    found = await find();
-    if (localMismatch) throw attachRange(localMismatch, range);
-    if (!found) throw new BuildError("IMAGE_NOT_FOUND", `base image ${name} was pulled but cannot be found in the store`, { range });
+    // What was pulled, not what the name points at now: another platform's pull of the same name in this build may
+    // have rewritten the name meanwhile.
+    const manifest = await run.engine.content.readJson<Manifest>(pulled.manifest.digest);
+    found = { manifest, config: await run.engine.content.readJson<ImageConfig>(manifest.config.digest) };
   }
   return {
     id: found.manifest.config.digest,

@@ -190,6 +190,19 @@ describe("a two-platform build", () => {
     }
   }, 120_000);
 
+  it("a two-platform build FROM a registry index pulls each platform's image (into an empty store)", async () => {
+    const ref = `${reg.host}/team/app:multi`;
+    const c = join(dir.path, "from-registry");
+    await mkdir(c, { recursive: true });
+    await writeFile(join(c, "Dockerfile"), `FROM ${ref}\nRUN uname -m > /again\n`);
+    const out = join(dir.path, "from-registry-out");
+    const res = await r(["build", "--platform", PLATFORMS, "-o", `type=local,dest=${out}`, c], join(dir.path, "store-empty"));
+    expect(res.code, res.stderr).toBe(0);
+    expect((await readFile(join(out, "linux_amd64/again"), "utf8")).trim()).toBe("x86_64");
+    expect((await readFile(join(out, "linux_arm64/again"), "utf8")).trim()).toBe("aarch64");
+    expect((await readFile(join(out, "linux_arm64/arch"), "utf8")).trim()).toBe("aarch64");
+  }, 120_000);
+
   it("the exported cache carries both platforms: an empty store hits every step of every platform", async () => {
     const fresh = join(dir.path, "store-fresh");
     await storeWithMultiBusybox(fresh);
