@@ -6,6 +6,8 @@ import { jsonBytes } from "../image/json.js";
 import { configPlatform, normalizePlatform, samePlatform } from "../image/platform.js";
 import { MediaType, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
 import type { ContentStore, ImageStore } from "./types.js";
+import { withFileLock } from "./file-lock.js";
+import { storeLayout } from "./layout.js";
 
 /** Store an OCI index over `manifests` (each with its platform) and return its descriptor. */
 export async function writeImageIndex(content: ContentStore, manifests: Descriptor[], annotations?: Record<string, string>): Promise<Descriptor> {
@@ -58,6 +60,11 @@ export async function platformManifests(content: ContentStore, d: Descriptor): P
  * name now points at.
  */
 export async function setPlatformImage(content: ContentStore, images: ImageStore, name: string, manifest: Descriptor, platform: Platform): Promise<Descriptor> {
+  // A read-modify-write of the name: two platforms pulled at once (one multi-platform build) must both stay.
+  return withFileLock(storeLayout(content.root).ref(name), () => addPlatform(content, images, name, manifest, platform), { what: `image name ${name}` });
+}
+
+async function addPlatform(content: ContentStore, images: ImageStore, name: string, manifest: Descriptor, platform: Platform): Promise<Descriptor> {
   const p = normalizePlatform(platform);
   const existing = await images.get(name);
   let others: Descriptor[] = [];
