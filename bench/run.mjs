@@ -14,16 +14,28 @@ import { macroTable, microTable, ratioChartSvg } from "./report.mjs";
 import { tsbuildBuilder } from "./builders/tsbuild.mjs";
 import { buildkitBuilder } from "./builders/buildkit.mjs";
 import { buildahBuilder } from "./builders/buildah.mjs";
+import { runPlatformsRow } from "./platforms.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-build] [--tsbuild-arg=FLAG ...]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-platforms] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
   scenarios: ${Object.keys(SCENARIOS).join(", ")}
-  --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)`;
+  --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
+  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)`;
 
 function parseArgs(argv) {
-  const o = { quick: false, runs: null, projects: null, scenarios: null, peers: ["buildkit", "buildah"], micro: true, build: true, tsbuildArgs: [] };
+  const o = {
+    quick: false,
+    runs: null,
+    projects: null,
+    scenarios: null,
+    peers: ["buildkit", "buildah"],
+    micro: true,
+    platforms: true,
+    build: true,
+    tsbuildArgs: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -41,13 +53,14 @@ function parseArgs(argv) {
     } else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
     else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
+    else if (a === "--no-platforms") o.platforms = false;
     else if (a === "--no-build") o.build = false;
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
-  o.custom = o.tsbuildArgs.length > 0 || o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || o.peers.length < 2;
+  o.custom = o.tsbuildArgs.length > 0 || o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || !o.platforms || o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
@@ -141,6 +154,16 @@ async function main() {
       results.push(entry);
     }
     const micro = opts.micro ? await runMicro({ tsbuild: ts, repoDir: repo, work, runs: opts.runs, quick: opts.quick, log }) : null;
+    // The two-platform row (tsbuild vs buildah --platform ... --manifest) has its own fixture; a machine without
+    // QEMU gets a note instead of a number.
+    let platformsRow = null;
+    if (opts.platforms) {
+      try {
+        platformsRow = runPlatformsRow({ runs: Math.min(opts.runs, 3) });
+      } catch (e) {
+        platformsRow = { result: { error: e.message }, md: `not run: ${e.message.split("\n")[0]}` };
+      }
+    }
     const durationMs = performance.now() - t0;
 
     const problems = [];
@@ -180,7 +203,7 @@ async function main() {
       `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
       "",
     ].join("\n");
-    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
     console.log(md);
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
@@ -198,6 +221,7 @@ async function main() {
           tsbuildFeatures: ts.features,
           results,
           micro,
+          platforms: platformsRow?.result ?? null,
           problems,
           peerNotes,
         },

@@ -20,18 +20,24 @@ done
 # (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD, and git for git contexts.
 PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd tar git)
 # What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's
-# script and prlimit, and a private Docker engine for --load (docker.io).
-TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux docker.io)
+# script and prlimit, QEMU user emulation for the multi-platform tests (arm64 RUN steps through binfmt_misc), and a
+# private Docker engine for --load (docker.io).
+TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux qemu-user-static docker.io)
 [ "$with_test" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 
 export DEBIAN_FRONTEND=noninteractive
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+if [ "$with_test" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  # The multi-platform tests build an arm64 base image from Debian's busybox-static:arm64 (apt-get download).
+  $sudo dpkg --add-architecture arm64
+  $sudo apt-get update -qq
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${missing[@]}"
 fi

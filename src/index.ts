@@ -20,7 +20,8 @@ export { decodeInstruction, type TypedInstruction } from "./frontend/instruction
 export { expandWord, expandWords } from "./frontend/expand.js";
 export { matchesDockerignore, parseDockerignore } from "./frontend/dockerignore.js";
 export { parseReference, normalizeName, familiarName } from "./image/reference.js";
-export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, pickManifest, platformMatches } from "./image/platform.js";
+export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList, pickManifest, platformMatches } from "./image/platform.js";
+export { buildablePlatforms, type BuildablePlatforms } from "./executor/binfmt.js";
 export { exportOciLayout } from "./exporter/oci-layout.js";
 export { exportDockerArchive } from "./exporter/docker-archive.js";
 export { exportOutputs, type OutputSpec } from "./exporter/outputs.js";

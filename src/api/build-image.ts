@@ -7,6 +7,7 @@ import type { Descriptor, Digest, ImageConfig } from "../image/types.js";
 import { annotationsFor, type Annotation } from "../image/annotations.js";
 import { configPlatform } from "../image/platform.js";
 import { familiarName } from "../image/reference.js";
+import { formatPlatform } from "../image/platform.js";
 import type { ProgressSink } from "../progress/events.js";
 import { runBuild, type BuildOptions, type BuildResult } from "../solver/build.js";
 import type { CacheFromSpec, CacheToSpec } from "../cache/cache-spec.js";
@@ -47,7 +48,8 @@ export interface BuildImageOptions extends Omit<BuildOptions, "cacheFrom" | "pro
 /** The metadata file's document: BuildKit's keys for the image, plus tsbuild's per-step cache results. */
 export interface BuildMetadata {
   "containerimage.digest": Digest;
-  "containerimage.config.digest": Digest;
+  /** Absent for a multi-platform build (its image is an index; each platform's config is in tsbuild.platforms). */
+  "containerimage.config.digest"?: Digest;
   "containerimage.descriptor": Descriptor;
   "image.name"?: string;
   /** A context from stdin, git (with the commit its ref resolved to) or a URL (with the sha256 of what was served). */
@@ -55,9 +57,11 @@ export interface BuildMetadata {
   "tsbuild.cache": {
     hits: number;
     misses: number;
-    steps: { name: string; cached: boolean; durationMs: number; key: string; reasons?: string[] }[];
+    steps: { name: string; cached: boolean; durationMs: number; key: string; reasons?: string[]; platform?: string; shared?: boolean }[];
     contextFiles: { cached: number; hashed: number; bytes: number };
   };
+  /** A multi-platform build's images, one per platform. */
+  "tsbuild.platforms"?: { platform: string; "containerimage.digest": Digest; "containerimage.config.digest": Digest }[];
 }
 
 export interface BuildImageResult extends BuildResult {
@@ -99,6 +103,12 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
       hint: "add -o type=oci,dest=FILE, or annotate the manifest (--annotation KEY=VALUE); a single-platform image pushed or saved has no index",
     });
   for (const out of outputs) await checkOutput(out);
+  if ((opts.platforms?.length ?? 0) > 1)
+    for (const out of outputs)
+      if (out.type === "docker")
+        throw new UsageError("MULTI_PLATFORM_OUTPUT", `--output type=docker holds one platform, but --platform names ${opts.platforms?.length}`, {
+          hint: "use -o type=oci for every platform, or build one platform with --platform OS/ARCH",
+        });
   const docker = opts.load ? await findDockerEngine(opts.dockerEnv ?? process.env) : undefined;
   for (const to of cacheTo)
     if (to.type === "local") await checkOutputDir(to.dest, { what: "--cache-to type=local dest" }).then(() => checkLocalCacheTarget(to.dest, to.tag));
@@ -123,8 +133,8 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     }
     const metadata = buildMetadata(result, contextOrigin);
     if (metadataFile !== undefined) await writeOutputFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n", { what: "--metadata-file" });
-    // docker writes the id without a newline.
-    if (iidFile !== undefined) await writeOutputFile(iidFile, result.config, { what: "--iidfile" });
+    // docker writes the id without a newline; for several platforms buildx writes the index's digest.
+    if (iidFile !== undefined) await writeOutputFile(iidFile, result.platforms ? result.manifest.digest : result.config, { what: "--iidfile" });
     const written: BuildImageResult["outputs"] = [];
     const layout = layoutAnnotated.length > 0 ? await layoutAnnotations(engine, result, layoutAnnotated) : undefined;
     for (const out of outputs) {
@@ -221,7 +231,7 @@ async function exportCache(
 export function buildMetadata(result: BuildResult, contextOrigin?: ContextOrigin): BuildMetadata {
   return {
     "containerimage.digest": result.manifest.digest,
-    "containerimage.config.digest": result.config,
+    ...(result.platforms ? {} : { "containerimage.config.digest": result.config }),
     "containerimage.descriptor": result.manifest,
     ...(result.tags.length ? { "image.name": result.tags.join(",") } : {}),
     ...(contextOrigin ? { "tsbuild.context": contextOrigin } : {}),
@@ -234,8 +244,19 @@ export function buildMetadata(result: BuildResult, contextOrigin?: ContextOrigin
         durationMs: s.durationMs,
         key: s.key,
         ...(s.cached ? {} : { reasons: s.reasons }),
+        ...(s.platform ? { platform: s.platform } : {}),
+        ...(s.shared ? { shared: true } : {}),
       })),
       contextFiles: result.cache.contextFiles,
     },
+    ...(result.platforms
+      ? {
+          "tsbuild.platforms": result.platforms.map((p) => ({
+            platform: formatPlatform(p.platform),
+            "containerimage.digest": p.manifest.digest,
+            "containerimage.config.digest": p.config,
+          })),
+        }
+      : {}),
   };
 }

@@ -12,17 +12,24 @@ export type CacheExportMode = "min" | "max";
 export interface BuildCacheOutcome {
   manifest: Descriptor;
   config: Digest;
-  cache: { targetChain: number[]; records: { stage: number; record: StepRecord }[]; imageKey: string };
+  cache: {
+    targetChain: number[];
+    records: { stage: number; record: StepRecord }[];
+    imageKey: string;
+    /** Every platform's final image (a multi-platform build has several); default the one above. */
+    images?: { key: string; manifest: Descriptor; config: Digest }[];
+  };
 }
 
 export async function cacheConfigFor(content: ContentStore, result: BuildCacheOutcome, mode: CacheExportMode): Promise<CacheConfig> {
   const chain = new Set(result.cache.targetChain);
   const steps = new Map<string, StepRecord>();
   for (const r of result.cache.records) if (mode === "max" || chain.has(r.stage)) steps.set(r.record.key, r.record);
-  const configSize = (await content.size(result.config)) ?? 0;
-  return {
-    v: 1,
-    steps: [...steps.values()],
-    images: [{ key: result.cache.imageKey, manifest: result.manifest, config: { mediaType: MediaType.OciConfig, digest: result.config, size: configSize } }],
-  };
+  const finals = result.cache.images ?? [{ key: result.cache.imageKey, manifest: result.manifest, config: result.config }];
+  const images: CacheConfig["images"] = [];
+  for (const img of finals) {
+    const configSize = (await content.size(img.config)) ?? 0;
+    images.push({ key: img.key, manifest: img.manifest, config: { mediaType: MediaType.OciConfig, digest: img.config, size: configSize } });
+  }
+  return { v: 1, steps: [...steps.values()], images };
 }

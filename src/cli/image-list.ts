@@ -16,6 +16,8 @@ export interface ImageEntry {
   created?: string;
   size: number;
   labels: Readonly<Record<string, string>>;
+  /** A multi-platform image (an index): its platforms' images. */
+  platforms?: readonly { platform: string; id: string; created?: string; size: number }[];
 }
 
 export interface ImageFilters {
@@ -160,6 +162,8 @@ export interface ImageRow {
   CreatedSince: string;
   Digest: string;
   ID: string;
+  /** Only for a multi-platform image: its platforms, comma-separated (not a docker field). */
+  Platforms?: string;
   Repository: string;
   SharedSize: string;
   Size: string;
@@ -198,6 +202,7 @@ export function imageRow(e: ImageEntry, opts: { noTrunc?: boolean; now?: number 
     CreatedSince: timeAgo(e.created, opts.now),
     Digest: ref.digest ?? e.manifestDigest,
     ID: opts.noTrunc ? e.id : shortId(e.id),
+    ...(e.platforms ? { Platforms: e.platforms.map((p) => p.platform).join(",") } : {}),
     Repository: repo,
     SharedSize: "N/A",
     Size: size,

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, Loader> = {
   login: async () => (await import("./commands/registry.js")).loginCommand,
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
   run: async () => (await import("./commands/run.js")).runCommand,
+  platforms: async () => (await import("./commands/platforms.js")).platformsCommand,
 };
 
 // docker's command groups: `tsbuild image ls` is `tsbuild images`, `tsbuild builder prune` is `tsbuild prune`, ...
@@ -74,6 +75,7 @@ Commands:
   login      Check and store credentials for a registry
   logout     Remove stored credentials for a registry
   run        Run a command in a throwaway container of an image (like \`docker run --rm\`)
+  platforms  List the platforms this machine can build for (native and emulated)
 
 Docker's command groups work too:
   image ls|list|rm|remove|inspect|history|tag|save|load|pull|push|prune|build

@@ -13,7 +13,8 @@ import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIf
 import { imageConfigProblem } from "../image/config-check.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
 import { isIndexMediaType } from "../image/media-types.js";
-import { hostPlatform, normalizePlatform, pickManifest } from "../image/platform.js";
+import { configPlatform, hostPlatform, isAttestation, normalizePlatform, pickManifest } from "../image/platform.js";
+import { writeImageIndex } from "../store/image-index.js";
 import { normalizeName } from "../image/reference.js";
 import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from "../image/types.js";
 import { budgetedStream, decompressionBudget, decompressStream, peek, type ByteBudget, type CompressionKind } from "../layer/compression.js";
@@ -28,15 +29,20 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Most decompressed bytes all blobs together may write (default: the store's free space minus a reserve). */
   maxUncompressedBytes?: number;
-  /** Which image of a multi-platform archive to load (default: the host's); no match is NO_MATCHING_PLATFORM. */
+  /** Load only this platform's image of a multi-platform archive (default: every platform, kept as an index); no
+   *  match is NO_MATCHING_PLATFORM. */
   platform?: Platform;
 }
 
 export interface LoadedImage {
   /** Normalised name; absent for an image loaded without any name. */
   name?: string;
+  /** The image manifest, or for a multi-platform image the index over its platforms' manifests. */
   manifest: Descriptor;
+  /** The image id (for a multi-platform image: the first platform's). */
   config: Digest;
+  /** A multi-platform image's platforms, in index order. */
+  platforms?: Platform[];
 }
 
 /** Members that look like JSON and are at most this big are kept in memory (manifests, configs, indexes). */
@@ -74,6 +80,15 @@ interface PlannedImage {
   config: Buffer;
   configDigest: Digest;
   layers: StoredBlob[];
+  /** The image's platform (its index entry's, else its config's). */
+  platform: Platform;
+}
+
+/** What one name (or one unnamed entry) gets: an image, or several platforms' images kept as one index. */
+interface PlannedGroup {
+  names: string[];
+  images: PlannedImage[];
+  multi: boolean;
 }
 
 function cleanMemberPath(p: string): string {
@@ -243,6 +258,8 @@ export async function loadArchiveLocked(
   const { signal } = opts;
   const file = typeof source === "string" ? source : source.name;
   const want = opts.platform ? normalizePlatform(opts.platform) : hostPlatform();
+  // Without --platform every platform of a multi-platform image is kept (as `docker load` with the containerd store).
+  const keepAll = opts.platform === undefined;
   const members = new Map<string, Member>();
   const aliases = new Map<string, string>();
   const writers = new Set<BlobWriter>();
@@ -466,7 +483,7 @@ export async function loadArchiveLocked(
     }
   }
 
-  async function assemble(): Promise<PlannedImage[]> {
+  async function assemble(): Promise<PlannedGroup[]> {
     if (members.has("manifest.json")) return assembleDocker();
     if (members.has("index.json")) return assembleOci();
     throw fail(
@@ -478,10 +495,10 @@ export async function loadArchiveLocked(
     );
   }
 
-  async function assembleDocker(): Promise<PlannedImage[]> {
+  async function assembleDocker(): Promise<PlannedGroup[]> {
     const list = jsonOf<unknown>(resolveMember("manifest.json", "manifest.json"), "manifest.json");
     if (!Array.isArray(list)) throw fail("BAD_MANIFEST", "manifest.json is not a list of images");
-    const out: PlannedImage[] = [];
+    const out: PlannedGroup[] = [];
     for (const [i, raw] of list.entries()) {
       const e = raw as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
       const where = `manifest.json entry ${i + 1}`;
@@ -503,7 +520,8 @@ export async function loadArchiveLocked(
         layers.push(await layerOf(m, j, diffIds[j], `${where}: layer ${j + 1}`));
       }
       const tags = Array.isArray(e.RepoTags) ? e.RepoTags.filter((t): t is string => typeof t === "string") : [];
-      out.push({ names: tags.map((t) => nameOf(t, where)), config: cfg.bytes, configDigest: cfg.digest, layers });
+      const names = tags.map((t) => nameOf(t, where));
+      out.push({ names, multi: false, images: [{ names, config: cfg.bytes, configDigest: cfg.digest, layers, platform: configPlatform(cfg.config) }] });
     }
     return out;
   }
@@ -515,17 +533,27 @@ export async function loadArchiveLocked(
     return m;
   }
 
-  async function manifestImage(d: Descriptor, names: string[], what: string, depth = 0): Promise<PlannedImage> {
+  /** The images a descriptor stands for: one manifest, or an index's platforms (all of them, or --platform's). */
+  async function manifestImages(d: Descriptor, names: string[], what: string, depth = 0): Promise<PlannedImage[]> {
     if (depth > 4) throw fail("BAD_INDEX", `${what}: indexes nested too deeply`);
     const m = blobMember(d, what);
     const doc = jsonOf<Manifest | Index>(m, what);
     if (isIndexLike(d.mediaType, doc)) {
       const idx = doc as Index;
       if (!idx.manifests?.length) throw fail("NO_MANIFEST", `${what} (index ${d.digest}) lists no image manifest`);
+      const platformed = idx.manifests.filter((e) => e.platform && !isAttestation(e));
+      if (keepAll && platformed.length > 1) {
+        const out: PlannedImage[] = [];
+        for (const e of platformed) out.push(...(await manifestImages(e, names, `${what} → ${e.digest}`, depth + 1)));
+        return out;
+      }
       const pick = pickManifest(idx.manifests, want, { what: `${file}: ${what} (index ${d.digest})`, errorClass: ArchiveError });
-      return manifestImage(pick, names, `${what} → ${pick.digest}`, depth + 1);
+      return manifestImages(pick, names, `${what} → ${pick.digest}`, depth + 1);
     }
-    const man = doc as Manifest;
+    return [await manifestImage(d, doc as Manifest, names, what)];
+  }
+
+  async function manifestImage(d: Descriptor, man: Manifest, names: string[], what: string): Promise<PlannedImage> {
     if (!man.config || !Array.isArray(man.layers)) throw fail("BAD_MANIFEST", `${what} (${d.digest}) is not an image manifest`);
     const cfg = configOf(blobMember(man.config, `${what}: config`), man.config.digest, `${what}: config`);
     const diffIds = cfg.config.rootfs.diff_ids;
@@ -536,7 +564,8 @@ export async function loadArchiveLocked(
     for (const [j, l] of man.layers.entries()) {
       layers.push(await layerOf(blobMember(l, `${what}: layer ${j + 1}`), j, diffIds[j], `${what}: layer ${j + 1}`));
     }
-    return { names, config: cfg.bytes, configDigest: cfg.digest, layers };
+    const platform = d.platform && !isAttestation(d) ? normalizePlatform(d.platform) : normalizePlatform(configPlatform(cfg.config));
+    return { names, config: cfg.bytes, configDigest: cfg.digest, layers, platform };
   }
 
   function ociNames(d: Descriptor): string[] {
@@ -549,7 +578,7 @@ export async function loadArchiveLocked(
     return [];
   }
 
-  async function assembleOci(): Promise<PlannedImage[]> {
+  async function assembleOci(): Promise<PlannedGroup[]> {
     const layout = members.get("oci-layout");
     if (layout) {
       const v = jsonOf<{ imageLayoutVersion?: unknown }>(layout, "oci-layout");
@@ -568,53 +597,78 @@ export async function loadArchiveLocked(
       g.ds.push(d);
       groups.set(key, g);
     }
-    const out: PlannedImage[] = [];
+    const out: PlannedGroup[] = [];
     for (const g of groups.values()) {
-      const withPlatform = g.ds.filter((d) => d.platform);
-      const chosen =
-        g.ds.length > 1 && withPlatform.length > 1
-          ? [pickManifest(withPlatform, want, { what: `${file}: index.json${g.names[0] ? ` (${g.names[0]})` : ""}`, errorClass: ArchiveError })]
-          : g.ds;
-      for (const d of chosen) out.push(await manifestImage(d, g.names, `index.json entry ${index.manifests.indexOf(d) + 1}`));
+      const withPlatform = g.ds.filter((d) => d.platform && !isAttestation(d));
+      const entry = (d: Descriptor) => `index.json entry ${index.manifests.indexOf(d) + 1}`;
+      if (g.ds.length > 1 && withPlatform.length > 1) {
+        if (keepAll) {
+          const images: PlannedImage[] = [];
+          for (const d of withPlatform) images.push(...(await manifestImages(d, g.names, entry(d))));
+          out.push({ names: g.names, images, multi: true });
+        } else {
+          const pick = pickManifest(withPlatform, want, { what: `${file}: index.json${g.names[0] ? ` (${g.names[0]})` : ""}`, errorClass: ArchiveError });
+          out.push({ names: g.names, images: await manifestImages(pick, g.names, entry(pick)), multi: false });
+        }
+        continue;
+      }
+      for (const d of g.ds) {
+        const images = await manifestImages(d, g.names, entry(d));
+        out.push({ names: g.names, images, multi: images.length > 1 });
+      }
     }
     if (out.length === 0) throw fail("NO_MANIFEST", "index.json lists no images");
     return out;
   }
 
-  async function commit(plan: PlannedImage[]): Promise<LoadedImage[]> {
+  async function commit(plan: PlannedGroup[]): Promise<LoadedImage[]> {
     let tag: string | undefined;
     if (opts.tag !== undefined) {
       if (plan.length !== 1) throw new UsageError("AMBIGUOUS_TAG", `--tag names one image, but ${file} holds ${plan.length}`);
       tag = normalizeName(opts.tag);
     }
     throwIfAborted(signal);
-    // Everything verified: now blobs go into the store, then configs and manifests, names last.
-    const results: { names: string[]; manifest: Descriptor; config: Digest }[] = [];
-    for (const img of plan) {
-      for (const l of img.layers) {
-        if (committed.has(l.writer)) continue;
-        const r = await l.writer.commit();
-        committed.add(l.writer);
-        if (r.digest !== l.digest) throw new StoreError("DIGEST_MISMATCH", `stored layer ${r.digest} differs from the verified ${l.digest}`);
+    // Everything verified: now blobs go into the store, then configs and manifests (and indexes), names last.
+    const results: { names: string[]; manifest: Descriptor; config: Digest; platforms?: Platform[] }[] = [];
+    for (const group of plan) {
+      const manifests: Descriptor[] = [];
+      for (const img of group.images) {
+        for (const l of img.layers) {
+          if (committed.has(l.writer)) continue;
+          const r = await l.writer.commit();
+          committed.add(l.writer);
+          if (r.digest !== l.digest) throw new StoreError("DIGEST_MISMATCH", `stored layer ${r.digest} differs from the verified ${l.digest}`);
+        }
+        const cfg = await store.putBytes(img.config, img.configDigest);
+        const manifest: Manifest = {
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+          layers: img.layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.digest, size: l.size })),
+        };
+        const put = await store.putBytes(jsonBytes(manifest));
+        manifests.push({ mediaType: MediaType.OciManifest, digest: put.digest, size: put.size, platform: img.platform });
       }
-      const cfg = await store.putBytes(img.config, img.configDigest);
-      const manifest: Manifest = {
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
-        layers: img.layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.digest, size: l.size })),
-      };
-      const put = await store.putBytes(jsonBytes(manifest));
-      const names = [...new Set(tag ? [...img.names, tag] : img.names)];
-      results.push({ names, manifest: { mediaType: MediaType.OciManifest, digest: put.digest, size: put.size }, config: cfg.digest });
+      const first = group.images[0] as PlannedImage;
+      const names = [...new Set(tag ? [...group.names, tag] : group.names)];
+      const top = group.multi
+        ? await writeImageIndex(store, manifests)
+        : { mediaType: MediaType.OciManifest, digest: (manifests[0] as Descriptor).digest, size: (manifests[0] as Descriptor).size };
+      results.push({
+        names,
+        manifest: top,
+        config: first.configDigest,
+        ...(group.multi ? { platforms: group.images.map((i) => i.platform) } : {}),
+      });
     }
     const out: LoadedImage[] = [];
     for (const r of results) {
+      const extra = r.platforms ? { platforms: r.platforms } : {};
       for (const n of r.names) {
         await images.set(n, r.manifest);
-        out.push({ name: n, manifest: r.manifest, config: r.config });
+        out.push({ name: n, manifest: r.manifest, config: r.config, ...extra });
       }
-      if (r.names.length === 0) out.push({ manifest: r.manifest, config: r.config });
+      if (r.names.length === 0) out.push({ manifest: r.manifest, config: r.config, ...extra });
     }
     return out;
   }

@@ -61,11 +61,22 @@ export async function collectImage(
   throwIfAborted(signal);
   if (!(await store.has(desc.digest))) throw new ArchiveError("BLOB_MISSING", `manifest ${desc.digest} is not in the store`);
   if (isIndexMediaType(desc.mediaType)) {
-    // Indexes are copied as they are (child manifests too): rewriting would change digests someone may rely on.
+    // An index of local manifests (a multi-platform build or load) gets its layers compressed like a single image,
+    // which rewrites the index; one whose manifests need no rewriting is copied as it is (its digest is kept).
     const index = await store.readJson<Index>(desc.digest);
-    for (const m of index.manifests) await collectImage(store, m, "uncompressed", blobs, signal);
-    blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
-    return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    const entries: Descriptor[] = [];
+    for (const m of index.manifests) {
+      const d = await collectImage(store, m, compression, blobs, signal);
+      entries.push({ ...d, ...(m.annotations ? { annotations: m.annotations } : {}), ...(m.platform ? { platform: m.platform } : {}) });
+    }
+    if (entries.every((e, i) => e.digest === index.manifests[i]?.digest)) {
+      blobs.set(desc.digest, { digest: desc.digest, size: desc.size });
+      return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    }
+    const bytes = jsonBytes({ ...index, mediaType: MediaType.OciIndex, manifests: entries });
+    const digest = sha256Digest(bytes);
+    blobs.set(digest, { digest, size: bytes.length, bytes });
+    return { mediaType: MediaType.OciIndex, digest, size: bytes.length };
   }
   const manifest = await store.readJson<Manifest>(desc.digest);
   const config = await store.readJson<ImageConfig>(manifest.config.digest);

@@ -7,12 +7,14 @@ import type { Writable } from "node:stream";
 import { createReadStream } from "node:fs";
 import type { Engine } from "../engine.js";
 import type { ProgressSink } from "../progress/events.js";
-import type { Descriptor, Manifest } from "../image/types.js";
+import type { Descriptor, Index, Manifest } from "../image/types.js";
+import { isIndexMediaType } from "../image/media-types.js";
+import { platformDirName } from "../image/platform.js";
 import { familiarName, normalizeName } from "../image/reference.js";
 import { exportOciLayout } from "./oci-layout.js";
 import { exportDockerArchive } from "./docker-archive.js";
 import { extractLayer } from "../layer/extract.js";
-import { EnvironmentError, throwIfAborted } from "../errors.js";
+import { EnvironmentError, UsageError, throwIfAborted } from "../errors.js";
 import { describeOutputDirError } from "../store/fs-error.js";
 import { checkOutputDir, checkOutputFile, openOutputFile } from "../store/output-file.js";
 
@@ -79,6 +81,10 @@ export async function exportOutputs(
       return r.descriptor;
     }
     case "docker":
+      if (isIndexMediaType(image.manifest.mediaType))
+        throw new UsageError("MULTI_PLATFORM_OUTPUT", `${outputLabel(out)}: a docker archive holds one platform, and this image has several`, {
+          hint: "use -o type=oci for all platforms, or build one with --platform (e.g. --platform linux/amd64)",
+        });
       await exportDockerArchive(engine.content, [{ names: names.map(familiarName), manifest: image.manifest }], out.dest, {
         what: outputLabel(out),
         ...(signal ? { signal } : {}),
@@ -146,6 +152,15 @@ async function exportTar(engine: Engine, image: ExportableImage, out: OutputSpec
 
 async function exportLocal(engine: Engine, image: ExportableImage, dest: string, signal: AbortSignal | undefined, progress: ProgressSink): Promise<void> {
   await mkdir(dest, { recursive: true });
+  if (isIndexMediaType(image.manifest.mediaType)) {
+    // Several platforms: one directory per platform (linux_amd64/, linux_arm64/), as BuildKit's local exporter does.
+    const index = await engine.content.readJson<Index>(image.manifest.digest);
+    for (const m of index.manifests) {
+      if (!m.platform || isIndexMediaType(m.mediaType)) continue;
+      await exportLocal(engine, { ...image, manifest: m }, join(dest, platformDirName(m.platform)), signal, progress);
+    }
+    return;
+  }
   const manifest = await engine.content.readJson<Manifest>(image.manifest.digest);
   const skipped: string[] = [];
   const ownLinks = new Set<string>();

@@ -10,6 +10,7 @@ import { decodeInstruction, type TypedInstruction } from "./instructions.js";
 import { argWordRanges, flagRange } from "./locate.js";
 import { findStage, splitStages } from "./stages.js";
 import type { Instruction, ParsedDockerfile, SourceRange, Stage, StagedDockerfile } from "./types.js";
+import { formatPlatform, normalizePlatform, parsePlatform } from "../image/platform.js";
 
 export interface PlanPlatform {
   os: string;
@@ -38,6 +39,8 @@ export interface PlannedStage {
   copyFrom: Map<Instruction, SourceRef>;
   /** Every instruction of the stage, decoded once (flags and forms checked), in order. */
   typed: Map<Instruction, TypedInstruction>;
+  /** `FROM --platform=...` after expansion (e.g. $BUILDPLATFORM), normalised; absent: the build's target platform. */
+  platform?: PlanPlatform;
 }
 
 export interface BuildPlan {
@@ -57,21 +60,28 @@ export interface PlanOptions {
   buildArgs?: Record<string, string> | Map<string, string>;
   /** Stage name or index; default the last stage. */
   target?: string;
+  /** The platform being built (TARGETPLATFORM). */
   platform: PlanPlatform;
+  /** The platform the build runs on (BUILDPLATFORM); default `platform`. */
+  buildPlatform?: PlanPlatform;
 }
 
-/** BuildKit's automatic platform ARGs; a stage sees them once it declares `ARG NAME`. */
-export function predefinedArgs(platform: PlanPlatform, targetStage: string): Map<string, string> {
-  const p = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ""}`;
+/**
+ * BuildKit's automatic platform ARGs; a stage sees them once it declares `ARG NAME`. Values are containerd's
+ * normalised forms (`linux/arm64`, TARGETVARIANT empty; `linux/arm/v7`, TARGETVARIANT v7), as BuildKit sets them.
+ */
+export function predefinedArgs(platform: PlanPlatform, targetStage: string, buildPlatform: PlanPlatform = platform): Map<string, string> {
+  const t = normalizePlatform(platform);
+  const b = normalizePlatform(buildPlatform);
   return new Map([
-    ["TARGETPLATFORM", p],
-    ["TARGETOS", platform.os],
-    ["TARGETARCH", platform.architecture],
-    ["TARGETVARIANT", platform.variant ?? ""],
-    ["BUILDPLATFORM", p],
-    ["BUILDOS", platform.os],
-    ["BUILDARCH", platform.architecture],
-    ["BUILDVARIANT", platform.variant ?? ""],
+    ["TARGETPLATFORM", formatPlatform(t)],
+    ["TARGETOS", t.os],
+    ["TARGETARCH", t.architecture],
+    ["TARGETVARIANT", t.variant ?? ""],
+    ["BUILDPLATFORM", formatPlatform(b)],
+    ["BUILDOS", b.os],
+    ["BUILDARCH", b.architecture],
+    ["BUILDVARIANT", b.variant ?? ""],
     ["TARGETSTAGE", targetStage],
   ]);
 }
@@ -79,6 +89,17 @@ export function predefinedArgs(platform: PlanPlatform, targetStage: string): Map
 function expandAt(word: string, env: Map<string, string>, escape: string, range: SourceRange): string {
   try {
     return expandWord(word, env, { escape, range });
+  } catch (e) {
+    if (e instanceof TsbuildError) throw attachRange(e, range);
+    throw e;
+  }
+}
+
+/** FROM --platform=VALUE, expanded with the global ARGs (BuildKit: $BUILDPLATFORM, $TARGETPLATFORM, own ARGs). */
+function stagePlatform(value: string, globalArgs: Map<string, string>, escape: string, range: SourceRange): PlanPlatform {
+  const expanded = expandAt(value, globalArgs, escape, range);
+  try {
+    return parsePlatform(expanded);
   } catch (e) {
     if (e instanceof TsbuildError) throw attachRange(e, range);
     throw e;
@@ -248,14 +269,23 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
     });
   }
   const usedBuildArgs = new Set<string>();
-  const globalArgs = predefinedArgs(opts.platform, targetStage.name ?? String(targetStage.index));
+  const globalArgs = predefinedArgs(opts.platform, targetStage.name ?? String(targetStage.index), opts.buildPlatform);
   evaluateGlobalArgs(staged, escape, buildArgs, usedBuildArgs, globalArgs);
   const partial = { staged, escape, globalArgs };
 
-  const stages: PlannedStage[] = staged.stages.map((stage) => {
+  const stages: PlannedStage[] = [];
+  for (const stage of staged.stages) stages.push(planStage(stage));
+  function planStage(stage: Stage): PlannedStage {
     const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
     const baseName = expandBase(staged, stage, globalArgs, escape, fromRange);
     const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
+    // A stage FROM another stage runs on that stage's platform unless it names its own (as in BuildKit).
+    const platform =
+      stage.platform !== undefined
+        ? stagePlatform(stage.platform, globalArgs, escape, stage.from.range)
+        : base.kind === "stage"
+          ? stages[base.index]?.platform
+          : undefined;
     const edges: StageEdge[] = base.kind === "stage" ? [{ index: base.index, via: "FROM", range: fromRange }] : [];
     const copyFrom = new Map<Instruction, SourceRef>();
     // Every instruction is decoded here, in every stage (as BuildKit parses them all before it builds anything), so a
@@ -285,8 +315,8 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
         }
       }
     }
-    return { stage, baseName, base, edges, copyFrom, typed };
-  });
+    return { stage, baseName, base, edges, copyFrom, typed, ...(platform ? { platform } : {}) };
+  }
 
   // Depth-first: every cycle is an error (in any stage, as in BuildKit); from the target, the order to build in.
   const walk = (roots: number[], onDone?: (index: number) => void): void => {

@@ -75,6 +75,24 @@ export function parsePlatform(spec: string): Platform {
   return normalizePlatform({ os, architecture, ...(variant ? { variant } : {}) });
 }
 
+/**
+ * `--platform linux/amd64,linux/arm64`: each entry parsed and normalised, duplicates (after normalisation) dropped,
+ * order kept (the first is the image a single-platform consumer gets, as in buildx).
+ */
+export function parsePlatformList(spec: string): Platform[] {
+  const out: Platform[] = [];
+  for (const part of spec.split(",")) {
+    if (part.trim() === "") continue;
+    const p = parsePlatform(part);
+    if (!out.some((q) => samePlatform(p, q))) out.push(p);
+  }
+  if (out.length === 0)
+    throw new UsageError("INVALID_PLATFORM", `invalid platform list ${JSON.stringify(spec)}: no platform in it`, {
+      hint: "e.g. --platform linux/amd64,linux/arm64",
+    });
+  return out;
+}
+
 /** `os/arch[/variant]`, as docker prints it (os.version left out). */
 export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
@@ -167,7 +185,7 @@ export function compatiblePlatforms(want: Platform): Platform[] {
 }
 
 /** Equal after normalisation; os.version is ignored (it only matters for Windows images). */
-function samePlatform(a: Platform, b: Platform): boolean {
+export function samePlatform(a: Platform, b: Platform): boolean {
   const x = normalizePlatform(a);
   const y = normalizePlatform(b);
   return x.os === y.os && x.architecture === y.architecture && (x.variant ?? "") === (y.variant ?? "");
@@ -185,7 +203,7 @@ export function platformMatches(want: Platform, have: Platform): boolean {
 }
 
 /** Attestation and signature entries of an index (BuildKit writes `unknown/unknown`): never an image to run. */
-function isAttestation(d: Descriptor): boolean {
+export function isAttestation(d: Descriptor): boolean {
   return d.platform?.os === "unknown" || d.platform?.architecture === "unknown" || d.annotations?.["vnd.docker.reference.type"] === "attestation-manifest";
 }
 
@@ -224,4 +242,14 @@ export function pickManifest(manifests: readonly Descriptor[], want: Platform, o
     `${opts.what} has no image for ${formatPlatform(normalizePlatform(want))} (it has: ${available.length ? available.join(", ") : "no platform-specific images"})`,
     available.length ? { hint: `choose one with --platform, e.g. --platform ${available[0]}` } : {},
   );
+}
+
+/** The platforms an index offers (attestations left out), as the index spells them, in index order. */
+export function indexPlatforms(manifests: readonly Descriptor[]): Platform[] {
+  return manifests.filter((d) => d.platform && !isAttestation(d)).map((d) => d.platform as Platform);
+}
+
+/** File-name form of a platform, as BuildKit's local exporter names per-platform directories: `linux_arm64_v8`. */
+export function platformDirName(p: Platform): string {
+  return formatPlatform(normalizePlatform(p)).replace(/\//g, "_");
 }

@@ -17,6 +17,7 @@ import type { ProgressSink } from "../progress/events.js";
 import type { BlobWriter } from "../store/types.js";
 import { openRegistry, type RegistryOptions, type Repository } from "./client.js";
 import { recordLayerSource } from "./layer-sources.js";
+import { setPlatformImage } from "../store/image-index.js";
 import { parseManifestDocument } from "./media-types.js";
 import { isLayerMediaType } from "../image/media-types.js";
 import { configPlatform, formatPlatform, hostPlatform, normalizePlatform, pickManifest, platformMatches } from "../image/platform.js";
@@ -39,7 +40,7 @@ export interface PullOptions extends RegistryCommandOptions {
 export interface PulledImage {
   /** The normalised name the image is stored under (docker.io/library/busybox:latest). */
   name: string;
-  /** The local manifest (uncompressed layers). */
+  /** The local manifest (uncompressed layers); the name may point at an index holding it with other platforms. */
   manifest: Descriptor;
   /** The config digest: the image id. */
   config: Digest;
@@ -220,7 +221,9 @@ export async function pullImageLocked(engine: Engine, reference: string, opts: P
     };
     const put = await engine.content.putBytes(jsonBytes(local));
     const desc: Descriptor = { mediaType: MediaType.OciManifest, digest: put.digest, size: put.size };
-    await engine.images.set(ref.name, desc);
+    // The name keeps the platforms pulled before (a pull for arm64 after one for amd64 gives an index of both), so
+    // builds for either platform find their base image; a name of the same platform is replaced.
+    await setPlatformImage(engine.content, engine.images, ref.name, desc, configPlatform(config));
     await recordLayerSource(engine.root, cfg.digest, {
       registry: ref.registry,
       repository: ref.repository,

@@ -6,10 +6,10 @@ import pLimit from "p-limit";
 import { setMaxListeners } from "node:events";
 import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
 import type { Engine } from "../engine.js";
-import { jsonBytes } from "../image/json.js";
-import { isUncompressedLayer } from "../image/media-types.js";
+import { jsonBytes, sha256Digest } from "../image/json.js";
+import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
 import { normalizeName, parseReference } from "../image/reference.js";
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from "../image/types.js";
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
 import { compressedLayer } from "../layer/store-layer.js";
 import { storeBlobSource } from "./blob-source.js";
 import { openRegistry, type Repository } from "./client.js";
@@ -33,18 +33,10 @@ export interface PushedImage {
   layers: ("uploaded" | "present" | "mounted")[];
 }
 
-async function localImage(engine: Engine, name: string): Promise<{ manifest: Manifest; config: ImageConfig }> {
-  const normalized = normalizeName(name);
-  const rec = await engine.images.get(normalized);
-  if (!rec) {
-    throw new StoreError("IMAGE_NOT_FOUND", `no such image in the local store: ${name}`, {
-      hint: "build it with `tsbuild build -t NAME`, or `tsbuild pull`/`tsbuild load` it first",
-    });
-  }
-  const manifest = await engine.content.readJson<Manifest>(rec.target.digest);
-  if (!manifest.config || !Array.isArray(manifest.layers))
-    throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
-  const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+/** A local image to push: one manifest, or (multi-platform) an index's manifests with their platforms. */
+type LocalImage = { manifest: Manifest; config: ImageConfig } | { index: Index; children: { desc: Descriptor; manifest: Manifest }[] };
+
+async function checkLayers(engine: Engine, name: string, manifest: Manifest): Promise<void> {
   for (const l of manifest.layers) {
     if (!(await engine.content.has(l.digest))) {
       throw new StoreError("BLOB_MISSING", `image ${name}: layer ${l.digest} is missing from the local store`, {
@@ -52,6 +44,34 @@ async function localImage(engine: Engine, name: string): Promise<{ manifest: Man
       });
     }
   }
+}
+
+async function localImage(engine: Engine, name: string): Promise<LocalImage> {
+  const normalized = normalizeName(name);
+  const rec = await engine.images.get(normalized);
+  if (!rec) {
+    throw new StoreError("IMAGE_NOT_FOUND", `no such image in the local store: ${name}`, {
+      hint: "build it with `tsbuild build -t NAME`, or `tsbuild pull`/`tsbuild load` it first",
+    });
+  }
+  if (isIndexMediaType(rec.target.mediaType)) {
+    // Every platform goes: the index and all its manifests (as buildx --push does).
+    const index = await engine.content.readJson<Index>(rec.target.digest);
+    const children: { desc: Descriptor; manifest: Manifest }[] = [];
+    for (const d of index.manifests) {
+      const manifest = await engine.content.readJson<Manifest>(d.digest);
+      if (!manifest.config || !Array.isArray(manifest.layers))
+        throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name}: index entry ${d.digest} is not an image manifest (${d.mediaType})`);
+      await checkLayers(engine, name, manifest);
+      children.push({ desc: d, manifest });
+    }
+    return { index, children };
+  }
+  const manifest = await engine.content.readJson<Manifest>(rec.target.digest);
+  if (!manifest.config || !Array.isArray(manifest.layers))
+    throw new StoreError("UNSUPPORTED_MEDIA_TYPE", `${name} is not a single image manifest (${rec.target.mediaType})`);
+  const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+  await checkLayers(engine, name, manifest);
   return { manifest, config };
 }
 
@@ -100,11 +120,54 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
     });
   }
   const tag = ref.tag ?? "latest";
-  const { manifest } = await localImage(engine, localName);
+  const local = await localImage(engine, localName);
   const session = openRegistry(ref.registry, opts);
   try {
     const repo = session.repository(ref.repository, { push: true });
     progress.emit({ kind: "info", message: `pushing ${ref.familiar}` });
+    if ("manifest" in local) return await pushManifest(engine, repo, ref, local.manifest, tag, format, opts);
+    // Manifests first (by digest), the index under the tag last: a reader never sees an index naming missing manifests.
+    const entries: Descriptor[] = [];
+    const layers: PushedImage["layers"] = [];
+    for (const c of local.children) {
+      const r = await pushManifest(engine, repo, ref, c.manifest, undefined, format, opts);
+      layers.push(...r.layers);
+      entries.push({
+        mediaType: manifestMediaType(format),
+        digest: r.digest,
+        size: r.size,
+        ...(c.desc.annotations ? { annotations: c.desc.annotations } : {}),
+        ...(c.desc.platform ? { platform: c.desc.platform } : {}),
+      });
+    }
+    const index: Index = {
+      schemaVersion: 2,
+      mediaType: format === "oci" ? MediaType.OciIndex : MediaType.DockerManifestList,
+      manifests: entries,
+      ...(format === "oci" && local.index.annotations ? { annotations: local.index.annotations } : {}),
+    };
+    const bytes = jsonBytes(index);
+    const digest = await repo.putManifest(tag, bytes, index.mediaType as string, signal ? { signal } : {});
+    progress.emit({ kind: "info", message: `pushed ${ref.familiar}: ${digest} (index of ${entries.length} platforms)` });
+    return { digest, size: bytes.length, layers };
+  } finally {
+    session.close();
+  }
+}
+
+/** Push one image manifest's layers, config and the manifest itself: under `tag`, or (undefined) by its digest. */
+async function pushManifest(
+  engine: Engine,
+  repo: Repository,
+  ref: ReturnType<typeof parseReference>,
+  manifest: Manifest,
+  tag: string | undefined,
+  format: ImageFormat,
+  opts: PushOptions,
+): Promise<PushedImage> {
+  const { signal } = opts;
+  const progress = opts.progress ?? engine.progress;
+  {
     const limit = pLimit(Math.max(1, opts.concurrency ?? 3));
     const outcome: PushedImage["layers"] = [];
     // The first failing layer stops the others before the error is reported.
@@ -160,11 +223,9 @@ async function pushImageUnchecked(engine: Engine, localName: string, target: str
       ...(format === "oci" && manifest.annotations && Object.keys(manifest.annotations).length ? { annotations: manifest.annotations } : {}),
     };
     const bytes = jsonBytes(remote);
-    const digest = await repo.putManifest(tag, bytes, remote.mediaType, signal ? { signal } : {});
-    progress.emit({ kind: "info", message: `pushed ${ref.familiar}: ${digest}` });
+    const digest = await repo.putManifest(tag ?? sha256Digest(bytes), bytes, remote.mediaType, signal ? { signal } : {});
+    progress.emit({ kind: "info", message: `pushed ${ref.familiar}${tag ? "" : " manifest"}: ${digest}` });
     return { digest, size: bytes.length, layers: outcome };
-  } finally {
-    session.close();
   }
 }
 

@@ -18,6 +18,7 @@ import { type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
 import type { ResolvedBase } from "./base-image.js";
 import type { ProgressSink } from "../progress/events.js";
+import type { Platform } from "../image/types.js";
 
 export interface StageResult {
   state: StageState;
@@ -48,7 +49,13 @@ export interface BuildSession {
   /** SOURCE_DATE_EPOCH when set: file mtimes RUN writes are clamped to it (never otherwise). */
   clampEpoch: number | undefined;
   created: string;
-  platform: { os: string; architecture: string };
+  /** The platform this session builds (TARGETPLATFORM), normalised. */
+  platform: Platform;
+  /** How progress names this session's platform in a multi-platform build ("linux/arm64"); absent for one platform. */
+  platformLabel?: string;
+  /** Steps shared by the platforms of one multi-platform build, by cache key: the first session to reach a key runs
+   *  it, the others wait for its record (a FROM --platform=$BUILDPLATFORM stage runs once for every platform). */
+  vertices: Map<string, Promise<StepRecord>>;
   signal: AbortSignal;
   stageRuns: Map<number, Promise<StageResult>>;
   imageRootfs: Map<string, Promise<string>>;
@@ -99,9 +106,15 @@ export function expand(run: BuildSession, word: string, env: Map<string, string>
 /** Proxy variables pass from --build-arg into RUN without an ARG line, as in Docker (and stay out of history). */
 export const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
 
-/** BuildKit's step prefix: "" for one stage, else the stage name or stage-N. */
+/** BuildKit's step prefix: "" for one stage, else the stage name or stage-N; buildx puts the platform first. */
 export function stagePrefix(run: BuildSession, stage: Stage): string {
-  return run.staged.stages.length === 1 ? "" : `${stage.name ?? `stage-${stage.index}`} `;
+  const name = run.staged.stages.length === 1 ? "" : `${stage.name ?? `stage-${stage.index}`} `;
+  return run.platformLabel ? `${run.platformLabel} ${name}` : name;
+}
+
+/** Progress node ids are unique per build: a multi-platform build's sessions prefix theirs with the platform. */
+export function nodePrefix(run: BuildSession): string {
+  return run.platformLabel ? `${run.platformLabel}:` : "";
 }
 
 /** How one cacheable step (FROM's layers aside: RUN, COPY, ADD, WORKDIR) went. */
@@ -114,4 +127,8 @@ export interface StepReport {
   key: string;
   /** Why it missed (empty for hits). */
   reasons: string[];
+  /** The platform of the build it belongs to (multi-platform builds only). */
+  platform?: string;
+  /** Run by another platform's build of this same multi-platform build (same key), not by this one. */
+  shared?: boolean;
 }

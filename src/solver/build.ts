@@ -1,6 +1,6 @@
 // The build, orchestration only: read the Dockerfile and context, run the checks, plan (frontend/plan.ts), open the
 // session (lock, scratch, executor, caches), let the scheduler run the target's stages, then write the final image.
-import { stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join, resolve, relative } from "node:path";
 import { availableParallelism } from "node:os";
 import pLimit from "p-limit";
@@ -9,7 +9,7 @@ import { BuildError, AbortError, UsageError } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { runChecks } from "../frontend/checks.js";
 import { findStage } from "../frontend/stages.js";
-import { planBuild } from "../frontend/plan.js";
+import { planBuild, type BuildPlan } from "../frontend/plan.js";
 import { plannedStepCount } from "./step-numbers.js";
 import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Stage, Warning } from "../frontend/types.js";
@@ -35,7 +35,10 @@ import type { RegistryOptions } from "../registry/client.js";
 import { PROXY_ARGS, once, type BuildSession, type StageResult, type StepReport } from "./build-session.js";
 import { runStage, stageDir } from "./scheduler.js";
 import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./final-image.js";
-import { configPlatform, hostPlatform } from "../image/platform.js";
+import { configPlatform, formatPlatform, hostPlatform, normalizePlatform, platformDirName } from "../image/platform.js";
+import type { Descriptor, Digest, Platform } from "../image/types.js";
+import { requireRunnable } from "../executor/binfmt.js";
+import { writeImageIndex } from "../store/image-index.js";
 import type { Executor } from "../executor/types.js";
 import { storeLayout } from "../store/layout.js";
 import type { ProgressSink } from "../progress/events.js";
@@ -52,6 +55,8 @@ export interface BuildOptions {
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;
+  /** Platforms to build (default: the host's); several give an OCI image index with one manifest each. */
+  platforms?: Platform[];
   /** SOURCE_DATE_EPOCH: image and history timestamps, and the mtime of directories a step creates. A
    *  SOURCE_DATE_EPOCH build arg wins, as in BuildKit. */
   sourceDateEpoch?: number;
@@ -110,10 +115,14 @@ export interface CacheReport {
   targetChain: number[];
   /** Key of the final-image record (reused when nothing changed, so the image id stays the same). */
   imageKey: string;
+  /** Every platform's final image with its record key (one entry for a single-platform build). */
+  images: { key: string; manifest: Descriptor; config: Digest }[];
 }
 
 /** The built image lives in the store (the stage rootfs dirs are gone); exporters read it from there. */
 export interface BuildResult extends StoredImage {
+  /** Several platforms: `manifest` is the image index and `config` the first platform's; each platform's image here. */
+  platforms?: { platform: Platform; manifest: Descriptor; config: Digest }[];
   /** Normalised names the image was tagged with. */
   tags: string[];
   warnings: Warning[];
@@ -176,11 +185,18 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
       );
   }
   const tags = (opts.tags ?? []).map((t) => normalizeName(t));
-  // Every stage reference resolved, and the stages the target needs, before anything runs.
-  const platform = hostPlatform();
-  const plan = planBuild(parsed, { buildArgs: opts.buildArgs ?? {}, platform, ...(opts.target !== undefined ? { target: opts.target } : {}) });
-  const staged = plan.staged;
-  const target = plan.target.stage;
+  // Every stage reference resolved, and the stages the target needs, before anything runs: one plan per platform.
+  const buildPlatform = hostPlatform();
+  const platforms = opts.platforms?.length ? opts.platforms.map((p) => normalizePlatform(p)) : [buildPlatform];
+  const multi = platforms.length > 1;
+  const plans = platforms.map((platform) =>
+    planBuild(parsed, { buildArgs: opts.buildArgs ?? {}, platform, buildPlatform, ...(opts.target !== undefined ? { target: opts.target } : {}) }),
+  );
+  const firstPlan = plans[0] as BuildPlan;
+  const staged = firstPlan.staged;
+  const target = firstPlan.target.stage;
+  // RUN for a platform this machine cannot execute fails now, naming what to install, not with "exec format error".
+  await requireRunnable(plans.flatMap((plan, i) => runPlatforms(plan, platforms[i] as Platform)));
 
   const ignoreText = await readDockerignore(contextDir, dockerfilePath);
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
@@ -219,80 +235,84 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   // The sandbox machinery (executors, seccomp, networks) loads with the first RUN that must run: a build that hits
   // every step never pays for it.
   let hooks: BuildSandboxHooks | undefined;
-  const run: BuildSession = {
-    engine,
-    progress,
-    // Steps reach other stages through these closures (called only once `run` exists), not the scheduler module.
-    stages: { result: (st) => runStage(run, st), dir: (st) => stageDir(run, st) },
-    staged,
-    plan,
-    escape: parsed.directives.escape,
-    globalArgs: plan.globalArgs,
-    buildArgs,
-    usedBuildArgs: new Set(["SOURCE_DATE_EPOCH", ...plan.usedBuildArgs]),
-    context,
-    workdir: scratch.path,
-    epoch,
-    clampEpoch: epochValue,
-    created,
-    platform,
-    signal: controller.signal,
-    stageRuns: new Map(),
-    imageRootfs: new Map(),
-    limit: pLimit(Math.max(1, opts.jobs ?? availableParallelism())),
-    stepCounter: 0,
-    executor: engine.executor
-      ? () => Promise.resolve(engine.executor as Executor)
-      : once(async () => {
-          const [{ selectExecutor }, { defaultResourceLimits }, { sandboxHooks }] = await Promise.all([
-            import("../executor/select-executor.js"),
-            import("../executor/sandbox-policy.js"),
-            import("../executor/sandbox-hooks.js"),
-          ]);
-          hooks = sandboxHooks();
-          return selectExecutor(opts.executor ?? "auto", {
-            limits: {
-              ...defaultResourceLimits(),
-              ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}),
-              ...(opts.shmSize !== undefined ? { shmBytes: opts.shmSize } : {}),
-              ...(opts.ulimits?.length ? { rlimits: opts.ulimits } : {}),
-            },
-            hooks,
-          });
-        }),
-    // Asking for the host network on the command line is the entitlement itself, as with docker build --network host.
-    allow: new Set([...(opts.allow ?? []), ...(opts.network === "host" ? ["network.host"] : [])]),
-    defaultNetwork: opts.network ?? "default",
-    addHosts: opts.addHosts ?? [],
-    snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
-    secrets: opts.secrets ?? new Map(),
-    hasher,
-    hashCache: () => (hashCache ??= openFileHashCache(engine.root, context.root, hasher)),
-    noCache: (stage) => opts.noCache === true || [...noCacheStages].some((f) => findStage(staged, f)?.index === stage.index),
-    explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}`,
-    steps: [],
-    records: [],
-    cacheFrom: opts.cacheFrom ?? [],
-    pull: opts.pull ?? false,
-    registry: opts.registry ?? {},
-    resolved: new Map(),
-    snapshots: { root: engine.root, enabled: (opts.snapshotter ?? "auto") !== "copy" },
-    rootfsList: [],
+  // Shared by every platform's session: one --jobs limit, one executor, one context hash cache, one vertex table.
+  const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
+  const vertices = new Map<string, Promise<StepRecord>>();
+  const executor = engine.executor
+    ? () => Promise.resolve(engine.executor as Executor)
+    : once(async () => {
+        const [{ selectExecutor }, { defaultResourceLimits }, { sandboxHooks }] = await Promise.all([
+          import("../executor/select-executor.js"),
+          import("../executor/sandbox-policy.js"),
+          import("../executor/sandbox-hooks.js"),
+        ]);
+        hooks = sandboxHooks();
+        return selectExecutor(opts.executor ?? "auto", {
+          limits: {
+            ...defaultResourceLimits(),
+            ...(opts.pidsLimit !== undefined ? { pids: opts.pidsLimit } : {}),
+            ...(opts.shmSize !== undefined ? { shmBytes: opts.shmSize } : {}),
+            ...(opts.ulimits?.length ? { rlimits: opts.ulimits } : {}),
+          },
+          hooks,
+        });
+      });
+  const hashCacheOnce = () => (hashCache ??= openFileHashCache(engine.root, context.root, hasher));
+  const sessions: BuildSession[] = [];
+  const openSession = async (plan: BuildPlan, platform: Platform): Promise<BuildSession> => {
+    const workdir = multi ? join(scratch.path, platformDirName(platform)) : scratch.path;
+    if (multi) await mkdir(workdir, { recursive: true });
+    const run: BuildSession = {
+      engine,
+      progress,
+      // Steps reach other stages through these closures (called only once `run` exists), not the scheduler module.
+      stages: { result: (st) => runStage(run, st), dir: (st) => stageDir(run, st) },
+      staged: plan.staged,
+      plan,
+      escape: parsed.directives.escape,
+      globalArgs: plan.globalArgs,
+      buildArgs,
+      usedBuildArgs: new Set(["SOURCE_DATE_EPOCH", ...plan.usedBuildArgs]),
+      context,
+      workdir,
+      epoch,
+      clampEpoch: epochValue,
+      created,
+      platform,
+      ...(multi ? { platformLabel: formatPlatform(platform) } : {}),
+      vertices,
+      signal: controller.signal,
+      stageRuns: new Map(),
+      imageRootfs: new Map(),
+      limit,
+      stepCounter: 0,
+      executor,
+      // Asking for the host network on the command line is the entitlement itself, as with docker build --network host.
+      allow: new Set([...(opts.allow ?? []), ...(opts.network === "host" ? ["network.host"] : [])]),
+      defaultNetwork: opts.network ?? "default",
+      addHosts: opts.addHosts ?? [],
+      snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
+      secrets: opts.secrets ?? new Map(),
+      hasher,
+      hashCache: hashCacheOnce,
+      noCache: (stage) => opts.noCache === true || [...noCacheStages].some((f) => findStage(plan.staged, f)?.index === stage.index),
+      explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}${multi ? `\u0000${formatPlatform(platform)}` : ""}`,
+      steps: [],
+      records: [],
+      cacheFrom: opts.cacheFrom ?? [],
+      pull: opts.pull ?? false,
+      registry: opts.registry ?? {},
+      resolved: new Map(),
+      snapshots: { root: engine.root, enabled: (opts.snapshotter ?? "auto") !== "copy" },
+      rootfsList: [],
+    };
+    sessions.push(run);
+    return run;
   };
-  try {
+  /** One platform's image: its target stage built (sharing vertices with the other platforms), then written. */
+  const buildOne = async (run: BuildSession): Promise<PlatformImage> => {
     for (const name of PROXY_ARGS) if (buildArgs.has(name)) run.usedBuildArgs.add(name);
-    let result: StageResult;
-    // The views count steps from the plan, so their totals never jump as stages start.
-    progress.emit({ kind: "plan", steps: plannedStepCount(plan) });
-    try {
-      result = await run.stages.result(target);
-    } catch (e) {
-      controller.abort();
-      // Let the other stages notice the abort before the scratch dir goes.
-      await Promise.allSettled(run.stageRuns.values());
-      if (opts.signal?.aborted) throw new AbortError();
-      throw e;
-    }
+    const result = await run.stages.result(target);
     const labelled =
       opts.labels && Object.keys(opts.labels).length > 0
         ? { ...result.state.config, config: { ...result.state.config.config, Labels: { ...(result.state.config.config.Labels ?? {}), ...opts.labels } } }
@@ -303,23 +323,55 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     // After the reuse record: the unannotated image stays the cache's, annotations are laid over it each build.
     const manifestAnnotations = annotationsFor(opts.annotations ?? [], "manifest", configPlatform(finalConfig));
     const stored = manifestAnnotations ? await annotateManifest(engine.content, plain, manifestAnnotations) : plain;
-    for (const t of tags) await engine.images.set(t, stored.manifest);
+    return { ...stored, platform: run.platform, imageKey };
+  };
+  try {
+    for (const [i, plan] of plans.entries()) await openSession(plan, platforms[i] as Platform);
+    // The views count steps from the plan, so their totals never jump as stages start.
+    progress.emit({ kind: "plan", steps: plans.reduce((n, plan) => n + plannedStepCount(plan), 0) });
+    let images: PlatformImage[];
+    try {
+      // Platforms build in parallel; steps still take --jobs slots from the one shared limit.
+      images = await Promise.all(sessions.map((run) => buildOne(run)));
+    } catch (e) {
+      controller.abort();
+      // Let the other stages notice the abort before the scratch dir goes.
+      await Promise.allSettled(sessions.flatMap((run) => [...run.stageRuns.values()]));
+      if (opts.signal?.aborted) throw new AbortError();
+      throw e;
+    }
+    const first = images[0] as PlatformImage;
+    // Several platforms: one OCI index over the platforms' manifests (platform fields set), named by the tags.
+    const top: StoredImage = multi
+      ? {
+          manifest: await writeImageIndex(
+            engine.content,
+            images.map((img) => ({ ...img.manifest, platform: img.platform })),
+          ),
+          config: first.config,
+        }
+      : { manifest: first.manifest, config: first.config };
+    for (const t of tags) await engine.images.set(t, top.manifest);
+    const usedBuildArgs = new Set(sessions.flatMap((run) => [...run.usedBuildArgs]));
     for (const name of buildArgs.keys())
-      if (!run.usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
+      if (!usedBuildArgs.has(name)) warnings.push({ code: "UnusedBuildArg", message: `build arg ${name} was not consumed by any instruction` });
     for (const w of warnings) progress.emit({ kind: "warning", message: w.message, rule: w.code, ...(w.range ? { range: w.range } : {}) });
-    const hits = run.steps.filter((s) => s.cached).length;
+    const steps = sessions.flatMap((run) => run.steps);
+    const hits = steps.filter((s) => s.cached).length;
     return {
-      ...stored,
+      ...top,
       tags,
       warnings,
+      ...(multi ? { platforms: images.map(({ imageKey: _k, ...img }) => img) } : {}),
       cache: {
         hits,
-        misses: run.steps.length - hits,
-        steps: run.steps,
+        misses: steps.length - hits,
+        steps,
         contextFiles: hashCache ? { ...(await hashCache).counters } : { cached: 0, hashed: 0, bytes: 0 },
-        records: run.records,
-        targetChain: fromChain(run, target),
-        imageKey,
+        records: sessions.flatMap((run) => run.records),
+        targetChain: fromChain(sessions[0] as BuildSession, target),
+        imageKey: first.imageKey,
+        images: images.map((img) => ({ key: img.imageKey, manifest: img.manifest, config: img.config })),
       },
     };
   } finally {
@@ -327,11 +379,29 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     // Hashes of files read before a failure are still right; keeping them makes the retry fast.
     if (hashCache && !opts.temporaryContext) await (await hashCache).save().catch(() => undefined);
     // Overlay stage dirs first: the scratch dir must not be removed through a mount.
-    for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
+    for (const run of sessions) for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
     await hooks?.close();
     await scratch.release();
     await lock.release();
   }
+}
+
+interface PlatformImage extends StoredImage {
+  platform: Platform;
+  imageKey: string;
+}
+
+/**
+ * The platforms whose binaries the plan's RUN steps execute: each needed stage with a RUN runs on its own platform
+ * (FROM --platform=...) or the target's. ONBUILD triggers of base images are not known yet and are not counted.
+ */
+function runPlatforms(plan: BuildPlan, target: Platform): Platform[] {
+  const out: Platform[] = [];
+  for (const index of plan.order) {
+    const st = plan.stages[index];
+    if (st && st.stage.instructions.some((i) => i.keyword === "RUN")) out.push(st.platform ?? target);
+  }
+  return out;
 }
 
 /** A container bundle inside a scratch dir of this store whose build is gone. */

@@ -9,10 +9,10 @@ import type { Instruction, Stage } from "../frontend/types.js";
 import { storeLayer } from "../layer/store-layer.js";
 import { type StageState } from "./stage-state.js";
 import { cacheKey } from "../cache/keys.js";
-import { putStepRecord } from "../cache/records.js";
+import { putStepRecord, type StepRecord } from "../cache/records.js";
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
-import { stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
+import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
 import { prepareBase } from "./base-image.js";
 import { isLayerStep, planLayerStep, type LayerKind } from "./step-planner.js";
 import { findStepRecord } from "./step-cache.js";
@@ -88,7 +88,7 @@ export async function runStep(
   position: string,
   numbers: StepNumbers,
 ): Promise<void> {
-  const node = `stage-${stage.index}-step-${++run.stepCounter}`;
+  const node = `${nodePrefix(run)}stage-${stage.index}-step-${++run.stepCounter}`;
   const name = stepLabel(run, stage, instr, position, numbers);
   const started = Date.now();
   let announced = false;
@@ -126,40 +126,69 @@ export async function cachedStep(
 ): Promise<void> {
   const plan = await planLayerStep(run, stage, state, t, step.node);
   const key = cacheKey(run.hasher, state.key, plan.parts);
-  const useCache = !run.noCache(stage);
-  let record = useCache ? await findStepRecord(run, key.digest) : undefined;
-  const hit = record !== undefined;
-  step.announce(hit);
-  let reasons: string[] = [];
-  if (!record) {
-    const root = run.engine.root;
-    const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
-    // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
-    const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
-    reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
-    run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
-    // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
-    // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
-    const entries = await run.limit(async () => {
-      throwIfAborted(run.signal);
-      const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-      return plan.execute(dir);
+  // The same key in another platform's session of this build is the same vertex: wait for its record instead of
+  // running it again (set before any await, so two sessions cannot both miss it).
+  const sharedVertex = run.vertices.get(key.digest);
+  let settle: { resolve(r: StepRecord): void; reject(e: unknown): void } | undefined;
+  if (!sharedVertex) {
+    const p = new Promise<StepRecord>((resolve, reject) => (settle = { resolve, reject }));
+    p.catch(() => undefined);
+    run.vertices.set(key.digest, p);
+  }
+  try {
+    await runOrShare();
+  } catch (e) {
+    settle?.reject(e);
+    throw e;
+  }
+
+  async function runOrShare(): Promise<void> {
+    const useCache = !run.noCache(stage);
+    let record = sharedVertex ? await sharedVertex : useCache ? await findStepRecord(run, key.digest) : undefined;
+    const hit = record !== undefined;
+    step.announce(hit);
+    let reasons: string[] = [];
+    if (!record) {
+      const root = run.engine.root;
+      const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
+      // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
+      const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
+      reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
+      run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
+      // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
+      // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
+      const entries = await run.limit(async () => {
+        throwIfAborted(run.signal);
+        const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+        return plan.execute(dir);
+      });
+      // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+      const layer = await storeLayer(run.engine.content, entries, { signal: run.signal });
+      record = { v: 1, key: key.digest, layer: { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
+      await putStepRecord(root, record);
+      await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
+      // The directory already holds this step's changes.
+      fs.applied = state.layers.length + 1;
+    }
+    plan.effect?.();
+    if (record.layer) {
+      state.layers.push({ diffId: record.layer.diffId, size: record.layer.size });
+      state.config.rootfs.diff_ids.push(record.layer.diffId);
+    }
+    addHistory(run, state, plan.createdBy, record.layer === null);
+    state.key = key.digest;
+    settle?.resolve(record);
+    run.records.push({ stage: stage.index, record });
+    run.steps.push({
+      node: step.node,
+      name: step.name,
+      stage: stage.index,
+      cached: hit,
+      durationMs: Date.now() - step.started,
+      key: key.digest,
+      reasons,
+      ...(run.platformLabel ? { platform: run.platformLabel } : {}),
+      ...(sharedVertex ? { shared: true } : {}),
     });
-    // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
-    const layer = await storeLayer(run.engine.content, entries, { signal: run.signal });
-    record = { v: 1, key: key.digest, layer: layer ? { diffId: layer.diffId, size: layer.size } : null, created: new Date().toISOString() };
-    await putStepRecord(root, record);
-    await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
-    // The directory already holds this step's changes.
-    fs.applied = state.layers.length + 1;
   }
-  plan.effect?.();
-  if (record.layer) {
-    state.layers.push({ diffId: record.layer.diffId, size: record.layer.size });
-    state.config.rootfs.diff_ids.push(record.layer.diffId);
-  }
-  addHistory(run, state, plan.createdBy, record.layer === null);
-  state.key = key.digest;
-  run.records.push({ stage: stage.index, record });
-  run.steps.push({ node: step.node, name: step.name, stage: stage.index, cached: hit, durationMs: Date.now() - step.started, key: key.digest, reasons });
 }

@@ -3,7 +3,8 @@
 // Existing stores must keep working (there is no migration): a name changed here is a format change.
 //
 //   blobs/sha256/<hex>                       content-addressed blobs (layers as uncompressed tars: digest = diff_id)
-//   refs/<name key>.json                     image name → manifest descriptor (one file per name)
+//   refs/<name key>.json[.lock]              image name → manifest or index descriptor (one file per name; the lock
+//                                            while a pull adds a platform to the name's index)
 //   compressed/gzip/<diff_id hex>.json       the cached gzip form of a layer {digest,size}
 //   distribution/<diff_id hex>.json          where a layer was pulled from / pushed to (a hint for push)
 //   cache/steps/<key[0:2]>/<key>.json        step cache records

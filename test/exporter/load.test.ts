@@ -71,13 +71,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tsbuild-loaderr-"));
 });
 
-async function expectLoadError(file: string, code: string, message: RegExp): Promise<ArchiveError> {
+async function expectLoadError(file: string, code: string, message: RegExp, opts: Parameters<typeof loadArchive>[3] = {}): Promise<ArchiveError> {
   const root = await mkdtemp(join(tmpdir(), "tsbuild-loaderr-store-"));
   const content = openContentStore(root);
   const images = openImageStore(root);
   let err: unknown;
   try {
-    await loadArchive(content, images, file);
+    await loadArchive(content, images, file, opts);
   } catch (e) {
     err = e;
   }
@@ -243,7 +243,7 @@ describe("loadArchive OCI indexes", () => {
     };
   }
 
-  it("follows a nested index and picks the host platform (amd64 here), skipping attestations", async () => {
+  async function nestedLayout() {
     const arm = await ociImage("arm64");
     const amd = await ociImage("amd64");
     const att = await ociImage("unknown");
@@ -274,15 +274,50 @@ describe("loadArchive OCI indexes", () => {
         { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' },
       ]),
     );
+    return { file, arm, amd };
+  }
+
+  it("follows a nested index and keeps every platform as one local index, skipping attestations", async () => {
+    const { file, arm, amd } = await nestedLayout();
     const root = await mkdtemp(join(tmpdir(), "tsbuild-loadidx-"));
     const content = openContentStore(root);
-    const r = await loadArchive(content, openImageStore(root), file);
-    const want = process.arch === "arm64" ? arm : amd;
+    const images = openImageStore(root);
+    const r = await loadArchive(content, images, file);
     expect(r).toHaveLength(1);
-    expect(r[0]).toMatchObject({ name: "docker.io/library/multi:1", config: want.config });
-    // Only the chosen platform's blobs were committed.
-    const blobs: string[] = await storedBlobs(content);
-    expect(blobs).toHaveLength(3); // layer (uncompressed), config, new manifest
+    expect(r[0]).toMatchObject({
+      name: "docker.io/library/multi:1",
+      config: arm.config,
+      manifest: { mediaType: "application/vnd.oci.image.index.v1+json" },
+      platforms: [
+        { os: "linux", architecture: "arm64" },
+        { os: "linux", architecture: "amd64" },
+      ],
+    });
+    const index = await content.readJson<{ manifests: { platform: unknown; digest: `sha256:${string}` }[] }>(
+      (await images.get("docker.io/library/multi:1"))!.target.digest,
+    );
+    expect(index.manifests.map((m) => m.platform)).toEqual([
+      { os: "linux", architecture: "arm64" },
+      { os: "linux", architecture: "amd64" },
+    ]);
+    const configs = await Promise.all(index.manifests.map(async (m) => (await content.readJson<{ config: { digest: string } }>(m.digest)).config.digest));
+    expect(configs).toEqual([arm.config, amd.config]);
+    // The attestation's blobs were not committed: 2 × (layer, config, manifest) + the index.
+    expect(await storedBlobs(content)).toHaveLength(7);
+  });
+
+  it("with a platform, loads only that image of a nested index", async () => {
+    const { file, amd } = await nestedLayout();
+    const root = await mkdtemp(join(tmpdir(), "tsbuild-loadidx1-"));
+    const content = openContentStore(root);
+    const r = await loadArchive(content, openImageStore(root), file, { platform: { os: "linux", architecture: "amd64" } });
+    expect(r).toHaveLength(1);
+    expect(r[0]).toMatchObject({
+      name: "docker.io/library/multi:1",
+      config: amd.config,
+      manifest: { mediaType: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    expect(await storedBlobs(content)).toHaveLength(3); // layer (uncompressed), config, new manifest
   });
 
   async function twoPlatformLayout(name: string, a: Awaited<ReturnType<typeof ociImage>>, b: Awaited<ReturnType<typeof ociImage>>): Promise<string> {
@@ -293,9 +328,11 @@ describe("loadArchive OCI indexes", () => {
     );
   }
 
-  it("an index without the host's platform fails with NO_MATCHING_PLATFORM listing what it has (no silent fallback)", async () => {
+  it("a platform the index does not have fails with NO_MATCHING_PLATFORM listing what it has (no silent fallback)", async () => {
     const file = await twoPlatformLayout("foreign.tar", await ociImage("s390x"), await ociImage("riscv64"));
-    const e = await expectLoadError(file, "NO_MATCHING_PLATFORM", /has no image for linux\/\S+ \(it has: linux\/s390x, linux\/riscv64\)/);
+    const e = await expectLoadError(file, "NO_MATCHING_PLATFORM", /has no image for linux\/amd64 \(it has: linux\/s390x, linux\/riscv64\)/, {
+      platform: { os: "linux", architecture: "amd64" },
+    });
     expect(e.hint).toContain("--platform linux/s390x");
   });
 

@@ -89,3 +89,45 @@ describe("decoded once", () => {
     expect(e.range?.start.line).toBe(2);
   });
 });
+
+describe("platforms", () => {
+  const arm = { os: "linux", architecture: "arm64" };
+  const planFor = (text: string, target = arm) => planBuild(parseDockerfile(text, { file: "Dockerfile" }), { platform: target, buildPlatform: platform });
+
+  test("the predefined ARGs name the target and the build platform, as BuildKit sets them", () => {
+    const p = planFor("FROM scratch\n", { os: "linux", architecture: "arm", variant: "v7" } as typeof arm);
+    expect(Object.fromEntries([...p.globalArgs].filter(([k]) => k !== "TARGETSTAGE"))).toEqual({
+      TARGETPLATFORM: "linux/arm/v7",
+      TARGETOS: "linux",
+      TARGETARCH: "arm",
+      TARGETVARIANT: "v7",
+      BUILDPLATFORM: "linux/amd64",
+      BUILDOS: "linux",
+      BUILDARCH: "amd64",
+      BUILDVARIANT: "",
+    });
+    expect(planFor("FROM scratch\n", { os: "linux", architecture: "aarch64" }).globalArgs.get("TARGETPLATFORM")).toBe("linux/arm64");
+  });
+
+  test("FROM --platform expands with the global ARGs; a stage FROM a stage inherits its platform; others get none (the target's)", () => {
+    const p = planFor(
+      "ARG OTHER=linux/s390x\nFROM --platform=$BUILDPLATFORM scratch AS build\nFROM build AS more\nFROM --platform=$OTHER scratch AS s\nFROM scratch\n",
+    );
+    expect(p.stages.map((s) => s.platform)).toEqual([
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "s390x" },
+      undefined,
+    ]);
+  });
+
+  test("a FROM --platform that expands to no platform fails at the FROM line", () => {
+    let err: unknown;
+    try {
+      planFor("FROM --platform=$NOPE scratch\n");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "INVALID_PLATFORM", range: { start: { line: 1 } } });
+  });
+});

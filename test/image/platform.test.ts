@@ -8,7 +8,9 @@ import {
   hostPlatform,
   normalizePlatform,
   parsePlatform,
+  parsePlatformList,
   pickManifest,
+  platformDirName,
   platformMatches,
 } from "../../src/image/platform.js";
 import type { Descriptor, Platform } from "../../src/image/types.js";
@@ -182,5 +184,20 @@ describe("pickManifest", () => {
         message: "a.tar has no image for linux/amd64 (it has: no platform-specific images)",
       }),
     );
+  });
+});
+
+describe("parsePlatformList and platformDirName (--platform a,b; type=local directories)", () => {
+  it("parses a comma list, normalising each and dropping duplicates after normalisation, in order", () => {
+    expect(parsePlatformList("linux/amd64,linux/arm64").map(formatPlatform)).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(parsePlatformList("linux/aarch64, linux/arm64/v8,linux/arm").map(formatPlatform)).toEqual(["linux/arm64", "linux/arm/v7"]);
+  });
+  it("refuses an empty list and a bad entry with INVALID_PLATFORM", () => {
+    for (const bad of ["", ",", "linux/amd64,linux"]) expect(() => parsePlatformList(bad)).toThrow(expect.objectContaining({ code: "INVALID_PLATFORM" }));
+  });
+  it("names directories as BuildKit's local exporter does", () => {
+    expect(platformDirName(p("linux/amd64"))).toBe("linux_amd64");
+    expect(platformDirName(p("linux/arm"))).toBe("linux_arm_v7");
+    expect(platformDirName(p("linux/aarch64"))).toBe("linux_arm64");
   });
 });

@@ -87,11 +87,22 @@ describe("pull", () => {
     expect(await layerFile(root, host.manifest.digest, "arch")).toBe(true);
     const r = await tsbuild(["pull", "--root", root, "--platform", "linux/arm64", `${reg.host}/team/platforms:1`]);
     expect(r.code).toBe(0);
+    // The name now holds both platforms: a local index over the two pulled manifests.
     const rec = await e.images.get(`${reg.host}/team/platforms:1`);
-    const m = await e.content.readJson<Manifest>(rec!.target.digest);
+    expect(rec!.target.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    const index = await e.content.readJson<{ manifests: { digest: `sha256:${string}`; platform: unknown }[] }>(rec!.target.digest);
+    expect(index.manifests.map((d) => d.platform)).toEqual([
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64" },
+    ]);
+    const m = await e.content.readJson<Manifest>(index.manifests[1]!.digest);
     expect(m.config.digest).toBe(platforms.arm64.config);
     const cfg = await e.content.readJson<ImageConfig>(m.config.digest);
     expect(cfg.architecture).toBe("arm64");
+    // Pulling the host platform again replaces its entry and keeps arm64's.
+    await pullImage(e, `${reg.host}/team/platforms:1`);
+    const again = await e.content.readJson<{ manifests: unknown[] }>((await e.images.get(`${reg.host}/team/platforms:1`))!.target.digest);
+    expect(again.manifests).toHaveLength(2);
     const bad = await tsbuild(["pull", "--root", root, "--platform", "linux/s390x", `${reg.host}/team/platforms:1`]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("NO_MATCHING_PLATFORM");

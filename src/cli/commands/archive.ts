@@ -6,7 +6,7 @@ import { flagBool, flagString, parseArgs } from "../args.js";
 import { storeRootFlag } from "../inputs.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
-import { parsePlatform } from "../../image/platform.js";
+import { formatPlatform, parsePlatform } from "../../image/platform.js";
 import { familiarName } from "../../image/reference.js";
 import { requireImage } from "../../solver/image-writer.js";
 import { exportDockerArchive } from "../../exporter/docker-archive.js";
@@ -19,9 +19,14 @@ export const saveCommand: Command = {
   name: "save",
   usage: "tsbuild save [-o FILE] IMAGE [IMAGE...]",
   summary: "Write images to a docker-archive tar (`docker load -i FILE` reads it); without -o (or with -o -) to standard output.",
-  flags: [{ name: "output", short: "o", type: "string", value: "FILE", help: "the tar file to write (default, or -: standard output)" }, ...GLOBAL_FLAGS],
+  flags: [
+    { name: "output", short: "o", type: "string", value: "FILE", help: "the tar file to write (default, or -: standard output)" },
+    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "which platform of a multi-platform image (default: this machine's)" },
+    ...GLOBAL_FLAGS,
+  ],
   async run(ctx) {
     const args = parseArgs(ctx.argv, this.flags, "save");
+    const platform = flagString(args, "platform");
     const out = flagString(args, "output");
     if (out === "")
       throw new UsageError("BAD_FLAG_VALUE", "save -o needs a file name, not an empty string", { hint: "e.g. tsbuild save -o hello.tar hello:1.0" });
@@ -40,8 +45,9 @@ export const saveCommand: Command = {
     try {
       const images = [];
       for (const ref of args.positionals) {
-        const img = await requireImage(engine.content, engine.images, ref);
-        images.push({ names: [familiarName(img.record.name)], manifest: img.record.target });
+        // A docker-archive holds one platform per image: a multi-platform name gives the --platform (or host) one.
+        const img = await requireImage(engine.content, engine.images, ref, platform ? { platform: parsePlatform(platform) } : {});
+        images.push({ names: [familiarName(img.record.name)], manifest: img.descriptor });
       }
       await exportDockerArchive(engine.content, images, file ?? "standard output", {
         signal: ctx.signal,
@@ -61,7 +67,7 @@ export const loadCommand: Command = {
   flags: [
     { name: "input", short: "i", type: "string", value: "FILE", help: "the tar file to read (default, or -: standard input)" },
     { name: "tag", short: "t", type: "string", value: "NAME", help: "name the image (for archives without names)" },
-    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "which image of a multi-platform archive (default: this machine's)" },
+    { name: "platform", type: "string", value: "OS/ARCH[/VARIANT]", help: "load only this platform of a multi-platform archive (default: every platform)" },
     { name: "quiet", short: "q", type: "boolean", help: "print nothing" },
     ...GLOBAL_FLAGS,
   ],
@@ -90,6 +96,9 @@ export const loadCommand: Command = {
       signal: ctx.signal,
     });
     if (flagBool(args, "quiet")) return;
-    for (const l of loaded) ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}\n` : `Loaded image ID: ${l.config}\n`);
+    for (const l of loaded) {
+      const platforms = l.platforms ? ` (${l.platforms.map(formatPlatform).join(", ")})` : "";
+      ctx.io.stdout.write(l.name ? `Loaded image: ${familiarName(l.name)}${platforms}\n` : `Loaded image ID: ${l.config}${platforms}\n`);
+    }
   },
 };

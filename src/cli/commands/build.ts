@@ -15,6 +15,7 @@ import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
 import { parseReference } from "../../image/reference.js";
+import { parsePlatformList } from "../../image/platform.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import type { ProgressSink } from "../../progress/events.js";
 
@@ -34,6 +35,12 @@ export const buildCommand: Command = {
     },
     { name: "build-arg", type: "list", value: "KEY=VALUE", help: "set a build argument (repeatable); KEY alone takes it from the environment" },
     { name: "target", type: "string", value: "STAGE", help: "build this stage and the stages it needs" },
+    {
+      name: "platform",
+      type: "list",
+      value: "OS/ARCH[/VARIANT]",
+      help: "target platform(s), comma-separated or repeated (default: this machine's); several give an image index",
+    },
     {
       name: "output",
       short: "o",
@@ -134,6 +141,9 @@ export const buildCommand: Command = {
       );
     }
     const buildArgs = parseBuildArgs(flagList(args, "build-arg"), ctx.io.env);
+    const platformFlags = flagList(args, "platform");
+    // A bad platform fails before anything else is read.
+    if (platformFlags.length) parsePlatformList(platformFlags.join(","));
     const jobsText = flagString(args, "jobs");
     const jobs = jobsText === undefined ? undefined : Number(jobsText);
     if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1))
@@ -212,6 +222,7 @@ export const buildCommand: Command = {
       tags: flagList(args, "tag"),
       buildArgs,
       ...(flagString(args, "target") !== undefined ? { target: flagString(args, "target") as string } : {}),
+      ...(platformFlags.length ? { platforms: parsePlatformList(platformFlags.join(",")) } : {}),
       ...(jobs !== undefined ? { jobs } : {}),
       executor,
       snapshotter,
@@ -244,9 +255,11 @@ export const buildCommand: Command = {
       await progress.close();
       await fetched?.release();
     });
+    // Several platforms: the image is the index (buildx prints its digest).
+    const id = result.platforms ? result.manifest.digest : result.config;
     // With a tar on stdout the id would corrupt it (--iidfile has it); progress and messages are on stderr anyway.
-    if (quiet && !outputs.some((o) => o.stream)) ctx.io.stdout.write(`${result.config}\n`);
-    else ctx.io.stderr.write(`writing image ${result.config} done\n`);
+    if (quiet && !outputs.some((o) => o.stream)) ctx.io.stdout.write(`${id}\n`);
+    else ctx.io.stderr.write(`writing image ${id} done\n`);
   },
 };
 

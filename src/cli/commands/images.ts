@@ -7,11 +7,26 @@ import { GLOBAL_FLAGS, type Command } from "../context.js";
 import { openEngine } from "../../engine.js";
 import { familiarName, normalizeName, parseReference } from "../../image/reference.js";
 import { findImage, requireImage } from "../../solver/image-writer.js";
-import type { Manifest, ImageConfig } from "../../image/types.js";
+import type { Manifest, ImageConfig, Platform } from "../../image/types.js";
+import { formatPlatform, parsePlatform } from "../../image/platform.js";
+import { isIndexDescriptor, platformManifests } from "../../store/image-index.js";
 import { humanSize, table, timeAgo, truncate } from "../format.js";
 import { goJson, parseGoTemplate, parseListFormat, renderList } from "../go-template.js";
 import { IMAGE_ROW_HEADER, filterImages, imageRow, rfc3339, parseImageFilters, sortImages, type ImageEntry } from "../image-list.js";
 import { dockerInspectObject } from "../image-inspect.js";
+
+const PLATFORM_FLAG = {
+  name: "platform",
+  type: "string",
+  value: "OS/ARCH[/VARIANT]",
+  help: "which platform of a multi-platform image (default: this machine's)",
+} as const;
+
+/** --platform as findImage's option (absent: the host's platform). */
+function platformOption(args: ReturnType<typeof parseArgs>): { platform?: Platform } {
+  const p = flagString(args, "platform");
+  return p ? { platform: parsePlatform(p) } : {};
+}
 
 const shortId = (d: string) => d.replace(/^sha256:/, "").slice(0, 12);
 const imageSize = (m: Manifest) => m.layers.reduce((n, l) => n + l.size, 0);
@@ -51,15 +66,29 @@ name was pulled by; tsbuild keeps layers uncompressed, so it is not a registry's
     const engine = openEngine({ root: await storeRootFlag(args) });
     const entries: ImageEntry[] = [];
     for (const r of await engine.images.list()) {
-      const manifest = await engine.content.readJson<Manifest>(r.target.digest);
-      const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+      // A multi-platform name (an index): its id is the index's, its size the platforms' sum, each platform a row under it.
+      const subs: { platform: string; id: string; created?: string; size: number; labels: Record<string, string> }[] = [];
+      for (const d of await platformManifests(engine.content, r.target)) {
+        const manifest = await engine.content.readJson<Manifest>(d.digest);
+        const config = await engine.content.readJson<ImageConfig>(manifest.config.digest);
+        subs.push({
+          platform: d.platform ? formatPlatform(d.platform as Platform) : "unknown",
+          id: manifest.config.digest,
+          ...(config.created ? { created: config.created } : {}),
+          size: imageSize(manifest),
+          labels: config.config?.Labels ?? {},
+        });
+      }
+      const multi = isIndexDescriptor(r.target);
+      const first = subs[0];
       entries.push({
         name: r.name,
-        id: manifest.config.digest,
+        id: multi || !first ? r.target.digest : first.id,
         manifestDigest: r.target.digest,
-        ...(config.created ? { created: config.created } : {}),
-        size: imageSize(manifest),
-        labels: config.config?.Labels ?? {},
+        ...(first?.created ? { created: first.created } : {}),
+        size: subs.reduce((sum, x) => sum + x.size, 0),
+        labels: first?.labels ?? {},
+        ...(multi ? { platforms: subs } : {}),
       });
     }
     const pivot = async (ref: string | undefined, key: string): Promise<ImageEntry | undefined> => {
@@ -95,7 +124,17 @@ name was pulled by; tsbuild keeps layers uncompressed, so it is not a registry's
     ctx.io.stdout.write(
       table(
         ["REPOSITORY", "TAG", ...(digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"],
-        rows.map((r) => [r.Repository, r.Tag, ...(digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size]),
+        rows.flatMap((r, i) => [
+          [r.Repository, r.Tag, ...(digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size],
+          ...(kept[i]?.platforms ?? []).map((p) => [
+            `└─ ${p.platform}`,
+            "",
+            ...(digests ? [""] : []),
+            noTrunc ? p.id : shortId(p.id),
+            timeAgo(p.created),
+            humanSize(p.size),
+          ]),
+        ]),
       ),
     );
   },
@@ -113,6 +152,7 @@ Template fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment.`,
     { name: "no-trunc", type: "boolean", help: "do not truncate CREATED BY or the image id" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id (<missing> rows left out)" },
     { name: "format", type: "string", value: "FORMAT", help: "table (default), json (one object a line), or a Go template: '{{.CreatedBy}}'" },
+    PLATFORM_FLAG,
     ...GLOBAL_FLAGS,
   ],
   async run(ctx) {
@@ -120,7 +160,7 @@ Template fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment.`,
     if (args.positionals.length !== 1) throw new UsageError("BAD_ARGS", "`tsbuild history` takes exactly one image");
     const format = parseListFormat(flagString(args, "format"));
     const engine = openEngine({ root: await storeRootFlag(args) });
-    const img = await requireImage(engine.content, engine.images, args.positionals[0] as string);
+    const img = await requireImage(engine.content, engine.images, args.positionals[0] as string, platformOption(args));
     const noTrunc = flagBool(args, "no-trunc");
     const id = noTrunc ? img.manifest.config.digest : shortId(img.manifest.config.digest);
     const layers = [...img.manifest.layers];
@@ -172,6 +212,7 @@ RepoDigests, Created, Author, Config.{User,Env,Cmd,Entrypoint,WorkingDir,Labels,
 Architecture, Os, Size, RootFS.Layers, Metadata.LastTagTime), one line per image: '{{.Id}}', '{{.Config.Env}}',
 '{{json .Config}}', '{{index .Config.Labels "k"}}'. --format json prints that shape as a JSON array.`,
   flags: [
+    PLATFORM_FLAG,
     { name: "format", short: "f", type: "string", value: "TEMPLATE", help: "a Go template over docker's inspect shape, or json" },
     { name: "type", type: "string", value: "image", help: "accepted for docker: tsbuild inspects images only" },
     { name: "size", short: "s", type: "boolean", help: "accepted for docker: Size is always shown" },
@@ -190,7 +231,7 @@ Architecture, Os, Size, RootFS.Layers, Metadata.LastTagTime), one line per image
     const out = [];
     const docker = [];
     for (const ref of args.positionals) {
-      const img = await requireImage(engine.content, engine.images, ref);
+      const img = await requireImage(engine.content, engine.images, ref, platformOption(args));
       const names = all.filter((r) => r.target.digest === img.record.target.digest).map((r) => familiarName(r.name));
       if (format !== undefined) {
         docker.push(dockerInspectObject({ config: img.config, manifest: img.manifest, names, lastTagTime: img.record.updated }));
@@ -199,10 +240,12 @@ Architecture, Os, Size, RootFS.Layers, Metadata.LastTagTime), one line per image
       out.push({
         Id: img.manifest.config.digest,
         RepoTags: names,
-        ManifestDigest: img.record.target.digest,
+        ManifestDigest: img.descriptor.digest,
+        ...(img.platforms ? { IndexDigest: img.record.target.digest, Platforms: img.platforms.map(formatPlatform) } : {}),
         Created: img.config.created ?? null,
         Architecture: img.config.architecture,
         Os: img.config.os,
+        ...(img.config.variant ? { Variant: img.config.variant } : {}),
         Size: imageSize(img.manifest),
         Config: img.config,
         Manifest: img.manifest,
@@ -229,7 +272,7 @@ export const tagCommand: Command = {
         hint: `give a name[:tag], e.g. ${ref.familiar.replace(/@.*$/, "")}`,
       });
     const engine = openEngine({ root: await storeRootFlag(args) });
-    const img = await requireImage(engine.content, engine.images, src);
+    const img = await requireImage(engine.content, engine.images, src, { anyPlatform: true });
     await engine.images.set(ref.name, img.record.target);
   },
 };
@@ -253,7 +296,7 @@ Every IMAGE is tried; the command fails if any could not be removed.`,
     const failed: unknown[] = [];
     for (const ref of args.positionals) {
       try {
-        const img = await requireImage(engine.content, engine.images, ref);
+        const img = await requireImage(engine.content, engine.images, ref, { anyPlatform: true });
         // By name: just that name. By id: every name of the image (several repositories only with -f).
         const byName = img.record.name === safeNormalize(ref);
         let names = [img.record.name];
