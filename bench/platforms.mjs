@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmtMs, fmtRatio, hasCommand, measured, median, run, tryRun } from "./lib/measure.mjs";
+import { fmtMs, fmtRatio, hasCommand, measured, median, run, tryRun, unmountUnder } from "./lib/measure.mjs";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PLATFORMS = "linux/amd64,linux/arm64";
@@ -160,11 +160,7 @@ function buildahRow({ work, layouts, project, runs }) {
   } finally {
     tryRun("buildah", [...g, "rm", "-a"]);
     tryRun("buildah", [...g, "rmi", "-a", "-f"]);
-    const mounts = readFileSync("/proc/self/mounts", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ")[1])
-      .filter((m) => m && m.startsWith(base));
-    for (const m of mounts.reverse()) tryRun("umount", ["-l", m]);
+    unmountUnder(base);
     rmSync(base, { recursive: true, force: true });
   }
 }

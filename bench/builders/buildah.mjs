@@ -1,8 +1,8 @@
 // buildah (`buildah bud --layers --isolation chroot`) as a benchmark peer, on a private storage root under the bench
 // work dir so the machine's own images are never touched. Cache hits are the `--> Using cache` lines after each STEP.
-import { existsSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { measured, run, tryRun, hasCommand } from "../lib/measure.mjs";
+import { measured, run, tryRun, hasCommand, unmountUnder } from "../lib/measure.mjs";
 
 /** Steps from buildah's output: `[2/3] STEP 3/6: COPY b/deps.txt ./` names a step; `--> Using cache <id>` marks it cached. */
 export function parseBuildahSteps(output) {
@@ -65,13 +65,7 @@ export function buildahBuilder({ work, baseArchive, log }) {
     teardown() {
       tryRun("buildah", [...global, "rm", "-a"]);
       tryRun("buildah", [...global, "rmi", "-a", "-f"]);
-      if (existsSync("/proc/self/mounts")) {
-        const mounts = readFileSync("/proc/self/mounts", "utf8")
-          .split("\n")
-          .map((l) => l.split(" ")[1])
-          .filter((m) => m && m.startsWith(base));
-        for (const m of mounts.reverse()) tryRun("umount", ["-l", m]);
-      }
+      unmountUnder(base);
       rmSync(base, { recursive: true, force: true });
     },
   };

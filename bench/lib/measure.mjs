@@ -98,3 +98,13 @@ export function fmtRatio(r) {
   if (r == null || !Number.isFinite(r)) return "";
   return r >= 10 ? `×${r.toFixed(0)}` : `×${r.toFixed(2)}`;
 }
+
+/** Lazily unmounts every mount under `base` (deepest first): what a peer builder left there. */
+export function unmountUnder(base) {
+  if (!existsSync("/proc/self/mounts")) return;
+  const mounts = readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1])
+    .filter((m) => m && m.startsWith(base));
+  for (const m of mounts.reverse()) tryRun("umount", ["-l", m]);
+}

@@ -1,4 +1,5 @@
 // BuildKit-style history lines (`created_by`) for each instruction, so `tsbuild history` reads like `docker history`.
+import type { HealthConfig } from "../image/types.js";
 
 export const HISTORY_COMMENT = "buildkit.dockerfile.v0";
 
@@ -53,14 +54,7 @@ export function goQuoteRune(n: number): string {
  * BuildKit's HEALTHCHECK history line, Go's %q of its HealthConfig pointer:
  * `HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "3s" "0s" "0s" '\x02'}` (Test, Interval, Timeout, StartPeriod, StartInterval, Retries).
  */
-export function healthcheckHistory(h: {
-  Test?: string[];
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}): string {
+export function healthcheckHistory(h: HealthConfig): string {
   const d = (v: number | undefined) => JSON.stringify(goDuration(v ?? 0));
   return `HEALTHCHECK &{${goQuoteList(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${d(h.StartInterval)} ${goQuoteRune(h.Retries ?? 0)}}`;
 }

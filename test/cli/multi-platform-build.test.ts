@@ -112,8 +112,9 @@ describe("a two-platform build", () => {
 
   it("progress names the platform of each step, as buildx does", () => {
     expect(stderr).toContain("[linux/arm64 build 2/2] RUN uname -m > /built-on");
-    expect(stderr).toContain("[linux/amd64 stage-1 4/4] RUN uname -m > /arch");
-    expect(stderr).toContain("[linux/arm64 stage-1 4/4] RUN uname -m > /arch");
+    // Steps numbered as BuildKit counts them: FROM and the filesystem steps (the ARG is folded).
+    expect(stderr).toContain("[linux/amd64 stage-1 3/3] RUN uname -m > /arch");
+    expect(stderr).toContain("[linux/arm64 stage-1 3/3] RUN uname -m > /arch");
   });
 
   it("type=local writes linux_amd64/ and linux_arm64/, each with its own RUN result and the shared stage's output", async () => {
@@ -139,7 +140,7 @@ describe("a two-platform build", () => {
         .split("\n")
         .find((l) => l.includes('"app"')) as string,
     );
-    expect(images.Platforms).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(images.Platforms).toBe("linux/amd64,linux/arm64");
     const arm = JSON.parse((await r(["inspect", "--platform", "linux/arm64", "app:multi"])).stdout)[0];
     expect(arm.Architecture).toBe("arm64");
     expect(arm.Id).toBe(meta["tsbuild.platforms"][1]?.["containerimage.config.digest"]);

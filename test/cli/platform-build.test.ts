@@ -39,7 +39,8 @@ describe("a multi-platform base image in the store", () => {
     expect(images.stdout).toMatch(/^└─ linux\/amd64\s/m);
     expect(images.stdout).toMatch(/^└─ linux\/arm64\s/m);
     const json = await r(["images", "--format", "json"]);
-    expect(JSON.parse(json.stdout.trim().split("\n")[0] as string).Platforms).toEqual(["linux/amd64", "linux/arm64"]);
+    // docker's row fields are strings; Platforms (tsbuild's, for an index only) too.
+    expect(JSON.parse(json.stdout.trim().split("\n")[0] as string).Platforms).toBe("linux/amd64,linux/arm64");
 
     const arm = await r(["inspect", "--platform", "linux/arm64", "busybox:multi"]);
     expect(arm.code, arm.stderr).toBe(0);
@@ -57,7 +58,10 @@ describe("a multi-platform base image in the store", () => {
     const res = await tsbuild(["load", "--root", other, "--platform", "linux/arm64", "-i", await makeMultiPlatformArchive()]);
     expect(res.code, res.stderr).toBe(0);
     const images = await tsbuild(["images", "--format", "json", "--root", other]);
-    expect(JSON.parse(images.stdout.trim()).Platforms).toEqual(["linux/arm64"]);
+    // One platform: a plain image, not an index.
+    expect(JSON.parse(images.stdout.trim()).Platforms).toBeUndefined();
+    const info = JSON.parse((await tsbuild(["inspect", "--root", other, "busybox:multi"])).stdout)[0];
+    expect([info.Os, info.Architecture]).toEqual(["linux", "arm64"]);
   });
 });
 
