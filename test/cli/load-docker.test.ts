@@ -1,7 +1,7 @@
 // --load (issue 16) through the real CLI: the image streamed into `docker load`, and a clear error before the build
 // when there is no docker CLI or no engine. The streaming is checked with a `docker` script on PATH that keeps what
 // it is given (and a real unix socket as DOCKER_HOST); a running Docker daemon, when there is one, gets the real load.
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -93,7 +93,9 @@ describe("--load", () => {
     }
   });
 
-  it("loads into a real Docker engine (docker image inspect sees it)", async () => {
+  it("loads into a real Docker engine (docker image inspect sees it); the host's network is left alone", async () => {
+    const links = async () => (await readdir("/sys/class/net")).sort();
+    const before = await links();
     const engine = await startDockerEngine(join(dir.path, "engine"));
     try {
       const env = { ...process.env, DOCKER_HOST: engine.host };
@@ -104,6 +106,7 @@ describe("--load", () => {
     } finally {
       await engine.stop();
     }
+    expect(await links()).toEqual(before);
   });
 
   it("is in build --help", async () => {

@@ -1,6 +1,7 @@
 // A private Docker engine for tests that hand images to docker (--load): Debian's dockerd and containerd (package
-// docker.io) on sockets and data dirs under the test's temp dir, vfs storage and no networking, so nothing is shared
-// with a daemon the machine may run. Stopped by PID; a missing binary fails with the package to install.
+// docker.io) on sockets and data dirs under the test's temp dir, vfs storage, and dockerd in a network namespace of
+// its own (util-linux `unshare --net`): with --bridge=none dockerd deletes the host's docker0, which would break a
+// daemon the machine runs. Stopped by PID; a missing binary fails with the package to install.
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
@@ -26,7 +27,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 export async function startDockerEngine(dir: string): Promise<DockerEngine> {
-  for (const tool of ["dockerd", "containerd", "docker"]) await requireTool(tool);
+  for (const tool of ["dockerd", "containerd", "docker", "unshare"]) await requireTool(tool);
   await mkdir(dir, { recursive: true });
   const log = await open(join(dir, "engine.log"), "a");
   const ctdSock = join(dir, "containerd.sock");
@@ -34,9 +35,12 @@ export async function startDockerEngine(dir: string): Promise<DockerEngine> {
   const containerd = spawn("containerd", ["--root", join(dir, "ctd-root"), "--state", join(dir, "ctd-state"), "--address", ctdSock], {
     stdio: ["ignore", log.fd, log.fd],
   });
+  // unshare execs dockerd: the child's PID is dockerd's.
   const dockerd = spawn(
-    "dockerd",
+    "unshare",
     [
+      "--net",
+      "dockerd",
       ...["--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid")],
       ...["-H", `unix://${sock}`, "--containerd", ctdSock, "--iptables=false", "--bridge=none", "--storage-driver=vfs"],
     ],

@@ -15,6 +15,7 @@ const PACKAGES: Record<string, string> = {
   prlimit: "util-linux",
   docker: "docker.io",
   dockerd: "docker.io",
+  unshare: "util-linux",
   containerd: "containerd",
   git: "git",
   xz: "xz-utils",
