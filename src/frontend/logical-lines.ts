@@ -61,7 +61,10 @@ export function splitLogicalLines(source: string, file: string): LogicalLines {
   const escape = directives.escape;
   const warnings: Warning[] = [];
   const lines: LogicalLine[] = [];
-  const continuation = new RegExp(`${escape === "`" ? "`" : "\\\\"}[ \\t]*$`);
+  // BuildKit's rule (parser.go, docker/for-win#5254): a trailing escape continues the line only after a character
+  // that is not an escape, or alone on its line — so `\\` ends the line, and (as in BuildKit) so does `\\\`.
+  const e = escape === "`" ? "`" : "\\\\";
+  const continuation = new RegExp(`(?:([^${e}])${e}|^${e})[ \\t]*$`);
 
   // Directive lines are comments too, as in BuildKit's parser.
   let comments: string[] = physical.slice(0, next).map(commentText);
@@ -89,7 +92,7 @@ export function splitLogicalLines(source: string, file: string): LogicalLines {
       const raw = physical[lineNo] as string;
       original += (original ? "\n" : "") + raw;
       const m = continuation.exec(raw);
-      const body = m ? raw.slice(0, m.index) : raw;
+      const body = m ? raw.slice(0, m.index + (m[1] ?? "").length) : raw;
       segments.push({ offset: joined.length, line: lineNo + 1, column: 1 });
       joined += body;
       lineNo++;
