@@ -223,7 +223,8 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
         args: a.map((w) => {
           const eq = w.indexOf("=");
           const name = eq < 0 ? w : w.slice(0, eq);
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/^[^\s=$"']+$/.test(name))
+          // `ARG ${N}=v`: BuildKit expands the name when the ARG runs (ArgCommand.Expand); it is checked then.
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/^[^\s=$"']+$/.test(name) && !/^[^\s="']*\$/.test(name))
             throw new DockerfileParseError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)}`, {
               range: argWordRanges(i).find((x) => x.text === w)?.range ?? i.range,
             });

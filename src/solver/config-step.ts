@@ -42,7 +42,12 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
     }
     case "ARG": {
       const out: { name: string; value?: string }[] = [];
-      for (const a of t.args) {
+      for (const raw of t.args) {
+        // A name with `$` is expanded first, as BuildKit does (`ARG ${N}=v` declares the ARG N names).
+        const name = raw.name.includes("$") ? x(raw.name) : raw.name;
+        if (!/^[^\s=$"']+$/.test(name))
+          throw new BuildError("BAD_ARG", `invalid ARG name ${JSON.stringify(name)} (from ${JSON.stringify(raw.name)})`, { range });
+        const a = { ...raw, name };
         const def = a.default !== undefined ? x(a.default) : undefined;
         const cli = run.buildArgs.get(a.name);
         if (cli !== undefined) run.usedBuildArgs.add(a.name);
