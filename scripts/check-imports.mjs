@@ -40,7 +40,7 @@ export const ALLOWED = {
   frontend: ["errors", "source-range", "image", "util"],
   store: ["errors", "source-range", "image", "util"],
   layer: ["errors", "source-range", "image", "store", "util"],
-  sources: ["errors", "source-range", "util", "fs"],
+  sources: ["errors", "source-range", "image", "store", "util", "fs"],
   context: ["errors", "source-range", "frontend", "image", "store", "layer", "util", "fs", "sources"],
   cache: ["errors", "source-range", "image", "store", "layer", "context", "util", "registry", "exporter", "progress", "fs"],
   executor: ["errors", "source-range", "image", "util", "fs"],
