@@ -1,14 +1,15 @@
 // Turns a CONTEXT argument that is not a local directory (`-`, a git URL, an http(s) URL) into a temporary directory
 // under the store's tmp area, plus where the Dockerfile is; `release()` removes it. The Dockerfile of such a context
 // is found inside it (`-f NAME` relative to the context root, never outside it); an absolute `-f` is a local file.
+import { createHash } from "node:crypto";
 import { lstat, mkdir, realpath } from "node:fs/promises";
 import { isAbsolute, join, posix, relative, sep } from "node:path";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { BuildError, UsageError } from "../errors.js";
 import type { ContextSpec } from "./context-spec.js";
-import { fetchGitContext } from "./git-context.js";
-import { fetchHttpContext } from "./http-context.js";
-import { unpackContext } from "./unpack-context.js";
+import { fetchGit } from "../sources/git.js";
+import { httpGet } from "../sources/http.js";
+import { unpackContext, type UnpackedContext } from "./unpack-context.js";
 
 /** Where a context came from, for the metadata file (BuildKit's build sources: type, ref, pin). */
 export type ContextOrigin =
@@ -87,7 +88,7 @@ export async function materializeContext(spec: Exclude<ContextSpec, { kind: "dir
       }
       return done(dir, await dockerfileIn(dir, flag, `<${spec.url.href}>`), origin);
     }
-    const checkout = await fetchGitContext(spec, dir, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.env ? { env: opts.env } : {}) });
+    const checkout = await fetchGit(spec, dir, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.env ? { env: opts.env } : {}) });
     opts.onInfo?.(`git context ${spec.spec}: commit ${checkout.commit}`);
     if (checkout.hasSubmodules) warn(`git context ${spec.spec}: the repository has submodules, which tsbuild does not fetch; their directories are empty`);
     const origin: ContextOrigin = { type: "git", url: spec.url, ref: spec.ref, subdir: spec.subdir, commit: checkout.commit };
@@ -104,6 +105,34 @@ export async function materializeContext(spec: Exclude<ContextSpec, { kind: "dir
 
   function done(contextDir: string, dockerfile: MaterializedContext["dockerfile"], origin: ContextOrigin): MaterializedContext {
     return { contextDir, dockerfile, origin, release: once(scratch.release) };
+  }
+}
+
+/** Download `url` and unpack it into the empty directory `dest`; `digest` is the sha256 of the bytes as served. */
+async function fetchHttpContext(
+  url: URL,
+  dest: string,
+  opts: { signal?: AbortSignal; onWarning(message: string): void },
+): Promise<{ unpacked: UnpackedContext; digest: `sha256:${string}` }> {
+  const res = await httpGet(url, { purpose: "context", ...(opts.signal ? { signal: opts.signal } : {}) });
+  const hash = createHash("sha256");
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  res.body.once("error", (e) => tap.destroy(e));
+  res.body.pipe(tap);
+  try {
+    const unpacked = await unpackContext(tap, dest, {
+      source: res.url.href,
+      onWarning: opts.onWarning,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    return { unpacked, digest: `sha256:${hash.digest("hex")}` };
+  } finally {
+    res.body.destroy();
   }
 }
 

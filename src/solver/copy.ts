@@ -43,6 +43,12 @@ export type CopyFrom =
   /** `keyed`: the step's cache key digest of these sources; the copy then writes exactly what it covers, or fails with CONTEXT_CHANGED. */
   { kind: "context"; context: BuildContext; keyed?: DigestLedger } | { kind: "rootfs"; dir: string };
 
+/**
+ * An ADD source fetched from the network (solver/remote-source.ts): a downloaded file (its mode and mtime already as
+ * the layer should have them, before --chmod) or a git checkout copied as a directory.
+ */
+export type RemoteItem = { kind: "file"; name: string; path: string; unpack: boolean } | { kind: "tree"; dir: string };
+
 export interface CopyOptions {
   /** Target stage working dir (mutated). */
   rootfs: string;
@@ -56,6 +62,10 @@ export interface CopyOptions {
   chown?: string;
   chmod?: string;
   isAdd: boolean;
+  /** ADD --unpack: false keeps local archives packed; true also unpacks remote ones (default: local only). */
+  unpack?: boolean;
+  /** ADD's remote sources, by the source text, already fetched. */
+  remote?: ReadonlyMap<string, RemoteItem>;
   /** COPY <<EOF: one file per heredoc, content already expanded. */
   heredocs?: { name: string; content: string }[];
   /** mtime (seconds) of created parent directories and heredoc files. */
@@ -121,6 +131,8 @@ interface SourceItem {
   walk(): AsyncIterable<WalkEntry>;
   /** Prefix to strip from walk entries' `rel` to get paths relative to the item. */
   walkBase: string;
+  /** A fetched ADD source: not from the context (no ledger), owned by root or --chown. */
+  remote?: RemoteItem;
 }
 
 const FILE_COPY_CONCURRENCY = 32;
@@ -541,11 +553,18 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
   const from = opts.from;
   for (const src of opts.sources) {
     throwIfAborted(opts.signal);
+    const remote = opts.isAdd ? opts.remote?.get(src) : undefined;
+    if (remote) {
+      const abs = remote.kind === "file" ? remote.path : remote.dir;
+      const name = remote.kind === "file" ? remote.name : path.basename(abs);
+      items.push({ name, abs, stat: await lstat(abs), walkBase: "", walk: () => walkTree(abs, "", opts.signal ? { signal: opts.signal } : {}), remote });
+      continue;
+    }
     if (URL_SOURCE.test(src)) {
       if (opts.isAdd) {
         throw new BuildError(
-          "UNSUPPORTED",
-          `ADD from a URL is not supported yet: ${src}`,
+          "BAD_SOURCE",
+          `ADD cannot fetch ${src}: remote sources are http(s) URLs and git repositories`,
           errOpts(opts.range, "download the file in a RUN step or beforehand into the build context"),
         );
       }
@@ -610,21 +629,26 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   const policy: Policy = { preserveOwner };
   if (ownerIds) policy.owner = ownerIds;
   if (chmodFn) policy.chmod = chmodFn;
+  // Remote sources: never from the context, owned by root (or --chown) as BuildKit copies them.
+  const remotePolicy: Policy = { ...policy, preserveOwner: false };
   // Context copies are checked against what their cache key read.
   if (opts.from.kind === "context" && opts.from.keyed) policy.ledger = opts.from.keyed;
 
   for (const item of items) {
     throwIfAborted(opts.signal);
+    const itemPolicy = item.remote ? remotePolicy : policy;
+    // BuildKit unpacks local archives unless --unpack=false, remote ones only with --unpack=true.
+    const unpack = item.remote ? item.remote.kind === "file" && item.remote.unpack : opts.isAdd && opts.unpack !== false;
     if (item.stat.isDirectory()) {
-      await session.copyTree(item, destAbs, policy);
+      await session.copyTree(item, destAbs, itemPolicy);
     } else if (item.stat.isFile()) {
-      if (opts.isAdd && (await isTarArchive(item.abs))) {
-        await addArchive(session, item, destAbs, policy, opts.signal);
+      if (unpack && (await isTarArchive(item.abs))) {
+        await addArchive(session, item, destAbs, itemPolicy, opts.signal);
         continue;
       }
       const target = destIsDir ? path.join(destAbs, item.name) : destAbs;
       await session.ensureParents(target);
-      await session.copyFileTo(item.abs, item.stat, target, policy, item.walkBase);
+      await session.copyFileTo(item.abs, item.stat, target, itemPolicy, item.remote ? undefined : item.walkBase);
       await session.flush();
     } else {
       throw new BuildError("UNSUPPORTED", `cannot copy ${JSON.stringify(item.name)}: not a regular file, directory or symlink`, errOpts(opts.range));

@@ -5,7 +5,8 @@ import { BuildError } from "../errors.js";
 import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { type TypedInstruction } from "../frontend/instructions.js";
 import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
-import { applyCopy, ensureDir } from "./copy.js";
+import { applyCopy, ensureDir, type RemoteItem } from "./copy.js";
+import { isRemoteSource, planRemoteSource, type RemotePlan } from "./remote-source.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
@@ -76,14 +77,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
     }
     case "COPY":
     case "ADD": {
-      const unsupported = [
-        t.link && "--link",
-        t.parents && "--parents",
-        t.exclude.length > 0 && "--exclude",
-        t.checksum !== undefined && "--checksum",
-        t.unpack !== undefined && "--unpack",
-        t.keepGitDir && "--keep-git-dir",
-      ].filter(Boolean);
+      const unsupported = [t.link && "--link", t.parents && "--parents", t.exclude.length > 0 && "--exclude"].filter(Boolean);
       if (unsupported.length)
         throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, {
           range,
@@ -96,11 +90,22 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       const chmod = t.chmod !== undefined ? expand(run, t.chmod, e, range) : undefined;
       const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
       const workdir = state.config.config.WorkingDir || "/";
+      // ADD's URLs and git repositories: keyed by what they serve (content digest, commit), fetched as needed.
+      const remote =
+        t.kind === "ADD"
+          ? await planRemoteSources(run, t, sources, t.checksum !== undefined ? expand(run, t.checksum, e, range) : undefined, range)
+          : new Map<string, RemotePlan>();
+      const local = sources.filter((s) => !remote.has(s));
+      const unpack = t.unpack !== undefined ? ` --unpack=${t.unpack}` : "";
       const parts: KeyParts = {
-        instruction: `${t.kind}${chown !== undefined ? ` --chown=${chown}` : ""}${chmod !== undefined ? ` --chmod=${chmod}` : ""} ${[...sources, dest].join(" ")}`,
+        instruction: `${t.kind}${chown !== undefined ? ` --chown=${chown}` : ""}${chmod !== undefined ? ` --chmod=${chmod}` : ""}${unpack} ${[...sources.map((s) => remote.get(s)?.keyText ?? s), dest].join(" ")}`,
         workdir,
         ...epochParts,
       };
+      for (const [i, s] of sources.entries()) {
+        const r = remote.get(s);
+        if (r) parts[`remote ${i}`] = r.part;
+      }
       if (heredocs.length) parts["heredocs"] = run.hasher.key(JSON.stringify(heredocs));
       let files: Record<string, Record<string, string>> | undefined;
       let source: () => Promise<Parameters<typeof applyCopy>[0]["from"]>;
@@ -116,8 +121,10 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           parts["from"] = `image ${name}: ${(await resolveImage(run, name, range)).id}`;
           source = async () => ({ kind: "rootfs", dir: await imageRootfs(run, name, range) });
         }
+      } else if (local.length === 0 && remote.size > 0) {
+        source = async () => ({ kind: "context", context: run.context });
       } else {
-        const digest = await digestContextSources(run.context, sources, await run.hashCache(), run.hasher, { range, signal: run.signal });
+        const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal });
         parts["files"] = digest.digest;
         files = { files: digest.files };
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
@@ -129,6 +136,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         ...(files ? { files } : {}),
         createdBy: `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`,
         async execute(rootfs) {
+          const fetched = new Map<string, RemoteItem>();
+          for (const [s, r] of remote) fetched.set(s, await r.prepare());
           return applyCopy({
             rootfs,
             sources,
@@ -138,6 +147,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             ...(chown !== undefined ? { chown } : {}),
             ...(chmod !== undefined ? { chmod } : {}),
             isAdd: t.kind === "ADD",
+            ...(t.unpack !== undefined ? { unpack: t.unpack } : {}),
+            ...(fetched.size ? { remote: fetched } : {}),
             heredocs,
             epoch: run.epoch,
             // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
@@ -235,6 +246,49 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       };
     }
   }
+}
+
+/** Plan each remote source of an ADD once (the same URL twice is one download); flags only a remote source can take are refused for local ones. */
+async function planRemoteSources(
+  run: BuildSession,
+  t: Extract<LayerKind, { kind: "COPY" | "ADD" }>,
+  sources: string[],
+  checksum: string | undefined,
+  range: SourceRange,
+): Promise<Map<string, RemotePlan>> {
+  const out = new Map<string, RemotePlan>();
+  const remote = sources.filter(isRemoteSource);
+  const other = sources.find((s) => !isRemoteSource(s) && /^[a-z][a-z0-9+.-]*:\/\//i.test(s));
+  if (other !== undefined)
+    throw new BuildError("BAD_SOURCE", `ADD cannot fetch ${other}: remote sources are http(s) URLs and git repositories`, {
+      range,
+      hint: "download the file in a RUN step or beforehand into the build context",
+    });
+  if (remote.length === 0) {
+    if (t.checksum !== undefined)
+      throw new BuildError("BAD_FLAG_VALUE", "ADD --checksum needs a URL or git source", { range, hint: "remove --checksum, or ADD the file from its URL" });
+    if (t.keepGitDir)
+      throw new BuildError("BAD_FLAG_VALUE", "ADD --keep-git-dir needs a git source", {
+        range,
+        hint: "remove --keep-git-dir, or ADD the repository from its git URL",
+      });
+    return out;
+  }
+  if (checksum !== undefined && sources.length > 1)
+    throw new BuildError("BAD_FLAG_VALUE", "ADD --checksum can't be specified for multiple sources", { range, hint: "one ADD per pinned source" });
+  for (const s of remote) {
+    if (out.has(s)) continue;
+    out.set(
+      s,
+      await planRemoteSource(run, s, {
+        ...(checksum !== undefined ? { checksum } : {}),
+        ...(t.unpack !== undefined ? { unpack: t.unpack } : {}),
+        keepGitDir: t.keepGitDir,
+        range,
+      }),
+    );
+  }
+  return out;
 }
 
 /**

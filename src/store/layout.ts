@@ -11,6 +11,7 @@
 //   cache/images/<key>.json                  final-image cache records
 //   cache/explain/<step id>.json             the key parts of a step's last build (--explain-cache)
 //   cache/context/<context key>.json         stat cache of a build context's file hashes
+//   cache/http/<url key>.json                what an ADD URL served last {url,etag,lastModified,digest} (conditional GET)
 //   cache-mounts/<id hash>[.lock]            RUN --mount=type=cache directories and their locks
 //   snapshots/<key>/                         unpacked filesystems of a step chain (overlay lowerdirs)
 //   locks/gc.lock, locks/build-<pid>-<hex>.lock   the store's GC lock and the builds' shared locks
@@ -98,6 +99,10 @@ export interface StoreLayout {
   readonly contextCacheDir: string;
   /** cache/context/<contextKey>.json. */
   contextCache(contextKey: string): string;
+  /** cache/http/: per-URL records of ADD downloads (validators and content digest). */
+  readonly httpRecordsDir: string;
+  /** cache/http/<urlKey>.json; urlKey is Hasher.key() of the URL. */
+  httpRecord(urlKey: string): string;
   /** compressed/gzip/: the cached gzip form of layers. */
   readonly compressedDir: string;
   /** compressed/gzip/<diff_id hex>.json; StoreError INVALID_DIGEST for a malformed diff_id. */
@@ -126,6 +131,7 @@ export function storeLayout(root: string): StoreLayout {
   const imageRecordsDir = join(root, "cache", "images");
   const explainDir = join(root, "cache", "explain");
   const contextCacheDir = join(root, "cache", "context");
+  const httpRecordsDir = join(root, "cache", "http");
   const compressedDir = join(root, "compressed", "gzip");
   const distributionDir = join(root, "distribution");
   const snapshotsDir = join(root, "snapshots");
@@ -163,6 +169,8 @@ export function storeLayout(root: string): StoreLayout {
     explainRecord: (stepId) => join(explainDir, `${keyOf("step id", stepId)}.json`),
     contextCacheDir,
     contextCache: (contextKey) => join(contextCacheDir, `${keyOf("context", contextKey)}.json`),
+    httpRecordsDir,
+    httpRecord: (urlKey) => join(httpRecordsDir, `${keyOf("url", urlKey)}.json`),
     compressedDir,
     compressed: (diffId) => join(compressedDir, `${hexOf(diffId)}.json`),
     compressedLayer: (fileName) => (fileName.endsWith(".json") ? digestFrom(fileName.slice(0, -".json".length)) : undefined),

@@ -240,9 +240,9 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
       /Dockerfile:3:1: 1 build check warning with # check=error=true/,
     ],
     [
-      "ADD --unpack not supported yet",
-      async () => ["-t", "bad:1", await project("FROM scratch\nADD --unpack=false a.tar /\n", { "a.tar": "x" })],
-      /Dockerfile:2:1: ADD --unpack is not supported yet/,
+      "ADD --checksum of a local file",
+      async () => ["-t", "bad:1", await project("FROM scratch\nADD --checksum=sha256:00 a.tar /\n", { "a.tar": "x" })],
+      /Dockerfile:2:1: ADD --checksum needs a URL or git source/,
     ],
     ["bad --output", async () => ["-o", "type=zip,dest=x", await project("FROM scratch\n")], /--output type=zip/],
     ["missing Dockerfile", async () => ["-t", "bad:1", dir.path], /cannot read Dockerfile/],

@@ -1,31 +1,35 @@
-// A git repository as the build context: fetched with Debian's `git` into a work directory (shallow for a branch,
-// tag or the default branch; every branch and tag for a commit id), the ref resolved to a commit, and the context
-// directory `#ref:SUBDIR` found inside the checkout without leaving it. The git directory stays outside the checkout,
-// so `.git` is never part of the context (as in BuildKit without keep-git-dir).
+// The one git fetcher (build contexts and ADD of a git URL): a repository fetched with Debian's `git` into a work
+// directory (shallow for a branch, tag or the default branch; every branch and tag for a commit id), the ref resolved
+// to a commit, and `#ref:SUBDIR` found inside the checkout without leaving it. The git directory stays outside the
+// checkout, so `.git` is never part of the tree unless `keepGitDir` moves it in (BuildKit's keep-git-dir).
 import { execFile } from "node:child_process";
-import { lstat, mkdir, realpath } from "node:fs/promises";
+import { lstat, mkdir, realpath, rename } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { AbortError, BuildError, EnvironmentError, type ErrorCode } from "../errors.js";
 
-export interface GitContextSource {
+export interface GitSource {
   /** What the user typed (for messages). */
   spec: string;
   /** What git fetches from. */
   url: string;
   /** Branch, tag or commit id; empty: the remote's default branch. */
   ref: string;
-  /** The context directory inside the repository; empty: its root. */
+  /** The directory inside the repository; empty: its root. */
   subdir: string;
+  /** How messages name the source; default `git context SPEC`. */
+  label?: string;
 }
 
-export interface GitContextOptions {
+export interface GitFetchOptions {
   signal?: AbortSignal;
   /** The environment git runs in (credentials helpers, proxies, GIT_SSH_COMMAND); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Keep the repository as `.git` at the root of the checkout (ADD --keep-git-dir=true). */
+  keepGitDir?: boolean;
 }
 
 export interface GitCheckout {
-  /** The context directory (the checkout, or SUBDIR inside it). */
+  /** The wanted directory (the checkout, or SUBDIR inside it). */
   contextDir: string;
   /** The full commit id the ref resolved to. */
   commit: string;
@@ -40,7 +44,7 @@ interface GitRun {
 }
 
 /** Fetch `src` into the empty directory `workDir` (which receives `git/` and `tree/`) and check it out. */
-export async function fetchGitContext(src: GitContextSource, workDir: string, opts: GitContextOptions = {}): Promise<GitCheckout> {
+export async function fetchGit(src: GitSource, workDir: string, opts: GitFetchOptions = {}): Promise<GitCheckout> {
   const gitDir = join(workDir, "git");
   const tree = join(workDir, "tree");
   await mkdir(tree);
@@ -77,6 +81,10 @@ export async function fetchGitContext(src: GitContextSource, workDir: string, op
     (st) => st.isFile(),
     () => false,
   );
+  if (opts.keepGitDir) {
+    // A plain repository at the root of the tree, its HEAD detached at the commit (as BuildKit leaves it).
+    await rename(gitDir, join(tree, ".git"));
+  }
   return { contextDir: await subdirOf(tree, src, commit), commit, hasSubmodules };
 }
 
@@ -99,17 +107,21 @@ async function fetchOne(git: GitRun, sha: string): Promise<string | undefined> {
   return resolveCommit(git, "FETCH_HEAD^{commit}");
 }
 
-function throwRefNotFound(src: GitContextSource): never {
-  throw new BuildError("GIT_REF_NOT_FOUND", `git context ${src.spec}: ${JSON.stringify(src.ref || "HEAD")} is no branch, tag or commit of ${src.url}`, {
+function labelOf(src: GitSource): string {
+  return src.label ?? `git context ${src.spec}`;
+}
+
+function throwRefNotFound(src: GitSource): never {
+  throw new BuildError("GIT_REF_NOT_FOUND", `${labelOf(src)}: ${JSON.stringify(src.ref || "HEAD")} is no branch, tag or commit of ${src.url}`, {
     hint: `list what the repository has with \`git ls-remote ${src.url}\``,
   });
 }
 
 /** `#ref:SUBDIR` inside the checkout: no `..`, no absolute path, and no symlink leading out of the repository. */
-async function subdirOf(tree: string, src: GitContextSource, commit: string): Promise<string> {
+async function subdirOf(tree: string, src: GitSource, commit: string): Promise<string> {
   if (src.subdir === "" || src.subdir === "." || src.subdir === "/") return tree;
   const bad = (why: string) =>
-    new BuildError("BAD_SUBDIR", `git context ${src.spec}: subdirectory ${JSON.stringify(src.subdir)} ${why}`, {
+    new BuildError("BAD_SUBDIR", `${labelOf(src)}: subdirectory ${JSON.stringify(src.subdir)} ${why}`, {
       hint: "the part after `:` in #REF:SUBDIR is a directory of the repository, relative to its root",
     });
   const parts = src.subdir.split("/").filter((p) => p !== "" && p !== ".");
@@ -126,7 +138,7 @@ async function subdirOf(tree: string, src: GitContextSource, commit: string): Pr
   return real;
 }
 
-function runGit(args: string[], cwd: string, env: NodeJS.ProcessEnv, src: GitContextSource, signal: AbortSignal | undefined): Promise<string> {
+function runGit(args: string[], cwd: string, env: NodeJS.ProcessEnv, src: GitSource, signal: AbortSignal | undefined): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     if (signal?.aborted) return reject(new AbortError());
     execFile("git", args, { cwd, env, maxBuffer: 16 * 1024 * 1024, ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
@@ -145,7 +157,7 @@ function runGit(args: string[], cwd: string, env: NodeJS.ProcessEnv, src: GitCon
 }
 
 /** git's own words, classified: what went wrong and what to do. */
-export function gitError(stderr: string, src: GitContextSource, command: string, cause?: unknown): BuildError {
+export function gitError(stderr: string, src: GitSource, command: string, cause?: unknown): BuildError {
   const text = stderr
     .split("\n")
     .map((l) => l.trim())
@@ -154,7 +166,7 @@ export function gitError(stderr: string, src: GitContextSource, command: string,
     .join("; ");
   const said = text === "" ? `git ${command} failed` : text;
   const make = (code: ErrorCode, what: string, hint: string) =>
-    new BuildError(code, `git context ${src.spec}: ${what} (git: ${said})`, { hint, ...(cause !== undefined ? { cause } : {}) });
+    new BuildError(code, `${labelOf(src)}: ${what} (git: ${said})`, { hint, ...(cause !== undefined ? { cause } : {}) });
   if (/could not resolve host|name or service not known|temporary failure in name resolution/i.test(stderr))
     return make("HOST_NOT_FOUND", "the host is not known", "check the host name in the URL, and the machine's DNS");
   if (/connection refused|couldn't connect|could not connect|failed to connect|unable to connect|connection timed out/i.test(stderr))
