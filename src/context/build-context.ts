@@ -2,9 +2,10 @@
 // Resolves COPY sources (cleaned, wildcards, symlinks kept inside the context) and walks directories.
 import path from "node:path";
 import { BuildError } from "../errors.js";
-import { cleanPath, compileDockerignore } from "../frontend/dockerignore.js";
+import { cleanPath, compileDockerignore, type DockerignoreMatcher } from "../frontend/dockerignore.js";
 import { hasMeta } from "../frontend/path-match.js";
 import type { SourceRange } from "../frontend/types.js";
+import { eitherMatcher, relativeMatcher } from "./copy-selection.js";
 import { matchSources, type SourceMatch } from "./match-sources.js";
 import { walkTree, type WalkEntry } from "./walk.js";
 
@@ -18,8 +19,11 @@ export interface BuildContext {
   isExcluded(rel: string): boolean;
   /** The context entries a COPY/ADD source names; throws SOURCE_NOT_FOUND / SOURCE_OUTSIDE_CONTEXT. */
   resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]>;
-  /** Everything below `relDir` (relative to the context root), minus ignored paths; `rel` is relative to the context root. */
-  walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry>;
+  /**
+   * Everything below `relDir` (relative to the context root), minus ignored paths and what `filter` (asked with
+   * paths relative to `relDir`: COPY --exclude/--parents) leaves out; `rel` is relative to the context root.
+   */
+  walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void, filter?: DockerignoreMatcher): AsyncIterable<ContextEntry>;
 }
 
 function where(range: SourceRange | undefined): string {
@@ -69,8 +73,9 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
       });
     },
 
-    walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void): AsyncIterable<ContextEntry> {
-      return walkTree(root, relDir, { ignore: matcher, ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
+    walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void, filter?: DockerignoreMatcher): AsyncIterable<ContextEntry> {
+      const ignore = filter ? eitherMatcher(matcher, relativeMatcher(relDir, filter)) : matcher;
+      return walkTree(root, relDir, { ignore, ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
     },
   };
 }

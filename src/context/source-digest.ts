@@ -8,6 +8,7 @@ import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
 import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";
 import type { FileHashCache } from "./file-hash-cache.js";
+import { requireSome, selectSource, type CopySelection } from "./copy-selection.js";
 
 export interface SourcesDigest {
   digest: string;
@@ -23,7 +24,7 @@ export async function digestContextSources(
   sources: string[],
   cache: FileHashCache,
   hasher: Hasher,
-  opts: { range?: SourceRange; signal?: AbortSignal } = {},
+  opts: { range?: SourceRange; signal?: AbortSignal; select?: CopySelection } = {},
 ): Promise<SourcesDigest> {
   const limit = pLimit(16);
   const pending: { path: string; rel: string; meta: string; content: string | Promise<string> }[] = [];
@@ -43,13 +44,16 @@ export async function digestContextSources(
     pending.push({ path, rel, meta, content });
   };
   for (const [i, src] of sources.entries()) {
-    for (const m of await context.resolveSources(src, opts.range)) {
+    // --exclude/--parents: only what the copy will write (the same filter walks both).
+    const sel = selectSource(src, opts.select);
+    for (const m of await context.resolveSources(sel.source, opts.range)) {
       // Each source is named by its index and the path it matched, so swapping sources changes the key.
       const prefix = `${i}:${m.path}`;
       add(prefix, m.abs, m.stat, m.resolved);
       if (!m.stat.isDirectory()) continue;
       const base = m.resolved === "." ? "" : `${m.resolved}/`;
-      for await (const e of context.walk(m.resolved, opts.signal)) add(`${prefix}/${e.rel.slice(base.length)}`, e.abs, e.stat, e.rel);
+      const walk = requireSome(context.walk(m.resolved, opts.signal, undefined, sel.filter), src, sel.required, "the build context", opts.range);
+      for await (const e of walk) add(`${prefix}/${e.rel.slice(base.length)}`, e.abs, e.stat, e.rel);
     }
   }
   const files: Record<string, string> = {};

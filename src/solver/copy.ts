@@ -24,6 +24,7 @@ import pLimit from "p-limit";
 import type { BuildContext } from "../context/build-context.js";
 import { entryMeta, type DigestedEntry, type DigestLedger } from "../context/digest-ledger.js";
 import { matchSources } from "../context/match-sources.js";
+import { relativeMatcher, requireSome, selectSource, type CopySelection } from "../context/copy-selection.js";
 import { walkTree, type WalkEntry } from "../context/walk.js";
 import { BuildError, throwIfAborted } from "../errors.js";
 import { lookupUser } from "../executor/user-lookup.js";
@@ -66,6 +67,8 @@ export interface CopyOptions {
   unpack?: boolean;
   /** ADD's remote sources, by the source text, already fetched. */
   remote?: ReadonlyMap<string, RemoteItem>;
+  /** --exclude patterns and --parents (see context/copy-selection.ts); the context digest must use the same. */
+  select?: CopySelection;
   /** COPY <<EOF: one file per heredoc, content already expanded. */
   heredocs?: { name: string; content: string }[];
   /** mtime (seconds) of created parent directories and heredoc files. */
@@ -570,15 +573,17 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
       }
       throw new BuildError("BAD_SOURCE", `COPY cannot read from a URL: ${src}`, errOpts(opts.range, "use ADD for remote sources"));
     }
+    const sel = selectSource(src, opts.select);
     if (from.kind === "context") {
       const ctx = from.context;
-      for (const m of await ctx.resolveSources(src, opts.range)) {
-        items.push({ name: path.posix.basename(m.path), abs: m.abs, stat: m.stat, walkBase: m.resolved, walk: () => ctx.walk(m.resolved, opts.signal) });
+      for (const m of await ctx.resolveSources(sel.source, opts.range)) {
+        const walk = () => requireSome(ctx.walk(m.resolved, opts.signal, undefined, sel.filter), src, sel.required, "the build context", opts.range);
+        items.push({ name: path.posix.basename(m.path), abs: m.abs, stat: m.stat, walkBase: m.resolved, walk });
       }
     } else {
       const root = path.resolve(from.dir);
       // Stage sources are container paths: relative ones are taken from `/`, and `..` cannot leave the rootfs.
-      const rel = cleanPath("/" + src).slice(1) || ".";
+      const rel = cleanPath("/" + sel.source).slice(1) || ".";
       const matches = await matchSources(root, rel);
       if (matches.length === 0) {
         const what = hasMeta(rel) ? `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing` : `${JSON.stringify(src)} not found`;
@@ -590,7 +595,17 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
           abs: m.abs,
           stat: m.stat,
           walkBase: m.resolved,
-          walk: () => walkTree(root, m.resolved, opts.signal ? { signal: opts.signal } : {}),
+          walk: () =>
+            requireSome(
+              walkTree(root, m.resolved, {
+                ...(opts.signal ? { signal: opts.signal } : {}),
+                ...(sel.filter ? { ignore: relativeMatcher(m.resolved, sel.filter) } : {}),
+              }),
+              src,
+              sel.required,
+              "the source stage",
+              opts.range,
+            ),
         });
       }
     }

@@ -1,5 +1,6 @@
 // Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
@@ -14,7 +15,7 @@ import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
 import { prepareBase } from "./base-image.js";
-import { isLayerStep, planLayerStep, type LayerKind } from "./step-planner.js";
+import { isLayerStep, planLayerStep, type LayerKind, type LayerStepPlan } from "./step-planner.js";
 import { findStepRecord } from "./step-cache.js";
 import { addHistory, dispatch } from "./config-step.js";
 import { stepNumbers, type StepNumbers } from "./step-numbers.js";
@@ -125,7 +126,8 @@ export async function cachedStep(
   step: { node: string; name: string; position: string; started: number; announce(cached: boolean): void },
 ): Promise<void> {
   const plan = await planLayerStep(run, stage, state, t, step.node);
-  const key = cacheKey(run.hasher, state.key, plan.parts);
+  // A --link layer's key leaves the parent out: a new base reuses it (the steps after it still see the base, below).
+  const key = cacheKey(run.hasher, plan.link ? undefined : state.key, plan.parts);
   // The same key in another platform's session of this build is the same vertex: wait for its record instead of
   // running it again (set before any await, so two sessions cannot both miss it).
   const sharedVertex = run.vertices.get(key.digest);
@@ -152,23 +154,28 @@ export async function cachedStep(
       const root = run.engine.root;
       const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
       // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
-      const now = { parts: { ...key.parts, parent: state.key }, ...(plan.files ? { files: plan.files } : {}) };
+      const now = { parts: { ...key.parts, ...(plan.link ? {} : { parent: state.key }) }, ...(plan.files ? { files: plan.files } : {}) };
       reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
       run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
       // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
       // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
-      const entries = await run.limit(async () => {
-        throwIfAborted(run.signal);
-        const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-        return plan.execute(dir);
-      });
-      // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
-      const layer = await storeLayer(run.engine.content, entries, { signal: run.signal });
+      const layer = plan.link
+        ? await run.limit(() => linkedLayer(run, plan, step.node))
+        : await storeLayer(
+            run.engine.content,
+            await run.limit(async () => {
+              throwIfAborted(run.signal);
+              const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+              return plan.execute(dir);
+            }),
+            // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+            { signal: run.signal },
+          );
       record = { v: 1, key: key.digest, layer: { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
       await putStepRecord(root, record);
       await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
-      // The directory already holds this step's changes.
-      fs.applied = state.layers.length + 1;
+      // The directory already holds this step's changes (a linked layer is applied when the rootfs is next needed).
+      if (!plan.link) fs.applied = state.layers.length + 1;
     }
     plan.effect?.();
     if (record.layer) {
@@ -176,7 +183,8 @@ export async function cachedStep(
       state.config.rootfs.diff_ids.push(record.layer.diffId);
     }
     addHistory(run, state, plan.createdBy, record.layer === null);
-    state.key = key.digest;
+    // After a linked layer the chain is the base plus that layer (BuildKit's MergeOp): what follows re-runs on a new base.
+    state.key = plan.link ? cacheKey(run.hasher, state.key, { merge: key.digest }).digest : key.digest;
     settle?.resolve(record);
     run.records.push({ stage: stage.index, record });
     run.steps.push({
@@ -190,5 +198,18 @@ export async function cachedStep(
       ...(run.platformLabel ? { platform: run.platformLabel } : {}),
       ...(sharedVertex ? { shared: true } : {}),
     });
+  }
+}
+
+/** A --link step's layer: the copy runs on a fresh empty directory, stored, then the directory is removed. */
+async function linkedLayer(run: BuildSession, plan: LayerStepPlan, node: string): Promise<Awaited<ReturnType<typeof storeLayer>>> {
+  throwIfAborted(run.signal);
+  const dir = join(run.workdir, `link-${node}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  try {
+    return await storeLayer(run.engine.content, await plan.execute(dir), { signal: run.signal });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

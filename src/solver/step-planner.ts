@@ -34,7 +34,12 @@ export interface LayerStepPlan {
   createdBy: string;
   /** Config changes the step makes whether it runs or hits (WORKDIR). */
   effect?: () => void;
-  /** Runs the step on the materialised rootfs and returns the exact changes. */
+  /**
+   * COPY/ADD --link: keyed without the parent (scheduler.ts) and executed on an empty directory, never the stage's
+   * rootfs, so the layer is the same on any base and is only appended to it.
+   */
+  link?: boolean;
+  /** Runs the step on the materialised rootfs (an empty directory for `link`) and returns the exact changes. */
   execute(rootfs: string): Promise<LayerEntry[]>;
 }
 
@@ -77,12 +82,6 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
     }
     case "COPY":
     case "ADD": {
-      const unsupported = [t.link && "--link", t.parents && "--parents", t.exclude.length > 0 && "--exclude"].filter(Boolean);
-      if (unsupported.length)
-        throw new BuildError("UNSUPPORTED", `${t.kind} ${unsupported.join(", ")} is not supported yet`, {
-          range,
-          hint: "remove the flag; tsbuild will support it in a later version",
-        });
       const e = env();
       const sources = t.sources.map((s) => expand(run, s, e, range));
       const dest = expand(run, t.dest, e, range);
@@ -96,10 +95,23 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           ? await planRemoteSources(run, t, sources, t.checksum !== undefined ? expand(run, t.checksum, e, range) : undefined, range)
           : new Map<string, RemotePlan>();
       const local = sources.filter((s) => !remote.has(s));
-      const unpack = t.unpack !== undefined ? ` --unpack=${t.unpack}` : "";
+      const exclude = t.exclude.map((p) => expand(run, p, e, range));
+      const select = { exclude, parents: t.parents };
+      // BuildKit links (MergeOp) only without --chmod; with it the copy runs on the stage's rootfs as usual.
+      const link = t.link && chmod === undefined;
+      const owner = link && chown !== undefined ? linkChown(t.kind, chown, range) : chown;
+      const flagText = [
+        t.parents ? " --parents" : "",
+        ...exclude.map((p) => ` --exclude=${p}`),
+        link ? " --link" : "",
+        chown !== undefined ? ` --chown=${chown}` : "",
+        chmod !== undefined ? ` --chmod=${chmod}` : "",
+        t.unpack !== undefined ? ` --unpack=${t.unpack}` : "",
+      ].join("");
       const parts: KeyParts = {
-        instruction: `${t.kind}${chown !== undefined ? ` --chown=${chown}` : ""}${chmod !== undefined ? ` --chmod=${chmod}` : ""}${unpack} ${[...sources.map((s) => remote.get(s)?.keyText ?? s), dest].join(" ")}`,
-        workdir,
+        instruction: `${t.kind}${flagText} ${[...sources.map((s) => remote.get(s)?.keyText ?? s), dest].join(" ")}`,
+        // A linked layer does not depend on the stage, only on where it lands: the destination after WORKDIR.
+        ...(link ? { dest: posix.resolve(workdir, dest) } : { workdir }),
         ...epochParts,
       };
       for (const [i, s] of sources.entries()) {
@@ -124,16 +136,19 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       } else if (local.length === 0 && remote.size > 0) {
         source = async () => ({ kind: "context", context: run.context });
       } else {
-        const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal });
+        const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal, select });
         parts["files"] = digest.digest;
         files = { files: digest.files };
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
         source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
-      const flags = t.src.flags.length ? `${t.src.flags.join(" ")} ` : "";
+      // BuildKit's history names neither --link nor --exclude.
+      const shown = t.src.flags.filter((f) => !/^--(link|exclude)(=|$)/.test(f));
+      const flags = shown.length ? `${shown.join(" ")} ` : "";
       return {
         parts,
         ...(files ? { files } : {}),
+        ...(link ? { link } : {}),
         createdBy: `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`,
         async execute(rootfs) {
           const fetched = new Map<string, RemoteItem>();
@@ -144,7 +159,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             dest,
             workdir,
             from: await source(),
-            ...(chown !== undefined ? { chown } : {}),
+            select,
+            ...(owner !== undefined ? { chown: owner } : {}),
             ...(chmod !== undefined ? { chmod } : {}),
             isAdd: t.kind === "ADD",
             ...(t.unpack !== undefined ? { unpack: t.unpack } : {}),
@@ -289,6 +305,21 @@ async function planRemoteSources(
     );
   }
   return out;
+}
+
+/**
+ * --chown for a linked layer, which is built apart from the stage's /etc/passwd: numeric ids and `root` only, as
+ * BuildKit (which fails such a build with "invalid user index: -1"; moby/buildkit#7134 refuses it when parsing).
+ */
+export function linkChown(kind: string, chown: string, range: SourceRange): string {
+  const parts = chown.split(":");
+  const ids = parts.map((p) => (p === "root" ? "0" : p));
+  if (parts.length > 2 || ids.some((p) => !/^[0-9]+$/.test(p)))
+    throw new BuildError("BAD_FLAG_VALUE", `${kind} --link --chown=${chown}: a user or group name cannot be used with --link`, {
+      range,
+      hint: "a --link layer is built without the image's /etc/passwd and /etc/group: give numeric ids (--chown=1000:1000), or drop --link",
+    });
+  return ids.join(":");
 }
 
 /**
