@@ -11,7 +11,7 @@ import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
 import { parseMountSpec } from "./mount-spec.js";
-import { prepareRunMounts } from "./run-mounts.js";
+import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
 import type { MountSpec } from "./mount-spec.js";
@@ -172,12 +172,18 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         extraEnv: proxyEnv(run.buildArgs),
       } as const;
       const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
+      // BuildKit sets SSH_AUTH_SOCK to the first ssh mount's socket unless ENV/ARG already did; a fixed path, so it
+      // is keyed like the rest of the environment (the host socket's path never is).
+      const stateEnv = envParts(state);
+      const authSock = sshAuthSock(specs, state.config.config.WorkingDir || "/", "env:SSH_AUTH_SOCK" in stateEnv || "arg:SSH_AUTH_SOCK" in stateEnv);
+      const sshEnv = authSock !== undefined ? [`SSH_AUTH_SOCK=${authSock}`] : [];
       const parts: KeyParts = {
         instruction: `RUN ${JSON.stringify(argv)}`,
-        ...envParts(state),
+        ...stateEnv,
         user: state.config.config.User ?? "",
         workdir: state.config.config.WorkingDir || "/",
         network,
+        ...(authSock !== undefined ? { "env:SSH_AUTH_SOCK": authSock } : {}),
         ...(run.addHosts.length ? { hosts: run.addHosts.map((h) => `${h.host}=${h.ip}`).join(",") } : {}),
         ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),
       };
@@ -208,6 +214,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
               return dep ? run.stages.dir(dep) : undefined;
             },
             secrets: run.secrets,
+            sshSocket: (id) => run.ssh.socket(id),
             signal: run.signal,
             range,
             workdir: state.config.config.WorkingDir || "/",
@@ -215,7 +222,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           try {
             return await executeRun(
               state,
-              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: mounts.env },
+              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: [...mounts.env, ...sshEnv] },
               {
                 rootfs,
                 scratch: join(run.workdir, `run-${node}`),

@@ -13,6 +13,7 @@ import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
+import { parseSshFlag } from "../../solver/ssh-agents.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
 import { parseReference } from "../../image/reference.js";
 import { parsePlatformList } from "../../image/platform.js";
@@ -73,6 +74,12 @@ export const buildCommand: Command = {
       help: "build (default), check, outline (the args, secrets, ssh ids a target takes) or targets (the stages); add ,format=json for JSON",
     },
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
+    {
+      name: "ssh",
+      type: "list",
+      value: "default|ID[=SOCKET|KEY,…]",
+      help: "an SSH agent for RUN --mount=type=ssh: default is $SSH_AUTH_SOCK; key files get an ssh-agent of their own (repeatable)",
+    },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
     { name: "allow", type: "list", value: "ENTITLEMENT", help: "grant an entitlement: network.host (RUN --network=host shares the host's network)" },
@@ -201,6 +208,7 @@ export const buildCommand: Command = {
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
     const metadataFlag = flagString(args, "metadata-file");
     const secrets = new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env)));
+    const ssh = new Map(flagList(args, "ssh").map((v) => parseSshFlag(v, ctx.io.env, ctx.io.cwd)));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
     // `build - -f -` is refused by materializeContext before anything is read.
     const stdinDockerfile = fileFlag === "-" && spec.kind !== "stdin" ? await readDockerfileFromStdin(ctx.io.stdin, ctx.signal) : undefined;
@@ -236,6 +244,7 @@ export const buildCommand: Command = {
       ...(annotations.length ? { annotations } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets,
+      ...(ssh.size ? { ssh } : {}),
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter")
         .flatMap((v) => v.split(","))
