@@ -150,8 +150,14 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       };
     }
     case "RUN": {
-      if (t.security !== undefined && t.security !== "sandbox")
-        throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
+      const security = t.security ?? "sandbox";
+      if (security !== "sandbox" && security !== "insecure")
+        throw new BuildError("BAD_FLAG_VALUE", `RUN --security=${security}: expected sandbox or insecure`, { range });
+      if (security === "insecure" && !run.allow.has("security.insecure"))
+        throw new BuildError("ENTITLEMENT_REQUIRED", "RUN --security=insecure needs the security.insecure entitlement, which this build was not granted", {
+          range,
+          hint: "pass --allow security.insecure to run this step with every capability, no seccomp and the host's devices",
+        });
       const network = t.network ?? run.defaultNetwork;
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
@@ -168,6 +174,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         args: t.json ? t.command : [t.script],
         heredocs: t.heredocs,
         network,
+        security,
         extraHosts: run.addHosts,
         extraEnv: proxyEnv(run.buildArgs),
       } as const;
@@ -183,6 +190,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         user: state.config.config.User ?? "",
         workdir: state.config.config.WorkingDir || "/",
         network,
+        // BuildKit's exec op carries the security mode, so an insecure RUN never shares a sandboxed one's result.
+        ...(security === "insecure" ? { security } : {}),
         ...(authSock !== undefined ? { "env:SSH_AUTH_SOCK": authSock } : {}),
         ...(run.addHosts.length ? { hosts: run.addHosts.map((h) => `${h.host}=${h.ip}`).join(",") } : {}),
         ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),

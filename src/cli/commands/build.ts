@@ -82,7 +82,12 @@ export const buildCommand: Command = {
     },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
-    { name: "allow", type: "list", value: "ENTITLEMENT", help: "grant an entitlement: network.host (RUN --network=host shares the host's network)" },
+    {
+      name: "allow",
+      type: "list",
+      value: "ENTITLEMENT",
+      help: "grant an entitlement: network.host (RUN --network=host shares the host's network) or security.insecure (RUN --security=insecure runs privileged)",
+    },
     { name: "pids-limit", type: "string", value: "N", help: "most processes one RUN may have at once (default 1024)" },
     { name: "label", type: "list", value: "KEY=VALUE", help: "set a label on the image (repeatable)" },
     { name: "iidfile", type: "string", value: "FILE", help: "write the image id to FILE" },
@@ -178,9 +183,9 @@ export const buildCommand: Command = {
       .flatMap((v) => v.split(","))
       .filter((v) => v !== "");
     for (const a of allow)
-      if (a !== "network.host")
+      if (a !== "network.host" && a !== "security.insecure")
         throw new UsageError("BAD_FLAG_VALUE", `--allow ${a}: unknown entitlement`, {
-          hint: a === "security.insecure" ? "RUN --security=insecure is not supported yet" : "the entitlement tsbuild knows is network.host",
+          hint: "the entitlements are network.host and security.insecure",
         });
     const pidsText = flagString(args, "pids-limit");
     const pidsLimit = pidsText === undefined ? undefined : Number(pidsText);
