@@ -11,16 +11,7 @@ import { dirname, join } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { createRunCgroup, detectCgroupLayout, runCgroupName, type CgroupLayout, type RunCgroup } from "./cgroups.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
-import {
-  DEFAULT_CAPABILITIES,
-  DEFAULT_DEVICES,
-  DEFAULT_SHM_BYTES,
-  defaultResourceLimits,
-  MASKED_PATHS,
-  READONLY_PATHS,
-  type ResourceLimits,
-  type Rlimit,
-} from "./sandbox-policy.js";
+import { DEFAULT_DEVICES, DEFAULT_SHM_BYTES, defaultResourceLimits, sandboxGrants, type ResourceLimits, type Rlimit } from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { findOnPath } from "./select-executor.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
@@ -93,32 +84,39 @@ export function bwrapInvocation(
   // "default" joins the user-mode network's namespace through nsenter before bwrap starts; "host" is the entitlement.
   if (spec.network === "none") a.push("--unshare-net");
   a.push("--hostname", spec.hostname ?? DEFAULT_HOSTNAME);
-  // --bind (unlike --dev-bind) mounts nodev: a device node in the image or made by mknod cannot be opened.
-  a.push("--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev");
-  // bwrap's --dev binds the host's own nodes read-write (a chmod would change the host's /dev/null): cover them.
-  if (files.devDir) for (const d of DEFAULT_DEVICES) a.push("--dev-bind", join(files.devDir, d.path.slice("/dev/".length)), d.path);
-  // --size applies to the next --tmpfs (bwrap 0.5.0 and later); without it the tmpfs could fill half the host's RAM.
-  a.push("--size", String(policy.shmBytes ?? DEFAULT_SHM_BYTES), "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
-  for (const p of MASKED_PATHS) {
+  const grants = sandboxGrants(spec.security);
+  if (grants.hostDevices) {
+    // --security=insecure: the host's devices and a writable /sys, as docker run --privileged.
+    a.push("--dev-bind", rootfs, "/", "--proc", "/proc", "--dev-bind", "/dev", "/dev");
+    a.push("--size", String(policy.shmBytes ?? DEFAULT_SHM_BYTES), "--tmpfs", "/dev/shm", "--bind", "/sys", "/sys");
+  } else {
+    // --bind (unlike --dev-bind) mounts nodev: a device node in the image or made by mknod cannot be opened.
+    a.push("--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev");
+    // bwrap's --dev binds the host's own nodes read-write (a chmod would change the host's /dev/null): cover them.
+    if (files.devDir) for (const d of DEFAULT_DEVICES) a.push("--dev-bind", join(files.devDir, d.path.slice("/dev/".length)), d.path);
+    // --size applies to the next --tmpfs (bwrap 0.5.0 and later); without it the tmpfs could fill half the host's RAM.
+    a.push("--size", String(policy.shmBytes ?? DEFAULT_SHM_BYTES), "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys");
+  }
+  for (const p of grants.maskedPaths) {
     if (!policy.exists(p)) continue;
     const src = isDir(p) ? files.emptyDir : files.emptyFile;
     if (src) a.push("--ro-bind", src, p);
   }
   // bwrap can only remount mount points read-only, and READONLY_PATHS are not: the whole of /proc goes read-only
   // (stricter than Docker, which leaves e.g. /proc/self/oom_score_adj writable).
-  if (READONLY_PATHS.some((p) => p.startsWith("/proc/"))) a.push("--remount-ro", "/proc");
+  if (grants.readonlyPaths.some((p) => p.startsWith("/proc/"))) a.push("--remount-ro", "/proc");
   a.push("--ro-bind", files.hosts, files.hostsTarget ?? "/etc/hosts", "--ro-bind", files.resolvConf, files.resolvConfTarget ?? "/etc/resolv.conf");
   for (const m of spec.extraMounts ?? []) {
     if (m.type === "tmpfs") a.push("--tmpfs", m.destination);
     else a.push(m.readonly ? "--ro-bind" : "--bind", m.source, m.destination);
   }
   const dropUser = spec.uid !== 0 || spec.gid !== 0;
-  const caps = DEFAULT_CAPABILITIES.filter((c) => c !== "CAP_MKNOD" || policy.devicesEnforced);
+  const caps = grants.capabilities.filter((c) => c !== "CAP_MKNOD" || policy.devicesEnforced || grants.hostDevices);
   if (policy.setpriv) for (const [src, dest] of policy.setpriv.binds) a.push("--ro-bind", src, dest);
   else if (dropUser) a.push("--ro-bind", STATIC_BUSYBOX, HELPER_IN_SANDBOX);
   a.push("--cap-drop", "ALL");
   for (const c of caps) a.push("--cap-add", c);
-  if (policy.seccomp) a.push("--seccomp", "4");
+  if (policy.seccomp && grants.seccomp) a.push("--seccomp", "4");
   a.push("--chdir", spec.cwd, "--clearenv");
   for (const kv of spec.env) {
     const [key, value] = parseEnvEntry(kv);
@@ -196,8 +194,9 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         await writeFile(emptyFile, "", { mode: 0o444 });
         await mkdir(emptyDir, { mode: 0o555 });
         layout ??= detectCgroupLayout();
-        cgroup = await createRunCgroup(await layout, runCgroupName(randomBytes(8).toString("hex")), limits);
-        const seccomp = hooks.seccompBpf ? await hooks.seccompBpf() : undefined;
+        const grants = sandboxGrants(spec.security);
+        cgroup = await createRunCgroup(await layout, runCgroupName(randomBytes(8).toString("hex")), limits, grants.deviceRules);
+        const seccomp = hooks.seccompBpf && grants.seccomp ? await hooks.seccompBpf() : undefined;
         const { options, command: sandboxed } = bwrapInvocation(
           sandbox.spec,
           rootfs,

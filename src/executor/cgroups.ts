@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseMountinfo } from "../util/mountinfo.js";
-import { deviceRuleLine, DEVICE_RULES, type ResourceLimits } from "./sandbox-policy.js";
+import { deviceRuleLine, DEVICE_RULES, type DeviceRule, type ResourceLimits } from "./sandbox-policy.js";
 import { errnoCode } from "../util/errno.js";
 
 /** cgroup v1 controllers a bwrap RUN is placed in. */
@@ -120,7 +120,12 @@ async function removeDir(dir: string): Promise<void> {
  * Creates the per-RUN cgroup for an executor that cannot (bwrap), with Docker's device rules (v1) and `limits`.
  * Undefined when the host gives us no cgroup we can manage (then the executor drops CAP_MKNOD instead).
  */
-export async function createRunCgroup(layout: CgroupLayout | undefined, name: string, limits: ResourceLimits): Promise<RunCgroup | undefined> {
+export async function createRunCgroup(
+  layout: CgroupLayout | undefined,
+  name: string,
+  limits: ResourceLimits,
+  deviceRules: readonly DeviceRule[] = DEVICE_RULES,
+): Promise<RunCgroup | undefined> {
   if (!layout || layout.version !== 1) return undefined;
   const dirs: { ctrl: V1Controller; dir: string }[] = [];
   const destroy = async () => {
@@ -147,7 +152,7 @@ export async function createRunCgroup(layout: CgroupLayout | undefined, name: st
       if (ctrl === "pids") await writeFile(join(dir, "pids.max"), String(limits.pids));
       if (ctrl === "memory" && limits.memoryBytes !== undefined) await writeFile(join(dir, "memory.limit_in_bytes"), String(limits.memoryBytes));
       if (ctrl === "devices") {
-        for (const r of DEVICE_RULES) await writeFile(join(dir, r.allow ? "devices.allow" : "devices.deny"), deviceRuleLine(r));
+        for (const r of deviceRules) await writeFile(join(dir, r.allow ? "devices.allow" : "devices.deny"), deviceRuleLine(r));
       }
     }
   } catch {

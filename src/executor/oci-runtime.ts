@@ -54,7 +54,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           files: sandbox.files,
           limits,
           ...(cgroupsPath ? { cgroupsPath } : {}),
-          ...(hooks.seccomp ? { seccomp: await hooks.seccomp() } : {}),
+          ...(hooks.seccomp && spec.security !== "insecure" ? { seccomp: await hooks.seccomp() } : {}),
           ...(net ? { netnsPath: net.nsPath } : {}),
           // A terminal: crun hands its own stdio on to the process, runc (in the foreground) only pipes, so runc
           // makes a pty of its own and relays it to the terminal it inherited.

@@ -3,16 +3,7 @@
 // /etc/hosts and /etc/resolv.conf bind-mounted read-only.
 import type { ProcessSpec } from "./types.js";
 import { DEFAULT_HOSTNAME } from "./hosts.js";
-import {
-  DEFAULT_CAPABILITIES,
-  DEFAULT_SHM_BYTES,
-  DEVICE_RULES,
-  MASKED_PATHS,
-  procText,
-  READONLY_PATHS,
-  RLIMIT_NAMES,
-  type ResourceLimits,
-} from "./sandbox-policy.js";
+import { DEFAULT_SHM_BYTES, procText, RLIMIT_NAMES, sandboxGrants, type ResourceLimits } from "./sandbox-policy.js";
 import { normalizeEnvList } from "../image/env.js";
 
 export { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
@@ -84,13 +75,16 @@ export function nofileLimit(procSelfLimits?: string): number {
 export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: RuntimeConfigOptions): OciRuntimeConfig {
   const { files } = opts;
   const nofile = opts.nofile ?? nofileLimit();
-  const caps = [...DEFAULT_CAPABILITIES];
+  const grants = sandboxGrants(spec.security);
+  const caps = [...grants.capabilities];
   // Like Docker, a non-root user keeps only the bounding set: runtimes set PR_SET_KEEPCAPS, so listing
   // effective/permitted caps here would hand uid 1000 CAP_CHOWN and friends.
   const privileged = spec.uid === 0;
   const mounts: OciMount[] = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    grants.hostDevices
+      ? { destination: "/dev", type: "bind", source: "/dev", options: ["rbind", "nosuid"] }
+      : { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
     {
       destination: "/dev/pts",
       type: "devpts",
@@ -104,7 +98,7 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
       options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${opts.limits.shmBytes ?? DEFAULT_SHM_BYTES}`],
     },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", grants.readonlySys ? "ro" : "rw"] },
     { destination: files.hostsTarget ?? "/etc/hosts", type: "bind", source: files.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     {
       destination: files.resolvConfTarget ?? "/etc/resolv.conf",
@@ -149,15 +143,15 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
     mounts,
     linux: {
       namespaces,
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
+      maskedPaths: [...grants.maskedPaths],
+      readonlyPaths: [...grants.readonlyPaths],
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       resources: {
-        devices: DEVICE_RULES.map((r) => ({ ...r })),
+        devices: grants.deviceRules.map((r) => ({ ...r })),
         pids: { limit: opts.limits.pids },
         ...(opts.limits.memoryBytes !== undefined ? { memory: { limit: opts.limits.memoryBytes } } : {}),
       },
-      ...(opts.seccomp !== undefined ? { seccomp: opts.seccomp } : {}),
+      ...(opts.seccomp !== undefined && grants.seccomp ? { seccomp: opts.seccomp } : {}),
     },
   };
 }

@@ -203,5 +203,102 @@ export function defaultResourceLimits(): ResourceLimits {
   return { pids: DEFAULT_PIDS_LIMIT, ...(memoryBytes !== undefined ? { memoryBytes } : {}) };
 }
 
+/** How a RUN is sandboxed: Docker's defaults, or RUN --security=insecure (the security.insecure entitlement). */
+export type SecurityMode = "sandbox" | "insecure";
+
+/** Every capability by bit number (linux/capability.h up to CAP_CHECKPOINT_RESTORE = 40). */
+export const ALL_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
+];
+
+/**
+ * Docker's --privileged set: every capability we hold in our own bounding set (a capability we lack, e.g. in a
+ * container that dropped CAP_SYS_RESOURCE, cannot be handed on, and the runtime would fail asking for it).
+ */
+export function insecureCapabilities(procSelfStatus?: string): string[] {
+  const status = procText("/proc/self/status", procSelfStatus);
+  const bnd = status ? /^CapBnd:\s*([0-9a-f]+)/m.exec(status)?.[1] : undefined;
+  if (bnd === undefined) return [...ALL_CAPABILITIES];
+  const mask = BigInt(`0x${bnd}`);
+  return ALL_CAPABILITIES.filter((_c, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** What a RUN is granted in each security mode; every executor reads this one table. */
+export interface SandboxGrants {
+  /** Bounding set (and, for root, effective and permitted). */
+  capabilities: readonly string[];
+  maskedPaths: readonly string[];
+  readonlyPaths: readonly string[];
+  deviceRules: readonly DeviceRule[];
+  /** Whether the seccomp profile applies. */
+  seccomp: boolean;
+  /** Whether /sys is read-only. */
+  readonlySys: boolean;
+  /** The host's /dev (every device, as --privileged) instead of a fresh /dev with DEFAULT_DEVICES. */
+  hostDevices: boolean;
+}
+
+export function sandboxGrants(mode: SecurityMode = "sandbox", procSelfStatus?: string): SandboxGrants {
+  if (mode === "insecure")
+    return {
+      capabilities: insecureCapabilities(procSelfStatus),
+      maskedPaths: [],
+      readonlyPaths: [],
+      deviceRules: [{ allow: true, access: "rwm" }],
+      seccomp: false,
+      readonlySys: false,
+      hostDevices: true,
+    };
+  return {
+    capabilities: DEFAULT_CAPABILITIES,
+    maskedPaths: MASKED_PATHS,
+    readonlyPaths: READONLY_PATHS,
+    deviceRules: DEVICE_RULES,
+    seccomp: true,
+    readonlySys: true,
+    hostDevices: false,
+  };
+}
+
 /** Linux reserves (uid_t)-1: setuid(4294967295) means "leave the id alone", so such a USER would run as root. */
 export const MAX_ID = 0xfffffffe;

@@ -26,6 +26,11 @@ export interface ProcessSpec {
    */
   network: "default" | "none" | "host";
   extraMounts?: BindMount[];
+  /**
+   * "insecure" (RUN --security=insecure, granted by the security.insecure entitlement): every capability, no
+   * seccomp, no masked or read-only paths, writable /sys and the host's devices, as docker run --privileged.
+   */
+  security?: "sandbox" | "insecure";
   /** Extra /etc/hosts entries (buildx's --add-host). */
   extraHosts?: { host: string; ip: string }[];
 }

@@ -8,6 +8,7 @@ import type { SourceRange, Stage, StagedDockerfile } from "../frontend/types.js"
 import { type BuildContext } from "../context/build-context.js";
 import { type StageState } from "./stage-state.js";
 import { type SecretSource } from "./mount-spec.js";
+import type { SshAgents } from "./ssh-agents.js";
 import type { Executor } from "../executor/types.js";
 import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
 import { type Hasher } from "../util/hasher.js";
@@ -71,6 +72,8 @@ export interface BuildSession {
   addHosts: { host: string; ip: string }[];
   snapshotter: Snapshotter;
   secrets: Map<string, SecretSource>;
+  /** The --ssh agents, shared by the platforms' sessions. */
+  ssh: SshAgents;
   hasher: Hasher;
   /** Opened on the first COPY/ADD from the context; saved when the build ends. */
   hashCache: () => Promise<FileHashCache>;

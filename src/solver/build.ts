@@ -18,6 +18,7 @@ import { openBuildContext } from "../context/build-context.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 import { annotateManifest, type StoredImage } from "./image-writer.js";
 import { type SecretSource } from "./mount-spec.js";
+import { sshAgents, type SshSource } from "./ssh-agents.js";
 import type { ExecutorPreference } from "../executor/select-executor.js";
 import type { Rlimit } from "../executor/sandbox-policy.js";
 import { annotationsFor, type Annotation } from "../image/annotations.js";
@@ -87,6 +88,8 @@ export interface BuildOptions {
   snapshotter?: SnapshotterKind;
   /** Secrets for RUN --mount=type=secret, by id (from `--secret id=x,src=path|env=VAR`). */
   secrets?: Map<string, SecretSource>;
+  /** SSH agents for RUN --mount=type=ssh, by id (from `--ssh default` or `--ssh ID=SOCKET|KEY…`). */
+  ssh?: Map<string, SshSource>;
   /** Run every step, using no cached result (results are still recorded for later builds). */
   noCache?: boolean;
   /** Stages (by name or index) whose steps ignore the cache. */
@@ -238,6 +241,8 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   // Shared by every platform's session: one --jobs limit, one executor, one context hash cache, one vertex table.
   const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
   const vertices = new Map<string, Promise<StepRecord>>();
+  // Agents for key files start with the first RUN that mounts them and stop when the build ends.
+  const ssh = sshAgents(opts.ssh ?? new Map());
   const executor = engine.executor
     ? () => Promise.resolve(engine.executor as Executor)
     : once(async () => {
@@ -293,6 +298,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
       addHosts: opts.addHosts ?? [],
       snapshotter: engine.snapshotter(opts.snapshotter ?? "auto"),
       secrets: opts.secrets ?? new Map(),
+      ssh,
       hasher,
       hashCache: hashCacheOnce,
       noCache: (stage) => opts.noCache === true || [...noCacheStages].some((f) => findStage(plan.staged, f)?.index === stage.index),
@@ -381,6 +387,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
     // Overlay stage dirs first: the scratch dir must not be removed through a mount.
     for (const run of sessions) for (const fs of run.rootfsList) await releaseStageRootfs(fs).catch(() => undefined);
     await hooks?.close();
+    await ssh.close();
     await scratch.release();
     await lock.release();
   }

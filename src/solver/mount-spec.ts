@@ -1,17 +1,18 @@
 // Pure parsing of RUN --mount=... values (BuildKit syntax) into MountSpec, and of the CLI's --secret flag.
 // No disk, no processes: what a mount means on the host is decided in run-mounts.ts.
 import { posix, resolve as resolvePath } from "node:path";
-import { BuildError, DockerfileParseError, UsageError } from "../errors.js";
+import { DockerfileParseError, UsageError } from "../errors.js";
 import type { SourceRange } from "../frontend/types.js";
 
-export type MountType = "bind" | "cache" | "tmpfs" | "secret";
+export type MountType = "bind" | "cache" | "tmpfs" | "secret" | "ssh";
 export type MountSharing = "shared" | "private" | "locked";
 
 export interface MountSpec {
   type: MountType;
   /**
    * Where it appears in the container, normalised; relative targets are resolved against the RUN's workdir later.
-   * Empty only for a secret that is exposed as an env var alone (`env=` without `target=`).
+   * Empty for a secret that is exposed as an env var alone (`env=` without `target=`), and for an ssh mount without
+   * target= (BuildKit's /run/buildkit/ssh_agent.N, N counting the RUN's ssh mounts, is chosen in run-mounts).
    */
   target: string;
   /** bind: path in the context or `from` stage (default "/"); cache: ignored seed path. */
@@ -20,13 +21,13 @@ export interface MountSpec {
   from?: string;
   /** bind defaults to read-only; cache to read-write. */
   readonly: boolean;
-  /** cache: shared-cache identity (default: target); secret: secret id (default: basename of target). */
+  /** cache: shared-cache identity (default: target); secret: secret id (default: basename of target); ssh: --ssh id (default "default"). */
   id?: string;
   sharing: MountSharing;
   uid?: number;
   gid?: number;
   mode?: number;
-  /** secret: fail when the secret was not provided. */
+  /** secret, ssh: fail when the secret or ssh id was not provided. */
   required: boolean;
   /** secret: also (or only) expose the value as this environment variable. */
   env?: string;
@@ -110,8 +111,7 @@ export function parseMountSpec(raw: string, range?: SourceRange): MountSpec {
   };
 
   const type = val("type") ?? "bind";
-  if (type === "ssh") throw new BuildError("UNSUPPORTED", "RUN --mount=type=ssh is not supported yet", range ? { range } : {});
-  if (type !== "bind" && type !== "cache" && type !== "tmpfs" && type !== "secret")
+  if (type !== "bind" && type !== "cache" && type !== "tmpfs" && type !== "secret" && type !== "ssh")
     throw bad(raw, `unknown mount type ${JSON.stringify(type)} (expected bind, cache, tmpfs, secret or ssh)`, range);
 
   const spec: MountSpec = { type, target: "", readonly: type === "bind", sharing: "shared", required: false };
@@ -156,6 +156,10 @@ export function parseMountSpec(raw: string, range?: SourceRange): MountSpec {
     // With env= alone the secret is only an environment variable; otherwise it is a file.
     if (target !== undefined) spec.target = normaliseTarget(target);
     else if (spec.env === undefined) spec.target = `/run/secrets/${spec.id}`;
+  } else if (type === "ssh") {
+    if (source !== undefined) throw bad(raw, "an ssh mount takes no source", range);
+    spec.id ??= "default";
+    if (target !== undefined) spec.target = normaliseTarget(target);
   } else {
     if (target === undefined) throw bad(raw, "target= is required", range);
     spec.target = normaliseTarget(target);

@@ -20,6 +20,8 @@ export interface RunInstructionInput {
   args: string[];
   heredocs: Heredoc[];
   network: "default" | "none" | "host";
+  /** RUN --security=insecure (already checked against the security.insecure entitlement); default sandbox. */
+  security?: "sandbox" | "insecure";
   /** --add-host entries for /etc/hosts. */
   extraHosts?: { host: string; ip: string }[];
   /** KEY=VALUE pairs added when neither ENV nor ARG defines them (proxy build args). */
@@ -132,6 +134,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
     gid: user.gid,
     ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}),
     network: input.network,
+    ...(input.security === "insecure" ? { security: "insecure" as const } : {}),
     ...(input.extraHosts?.length ? { extraHosts: input.extraHosts } : {}),
     ...(extraMounts.length ? { extraMounts } : {}),
   };

@@ -3,7 +3,9 @@
 // Nothing mounted here is ever part of a layer: runStep drops the empty mount-point stubs the runtime leaves.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, chown, lstat, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join, posix, relative, sep } from "node:path";
 import { contextView, type ViewableContext } from "../context/context-view.js";
 import { AbortError, BuildError, throwIfAborted } from "../errors.js";
@@ -12,6 +14,7 @@ import type { SourceRange } from "../frontend/types.js";
 import { resolveInRoot } from "../fs/rootfs-path.js";
 import { storeLayout } from "../store/layout.js";
 import type { MountSpec, SecretSource } from "./mount-spec.js";
+import { sshNotFound } from "./ssh-agents.js";
 
 export interface RunMountContext {
   /** Store root; cache mounts live in `<storeRoot>/cache-mounts/`. */
@@ -27,6 +30,8 @@ export interface RunMountContext {
   stageRootfs(name: string): Promise<string | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
+  /** The host agent socket for an ssh id (--ssh), or undefined when none was given; absent: no ssh ids at all. */
+  sshSocket?(id: string): Promise<string | undefined>;
   signal: AbortSignal;
   range?: SourceRange;
   /** The RUN's working directory: relative targets are resolved against it (default "/"). */
@@ -142,6 +147,68 @@ function secretValue(id: string, source: SecretSource, range: SourceRange | unde
   return Promise.resolve(undefined);
 }
 
+/** BuildKit's target for the n-th ssh mount of a RUN without target= (llb's AddSSHSocket default). */
+export function sshDefaultTarget(n: number): string {
+  return `/run/buildkit/ssh_agent.${n}`;
+}
+
+/**
+ * The SSH_AUTH_SOCK BuildKit gives a RUN with ssh mounts: the first one's target, unless the RUN's environment
+ * already sets it. Undefined when the RUN has no ssh mount or the variable is already set.
+ */
+export function sshAuthSock(specs: readonly MountSpec[], workdir: string, hasVar: boolean): string | undefined {
+  const first = specs.find((s) => s.type === "ssh");
+  if (!first || hasVar) return undefined;
+  return first.target === "" ? sshDefaultTarget(0) : posix.resolve(workdir, first.target);
+}
+
+/**
+ * A socket of our own, owned uid:gid with `mode`, that relays every connection to the host agent: the RUN's user
+ * may open it (BuildKit's forwarded socket has these options too) without the host socket's permissions changing.
+ * It lives in a short temp dir: unix socket paths are limited to 108 bytes.
+ */
+async function sshProxy(host: string, uid: number, gid: number, mode: number): Promise<{ path: string; close: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "tsbuild-ssh-"));
+  const path = join(dir, "agent.sock");
+  const server = createServer((client) => {
+    const upstream = connect(host);
+    client.pipe(upstream).on("error", () => client.destroy());
+    upstream.pipe(client).on("error", () => upstream.destroy());
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  const open = new Set<Socket>();
+  server.on("connection", (c) => {
+    open.add(c);
+    c.on("close", () => open.delete(c));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve());
+    });
+    await chown(path, uid, gid);
+    await chmod(path, mode);
+  } catch (e) {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+    throw new BuildError("MOUNT_COPY_FAILED", `cannot create the ssh agent socket for RUN --mount=type=ssh: ${(e as Error).message}`, { cause: e });
+  }
+  let closed = false;
+  return {
+    path,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const c of open) c.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Prepares every mount of one RUN. On failure, whatever was already taken is released before the error propagates. */
 export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext): Promise<PreparedRunMounts> {
   const releases: (() => Promise<void>)[] = [];
@@ -160,9 +227,11 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
   try {
     await mkdir(ctx.scratch, { recursive: true, mode: 0o700 });
     let n = 0;
+    let sshIndex = 0;
     for (const spec of specs) {
       throwIfAborted(ctx.signal);
-      const target = spec.target === "" ? "" : posix.resolve(workdir, spec.target);
+      const target = spec.type === "ssh" && spec.target === "" ? sshDefaultTarget(sshIndex) : spec.target === "" ? "" : posix.resolve(workdir, spec.target);
+      if (spec.type === "ssh") sshIndex++;
       const slot = join(ctx.scratch, `m${n++}`);
       switch (spec.type) {
         case "tmpfs":
@@ -230,6 +299,19 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
             await cpArchive(host, slot);
             mounts.push({ source: slot, destination: target, readonly: false });
           }
+          break;
+        }
+        case "ssh": {
+          const id = spec.id ?? "default";
+          const host = ctx.sshSocket ? await ctx.sshSocket(id) : undefined;
+          if (host === undefined) {
+            // BuildKit: an optional ssh mount with no such id is simply left out (SSH_AUTH_SOCK is still set).
+            if (spec.required) throw sshNotFound(id, range);
+            break;
+          }
+          const proxy = await sshProxy(host, spec.uid ?? 0, spec.gid ?? 0, spec.mode ?? 0o600);
+          releases.push(proxy.close);
+          mounts.push({ source: proxy.path, destination: target, readonly: false });
           break;
         }
         case "secret": {

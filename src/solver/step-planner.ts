@@ -12,7 +12,7 @@ import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
 import { parseMountSpec } from "./mount-spec.js";
-import { prepareRunMounts } from "./run-mounts.js";
+import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
 import type { MountSpec } from "./mount-spec.js";
@@ -177,8 +177,14 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       };
     }
     case "RUN": {
-      if (t.security !== undefined && t.security !== "sandbox")
-        throw new BuildError("UNSUPPORTED", `RUN --security=${t.security} is not supported`, { range, hint: "tsbuild runs every step sandboxed" });
+      const security = t.security ?? "sandbox";
+      if (security !== "sandbox" && security !== "insecure")
+        throw new BuildError("BAD_FLAG_VALUE", `RUN --security=${security}: expected sandbox or insecure`, { range });
+      if (security === "insecure" && !run.allow.has("security.insecure"))
+        throw new BuildError("ENTITLEMENT_REQUIRED", "RUN --security=insecure needs the security.insecure entitlement, which this build was not granted", {
+          range,
+          hint: "pass --allow security.insecure to run this step with every capability, no seccomp and the host's devices",
+        });
       const network = t.network ?? run.defaultNetwork;
       if (network !== "default" && network !== "none" && network !== "host")
         throw new BuildError("BAD_FLAG_VALUE", `RUN --network=${network}: expected default, none or host`, { range });
@@ -195,16 +201,25 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         args: t.json ? t.command : [t.script],
         heredocs: t.heredocs,
         network,
+        security,
         extraHosts: run.addHosts,
         extraEnv: proxyEnv(run.buildArgs),
       } as const;
       const { argv, script } = runArgv(state, { ...input, heredocs: [...input.heredocs] });
+      // BuildKit sets SSH_AUTH_SOCK to the first ssh mount's socket unless ENV/ARG already did; a fixed path, so it
+      // is keyed like the rest of the environment (the host socket's path never is).
+      const stateEnv = envParts(state);
+      const authSock = sshAuthSock(specs, state.config.config.WorkingDir || "/", "env:SSH_AUTH_SOCK" in stateEnv || "arg:SSH_AUTH_SOCK" in stateEnv);
+      const sshEnv = authSock !== undefined ? [`SSH_AUTH_SOCK=${authSock}`] : [];
       const parts: KeyParts = {
         instruction: `RUN ${JSON.stringify(argv)}`,
-        ...envParts(state),
+        ...stateEnv,
         user: state.config.config.User ?? "",
         workdir: state.config.config.WorkingDir || "/",
         network,
+        // BuildKit's exec op carries the security mode, so an insecure RUN never shares a sandboxed one's result.
+        ...(security === "insecure" ? { security } : {}),
+        ...(authSock !== undefined ? { "env:SSH_AUTH_SOCK": authSock } : {}),
         ...(run.addHosts.length ? { hosts: run.addHosts.map((h) => `${h.host}=${h.ip}`).join(",") } : {}),
         ...(run.clampEpoch !== undefined ? { clamp: String(run.clampEpoch) } : {}),
       };
@@ -235,6 +250,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
               return dep ? run.stages.dir(dep) : undefined;
             },
             secrets: run.secrets,
+            sshSocket: (id) => run.ssh.socket(id),
             signal: run.signal,
             range,
             workdir: state.config.config.WorkingDir || "/",
@@ -242,7 +258,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           try {
             return await executeRun(
               state,
-              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: mounts.env },
+              { ...input, heredocs: [...input.heredocs], mounts: mounts.mounts, secretEnv: [...mounts.env, ...sshEnv] },
               {
                 rootfs,
                 scratch: join(run.workdir, `run-${node}`),

@@ -220,9 +220,9 @@ describe("bad input: one clear message, non-zero exit, store unchanged", () => {
     ["unknown flag", async () => ["--frobnicate", "."], /unknown flag --frobnicate/],
     ["missing base image", async () => ["-t", "bad:1", await project("FROM nosuchimage:1\n")], /Dockerfile:1:1: .*nosuchimage:1/],
     [
-      "RUN --mount=type=ssh not supported yet",
-      async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=ssh true\n")],
-      /Dockerfile:2:1: RUN --mount=type=ssh is not supported yet/,
+      "missing required ssh id",
+      async () => ["-t", "bad:1", await project("FROM busybox:local\nRUN --mount=type=ssh,required=true true\n")],
+      /Dockerfile:2:1: RUN --mount=type=ssh,required: no SSH agent or keys were given for ssh id "default"/,
     ],
     [
       "missing required secret",

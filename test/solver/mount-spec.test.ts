@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { BuildError, DockerfileParseError, UsageError } from "../../src/errors.js";
+import { DockerfileParseError, UsageError } from "../../src/errors.js";
 import { parseMountSpec, parseSecretFlag, type MountSpec } from "../../src/solver/mount-spec.js";
 
 const base = { readonly: false, sharing: "shared", required: false } as const;
@@ -64,14 +64,16 @@ describe("parseMountSpec", () => {
     expect((err as Error).message).toMatch(message);
   });
 
-  test("type=ssh is unsupported", () => {
-    expect(() => parseMountSpec("type=ssh")).toThrow(BuildError);
-    expect(() => parseMountSpec("type=ssh")).toThrow(/RUN --mount=type=ssh is not supported yet/);
-    try {
-      parseMountSpec("type=ssh,target=/x");
-    } catch (e) {
-      expect((e as BuildError).code).toBe("UNSUPPORTED");
-    }
+  test("type=ssh: id defaults to default, target to BuildKit's per-RUN socket path, no source", () => {
+    expect(parseMountSpec("type=ssh")).toMatchObject({ type: "ssh", id: "default", target: "", required: false });
+    expect(parseMountSpec("type=ssh,id=gh,target=/s/agent,required=true,mode=0644,uid=1")).toMatchObject({
+      id: "gh",
+      target: "/s/agent",
+      required: true,
+      mode: 0o644,
+      uid: 1,
+    });
+    expect(() => parseMountSpec("type=ssh,source=/x")).toThrow(/takes no source/);
   });
 });
 

@@ -13,6 +13,7 @@ import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
+import { parseSshFlag } from "../../solver/ssh-agents.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
 import { parseReference } from "../../image/reference.js";
 import { parsePlatformList } from "../../image/platform.js";
@@ -73,9 +74,20 @@ export const buildCommand: Command = {
       help: "build (default), check, outline (the args, secrets, ssh ids a target takes) or targets (the stages); add ,format=json for JSON",
     },
     { name: "secret", type: "list", value: "id=ID,src=PATH|env=VAR", help: "a secret for RUN --mount=type=secret (repeatable)" },
+    {
+      name: "ssh",
+      type: "list",
+      value: "default|ID[=SOCKET|KEY,…]",
+      help: "an SSH agent for RUN --mount=type=ssh: default is $SSH_AUTH_SOCK; key files get an ssh-agent of their own (repeatable)",
+    },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
     { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
-    { name: "allow", type: "list", value: "ENTITLEMENT", help: "grant an entitlement: network.host (RUN --network=host shares the host's network)" },
+    {
+      name: "allow",
+      type: "list",
+      value: "ENTITLEMENT",
+      help: "grant an entitlement: network.host (RUN --network=host shares the host's network) or security.insecure (RUN --security=insecure runs privileged)",
+    },
     { name: "pids-limit", type: "string", value: "N", help: "most processes one RUN may have at once (default 1024)" },
     { name: "label", type: "list", value: "KEY=VALUE", help: "set a label on the image (repeatable)" },
     { name: "iidfile", type: "string", value: "FILE", help: "write the image id to FILE" },
@@ -90,6 +102,9 @@ export const buildCommand: Command = {
       help: "annotate the manifest (default), or TYPE index, manifest-descriptor, index-descriptor, e.g. manifest[linux/amd64]:K=V (repeatable)",
     },
     { name: "load", type: "boolean", help: "hand the image to the running Docker engine (docker load)" },
+    { name: "provenance", type: "string", value: "false", help: "accepted as false (tsbuild writes no attestations yet); other values are refused" },
+    { name: "sbom", type: "string", value: "false", help: "accepted as false (tsbuild writes no attestations yet); other values are refused" },
+    { name: "build-context", type: "list", value: "NAME=VALUE", help: "named build contexts: not supported yet (refused with an error)" },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
@@ -167,13 +182,25 @@ export const buildCommand: Command = {
     const executor = flagString(args, "executor") ?? "auto";
     if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
       throw new UsageError("BAD_FLAG_VALUE", `--executor takes auto, crun, runc or bwrap, not ${JSON.stringify(executor)}`);
+    // CI scripts pass --provenance=false / --sbom=false to turn buildx's attestations off: nothing to turn off here.
+    for (const flag of ["provenance", "sbom"] as const) {
+      const v = flagString(args, flag);
+      if (v !== undefined && !/^(false|0)$/i.test(v))
+        throw new UsageError("UNSUPPORTED", `--${flag}=${v}: attestations are not supported yet`, {
+          hint: `drop the flag or pass --${flag}=false; the image is built without ${flag === "sbom" ? "an SBOM" : "provenance"} attestations`,
+        });
+    }
+    if (flagList(args, "build-context").length)
+      throw new UsageError("UNSUPPORTED", "--build-context (named build contexts) is not supported yet", {
+        hint: "COPY --from a stage, or build the context into an image first and name it in FROM",
+      });
     const allow = flagList(args, "allow")
       .flatMap((v) => v.split(","))
       .filter((v) => v !== "");
     for (const a of allow)
-      if (a !== "network.host")
+      if (a !== "network.host" && a !== "security.insecure")
         throw new UsageError("BAD_FLAG_VALUE", `--allow ${a}: unknown entitlement`, {
-          hint: a === "security.insecure" ? "RUN --security=insecure is not supported yet" : "the entitlement tsbuild knows is network.host",
+          hint: "the entitlements are network.host and security.insecure",
         });
     const pidsText = flagString(args, "pids-limit");
     const pidsLimit = pidsText === undefined ? undefined : Number(pidsText);
@@ -201,6 +228,7 @@ export const buildCommand: Command = {
     const loc = locateDockerfile(ctx.io.cwd, fileFlag === "-" ? undefined : fileFlag, args.positionals[0]);
     const metadataFlag = flagString(args, "metadata-file");
     const secrets = new Map(flagList(args, "secret").map((v) => parseSecretFlag(v, ctx.io.env)));
+    const ssh = new Map(flagList(args, "ssh").map((v) => parseSshFlag(v, ctx.io.env, ctx.io.cwd)));
     const engine = openEngine({ root: await storeRootFlag(args), progress });
     // `build - -f -` is refused by materializeContext before anything is read.
     const stdinDockerfile = fileFlag === "-" && spec.kind !== "stdin" ? await readDockerfileFromStdin(ctx.io.stdin, ctx.signal) : undefined;
@@ -236,6 +264,7 @@ export const buildCommand: Command = {
       ...(annotations.length ? { annotations } : {}),
       ...(iidFlag !== undefined ? { iidFile: iidFlag === "" ? "" : resolve(ctx.io.cwd, iidFlag) } : {}),
       secrets,
+      ...(ssh.size ? { ssh } : {}),
       noCache: flagBool(args, "no-cache"),
       noCacheFilter: flagList(args, "no-cache-filter")
         .flatMap((v) => v.split(","))
