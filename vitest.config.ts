@@ -32,6 +32,7 @@ const UNIT = [
   "test/store/content-store.test.ts",
   "test/store/atomic-write.test.ts",
   "test/layer/tar-writer.test.ts",
+  "test/layer/tar-tail.test.ts",
   "test/context/locate-dockerfile.test.ts",
   "test/solver/meta.test.ts",
   "test/registry/units.test.ts",
