@@ -4,7 +4,7 @@
 // Pure: `check`, `parse` and `build` get the same answer (and the same error at the same place) from here.
 import { BuildError, DockerfileParseError, TsbuildError, attachRange } from "../errors.js";
 import { expandWord, expandWordWithInfo } from "./expand.js";
-import { parseReference } from "../image/reference.js";
+import { normalizeName, parseReference } from "../image/reference.js";
 import { suggest } from "../util/suggest.js";
 import { decodeInstruction, type TypedInstruction } from "./instructions.js";
 import { argWordRanges, flagRange } from "./locate.js";
@@ -19,7 +19,13 @@ export interface PlanPlatform {
 }
 
 /** What a FROM or --from names once resolved. */
-export type SourceRef = { kind: "stage"; index: number } | { kind: "image"; name: string } | { kind: "scratch" };
+export type SourceRef = { kind: "stage"; index: number } | { kind: "image"; name: string } | { kind: "scratch" } | { kind: "context"; name: string };
+
+/**
+ * A named build context (`--build-context NAME=…`) as the plan sees it: an image it stands for, or a directory
+ * (a local one, or a git/https one fetched before planning) known to the solver by name.
+ */
+export type NamedContextRef = { kind: "image"; ref: string } | { kind: "dir" };
 
 /** An edge of the stage graph: `index` must be built before the stage that holds it. */
 export interface StageEdge {
@@ -54,6 +60,8 @@ export interface BuildPlan {
   globalArgs: Map<string, string>;
   /** Build args some ARG declared (the rest are reported as unused, as BuildKit does). */
   usedBuildArgs: Set<string>;
+  /** `--build-context` names, lower-cased: FROM, --from and --mount from= see them before stages and images. */
+  namedContexts: ReadonlyMap<string, NamedContextRef>;
 }
 
 export interface PlanOptions {
@@ -64,6 +72,8 @@ export interface PlanOptions {
   platform: PlanPlatform;
   /** The platform the build runs on (BUILDPLATFORM); default `platform`. */
   buildPlatform?: PlanPlatform;
+  /** `--build-context NAME=…`: overrides a stage or image reference of the same name, as buildx does. */
+  namedContexts?: ReadonlyMap<string, NamedContextRef>;
 }
 
 /**
@@ -141,7 +151,20 @@ function mountFromFlags(i: Instruction): { value: string; range: SourceRange }[]
  * What `ref` names from `current` (BuildKit's rules): FROM matches an earlier stage by name only; --from and
  * --mount from= match any stage by name, and --from also by index (an index with no stage is an error).
  */
-export function resolveSourceRef(staged: StagedDockerfile, ref: string, current: Stage, via: StageEdge["via"], range: SourceRange): SourceRef {
+export function resolveSourceRef(
+  staged: StagedDockerfile,
+  ref: string,
+  current: Stage,
+  via: StageEdge["via"],
+  range: SourceRange,
+  named: ReadonlyMap<string, NamedContextRef> = new Map(),
+): SourceRef {
+  // A named context wins over a stage or image of that name (buildx: "a stage with the same name is overwritten").
+  const key = namedContextKey(named, ref);
+  if (key !== undefined) {
+    const c = named.get(key) as NamedContextRef;
+    return c.kind === "image" ? { kind: "image", name: c.ref } : { kind: "context", name: key };
+  }
   if (ref.toLowerCase() === "scratch") return { kind: "scratch" };
   if (via === "FROM") {
     const s = /^\d+$/.test(ref) ? undefined : findStage(staged, ref);
@@ -154,6 +177,25 @@ export function resolveSourceRef(staged: StagedDockerfile, ref: string, current:
   }
   const s = findStage(staged, ref);
   return s ? { kind: "stage", index: s.index } : { kind: "image", name: ref };
+}
+
+/** The named context `ref` means: its name (case-insensitive), or for an image reference the same normalised image. */
+function namedContextKey(named: ReadonlyMap<string, NamedContextRef>, ref: string): string | undefined {
+  if (named.size === 0) return undefined;
+  const lower = ref.toLowerCase();
+  if (named.has(lower)) return lower;
+  const norm = normalizeOrUndefined(ref);
+  if (norm === undefined) return undefined;
+  for (const k of named.keys()) if (normalizeOrUndefined(k) === norm) return k;
+  return undefined;
+}
+
+function normalizeOrUndefined(ref: string): string | undefined {
+  try {
+    return normalizeName(ref);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The stages' names, in Dockerfile order: what a misspelled --target or --from is compared with. */
@@ -272,13 +314,14 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   const globalArgs = predefinedArgs(opts.platform, targetStage.name ?? String(targetStage.index), opts.buildPlatform);
   evaluateGlobalArgs(staged, escape, buildArgs, usedBuildArgs, globalArgs);
   const partial = { staged, escape, globalArgs };
+  const named = new Map([...(opts.namedContexts ?? new Map<string, NamedContextRef>())].map(([k, v]) => [k.toLowerCase(), v] as const));
 
   const stages: PlannedStage[] = [];
   for (const stage of staged.stages) stages.push(planStage(stage));
   function planStage(stage: Stage): PlannedStage {
     const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
     const baseName = expandBase(staged, stage, globalArgs, escape, fromRange);
-    const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange);
+    const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange, named);
     // A stage FROM another stage runs on that stage's platform unless it names its own (as in BuildKit).
     const platform =
       stage.platform !== undefined
@@ -303,14 +346,14 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
             "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
             { range: flag.range },
           );
-        const ref = resolveSourceRef(staged, flag.value, stage, "--from", flag.range);
+        const ref = resolveSourceRef(staged, flag.value, stage, "--from", flag.range, named);
         copyFrom.set(i, ref);
         if (ref.kind === "stage") edges.push({ index: ref.index, via: "--from", range: flag.range });
       } else if (i.keyword === "RUN") {
         for (const m of mountFromFlags(i)) {
           const value = m.value.includes("$") ? expandWord(m.value, staticScope(partial, stage, i, buildArgs, typed), { escape }) : m.value;
           if (value === "") continue;
-          const ref = resolveSourceRef(staged, value, stage, "--mount from", m.range);
+          const ref = resolveSourceRef(staged, value, stage, "--mount from", m.range, named);
           if (ref.kind === "stage") edges.push({ index: ref.index, via: "--mount from", range: m.range });
         }
       }
@@ -341,7 +384,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   walk(stages.map((_, i) => i));
   const order: number[] = [];
   walk([targetStage.index], (i) => order.push(i));
-  return { staged, escape, stages, target: stages[targetStage.index] as PlannedStage, order, globalArgs, usedBuildArgs };
+  return { staged, escape, stages, target: stages[targetStage.index] as PlannedStage, order, globalArgs, usedBuildArgs, namedContexts: named };
 }
 
 /**

@@ -32,6 +32,12 @@ export interface StageAccess {
   dir(stage: Stage): Promise<string>;
 }
 
+/** A directory named by --build-context: read as COPY --from=NAME and RUN --mount from=NAME see it. */
+export interface NamedContextDir {
+  context: BuildContext;
+  hashCache: () => Promise<FileHashCache>;
+}
+
 export interface BuildSession {
   engine: Engine;
   /** This build's progress sink (BuildOptions.progress, else the engine's): concurrent builds never share one. */
@@ -77,6 +83,8 @@ export interface BuildSession {
   hasher: Hasher;
   /** Opened on the first COPY/ADD from the context; saved when the build ends. */
   hashCache: () => Promise<FileHashCache>;
+  /** `--build-context NAME=DIR` directories (NAME lower-cased), each with its own stat cache. */
+  namedContexts: ReadonlyMap<string, NamedContextDir>;
   noCache: (stage: Stage) => boolean;
   /** Identifies "the same step" across builds, for explaining misses: context + Dockerfile. */
   explainScope: string;

@@ -15,6 +15,7 @@ import { parseDockerignore } from "../frontend/dockerignore.js";
 import type { Stage, Warning } from "../frontend/types.js";
 import { normalizeName } from "../image/reference.js";
 import { openBuildContext } from "../context/build-context.js";
+import type { NamedContext } from "../context/named-context.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 import { annotateManifest, type StoredImage } from "./image-writer.js";
 import { type SecretSource } from "./mount-spec.js";
@@ -33,7 +34,7 @@ import { reapOrphanContainers } from "../executor/orphan-containers.js";
 import { detectCgroupLayout, reapStaleRunCgroups } from "../executor/cgroups.js";
 import { type CacheSource } from "../cache/cache-source.js";
 import type { RegistryOptions } from "../registry/client.js";
-import { PROXY_ARGS, once, type BuildSession, type StageResult, type StepReport } from "./build-session.js";
+import { PROXY_ARGS, once, type BuildSession, type NamedContextDir, type StageResult, type StepReport } from "./build-session.js";
 import { runStage, stageDir } from "./scheduler.js";
 import { finalImageKey, fromChain, orderConfig, reuseOrWriteImage } from "./final-image.js";
 import { configPlatform, formatPlatform, hostPlatform, normalizePlatform, platformDirName } from "../image/platform.js";
@@ -47,6 +48,8 @@ import type { ProgressSink } from "../progress/events.js";
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
+  /** Named build contexts, by name: override a stage or image of that name in FROM, --from and --mount from=. */
+  namedContexts?: ReadonlyMap<string, NamedContext>;
   /** The context is a temporary directory (stdin, git, URL) removed after the build: keep no stat cache for it. */
   temporaryContext?: boolean;
   /** Path of the Dockerfile; defaults to <contextDir>/Dockerfile. */
@@ -193,7 +196,15 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   const platforms = opts.platforms?.length ? opts.platforms.map((p) => normalizePlatform(p)) : [buildPlatform];
   const multi = platforms.length > 1;
   const plans = platforms.map((platform) =>
-    planBuild(parsed, { buildArgs: opts.buildArgs ?? {}, platform, buildPlatform, ...(opts.target !== undefined ? { target: opts.target } : {}) }),
+    planBuild(parsed, {
+      buildArgs: opts.buildArgs ?? {},
+      platform,
+      buildPlatform,
+      ...(opts.target !== undefined ? { target: opts.target } : {}),
+      namedContexts: new Map(
+        [...(opts.namedContexts ?? [])].map(([k, v]) => [k, v.kind === "image" ? { kind: "image" as const, ref: v.ref } : { kind: "dir" as const }]),
+      ),
+    }),
   );
   const firstPlan = plans[0] as BuildPlan;
   const staged = firstPlan.staged;
@@ -203,6 +214,14 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
 
   const ignoreText = await readDockerignore(contextDir, dockerfilePath);
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
+  // Named directories are read whole: the main context's .dockerignore is not theirs (as with buildx).
+  const namedContexts = new Map<string, NamedContextDir>();
+  for (const [name, c] of opts.namedContexts ?? [])
+    if (c.kind === "dir") {
+      const ctx = openBuildContext(c.path, []);
+      let cache: Promise<FileHashCache> | undefined;
+      namedContexts.set(name.toLowerCase(), { context: ctx, hashCache: () => (cache ??= openFileHashCache(engine.root, ctx.root, hasher)) });
+    }
 
   const buildArgs = new Map(Object.entries(opts.buildArgs ?? {}));
   const epochArg = buildArgs.get("SOURCE_DATE_EPOCH");
@@ -301,6 +320,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
       ssh,
       hasher,
       hashCache: hashCacheOnce,
+      namedContexts,
       noCache: (stage) => opts.noCache === true || [...noCacheStages].some((f) => findStage(plan.staged, f)?.index === stage.index),
       explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}${multi ? `\u0000${formatPlatform(platform)}` : ""}`,
       steps: [],

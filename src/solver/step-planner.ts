@@ -16,7 +16,7 @@ import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
 import type { MountSpec } from "./mount-spec.js";
-import { expand, type BuildSession } from "./build-session.js";
+import { expand, type BuildSession, type NamedContextDir } from "./build-session.js";
 import { imageRootfs, resolveImage } from "./base-image.js";
 import { parseEnvEntry } from "../image/env.js";
 
@@ -125,7 +125,15 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       if (from !== undefined && from.kind !== "scratch") {
         const name = from.kind === "image" ? from.name : "";
         const dep = from.kind === "stage" ? run.staged.stages[from.index] : undefined;
-        if (dep) {
+        const named = from.kind === "context" ? namedContextDir(run, from.name, range) : undefined;
+        if (named) {
+          // A named directory is keyed and checked like the build context: by the content of what is copied.
+          const digest = await digestContextSources(named.context, local, await named.hashCache(), run.hasher, { range, signal: run.signal, select });
+          parts["from"] = `context ${from.kind === "context" ? from.name : ""}`;
+          parts["files"] = digest.digest;
+          files = { files: digest.files };
+          source = async () => ({ kind: "context", context: named.context, keyed: digest.ledger });
+        } else if (dep) {
           // A finished stage's files are determined by its key.
           parts["from"] = `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}`;
           source = async () => ({ kind: "rootfs", dir: await run.stages.dir(dep) });
@@ -246,6 +254,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
             context: run.context,
             stageRootfs: async (name) => {
+              const named = namedMount(run, name, stage, range);
+              if (named) return named.context.root;
               const dep = stageRef(run, name, stage, "--mount from", range);
               return dep ? run.stages.dir(dep) : undefined;
             },
@@ -350,6 +360,11 @@ export async function mountSourcePart(
 ): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
   if (spec.type !== "bind") return undefined;
   if (spec.from !== undefined) {
+    const named = namedMount(run, spec.from, stage, range);
+    if (named) {
+      const d = await digestContextSources(named.context, [spec.source ?? "/"], await named.hashCache(), run.hasher, { range, signal: run.signal });
+      return { digest: `context ${spec.from}: ${d.digest}`, files: d.files };
+    }
     const dep = stageRef(run, spec.from, stage, "--mount from", range);
     // Not a stage: run-mounts reports it (images as bind sources are not supported).
     return { digest: dep ? `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}` : `unknown ${spec.from}` };
@@ -358,9 +373,22 @@ export async function mountSourcePart(
   return { digest: d.digest, files: d.files };
 }
 
+/** The directory a --build-context NAME=DIR gave (NAME as planned), or an error if the session lacks it. */
+function namedContextDir(run: BuildSession, name: string, range: SourceRange): NamedContextDir {
+  const c = run.namedContexts.get(name);
+  if (!c) throw new BuildError("INTERNAL", `named context ${name} was planned but not opened`, { range });
+  return c;
+}
+
+/** A RUN --mount from= value naming a --build-context directory, or undefined. */
+function namedMount(run: BuildSession, ref: string, current: Stage, range: SourceRange): NamedContextDir | undefined {
+  const r = resolveSourceRef(run.staged, ref, current, "--mount from", range, run.plan.namedContexts);
+  return r.kind === "context" ? namedContextDir(run, r.name, range) : undefined;
+}
+
 /** The stage a reference expanded at run time names (RUN --mount from=$VAR), or undefined for an image. */
 export function stageRef(run: BuildSession, ref: string, current: Stage, via: StageEdge["via"], range: SourceRange): Stage | undefined {
-  const r = resolveSourceRef(run.staged, ref, current, via, range);
+  const r = resolveSourceRef(run.staged, ref, current, via, range, run.plan.namedContexts);
   if (r.kind !== "stage") return undefined;
   // A reference only the run-time value reveals must not close a loop either (it would wait on itself).
   if (reaches(run.plan, r.index, current.index))

@@ -9,6 +9,7 @@ import { parseBuildArgs, readDockerfileFromStdin, storeRootFlag } from "../input
 import { GLOBAL_FLAGS, type CliIO, type Command, type CommandContext } from "../context.js";
 import { openEngine, type Engine } from "../../engine.js";
 import { parseCacheFrom, parseCacheTo } from "../cache-flags.js";
+import { materializeNamedContexts } from "../../context/named-context.js";
 import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
@@ -104,7 +105,12 @@ export const buildCommand: Command = {
     { name: "load", type: "boolean", help: "hand the image to the running Docker engine (docker load)" },
     { name: "provenance", type: "string", value: "false", help: "accepted as false (tsbuild writes no attestations yet); other values are refused" },
     { name: "sbom", type: "string", value: "false", help: "accepted as false (tsbuild writes no attestations yet); other values are refused" },
-    { name: "build-context", type: "list", value: "NAME=VALUE", help: "named build contexts: not supported yet (refused with an error)" },
+    {
+      name: "build-context",
+      type: "list",
+      value: "NAME=VALUE",
+      help: "a named context for FROM NAME / COPY --from=NAME (overrides a stage or image of that name): DIR, docker-image://REF, a git or http(s) URL",
+    },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     ...GLOBAL_FLAGS,
@@ -190,10 +196,6 @@ export const buildCommand: Command = {
           hint: `drop the flag or pass --${flag}=false; the image is built without ${flag === "sbom" ? "an SBOM" : "provenance"} attestations`,
         });
     }
-    if (flagList(args, "build-context").length)
-      throw new UsageError("UNSUPPORTED", "--build-context (named build contexts) is not supported yet", {
-        hint: "COPY --from a stage, or build the context into an image first and name it in FROM",
-      });
     const allow = flagList(args, "allow")
       .flatMap((v) => v.split(","))
       .filter((v) => v !== "");
@@ -235,11 +237,19 @@ export const buildCommand: Command = {
     // `-`, a git URL or an http(s) URL: unpacked or fetched into a temporary directory, removed after the build.
     const fetched = spec.kind === "dir" ? undefined : await materializeContext(spec, contextOptions(ctx, engine, fileFlag, progress));
     const inContext = fetched?.dockerfile;
+    let named: Awaited<ReturnType<typeof materializeNamedContexts>> | undefined;
+    try {
+      named = await materializeNamedContexts(flagList(args, "build-context"), ctx.io.cwd, contextOptions(ctx, engine, undefined, progress));
+    } catch (e) {
+      await fetched?.release();
+      throw e;
+    }
     // Everything after flag parsing (caches, the store lock, push, metadata, outputs) is the library's buildImage.
     // The view closes also when the build fails: the terminal view then prints its summary (the failed step's log
     // block) and stops redrawing before the error is printed below it.
     const result = await buildImage(engine, {
       contextDir: fetched?.contextDir ?? contextDir,
+      ...(named.contexts.size ? { namedContexts: named.contexts } : {}),
       ...(fetched ? { temporaryContext: true, contextOrigin: fetched.origin } : {}),
       ...(stdinDockerfile !== undefined
         ? { dockerfileText: stdinDockerfile, dockerfileDisplayName: "<stdin>" }
@@ -283,6 +293,7 @@ export const buildCommand: Command = {
       // The view is closed also when the build fails, so the error is printed below its last frame.
       await progress.close();
       await fetched?.release();
+      await named?.release();
     });
     // Several platforms: the image is the index (buildx prints its digest).
     const id = result.platforms ? result.manifest.digest : result.config;

@@ -1,0 +1,78 @@
+// `--build-context NAME=VALUE` (buildx): what VALUE names — a local directory, `docker-image://REF`, or a git/http(s)
+// URL fetched like a remote build context — turned into what the build reads: a directory or an image reference.
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import { parseReference } from "../image/reference.js";
+import { parseContextSpec } from "./context-spec.js";
+import { materializeContext, type MaterializeOptions } from "./materialize-context.js";
+
+/** A named context once fetched: a directory, or an image reference standing for the name. */
+export type NamedContext = { kind: "dir"; path: string } | { kind: "image"; ref: string };
+
+type Parsed = { name: string } & ({ kind: "image"; ref: string } | { kind: "dir"; path: string } | { kind: "remote"; value: string });
+
+export function parseNamedContext(flag: string, cwd: string): Parsed {
+  const eq = flag.indexOf("=");
+  const name = eq > 0 ? flag.slice(0, eq).trim() : "";
+  const value = eq > 0 ? flag.slice(eq + 1).trim() : "";
+  if (!name || !value)
+    throw new UsageError("BAD_FLAG_VALUE", `--build-context ${JSON.stringify(flag)}: expected NAME=VALUE`, {
+      hint: "e.g. --build-context deps=./vendor or --build-context alpine=docker-image://alpine:3.20",
+    });
+  if (/^docker-image:\/\//i.test(value)) {
+    const ref = value.replace(/^docker-image:\/\//i, "");
+    try {
+      parseReference(ref);
+    } catch (e) {
+      throw new UsageError("BAD_FLAG_VALUE", `--build-context ${name}: ${JSON.stringify(ref)} is not an image reference`, { cause: e });
+    }
+    return { name, kind: "image", ref };
+  }
+  if (/^oci-layout:\/\//i.test(value))
+    throw new UsageError("UNSUPPORTED", `--build-context ${name}=oci-layout://…: OCI layout contexts are not supported yet`, {
+      hint: "load it first (`tsbuild load -i layout.tar`) and pass docker-image://NAME",
+    });
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith("git@")) return { name, kind: "remote", value };
+  return { name, kind: "dir", path: resolve(cwd, value) };
+}
+
+/** Parses and fetches every --build-context; `release` removes what was fetched (call it in a finally). */
+export async function materializeNamedContexts(
+  flags: readonly string[],
+  cwd: string,
+  opts: Omit<MaterializeOptions, "dockerfileFlag" | "stdin">,
+): Promise<{ contexts: Map<string, NamedContext>; release(): Promise<void> }> {
+  const contexts = new Map<string, NamedContext>();
+  const releases: (() => Promise<void>)[] = [];
+  const release = async () => {
+    for (const r of releases.reverse()) await r().catch(() => undefined);
+  };
+  try {
+    for (const flag of flags) {
+      const p = parseNamedContext(flag, cwd);
+      if (contexts.has(p.name.toLowerCase())) throw new UsageError("BAD_FLAG_VALUE", `--build-context ${p.name} is given twice`);
+      if (p.kind === "image") contexts.set(p.name.toLowerCase(), { kind: "image", ref: p.ref });
+      else if (p.kind === "dir") {
+        const st = await stat(p.path).catch(() => undefined);
+        if (!st?.isDirectory())
+          throw new UsageError("BAD_FLAG_VALUE", `--build-context ${p.name}=${flag.slice(flag.indexOf("=") + 1)}: ${p.path} is not a directory`, {
+            hint: "a named context is a directory, docker-image://REF, a git URL or an http(s) URL of a tar",
+          });
+        contexts.set(p.name.toLowerCase(), { kind: "dir", path: p.path });
+      } else {
+        const spec = parseContextSpec(p.value);
+        if (spec.kind === "dir" || spec.kind === "stdin")
+          throw new UsageError("BAD_FLAG_VALUE", `--build-context ${p.name}: ${p.value} is not a URL tsbuild can fetch`);
+        // Fetched like a remote build context; its Dockerfile, if any, is not used.
+        const fetched = await materializeContext(spec, opts);
+        releases.push(() => fetched.release());
+        contexts.set(p.name.toLowerCase(), { kind: "dir", path: fetched.contextDir });
+      }
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  return { contexts, release };
+}

@@ -1,0 +1,106 @@
+// --build-context NAME=VALUE (buildx): a directory for COPY --from=NAME and RUN --mount from=NAME, docker-image://REF
+// for FROM NAME, either overriding a stage or image of the same name; errors for bad values.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir, tsbuild } from "../helpers/cli.js";
+import { storeWithBusybox } from "../helpers/busybox-image.js";
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let root: string;
+const r = (args: string[]) => tsbuild([...args, "--root", root]);
+
+beforeAll(async () => {
+  dir = await tempDir("build-context-");
+  root = join(dir.path, "store");
+  await storeWithBusybox(root);
+});
+afterAll(async () => {
+  await dir?.cleanup();
+});
+
+async function project(name: string, dockerfile: string, files: Record<string, string> = {}): Promise<string> {
+  const p = join(dir.path, name);
+  await mkdir(p, { recursive: true });
+  await writeFile(join(p, "Dockerfile"), dockerfile);
+  for (const [f, c] of Object.entries(files)) {
+    await mkdir(join(p, f, ".."), { recursive: true });
+    await writeFile(join(p, f), c);
+  }
+  return p;
+}
+
+describe("--build-context", () => {
+  it("a directory serves COPY --from=NAME and RUN --mount from=NAME, keyed by its content, without the main .dockerignore", async () => {
+    const deps = await project("deps", "", { "lib/a.txt": "a1\n", "skip.txt": "kept\n" });
+    const ctx = await project(
+      "app1",
+      "FROM busybox:local\nCOPY --from=deps /lib /lib2\nCOPY --from=deps skip.txt /\nRUN --mount=from=deps,target=/d cat /d/lib/a.txt > /seen\n",
+      { ".dockerignore": "skip.txt\n" },
+    );
+    const out = join(dir.path, "out1");
+    const b = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "lib2/a.txt"), "utf8")).toBe("a1\n");
+    expect(await readFile(join(out, "skip.txt"), "utf8")).toBe("kept\n");
+    expect(await readFile(join(out, "seen"), "utf8")).toBe("a1\n");
+    const again = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, ctx]);
+    expect(again.stderr.match(/CACHED/g)?.length).toBe(3);
+    await writeFile(join(deps, "lib/a.txt"), "a2\n");
+    const changed = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, "-o", `type=local,dest=${out}-2`, ctx]);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(await readFile(join(`${out}-2`, "seen"), "utf8")).toBe("a2\n");
+  });
+
+  it("overrides a stage of the same name (buildx: the stage is overwritten)", async () => {
+    const alt = await project("alt", "", { who: "context\n" });
+    const ctx = await project("app2", "FROM busybox:local AS deps\nRUN echo stage > /who\nFROM busybox:local\nCOPY --from=deps /who /who\n");
+    const out = join(dir.path, "out2");
+    const b = await r(["build", "--progress", "plain", "--build-context", `deps=${alt}`, "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "who"), "utf8")).toBe("context\n");
+    // The overridden stage is not built.
+    expect(b.stderr).not.toContain("RUN echo stage");
+  });
+
+  it("docker-image://REF stands for FROM NAME and COPY --from=NAME", async () => {
+    const ctx = await project("app3", "FROM base\nCOPY --from=tools /bin/busybox /tools-busybox\nRUN test -x /tools-busybox && echo ok > /ok\n");
+    const out = join(dir.path, "out3");
+    const b = await r([
+      "build",
+      "--build-context",
+      "base=docker-image://busybox:local",
+      "--build-context",
+      "tools=docker-image://busybox:local",
+      "-o",
+      `type=local,dest=${out}`,
+      ctx,
+    ]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "ok"), "utf8")).toBe("ok\n");
+  });
+
+  it("bad values are clear errors before the build", async () => {
+    const ctx = await project("app4", "FROM busybox:local\n");
+    for (const [value, re] of [
+      ["noequals", /--build-context "noequals": expected NAME=VALUE \[BAD_FLAG_VALUE\]/],
+      [`x=${join(dir.path, "missing")}`, /--build-context x=.*missing is not a directory \[BAD_FLAG_VALUE\]/],
+      ["x=docker-image://Bad:Ref", /is not an image reference \[BAD_FLAG_VALUE\]/],
+      ["x=oci-layout:///tmp/l", /OCI layout contexts are not supported yet \[UNSUPPORTED\]/],
+      ["x=ftp://host/x.tar", /cannot fetch ftp:\/\/ URLs \[BAD_CONTEXT\]/],
+    ] as const) {
+      const b = await r(["build", "--build-context", value, ctx]);
+      expect(b.code, b.stderr).not.toBe(0);
+      expect(b.stderr).toMatch(re);
+      expect(b.stderr).not.toMatch(/this is a bug/);
+    }
+  });
+
+  it("FROM a directory context is refused clearly (COPY --from works)", async () => {
+    const deps = await project("deps5", "", { f: "x" });
+    const ctx = await project("app5", "FROM deps\n");
+    const b = await r(["build", "--build-context", `deps=${deps}`, ctx]);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/FROM deps: a stage FROM a local --build-context directory is not supported yet \[UNSUPPORTED\]/);
+  });
+});
