@@ -35,7 +35,7 @@ try {
     }
     const ctx = join(work, name);
     mkdirSync(ctx);
-    if (existsSync(join(dir, "context"))) cpSync(join(dir, "context"), ctx, { recursive: true });
+    if (existsSync(join(dir, "context"))) cpSync(join(dir, "context"), ctx, { recursive: true, verbatimSymlinks: true });
     if (existsSync(join(dir, "context-modes")))
       for (const line of readFileSync(join(dir, "context-modes"), "utf8").split("\n").filter(Boolean)) {
         const [mode, path] = line.split(/\s+/);

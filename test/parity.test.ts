@@ -66,7 +66,7 @@ describe("BuildKit parity corpus", () => {
       const id = `${name}${executor ? `-${executor}` : ""}`;
       const ctx = join(dir.path, `ctx-${id}`);
       await mkdir(ctx);
-      if (existsSync(join(src, "context"))) await cp(join(src, "context"), ctx, { recursive: true });
+      if (existsSync(join(src, "context"))) await cp(join(src, "context"), ctx, { recursive: true, verbatimSymlinks: true });
       for (const line of await lines(join(src, "context-modes"))) {
         const [mode, path] = line.split(/\s+/) as [string, string];
         await chmod(join(ctx, path), parseInt(mode, 8));

@@ -115,7 +115,20 @@ export function proxyEnv(buildArgs: ReadonlyMap<string, string>): string[] {
 
 export async function executeRun(state: StageState, input: RunInstructionInput, ctx: RunContext): Promise<LayerEntry[]> {
   const { argv, script } = runArgv(state, input);
-  const user = state.config.config.User ? await lookupUser(ctx.rootfs, state.config.config.User) : { uid: 0, gid: 0 };
+  // No USER: root, whose HOME still comes from /etc/passwd (runc's rule), with no supplementary groups (BuildKit).
+  const user = state.config.config.User
+    ? await lookupUser(ctx.rootfs, state.config.config.User)
+    : {
+        uid: 0,
+        gid: 0,
+        ...(await lookupUser(ctx.rootfs, "0").then(
+          (u) => (u.home ? { home: u.home } : {}),
+          () => ({}),
+        )),
+      };
+  const env = [...runEnv(state, input.extraEnv), ...(input.secretEnv ?? [])];
+  // HOME as runc sets it when the image's ENV has none: the user's passwd home, else "/" (crun left it empty).
+  if (!env.some((e) => envKey(e) === "HOME")) env.push(`HOME=${user.home ?? "/"}`);
   const extraMounts: BindMount[] = [...(input.mounts ?? [])];
   await mkdir(ctx.scratch, { recursive: true });
   const snapDir = join(ctx.scratch, "snap");
@@ -128,7 +141,7 @@ export async function executeRun(state: StageState, input: RunInstructionInput, 
   }
   const spec: ProcessSpec = {
     args: argv,
-    env: [...runEnv(state, input.extraEnv), ...(input.secretEnv ?? [])],
+    env,
     cwd: state.config.config.WorkingDir || "/",
     uid: user.uid,
     gid: user.gid,
