@@ -4,7 +4,7 @@
 // busybox base tsbuild's tests use, and writes expected.txt (the image's /report) and history.txt (created_by,
 // newest first, the base's own entries left out). Never run by the tests: they compare tsbuild with these files.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { cpSync, existsSync, linkSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -40,6 +40,12 @@ try {
       for (const line of readFileSync(join(dir, "context-modes"), "utf8").split("\n").filter(Boolean)) {
         const [mode, path] = line.split(/\s+/);
         chmodSync(join(ctx, path), parseInt(mode, 8));
+      }
+    // `TARGET LINKNAME` lines: hard links git cannot keep, made in the copy of the context.
+    if (existsSync(join(dir, "context-links")))
+      for (const line of readFileSync(join(dir, "context-links"), "utf8").split("\n").filter(Boolean)) {
+        const [target, name] = line.split(/\s+/);
+        linkSync(join(ctx, target), join(ctx, name));
       }
     const dockerfile = join(work, `${name}.Dockerfile`);
     writeFileSync(dockerfile, readFileSync(join(dir, "Dockerfile"), "utf8").replace(/^(FROM\s+)busybox:local\b/gim, `$1${BASE}`));

@@ -1,6 +1,6 @@
 // The BuildKit parity corpus (fixtures/parity, recorded from BuildKit by scripts/parity-record.mjs): every case is
 // built by tsbuild on the same busybox base, and the image's /report and its history must be what BuildKit produced.
-import { chmod, cp, mkdir, readFile, readdir } from "node:fs/promises";
+import { chmod, cp, link, mkdir, readFile, readdir } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -70,6 +70,11 @@ describe("BuildKit parity corpus", () => {
       for (const line of await lines(join(src, "context-modes"))) {
         const [mode, path] = line.split(/\s+/) as [string, string];
         await chmod(join(ctx, path), parseInt(mode, 8));
+      }
+      // `TARGET LINKNAME` lines: hard links git cannot keep.
+      for (const line of await lines(join(src, "context-links"))) {
+        const [target, name] = line.split(/\s+/) as [string, string];
+        await link(join(ctx, target), join(ctx, name));
       }
       const buildArgs = (await lines(join(src, "build-args"))).flatMap((a) => ["--build-arg", a]);
       const out = join(dir.path, `out-${id}`);

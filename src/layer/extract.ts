@@ -304,6 +304,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         throw new ArchiveError(
           "HARDLINK_TARGET_MISSING",
           `layer entry ${JSON.stringify(h.name)} links to ${JSON.stringify(e.linkname)}, which does not exist in the rootfs`,
+          { hint: "a hard-link member must name a file that comes earlier in the same tar (or, in an image layer, in the layers below it)" },
         );
       if (lst.isDirectory())
         throw new ArchiveError("HARDLINK_TO_DIRECTORY", `layer entry ${JSON.stringify(h.name)} is a hardlink to the directory ${JSON.stringify(e.linkname)}`);

@@ -66,8 +66,10 @@ function headerOf(e: LayerEntry): TarHeaders {
     gid: e.gid,
     // Whole seconds: sub-second times would make the tar depend on filesystem timestamp precision.
     mtime: new Date(Math.max(0, Math.floor(e.mtime)) * 1000),
-    uname: "",
-    gname: "",
+    // BuildKit's writers (containerd's changeWriter, moby's tarAppender in Docker 20.10) name owners from the build
+    // host's user database; only uid/gid 0 is "root" on every host, so other ids stay unnamed (never this machine's).
+    uname: e.uid === 0 ? "root" : "",
+    gname: e.gid === 0 ? "root" : "",
     size: e.type === "file" ? (e.size ?? 0) : 0,
   };
   if (e.uid > MAX_OCTAL_ID) pax["uid"] = String(e.uid);

@@ -7,6 +7,7 @@ import {
   copyFileSync,
   createReadStream,
   lchownSync,
+  linkSync,
   lstatSync,
   lutimesSync,
   readFileSync,
@@ -16,7 +17,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -136,6 +137,8 @@ interface SourceItem {
   walkBase: string;
   /** A fetched ADD source: not from the context (no ledger), owned by root or --chown. */
   remote?: RemoteItem;
+  /** Index of the source argument it came from (a glob gives several items of one source). */
+  source?: number;
 }
 
 const FILE_COPY_CONCURRENCY = 32;
@@ -214,6 +217,20 @@ function validTarHeader(h: Buffer): boolean {
   return parseInt(field, 8) === sum;
 }
 
+/** The first copy of a multiply-linked source file in the current source: later names of its inode link to it. */
+interface LinkSource {
+  /** Where the first name was copied to. */
+  target: string;
+  /** Settles when that copy is on disk (undefined: already is). */
+  done: Promise<void> | undefined;
+  /** Context copies: the content hash the cache key saw for the first name (a later name must have seen the same). */
+  content?: string;
+}
+
+function inodeKey(stat: Stats): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
 /** Mutation state of one step: what was written, and the pre-step metadata of existing parents. */
 class Session {
   readonly entries = new Map<string, LayerEntry>();
@@ -224,6 +241,13 @@ class Session {
   private readonly limit = pLimit(FILE_COPY_CONCURRENCY);
   private readonly processIds = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   private pending: Promise<void>[] = [];
+  /**
+   * Hard links of the source being copied, by source inode. BuildKit (fsutil's copier) keeps links within one
+   * source argument, so this is reset per source: `COPY a b /d/` of two names of one inode gives two files.
+   */
+  private linkSources = new Map<string, LinkSource>();
+  /** Targets of copied files whose source had more than one link: finish() turns names of one inode into link entries. */
+  private readonly multiLinked = new Set<string>();
 
   constructor(
     readonly rootfs: string,
@@ -304,6 +328,54 @@ class Session {
     return undefined;
   }
 
+  /** Starts a new source argument: hard links are kept only between names copied from the same one. */
+  beginSource(): void {
+    this.linkSources = new Map();
+  }
+
+  /**
+   * For a regular file with more than one link: the earlier copy of the same inode in this source, if any (the
+   * file is then linked to it, not copied). Otherwise notes `target` as that inode's first copy once `done` settles.
+   */
+  private firstLink(stat: Stats, target: string): LinkSource | undefined {
+    if (stat.nlink < 2) return undefined;
+    this.multiLinked.add(target);
+    const first = this.linkSources.get(inodeKey(stat));
+    return first && first.target !== target ? first : undefined;
+  }
+
+  private noteFirstLink(stat: Stats, target: string, done: Promise<void> | undefined, content?: string): void {
+    if (stat.nlink < 2) return;
+    const src: LinkSource = { target, done };
+    if (content !== undefined) src.content = content;
+    this.linkSources.set(inodeKey(stat), src);
+  }
+
+  /** A further name of an inode already copied in this source: a hard link to that copy, sharing its owner, mode and time. */
+  private linkTo(first: LinkSource, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
+    if (policy.ledger && rel !== undefined) {
+      const keyed = keyedAs(policy.ledger, rel, stat, this.range);
+      // Both names were one inode when walked; the key must have read the same bytes through both.
+      if (first.content !== undefined && keyed.content !== first.content) throw contextChanged(rel, this.range);
+    }
+    const firstEntry = this.entries.get(first.target);
+    if (!firstEntry) throw new Error(`internal: hard link source ${first.target} has no entry`);
+    this.entries.set(target, { ...firstEntry, path: this.rel(target), source: target });
+    this.before.delete(target);
+    if (first.done === undefined) {
+      this.clearFileTargetSync(target);
+      linkSync(first.target, target);
+      return undefined;
+    }
+    const done = first.done;
+    return this.schedule(async () => {
+      // The first copy's own failure is reported by its task; linking to nothing would only repeat it.
+      await done.catch(() => undefined);
+      await this.clearFileTarget(target);
+      await link(first.target, target);
+    });
+  }
+
   async flush(): Promise<void> {
     const p = this.pending;
     this.pending = [];
@@ -336,8 +408,10 @@ class Session {
     return { owner, perm, mode, mtime: this.mtimeOf(stat), isNew, needChown };
   }
 
-  /** Copies a regular file (hardlinks become plain files). Parents must exist. `rel`: its context path, for `policy.ledger`. */
+  /** Copies a regular file, or links it to an earlier copy of its inode from the same source. Parents must exist. `rel`: its context path, for `policy.ledger`. */
   copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
+    const first = this.firstLink(stat, target);
+    if (first) return this.linkTo(first, stat, target, policy, rel);
     if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
     const { owner, perm, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
     // copyFile gives the new file the source's mode; chown then clears setuid/setgid.
@@ -352,10 +426,11 @@ class Session {
       if (needChown) chownSync(target, owner.uid, owner.gid);
       if (needChmod) chmodSync(target, mode);
       utimesSync(target, mtime, mtime);
+      this.noteFirstLink(stat, target, undefined);
       this.copied(stat.size);
       return undefined;
     }
-    return this.schedule(async () => {
+    return this.scheduleFirst(stat, target, undefined, async () => {
       if (!isNew) await this.clearFileTarget(target);
       await copyFile(src, target);
       if (needChown) await chown(target, owner.uid, owner.gid);
@@ -386,10 +461,11 @@ class Session {
       if (needChown) chownSync(target, owner.uid, owner.gid);
       chmodSync(target, mode);
       utimesSync(target, mtime, mtime);
+      this.noteFirstLink(stat, target, undefined, keyed.content);
       this.copied(data.length);
       return undefined;
     }
-    return this.schedule(async () => {
+    return this.scheduleFirst(stat, target, keyed.content, async () => {
       if (!isNew) await this.clearFileTarget(target);
       const h = hasher.stream();
       let size = 0;
@@ -412,6 +488,16 @@ class Session {
       await utimes(target, mtime, mtime);
       this.copied(size);
     });
+  }
+
+  /** schedule() for a file copy that later names of its inode may link to once it is done. */
+  private scheduleFirst(stat: Stats, target: string, content: string | undefined, task: () => Promise<void>): Promise<void> | undefined {
+    if (stat.nlink < 2) return this.schedule(task);
+    const done = this.limit(task);
+    this.pending.push(done);
+    this.noteFirstLink(stat, target, done, content);
+    if (this.pending.length >= 256) return this.flush();
+    return undefined;
   }
 
   clearFileTargetSync(target: string): void {
@@ -526,6 +612,38 @@ class Session {
     await this.flush();
   }
 
+  /**
+   * Names of one inode written by this step become one file entry (the bytewise-first path, which a sorted tar writes
+   * first) and hard-link entries to it (typeflag '1', size 0), as BuildKit's tar writers do. Grouped by the inode
+   * on disk, so a name overwritten later in the step is not taken for a link.
+   */
+  private markHardLinks(): void {
+    const groups = new Map<string, { size: number; entries: LayerEntry[] }>();
+    for (const abs of this.multiLinked) {
+      const e = this.entries.get(abs);
+      if (e?.type !== "file") continue;
+      const st = lstatSync(abs);
+      if (!st.isFile() || st.nlink < 2) continue;
+      const key = inodeKey(st);
+      const group = groups.get(key) ?? { size: st.size, entries: [] };
+      group.entries.push(e);
+      groups.set(key, group);
+    }
+    for (const { size, entries: group } of groups.values()) {
+      if (group.length < 2) continue;
+      group.sort((a, b) => bytewise(a.path, b.path));
+      const [head, ...rest] = group as [LayerEntry, ...LayerEntry[]];
+      // The bytes on disk are the checked copy's: every name of the inode shows them.
+      head.size = size;
+      for (const e of rest) {
+        e.type = "hardlink";
+        e.linkname = head.path;
+        delete e.size;
+        delete e.source;
+      }
+    }
+  }
+
   /** Applies directory metadata after all writes (children bump mtimes; a 0555 dir would block them), deepest first. */
   async finish(): Promise<LayerEntry[]> {
     await this.flush();
@@ -541,10 +659,15 @@ class Session {
       const b = this.before.get(abs) as { atime: Date; mtime: Date };
       await utimes(abs, b.atime, b.mtime);
     }
+    this.markHardLinks();
     const out = [...this.entries.values(), ...[...this.before.values()].map((b) => b.entry)];
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return out;
   }
+}
+
+function bytewise(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 function destIsDirSyntax(dest: string): boolean {
@@ -554,13 +677,21 @@ function destIsDirSyntax(dest: string): boolean {
 async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; preserveOwner: boolean }> {
   const items: SourceItem[] = [];
   const from = opts.from;
-  for (const src of opts.sources) {
+  for (const [index, src] of opts.sources.entries()) {
     throwIfAborted(opts.signal);
     const remote = opts.isAdd ? opts.remote?.get(src) : undefined;
     if (remote) {
       const abs = remote.kind === "file" ? remote.path : remote.dir;
       const name = remote.kind === "file" ? remote.name : path.basename(abs);
-      items.push({ name, abs, stat: await lstat(abs), walkBase: "", walk: () => walkTree(abs, "", opts.signal ? { signal: opts.signal } : {}), remote });
+      items.push({
+        name,
+        abs,
+        stat: await lstat(abs),
+        walkBase: "",
+        walk: () => walkTree(abs, "", opts.signal ? { signal: opts.signal } : {}),
+        remote,
+        source: index,
+      });
       continue;
     }
     if (URL_SOURCE.test(src)) {
@@ -578,7 +709,7 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
       const ctx = from.context;
       for (const m of await ctx.resolveSources(sel.source, opts.range)) {
         const walk = () => requireSome(ctx.walk(m.resolved, opts.signal, undefined, sel.filter), src, sel.required, "the build context", opts.range);
-        items.push({ name: path.posix.basename(m.path), abs: m.abs, stat: m.stat, walkBase: m.resolved, walk });
+        items.push({ name: path.posix.basename(m.path), abs: m.abs, stat: m.stat, walkBase: m.resolved, walk, source: index });
       }
     } else {
       const root = path.resolve(from.dir);
@@ -595,6 +726,7 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
           abs: m.abs,
           stat: m.stat,
           walkBase: m.resolved,
+          source: index,
           walk: () =>
             requireSome(
               walkTree(root, m.resolved, {
@@ -649,8 +781,12 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   // Context copies are checked against what their cache key read.
   if (opts.from.kind === "context" && opts.from.keyed) policy.ledger = opts.from.keyed;
 
+  let lastSource: number | undefined = -1;
   for (const item of items) {
     throwIfAborted(opts.signal);
+    // As BuildKit's copier: hard links are kept among the names one source argument copies (a glob's matches included).
+    if (item.source !== lastSource) session.beginSource();
+    lastSource = item.source;
     const itemPolicy = item.remote ? remotePolicy : policy;
     // BuildKit unpacks local archives unless --unpack=false, remote ones only with --unpack=true.
     const unpack = item.remote ? item.remote.kind === "file" && item.remote.unpack : opts.isAdd && opts.unpack !== false;

@@ -90,7 +90,7 @@ describe("writeLayerTar", () => {
     expect(sortEntries([e("a/b"), e("a-b"), e("a"), e("B"), e("é"), e("z")]).map((x) => x.path)).toEqual(["B", "a", "a-b", "a/b", "z", "é"]);
   });
 
-  it("writes headers from the entry: dir slash, empty uname/gname, links, devices, xattrs, long names, big ids", async () => {
+  it("writes headers from the entry: dir slash, uname/gname root only for id 0 (as BuildKit), links, devices, xattrs, long names, big ids", async () => {
     const long = `${"d".repeat(120)}/${"f".repeat(150)}`;
     await writeFile(join(dir, "x"), "x");
     const entries: LayerEntry[] = [
@@ -126,9 +126,13 @@ describe("writeLayerTar", () => {
       "usr/empty",
     ]);
     for (const h of headers) {
-      expect(h.uname).toBe("");
-      expect(h.gname).toBe("");
+      const e = entries.find((x) => h.name.replace(/\/$/, "") === x.path);
+      if (!e) continue;
+      expect(h.uname).toBe(e.uid === 0 ? "root" : "");
+      expect(h.gname).toBe(e.gid === 0 ? "root" : "");
     }
+    expect(by.get("dev/sda")).toMatchObject({ uname: "root", gname: "" });
+    expect(by.get(long)).toMatchObject({ uname: "", gname: "" });
     expect(by.get("usr/bin/hello")).toMatchObject({ type: "file", mode: 0o4755, size: 12 });
     expect(by.get("usr/bin/hello")?.mtime?.getTime()).toBe(1000_000);
     expect(by.get("usr/bin/hi")).toMatchObject({ type: "symlink", linkname: "hello" });
