@@ -68,6 +68,19 @@ async function accessible(path: string, mode: number): Promise<boolean> {
   );
 }
 
+/** Why a device node cannot be used, with its fix; undefined when it can. */
+async function deviceProblem(node: string, module: string): Promise<{ why: string; fix: string } | undefined> {
+  if (await accessible(node, constants.R_OK | constants.W_OK)) return undefined;
+  if (
+    !(await stat(node).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return { why: `${node} is missing`, fix: `modprobe ${module}` };
+  return { why: `${node} is not readable and writable by this user`, fix: `chmod 0666 ${node} (as root)` };
+}
+
 /** The RUN sandbox `--executor auto` picks (select-executor's own choice), and the others installed. */
 export async function checkRuntime(path: string): Promise<DoctorCheck> {
   const picked = await findRuntime("auto", path);
@@ -104,8 +117,8 @@ export async function checkNetwork(path: string, devRoot = "/dev"): Promise<Doct
       "apt-get install -y slirp4netns",
     );
   const tun = join(devRoot, "net/tun");
-  if (!(await accessible(tun, constants.R_OK | constants.W_OK)))
-    return check("network", title, "warning", `${tun} is missing or not accessible: slirp4netns cannot make RUN's network`, "modprobe tun");
+  const bad = await deviceProblem(tun, "tun");
+  if (bad) return check("network", title, "warning", `${bad.why}: slirp4netns cannot make RUN's default network`, bad.fix);
   return check("network", title, "ok", `slirp4netns (${tool}) and ${tun}`);
 }
 
@@ -253,8 +266,8 @@ export async function checkFuseOverlayfs(path: string, devRoot = "/dev"): Promis
       "apt-get install -y fuse-overlayfs",
     );
   const fuse = join(devRoot, "fuse");
-  if (!(await accessible(fuse, constants.R_OK | constants.W_OK)))
-    return check("fuse-overlayfs", title, "warning", `${tool} found, but ${fuse} is missing or not accessible`, "modprobe fuse");
+  const bad = await deviceProblem(fuse, "fuse");
+  if (bad) return check("fuse-overlayfs", title, "warning", `${tool} found, but ${bad.why}`, bad.fix);
   return check("fuse-overlayfs", title, "ok", `${tool} and ${fuse}`);
 }
 
