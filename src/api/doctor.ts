@@ -151,7 +151,10 @@ export async function checkUserNamespaces(procRoot: string, uid: number, probe: 
       : check("userns", title, "missing", `${blocked.why}: a rootless build needs them`, blocked.fix);
   }
   if (uid !== 0 && probe) {
-    const r = await runQuiet("unshare", ["-r", "true"]);
+    // node itself as the command: it is there whatever PATH holds.
+    const r = await runQuiet("unshare", ["-r", process.execPath, "-e", ""]);
+    if (r.spawnError === "ENOENT")
+      return check("userns", title, "warning", "cannot try one: unshare is not on PATH (the files in /proc/sys allow them)", "apt-get install -y util-linux");
     if (r.code !== 0) {
       const why = r.stderr.trim().split("\n").pop() || r.spawnError || `exit ${r.code}`;
       return check(
