@@ -16,6 +16,8 @@ import {
   runDoctor,
   subordinateIdCount,
 } from "../../src/api/doctor.js";
+import { requireRunnable } from "../../src/executor/binfmt.js";
+import { selectExecutor } from "../../src/executor/select-executor.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -203,5 +205,22 @@ describe("runDoctor", () => {
     expect(by["idmap"]?.status).toBe("warning");
     expect(by["subids"]?.status).toBe("warning");
     expect(by["cgroups"]).toMatchObject({ status: "warning", detail: expect.stringContaining("no cgroup") });
+  });
+});
+
+describe("build failures point to tsbuild doctor", () => {
+  test("no runtime (NO_RUNTIME) and no emulator (NO_EMULATOR)", async () => {
+    const saved = process.env["PATH"];
+    process.env["PATH"] = await fakePath();
+    try {
+      await expect(selectExecutor("auto")).rejects.toMatchObject({ code: "NO_RUNTIME", hint: expect.stringContaining("tsbuild doctor") });
+    } finally {
+      process.env["PATH"] = saved;
+    }
+    const empty = await mkdtemp(join(dir, "binfmt-"));
+    await writeFile(join(empty, "register"), "");
+    await writeFile(join(empty, "status"), "enabled\n");
+    const foreign = { os: "linux", architecture: process.arch === "s390x" ? "ppc64le" : "s390x" };
+    await expect(requireRunnable([foreign], empty)).rejects.toMatchObject({ code: "NO_EMULATOR", hint: expect.stringContaining("tsbuild doctor") });
   });
 });
