@@ -22,7 +22,7 @@ PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd 
 # What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's
 # script and prlimit, QEMU user emulation for the multi-platform tests (arm64 RUN steps through binfmt_misc), and a
 # private Docker engine for --load (docker.io).
-TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux qemu-user-static docker.io openssh-client)
+TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux qemu-user-static docker.io openssh-client uidmap)
 [ "$with_test" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 
 export DEBIAN_FRONTEND=noninteractive

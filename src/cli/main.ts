@@ -29,6 +29,7 @@ const COMMANDS: Record<string, Loader> = {
   logout: async () => (await import("./commands/registry.js")).logoutCommand,
   run: async () => (await import("./commands/run.js")).runCommand,
   platforms: async () => (await import("./commands/platforms.js")).platformsCommand,
+  doctor: async () => (await import("./commands/doctor.js")).doctorCommand,
 };
 
 // docker's command groups: `tsbuild image ls` is `tsbuild images`, `tsbuild builder prune` is `tsbuild prune`, ...
@@ -76,6 +77,7 @@ Commands:
   logout     Remove stored credentials for a registry
   run        Run a command in a throwaway container of an image (like \`docker run --rm\`)
   platforms  List the platforms this machine can build for (native and emulated)
+  doctor     Check what a build needs on this machine and print the fixes
 
 Docker's command groups work too:
   image ls|list|rm|remove|inspect|history|tag|save|load|pull|push|prune|build

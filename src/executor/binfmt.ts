@@ -166,7 +166,7 @@ export async function requireRunnable(platforms: Platform[], dir = BINFMT_DIR): 
         bad ? `the binfmt_misc handler ${bad.handler.name} is ${bad.why}` : `no binfmt_misc handler for ${q} is registered`
       } (this machine can run: ${can})`,
       {
-        hint: `apt-get install -y qemu-user-static, then register it with the F flag: mount -t binfmt_misc binfmt_misc ${BINFMT_DIR} (if not mounted); cat /usr/lib/binfmt.d/qemu-${q}.conf > ${BINFMT_DIR}/register`,
+        hint: `apt-get install -y qemu-user-static, then register it with the F flag: mount -t binfmt_misc binfmt_misc ${BINFMT_DIR} (if not mounted); cat /usr/lib/binfmt.d/qemu-${q}.conf > ${BINFMT_DIR}/register; \`tsbuild doctor\` lists the emulators found`,
       },
     );
   }

@@ -79,7 +79,8 @@ export async function probeUserNet(): Promise<{ ok: true; tool: string } | { ok:
   return { ok: true, tool };
 }
 
-const NETNS_HINT = "run tsbuild as root (it needs CAP_SYS_ADMIN for network namespaces), or use RUN --network=host";
+const NETNS_HINT =
+  "run tsbuild as root (it needs CAP_SYS_ADMIN for network namespaces), or use RUN --network=host; `tsbuild doctor` checks user namespaces and slirp4netns";
 
 /**
  * A fresh network namespace, held by an fd of ours. A transient `unshare --net` child says when it is inside the new
@@ -152,7 +153,7 @@ async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
   const fail = (detail: string): EnvironmentError =>
     proc.notFound()
       ? new EnvironmentError("NO_SLIRP4NETNS", "RUN's default network needs slirp4netns, which is not on PATH", {
-          hint: `${INSTALL_HINT} (or use RUN --network=host)`,
+          hint: `${INSTALL_HINT} (or use RUN --network=host); \`tsbuild doctor\` checks what else RUN needs`,
         })
       : new EnvironmentError("SLIRP_FAILED", `cannot set up RUN's network: slirp4netns failed: ${detail}`, {
           hint: `check that slirp4netns works here (${INSTALL_HINT}), or use RUN --network=host`,

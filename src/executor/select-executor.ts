@@ -29,20 +29,45 @@ export async function findOnPath(bin: string, path: string = process.env.PATH ??
   return undefined;
 }
 
-export async function selectExecutor(pref: ExecutorPreference = "auto", opts: OciRuntimeOptions = {}): Promise<Executor> {
-  const order: Exclude<ExecutorPreference, "auto">[] = pref === "auto" ? ["crun", "runc", "bwrap"] : [pref];
-  for (const name of order) {
-    if ((await findOnPath(PACKAGE[name].bin)) === undefined) continue;
-    return name === "bwrap"
-      ? bwrapExecutor({ ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
-      : ociRuntimeExecutor(name, opts);
+export type RuntimeName = Exclude<ExecutorPreference, "auto">;
+
+/** The runtimes `pref` may use, in the order tried. */
+export function runtimeOrder(pref: ExecutorPreference = "auto"): RuntimeName[] {
+  return pref === "auto" ? ["crun", "runc", "bwrap"] : [pref];
+}
+
+/** The Debian package that installs a runtime. */
+export function runtimePackage(name: RuntimeName): string {
+  return PACKAGE[name].pkg;
+}
+
+/** The runtime `--executor pref` would use and where it is (undefined: none installed). Also `tsbuild doctor`'s answer. */
+export async function findRuntime(
+  pref: ExecutorPreference = "auto",
+  path: string = process.env.PATH ?? "",
+): Promise<{ name: RuntimeName; bin: string } | undefined> {
+  for (const name of runtimeOrder(pref)) {
+    const bin = await findOnPath(PACKAGE[name].bin, path);
+    if (bin !== undefined) return { name, bin };
   }
-  const install = order.map((n) => PACKAGE[n].pkg).join(" or ");
+  return undefined;
+}
+
+export async function selectExecutor(pref: ExecutorPreference = "auto", opts: OciRuntimeOptions = {}): Promise<Executor> {
+  const found = await findRuntime(pref);
+  if (found) {
+    return found.name === "bwrap"
+      ? bwrapExecutor({ ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
+      : ociRuntimeExecutor(found.name, opts);
+  }
+  const install = runtimeOrder(pref)
+    .map((n) => PACKAGE[n].pkg)
+    .join(" or ");
   throw new EnvironmentError(
     "NO_RUNTIME",
     pref === "auto"
       ? "RUN needs a container runtime: none of crun, runc or bwrap is on PATH; install one with `apt-get install -y crun` (or runc/bubblewrap)"
       : `RUN needs ${PACKAGE[pref].bin}, which is not on PATH: apt-get install -y ${install}`,
-    { hint: `apt-get install -y ${pref === "auto" ? "crun" : install}` },
+    { hint: `apt-get install -y ${pref === "auto" ? "crun" : install}; run \`tsbuild doctor\` to check what else RUN needs here` },
   );
 }

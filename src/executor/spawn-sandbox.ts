@@ -53,7 +53,10 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
       if (timer) clearTimeout(timer);
       reject(
         err.code === "ENOENT"
-          ? new EnvironmentError("NO_RUNTIME", `${opts.command} is not installed`, { cause: err })
+          ? new EnvironmentError("NO_RUNTIME", `${opts.command} is not installed`, {
+              hint: "run `tsbuild doctor` to see which runtime RUN can use here",
+              cause: err,
+            })
           : new EnvironmentError("RUNTIME_FAILED", `cannot start ${opts.command}: ${err.message}`, { cause: err }),
       );
     });

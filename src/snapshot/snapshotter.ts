@@ -8,6 +8,7 @@ import { BuildError } from "../errors.js";
 import { diffTrees, type Change } from "./diff.js";
 import { OverlayUnavailableError } from "./mounts.js";
 import { mountOverlayDirs, overlayChanges, prepareOverlayDirs } from "./overlay.js";
+import { runQuiet } from "../util/run.js";
 
 export type SnapshotterKind = "overlay" | "copy" | "auto";
 
@@ -120,4 +121,39 @@ export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
       }
     },
   };
+}
+
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Whether the overlay snapshotter works in `scratch` (an empty, private dir on the store's filesystem): the same
+ * mount a RUN makes, over an empty lower dir, undone at once. `tsbuild doctor` asks this; "auto" learns it per RUN.
+ */
+export async function probeOverlay(scratch: string): Promise<ProbeResult> {
+  const lower = join(scratch, "lower");
+  await mkdir(lower, { recursive: true });
+  try {
+    const snap = await overlaySnapshot(lower, join(scratch, "snap"));
+    await snap.release();
+    return { ok: true };
+  } catch (e) {
+    if (e instanceof OverlayUnavailableError) return { ok: false, reason: e.message };
+    throw e;
+  } finally {
+    await rm(lower, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Whether overlayfs mounts inside a new user namespace (kernel 5.11+, not blocked by policy), as a rootless RUN would
+ * mount it: `unshare -r -m` and mount(8) in `scratch`.
+ */
+export async function probeUsernsOverlay(scratch: string): Promise<ProbeResult> {
+  const d = { lower: join(scratch, "lower"), upper: join(scratch, "upper"), work: join(scratch, "work"), merged: join(scratch, "merged") };
+  if (/[,:\\]/.test(scratch)) return { ok: false, reason: `cannot use ${scratch} in overlay mount options (contains , : or \\)` };
+  for (const p of Object.values(d)) await mkdir(p, { recursive: true });
+  const script = 'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && umount "$4"';
+  const r = await runQuiet("unshare", ["-r", "-m", "sh", "-c", script, "sh", d.lower, d.upper, d.work, d.merged]);
+  if (r.code === 0) return { ok: true };
+  return { ok: false, reason: r.stderr.trim().split("\n").pop() || (r.spawnError ? `unshare: ${r.spawnError}` : `exit ${r.code}`) };
 }
