@@ -16,7 +16,7 @@ export interface CompressOptions {
   /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
   level?: number;
   signal?: AbortSignal;
-  /** Where to look for pigz and whether it is turned off (TSBUILD_NO_PIGZ=1); default process.env. */
+  /** The tools' environment: PATH to find pigz and zstd, TSBUILD_NO_PIGZ=1 to not use pigz; default process.env. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -52,20 +52,21 @@ export async function compressLayerStream(src: Readable, dest: Writable, opts: C
   if (opts.format === "zstd") {
     // -T≥1 is zstd's multi-threaded mode, whose output is the same for any number of workers (not --single-thread's).
     const args = ["-q", "-c", `-${level}`, ...(level > 19 ? ["--ultra"] : []), `-T${threads}`];
-    return viaTool("zstd", args, "zstd", src, dest, opts.signal);
+    return viaTool("zstd", args, "zstd", src, dest, opts);
   }
   const pigz = findPigz(opts.env);
   if (pigz) {
     // -n: no name or mtime in the header; -b fixed, so the output is the same for every -p.
-    return viaTool(pigz, ["-c", "-n", `-${level}`, "-b", String(PIGZ_BLOCK_KIB), "-p", threads], "pigz", src, dest, opts.signal);
+    return viaTool(pigz, ["-c", "-n", `-${level}`, "-b", String(PIGZ_BLOCK_KIB), "-p", threads], "pigz", src, dest, opts);
   }
   await pipeline(src, createParallelGzip({ level }), dest, opts.signal ? { signal: opts.signal } : {});
 }
 
 /** src → cmd's stdin, its stdout → dest; fails with the tool's stderr when it exits non-zero. */
-function viaTool(cmd: string, args: string[], pkg: string, src: Readable, dest: Writable, signal: AbortSignal | undefined): Promise<void> {
+function viaTool(cmd: string, args: string[], pkg: string, src: Readable, dest: Writable, opts: CompressOptions): Promise<void> {
+  const { signal } = opts;
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
     let stderr = "";
     let failed: unknown;
     const fail = (e: unknown) => {
