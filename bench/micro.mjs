@@ -1,6 +1,7 @@
 // Micro-benchmarks that explain the macro figures, each beside the machine's raw limit measured in the same run:
 // parse speed, context hashing (cold and with the stat cache), COPY/sha256 and layer gzip throughput, per-RUN
-// overhead and export of a ~200 MB image.
+// overhead and export of a ~200 MB image (with and without the export, and the export alone per compression with
+// its cpu/wall parallelism).
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
@@ -8,7 +9,7 @@ import { join } from "node:path";
 import xxhash from "xxhash-wasm";
 import { benchParse } from "./parse.mjs";
 import { writeTree, textContent } from "./fixtures.mjs";
-import { measured, median, run, prng, hasCommand } from "./lib/measure.mjs";
+import { measured, median, run, prng, hasCommand, TIME_BIN } from "./lib/measure.mjs";
 
 function listFiles(dir) {
   const out = [];
@@ -58,6 +59,41 @@ function rawBuffers() {
   const gz = gzipSync(small, { level: 6 });
   const gzipMBs = mbs(small.length, performance.now() - t0);
   return { sha256MBs, gzipMBs, gzipRatio: Number((small.length / gz.length).toFixed(2)) };
+}
+
+/**
+ * Export alone, on an image already in the store: `build -o type=oci,force-compression=true` of a fully cached build,
+ * so every layer is compressed again. Wall time and CPU time (user + sys of tsbuild and the pigz/zstd it waited for,
+ * GNU time) give the throughput and the parallelism (cpu/wall; 2 on two busy cores). Returns null without GNU time.
+ */
+export function exportCompression({ bin, root, dir, tag, bytes, work, runs }) {
+  if (!hasCommand(TIME_BIN)) return null;
+  const variants = [
+    { name: hasCommand("pigz") ? "gzip (pigz)" : "gzip (zlib; pigz missing)", spec: "", env: {} },
+    { name: "gzip (node zlib, TSBUILD_NO_PIGZ=1)", spec: "", env: { TSBUILD_NO_PIGZ: "1" } },
+    { name: "zstd -3", spec: ",compression=zstd", env: {} },
+  ];
+  const out = [];
+  for (const v of variants) {
+    const wall = [];
+    const cpu = [];
+    for (let i = 0; i <= runs; i++) {
+      const dest = join(work, "micro-export-only.tar");
+      const timeFile = join(work, "micro-export-time");
+      const args = ["-f", "%e %U %S", "-o", timeFile, process.execPath, bin, "build", "-q", "--root", root, "-t", tag];
+      args.push("-o", `type=oci,dest=${dest},force-compression=true${v.spec}`, dir);
+      run(TIME_BIN, args, { env: { SOURCE_DATE_EPOCH: "0", ...v.env } });
+      const [e, u, sy] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
+      rmSync(dest, { force: true });
+      if (i > 0) {
+        wall.push(e * 1000);
+        cpu.push((u + sy) * 1000);
+      }
+    }
+    const w = median(wall);
+    out.push({ name: v.name, ms: w, MBs: mbs(bytes, w), parallelism: Number((median(cpu) / w).toFixed(2)) });
+  }
+  return out;
 }
 
 export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick, log }) {
@@ -142,17 +178,7 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   // A ~200 MB image (4 COPY layers of ~50 MB text): cold build with and without `-o type=oci`, each in a new store;
   // the difference is the export (gzip of every layer + writing the tar). Raw: tar -c of the same bytes, node gzip.
   const big = join(work, "micro-big");
-  rmSync(big, { recursive: true, force: true });
-  const next = prng(200);
-  const per50 = 50;
-  for (let p = 1; p <= 4; p++)
-    for (let f = 0; f < per50; f++) {
-      const rel = `big/p${p}/f${f}.txt`;
-      mkdirSync(join(big, `big/p${p}`), { recursive: true });
-      writeFileSync(join(big, rel), textContent(rel, 1 << 20, next));
-    }
-  writeFileSync(join(big, "Dockerfile"), "FROM busybox:local\n" + [1, 2, 3, 4].map((p) => `COPY big/p${p}/ /data/p${p}/`).join("\n") + "\n");
-  const bigBytes = 4 * per50 * (1 << 20);
+  const bigBytes = writeBigFixture(big);
   const bigState = tsbuild.prepare({ name: "micro-big", dir: big });
   const plain = [];
   const exp = [];
@@ -174,6 +200,10 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
       }
     }
   });
+  // The store now holds the built image (the last run exported it): time the export alone, per compression.
+  out.exportOnly = t("200 MB export only", () =>
+    exportCompression({ bin: join(repoDir, "dist/bundle/bin.js"), root: bigState.root, dir: big, tag: bigState.tag, bytes: bigBytes, work, runs: exportRuns }),
+  );
   const coldMs = median(plain);
   const exportMs = median(exp) - coldMs;
   out.export = {
@@ -222,6 +252,11 @@ export function microRows(m) {
       `${ms(m.export.exportMs)} = ${m.export.exportMBs} MB/s`,
       `node gzip -6 ${m.raw.gzipMBs} MB/s per core (ratio ${m.raw.gzipRatio}); tar -c ${m.export.tarMBs} MB/s`,
     ],
+    ...(m.exportOnly ?? []).map((e) => [
+      `export alone, ${e.name} (-o type=oci,force-compression=true)`,
+      `${ms(e.ms)} = ${e.MBs} MB/s, cpu/wall ${e.parallelism}`,
+      `${(e.MBs / m.raw.gzipMBs).toFixed(2)}× one core's node gzip -6 (${m.raw.gzipMBs} MB/s)`,
+    ]),
     ["cold build, fixtures/example (3 stages, COPY + RUN)", ms(m.exampleColdMs), `node -e 0: ${ms(m.nodeStartMs)}`],
     [
       `per-RUN overhead (10 trivial RUNs vs 1)`,
@@ -231,4 +266,51 @@ export function microRows(m) {
     ["sha256 / gzip -6 (node, 64 MB / 32 MB of text)", `${m.raw.sha256MBs} MB/s / ${m.raw.gzipMBs} MB/s`, "raw"],
   ];
   return rows;
+}
+
+/** The ~200 MB fixture of the export rows: 4 directories of 50 text files of 1 MiB. Returns its byte count. */
+function writeBigFixture(big) {
+  rmSync(big, { recursive: true, force: true });
+  const next = prng(200);
+  for (let p = 1; p <= 4; p++)
+    for (let f = 0; f < 50; f++) {
+      mkdirSync(join(big, `big/p${p}`), { recursive: true });
+      writeFileSync(join(big, `big/p${p}/f${f}.txt`), textContent(`big/p${p}/f${f}.txt`, 1 << 20, next));
+    }
+  writeFileSync(join(big, "Dockerfile"), "FROM busybox:local\n" + [1, 2, 3, 4].map((p) => `COPY big/p${p}/ /data/p${p}/`).join("\n") + "\n");
+  return 4 * 50 * (1 << 20);
+}
+
+// `node bench/micro.mjs --export-only [--runs N]`: just the export-alone rows (needs `npm run build` first), for
+// measuring compression without the whole bench.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href && process.argv.includes("--export-only")) {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { dirname } = await import("node:path");
+  const repo = join(dirname(new URL(import.meta.url).pathname), "..");
+  const runsArg = process.argv.indexOf("--runs");
+  const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 1;
+  const work = mkdtempSync(join(tmpdir(), "tsbuild-micro-export-"));
+  try {
+    const bin = join(repo, "dist/bundle/bin.js");
+    const base = join(work, "busybox.tar");
+    run(join(repo, "scripts/make-busybox-base.sh"), [base, "busybox:local"]);
+    const root = join(work, "store");
+    run(process.execPath, [bin, "load", "-q", "-i", base, "--root", root]);
+    const big = join(work, "big");
+    const bytes = writeBigFixture(big);
+    run(process.execPath, [bin, "build", "-q", "--root", root, "-t", "micro-big:latest", big], { env: { SOURCE_DATE_EPOCH: "0" } });
+    const raw = rawBuffers();
+    const rows = exportCompression({ bin, root, dir: big, tag: "micro-big:latest", bytes, work, runs }) ?? [];
+    console.log(
+      `node gzip -6 on one core: ${raw.gzipMBs} MB/s; load average ${(await import("node:os"))
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+    );
+    for (const r of rows)
+      console.log(`${r.name}: ${Math.round(r.ms)} ms = ${r.MBs} MB/s, cpu/wall ${r.parallelism}, ${(r.MBs / raw.gzipMBs).toFixed(2)}× one core`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

@@ -17,8 +17,10 @@ for a in "$@"; do
 done
 
 # What a build needs: a RUN sandbox (crun; runc and bubblewrap are the alternatives), RUN's default network
-# (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD, and git for git contexts.
-PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd tar git)
+# (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD (zstd
+# also compresses compression=zstd exports), git for git contexts, and pigz: optional, gzip of exported and pushed
+# layers on every core (without it tsbuild uses node's zlib).
+PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd pigz tar git)
 # What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's
 # script and prlimit, QEMU user emulation for the multi-platform tests (arm64 RUN steps through binfmt_misc), and a
 # private Docker engine for --load (docker.io).

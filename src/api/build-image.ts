@@ -125,8 +125,17 @@ export async function buildImage(engine: Engine, opts: BuildImageOptions): Promi
     const pushed: BuildImageResult["pushed"] = [];
     if (opts.push) {
       const { pushImageLocked } = await import("../registry/push.js");
+      // -o type=image,compression=…: how --push compresses the layers, as buildx's image exporter.
+      const img = outputs.find((o) => o.type === "image" && (o.compression !== undefined || o.compressionLevel !== undefined || o.forceCompression));
+      const compression = img
+        ? {
+            compression: img.compression ?? "gzip",
+            ...(img.compressionLevel !== undefined ? { level: img.compressionLevel } : {}),
+            ...(img.forceCompression ? { force: true } : {}),
+          }
+        : undefined;
       for (const t of result.tags) {
-        const r = await pushImageLocked(engine, t, t, { ...registry, ...(signal ? { signal } : {}), progress });
+        const r = await pushImageLocked(engine, t, t, { ...registry, ...(signal ? { signal } : {}), progress, ...(compression ? { compression } : {}) });
         pushed.push({ name: t, digest: r.digest, size: r.size });
         progress.emit({ kind: "info", message: `pushed ${familiarName(t)}@${r.digest}` });
       }

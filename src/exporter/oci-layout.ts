@@ -1,5 +1,5 @@
 // OCI image layout export (a directory or a tar of one): oci-layout, index.json and blobs/sha256/*. Local layers
-// (uncompressed, digest = diff_id) are gzip-compressed on the way out by default, which rewrites the manifest.
+// (uncompressed, digest = diff_id) are compressed on the way out (gzip by default, or zstd), which rewrites the manifest.
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
 import { configPlatform } from "../image/platform.js";
 import { parseReference } from "../image/reference.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
+import type { LayerCompressionChoice } from "../layer/compression-options.js";
 import { compressedLayer } from "../layer/store-layer.js";
 import type { ContentStore } from "../store/types.js";
 import { openDirWriter, openTarWriter, type LayoutWriter } from "./layout-writer.js";
@@ -18,7 +19,11 @@ import { openDirWriter, openTarWriter, type LayoutWriter } from "./layout-writer
 export interface OciLayoutOptions {
   tar: boolean;
   /** Layer compression in the layout; default gzip. */
-  compression?: "gzip" | "uncompressed";
+  compression?: LayerCompressionChoice["compression"];
+  /** gzip 0-9 / zstd 1-22, for layers compressed now (cached forms are reused unless forceCompression). */
+  compressionLevel?: number;
+  /** Recompress layers even when a cached compressed form exists. */
+  forceCompression?: boolean;
   signal?: AbortSignal;
   /** How error messages name `dest` (e.g. "--output dest"); default "output file" / "output directory". */
   what?: string;
@@ -54,7 +59,7 @@ export function nameAnnotations(name: string | undefined): Record<string, string
 export async function collectImage(
   store: ContentStore,
   desc: Descriptor,
-  compression: "gzip" | "uncompressed",
+  compression: LayerCompressionChoice,
   blobs: Map<Digest, LayoutBlob>,
   signal?: AbortSignal,
 ): Promise<Descriptor> {
@@ -87,10 +92,15 @@ export async function collectImage(
   const layers = await Promise.all(
     manifest.layers.map((l) =>
       limit(async () => {
-        if (compression === "gzip" && isUncompressedLayer(l.mediaType)) {
-          const gz = await compressedLayer(store, l.digest, signal ? { signal } : {});
+        if (compression.compression !== "uncompressed" && isUncompressedLayer(l.mediaType)) {
+          const c = await compressedLayer(store, l.digest, {
+            format: compression.compression,
+            ...(compression.level !== undefined ? { level: compression.level } : {}),
+            ...(compression.force ? { force: true } : {}),
+            ...(signal ? { signal } : {}),
+          });
           rewritten = true;
-          return { ...l, mediaType: MediaType.OciLayerGzip, digest: gz.digest, size: gz.size };
+          return { ...l, mediaType: c.mediaType, digest: c.digest, size: c.size };
         }
         return l;
       }),
@@ -146,7 +156,11 @@ export async function exportOciLayout(
   opts: OciLayoutOptions,
 ): Promise<{ descriptor: Descriptor }> {
   if (images.length === 0) throw new ArchiveError("NOTHING_TO_EXPORT", "no images to export");
-  const compression = opts.compression ?? "gzip";
+  const compression: LayerCompressionChoice = {
+    compression: opts.compression ?? "gzip",
+    ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+    ...(opts.forceCompression ? { force: true } : {}),
+  };
   const blobs = new Map<Digest, LayoutBlob>();
   const entries: Descriptor[] = [];
   for (const img of images) {

@@ -23,7 +23,10 @@ export interface OutputSpec {
   /** Absolute path (file for tar outputs, directory otherwise). */
   dest: string;
   tar: boolean;
-  compression?: "gzip" | "uncompressed";
+  /** oci and image (push) outputs: layer compression (buildx's compression=, compression-level=, force-compression=). */
+  compression?: "gzip" | "zstd" | "uncompressed";
+  compressionLevel?: number;
+  forceCompression?: boolean;
   /** Names for the exported image; default: the build's tags. */
   names?: string[];
   /** oci outputs: annotations of the layout's index.json and of the image's descriptor in it (buildx's --annotation
@@ -74,6 +77,8 @@ export async function exportOutputs(
         ...(out.annotations?.index ? { indexAnnotations: out.annotations.index } : {}),
         tar: out.tar,
         compression: out.compression ?? "gzip",
+        ...(out.compressionLevel !== undefined ? { compressionLevel: out.compressionLevel } : {}),
+        ...(out.forceCompression ? { forceCompression: true } : {}),
         what: outputLabel(out),
         ...(signal ? { signal } : {}),
         ...(out.stream ? { stream: out.stream } : {}),

@@ -10,7 +10,9 @@ export interface ParallelGzipOptions {
   level?: number;
   /** Bytes per gzip member (default 4 MiB); part of the output format, so keep it fixed. */
   pieceSize?: number;
-  /** Members compressed at once (default: cores). Memory stays under 2 × concurrency × pieceSize. */
+  /** Cores to keep busy (default: all). Up to 2 × concurrency members are queued, so a core finishing one piece
+   *  always finds the next one ready instead of waiting for the input to be read; memory stays under
+   *  4 × concurrency × pieceSize. */
   concurrency?: number;
 }
 
@@ -61,7 +63,7 @@ export function createParallelGzip(opts: ParallelGzipOptions = {}): Transform {
       const p = gzipPiece(piece, level);
       p.catch(() => undefined); // awaited below, in order
       inflight.push(p);
-      if (inflight.length >= concurrency) await emit(inflight.shift() as Promise<Buffer>);
+      if (inflight.length >= 2 * concurrency) await emit(inflight.shift() as Promise<Buffer>);
     }
     if (!final) return;
     while (inflight.length) await emit(inflight.shift() as Promise<Buffer>);

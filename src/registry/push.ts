@@ -1,4 +1,4 @@
-// Push a local image to a registry: layers gzip-compressed once (cached by diff_id), blobs the registry already
+// Push a local image to a registry: layers compressed once (gzip or zstd, cached by diff_id), blobs the registry already
 // has are skipped (HEAD), blobs known to exist in another repository of the same registry are cross-mounted,
 // the rest uploaded (monolithic or chunked); then the config and the manifest (OCI or Docker schema 2).
 import { withBuildLock } from "../store/locks.js";
@@ -7,9 +7,10 @@ import { setMaxListeners } from "node:events";
 import { AbortError, RegistryError, StoreError, throwIfAborted } from "../errors.js";
 import type { Engine } from "../engine.js";
 import { jsonBytes, sha256Digest } from "../image/json.js";
-import { isIndexMediaType, isUncompressedLayer } from "../image/media-types.js";
+import { isIndexMediaType, isUncompressedLayer, layerCompression } from "../image/media-types.js";
 import { normalizeName, parseReference } from "../image/reference.js";
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from "../image/types.js";
+import type { LayerCompressionChoice } from "../layer/compression-options.js";
 import { compressedLayer } from "../layer/store-layer.js";
 import { storeBlobSource } from "./blob-source.js";
 import { openRegistry, type Repository } from "./client.js";
@@ -22,6 +23,8 @@ export interface PushOptions extends RegistryCommandOptions {
   format?: ImageFormat;
   /** Layers compressed/uploaded at once (default 3). */
   concurrency?: number;
+  /** Local layers' compression (default gzip, level 6, cached forms reused); buildx's compression options. */
+  compression?: LayerCompressionChoice;
 }
 
 export interface PushedImage {
@@ -182,7 +185,7 @@ async function pushManifest(
         manifest.layers.map((l, i) =>
           limit(async () => {
             throwIfAborted(inner.signal);
-            const r = await pushLayer(engine, repo, ref.registry, l, inner.signal);
+            const r = await pushLayer(engine, repo, ref.registry, l, opts.compression, inner.signal);
             outcome[i] = r.how;
             progress.emit({ kind: "info", message: `${ref.familiar}: layer ${i + 1}/${manifest.layers.length} ${r.how} (${r.desc.digest})` });
             return { ...r.desc, mediaType: mediaTypeFor(format, r.desc.mediaType) };
@@ -204,7 +207,7 @@ async function pushManifest(
     }
     const layers = results.map((r) => (r as PromiseFulfilledResult<Descriptor>).value);
     const cfg = manifest.config;
-    if (!(await reuseKnownBlob(engine, repo, ref.registry, cfg.digest, signal))) {
+    if (!(await reuseKnownBlob(engine, repo, ref.registry, cfg.digest, undefined, signal))) {
       await repo.putBlob(storeBlobSource(engine.content, cfg.digest, cfg.size), signal ? { signal } : {});
       await recordLayerSource(engine.root, cfg.digest, {
         registry: ref.registry,
@@ -235,6 +238,7 @@ async function pushLayer(
   repo: Repository,
   registry: string,
   layer: Descriptor,
+  compression: LayerCompressionChoice | undefined,
   signal: AbortSignal | undefined,
 ): Promise<{ desc: Descriptor; how: "uploaded" | "present" | "mounted" }> {
   const o = signal ? { signal } : {};
@@ -244,9 +248,21 @@ async function pushLayer(
     return { desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, how: r.uploaded ? "uploaded" : "present" };
   }
   const diffId = layer.digest;
-  const reused = await reuseKnownBlob(engine, repo, registry, diffId, signal);
+  if (compression?.compression === "uncompressed") {
+    const r = await repo.putBlob(storeBlobSource(engine.content, diffId, layer.size), o);
+    return { desc: { mediaType: MediaType.OciLayer, digest: diffId, size: layer.size }, how: r.uploaded ? "uploaded" : "present" };
+  }
+  // A blob the registry already has is reused, unless the compression was asked for: then only one in that format,
+  // and none at all with force-compression (BuildKit's force-compression=true recompresses).
+  const wanted = compression ? (compression.force ? "none" : compression.compression) : undefined;
+  const reused = wanted === "none" ? undefined : await reuseKnownBlob(engine, repo, registry, diffId, wanted, signal);
   if (reused) return reused;
-  const gz = await compressedLayer(engine.content, diffId, o);
+  const gz = await compressedLayer(engine.content, diffId, {
+    ...o,
+    ...(compression ? { format: compression.compression } : {}),
+    ...(compression?.level !== undefined ? { level: compression.level } : {}),
+    ...(compression?.force ? { force: true } : {}),
+  });
   const r = await repo.putBlob(storeBlobSource(engine.content, gz.digest, gz.size), o);
   const how = r.uploaded ? "uploaded" : "present";
   await recordLayerSource(engine.root, diffId, { registry, repository: repo.name, digest: gz.digest, size: gz.size, mediaType: gz.mediaType });
@@ -262,11 +278,13 @@ async function reuseKnownBlob(
   repo: Repository,
   registry: string,
   localDigest: Digest,
+  format: "gzip" | "zstd" | undefined,
   signal: AbortSignal | undefined,
 ): Promise<{ desc: Descriptor; how: "present" | "mounted" } | undefined> {
   const o = signal ? { signal } : {};
   for (const s of await readLayerSources(engine.root, localDigest)) {
     if (s.registry !== registry) continue;
+    if (format !== undefined && layerCompression(s.mediaType) !== format) continue;
     const desc = { mediaType: s.mediaType, digest: s.digest, size: s.size };
     if (s.repository === repo.name) {
       if ((await repo.hasBlob(s.digest, o)) !== undefined) return { desc, how: "present" };

@@ -30,7 +30,7 @@ export interface CacheRecordInfo extends FileItem {
   broken: boolean;
 }
 
-/** compressed/gzip/<diff_id hex>.json: the cached gzip form of a layer. */
+/** compressed/{gzip,zstd}/<diff_id hex>.json: the cached compressed form of a layer. */
 export interface CompressedInfo extends FileItem {
   layer: Digest;
   /** The gzip blob; undefined when the entry is unreadable. */
@@ -238,7 +238,7 @@ export async function scanStore(root: string, opts: ScanOptions = {}): Promise<S
   }
 
   const compressed: CompressedInfo[] = [];
-  for (const f of await jsonFiles(layout.compressedDir)) {
+  for (const f of [...(await jsonFiles(layout.compressedDir)), ...(await jsonFiles(layout.compressedZstdDir))]) {
     const layer = layout.compressedLayer(f.name);
     if (layer === undefined) continue;
     const blob = gzipMappingBlob(await readJsonFile(f.path));

@@ -6,6 +6,7 @@
 //   refs/<name key>.json[.lock]              image name → manifest or index descriptor (one file per name; the lock
 //                                            while a pull adds a platform to the name's index)
 //   compressed/gzip/<diff_id hex>.json       the cached gzip form of a layer {digest,size}
+//   compressed/zstd/<diff_id hex>.json       the cached zstd form of a layer {digest,size}
 //   distribution/<diff_id hex>.json          where a layer was pulled from / pushed to (a hint for push)
 //   cache/steps/<key[0:2]>/<key>.json        step cache records
 //   cache/images/<key>.json                  final-image cache records
@@ -105,8 +106,10 @@ export interface StoreLayout {
   httpRecord(urlKey: string): string;
   /** compressed/gzip/: the cached gzip form of layers. */
   readonly compressedDir: string;
-  /** compressed/gzip/<diff_id hex>.json; StoreError INVALID_DIGEST for a malformed diff_id. */
-  compressed(diffId: Digest): string;
+  /** compressed/zstd/: the cached zstd form of layers (same file names as compressedDir). */
+  readonly compressedZstdDir: string;
+  /** compressed/<format>/<diff_id hex>.json (default gzip); StoreError INVALID_DIGEST for a malformed diff_id. */
+  compressed(diffId: Digest, format?: "gzip" | "zstd"): string;
   /** The layer a file name in compressedDir belongs to; undefined for anything else. */
   compressedLayer(fileName: string): Digest | undefined;
   /** distribution/: where each layer was pulled from or pushed to. */
@@ -172,7 +175,8 @@ export function storeLayout(root: string): StoreLayout {
     httpRecordsDir,
     httpRecord: (urlKey) => join(httpRecordsDir, `${keyOf("url", urlKey)}.json`),
     compressedDir,
-    compressed: (diffId) => join(compressedDir, `${hexOf(diffId)}.json`),
+    compressedZstdDir: join(root, "compressed", "zstd"),
+    compressed: (diffId, format = "gzip") => join(format === "zstd" ? join(root, "compressed", "zstd") : compressedDir, `${hexOf(diffId)}.json`),
     compressedLayer: (fileName) => (fileName.endsWith(".json") ? digestFrom(fileName.slice(0, -".json".length)) : undefined),
     distributionDir,
     layerSources: (diffId) => join(distributionDir, `${hexOf(diffId)}.json`),

@@ -23,6 +23,8 @@ const PACKAGES: Record<string, string> = {
   containerd: "containerd",
   git: "git",
   xz: "xz-utils",
+  pigz: "pigz",
+  zstd: "zstd",
 };
 
 export async function requireTool(name: string): Promise<void> {

@@ -16,6 +16,7 @@ import { buildImage } from "../../api/build-image.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import { parseSshFlag } from "../../solver/ssh-agents.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
+import { checkLevel } from "../../layer/compression-options.js";
 import { parseReference } from "../../image/reference.js";
 import { parsePlatformList } from "../../image/platform.js";
 import { jsonRenderer, plainRenderer, quietRenderer } from "../../progress/renderers.js";
@@ -48,7 +49,7 @@ export const buildCommand: Command = {
       short: "o",
       type: "list",
       value: "SPEC",
-      help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable); dest=- or -o - writes the tar to stdout",
+      help: "type=oci|docker|local|tar|image,dest=PATH[,tar=false] (repeatable); dest=- or -o - writes the tar to stdout; type=oci and type=image (for --push) take compression=gzip|zstd|uncompressed, compression-level=N (gzip 0-9, zstd 1-22), force-compression=true",
     },
     { name: "progress", type: "string", value: "MODE", help: "auto, plain, json or quiet" },
     { name: "quiet", short: "q", type: "boolean", help: "print only the image id" },
@@ -364,6 +365,37 @@ export function parseAddHost(v: string): { host: string; ip: string } {
   return { host, ip };
 }
 
+/** buildx's compression=, compression-level= and force-compression= keys: OCI layouts and pushed images (type=image
+ *  with --push) take gzip, zstd or uncompressed; a docker archive's layers are plain tars, so only its defaults. */
+function parseOutputCompression(
+  spec: string,
+  type: OutputSpec["type"],
+  kv: Map<string, string>,
+): Pick<OutputSpec, "compression" | "compressionLevel" | "forceCompression"> {
+  const compression = kv.get("compression") ?? "gzip";
+  if (compression !== "gzip" && compression !== "zstd" && compression !== "uncompressed")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip, zstd or uncompressed`);
+  const given = ["compression", "compression-level", "force-compression"].filter((k) => kv.has(k));
+  if (given.length > 0 && type !== "oci" && type !== "image")
+    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: ${given.join(", ")} only apply to type=oci and type=image (with --push)`, {
+      hint: type === "docker" ? "a docker archive holds its layers as plain tars; use -o type=oci for compressed layers" : "remove the key",
+    });
+  const force = kv.get("force-compression") ?? "false";
+  if (force !== "true" && force !== "false") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: force-compression must be true or false`);
+  const levelText = kv.get("compression-level");
+  let level: number | undefined;
+  if (levelText !== undefined) {
+    if (compression === "uncompressed") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression-level needs compression=gzip or zstd`);
+    level = /^\d+$/.test(levelText) ? Number(levelText) : NaN;
+    checkLevel(compression, level, `--output ${spec}: compression-level`);
+  }
+  return {
+    ...(kv.has("compression") ? { compression } : {}),
+    ...(level !== undefined ? { compressionLevel: level } : {}),
+    ...(force === "true" ? { forceCompression: true } : {}),
+  };
+}
+
 export function parseOutput(spec: string, cwd: string): OutputSpec {
   const example = "e.g. -o type=oci,dest=image.tar, -o type=local,dest=DIR or -o DIR";
   if (spec.trim() === "") throw new UsageError("BAD_FLAG_VALUE", "--output needs a value, not an empty string", { hint: example });
@@ -371,9 +403,9 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
   if (spec === "-") return { type: "tar", dest: "-", tar: true };
   if (!spec.includes("=")) return { type: "local", dest: resolve(cwd, spec), tar: false };
   const kv = parseCsvKeyValues(spec, "--output");
+  const keys = ["type", "dest", "tar", "name", "compression", "compression-level", "force-compression"];
   for (const k of kv.keys())
-    if (!["type", "dest", "tar", "name", "compression"].includes(k))
-      throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: "known keys: type, dest, tar, name, compression" });
+    if (!keys.includes(k)) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: unknown key ${k}`, { hint: `known keys: ${keys.join(", ")}` });
   const type = kv.get("type");
   if (type === undefined) throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: type= is missing`, { hint: example });
   if (type !== "oci" && type !== "docker" && type !== "local" && type !== "tar" && type !== "image")
@@ -386,9 +418,7 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
     });
   const tarText = kv.get("tar") ?? "true";
   if (tarText !== "true" && tarText !== "false") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: tar must be true or false`);
-  const compression = kv.get("compression") ?? "gzip";
-  if (compression !== "gzip" && compression !== "uncompressed")
-    throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression must be gzip or uncompressed`);
+  const compression = parseOutputCompression(spec, type, kv);
   if (dest === "-" && (type === "local" || tarText === "false"))
     throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: a directory cannot be written to standard output`, {
       hint: "dest=- takes type=tar (the files as one tar), type=docker or type=oci",
@@ -400,7 +430,7 @@ export function parseOutput(spec: string, cwd: string): OutputSpec {
     type,
     dest: dest === "-" ? "-" : dest ? resolve(cwd, dest) : "",
     tar: type === "local" ? false : type === "tar" ? true : tarText === "true",
-    compression,
+    ...compression,
     ...(names ? { names } : {}),
   };
 }
