@@ -1,15 +1,15 @@
 // Turns a CONTEXT argument that is not a local directory (`-`, a git URL, an http(s) URL) into a temporary directory
 // under the store's tmp area, plus where the Dockerfile is; `release()` removes it. The Dockerfile of such a context
 // is found inside it (`-f NAME` relative to the context root, never outside it); an absolute `-f` is a local file.
-import { createHash } from "node:crypto";
 import { lstat, mkdir, realpath } from "node:fs/promises";
 import { isAbsolute, join, posix, relative, sep } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { BuildError, UsageError } from "../errors.js";
 import type { ContextSpec } from "./context-spec.js";
 import { fetchGit } from "../sources/git.js";
 import { httpGet } from "../sources/http.js";
 import { unpackContext, type UnpackedContext } from "./unpack-context.js";
+import { sha256Tap } from "../util/sha256-tap.js";
 
 /** Where a context came from, for the metadata file (BuildKit's build sources: type, ref, pin). */
 export type ContextOrigin =
@@ -115,13 +115,7 @@ async function fetchHttpContext(
   opts: { signal?: AbortSignal; onWarning(message: string): void },
 ): Promise<{ unpacked: UnpackedContext; digest: `sha256:${string}` }> {
   const res = await httpGet(url, { purpose: "context", ...(opts.signal ? { signal: opts.signal } : {}) });
-  const hash = createHash("sha256");
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
+  const tap = sha256Tap();
   res.body.once("error", (e) => tap.destroy(e));
   res.body.pipe(tap);
   try {
@@ -130,7 +124,7 @@ async function fetchHttpContext(
       onWarning: opts.onWarning,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    return { unpacked, digest: `sha256:${hash.digest("hex")}` };
+    return { unpacked, digest: tap.digest() };
   } finally {
     res.body.destroy();
   }

@@ -2,11 +2,10 @@
 // The archive is read once, streaming: blob members go to pending store writes (decompressed, so blob = diff_id)
 // while being checked as layer tars; small JSON members stay in memory. Nothing is committed until every image
 // verifies, and image names are written last.
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { posix } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { AbortError, ArchiveError, StoreError, TsbuildError, UsageError, throwIfAborted, type ErrorCode } from "../errors.js";
@@ -22,6 +21,7 @@ import type { BlobWriter, ContentStore, ImageStore } from "../store/types.js";
 import { withBuildLock } from "../store/locks.js";
 import { tarTail } from "../layer/tar-tail.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
+import { sha256Tap } from "../util/sha256-tap.js";
 
 export interface LoadOptions {
   /** Name the loaded image (for archives without names); needs an archive holding one image. */
@@ -159,20 +159,6 @@ class LayerScanner {
   }
 }
 
-function hashingTap(onChunk?: (c: Buffer) => Promise<void>): Transform & { digest(): Digest; bytes(): number } {
-  const h = createHash("sha256");
-  let n = 0;
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      n += chunk.length;
-      if (onChunk) onChunk(chunk).then(() => cb(null, chunk), cb);
-      else cb(null, chunk);
-    },
-  });
-  return Object.assign(t, { digest: (): Digest => `sha256:${h.digest("hex")}`, bytes: () => n });
-}
-
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
 async function ingestBlob(
   store: ContentStore,
@@ -182,7 +168,7 @@ async function ingestBlob(
   budget: ByteBudget,
   signal?: AbortSignal,
 ): Promise<{ raw: { digest: Digest; size: number }; blob: StoredBlob }> {
-  const raw = hashingTap();
+  const raw = sha256Tap();
   // An error of the source is the outer archive's (e.g. truncated): the caller reports it as such, not as a bad blob.
   let sourceError: unknown;
   src.once("error", (e) => (sourceError ??= e));
@@ -192,7 +178,7 @@ async function ingestBlob(
   try {
     const { kind, stream } = await decompressStream(raw);
     const scanner = new LayerScanner();
-    const plain = hashingTap((c) => scanner.write(c));
+    const plain = sha256Tap((c) => scanner.write(c));
     try {
       await pipeline(stream, budgetedStream(budget, `${archive}: member ${member}`), plain, writer.stream, signal ? { signal } : {});
     } catch (e) {

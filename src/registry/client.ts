@@ -2,7 +2,7 @@
 // answered transparently, blob downloads that resume with HTTP Range after a dropped connection, and uploads that
 // are monolithic for small blobs, chunked (PATCH) for large ones, or streamed when the digest is not known ahead.
 import { createHash } from "node:crypto";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AbortError, RegistryError, UsageError, throwIfAborted } from "../errors.js";
 import { isDigest, MediaType, type Digest } from "../image/types.js";
@@ -12,6 +12,7 @@ import { dockerConfigPath, lookupCredentials, type Credentials } from "./credent
 import { insecureRegistries, resolveEndpoint, type RegistryEndpoint } from "./endpoint.js";
 import { createTransport, hostPort, type HttpRequest, type HttpResponse, type Transport } from "./transport.js";
 import { verifyingStream } from "./verify-stream.js";
+import { sha256Tap } from "../util/sha256-tap.js";
 
 export interface RegistryOptions {
   /** Extra hosts spoken to over plain HTTP (besides loopback and $TSBUILD_INSECURE_REGISTRIES). */
@@ -385,15 +386,7 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
         // A one-shot stream: one PATCH with the whole body (chunked transfer encoding), hashed on the way.
         const what = "uploading a blob stream";
         const loc = await startUpload(signal, what);
-        const h = createHash("sha256");
-        let size = 0;
-        const tap = new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            h.update(chunk);
-            size += chunk.length;
-            cb(null, chunk);
-          },
-        });
+        const tap = sha256Tap();
         const feeding = pipeline(data, tap, signal ? { signal } : {});
         feeding.catch(() => undefined);
         let sent = false;
@@ -412,9 +405,9 @@ export function openRegistry(registry: string, opts: RegistryOptions = {}): Regi
         await feeding;
         if (res.status !== 202) throw unexpected(res, what, await errorDetail(res));
         await res.discard();
-        const digest: Digest = `sha256:${h.digest("hex")}`;
+        const digest: Digest = tap.digest();
         await finishUpload(uploadUrl(res.headers.location, what), digest, undefined, 0, signal, what);
-        return { digest, size, uploaded: true };
+        return { digest, size: tap.bytes(), uploaded: true };
       },
       async mountBlob(digest, from, o = {}) {
         const url = api("blobs/uploads/");

@@ -1,14 +1,13 @@
 // The one http(s) fetcher (build contexts and ADD of a URL): GET with redirects, conditional requests and errors a
 // user understands, and downloadFile(): the body streamed into a file through a sha256, retried when the connection
 // drops, checked against an expected digest before anyone uses it.
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import https from "node:https";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AbortError, BuildError, isTsbuildError, type ErrorCode } from "../errors.js";
+import { sha256Tap } from "../util/sha256-tap.js";
 
 export interface HttpGetOptions {
   signal?: AbortSignal;
@@ -103,15 +102,7 @@ export async function downloadFile(url: URL, file: string, opts: DownloadOptions
   if (opts.conditional?.lastModified) headers["if-modified-since"] = opts.conditional.lastModified;
   const getOpts: HttpGetOptions = { ...opts, label, purpose: opts.purpose ?? "source", ...(Object.keys(headers).length ? { headers } : {}) };
   for (let attempt = 0; ; attempt++) {
-    const hash = createHash("sha256");
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const tap = sha256Tap();
     let res: HttpResponse;
     try {
       res = await httpGet(url, getOpts);
@@ -121,8 +112,8 @@ export async function downloadFile(url: URL, file: string, opts: DownloadOptions
       }
       await pipeline(res.body, tap, createWriteStream(file), opts.signal ? { signal: opts.signal } : {});
       const length = Number(res.headers["content-length"]);
-      if (Number.isFinite(length) && res.headers["content-length"] !== undefined && size !== length)
-        throw Object.assign(new Error(`got ${size} of ${length} bytes`), { code: "ECONNRESET" });
+      if (Number.isFinite(length) && res.headers["content-length"] !== undefined && tap.bytes() !== length)
+        throw Object.assign(new Error(`got ${tap.bytes()} of ${length} bytes`), { code: "ECONNRESET" });
     } catch (e) {
       await rm(file, { force: true });
       if (opts.signal?.aborted) throw new AbortError();
@@ -138,7 +129,7 @@ export async function downloadFile(url: URL, file: string, opts: DownloadOptions
         cause: e,
       });
     }
-    const digest = `sha256:${hash.digest("hex")}` as const;
+    const digest = tap.digest();
     if (opts.expected !== undefined && digest !== opts.expected) {
       await rm(file, { force: true });
       throw new BuildError("DIGEST_MISMATCH", `${label}: the downloaded file has digest ${digest}, but --checksum wants ${opts.expected}`, {
@@ -152,7 +143,7 @@ export async function downloadFile(url: URL, file: string, opts: DownloadOptions
       status: 200,
       url: res.url,
       digest,
-      size,
+      size: tap.bytes(),
       ...(etag !== undefined ? { etag } : {}),
       ...(lastModified !== undefined ? { lastModified } : {}),
       ...(mtime !== undefined && !Number.isNaN(mtime.getTime()) ? { mtime } : {}),
