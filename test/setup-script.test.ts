@@ -1,5 +1,6 @@
 // The README's first command, scripts/setup.sh and .ci/run must not drift apart: CI runs the same setup a user does,
 // and every Debian package a test names in its "apt-get install" hint is one that setup installs.
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -43,6 +44,11 @@ describe("setup script", () => {
     // Named in hints as alternatives already present on every Debian system or pulled in by skopeo.
     for (const p of ["libc-bin", "golang-github-containers-common"]) named.delete(p);
     expect([...named].filter((p) => !pkgs.has(p))).toEqual([]);
+  });
+
+  it("no fixture file is git-ignored (it would be missing from a fresh clone, where CI runs)", () => {
+    const ignored = execFileSync("git", ["ls-files", "--others", "--ignored", "--exclude-standard", "fixtures"], { cwd: root, encoding: "utf8" });
+    expect(ignored.split("\n").filter(Boolean)).toEqual([]);
   });
 
   it("installs what a build needs without --test", () => {
