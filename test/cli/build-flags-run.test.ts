@@ -2,6 +2,7 @@
 // `ulimit`, that the flags stay out of the step's cache key (as in BuildKit), and bad values as usage errors.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { rlimitBeyondOurs } from "../../src/executor/sandbox-policy.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuild } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
@@ -98,14 +99,30 @@ describe("--shm-size and --ulimit and the cache", () => {
 const status = await readFile("/proc/self/status", "utf8");
 const canRaise = ((BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`) >> 24n) & 1n) === 1n;
 
-describe("a --ulimit above tsbuild's own hard limit, without CAP_SYS_RESOURCE", () => {
-  it.skipIf(canRaise)("is a usage error before the build, not a runtime's EPERM in the first RUN", async () => {
+describe("a --ulimit above tsbuild's own hard limit", () => {
+  it("is decided from CAP_SYS_RESOURCE and the process's own limits (both cases, whatever this machine has)", () => {
+    const limits =
+      "Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 20000                files\n";
+    const nofile = [{ name: "nofile" as const, soft: 30000, hard: 30000 }];
+    // CapEff without bit 24 (CAP_SYS_RESOURCE): refused, naming our own hard limit.
+    expect(rlimitBeyondOurs(nofile, limits, "CapEff:\t000001fffeffffff\n")).toEqual({ limit: nofile[0], ours: 20000 });
+    // With it: the runtime can raise the limit, so nothing is refused.
+    expect(rlimitBeyondOurs(nofile, limits, "CapEff:\t000001ffffffffff\n")).toBeUndefined();
+    expect(rlimitBeyondOurs([{ name: "nofile", soft: 10, hard: 20000 }], limits, "CapEff:\t000001fffeffffff\n")).toBeUndefined();
+  });
+
+  it("without CAP_SYS_RESOURCE is a usage error before the build; with it, RUN gets the raised limit", async () => {
     const ours = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(await readFile("/proc/self/limits", "utf8"))?.[1]);
-    const ctx = await project("FROM busybox:local\nRUN echo never-ran\n");
-    const res = await r(["build", "--progress=plain", "--ulimit", `nofile=${ours + 1}`, ctx]);
-    expect(res.code, res.stderr).toBe(2);
-    expect(res.stderr).toContain(`--ulimit nofile: hard limit ${ours + 1} is above tsbuild's own (${ours}), which it cannot raise here [BAD_FLAG_VALUE]`);
-    expect(res.stderr).not.toContain("never-ran");
+    const ctx = await project("FROM busybox:local\nRUN echo ran; ulimit -Hn\n");
+    const res = await r(["build", "--progress=plain", "--no-cache", "--ulimit", `nofile=${ours + 1}`, ctx]);
+    if (canRaise) {
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(new RegExp(`^#\\d+ \\d+\\.\\d{3} ${ours + 1}$`, "m"));
+    } else {
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stderr).toContain(`--ulimit nofile: hard limit ${ours + 1} is above tsbuild's own (${ours}), which it cannot raise here [BAD_FLAG_VALUE]`);
+      expect(res.stderr).not.toContain("ran");
+    }
   });
 });
 
