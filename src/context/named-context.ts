@@ -4,13 +4,14 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { parseReference } from "../image/reference.js";
-import { parseContextSpec } from "./context-spec.js";
+import { parseContextSpec, type ContextSpec } from "./context-spec.js";
 import { materializeContext, type MaterializeOptions } from "./materialize-context.js";
 
 /** A named context once fetched: a directory, or an image reference standing for the name. */
 export type NamedContext = { kind: "dir"; path: string } | { kind: "image"; ref: string };
 
-type Parsed = { name: string } & ({ kind: "image"; ref: string } | { kind: "dir"; path: string } | { kind: "remote"; value: string });
+type Parsed = { name: string } & ({ kind: "image"; ref: string } | { kind: "dir"; path: string } | { kind: "remote"; spec: RemoteContextSpec });
+type RemoteContextSpec = Exclude<ContextSpec, { kind: "dir" } | { kind: "stdin" }>;
 
 export function parseNamedContext(flag: string, cwd: string): Parsed {
   const eq = flag.indexOf("=");
@@ -33,8 +34,10 @@ export function parseNamedContext(flag: string, cwd: string): Parsed {
     throw new UsageError("UNSUPPORTED", `--build-context ${name}=oci-layout://…: OCI layout contexts are not supported yet`, {
       hint: "load it first (`tsbuild load -i layout.tar`) and pass docker-image://NAME",
     });
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith("git@")) return { name, kind: "remote", value };
-  return { name, kind: "dir", path: resolve(cwd, value) };
+  // Everything else is what a build context may be (context-spec.ts decides, for both): a directory or a git/http URL.
+  const spec = parseContextSpec(value);
+  if (spec.kind === "stdin") throw new UsageError("BAD_FLAG_VALUE", `--build-context ${name}=-: standard input cannot be a named context`);
+  return spec.kind === "dir" ? { name, kind: "dir", path: resolve(cwd, value) } : { name, kind: "remote", spec };
 }
 
 /** Parses and fetches every --build-context; `release` removes what was fetched (call it in a finally). */
@@ -61,11 +64,8 @@ export async function materializeNamedContexts(
           });
         contexts.set(p.name.toLowerCase(), { kind: "dir", path: p.path });
       } else {
-        const spec = parseContextSpec(p.value);
-        if (spec.kind === "dir" || spec.kind === "stdin")
-          throw new UsageError("BAD_FLAG_VALUE", `--build-context ${p.name}: ${p.value} is not a URL tsbuild can fetch`);
         // Fetched like a remote build context; its Dockerfile, if any, is not used.
-        const fetched = await materializeContext(spec, opts);
+        const fetched = await materializeContext(p.spec, opts);
         releases.push(() => fetched.release());
         contexts.set(p.name.toLowerCase(), { kind: "dir", path: fetched.contextDir });
       }
