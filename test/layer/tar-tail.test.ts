@@ -1,19 +1,9 @@
 // tarTail tells a complete tar from one cut at a member boundary, and is not fooled by zero bytes inside a member.
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import tar from "tar-stream";
+import { tarBytes } from "../helpers/tar-bytes.js";
 import { tarTail } from "../../src/layer/tar-tail.js";
-
-async function tarBytes(members: { name: string; body: Buffer }[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const m of members) pack.entry({ name: m.name, size: m.body.length }, m.body);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks);
-}
 
 async function ended(bytes: Buffer, chunk = 100): Promise<boolean> {
   const tail = tarTail();
@@ -25,13 +15,13 @@ async function ended(bytes: Buffer, chunk = 100): Promise<boolean> {
 
 describe("tarTail", () => {
   it("sees the end-of-archive marker of a complete tar", async () => {
-    expect(await ended(await tarBytes([{ name: "a", body: Buffer.from("hello") }]))).toBe(true);
+    expect(await ended(await tarBytes([{ name: "a", body: "hello" }]))).toBe(true);
   });
 
   it("sees a tar cut at a member boundary as not ended", async () => {
     const full = await tarBytes([
-      { name: "a", body: Buffer.from("hello") },
-      { name: "b", body: Buffer.from("world") },
+      { name: "a", body: "hello" },
+      { name: "b", body: "world" },
     ]);
     expect(await ended(full.subarray(0, 1024))).toBe(false);
   });
@@ -39,7 +29,7 @@ describe("tarTail", () => {
   it("is not fooled by a member made of zero blocks (an empty layer blob) before the cut", async () => {
     const full = await tarBytes([
       { name: "empty-layer", body: Buffer.alloc(1024) },
-      { name: "b", body: Buffer.from("world") },
+      { name: "b", body: "world" },
     ]);
     // header (512) + 1024 zero bytes of data: the cut lands right after the zeros.
     expect(await ended(full.subarray(0, 512 + 1024), 7)).toBe(false);
