@@ -13,6 +13,7 @@ import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { envKey, normalizeEnvList } from "../image/env.js";
+import { PROXY_ARGS } from "./build-session.js";
 
 export interface RunInstructionInput {
   json: boolean;
@@ -104,7 +105,7 @@ export function runHistoryArgs(state: StageState): string {
  */
 export function proxyEnv(buildArgs: ReadonlyMap<string, string>): string[] {
   const out: string[] = [];
-  for (const upper of ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]) {
+  for (const upper of PROXY_ARGS.filter((n) => n === n.toUpperCase())) {
     const lower = upper.toLowerCase();
     const value = buildArgs.get(lower) ?? buildArgs.get(upper);
     if (value === undefined) continue;
