@@ -74,7 +74,18 @@ export async function ensureUser(name: string, subuidStart?: number): Promise<Ro
     }
     if (subuidStart !== undefined) await run("usermod", [`--add-${flag}`, `${subuidStart}-${subuidStart + SUBUID_COUNT - 1}`, name]);
   }
+  await shareTunDevice();
   return { name, uid, gid, ...(subuidStart !== undefined ? { subuidStart } : {}) };
+}
+
+/**
+ * RUN's default network opens /dev/net/tun (slirp4netns, as rootless podman). Debian's udev makes it 0666; some hosts
+ * (this CI's) leave it 0600, which only root can use: give it Debian's mode.
+ */
+async function shareTunDevice(): Promise<void> {
+  const st = await stat("/dev/net/tun").catch(() => undefined);
+  if (!st) throw new Error("/dev/net/tun is missing: load the tun module (modprobe tun)");
+  if ((st.mode & 0o006) !== 0o006) await chmod("/dev/net/tun", 0o666);
 }
 
 /** The default test users: one with subordinate ids, one without. */
