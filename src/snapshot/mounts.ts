@@ -24,15 +24,19 @@ export interface OverlayDirs {
 /** Options that keep the upperdir a plain, self-describing tree (no redirects, metadata-only copy-ups or index). */
 const STRICT_OPTS = ["redirect_dir=off", "metacopy=off", "index=off"];
 
-export async function mountOverlay(d: OverlayDirs): Promise<void> {
+/** mount(8) splits options on "," and overlayfs splits lowerdir on ":": paths with them cannot be given. */
+function refuseOptionPaths(d: OverlayDirs, what: string): void {
   for (const p of [d.lower, d.upper, d.work]) {
-    // mount(8) splits options on "," and overlayfs splits lowerdir on ":".
     if (/[,:\\]/.test(p)) {
-      const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in overlay mount options (contains , : or \\)`);
+      const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in ${what} options (contains , : or \\)`);
       err.hostWide = false;
       throw err;
     }
   }
+}
+
+export async function mountOverlay(d: OverlayDirs): Promise<void> {
+  refuseOptionPaths(d, "overlay mount");
   const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`;
   let last = "";
   // Older kernels reject the strict options they do not know; their defaults are already off.
@@ -42,6 +46,16 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
     last = r.stderr;
   }
   throw new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot mount overlayfs on ${d.merged}: ${last}`);
+}
+
+/**
+ * The same overlay through fuse-overlayfs (Debian fuse-overlayfs), for a rootless build whose kernel refuses overlayfs
+ * in a user namespace (before 5.11). allow_other: RUN's processes run as other ids than the mount's owner.
+ */
+export async function mountFuseOverlay(d: OverlayDirs): Promise<void> {
+  refuseOptionPaths(d, "fuse-overlayfs");
+  const r = await run("fuse-overlayfs", ["-o", `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work},allow_other`, d.merged]);
+  if (r.code !== 0) throw new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot mount fuse-overlayfs on ${d.merged}: ${r.stderr}`);
 }
 
 /** Unmounts `target`; if it is busy, detaches it lazily so the caller never leaves a mount behind. */

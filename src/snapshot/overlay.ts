@@ -3,9 +3,11 @@
 import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { lstatOrUndefined, sortedNames, type Change } from "./diff.js";
-import { mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
 
 export type { OverlayDirs };
+/** The kernel's overlayfs, or fuse-overlayfs where a user namespace may not mount it. */
+export type OverlayDriver = "kernel" | "fuse";
 
 /** Creates upper/work/merged under `scratch`; the upper root copies the rootfs root's owner and mode, which the merged root takes. */
 export async function prepareOverlayDirs(rootfs: string, scratch: string): Promise<OverlayDirs> {
@@ -18,8 +20,8 @@ export async function prepareOverlayDirs(rootfs: string, scratch: string): Promi
 }
 
 /** Mounts the overlay and returns its release (always call it, in a finally). */
-export async function mountOverlayDirs(d: OverlayDirs): Promise<() => Promise<void>> {
-  await mountOverlay(d);
+export async function mountOverlayDirs(d: OverlayDirs, driver: OverlayDriver = "kernel"): Promise<() => Promise<void>> {
+  await (driver === "fuse" ? mountFuseOverlay(d) : mountOverlay(d));
   return () => unmount(d.merged);
 }
 
@@ -34,6 +36,9 @@ export async function overlayChanges(d: OverlayDirs): Promise<Change[]> {
   return out;
 }
 
+const WHITEOUT = ".wh.";
+const OPAQUE_MARKER = ".wh..wh..opq";
+
 async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, out: Change[]): Promise<void> {
   for (const name of await sortedNames(join(d.upper, rel), rel)) {
     const p = rel === "" ? name : `${rel}/${name}`;
@@ -42,6 +47,12 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
     if (!st) continue;
     if (st.isCharacterDevice() && st.rdev === 0n) {
       out.push({ kind: "delete", path: p });
+      continue;
+    }
+    // fuse-overlayfs writes .wh.NAME files where it cannot make a 0:0 device, and .wh..wh..opq in opaque directories
+    // (found below by comparing with the merged view, as for the kernel's xattr).
+    if (name.startsWith(WHITEOUT) && st.isFile()) {
+      if (name !== OPAQUE_MARKER) out.push({ kind: "delete", path: rel === "" ? name.slice(WHITEOUT.length) : `${rel}/${name.slice(WHITEOUT.length)}` });
       continue;
     }
     if (!st.isDirectory()) {
@@ -58,6 +69,7 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
       for (const n of upper) {
         const s = await lstatOrUndefined(join(from, n));
         if (s?.isCharacterDevice() && s.rdev === 0n) whited.add(n);
+        else if (n.startsWith(WHITEOUT) && s?.isFile()) whited.add(n.slice(WHITEOUT.length));
       }
       opaque = (await readdir(join(d.lower, p))).some((n) => !merged.has(n) && !whited.has(n));
     }

@@ -74,18 +74,23 @@ export async function ensureUser(name: string, subuidStart?: number): Promise<Ro
     }
     if (subuidStart !== undefined) await run("usermod", [`--add-${flag}`, `${subuidStart}-${subuidStart + SUBUID_COUNT - 1}`, name]);
   }
-  await shareTunDevice();
+  await shareDevices();
   return { name, uid, gid, ...(subuidStart !== undefined ? { subuidStart } : {}) };
 }
 
 /**
- * RUN's default network opens /dev/net/tun (slirp4netns, as rootless podman). Debian's udev makes it 0666; some hosts
- * (this CI's) leave it 0600, which only root can use: give it Debian's mode.
+ * RUN's default network opens /dev/net/tun (slirp4netns) and fuse-overlayfs /dev/fuse, as rootless podman does.
+ * Debian's udev makes both 0666; some hosts (this CI's) leave them 0600, which only root can use: give them Debian's mode.
  */
-async function shareTunDevice(): Promise<void> {
-  const st = await stat("/dev/net/tun").catch(() => undefined);
-  if (!st) throw new Error("/dev/net/tun is missing: load the tun module (modprobe tun)");
-  if ((st.mode & 0o006) !== 0o006) await chmod("/dev/net/tun", 0o666);
+async function shareDevices(): Promise<void> {
+  for (const [dev, module] of [
+    ["/dev/net/tun", "tun"],
+    ["/dev/fuse", "fuse"],
+  ] as const) {
+    const st = await stat(dev).catch(() => undefined);
+    if (!st) throw new Error(`${dev} is missing: load the ${module} module (modprobe ${module})`);
+    if ((st.mode & 0o006) !== 0o006) await chmod(dev, 0o666);
+  }
 }
 
 /** The default test users: one with subordinate ids, one without. */
