@@ -2,6 +2,7 @@
 import { EnvironmentError } from "../errors.js";
 import { mountsUnder } from "../util/mountinfo.js";
 import { runQuiet } from "../util/run.js";
+import { userNamespaceInfo } from "../util/user-namespace.js";
 
 async function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
   const r = await runQuiet(cmd, args);
@@ -37,7 +38,9 @@ function refuseOptionPaths(d: OverlayDirs, what: string): void {
 
 export async function mountOverlay(d: OverlayDirs): Promise<void> {
   refuseOptionPaths(d, "overlay mount");
-  const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`;
+  // In a user namespace overlayfs cannot write trusted.* xattrs (an opaque directory would fail with EIO): userxattr
+  // keeps them as user.overlay.* (kernel 5.11+, the same that allows the mount at all).
+  const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}${userNamespaceInfo().rootless ? ",userxattr" : ""}`;
   let last = "";
   // Older kernels reject the strict options they do not know; their defaults are already off.
   for (const opts of [[base, ...STRICT_OPTS].join(","), base]) {
@@ -55,7 +58,13 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
 export async function mountFuseOverlay(d: OverlayDirs): Promise<void> {
   refuseOptionPaths(d, "fuse-overlayfs");
   const r = await run("fuse-overlayfs", ["-o", `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work},allow_other`, d.merged]);
-  if (r.code !== 0) throw new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot mount fuse-overlayfs on ${d.merged}: ${r.stderr}`);
+  if (r.code === 0) return;
+  const missing = r.stderr === "fuse-overlayfs: ENOENT";
+  throw new OverlayUnavailableError(
+    "OVERLAY_UNAVAILABLE",
+    missing ? "fuse-overlayfs is not installed: apt-get install -y fuse-overlayfs" : `cannot mount fuse-overlayfs on ${d.merged}: ${r.stderr}`,
+    { hint: "apt-get install -y fuse-overlayfs, check /dev/fuse is usable, or use --snapshotter copy; `tsbuild doctor` checks both" },
+  );
 }
 
 /** Unmounts `target`; if it is busy, detaches it lazily so the caller never leaves a mount behind. */

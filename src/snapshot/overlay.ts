@@ -2,7 +2,7 @@
 // read the upperdir into changes (whiteouts → deletes, directories that hide lower content → opaque).
 import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { lstatOrUndefined, sortedNames, type Change } from "./diff.js";
+import { lstatOrUndefined, OPAQUE_MARKERS, sortedNames, type Change } from "./diff.js";
 import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
 
 export type { OverlayDirs };
@@ -37,7 +37,6 @@ export async function overlayChanges(d: OverlayDirs): Promise<Change[]> {
 }
 
 const WHITEOUT = ".wh.";
-const OPAQUE_MARKER = ".wh..wh..opq";
 
 async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, out: Change[]): Promise<void> {
   for (const name of await sortedNames(join(d.upper, rel), rel)) {
@@ -45,14 +44,16 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
     const from = join(d.upper, p);
     const st = await lstatOrUndefined(from);
     if (!st) continue;
+    // fuse-overlayfs marks the directories it creates opaque with both a .wh..opq device and a .wh..wh..opq file; an
+    // opaque directory is found below by comparing with the merged view, as for the kernel's xattr.
+    if (OPAQUE_MARKERS.has(name)) continue;
     if (st.isCharacterDevice() && st.rdev === 0n) {
       out.push({ kind: "delete", path: p });
       continue;
     }
-    // fuse-overlayfs writes .wh.NAME files where it cannot make a 0:0 device, and .wh..wh..opq in opaque directories
-    // (found below by comparing with the merged view, as for the kernel's xattr).
+    // fuse-overlayfs writes a .wh.NAME file where it cannot make a 0:0 device.
     if (name.startsWith(WHITEOUT) && st.isFile()) {
-      if (name !== OPAQUE_MARKER) out.push({ kind: "delete", path: rel === "" ? name.slice(WHITEOUT.length) : `${rel}/${name.slice(WHITEOUT.length)}` });
+      out.push({ kind: "delete", path: rel === "" ? name.slice(WHITEOUT.length) : `${rel}/${name.slice(WHITEOUT.length)}` });
       continue;
     }
     if (!st.isDirectory()) {
@@ -68,6 +69,7 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
       const whited = new Set<string>();
       for (const n of upper) {
         const s = await lstatOrUndefined(join(from, n));
+        if (OPAQUE_MARKERS.has(n)) continue;
         if (s?.isCharacterDevice() && s.rdev === 0n) whited.add(n);
         else if (n.startsWith(WHITEOUT) && s?.isFile()) whited.add(n.slice(WHITEOUT.length));
       }
