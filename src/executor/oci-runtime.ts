@@ -56,7 +56,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         const config = buildRuntimeConfig(sandbox.spec, rootfs, {
           files: sandbox.files,
           limits,
-          ...(cgroupsPath ? { cgroupsPath } : {}),
+          ...(cgroupsPath ? { cgroupsPath } : userNamespaceInfo().rootless ? { noCgroupLimits: true } : {}),
           ...(hooks.seccomp && spec.security !== "insecure" ? { seccomp: await hooks.seccomp() } : {}),
           ...(net ? { netnsPath: net.nsPath } : {}),
           // A terminal: crun hands its own stdio on to the process, runc (in the foreground) only pipes, so runc

@@ -202,6 +202,37 @@ describe("rootless build with subordinate ids (crun)", () => {
   }, 120_000);
 });
 
+describe.each(["runc", "bwrap"])("rootless RUN with %s", (executor) => {
+  it("runs as root and as USER, with the default network and --network=none", async () => {
+    const ctx = await context(`exec-${executor}`, {
+      Dockerfile:
+        "FROM busybox:local\nRUN echo hi > /x && chown 1000:1000 /x && id -u > /root-id\nUSER app\nRUN id -u > /home/app/id && test -O /home/app\nRUN --network=none ls /proc/self > /dev/null\n",
+    });
+    const r = await home.tsbuild(["build", "--progress=plain", "--no-cache", "--executor", executor, "-t", `exec-${executor}:1`, ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = await home.tsbuild(["run", "--executor", executor, `exec-${executor}:1`, "sh", "-c", "stat -c '%u:%g' /x; cat /root-id /home/app/id"]);
+    expect(shown.stdout.split("\n").filter(Boolean)).toEqual(["1000:1000", "0", "1000"]);
+    await expectNoProcessesLeft(user);
+  }, 120_000);
+});
+
+describe("Ctrl-C of a rootless build", () => {
+  it("SIGINT ends the build with 130 and leaves nothing running", async () => {
+    const marker = `2000.${process.pid % 100000}`;
+    const ctx = await context("sigint", { Dockerfile: `FROM busybox:local\nRUN --network=none sleep ${marker}\n` });
+    const started = home.spawnTsbuild(["build", "--progress=plain", ctx]);
+    try {
+      expect(await waitFor(async () => (await processesWith(`sleep ${marker}`)).length > 0, 30_000)).toBe(true);
+      process.kill(started.pid, "SIGINT");
+      const r = await started.done;
+      expect(r.code, r.stderr).toBe(130);
+    } finally {
+      for (const p of await processesWith(`sleep ${marker}`)) process.kill(p.pid, "SIGKILL");
+    }
+    await expectNoProcessesLeft(user);
+  }, 120_000);
+});
+
 describe("rootless build without subordinate ids", () => {
   let plain: RootlessHome;
   beforeAll(async () => {
