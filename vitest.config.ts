@@ -37,6 +37,7 @@ const UNIT = [
   "test/solver/meta.test.ts",
   "test/registry/units.test.ts",
   "test/cli/go-template.test.ts",
+  "test/cli/userns-reexec.test.ts",
 ];
 
 export default defineConfig({

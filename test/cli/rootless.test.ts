@@ -170,6 +170,16 @@ describe("rootless build with subordinate ids (crun)", () => {
     const st = await stat(dir);
     expect(st.uid).toBe(user.uid);
     expect(st.mode & 0o777).toBe(0o700);
+    // One that someone else owns (in shared /tmp) is refused, never used.
+    await chown(dir, 0, 0);
+    try {
+      const refused = await home.tsbuild(["build", "--progress=plain", "--no-cache", ctx]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("[RUNTIME_STATE_DIR]");
+      expect(refused.stderr).toContain(`refusing runtime directory ${dir}`);
+    } finally {
+      await chown(dir, user.uid, user.gid);
+    }
     // With XDG_RUNTIME_DIR the state goes there instead.
     const xdg = join(home.home, "run");
     await mkdir(xdg, { mode: 0o700 });
