@@ -162,6 +162,34 @@ describe("rootless build with subordinate ids (crun)", () => {
     await expectNoProcessesLeft(user);
   }, 180_000);
 
+  it("exports and imports a build cache, with ONBUILD, ADD --chmod, bind and tmpfs mounts", async () => {
+    const ctx = await context("cache", {
+      Dockerfile:
+        "FROM busybox:local AS parent\nONBUILD RUN echo onbuild > /onbuild\nFROM parent\nADD --chmod=0750 --chown=app a.txt /a.txt\nRUN --mount=type=bind,target=/ctx --mount=type=tmpfs,target=/scratch cp /ctx/a.txt /scratch/ && cat /scratch/a.txt > /b.txt\n",
+      "a.txt": "a\n",
+    });
+    const cacheDir = join(home.home, "cache");
+    const first = await home.tsbuild(["build", "--progress=plain", "--cache-to", `type=local,dest=${cacheDir},mode=max`, "-t", "cached:1", ctx], {
+      env: EPOCH,
+    });
+    expect(first.code, first.stderr).toBe(0);
+    const other = await rootlessHome(user);
+    try {
+      expect((await other.tsbuild(["load", "-i", archive])).code).toBe(0);
+      await chmod(home.home, 0o711); // the second store reads the first one's exported cache
+      await shareWithUser(cacheDir);
+      const second = await other.tsbuild(["build", "--progress=plain", "--cache-from", `type=local,src=${cacheDir}`, "-t", "cached:2", ctx], { env: EPOCH });
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).toMatch(/CACHED/);
+      expect(imageId(second.stderr)).toBe(imageId(first.stderr));
+      const shown = await other.tsbuild(["run", "cached:2", "sh", "-c", "stat -c '%a %u' /a.txt; cat /onbuild /b.txt"]);
+      expect(shown.stdout.split("\n").filter(Boolean), shown.stderr).toEqual(["750 1000", "onbuild", "a"]);
+    } finally {
+      await chmod(home.home, 0o700);
+      await other.cleanup();
+    }
+  }, 180_000);
+
   it("keeps runtime state in a private per-user directory, never /run/tsbuild", async () => {
     const ctx = await context("state", { Dockerfile: "FROM busybox:local\nRUN true\n" });
     const r = await home.tsbuild(["build", "--progress=plain", "--no-cache", ctx]);
