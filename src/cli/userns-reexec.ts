@@ -13,8 +13,15 @@ import { findOnPath } from "../executor/select-executor.js";
 import { runQuiet } from "../util/run.js";
 import { subordinateRanges, type IdRange } from "../util/subids.js";
 
-/** Commands that never touch the store's files or RUN stay outside (and `doctor` must see the real user). */
-const OUTSIDE = new Set(["doctor", "parse", "check", "login", "logout", "platforms", "help", "version", "--version", "--help", "-h"]);
+/**
+ * Commands that never run RUN nor touch files owned by subordinate ids (snapshots, cache mounts, build scratch) stay
+ * outside: the re-exec costs a node start and two helper runs (≈0.25 s). Blobs and records belong to the user itself
+ * either way. `doctor` must see the real user.
+ */
+const OUTSIDE = new Set([
+  ...["doctor", "parse", "check", "login", "logout", "platforms", "help", "version", "--version", "--help", "-h"],
+  ...["images", "inspect", "history", "tag", "rmi", "save", "load", "pull", "push"],
+]);
 
 /** Set in the re-executed child: never re-execute twice, whatever its uid turned out to be. */
 export const USERNS_ENV = "TSBUILD_USERNS";

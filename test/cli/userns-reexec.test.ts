@@ -9,6 +9,11 @@ describe("needsUserNamespace", () => {
     expect(needsUserNamespace(["build", "."], 0, {})).toBe(false);
     expect(needsUserNamespace(["doctor"], 1000, {})).toBe(false);
     expect(needsUserNamespace(["--version"], 1000, {})).toBe(false);
+    // Store commands that only read or write the user's own blobs and records skip the re-exec's cost.
+    expect(needsUserNamespace(["images"], 1000, {})).toBe(false);
+    expect(needsUserNamespace(["push", "x"], 1000, {})).toBe(false);
+    expect(needsUserNamespace(["du"], 1000, {})).toBe(true);
+    expect(needsUserNamespace(["run", "x"], 1000, {})).toBe(true);
     expect(needsUserNamespace([], 1000, {})).toBe(false);
     // Never twice, whatever the child's uid turned out to be.
     expect(needsUserNamespace(["build", "."], 1000, { TSBUILD_USERNS: "single" })).toBe(false);
