@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { constants, userInfo } from "node:os";
 import type { Readable, Writable } from "node:stream";
+import { isatty } from "node:tty";
 import { EnvironmentError } from "../errors.js";
 import { findOnPath } from "../executor/select-executor.js";
 import { runQuiet } from "../util/run.js";
@@ -128,7 +129,8 @@ export async function runInUserNamespace(argv: readonly string[], opts: { debug?
     child.once("error", (error) => resolve({ code: null, signal: null, error }));
   });
   // A Ctrl-C on a terminal reaches the child itself (same process group); a signal sent to us alone is passed on.
-  const onTerminal = Boolean(process.stdin.isTTY || process.stderr.isTTY);
+  // isatty, not process.stdin: opening that stream would make the fd the child inherits non-blocking.
+  const onTerminal = isatty(0) || isatty(2);
   const forward = (sig: NodeJS.Signals) => () => {
     if (sig === "SIGINT" && onTerminal) return;
     child.kill(sig);
