@@ -6,10 +6,10 @@ import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tsbuildProcess } from "../helpers/cli.js";
+import { tsbuildProcess, type CliResult } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
 import { startRegistry, type RegistryServer } from "../helpers/registry-server.js";
-import { processesWith } from "../helpers/hostile.js";
+import { processesWith, waitFor } from "../helpers/hostile.js";
 import { processesOf, rootlessHome, shareWithUser, withoutSubids, withSubids, type RootlessHome, type RootlessUser } from "../helpers/rootless-user.js";
 
 const EPOCH = { SOURCE_DATE_EPOCH: "1700000000" };
@@ -34,21 +34,32 @@ function imageId(stderr: string): string {
   return m[1] as string;
 }
 
-async function waitFor(what: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await what()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return what();
-}
-
 /** No process of the user (or its subordinate ids) is left; any found is killed by pid and the test fails. */
 async function expectNoProcessesLeft(u: RootlessUser): Promise<void> {
   await waitFor(async () => (await processesOf(u)).length === 0, 5_000);
   const left = await processesOf(u);
   for (const pid of left) process.kill(pid, "SIGKILL");
   expect(left).toEqual([]);
+}
+
+/**
+ * Starts a rootless build whose RUN sleeps, sends `signal` to the CLI once the sleep runs, and waits for the CLI to end
+ * and the sleep to be gone (killed by pid if not, failing the test).
+ */
+async function signalDuringRun(name: string, signal: NodeJS.Signals): Promise<{ ctx: string; result: CliResult }> {
+  const marker = `${name.length}000.${process.pid % 100000}`;
+  const ctx = await context(name, { Dockerfile: `FROM busybox:local\nRUN --network=none sleep ${marker}\n` });
+  const started = home.spawnTsbuild(["build", "--progress=plain", ctx]);
+  const running = async () => (await processesWith(`sleep ${marker}`)).length > 0;
+  try {
+    expect(await waitFor(running, 30_000)).toBe(true);
+    process.kill(started.pid, signal);
+    const result = await started.done;
+    expect(await waitFor(async () => !(await running()), 5_000)).toBe(true);
+    return { ctx, result };
+  } finally {
+    for (const p of await processesWith(`sleep ${marker}`)) process.kill(p.pid, "SIGKILL");
+  }
 }
 
 beforeAll(async () => {
@@ -218,17 +229,7 @@ describe("rootless build with subordinate ids (crun)", () => {
   }, 120_000);
 
   it("a SIGKILLed rootless build leaves no process behind, and the next build runs", async () => {
-    const marker = `1000.${process.pid % 100000}`;
-    const ctx = await context("kill", { Dockerfile: `FROM busybox:local\nRUN --network=none sleep ${marker}\n` });
-    const started = home.spawnTsbuild(["build", "--progress=plain", ctx]);
-    try {
-      expect(await waitFor(async () => (await processesWith(`sleep ${marker}`)).length > 0, 30_000)).toBe(true);
-      process.kill(started.pid, "SIGKILL");
-      await started.done;
-      expect(await waitFor(async () => (await processesWith(`sleep ${marker}`)).length === 0, 5_000)).toBe(true);
-    } finally {
-      for (const p of await processesWith(`sleep ${marker}`)) process.kill(p.pid, "SIGKILL");
-    }
+    const { ctx } = await signalDuringRun("kill", "SIGKILL");
     await expectNoProcessesLeft(user);
     await writeFile(join(ctx, "Dockerfile"), "FROM busybox:local\nRUN --network=none true\n");
     const again = await home.tsbuild(["build", "--progress=plain", ctx]);
@@ -256,17 +257,8 @@ describe.each(["runc", "bwrap"])("rootless RUN with %s", (executor) => {
 
 describe("Ctrl-C of a rootless build", () => {
   it("SIGINT ends the build with 130 and leaves nothing running", async () => {
-    const marker = `2000.${process.pid % 100000}`;
-    const ctx = await context("sigint", { Dockerfile: `FROM busybox:local\nRUN --network=none sleep ${marker}\n` });
-    const started = home.spawnTsbuild(["build", "--progress=plain", ctx]);
-    try {
-      expect(await waitFor(async () => (await processesWith(`sleep ${marker}`)).length > 0, 30_000)).toBe(true);
-      process.kill(started.pid, "SIGINT");
-      const r = await started.done;
-      expect(r.code, r.stderr).toBe(130);
-    } finally {
-      for (const p of await processesWith(`sleep ${marker}`)) process.kill(p.pid, "SIGKILL");
-    }
+    const { result } = await signalDuringRun("sigint", "SIGINT");
+    expect(result.code, result.stderr).toBe(130);
     await expectNoProcessesLeft(user);
   }, 120_000);
 });
