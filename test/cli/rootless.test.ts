@@ -164,6 +164,12 @@ describe("rootless build with subordinate ids (crun)", () => {
       expect(saved.code, saved.stderr).toBe(0);
       const exported = await home.tsbuild(["build", "--progress=plain", "-o", `type=oci,dest=${join(home.home, "oci.tar")}`, ctx]);
       expect(exported.code, exported.stderr).toBe(0);
+      // A local export belongs to the user, not to its subordinate ids (as BuildKit's client writes it).
+      const local = join(home.home, "local");
+      const toDir = await home.tsbuild(["build", "--progress=plain", "-o", `type=local,dest=${local}`, ctx]);
+      expect(toDir.code, toDir.stderr).toBe(0);
+      expect((await stat(join(local, "p"))).uid).toBe(user.uid);
+      expect((await stat(join(local, "home/app"))).uid).toBe(user.uid);
       const pruned = await home.tsbuild(["prune", "--all", "--force"]);
       expect(pruned.code, pruned.stderr).toBe(0);
       expect((await home.tsbuild(["du"])).code).toBe(0);
