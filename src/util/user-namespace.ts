@@ -59,6 +59,19 @@ export function userNamespaceInfo(
   };
 }
 
+/**
+ * What files on disk mean under this namespace: "" for real root, else its uid and gid maps. Files unpacked under one
+ * mapping show other owners under another (a rootless store used with a changed subuid range, or by root).
+ */
+export function idMapFingerprint(uidMap: string = readMap("uid_map"), gidMap: string = readMap("gid_map")): string {
+  if (!userNamespaceInfo(0, uidMap, gidMap).rootless) return "";
+  const norm = (t: string) =>
+    parseIdMap(t)
+      .map((m) => `${m.inside}:${m.outside}:${m.count}`)
+      .join(",");
+  return `uid=${norm(uidMap)};gid=${norm(gidMap)}`;
+}
+
 function readMap(name: "uid_map" | "gid_map"): string {
   try {
     return readFileSync(`/proc/self/${name}`, "utf8");

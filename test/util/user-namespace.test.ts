@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseIdMap, unmappedOwnerError, unmappedUserError, userNamespaceInfo } from "../../src/util/user-namespace.js";
+import { idMapFingerprint, parseIdMap, unmappedOwnerError, unmappedUserError, userNamespaceInfo } from "../../src/util/user-namespace.js";
 import { runtimeDir } from "../../src/util/runtime-dir.js";
 import { subordinateRanges } from "../../src/util/subids.js";
+import { mappedKey } from "../../src/snapshot/rootfs-snapshots.js";
 
 const INITIAL = "         0          0 4294967295\n";
 const SUBIDS = "         0       1001          1\n         1     300000      65536\n";
@@ -73,5 +74,17 @@ describe("subordinateRanges", () => {
     expect(subordinateRanges(text, "alice", 1000)).toEqual([{ start: 100000, count: 65536 }]);
     expect(subordinateRanges(text, "carol", 1001)).toEqual([{ start: 400000, count: 10 }]);
     expect(subordinateRanges(text, "dave", 1002)).toEqual([]);
+  });
+});
+
+describe("idMapFingerprint and snapshot keys", () => {
+  it("is empty for real root and tells mappings apart otherwise", () => {
+    const key = "0123456789abcdef0123456789abcdef";
+    expect(idMapFingerprint(INITIAL, INITIAL)).toBe("");
+    expect(mappedKey(key, idMapFingerprint(INITIAL, INITIAL))).toBe(key);
+    const a = mappedKey(key, idMapFingerprint(SUBIDS, SUBIDS));
+    const b = mappedKey(key, idMapFingerprint(SINGLE, SINGLE));
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set([key, a, b]).size).toBe(3);
   });
 });
