@@ -25,6 +25,12 @@ function ownedByUs(dir: string): boolean {
   }
 }
 
+/** Whether `dir` is a directory (not a symlink) owned by this process's uid: safe to keep or read runtime state in. */
+export async function isOwnDir(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => undefined);
+  return st !== undefined && st.isDirectory() && st.uid === process.getuid?.();
+}
+
 /**
  * Creates `dir` (0700) if missing and checks it is ours: a directory, not a symlink, owned by this process's uid and
  * closed to others. /tmp is shared, so a /tmp/tsbuild-<uid> made by someone else must never be used.

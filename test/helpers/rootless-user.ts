@@ -6,6 +6,7 @@ import { access, chmod, chown, constants, cp, mkdtemp, readdir, readFile, rm, st
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { rmSync } from "node:fs";
 import { BIN, type CliResult } from "./cli.js";
 import { requireTool } from "./tools.js";
 
@@ -118,6 +119,8 @@ async function readableBin(): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), "tsbuild-rootless-bundle-"));
     await cp(dirname(BIN), join(dir, "bundle"), { recursive: true });
     await chmod(dir, 0o755);
+    // One copy per test process, removed when it exits.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return join(dir, "bundle", "bin.js");
   })();
   return bundleCopy;
