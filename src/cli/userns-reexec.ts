@@ -147,7 +147,13 @@ export async function runInUserNamespace(argv: readonly string[], opts: { debug?
       const r = await exited;
       throw new EnvironmentError(
         "USERNS_FAILED",
-        `cannot create a user namespace for a rootless build: ${r.error ? `unshare: ${r.error.message}` : `unshare exited with ${r.code ?? r.signal}`}`,
+        `cannot create a user namespace for a rootless build: ${
+          r.error
+            ? (r.error as NodeJS.ErrnoException).code === "ENOENT"
+              ? "unshare is not on PATH (apt-get install -y util-linux)"
+              : `unshare: ${r.error.message}`
+            : `unshare exited with ${r.code ?? r.signal}`
+        }`,
         { hint: `user namespaces may be disabled here (kernel.unprivileged_userns_clone, user.max_user_namespaces, AppArmor); ${HINT}` },
       );
     }

@@ -307,6 +307,17 @@ describe("rootless build without subordinate ids", () => {
   }, 60_000);
 });
 
+describe("when the user namespace cannot be made", () => {
+  it("fails with USERNS_FAILED pointing to tsbuild doctor (here: unshare not on PATH)", async () => {
+    const ctx = await context("no-unshare", { Dockerfile: "FROM scratch\n" });
+    const r = await home.tsbuild(["build", ctx], { env: { PATH: "/nonexistent" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unshare is not on PATH (apt-get install -y util-linux) [USERNS_FAILED]");
+    expect(r.stderr).toContain("tsbuild doctor");
+    expect(r.stderr).not.toContain("this is a bug");
+  }, 60_000);
+});
+
 describe("tsbuild doctor as an ordinary user", () => {
   it("reports the subordinate ids it found, and their absence with the fix", async () => {
     const ok = await home.tsbuild(["doctor", "--format", "json"]);

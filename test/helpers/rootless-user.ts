@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { rmSync } from "node:fs";
 import { BIN, type CliResult } from "./cli.js";
 import { requireTool } from "./tools.js";
+import { findOnPath } from "../../src/executor/select-executor.js";
 
 const run = promisify(execFile);
 
@@ -129,6 +130,8 @@ async function readableBin(): Promise<string> {
 /** A fresh HOME for `user` under /tmp, and the CLI run as that user. */
 export async function rootlessHome(user: RootlessUser): Promise<RootlessHome> {
   const bin = await readableBin();
+  const setpriv = await findOnPath("setpriv");
+  if (setpriv === undefined) throw new Error("setpriv is not installed: apt-get install -y util-linux");
   const home = await mkdtemp(join(tmpdir(), `tsbuild-${user.name}-`));
   await chown(home, user.uid, user.gid);
   await chmod(home, 0o700);
@@ -151,7 +154,8 @@ export async function rootlessHome(user: RootlessUser): Promise<RootlessHome> {
     ...opts.env,
   });
   const spawnTsbuild = (args: string[], opts: RunAsOptions = {}) => {
-    const child = spawn("setpriv", argvFor(args), { cwd: opts.cwd ?? home, env: envFor(opts), stdio: ["pipe", "pipe", "pipe"] });
+    // setpriv by absolute path: spawn looks a bare name up in the child's PATH, which a test may strip.
+    const child = spawn(setpriv, argvFor(args), { cwd: opts.cwd ?? home, env: envFor(opts), stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (c: Buffer) => out.push(c));
