@@ -16,6 +16,7 @@ import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { nodePrefix, stagePrefix, type BuildSession } from "./build-session.js";
 import { stepNumbers } from "./step-numbers.js";
+import { contextBaseState } from "./context-base.js";
 
 /** The platform a stage is built for: its FROM --platform (e.g. $BUILDPLATFORM), else the build's target. */
 export function stagePlatform(run: BuildSession, stage: Stage): Platform {
@@ -56,6 +57,8 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
   if (baseStage) {
     const base = await run.stages.result(baseStage);
     state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
+  } else if (planned?.base.kind === "context") {
+    state = await contextBaseState(run, stage, planned.base.name, emptyConfig(run, target), target);
   } else if (baseName.toLowerCase() === "scratch") {
     state = {
       config: emptyConfig(run, target),

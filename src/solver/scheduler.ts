@@ -38,12 +38,7 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   const baseStage = planned.base.kind === "stage" ? run.staged.stages[planned.base.index] : undefined;
   const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
   run.rootfsList.push(fs);
-  if (planned.base.kind === "context")
-    throw new BuildError("UNSUPPORTED", `FROM ${planned.baseName}: a stage FROM a local --build-context directory is not supported yet`, {
-      range: stage.from.range,
-      hint: `COPY --from=${planned.baseName} reads it; or name an image with --build-context ${planned.baseName}=docker-image://REF`,
-    });
-  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF.
+  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF (a directory: see context-base.ts).
   const state = await prepareBase(run, stage, planned.base.kind === "image" ? planned.base.name : planned.baseName, baseStage);
   // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
   const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);

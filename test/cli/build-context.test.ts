@@ -1,6 +1,6 @@
 // --build-context NAME=VALUE (buildx): a directory for COPY --from=NAME and RUN --mount from=NAME, docker-image://REF
 // for FROM NAME, either overriding a stage or image of the same name; errors for bad values.
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuild } from "../helpers/cli.js";
@@ -86,7 +86,6 @@ describe("--build-context", () => {
       ["noequals", /--build-context "noequals": expected NAME=VALUE \[BAD_FLAG_VALUE\]/],
       [`x=${join(dir.path, "missing")}`, /--build-context x=.*missing is not a directory \[BAD_FLAG_VALUE\]/],
       ["x=docker-image://Bad:Ref", /is not an image reference \[BAD_FLAG_VALUE\]/],
-      ["x=oci-layout:///tmp/l", /OCI layout contexts are not supported yet \[UNSUPPORTED\]/],
       ["x=ftp://host/x.tar", /cannot fetch ftp:\/\/ URLs \[BAD_CONTEXT\]/],
     ] as const) {
       const b = await r(["build", "--build-context", value, ctx]);
@@ -96,11 +95,36 @@ describe("--build-context", () => {
     }
   });
 
-  it("FROM a directory context is refused clearly (COPY --from works)", async () => {
-    const deps = await project("deps5", "", { f: "x" });
-    const ctx = await project("app5", "FROM deps\n");
-    const b = await r(["build", "--build-context", `deps=${deps}`, ctx]);
-    expect(b.code).toBe(1);
-    expect(b.stderr).toMatch(/FROM deps: a stage FROM a local --build-context directory is not supported yet \[UNSUPPORTED\]/);
+  it("FROM a directory context: its files as one layer (modes, mtimes, links; owners 0:0; its own .dockerignore) over scratch's config", async () => {
+    const deps = await project("deps5", "", { "bin/tool": "#!/bin/sh\n", "secret.key": "k", "skip.log": "x", ".dockerignore": "*.log\n" });
+    await chmod(join(deps, "bin/tool"), 0o750);
+    await chmod(join(deps, "secret.key"), 0o600);
+    await chown(join(deps, "secret.key"), 1234, 1234);
+    await utimes(join(deps, "bin/tool"), 1_000_000, 1_000_000);
+    await symlink("bin/tool", join(deps, "link"));
+    const ctx = await project("app5", "FROM deps\nCOPY --from=busybox:local /bin/busybox /bin/sh\nRUN ls -ln /secret.key > /owners\nENV X=1\n");
+    const out = join(dir.path, "out5");
+    const b = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, "-t", "fromctx:1", "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect((await stat(join(out, "bin/tool"))).mode & 0o7777).toBe(0o750);
+    expect((await stat(join(out, "bin/tool"))).mtimeMs).toBe(1_000_000_000);
+    expect((await stat(join(out, "secret.key"))).mode & 0o7777).toBe(0o600);
+    expect(await readlink(join(out, "link"))).toBe("bin/tool");
+    await expect(stat(join(out, "skip.log"))).rejects.toThrow();
+    // The RUN sees root-owned files, as BuildKit's local source sends them.
+    expect(await readFile(join(out, "owners"), "utf8")).toMatch(/^-rw------- +1 0 +0 /);
+    const image = JSON.parse((await r(["inspect", "fromctx:1"])).stdout)[0].Config;
+    expect(image.config).toEqual({ Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "X=1"], WorkingDir: "/" });
+    expect(image.rootfs.diff_ids).toHaveLength(3);
+    expect(image.history[0]).toMatchObject({ created_by: "local source for context:deps", comment: "buildkit.exporter.image.v0" });
+    expect(image.history[0].empty_layer).toBeUndefined();
+    expect(image.history).toHaveLength(4);
+    // Keyed by content: a rebuild hits, a changed file misses.
+    const again = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, ctx]);
+    expect(again.stderr.match(/CACHED/g)?.length).toBe(2);
+    await writeFile(join(deps, "secret.key"), "k2");
+    const changed = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, ctx]);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).not.toMatch(/CACHED/);
   });
 });
