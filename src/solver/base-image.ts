@@ -17,6 +17,8 @@ import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { nodePrefix, stagePrefix, type BuildSession } from "./build-session.js";
 import { stepNumbers } from "./step-numbers.js";
 import { contextBaseState } from "./context-base.js";
+import { isOciLayoutRef, parseOciLayoutRef } from "../image/oci-layout-ref.js";
+import { readOciLayoutImage } from "../exporter/oci-layout-read.js";
 
 /** The platform a stage is built for: its FROM --platform (e.g. $BUILDPLATFORM), else the build's target. */
 export function stagePlatform(run: BuildSession, stage: Stage): Platform {
@@ -126,6 +128,13 @@ export async function lookupOrPull(
   platform: Platform = run.platform,
   fromStage?: Stage,
 ): Promise<ResolvedBase> {
+  if (isOciLayoutRef(name)) {
+    const layout = parseOciLayoutRef(name);
+    const image = await readOciLayoutImage(run.engine.content, layout, platform, { signal: run.signal }).catch((e: unknown) => {
+      throw e instanceof TsbuildError ? attachRange(e, range) : e;
+    });
+    return { id: image.id, config: image.config, layers: image.layers };
+  }
   // A foreign platform never silently gets the host's image: a single-platform image must match it.
   const opts = { platform, strict: !samePlatform(platform, hostPlatform()) };
   let localMismatch: TsbuildError | undefined;
