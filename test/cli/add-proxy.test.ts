@@ -1,0 +1,149 @@
+// Proxy build args for ADD downloads, through the real CLI: `--build-arg http_proxy/HTTPS_PROXY/no_proxy` route ADD
+// http:// (absolute-URI request) and https:// (CONNECT tunnel, TLS end to end) through a proxy the test runs on
+// 127.0.0.1, which alone knows the host `files.test`; no_proxy sends a host around it; nothing of it lands in the image.
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir, tsbuildProcess } from "../helpers/cli.js";
+import { storeWithBusybox } from "../helpers/busybox-image.js";
+import { exec } from "../helpers/tools.js";
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let root: string;
+let cert: string;
+const servers: (http.Server | https.Server)[] = [];
+const sockets = new Set<Socket>();
+/** What the proxy was asked for: `GET <absolute URL>` or `CONNECT host:port`. */
+const proxied: string[] = [];
+let proxyPort: number;
+
+const BODY = "through the proxy\n";
+
+async function listen(s: http.Server | https.Server): Promise<number> {
+  servers.push(s);
+  s.on("connection", (c: Socket) => {
+    sockets.add(c);
+    c.on("close", () => sockets.delete(c));
+  });
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  return (s.address() as AddressInfo).port;
+}
+
+function serveFiles(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(_req.url ?? "/", "http://x");
+  if (url.pathname !== "/f.txt") return void res.writeHead(404).end();
+  res.writeHead(200, { etag: `"${createHash("sha256").update(BODY).digest("hex").slice(0, 8)}"`, "content-length": Buffer.byteLength(BODY) }).end(BODY);
+}
+
+const r = (args: string[]) => tsbuildProcess([...args, "--root", root], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert } });
+
+beforeAll(async () => {
+  dir = await tempDir("add-proxy-");
+  root = join(dir.path, "store");
+  await storeWithBusybox(root);
+  const key = join(dir.path, "key.pem");
+  cert = join(dir.path, "cert.pem");
+  await exec("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=files.test",
+    "-addext",
+    "subjectAltName=DNS:files.test",
+  ]);
+  const plainPort = await listen(http.createServer(serveFiles));
+  const tlsPort = await listen(https.createServer({ key: await readFile(key), cert: await readFile(cert) }, serveFiles));
+  // The proxy: `files.test` (port 80 or 443) is reachable only through it.
+  const proxy = http.createServer((req, res) => {
+    proxied.push(`GET ${req.url}`);
+    const target = new URL(req.url ?? "/");
+    if (target.hostname !== "files.test") return void res.writeHead(502).end();
+    const up = http.get({ host: "127.0.0.1", port: plainPort, path: target.pathname, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on("error", () => res.writeHead(502).end());
+  });
+  proxy.on("connect", (req: http.IncomingMessage, client: Socket, head: Buffer) => {
+    proxied.push(`CONNECT ${req.url}`);
+    sockets.add(client);
+    if (req.url !== "files.test:443") return void client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+    const up = net.connect(tlsPort, "127.0.0.1", () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      up.write(head);
+      up.pipe(client);
+      client.pipe(up);
+    });
+    sockets.add(up);
+    up.on("error", () => client.destroy());
+    client.on("error", () => up.destroy());
+  });
+  proxyPort = await listen(proxy);
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await dir?.cleanup();
+});
+
+async function project(name: string, dockerfile: string): Promise<string> {
+  const p = join(dir.path, name);
+  await mkdir(p, { recursive: true });
+  await writeFile(join(p, "Dockerfile"), dockerfile);
+  return p;
+}
+
+describe("ADD through a proxy given as a build arg", () => {
+  it("http:// goes through http_proxy as an absolute-URI request; the proxy stays out of the image", async () => {
+    const ctx = await project("plain", "FROM busybox:local\nADD http://files.test/f.txt /f.txt\n");
+    const out = join(dir.path, "out-plain");
+    const before = proxied.length;
+    const b = await r(["build", "--build-arg", `http_proxy=http://127.0.0.1:${proxyPort}`, "-t", "proxied:1", "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "f.txt"), "utf8")).toBe(BODY);
+    expect(proxied.slice(before)).toEqual(["GET http://files.test/f.txt"]);
+    const inspect = (await r(["inspect", "proxied:1"])).stdout;
+    expect(inspect).not.toContain(String(proxyPort));
+    expect(inspect).not.toMatch(/proxy/i);
+  });
+
+  it("https:// goes through HTTPS_PROXY with CONNECT, the server's certificate checked inside the tunnel", async () => {
+    const ctx = await project("tls", "FROM busybox:local\nADD https://files.test/f.txt /f.txt\n");
+    const out = join(dir.path, "out-tls");
+    const before = proxied.length;
+    const b = await r(["build", "--build-arg", `HTTPS_PROXY=http://127.0.0.1:${proxyPort}`, "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "f.txt"), "utf8")).toBe(BODY);
+    expect(proxied.slice(before)).toEqual(["CONNECT files.test:443"]);
+  });
+
+  it("no_proxy sends a listed host around the proxy (here: to a name only the proxy knows, so it fails)", async () => {
+    const ctx = await project("bypass", "FROM busybox:local\nADD http://files.test/f.txt /f.txt\n");
+    const before = proxied.length;
+    const b = await r(["build", "--build-arg", `http_proxy=http://127.0.0.1:${proxyPort}`, "--build-arg", "no_proxy=other.test,files.test", ctx]);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/ADD http:\/\/files\.test\/f\.txt: the host files\.test is not known \[HOST_NOT_FOUND\]/);
+    expect(proxied.length).toBe(before);
+  });
+
+  it("a proxy that refuses the tunnel is a clear error naming it", async () => {
+    const ctx = await project("refused", "FROM busybox:local\nADD https://elsewhere.test/f.txt /f.txt\n");
+    const b = await r(["build", "--build-arg", `https_proxy=http://127.0.0.1:${proxyPort}`, ctx]);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/the proxy 127\.0\.0\.1:\d+ refused to connect to elsewhere\.test:443: 403 Forbidden \[DOWNLOAD_FAILED\]/);
+  });
+});
