@@ -1,6 +1,7 @@
 // Proxy build args for ADD downloads, through the real CLI: `--build-arg http_proxy/HTTPS_PROXY/no_proxy` route ADD
 // http:// (absolute-URI request) and https:// (CONNECT tunnel, TLS end to end) through a proxy the test runs on
-// 127.0.0.1, which alone knows the host `files.test`; no_proxy sends a host around it; nothing of it lands in the image.
+// 127.0.0.1, which alone knows the hosts `files.test` and `git.test` (git http-backend, for ADD of a git URL);
+// no_proxy sends a host around it; nothing of it lands in the image.
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuildProcess } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
+import { startHttpServer, type Server } from "../helpers/git-servers.js";
 import { exec } from "../helpers/tools.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -20,6 +22,7 @@ const sockets = new Set<Socket>();
 /** What the proxy was asked for: `GET <absolute URL>` or `CONNECT host:port`. */
 const proxied: string[] = [];
 let proxyPort: number;
+let gitServer: Server | undefined;
 
 const BODY = "through the proxy\n";
 
@@ -67,15 +70,29 @@ beforeAll(async () => {
   const plainPort = await listen(http.createServer(serveFiles));
   const tlsPort = await listen(https.createServer({ key: await readFile(key), cert: await readFile(cert) }, serveFiles));
   // The proxy: `files.test` (port 80 or 443) is reachable only through it.
+  // A bare repository served by `git http-backend`, as git.test.
+  const work = join(dir.path, "work");
+  await mkdir(work, { recursive: true });
+  await writeFile(join(work, "README"), "from git\n");
+  const git = (cwd: string, ...args: string[]) => exec("git", ["-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+  await git(work, "init", "-q", "-b", "main");
+  await git(work, "add", "-A");
+  await git(work, "commit", "-qm", "one");
+  await mkdir(join(dir.path, "repos"), { recursive: true });
+  await git(join(dir.path, "repos"), "clone", "-q", "--bare", work, "repo.git");
+  gitServer = await startHttpServer(join(dir.path, "repos"), join(dir.path, "repos"));
+  const upstream: Record<string, number> = { "files.test": plainPort, "git.test": gitServer.port };
   const proxy = http.createServer((req, res) => {
-    proxied.push(`GET ${req.url}`);
+    proxied.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? "/");
-    if (target.hostname !== "files.test") return void res.writeHead(502).end();
-    const up = http.get({ host: "127.0.0.1", port: plainPort, path: target.pathname, headers: req.headers }, (answer) => {
+    const port = upstream[target.hostname];
+    if (port === undefined) return void res.writeHead(502).end();
+    const up = http.request({ host: "127.0.0.1", port, method: req.method, path: target.pathname + target.search, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     up.on("error", () => res.writeHead(502).end());
+    req.pipe(up);
   });
   proxy.on("connect", (req: http.IncomingMessage, client: Socket, head: Buffer) => {
     proxied.push(`CONNECT ${req.url}`);
@@ -95,6 +112,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await gitServer?.close();
   for (const s of sockets) s.destroy();
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   await dir?.cleanup();
@@ -129,6 +147,16 @@ describe("ADD through a proxy given as a build arg", () => {
     expect(b.code, b.stderr).toBe(0);
     expect(await readFile(join(out, "f.txt"), "utf8")).toBe(BODY);
     expect(proxied.slice(before)).toEqual(["CONNECT files.test:443"]);
+  });
+
+  it("a git repository over http is fetched through http_proxy too", async () => {
+    const ctx = await project("git", "FROM busybox:local\nADD http://git.test/git/repo.git#main /src\n");
+    const out = join(dir.path, "out-git");
+    const before = proxied.length;
+    const b = await r(["build", "--build-arg", `HTTP_PROXY=http://127.0.0.1:${proxyPort}`, "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(await readFile(join(out, "src/README"), "utf8")).toBe("from git\n");
+    expect(proxied.slice(before)).toContain("GET http://git.test/git/repo.git/info/refs?service=git-upload-pack");
   });
 
   it("no_proxy sends a listed host around the proxy (here: to a name only the proxy knows, so it fails)", async () => {
