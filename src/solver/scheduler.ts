@@ -2,7 +2,7 @@
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
+import { TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { type PlannedStage } from "../frontend/plan.js";
 import { decodeInstruction } from "../frontend/instructions.js";

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tsbuildProcess } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
 import { startHttpServer, type Server } from "../helpers/git-servers.js";
+import { selfSignedCert } from "../helpers/self-signed-cert.js";
 import { exec } from "../helpers/tools.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -48,27 +49,10 @@ beforeAll(async () => {
   dir = await tempDir("add-proxy-");
   root = join(dir.path, "store");
   await storeWithBusybox(root);
-  const key = join(dir.path, "key.pem");
-  cert = join(dir.path, "cert.pem");
-  await exec("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=files.test",
-    "-addext",
-    "subjectAltName=DNS:files.test",
-  ]);
+  const tls = await selfSignedCert(dir.path, "files.test", "DNS:files.test");
+  cert = tls.cert;
   const plainPort = await listen(http.createServer(serveFiles));
-  const tlsPort = await listen(https.createServer({ key: await readFile(key), cert: await readFile(cert) }, serveFiles));
+  const tlsPort = await listen(https.createServer({ key: await readFile(tls.key), cert: await readFile(tls.cert) }, serveFiles));
   // The proxy: `files.test` (port 80 or 443) is reachable only through it.
   // A bare repository served by `git http-backend`, as git.test.
   const work = join(dir.path, "work");
