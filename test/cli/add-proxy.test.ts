@@ -9,6 +9,7 @@ import https from "node:https";
 import net, { type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeProject } from "../helpers/project.js";
 import { tempDir, tsbuildProcess } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
 import { startHttpServer, type Server } from "../helpers/git-servers.js";
@@ -102,12 +103,7 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
-async function project(name: string, dockerfile: string): Promise<string> {
-  const p = join(dir.path, name);
-  await mkdir(p, { recursive: true });
-  await writeFile(join(p, "Dockerfile"), dockerfile);
-  return p;
-}
+const project = (name: string, dockerfile: string, files: Record<string, string> = {}) => writeProject(dir.path, name, dockerfile, files);
 
 describe("ADD through a proxy given as a build arg", () => {
   it("http:// goes through http_proxy as an absolute-URI request; the proxy stays out of the image", async () => {

@@ -4,6 +4,7 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeProject } from "../helpers/project.js";
 import { tempDir, tsbuild } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
 import { exec, requireTool } from "../helpers/tools.js";
@@ -13,12 +14,7 @@ let root: string;
 let layout: string;
 const r = (args: string[]) => tsbuild([...args, "--root", root]);
 
-async function project(name: string, dockerfile: string): Promise<string> {
-  const p = join(dir.path, name);
-  await mkdir(p, { recursive: true });
-  await writeFile(join(p, "Dockerfile"), dockerfile);
-  return p;
-}
+const project = (name: string, dockerfile: string, files: Record<string, string> = {}) => writeProject(dir.path, name, dockerfile, files);
 
 async function index(dirPath: string): Promise<{ manifests: { digest: string; annotations?: Record<string, string> }[] }> {
   return JSON.parse(await readFile(join(dirPath, "index.json"), "utf8"));
@@ -43,31 +39,12 @@ describe("--build-context NAME=oci-layout://", () => {
     const digest = (await index(layout)).manifests[0]?.digest as string;
     const ctx = await project("app1", "FROM base\nCOPY --from=other /marker /copied\nRUN cat /marker /copied > /both && echo $FROM_LAYOUT >> /both\n");
     const out = join(dir.path, "out1");
-    const b = await r([
-      "build",
-      "--progress",
-      "plain",
-      "--build-context",
-      `base=oci-layout://${layout}:1`,
-      "--build-context",
-      `other=oci-layout://${layout}@${digest}`,
-      "-o",
-      `type=local,dest=${out}`,
-      ctx,
-    ]);
+    const contexts = ["--build-context", `base=oci-layout://${layout}:1`, "--build-context", `other=oci-layout://${layout}@${digest}`];
+    const b = await r(["build", "--progress", "plain", ...contexts, "-o", `type=local,dest=${out}`, ctx]);
     expect(b.code, b.stderr).toBe(0);
     expect(await readFile(join(out, "both"), "utf8")).toBe("from-layout\nfrom-layout\nyes\n");
     // The layout's layers are in the store now: a rebuild is all cache hits.
-    const again = await r([
-      "build",
-      "--progress",
-      "plain",
-      "--build-context",
-      `base=oci-layout://${layout}:1`,
-      "--build-context",
-      `other=oci-layout://${layout}@${digest}`,
-      ctx,
-    ]);
+    const again = await r(["build", "--progress", "plain", ...contexts, ctx]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr.match(/CACHED/g)?.length).toBe(2);
   });

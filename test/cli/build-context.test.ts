@@ -1,8 +1,9 @@
 // --build-context NAME=VALUE (buildx): a directory for COPY --from=NAME and RUN --mount from=NAME, docker-image://REF
 // for FROM NAME, either overriding a stage or image of the same name; errors for bad values.
-import { chmod, chown, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeProject } from "../helpers/project.js";
 import { tempDir, tsbuild } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
 
@@ -19,16 +20,7 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
-async function project(name: string, dockerfile: string, files: Record<string, string> = {}): Promise<string> {
-  const p = join(dir.path, name);
-  await mkdir(p, { recursive: true });
-  await writeFile(join(p, "Dockerfile"), dockerfile);
-  for (const [f, c] of Object.entries(files)) {
-    await mkdir(join(p, f, ".."), { recursive: true });
-    await writeFile(join(p, f), c);
-  }
-  return p;
-}
+const project = (name: string, dockerfile: string, files: Record<string, string> = {}) => writeProject(dir.path, name, dockerfile, files);
 
 describe("--build-context", () => {
   it("a directory serves COPY --from=NAME and RUN --mount from=NAME, keyed by its content, without the main .dockerignore", async () => {
