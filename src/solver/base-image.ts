@@ -60,7 +60,10 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
     const base = await run.stages.result(baseStage);
     state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
   } else if (planned?.base.kind === "context") {
-    state = await contextBaseState(run, stage, planned.base.name, emptyConfig(run, target), target);
+    // FROM a directory gets FROM scratch's config; a stage the directory replaces gets none (dockerfile2llb: a
+    // dispatched named context without an image keeps the zero image: no PATH, no WorkingDir).
+    const config = planned.replacedBy !== undefined ? { ...emptyConfig(run, target), config: {} } : emptyConfig(run, target);
+    state = await contextBaseState(run, stage, planned.base.name, config, target);
   } else if (baseName.toLowerCase() === "scratch") {
     state = {
       config: emptyConfig(run, target),

@@ -39,12 +39,18 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
   run.rootfsList.push(fs);
   // --build-context NAME=docker-image://REF: the plan already replaced the name by REF (a directory: see context-base.ts).
-  const state = await prepareBase(run, stage, planned.base.kind === "image" ? planned.base.name : planned.baseName, baseStage);
+  const state = await prepareBase(
+    run,
+    stage,
+    planned.base.kind === "image" || planned.base.kind === "context" ? planned.base.name : planned.baseName,
+    baseStage,
+  );
   // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
-  const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+  // A stage a --build-context of its own name replaces is that context alone: no trigger or instruction runs.
+  const triggers = planned.replacedBy !== undefined ? [] : onbuildTriggers(state.config.config.OnBuild ?? [], stage);
   delete state.config.config.OnBuild;
   const numbers = stepNumbers(planned);
-  for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
+  for (const [i, instr] of (planned.replacedBy !== undefined ? [] : [...triggers, ...stage.instructions]).entries()) {
     throwIfAborted(run.signal);
     const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
     await runStep(run, stage, state, fs, instr, position, numbers);

@@ -55,6 +55,26 @@ describe("--build-context", () => {
     expect(b.stderr).not.toContain("RUN echo stage");
   });
 
+  it("replaces the target stage of the same name: none of its instructions run, the image is the context", async () => {
+    const alt = await project("alt-target", "", { who: "context\n" });
+    const ctx = await project("app-target", "FROM busybox:local AS deps\nRUN echo stage > /who\nENV FROM_STAGE=1\n");
+    const out = join(dir.path, "out-target");
+    const b = await r(["build", "--progress", "plain", "--build-context", `deps=${alt}`, "-t", "replaced:1", "-o", `type=local,dest=${out}`, ctx]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).not.toContain("RUN echo stage");
+    expect(await readFile(join(out, "who"), "utf8")).toBe("context\n");
+    // dockerfile2llb keeps a dispatched directory context's zero image: no PATH, no WorkingDir, no ENV of the stage.
+    const image = JSON.parse((await r(["inspect", "replaced:1"])).stdout)[0].Config;
+    expect(image.config).toEqual({});
+    expect(image.rootfs.diff_ids).toHaveLength(1);
+    // An image context replaces it the same way, with the image's own config.
+    const img = await r(["build", "--build-context", "deps=docker-image://busybox:local", "-t", "replaced:2", ctx]);
+    expect(img.code, img.stderr).toBe(0);
+    const image2 = JSON.parse((await r(["inspect", "replaced:2"])).stdout)[0].Config;
+    expect(image2.config.Env).not.toContain("FROM_STAGE=1");
+    expect(image2.rootfs.diff_ids).toEqual(JSON.parse((await r(["inspect", "busybox:local"])).stdout)[0].Config.rootfs.diff_ids);
+  });
+
   it("docker-image://REF stands for FROM NAME and COPY --from=NAME", async () => {
     const ctx = await project("app3", "FROM base\nCOPY --from=tools /bin/busybox /tools-busybox\nRUN test -x /tools-busybox && echo ok > /ok\n");
     const out = join(dir.path, "out3");
