@@ -26,8 +26,11 @@ export interface RunMountContext {
    * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
    */
   context: { root: string } & Partial<ViewableContext>;
-  /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
-  stageRootfs(name: string): Promise<string | undefined>;
+  /**
+   * Rootfs dir of a finished stage, a --build-context directory (seen through its .dockerignore, as the main context
+   * is), or undefined when `name` is neither.
+   */
+  stageRootfs(name: string): Promise<string | ({ root: string } & Partial<ViewableContext>) | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
   /** The host agent socket for an ssh id (--ssh), or undefined when none was given; absent: no ssh ids at all. */
@@ -265,6 +268,7 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
         }
         case "bind": {
           let root = ctx.context.root;
+          let viewable: Partial<ViewableContext> | undefined = ctx.context;
           if (spec.from !== undefined) {
             const stage = await ctx.stageRootfs(spec.from);
             if (stage === undefined)
@@ -272,7 +276,8 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
                 ...opts(range),
                 hint: "add a stage `FROM <image> AS name` and use from=name",
               });
-            root = stage;
+            root = typeof stage === "string" ? stage : stage.root;
+            viewable = typeof stage === "string" ? undefined : stage;
           }
           // resolveInRoot keeps `..` and symlinks inside root, as the container would see them.
           const host = await resolveInRoot(root, spec.source ?? "/");
@@ -287,9 +292,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
             );
           }
           // A context directory is mounted as is only when .dockerignore leaves nothing out below it.
-          const walk = ctx.context.walk?.bind(ctx.context);
+          const walk = viewable?.walk?.bind(viewable);
           const view =
-            spec.from === undefined && walk && st.isDirectory()
+            walk && st.isDirectory()
               ? await contextView({ walk }, relative(root, host).split(sep).join("/") || ".", st, slot, { writable: !spec.readonly, signal: ctx.signal })
               : undefined;
           if (view !== undefined) mounts.push({ source: view, destination: target, readonly: spec.readonly });

@@ -255,7 +255,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             context: run.context,
             stageRootfs: async (name) => {
               const named = namedMount(run, name, stage, range);
-              if (named) return named.context.root;
+              if (named) return named.context;
               const dep = stageRef(run, name, stage, "--mount from", range);
               return dep ? run.stages.dir(dep) : undefined;
             },

@@ -23,11 +23,12 @@ afterAll(async () => {
 const project = (name: string, dockerfile: string, files: Record<string, string> = {}) => writeProject(dir.path, name, dockerfile, files);
 
 describe("--build-context", () => {
-  it("a directory serves COPY --from=NAME and RUN --mount from=NAME, keyed by its content, without the main .dockerignore", async () => {
-    const deps = await project("deps", "", { "lib/a.txt": "a1\n", "skip.txt": "kept\n" });
+  it("a directory serves COPY --from=NAME and RUN --mount from=NAME, keyed by its content, filtered by its own .dockerignore", async () => {
+    // Its own .dockerignore applies (the main context's does not): hidden.txt is neither copied nor mounted.
+    const deps = await project("deps", "", { "lib/a.txt": "a1\n", "skip.txt": "kept\n", "hidden.txt": "h\n", ".dockerignore": "hidden.txt\n" });
     const ctx = await project(
       "app1",
-      "FROM busybox:local\nCOPY --from=deps /lib /lib2\nCOPY --from=deps skip.txt /\nRUN --mount=from=deps,target=/d cat /d/lib/a.txt > /seen\n",
+      "FROM busybox:local\nCOPY --from=deps /lib /lib2\nCOPY --from=deps skip.txt /\nRUN --mount=from=deps,target=/d cat /d/lib/a.txt > /seen && ls -a /d > /listing\nCOPY --from=deps . /all/\n",
       { ".dockerignore": "skip.txt\n" },
     );
     const out = join(dir.path, "out1");
@@ -36,8 +37,11 @@ describe("--build-context", () => {
     expect(await readFile(join(out, "lib2/a.txt"), "utf8")).toBe("a1\n");
     expect(await readFile(join(out, "skip.txt"), "utf8")).toBe("kept\n");
     expect(await readFile(join(out, "seen"), "utf8")).toBe("a1\n");
+    expect((await readFile(join(out, "listing"), "utf8")).split("\n")).not.toContain("hidden.txt");
+    await expect(readFile(join(out, "all/hidden.txt"))).rejects.toThrow();
+    expect(await readFile(join(out, "all/skip.txt"), "utf8")).toBe("kept\n");
     const again = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, ctx]);
-    expect(again.stderr.match(/CACHED/g)?.length).toBe(3);
+    expect(again.stderr.match(/CACHED/g)?.length).toBe(4);
     await writeFile(join(deps, "lib/a.txt"), "a2\n");
     const changed = await r(["build", "--progress", "plain", "--build-context", `deps=${deps}`, "-o", `type=local,dest=${out}-2`, ctx]);
     expect(changed.code, changed.stderr).toBe(0);
