@@ -10,7 +10,9 @@ import { parseContextSpec, type ContextSpec } from "./context-spec.js";
 import { materializeContext, type MaterializeOptions } from "./materialize-context.js";
 
 /** A named context once fetched: a directory, or an image standing for the name (a reference, or `oci-layout://ABSPATH:TAG[@DIGEST]`). */
-export type NamedContext = { kind: "dir"; path: string } | { kind: "image"; ref: string };
+export type NamedContext =
+  /** `remote`: fetched from a git or http URL, which no .dockerignore filters (BuildKit reads it for local ones only). */
+  { kind: "dir"; path: string; remote?: true } | { kind: "image"; ref: string };
 
 type Parsed = { name: string } & ({ kind: "image"; ref: string } | { kind: "dir"; path: string } | { kind: "remote"; spec: RemoteContextSpec });
 type RemoteContextSpec = Exclude<ContextSpec, { kind: "dir" } | { kind: "stdin" }>;
@@ -79,7 +81,7 @@ export async function materializeNamedContexts(
         // Fetched like a remote build context; its Dockerfile, if any, is not used.
         const fetched = await materializeContext(p.spec, opts);
         releases.push(() => fetched.release());
-        contexts.set(p.name.toLowerCase(), { kind: "dir", path: fetched.contextDir });
+        contexts.set(p.name.toLowerCase(), { kind: "dir", path: fetched.contextDir, remote: true });
       }
     }
   } catch (e) {

@@ -1,11 +1,13 @@
 // --build-context NAME=VALUE (buildx): a directory for COPY --from=NAME and RUN --mount from=NAME, docker-image://REF
 // for FROM NAME, either overriding a stage or image of the same name; errors for bad values.
-import { chmod, chown, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeProject } from "../helpers/project.js";
 import { tempDir, tsbuild } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
+import { startGitDaemon } from "../helpers/git-servers.js";
+import { exec } from "../helpers/tools.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let root: string;
@@ -77,6 +79,28 @@ describe("--build-context", () => {
     const image2 = JSON.parse((await r(["inspect", "replaced:2"])).stdout)[0].Config;
     expect(image2.config.Env).not.toContain("FROM_STAGE=1");
     expect(image2.rootfs.diff_ids).toEqual(JSON.parse((await r(["inspect", "busybox:local"])).stdout)[0].Config.rootfs.diff_ids);
+  });
+
+  it("a git URL is fetched as a directory, which its .dockerignore does not filter (BuildKit reads it for local ones only)", async () => {
+    const work = await project("gitwork", "", { "a.txt": "from git\n", "ignored.txt": "still here\n", ".dockerignore": "ignored.txt\n" });
+    const git = (cwd: string, ...args: string[]) => exec("git", ["-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    await git(work, "init", "-q", "-b", "main");
+    await git(work, "add", "-A");
+    await git(work, "commit", "-qm", "one");
+    const repos = join(dir.path, "repos");
+    await mkdir(repos, { recursive: true });
+    await git(repos, "clone", "-q", "--bare", work, "repo.git");
+    const daemon = await startGitDaemon(repos);
+    try {
+      const ctx = await project("app-git", "FROM busybox:local\nCOPY --from=src a.txt ignored.txt /got/\n");
+      const out = join(dir.path, "out-git");
+      const b = await r(["build", "--build-context", `src=git://127.0.0.1:${daemon.port}/repo.git#main`, "-o", `type=local,dest=${out}`, ctx]);
+      expect(b.code, b.stderr).toBe(0);
+      expect(await readFile(join(out, "got/a.txt"), "utf8")).toBe("from git\n");
+      expect(await readFile(join(out, "got/ignored.txt"), "utf8")).toBe("still here\n");
+    } finally {
+      await daemon.close();
+    }
   });
 
   it("docker-image://REF stands for FROM NAME and COPY --from=NAME", async () => {
