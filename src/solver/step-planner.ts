@@ -74,8 +74,9 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           state.config.config.WorkingDir = path;
         },
         async execute(rootfs) {
-          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid).
-          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same" }) : undefined;
+          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid,
+          // an unknown name: root).
+          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same", lenient: true }) : undefined;
           return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
         },
       };
