@@ -26,7 +26,7 @@ export interface RunMountContext {
    * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
    */
   context: { root: string } & Partial<ViewableContext>;
-  /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
+  /** Rootfs dir of the stage, image or --build-context directory `name` names; undefined for scratch. */
   stageRootfs(name: string): Promise<string | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
