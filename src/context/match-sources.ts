@@ -39,13 +39,9 @@ function relOf(root: string, abs: string): string {
  */
 export async function missingGlobBase(root: string, rel: string, opts: MatchSourcesOptions = {}): Promise<string | undefined> {
   const segs = rel.split("/");
-  const base = segs
-    .slice(
-      0,
-      segs.findIndex((s) => hasMeta(s)),
-    )
-    .join("/");
-  if (base === "") return undefined;
+  const first = segs.findIndex(hasMeta);
+  if (first <= 0) return undefined;
+  const base = segs.slice(0, first).join("/");
   if (opts.excluded?.(base)) return base;
   try {
     await lstat(await resolveInRoot(path.resolve(root), base, { followLast: true }));
