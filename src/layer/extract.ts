@@ -58,7 +58,7 @@ export interface ExtractLayerOptions {
   /**
    * ADD of a local archive: names, hardlink targets and parent symlinks resolve as inside a chroot at `dest`, as
    * BuildKit's untar does (it runs chrooted there): `../x` and `/x` land at `dest/x`, never outside. Default: a layer,
-   * where such names are refused.
+   * where such names are refused. A hardlink member's owner, mode and mtime are applied to the shared inode, as there.
    */
   chrootNames?: boolean;
 }
@@ -358,8 +358,11 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         break;
       case "hardlink":
         await link(linkSource as string, target);
+        // A layer's link shares its target's inode and so its metadata; Docker's untar (ADD) also applies the link
+        // header's owner, mode and mtime to that inode.
+        if (opts.chrootNames) break;
         written.add(target);
-        return; // shares the target's inode and so its metadata
+        return;
       case "fifo":
         await run("mkfifo", ["-m", "600", target]);
         break;

@@ -321,7 +321,7 @@ describe("extractLayer safety", () => {
       { name: "sub/../../../y", body: "y" },
       { name: `${outside}/passwd`, body: "pwned" },
       { name: "h1", type: "link", linkname: "../../ok" },
-      { name: "h2", type: "link", linkname: "/ok" },
+      { name: "h2", type: "link", linkname: "/ok", mode: 0o600 },
       { name: "up", type: "symlink", linkname: "../../outside" },
       { name: "up/through", body: "t" },
       { name: "s/", type: "directory" },
@@ -334,6 +334,8 @@ describe("extractLayer safety", () => {
     expect(await readFile(join(dest, outside, "passwd"), "utf8")).toBe("pwned");
     expect((await lstat(join(dest, "h2"))).ino).toBe((await lstat(join(dest, "ok"))).ino);
     expect((await lstat(join(dest, "ok"))).nlink).toBe(3);
+    // As Docker's untar: a link member's mode is applied to the inode it shares.
+    expect((await lstat(join(dest, "ok"))).mode & 0o777).toBe(0o600);
     // A symlink climbing out stops at dest, as `..` of a chroot's root does: up -> ../../outside is dest/outside.
     expect(await readFile(join(dest, "outside/through"), "utf8")).toBe("t");
     expect(await readFile(join(dest, "z"), "utf8")).toBe("z");
