@@ -11,6 +11,8 @@ export interface ExpandOptions {
   escape?: string;
   /** Attached to errors so callers get a code frame. */
   range?: SourceRange;
+  /** Quotes are plain characters (BuildKit's ExpandRaw, for COPY/ADD heredoc bodies). */
+  skipProcessQuotes?: boolean;
 }
 
 export interface ExpandResult {
@@ -78,6 +80,8 @@ export interface LexMode {
   rawEscapes?: boolean;
   /** Leave references to unset variables as written (SkipUnsetEnv). */
   skipUnsetEnv?: boolean;
+  /** Quotes are plain characters (SkipProcessQuotes): heredoc bodies, where they belong to the script. */
+  skipProcessQuotes?: boolean;
 }
 
 // Blanks the lexer folds into a `<<` word (processPossibleHeredoc), so `<< EOF` stays one word.
@@ -89,6 +93,7 @@ class ShellWord {
   private rawEscapes: boolean;
   private readonly rawQuotes: boolean;
   private readonly skipUnsetEnv: boolean;
+  private readonly skipProcessQuotes: boolean;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
@@ -104,6 +109,7 @@ class ShellWord {
     this.rawEscapes = mode.rawEscapes ?? false;
     this.rawQuotes = mode.rawQuotes ?? false;
     this.skipUnsetEnv = mode.skipUnsetEnv ?? false;
+    this.skipProcessQuotes = mode.skipProcessQuotes ?? false;
   }
 
   private peek(): string | undefined {
@@ -147,11 +153,11 @@ class ShellWord {
           const tmp = this.processPossibleHeredoc();
           result += tmp;
           words.addRawString(tmp);
-        } else if (ch === "'") {
+        } else if (ch === "'" && !this.skipProcessQuotes) {
           const tmp = this.processSingleQuote();
           result += tmp;
           words.addRawString(tmp);
-        } else if (ch === '"') {
+        } else if (ch === '"' && !this.skipProcessQuotes) {
           const tmp = this.processDoubleQuote();
           result += tmp;
           words.addRawString(tmp);
@@ -488,7 +494,7 @@ function makeLookup(env: ExpandEnv): (name: string) => string | undefined {
 
 function run(word: string, env: ExpandEnv, opts: ExpandOptions): { sw: ShellWord; result: string; words: string[] } {
   const escape = opts.escape ?? "\\";
-  const sw = new ShellWord(word, makeLookup(env), escape, opts.range);
+  const sw = new ShellWord(word, makeLookup(env), escape, opts.range, { skipProcessQuotes: opts.skipProcessQuotes ?? false });
   const { result, words } = sw.processStopOn(undefined, false);
   return { sw, result, words };
 }

@@ -174,6 +174,12 @@ describe("heredocs in a Dockerfile (BuildKit's TestParseExtractsHeredoc)", () =>
     });
   });
 
+  it("COPY << EOF has the heredoc, but its arguments split on blanks, so `<<` and `EOF` are source paths as in BuildKit", () => {
+    const copy = parseDockerfile("FROM a\nCOPY << EOF /dest\nx\nEOF\n").instructions[1];
+    const t = copy && decodeInstruction(copy);
+    expect(t?.kind === "COPY" && [t.sources, t.heredocs.map((x) => x.name)]).toEqual([["<<", "EOF"], ["EOF"]]);
+  });
+
   it("COPY <<EOF alone has no destination (BuildKit counts the marker as an argument)", () => {
     expect(() => parseDockerfile("FROM a\nCOPY <<EOF\nx\nEOF\n")).toThrow(/requires at least two arguments/);
   });
