@@ -1,6 +1,7 @@
 // parseSyntax rejects only what BuildKit's parser rejects; everything else is an instruction-level error that
 // parseDockerfile (check, build) reports. Table over the fixtures/parser/err-* cases, each classified by where
-// BuildKit (frontend/dockerfile/parser vs instructions) raises it.
+// BuildKit (frontend/dockerfile/parser vs instructions) raises it. Checked against Docker 20.10: its instruction-level
+// errors read "dockerfile parse error line N: ...", its parser-level ones carry no such prefix.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
