@@ -30,7 +30,7 @@ function quoteCount(s: string): number {
 
 /**
  * The marker a single word stands for (BuildKit's ParseHeredoc), or undefined when it is not one: `<<`, `<<<EOF`,
- * `<<""`, `<<EOF sh`. Throws SYNTAX when the delimiter does not lex (`<<'EOF`).
+ * `<<""`, `<<EOF sh`. Throws BAD_HEREDOC when the delimiter does not lex (`<<'EOF`).
  */
 export function parseHeredocWord(word: string, range?: SourceRange): HeredocMarker | undefined {
   const m = MARKER.exec(word);
@@ -45,7 +45,7 @@ export function parseHeredocWord(word: string, range?: SourceRange): HeredocMark
     raw = lexWords(rest, ESCAPE, { skipUnsetEnv: true, rawQuotes: true });
   } catch (e) {
     if (!(e instanceof TsbuildError)) throw e;
-    throw new DockerfileParseError("SYNTAX", `invalid heredoc ${JSON.stringify(word)}: ${e.message}`, range ? { range } : {});
+    throw new DockerfileParseError("BAD_HEREDOC", `invalid heredoc ${JSON.stringify(word)}: ${e.message}`, range ? { range } : {});
   }
   const name = words[0] as string;
   // An escaped quote stays in both results; only the quotes that quoted something differ.

@@ -181,6 +181,11 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
     case "ADD": {
       // Sources that are heredoc markers name heredoc bodies, the others are paths (BuildKit's parseSourcesAndDest).
       const dest = a[a.length - 1] as string;
+      if (isHeredocWord(dest))
+        throw new DockerfileParseError("BAD_HEREDOC", `${i.keyword} cannot accept a heredoc as a destination`, {
+          range: argWordRanges(i).at(-1)?.range ?? i.range,
+          hint: `the last argument of ${i.keyword} is where the files go: ${i.keyword} <<EOF /path/to/file`,
+        });
       const sources = i.json || i.heredocs.length === 0 ? a.slice(0, -1) : a.slice(0, -1).filter((w) => !isHeredocWord(w));
       const t: TypedInstruction = {
         kind: i.keyword,

@@ -180,6 +180,11 @@ describe("heredocs in a Dockerfile (BuildKit's TestParseExtractsHeredoc)", () =>
     expect(t?.kind === "COPY" && [t.sources, t.heredocs.map((x) => x.name)]).toEqual([["<<", "EOF"], ["EOF"]]);
   });
 
+  it.each(["COPY /foo <<EOF\nEOF\n", "ADD a <<-'X'\nX\n"])("%j: a heredoc cannot be the destination (BuildKit's TestErrorCasesHeredoc)", (text) => {
+    expect(() => parseDockerfile(`FROM a\n${text}`)).toThrow(/cannot accept a heredoc as a destination/);
+    expect(() => parseSyntax(`FROM a\n${text}`)).not.toThrow();
+  });
+
   it("COPY <<EOF alone has no destination (BuildKit counts the marker as an argument)", () => {
     expect(() => parseDockerfile("FROM a\nCOPY <<EOF\nx\nEOF\n")).toThrow(/requires at least two arguments/);
   });
