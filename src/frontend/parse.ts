@@ -167,7 +167,7 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
       instr.json = true;
       instr.args = arr;
     } else if (keyword === "COPY" || keyword === "ADD" || keyword === "VOLUME") {
-      instr.args = splitWords(rest, escape);
+      instr.args = splitOnBlanks(rest);
     } else if (rest !== "") instr.args = [rest];
   } else if (keyword === "ENV" || keyword === "LABEL") {
     instr.args = keyValues(keyword, rest, escape, line, baseOffset + restOffset);
@@ -177,10 +177,20 @@ function parseLine(line: LogicalLine, escape: string, baseOffset = 0, inner = fa
       if (cmd) jsonArgs(cmd[1] as string, restRange);
     }
     if (rest !== "") instr.args = [rest];
-  } else {
+  } else if (keyword === "ARG") {
     instr.args = splitWords(rest, escape);
+  } else {
+    instr.args = splitOnBlanks(rest);
   }
   return instr;
+}
+
+/**
+ * FROM, EXPOSE and shell-form COPY, ADD, VOLUME: split on blanks, quotes or not (BuildKit's
+ * parseStringsWhitespaceDelimited), so `COPY "a b" /d` has the sources `"a` and `b"`; JSON form is how to write spaces.
+ */
+function splitOnBlanks(rest: string): string[] {
+  return rest === "" ? [] : rest.split(/[\t\v\f\r ]+/);
 }
 
 function isKnown(i: SyntaxInstruction): i is Instruction {

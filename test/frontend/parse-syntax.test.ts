@@ -94,6 +94,18 @@ describe("parseSyntax: parser-level errors only", () => {
     expect(codeOf(() => planBuild(parseDockerfile(text), { platform: { os: "linux", architecture: "amd64" } }))).toBeDefined();
   });
 
+  // BuildKit's parseStringsWhitespaceDelimited vs parseWords: checked with Docker 20.10 (`COPY "a b" /d` fails on `"a`).
+  it.each([
+    ['COPY "a b" /d/', ['"a', 'b"', "/d/"]],
+    ["ADD  a\tb   c", ["a", "b", "c"]],
+    ["VOLUME 'x y'", ["'x", "y'"]],
+    ['EXPOSE "80" 443', ['"80"', "443"]],
+    ['ARG A="x y" B', ['A="x y"', "B"]],
+    ['ENV A="x y" B=1', ["A", '"x y"', "B", "1"]],
+  ])("%s → %j", (line, args) => {
+    expect(parseSyntax(`FROM a\n${line}\n`).instructions[1]?.args).toEqual(args);
+  });
+
   it("lists stages from the FROM lines without checking them", () => {
     const json = parseResultToJson(parseSyntax("CMD x\nFROM a AS One\nRUN y\nFROM b AS one\nFROM\n")) as { stages: unknown[] };
     expect(json.stages).toEqual([
