@@ -88,7 +88,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       const dest = expand(run, t.dest, e, range);
       const chown = t.chown !== undefined ? expand(run, t.chown, e, range) : undefined;
       const chmod = t.chmod !== undefined ? expand(run, t.chmod, e, range) : undefined;
-      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
+      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range, true) : h.content }));
       const workdir = state.config.config.WorkingDir || "/";
       // ADD's URLs and git repositories: keyed by what they serve (content digest, commit), fetched as needed.
       const remote =
