@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   "BAD_ENV",
   "BAD_FLAG_VALUE",
   "BAD_HEALTHCHECK",
+  "BAD_HEREDOC",
   "BAD_INDEX",
   "BAD_JSON",
   "BAD_KEY_VALUE",

@@ -105,9 +105,10 @@ export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (p ??= fn());
 }
 
-export function expand(run: BuildSession, word: string, env: Map<string, string>, range: SourceRange): string {
+/** `raw`: a COPY/ADD heredoc body, expanded as BuildKit's ExpandRaw does (quotes kept, backslash the escape whatever `# escape=` says). */
+export function expand(run: BuildSession, word: string, env: Map<string, string>, range: SourceRange, raw = false): string {
   try {
-    return expandWord(word, env, { escape: run.escape, range });
+    return expandWord(word, env, raw ? { escape: "\\", range, skipProcessQuotes: true } : { escape: run.escape, range });
   } catch (e) {
     if (e instanceof TsbuildError) throw attachRange(e, range);
     throw e;

@@ -27,8 +27,8 @@ export interface RunMountContext {
    */
   context: { root: string } & Partial<ViewableContext>;
   /**
-   * Rootfs dir of a finished stage, a --build-context directory (seen through its .dockerignore, as the main context
-   * is), or undefined when `name` is neither.
+   * Rootfs dir of the stage or image `name` names, a --build-context directory (seen through its .dockerignore, as
+   * the main context is), or undefined for scratch.
    */
   stageRootfs(name: string): Promise<string | ({ root: string } & Partial<ViewableContext>) | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
@@ -272,9 +272,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           if (spec.from !== undefined) {
             const stage = await ctx.stageRootfs(spec.from);
             if (stage === undefined)
-              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: bind from an image is not supported yet`, {
+              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: a bind mount from scratch is not supported`, {
                 ...opts(range),
-                hint: "add a stage `FROM <image> AS name` and use from=name",
+                hint: "bind from a stage, an image or a --build-context, or use type=tmpfs for an empty directory",
               });
             root = typeof stage === "string" ? stage : stage.root;
             viewable = typeof stage === "string" ? undefined : stage;

@@ -35,14 +35,17 @@ afterAll(async () => {
 });
 
 describe("--build-context NAME=oci-layout://", () => {
-  it("serves FROM NAME by tag (config, layers and ENV carried over) and COPY --from=NAME by digest", async () => {
+  it("serves FROM NAME by tag (config, layers and ENV carried over), COPY --from=NAME and RUN --mount from=NAME by digest", async () => {
     const digest = (await index(layout)).manifests[0]?.digest as string;
-    const ctx = await project("app1", "FROM base\nCOPY --from=other /marker /copied\nRUN cat /marker /copied > /both && echo $FROM_LAYOUT >> /both\n");
+    const ctx = await project(
+      "app1",
+      "FROM base\nCOPY --from=other /marker /copied\nRUN --mount=from=other,target=/l cat /marker /copied /l/marker > /both && echo $FROM_LAYOUT >> /both\n",
+    );
     const out = join(dir.path, "out1");
     const contexts = ["--build-context", `base=oci-layout://${layout}:1`, "--build-context", `other=oci-layout://${layout}@${digest}`];
     const b = await r(["build", "--progress", "plain", ...contexts, "-o", `type=local,dest=${out}`, ctx]);
     expect(b.code, b.stderr).toBe(0);
-    expect(await readFile(join(out, "both"), "utf8")).toBe("from-layout\nfrom-layout\nyes\n");
+    expect(await readFile(join(out, "both"), "utf8")).toBe("from-layout\nfrom-layout\nfrom-layout\nyes\n");
     // The layout's layers are in the store now: a rebuild is all cache hits.
     const again = await r(["build", "--progress", "plain", ...contexts, ctx]);
     expect(again.code, again.stderr).toBe(0);
