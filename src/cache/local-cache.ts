@@ -11,7 +11,16 @@ import type { ContentStore } from "../store/types.js";
 import { StoreError, throwIfAborted } from "../errors.js";
 import { openDirWriter } from "../exporter/layout-writer.js";
 import { ANNOTATION_REF_NAME } from "../exporter/oci-layout.js";
-import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_TYPE, cacheBlobs, cacheManifest, mergeCacheConfigs, parseCacheConfig, type CacheConfig } from "./cache-manifest.js";
+import {
+  CACHE_ARTIFACT_TYPE,
+  CACHE_CONFIG_TYPE,
+  cacheBlobs,
+  cacheManifest,
+  keepPresent,
+  mergeCacheConfigs,
+  parseCacheConfig,
+  type CacheConfig,
+} from "./cache-manifest.js";
 import { cacheSource, type CacheSource } from "./cache-source.js";
 import { errnoCode } from "../util/errno.js";
 
@@ -172,13 +181,12 @@ export async function writeLocalCache(
   cfg: CacheConfig,
   signal?: AbortSignal,
   tag: string = DEFAULT_LOCAL_CACHE_TAG,
-): Promise<{ records: number; blobs: number }> {
+): Promise<{ records: number; mounts: number; blobs: number }> {
   const before = await inspectLocal(dir, tag, "export");
   const merged = mergeCacheConfigs(before.kind === "cache" ? before.cfg : undefined, cfg);
   const w = await openDirWriter(dir, signal);
   // Records from an earlier export stay only while their blobs are still in the directory.
   const blobs: Descriptor[] = [];
-  const kept: CacheConfig = { v: 1, steps: [], images: [] };
   const inDir = async (d: Descriptor) => (await stat(blobFile(dir, d.digest)).catch(() => undefined))?.size === d.size;
   const fromStore = new Set(cacheBlobs(cfg).map((b) => b.digest));
   for (const b of cacheBlobs(merged)) {
@@ -187,9 +195,7 @@ export async function writeLocalCache(
       blobs.push(b);
     } else if (await inDir(b)) blobs.push(b);
   }
-  const present = new Set(blobs.map((b) => b.digest));
-  kept.steps = merged.steps.filter((s) => !s.layer || present.has(s.layer.diffId));
-  kept.images = merged.images.filter((i) => present.has(i.manifest.digest) && present.has(i.config.digest));
+  const kept = keepPresent(merged, new Set(blobs.map((b) => b.digest)));
   const configBytes = jsonBytes(kept);
   const configDigest = sha256Digest(configBytes);
   await w.addBytes(`blobs/sha256/${configDigest.slice(7)}`, configBytes);
@@ -211,5 +217,5 @@ export async function writeLocalCache(
   // index.json last, atomically: a killed export leaves the previous index (and cache) readable.
   await w.addBytes("index.json", jsonBytes(index));
   await w.finish();
-  return { records: kept.steps.length + kept.images.length, blobs: blobs.length };
+  return { records: kept.steps.length + kept.images.length, mounts: kept.mounts?.length ?? 0, blobs: blobs.length };
 }
