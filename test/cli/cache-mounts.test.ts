@@ -2,7 +2,7 @@
 // records (a local directory, a registry), and --cache-from restores them into a store that has none, so the RUN a
 // one-file change re-runs on a fresh machine finds its warm cache. A store's own cache mount is never replaced.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tsbuild, tempDir } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
@@ -91,6 +91,23 @@ describe("--cache-to type=local,cache-mounts=true", () => {
     const b = await buildIn(storeB, ["--cache-from", `type=local,src=${cache}`]);
     expect(b.stderr).not.toMatch(/restored cache mount/);
     expect(await b.file("found")).toBe("index\nlocal-only\npkg.tar\n");
+  });
+
+  it("a damaged cache mount tar is a warning, and the RUN starts with an empty cache mount", async () => {
+    const damaged = join(dir.path, "ci-cache-damaged");
+    await cp(cache, damaged, { recursive: true });
+    const blob = (d: string) => join(damaged, "blobs/sha256", d.slice("sha256:".length));
+    const index = JSON.parse(await readFile(join(damaged, "index.json"), "utf8"));
+    const manifest = JSON.parse(await readFile(blob(index.manifests[0].digest), "utf8"));
+    const config = JSON.parse(await readFile(blob(manifest.config.digest), "utf8"));
+    const tar = blob(config.mounts[0].blob.digest);
+    const bytes = await readFile(tar);
+    bytes[600] = (bytes[600] ?? 0) ^ 0xff;
+    await writeFile(tar, bytes);
+    await writeFile(join(project, "app.txt"), "v6\n");
+    const e = await buildIn(await fresh("store-e"), ["--cache-from", `type=local,src=${damaged}`]);
+    expect(e.stderr).toMatch(/WARNING.*cache mount "pkgs": cannot restore it from the imported cache: .*; the RUN starts with an empty one/);
+    expect(e.stderr).toMatch(said("DOWNLOADING"));
   });
 
   it("cache-mounts takes true or false", async () => {
