@@ -121,17 +121,15 @@ export function parseCacheConfig(data: unknown): CacheConfig | undefined {
   const o = data as CacheConfig | undefined;
   if (!o || o.v !== 1 || !Array.isArray(o.steps) || !Array.isArray(o.images)) return undefined;
   const mounts = Array.isArray(o.mounts)
-    ? o.mounts
-        .filter(isCacheMountEntry)
-        .map((m) => ({
-          id: m.id,
-          sharing: m.sharing,
-          uid: m.uid,
-          gid: m.gid,
-          mode: m.mode,
-          blob: { digest: m.blob.digest, size: m.blob.size },
-          created: m.created,
-        }))
+    ? o.mounts.filter(isCacheMountEntry).map((m) => ({
+        id: m.id,
+        sharing: m.sharing,
+        uid: m.uid,
+        gid: m.gid,
+        mode: m.mode,
+        blob: { digest: m.blob.digest, size: m.blob.size },
+        created: m.created,
+      }))
     : [];
   return {
     v: 1,

@@ -8,9 +8,11 @@
 // Imported tars are untrusted: no absolute names, no `..`, nothing written through a symlink, device nodes left
 // out, and no more bytes than the store's free space minus a reserve (or a limit given).
 import { chmod, chown, lstat, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ArchiveError } from "../errors.js";
+import { ArchiveError, isTsbuildError, StoreError } from "../errors.js";
 import { MediaType } from "../image/types.js";
 import { budgetedStream, decompressionBudget } from "../layer/compression.js";
 import { dirEntries } from "../layer/dir-entries.js";
@@ -78,6 +80,25 @@ export async function archiveCacheMounts(
   return out;
 }
 
+/** Passes a blob's bytes through, failing (StoreError BAD_CACHE) past its size or at the end on a digest mismatch. */
+function verified(blob: { digest: string; size: number }, from: string): Transform {
+  const h = createHash("sha256");
+  let n = 0;
+  const bad = (what: string) => new StoreError("BAD_CACHE", `the cache mount tar ${blob.digest} in ${from} ${what}`, { hint: "export the cache again" });
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      if (n > blob.size) return cb(bad(`has more than the ${blob.size} bytes its record says`));
+      h.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (n !== blob.size) return cb(bad(`has ${n} bytes, its record says ${blob.size}`));
+      cb(`sha256:${h.digest("hex")}` === blob.digest ? null : bad("does not match its digest"));
+    },
+  });
+}
+
 export interface RestoredCacheMount {
   /** The cache it came from (CacheSource.name). */
   from: string;
@@ -113,15 +134,18 @@ export async function restoreCacheMount(
   const layout = storeLayout(storeRoot);
   await ensureCacheMountsDir(storeRoot);
   await mkdir(layout.tmpDir, { recursive: true });
-  // Checked before the download: the blob itself lands in the store, then as much again unpacked.
+  const blob = { mediaType: MediaType.OciLayer, digest: entry.blob.digest, size: entry.blob.size };
+  // A source that can stream the tar has it unpacked as it arrives (verified on the way, renamed into place only
+  // once verified); otherwise the blob is stored first, and needs the space twice.
+  const direct = source.open !== undefined;
   const budget = await decompressionBudget(layout.tmpDir, opts.limit);
-  if (entry.blob.size * 2 > budget.limit)
+  if (entry.blob.size * (direct ? 1 : 2) > budget.limit)
     throw new ArchiveError(
       "CACHE_MOUNT_TOO_LARGE",
-      `the cache mount ${JSON.stringify(id)} in ${source.name} is ${entry.blob.size} bytes, more than half of ${budget.limit} bytes (${budget.why})`,
+      `the cache mount ${JSON.stringify(id)} in ${source.name} needs ${entry.blob.size * (direct ? 1 : 2)} bytes, more than the ${budget.limit} allowed (${budget.why})`,
       { hint: "free disk space in the store, or export the cache without cache-mounts=true" },
     );
-  await ensureBlob(content, source, { mediaType: MediaType.OciLayer, digest: entry.blob.digest, size: entry.blob.size }, opts.signal);
+  if (!direct) await ensureBlob(content, source, blob, opts.signal);
   // tmp/ is on the store's filesystem (so the rename is atomic), and a killed restore's leftovers are cleaned with it.
   const temp = await mkdtemp(layout.tmpPrefix("cache-mount"));
   try {
@@ -129,13 +153,26 @@ export async function restoreCacheMount(
     await mkdir(unpacked, { mode: 0o700 });
     let skippedDevices = 0;
     const bytes = budgetedStream(budget, `the cache mount ${JSON.stringify(id)}`);
-    const feeding = pipeline(content.read(entry.blob.digest), bytes);
+    const input = source.open ? source.open(blob, opts.signal) : content.read(blob.digest);
+    const feeding = pipeline(input, verified(blob, source.name), bytes);
     feeding.catch(() => undefined);
     try {
       await extractLayer(bytes, unpacked, { plainTar: true, skipDevices: () => skippedDevices++, signal: opts.signal });
+      // Digest and size are known only at the end: until then nothing unpacked is in place.
       await feeding;
-    } finally {
+    } catch (e) {
       bytes.destroy();
+      // A size or digest mismatch found first explains whatever the parser made of the bytes.
+      const fed = await feeding.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (isTsbuildError(fed)) throw fed;
+      if (isTsbuildError(e)) throw e;
+      throw new ArchiveError("CORRUPT_ARCHIVE", `the cache mount tar ${blob.digest} in ${source.name} cannot be read: ${(e as Error).message}`, {
+        cause: e,
+        hint: "export the cache again",
+      });
     }
     // chown first: it clears setuid/setgid bits, which chmod then sets. Unprivileged, files stay ours.
     if (process.getuid?.() === 0) await chown(unpacked, entry.uid, entry.gid);

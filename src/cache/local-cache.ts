@@ -149,20 +149,27 @@ export async function readLocalCache(dir: string, tag: string = DEFAULT_LOCAL_CA
 export async function openLocalCacheSource(dir: string, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<CacheSource | undefined> {
   const cfg = await readLocalCache(dir, tag);
   if (!cfg) return undefined;
-  return cacheSource(`type=local,src=${dir}`, cfg, async (blob, content, signal) => {
-    throwIfAborted(signal);
-    const file = blobFile(dir, blob.digest);
-    const w = content.write(blob.digest);
-    try {
-      await pipeline(createReadStream(file), w.stream, { signal });
-      // commit() verifies the sha256 against the expected digest: a damaged cache blob is never stored.
-      const got = await w.commit();
-      if (got.size !== blob.size) throw new StoreError("BAD_CACHE", `cache blob ${blob.digest} in ${dir} has ${got.size} bytes, its record says ${blob.size}`);
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-  });
+  const open = (blob: Descriptor, signal: AbortSignal) => createReadStream(blobFile(dir, blob.digest), { signal });
+  return cacheSource(
+    `type=local,src=${dir}`,
+    cfg,
+    async (blob, content, signal) => {
+      throwIfAborted(signal);
+      const file = blobFile(dir, blob.digest);
+      const w = content.write(blob.digest);
+      try {
+        await pipeline(createReadStream(file), w.stream, { signal });
+        // commit() verifies the sha256 against the expected digest: a damaged cache blob is never stored.
+        const got = await w.commit();
+        if (got.size !== blob.size)
+          throw new StoreError("BAD_CACHE", `cache blob ${blob.digest} in ${dir} has ${got.size} bytes, its record says ${blob.size}`);
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+    },
+    open,
+  );
 }
 
 /** Before a build: throws the StoreError writeLocalCache would (an image under the tag, a broken index.json). */

@@ -120,18 +120,23 @@ export async function openRegistryCacheSource(
       throw new RegistryError("BAD_CACHE", `the cache ${t.familiar} is damaged: ${state.damage ?? "its config cannot be read"}`, {
         hint: "export the cache there again (--cache-to replaces a damaged cache)",
       });
-    const source = cacheSource(`type=registry,ref=${t.familiar}`, cfg, async (blob, content, signal) => {
-      throwIfAborted(signal);
-      const w = content.write(blob.digest);
-      try {
-        // getBlob verifies size and digest as it streams; commit() checks the digest once more before the rename.
-        await pipeline(repo.getBlob(blob.digest, { size: blob.size, signal, what: `cached layer ${blob.digest}` }), w.stream, { signal });
-        await w.commit();
-      } catch (e) {
-        await w.abort();
-        throw e;
-      }
-    });
+    const source = cacheSource(
+      `type=registry,ref=${t.familiar}`,
+      cfg,
+      async (blob, content, signal) => {
+        throwIfAborted(signal);
+        const w = content.write(blob.digest);
+        try {
+          // getBlob verifies size and digest as it streams; commit() checks the digest once more before the rename.
+          await pipeline(repo.getBlob(blob.digest, { size: blob.size, signal, what: `cached layer ${blob.digest}` }), w.stream, { signal });
+          await w.commit();
+        } catch (e) {
+          await w.abort();
+          throw e;
+        }
+      },
+      (blob, signal) => repo.getBlob(blob.digest, { size: blob.size, signal, what: `cache mount ${blob.digest}` }),
+    );
     return { ...source, close: () => session.close() };
   } catch (e) {
     session.close();

@@ -6,9 +6,11 @@ import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { archiveCacheMounts, restoreCacheMount } from "../../src/cache/cache-mounts.js";
 import type { CacheMountEntry } from "../../src/cache/cache-manifest.js";
 import { cacheSource, type CacheSource } from "../../src/cache/cache-source.js";
+import { isTsbuildError } from "../../src/errors.js";
 import type { Digest } from "../../src/image/types.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import { storeLayout } from "../../src/store/layout.js";
@@ -33,20 +35,30 @@ function store(): { root: string; content: ContentStore } {
 }
 
 /** A cache source holding one mount `id` whose tar is `bytes` (recorded under `digest`, default their own). */
-function sourceOf(id: string, bytes: Buffer, opts: { digest?: Digest } = {}): CacheSource & { fetched: number } {
+function sourceOf(id: string, bytes: Buffer, opts: { digest?: Digest; stream?: boolean } = {}): CacheSource & { fetched: number } {
   const digest = opts.digest ?? (`sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest);
   const entry: CacheMountEntry = { id, sharing: "shared", uid: 0, gid: 0, mode: 0o755, blob: { digest, size: bytes.length }, created: "2026-12-01T00:00:00Z" };
-  const src = cacheSource("type=local,src=/test", { v: 1, steps: [], images: [], mounts: [entry] }, async (blob, content) => {
-    out.fetched++;
-    const w = content.write(blob.digest);
-    w.stream.end(bytes);
-    try {
-      await w.commit();
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-  });
+  const src = cacheSource(
+    "type=local,src=/test",
+    { v: 1, steps: [], images: [], mounts: [entry] },
+    async (blob, content) => {
+      out.fetched++;
+      const w = content.write(blob.digest);
+      w.stream.end(bytes);
+      try {
+        await w.commit();
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+    },
+    opts.stream
+      ? () => {
+          out.fetched++;
+          return Readable.from([bytes]);
+        }
+      : undefined,
+  );
   const out = { ...src, fetched: 0 };
   return out;
 }
@@ -169,11 +181,32 @@ describe("hostile cache mount tars", () => {
     expect(await absent(storeLayout(s.root).cacheMount("big"))).toBe(true);
   });
 
-  it("a tar whose bytes do not match the recorded digest is never unpacked", async () => {
+  it.each([false, true])("a tar whose bytes do not match the recorded digest is never put in place (streamed: %s)", async (stream) => {
     const s = store();
     const wrong = `sha256:${"0".repeat(64)}` as Digest;
-    const src = sourceOf("bad", await tarBytes([{ name: "f", body: "x" }]), { digest: wrong });
-    await expect(restore(s, src, "bad")).rejects.toMatchObject({ code: expect.stringMatching(/DIGEST|CORRUPT/) });
+    const src = sourceOf("bad", await tarBytes([{ name: "f", body: "x" }]), { digest: wrong, stream });
+    await expect(restore(s, src, "bad")).rejects.toMatchObject({ code: expect.stringMatching(/DIGEST|CORRUPT|BAD_CACHE/) });
     expect(await absent(storeLayout(s.root).cacheMount("bad"))).toBe(true);
+    expect(await readdir(storeLayout(s.root).tmpDir)).toEqual([]);
+  });
+
+  it.each([false, true])("bytes that are no tar (with the right digest) are an error of tsbuild's, not a crash (streamed: %s)", async (stream) => {
+    const s = store();
+    const src = sourceOf("junk", Buffer.alloc(4096, "junk-bytes "), { stream });
+    const err = await restore(s, src, "junk").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTsbuildError(err), String(err)).toBe(true);
+    expect(await absent(storeLayout(s.root).cacheMount("junk"))).toBe(true);
+  });
+
+  it("a streamed tar is unpacked without a copy in the store", async () => {
+    const s = store();
+    const src = sourceOf("st", await tarBytes([{ name: "f", body: "streamed" }]), { stream: true });
+    const { dir, result } = await restore(s, src, "st");
+    expect(result?.entry.id).toBe("st");
+    expect(await readFile(join(dir, "f"), "utf8")).toBe("streamed");
+    expect(await readdir(storeLayout(s.root).blobsDir).catch(() => [])).toEqual([]);
   });
 });
