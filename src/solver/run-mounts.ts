@@ -201,7 +201,8 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
               source = slot;
             }
           }
-          if (source === dir && ctx.restoreCacheMount) {
+          // Only a store without the directory restores: checked first, so a shared mount in use never waits here.
+          if (source === dir && ctx.restoreCacheMount && !(await lstat(dir).catch(() => undefined))) {
             // A shared mount takes no lock to run, but its restore does: two builds never unpack into one directory.
             const unlock = spec.sharing === "shared" ? await lockCacheMount(dir, true, ctx.signal) : undefined;
             try {
