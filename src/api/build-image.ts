@@ -227,6 +227,7 @@ async function exportCache(
     ? await archiveCacheMounts(engine.root, engine.content, exportedCacheMounts(result, mode), {
         signal: signal ?? new AbortController().signal,
         onSkip: (id, path, why) => progress.emit({ kind: "warning", message: `cache mount ${JSON.stringify(id)}: ${path} is not exported: ${why}` }),
+        onError: (id, message) => progress.emit({ kind: "warning", message: `cache mount ${JSON.stringify(id)} is not exported: ${message}` }),
       })
     : [];
   const cfg = await cacheConfigFor(engine.content, result, mode, mounts);

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ArchiveError, isTsbuildError, StoreError } from "../errors.js";
+import { AbortError, ArchiveError, isTsbuildError, StoreError } from "../errors.js";
 import { MediaType } from "../image/types.js";
 import { budgetedStream, decompressionBudget } from "../layer/compression.js";
 import { dirEntries } from "../layer/dir-entries.js";
@@ -43,13 +43,14 @@ async function lstatOrUndefined(p: string) {
 /**
  * Archives each used cache mount directory the store has into the content store (one uncompressed tar each),
  * holding its lock so a locked/private user elsewhere never changes it mid-archive. Ids without a directory (every
- * RUN that declared them hit the cache, in a store that never ran them) are left out.
+ * RUN that declared them hit the cache, in a store that never ran them) are left out, and so is one that cannot be
+ * archived (a file changing size, unreadable, a full disk): told to `onError`, as the records still export.
  */
 export async function archiveCacheMounts(
   storeRoot: string,
   content: ContentStore,
   used: readonly UsedCacheMount[],
-  opts: { signal: AbortSignal; onSkip?(id: string, path: string, why: string): void },
+  opts: { signal: AbortSignal; onSkip?(id: string, path: string, why: string): void; onError?(id: string, message: string): void },
 ): Promise<CacheMountEntry[]> {
   const layout = storeLayout(storeRoot);
   const seen = new Set<string>();
@@ -73,6 +74,9 @@ export async function archiveCacheMounts(
         blob: { digest: blob.diffId, size: blob.size },
         created: new Date().toISOString(),
       });
+    } catch (e) {
+      if (opts.signal.aborted || e instanceof AbortError || (!isTsbuildError(e) && errnoCode(e) === undefined)) throw e;
+      opts.onError?.(u.id, (e as Error).message);
     } finally {
       await unlock?.();
     }

@@ -121,6 +121,35 @@ describe("archive and restore", () => {
     expect(await readdir(storeLayout(b.root).tmpDir).catch(() => [])).toEqual([]);
   });
 
+  it("a cache mount that cannot be archived (the disk is full) is reported and left out; the others still export", async () => {
+    const a = store();
+    const full = join(work.path, "full");
+    await mkdir(full);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tsbuild-test-full", full]);
+    try {
+      const big = storeLayout(a.root).cacheMount("big");
+      const small = storeLayout(a.root).cacheMount("small");
+      await mkdir(big, { recursive: true });
+      await mkdir(small, { recursive: true });
+      await writeFile(join(big, "blob"), Buffer.alloc(2 * 1024 * 1024, 1));
+      await writeFile(join(small, "f"), "small");
+      const errors: string[] = [];
+      const got = await archiveCacheMounts(
+        a.root,
+        openContentStore(full),
+        [
+          { id: "big", sharing: "shared" },
+          { id: "small", sharing: "shared" },
+        ],
+        { signal, onError: (id) => errors.push(id) },
+      );
+      expect(errors).toEqual(["big"]);
+      expect(got.map((e) => e.id)).toEqual(["small"]);
+    } finally {
+      execFileSync("umount", [full]);
+    }
+  });
+
   it("a directory the store already has is kept, and nothing is downloaded", async () => {
     const s = store();
     const src = sourceOf("npm", await tarBytes([{ name: "imported", body: "x" }]));
