@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { tsbuild, tempDir } from "../helpers/cli.js";
+import { tsbuild, tsbuildProcess, tempDir } from "../helpers/cli.js";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
 import { startRegistry, type RegistryServer } from "../helpers/registry-server.js";
 import { storeLayout } from "../../src/store/layout.js";
@@ -114,6 +114,51 @@ describe("--cache-to type=local,cache-mounts=true", () => {
     const bad = await tsbuild(["build", "--root", storeB, "--cache-to", `type=local,dest=${cache},cache-mounts=yes`, project]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/cache-mounts must be true or false/);
+  });
+});
+
+describe("two builds restoring one shared cache mount at once", () => {
+  it("both succeed and see the whole cache; it is unpacked once", async () => {
+    const q = join(dir.path, "shared-app");
+    await mkdir(q, { recursive: true });
+    await writeFile(join(q, "n.txt"), "1\n");
+    await writeFile(
+      join(q, "Dockerfile"),
+      [
+        "FROM busybox:local",
+        "COPY n.txt /n.txt",
+        "RUN --mount=type=cache,id=shared-deps,target=/deps,sharing=shared \\",
+        "    ( [ -f /deps/a ] && echo FOUND-DEPS || { echo NO-DEPS; seq 1 5000 > /deps/a; } ) && wc -l < /deps/a > /lines",
+        "",
+      ].join("\n"),
+    );
+    const cache = join(dir.path, "ci-cache-shared");
+    const seed = await tsbuild(["build", "--root", await fresh("store-s0"), "--cache-to", `type=local,dest=${cache},mode=max,cache-mounts=true`, q]);
+    expect(seed.code, seed.stderr).toBe(0);
+    await writeFile(join(q, "n.txt"), "2\n");
+    const store = await fresh("store-s1");
+    const both = await Promise.all(
+      [1, 2].map((i) =>
+        tsbuildProcess([
+          "build",
+          "--progress",
+          "plain",
+          "--root",
+          store,
+          "-o",
+          `type=local,dest=${join(dir.path, `shared-out-${i}`)}`,
+          "--cache-from",
+          `type=local,src=${cache}`,
+          q,
+        ]),
+      ),
+    );
+    for (const r of both) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(said("FOUND-DEPS"));
+    }
+    expect(both.filter((r) => /restored cache mount "shared-deps"/.test(r.stderr))).toHaveLength(1);
+    for (const i of [1, 2]) expect(await readFile(join(dir.path, `shared-out-${i}`, "lines"), "utf8")).toBe("5000\n");
   });
 });
 
