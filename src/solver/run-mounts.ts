@@ -26,7 +26,7 @@ export interface RunMountContext {
    * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
    */
   context: { root: string } & Partial<ViewableContext>;
-  /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
+  /** Rootfs dir of the stage, image or --build-context directory `name` names; undefined for scratch. */
   stageRootfs(name: string): Promise<string | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
@@ -220,9 +220,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           if (spec.from !== undefined) {
             const stage = await ctx.stageRootfs(spec.from);
             if (stage === undefined)
-              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: bind from an image is not supported yet`, {
+              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: a bind mount from scratch is not supported`, {
                 ...opts(range),
-                hint: "add a stage `FROM <image> AS name` and use from=name",
+                hint: "bind from a stage, an image or a --build-context, or use type=tmpfs for an empty directory",
               });
             root = stage;
           }

@@ -76,8 +76,9 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           state.config.config.WorkingDir = path;
         },
         async execute(rootfs) {
-          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid).
-          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same" }) : undefined;
+          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid,
+          // an unknown name: root).
+          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same", lenient: true }) : undefined;
           return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
         },
       };
@@ -244,11 +245,11 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           if (src.files) files[`files of mount ${i}`] = src.files;
         }
       }
-      const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
       return {
         parts,
         ...(Object.keys(files).length ? { files } : {}),
-        createdBy: `RUN ${runHistoryArgs(state)}${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        // BuildKit's history leaves the --mount flags out (fixtures/parity/run-mount-image).
+        createdBy: `RUN ${runHistoryArgs(state)}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
         async execute(rootfs) {
           const mounts = await prepareRunMounts(specs, {
             storeRoot: run.engine.root,
@@ -257,10 +258,11 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
             context: run.context,
             stageRootfs: async (name) => {
-              const named = namedMount(run, name, stage, range);
-              if (named) return named.context.root;
-              const dep = stageRef(run, name, stage, "--mount from", range);
-              return dep ? run.stages.dir(dep) : undefined;
+              const from = mountFrom(run, name, stage, range);
+              if (from.kind === "context") return from.dir.context.root;
+              if (from.kind === "stage") return run.stages.dir(from.stage);
+              // An image reference (BuildKit mounts the image itself): its rootfs, read-only or copied like a stage's.
+              return from.kind === "image" ? imageRootfs(run, from.name, range) : undefined;
             },
             secrets: run.secrets,
             sshSocket: (id) => run.ssh.socket(id),
@@ -364,14 +366,15 @@ export async function mountSourcePart(
 ): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
   if (spec.type !== "bind") return undefined;
   if (spec.from !== undefined) {
-    const named = namedMount(run, spec.from, stage, range);
-    if (named) {
+    const from = mountFrom(run, spec.from, stage, range);
+    if (from.kind === "context") {
+      const named = from.dir;
       const d = await digestContextSources(named.context, [spec.source ?? "/"], await named.hashCache(), run.hasher, { range, signal: run.signal });
       return { digest: `context ${spec.from}: ${d.digest}`, files: d.files };
     }
-    const dep = stageRef(run, spec.from, stage, "--mount from", range);
-    // Not a stage: run-mounts reports it (images as bind sources are not supported).
-    return { digest: dep ? `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}` : `unknown ${spec.from}` };
+    if (from.kind === "stage") return { digest: `stage ${from.stage.name ?? from.stage.index}: ${(await run.stages.result(from.stage)).state.key}` };
+    // An image is keyed by its id, as COPY --from=<image> is; scratch is reported by run-mounts.
+    return { digest: from.kind === "image" ? `image ${from.name}: ${(await resolveImage(run, from.name, range)).id}` : `unknown ${spec.from}` };
   }
   const d = await digestContextSources(run.context, [spec.source ?? "/"], await run.hashCache(), run.hasher, { range, signal: run.signal });
   return { digest: d.digest, files: d.files };
@@ -384,10 +387,18 @@ function namedContextDir(run: BuildSession, name: string, range: SourceRange): N
   return c;
 }
 
-/** A RUN --mount from= value naming a --build-context directory, or undefined. */
-function namedMount(run: BuildSession, ref: string, current: Stage, range: SourceRange): NamedContextDir | undefined {
+/** What a RUN --mount from= value names once expanded: a --build-context directory, a stage, an image, or scratch. */
+function mountFrom(
+  run: BuildSession,
+  ref: string,
+  current: Stage,
+  range: SourceRange,
+): { kind: "context"; dir: NamedContextDir } | { kind: "stage"; stage: Stage } | { kind: "image"; name: string } | { kind: "scratch" } {
   const r = resolveSourceRef(run.staged, ref, current, "--mount from", range, run.plan.namedContexts);
-  return r.kind === "context" ? namedContextDir(run, r.name, range) : undefined;
+  if (r.kind === "context") return { kind: "context", dir: namedContextDir(run, r.name, range) };
+  if (r.kind === "image") return { kind: "image", name: r.name };
+  const stage = stageRef(run, ref, current, "--mount from", range);
+  return stage ? { kind: "stage", stage } : { kind: "scratch" };
 }
 
 /** The stage a reference expanded at run time names (RUN --mount from=$VAR), or undefined for an image. */
