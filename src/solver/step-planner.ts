@@ -1,7 +1,9 @@
 // How a layer step (RUN, COPY, ADD, WORKDIR) is keyed, kept apart from how it runs: key parts from the instruction,
 // the stage state and the digests of what it reads; execute() is only called on a cache miss.
 import { join, resolve, posix } from "node:path";
-import { BuildError } from "../errors.js";
+import { AbortError, BuildError, isTsbuildError } from "../errors.js";
+import { restoreCacheMount } from "../cache/cache-mounts.js";
+import { formatBytes } from "../progress/tty-renderer.js";
 import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { type TypedInstruction } from "../frontend/instructions.js";
 import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
@@ -11,7 +13,7 @@ import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
 import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
-import { parseMountSpec } from "./mount-spec.js";
+import { cacheMountId, parseMountSpec } from "./mount-spec.js";
 import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
@@ -205,6 +207,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       const e = env();
       const rawMounts = t.mounts.map((m) => expand(run, m, e, range));
       const specs = rawMounts.map((m) => parseMountSpec(m, range));
+      for (const m of specs) if (m.type === "cache") run.cacheMounts.push({ stage: stage.index, id: cacheMountId(m), sharing: m.sharing });
       const input = {
         json: t.json,
         args: t.json ? t.command : [t.script],
@@ -267,6 +270,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             signal: run.signal,
             range,
             workdir: state.config.config.WorkingDir || "/",
+            ...(run.cacheFrom.length ? { restoreCacheMount: (id: string, dir: string) => restoreMount(run, id, dir) } : {}),
           });
           try {
             return await executeRun(
@@ -425,4 +429,23 @@ export function reaches(plan: BuildPlan, from: number, to: number): boolean {
 /** The stage or image a COPY/ADD --from names, as planned. */
 export function copySource(run: BuildSession, stage: Stage, instr: Instruction): SourceRef | undefined {
   return (run.plan.stages[stage.index] as PlannedStage).copyFrom.get(instr);
+}
+
+/**
+ * A cache mount this store has no directory for, filled from the imported caches (--cache-from) that carry it. As
+ * any cache import trouble, a damaged or refused tar is a warning: the RUN then starts with an empty cache mount.
+ */
+async function restoreMount(run: BuildSession, id: string, dir: string): Promise<void> {
+  try {
+    const r = await restoreCacheMount(run.engine.root, run.engine.content, run.cacheFrom, id, dir, { signal: run.signal });
+    if (!r) return;
+    const devices = r.skippedDevices ? `; ${r.skippedDevices} device node(s) left out` : "";
+    run.progress.emit({ kind: "info", message: `restored cache mount ${JSON.stringify(id)} from ${r.from} (${formatBytes(r.entry.blob.size)}${devices})` });
+  } catch (e) {
+    if (run.signal.aborted || e instanceof AbortError || !isTsbuildError(e)) throw e;
+    run.progress.emit({
+      kind: "warning",
+      message: `cache mount ${JSON.stringify(id)}: cannot restore it from the imported cache: ${e.message}; the RUN starts with an empty one`,
+    });
+  }
 }

@@ -64,7 +64,7 @@ export const buildCommand: Command = {
       name: "cache-to",
       type: "list",
       value: "SPEC",
-      help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max",
+      help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max; cache-mounts=true also carries the RUN --mount=type=cache contents",
     },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
