@@ -216,11 +216,15 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
 
   const ignoreText = await readDockerignore(contextDir, dockerfilePath);
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
-  // Named directories are read whole: the main context's .dockerignore is not theirs (as with buildx).
+  // A local named directory filters with its own .dockerignore, never the main context's; a git or http one with
+  // none (dockerui's namedcontext.go reads .dockerignore for `local:` contexts only).
   const namedContexts = new Map<string, NamedContextDir>();
   for (const [name, c] of opts.namedContexts ?? [])
     if (c.kind === "dir") {
-      const ctx = openBuildContext(c.path, []);
+      const ownIgnore = c.remote
+        ? undefined
+        : await readRegularFileIfExists(join(c.path, ".dockerignore"), { maxBytes: MAX_DOCKERIGNORE_BYTES, what: ".dockerignore file" });
+      const ctx = openBuildContext(c.path, ownIgnore ? parseDockerignore(ownIgnore) : []);
       let cache: Promise<FileHashCache> | undefined;
       namedContexts.set(name.toLowerCase(), { context: ctx, hashCache: () => (cache ??= openFileHashCache(engine.root, ctx.root, hasher)) });
     }

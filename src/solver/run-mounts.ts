@@ -26,8 +26,11 @@ export interface RunMountContext {
    * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
    */
   context: { root: string } & Partial<ViewableContext>;
-  /** Rootfs dir of the stage, image or --build-context directory `name` names; undefined for scratch. */
-  stageRootfs(name: string): Promise<string | undefined>;
+  /**
+   * Rootfs dir of the stage or image `name` names, a --build-context directory (seen through its .dockerignore, as
+   * the main context is), or undefined for scratch.
+   */
+  stageRootfs(name: string): Promise<string | ({ root: string } & Partial<ViewableContext>) | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
   /** The host agent socket for an ssh id (--ssh), or undefined when none was given; absent: no ssh ids at all. */
@@ -217,6 +220,7 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
         }
         case "bind": {
           let root = ctx.context.root;
+          let viewable: Partial<ViewableContext> | undefined = ctx.context;
           if (spec.from !== undefined) {
             const stage = await ctx.stageRootfs(spec.from);
             if (stage === undefined)
@@ -224,7 +228,8 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
                 ...opts(range),
                 hint: "bind from a stage, an image or a --build-context, or use type=tmpfs for an empty directory",
               });
-            root = stage;
+            root = typeof stage === "string" ? stage : stage.root;
+            viewable = typeof stage === "string" ? undefined : stage;
           }
           // resolveInRoot keeps `..` and symlinks inside root, as the container would see them.
           const host = await resolveInRoot(root, spec.source ?? "/");
@@ -239,9 +244,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
             );
           }
           // A context directory is mounted as is only when .dockerignore leaves nothing out below it.
-          const walk = ctx.context.walk?.bind(ctx.context);
+          const walk = viewable?.walk?.bind(viewable);
           const view =
-            spec.from === undefined && walk && st.isDirectory()
+            walk && st.isDirectory()
               ? await contextView({ walk }, relative(root, host).split(sep).join("/") || ".", st, slot, { writable: !spec.readonly, signal: ctx.signal })
               : undefined;
           if (view !== undefined) mounts.push({ source: view, destination: target, readonly: spec.readonly });

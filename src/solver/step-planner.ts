@@ -259,7 +259,8 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             context: run.context,
             stageRootfs: async (name) => {
               const from = mountFrom(run, name, stage, range);
-              if (from.kind === "context") return from.dir.context.root;
+              // A named directory is seen through its own .dockerignore, exactly the files its key covers.
+              if (from.kind === "context") return from.dir.context;
               if (from.kind === "stage") return run.stages.dir(from.stage);
               // An image reference (BuildKit mounts the image itself): its rootfs, read-only or copied like a stage's.
               return from.kind === "image" ? imageRootfs(run, from.name, range) : undefined;

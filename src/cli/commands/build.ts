@@ -110,7 +110,7 @@ export const buildCommand: Command = {
       name: "build-context",
       type: "list",
       value: "NAME=VALUE",
-      help: "a named context for FROM NAME / COPY --from=NAME (overrides a stage or image of that name): DIR, docker-image://REF, a git or http(s) URL",
+      help: "a named context for FROM NAME / COPY --from=NAME (overrides a stage or image of that name): DIR, docker-image://REF, oci-layout://DIR[:TAG][@DIGEST], a git or http(s) URL",
     },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
