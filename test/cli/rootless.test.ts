@@ -179,16 +179,19 @@ describe("rootless build with subordinate ids (crun)", () => {
     await expectNoProcessesLeft(user);
   }, 180_000);
 
-  it("exports and imports a build cache, with ONBUILD, ADD --chmod, bind and tmpfs mounts", async () => {
+  it("exports and imports a build cache (with its cache mounts), with ONBUILD, ADD --chmod, bind and tmpfs mounts", async () => {
     const ctx = await context("cache", {
       Dockerfile:
-        "FROM busybox:local AS parent\nONBUILD RUN echo onbuild > /onbuild\nFROM parent\nADD --chmod=0750 --chown=app a.txt /a.txt\nRUN --mount=type=bind,target=/ctx --mount=type=tmpfs,target=/scratch cp /ctx/a.txt /scratch/ && cat /scratch/a.txt > /b.txt\n",
+        "FROM busybox:local AS parent\nONBUILD RUN echo onbuild > /onbuild\nFROM parent\nADD --chmod=0750 --chown=app a.txt /a.txt\nRUN --mount=type=bind,target=/ctx --mount=type=tmpfs,target=/scratch cp /ctx/a.txt /scratch/ && cat /scratch/a.txt > /b.txt\nRUN --mount=type=cache,target=/c,uid=1000 touch /c/x && chown 1000 /c/x\n",
       "a.txt": "a\n",
     });
     const cacheDir = join(home.home, "cache");
-    const first = await home.tsbuild(["build", "--progress=plain", "--cache-to", `type=local,dest=${cacheDir},mode=max`, "-t", "cached:1", ctx], {
-      env: EPOCH,
-    });
+    const first = await home.tsbuild(
+      ["build", "--progress=plain", "--cache-to", `type=local,dest=${cacheDir},mode=max,cache-mounts=true`, "-t", "cached:1", ctx],
+      {
+        env: EPOCH,
+      },
+    );
     expect(first.code, first.stderr).toBe(0);
     const other = await rootlessHome(user);
     try {
