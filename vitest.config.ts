@@ -38,6 +38,7 @@ const UNIT = [
   "test/registry/units.test.ts",
   "test/sources/proxy.test.ts",
   "test/cli/go-template.test.ts",
+  "test/cli/userns-reexec.test.ts",
 ];
 
 export default defineConfig({

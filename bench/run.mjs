@@ -3,7 +3,7 @@
 // scenarios; checks every build (cache hits against the expectation, same digest on repeated cold builds) and writes
 // bench/results/<date>[-quick].{md,json,svg}. Exits non-zero when any check fails, so a broken build never looks fast.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync, chmodSync } from "node:fs";
 import { tmpdir, availableParallelism, release, totalmem, loadavg } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,10 +19,11 @@ import { runCacheMountsRow } from "./cache-mounts.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah,rootless|none] [--rootless-user NAME] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
   scenarios: ${Object.keys(SCENARIOS).join(", ")}
   --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
+  --peers rootless: tsbuild itself as --rootless-user (default tsb-rootless; it needs /etc/subuid ranges): the rootless/root ratio
   --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)
   --no-cache-mounts skips the travelling-cache-mounts row (bench/cache-mounts.mjs; never part of --quick)`;
 
@@ -38,6 +39,7 @@ function parseArgs(argv) {
     cacheMounts: true,
     build: true,
     tsbuildArgs: [],
+    rootlessUser: "tsb-rootless",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -53,7 +55,8 @@ function parseArgs(argv) {
     else if (a === "--peers") {
       const v = val();
       o.peers = v === "none" ? [] : v.split(",");
-    } else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
+    } else if (a === "--rootless-user") o.rootlessUser = val();
+    else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
     else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
     else if (a === "--no-platforms") o.platforms = false;
@@ -84,8 +87,22 @@ function parseArgs(argv) {
   o.scenarios = all;
   for (const p of o.projects) if (!PROJECTS[p]) throw new Error(`unknown project ${p}\n${USAGE}`);
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}\n${USAGE}`);
-  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah") throw new Error(`unknown peer ${p}\n${USAGE}`);
+  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah" && p !== "rootless") throw new Error(`unknown peer ${p}\n${USAGE}`);
   return o;
+}
+
+/** tsbuild as an ordinary user with subordinate ids (a rootless build), or a peer saying why it cannot run. */
+function rootlessPeer({ repo, work, baseArchive, extraArgs, user }) {
+  const id = (flag) => spawnSync("id", [flag, user], { encoding: "utf8" });
+  const [u, g] = [id("-u"), id("-g")];
+  const missing = (note) => ({ name: "tsbuild-rootless", label: "tsbuild rootless", status: "missing", note });
+  if (process.getuid?.() !== 0) return missing("the rootless peer needs the bench to run as root (it switches to the user)");
+  if (u.status !== 0) return missing(`no user ${user}: useradd it and give it /etc/subuid and /etc/subgid ranges (usermod --add-subuids)`);
+  // The user reads the projects and the base image in the bench's work dir.
+  chmodSync(work, 0o755);
+  chmodSync(baseArchive, 0o644);
+  const b = tsbuildBuilder({ repo, work, baseArchive, extraArgs, runAs: { name: user, uid: Number(u.stdout), gid: Number(g.stdout) } });
+  return Object.assign(b, { version: `this checkout as ${user} (uid ${Number(u.stdout)})` });
 }
 
 function newestMtime(dir) {
@@ -151,6 +168,7 @@ async function main() {
     const peers = [];
     if (opts.peers.includes("buildkit")) peers.push(await buildkitBuilder({ work, baseArchive, log }));
     if (opts.peers.includes("buildah")) peers.push(buildahBuilder({ work, baseArchive, log }));
+    if (opts.peers.includes("rootless")) peers.push(rootlessPeer({ repo, work, baseArchive, extraArgs: opts.tsbuildArgs, user: opts.rootlessUser }));
     builders.push(...peers.filter((p) => p.status === "ok"));
     for (const p of peers) if (p.status !== "ok") log(`${p.label}: ${p.note}`);
 

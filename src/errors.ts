@@ -139,6 +139,7 @@ export const ERROR_CODES = [
   "NO_NETWORK",
   "NO_RUNTIME",
   "NO_SLIRP4NETNS",
+  "NO_SUBORDINATE_IDS",
   "NO_TAR",
   "OUT_OF_MEMORY",
   "OVERLAY_UNAVAILABLE",
@@ -207,6 +208,7 @@ export const ERROR_CODES = [
   "UNSUPPORTED_MEDIA_TYPE",
   "UNTERMINATED_HEREDOC",
   "UPLOAD_FAILED",
+  "USERNS_FAILED",
   "WRITE_ABORTED",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

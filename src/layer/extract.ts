@@ -1,6 +1,7 @@
 // Safe layer extraction into a rootfs directory, applying OCI whiteouts. Nothing is ever written outside `dest`:
 // unsafe names are rejected, parent symlinks are resolved inside dest (chroot-style), and the final path component
 // is never followed (an existing file, link or directory there is replaced, as docker does).
+import { userNamespaceInfo } from "../util/user-namespace.js";
 import { execFile } from "node:child_process";
 import * as fsSync from "node:fs";
 import { constants } from "node:fs";
@@ -196,6 +197,8 @@ export async function* listLayer(input: Readable): AsyncGenerator<LayerEntry> {
 export async function extractLayer(input: Readable, dest: string, opts: ExtractLayerOptions = {}): Promise<void> {
   const { signal } = opts;
   const asRoot = opts.root ?? process.getuid?.() === 0;
+  // Root of a rootless build's user namespace owns files but cannot make device nodes (mknod needs host root).
+  const devices = asRoot && (opts.root !== undefined || !userNamespaceInfo().rootless);
   const rootAbs = await realpath(dest);
   // Real paths written by this layer: an opaque whiteout must keep them (it sorts after names like "dir/-x").
   const written = new Set<string>();
@@ -372,8 +375,9 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
           opts.skipDevices(e);
           return;
         }
-        // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker does).
-        if (!asRoot) return;
+        // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker and
+        // containerd in a user namespace do).
+        if (!devices) return;
         await run("mknod", ["-m", "600", target, e.type === "char-device" ? "c" : "b", String(e.devmajor ?? 0), String(e.devminor ?? 0)]);
         break;
     }

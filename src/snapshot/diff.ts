@@ -100,6 +100,9 @@ async function diffDir(base: string, current: string, rel: string, baseIsDir: bo
   }
 }
 
+/** fuse-overlayfs marks each directory it creates opaque with these entries in the upper dir; never layer content. */
+export const OPAQUE_MARKERS: ReadonlySet<string> = new Set([".wh..opq", ".wh..wh..opq"]);
+
 /**
  * Removes mount-point stubs the runtime created: a stub path absent from `rootfs` before the run whose upsert is an
  * empty regular file or an empty directory (ignoring stubs dropped below it).
@@ -115,7 +118,7 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
     if (c.stat.isFile() && c.stat.size === 0n) dropped.add(s);
     else if (c.stat.isDirectory()) {
       const names = await readdir(c.from);
-      if (names.every((n) => dropped.has(`${s}/${n}`))) dropped.add(s);
+      if (names.every((n) => dropped.has(`${s}/${n}`) || OPAQUE_MARKERS.has(n))) dropped.add(s);
     }
   }
   // Creating a stub inside an existing directory (etc/hosts in etc) copies that directory up or bumps its mtime;

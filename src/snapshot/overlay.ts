@@ -2,10 +2,12 @@
 // read the upperdir into changes (whiteouts → deletes, directories that hide lower content → opaque).
 import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { lstatOrUndefined, sortedNames, type Change } from "./diff.js";
-import { mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+import { lstatOrUndefined, OPAQUE_MARKERS, sortedNames, type Change } from "./diff.js";
+import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
 
 export type { OverlayDirs };
+/** The kernel's overlayfs, or fuse-overlayfs where a user namespace may not mount it. */
+export type OverlayDriver = "kernel" | "fuse";
 
 /** Creates upper/work/merged under `scratch`; the upper root copies the rootfs root's owner and mode, which the merged root takes. */
 export async function prepareOverlayDirs(rootfs: string, scratch: string): Promise<OverlayDirs> {
@@ -18,8 +20,8 @@ export async function prepareOverlayDirs(rootfs: string, scratch: string): Promi
 }
 
 /** Mounts the overlay and returns its release (always call it, in a finally). */
-export async function mountOverlayDirs(d: OverlayDirs): Promise<() => Promise<void>> {
-  await mountOverlay(d);
+export async function mountOverlayDirs(d: OverlayDirs, driver: OverlayDriver = "kernel"): Promise<() => Promise<void>> {
+  await (driver === "fuse" ? mountFuseOverlay(d) : mountOverlay(d));
   return () => unmount(d.merged);
 }
 
@@ -34,14 +36,24 @@ export async function overlayChanges(d: OverlayDirs): Promise<Change[]> {
   return out;
 }
 
+const WHITEOUT = ".wh.";
+
 async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, out: Change[]): Promise<void> {
   for (const name of await sortedNames(join(d.upper, rel), rel)) {
     const p = rel === "" ? name : `${rel}/${name}`;
     const from = join(d.upper, p);
     const st = await lstatOrUndefined(from);
     if (!st) continue;
+    // fuse-overlayfs marks the directories it creates opaque with both a .wh..opq device and a .wh..wh..opq file; an
+    // opaque directory is found below by comparing with the merged view, as for the kernel's xattr.
+    if (OPAQUE_MARKERS.has(name)) continue;
     if (st.isCharacterDevice() && st.rdev === 0n) {
       out.push({ kind: "delete", path: p });
+      continue;
+    }
+    // fuse-overlayfs writes a .wh.NAME file where it cannot make a 0:0 device.
+    if (name.startsWith(WHITEOUT) && st.isFile()) {
+      out.push({ kind: "delete", path: rel === "" ? name.slice(WHITEOUT.length) : `${rel}/${name.slice(WHITEOUT.length)}` });
       continue;
     }
     if (!st.isDirectory()) {
@@ -57,7 +69,9 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
       const whited = new Set<string>();
       for (const n of upper) {
         const s = await lstatOrUndefined(join(from, n));
+        if (OPAQUE_MARKERS.has(n)) continue;
         if (s?.isCharacterDevice() && s.rdev === 0n) whited.add(n);
+        else if (n.startsWith(WHITEOUT) && s?.isFile()) whited.add(n.slice(WHITEOUT.length));
       }
       opaque = (await readdir(join(d.lower, p))).some((n) => !merged.has(n) && !whited.has(n));
     }

@@ -4,7 +4,7 @@ import { mountStubsFor } from "../executor/hosts.js";
 import type { Executor, ProcessIO, ProcessSpec } from "../executor/types.js";
 import type { LayerEntry } from "../layer/types.js";
 import { applyChanges, dropMountStubs } from "../snapshot/diff.js";
-import type { Snapshotter } from "../snapshot/snapshotter.js";
+import type { Snapshot, Snapshotter } from "../snapshot/snapshotter.js";
 
 export interface RunStepOptions {
   rootfs: string;
@@ -24,7 +24,7 @@ export interface RunStepResult {
   /** Empty when the RUN changed nothing (record an empty_layer) or failed. */
   entries: LayerEntry[];
   /** The snapshot kind actually used. */
-  snapshotter: "overlay" | "copy";
+  snapshotter: Snapshot["kind"];
 }
 
 export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {

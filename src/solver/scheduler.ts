@@ -1,5 +1,6 @@
 // Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
+import { unmappedOwnerError } from "../util/user-namespace.js";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TsbuildError, throwIfAborted, attachRange } from "../errors.js";
@@ -117,7 +118,8 @@ export async function runStep(
     run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
     // The instruction's place is attached without changing the error's class (a RegistryError stays one).
-    const err = e instanceof TsbuildError ? attachRange(e, instr.range) : e;
+    const owner = unmappedOwnerError(e, instr.keyword);
+    const err = owner ? attachRange(owner, instr.range) : e instanceof TsbuildError ? attachRange(e, instr.range) : e;
     if (!announced) announce(false);
     run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
     throw err;
