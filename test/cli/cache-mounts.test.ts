@@ -135,7 +135,11 @@ describe("two builds restoring one shared cache mount at once", () => {
     const cache = join(dir.path, "ci-cache-shared");
     const seed = await tsbuild(["build", "--root", await fresh("store-s0"), "--cache-to", `type=local,dest=${cache},mode=max,cache-mounts=true`, q]);
     expect(seed.code, seed.stderr).toBe(0);
-    await writeFile(join(q, "n.txt"), "2\n");
+    // Each build gets its own one-file change, so neither can hit the other's fresh RUN record: both must run it.
+    for (const i of [1, 2]) {
+      await cp(q, `${q}-${i}`, { recursive: true });
+      await writeFile(join(`${q}-${i}`, "n.txt"), `changed ${i}\n`);
+    }
     const store = await fresh("store-s1");
     const both = await Promise.all(
       [1, 2].map((i) =>
@@ -149,7 +153,7 @@ describe("two builds restoring one shared cache mount at once", () => {
           `type=local,dest=${join(dir.path, `shared-out-${i}`)}`,
           "--cache-from",
           `type=local,src=${cache}`,
-          q,
+          `${q}-${i}`,
         ]),
       ),
     );
