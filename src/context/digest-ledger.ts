@@ -21,21 +21,35 @@ export interface DigestLedger {
 }
 
 export function createDigestLedger(hasher: Hasher): DigestLedger {
-  const seen = new Map<string, DigestedEntry | "changed">();
+  // Recorded as a list and indexed at the first question: a step that hits the cache (every step of a no-op) asks none.
+  const recorded: [string, DigestedEntry][] = [];
+  let index: Map<string, DigestedEntry | "changed"> | undefined;
+  const seen = (): Map<string, DigestedEntry | "changed"> => {
+    if (index) return index;
+    index = new Map();
+    for (const [rel, entry] of recorded) note(index, rel, entry);
+    recorded.length = 0;
+    return index;
+  };
   const taken = new Set<string>();
   return {
     hasher,
     record(rel, entry) {
-      const old = seen.get(rel);
-      if (old === undefined) seen.set(rel, entry);
-      else if (old !== "changed" && (old.meta !== entry.meta || old.content !== entry.content)) seen.set(rel, "changed");
+      if (index) note(index, rel, entry);
+      else recorded.push([rel, entry]);
     },
     take(rel) {
       taken.add(rel);
-      return seen.get(rel);
+      return seen().get(rel);
     },
-    untaken: () => [...seen.keys()].filter((rel) => !taken.has(rel)),
+    untaken: () => [...seen().keys()].filter((rel) => !taken.has(rel)),
   };
+}
+
+function note(seen: Map<string, DigestedEntry | "changed">, rel: string, entry: DigestedEntry): void {
+  const old = seen.get(rel);
+  if (old === undefined) seen.set(rel, entry);
+  else if (old !== "changed" && (old.meta !== entry.meta || old.content !== entry.content)) seen.set(rel, "changed");
 }
 
 function typeOf(st: Stats): string {

@@ -8,16 +8,19 @@ import type { Hasher } from "../util/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
 import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";
-import type { FileHashCache } from "./file-hash-cache.js";
+import type { EntryPlace, FileHashCache } from "./file-hash-cache.js";
 import { requireSome, selectSource, type CopySelection } from "./copy-selection.js";
 
 export interface SourcesDigest {
   digest: string;
-  /** Per selected path, a short description that changes whenever the entry does (for explaining misses). */
-  files: Record<string, string>;
+  /** Per selected path, a short description that changes whenever the entry does (for explaining misses; built when first read). */
+  readonly files: Record<string, string>;
   /** Every entry the digest covers, for the copy that executes the step to check against (copy.ts `keyed`). */
   ledger: DigestLedger;
 }
+
+const describe = (meta: string, content: string, linkTo: string | undefined) =>
+  linkTo === undefined ? `${meta}:${content}` : `${meta}:${content}:link=${linkTo}`;
 
 /** Digest of the context entries `sources` select (the same resolution COPY uses, so errors match too). */
 export async function digestContextSources(
@@ -31,7 +34,7 @@ export async function digestContextSources(
   const pending: { path: string; rel: string; meta: string; content: string | Promise<string>; linkTo?: string }[] = [];
   // Names of one inode within one source are copied as hard links (copy.ts), so the key says which are: the first name's key path.
   let inodes = new Map<string, string>();
-  const add = (path: string, abs: string, st: Stats, rel: string) => {
+  const add = (path: string, abs: string, st: Stats, rel: string, at?: EntryPlace) => {
     const meta = entryMeta(st);
     let linkTo: string | undefined;
     if (st.isFile() && st.nlink > 1) {
@@ -41,7 +44,7 @@ export async function digestContextSources(
     }
     let content: string | Promise<string>;
     // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
-    if (st.isFile()) content = cache.lookup(rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
+    if (st.isFile()) content = cache.lookup(rel, st, at) ?? limit(() => cache.hash(abs, rel, st, opts.signal, at));
     else if (st.isSymbolicLink()) content = readlinkSync(abs);
     else content = "";
     if (typeof content !== "string") {
@@ -61,19 +64,33 @@ export async function digestContextSources(
       if (!m.stat.isDirectory()) continue;
       const base = m.resolved === "." ? "" : `${m.resolved}/`;
       const walk = requireSome(context.walk(m.resolved, opts.signal, undefined, sel.filter), src, sel.required, "the build context", opts.range);
-      for await (const e of walk) add(`${prefix}/${e.rel.slice(base.length)}`, e.abs, e.stat, e.rel);
+      for await (const e of walk)
+        add(
+          `${prefix}/${e.rel.slice(base.length)}`,
+          e.abs,
+          e.stat,
+          e.rel,
+          e.dir !== undefined && e.name !== undefined ? (e as EntryPlace & typeof e) : undefined,
+        );
     }
   }
-  const files: Record<string, string> = {};
-  const lines: string[] = [];
+  const lines: string[] = new Array<string>(pending.length);
   const ledger = createDigestLedger(hasher);
-  for (const p of pending) {
+  for (let i = 0; i < pending.length; i++) {
+    const p = pending[i] as (typeof pending)[number];
     const content = typeof p.content === "string" ? p.content : await p.content;
+    p.content = content;
     // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
     ledger.record(p.rel, { meta: p.meta, content });
-    const desc = p.linkTo === undefined ? `${p.meta}:${content}` : `${p.meta}:${content}:link=${p.linkTo}`;
-    files[p.path] = desc;
-    lines.push(`${p.path}\u0000${desc}`);
+    lines[i] = `${p.path}\u0000${describe(p.meta, content, p.linkTo)}`;
   }
-  return { digest: hasher.key(lines.join("\n")), files, ledger };
+  // Only a cache miss explains itself with the per-file descriptions: a no-op over 100,000 files never builds them.
+  let files: Record<string, string> | undefined;
+  return {
+    digest: hasher.key(lines.join("\n")),
+    get files() {
+      return (files ??= Object.fromEntries(pending.map((p) => [p.path, describe(p.meta, p.content as string, p.linkTo)])));
+    },
+    ledger,
+  };
 }

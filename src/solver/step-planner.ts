@@ -131,7 +131,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           const digest = await digestContextSources(named.context, local, await named.hashCache(), run.hasher, { range, signal: run.signal, select });
           parts["from"] = `context ${from.kind === "context" ? from.name : ""}`;
           parts["files"] = digest.digest;
-          files = { files: digest.files };
+          files = lazyFiles(digest);
           source = async () => ({ kind: "context", context: named.context, keyed: digest.ledger });
         } else if (dep) {
           // A finished stage's files are determined by its key.
@@ -146,7 +146,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       } else {
         const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal, select });
         parts["files"] = digest.digest;
-        files = { files: digest.files };
+        files = lazyFiles(digest);
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
         source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
@@ -413,4 +413,13 @@ export function reaches(plan: BuildPlan, from: number, to: number): boolean {
 /** The stage or image a COPY/ADD --from names, as planned. */
 export function copySource(run: BuildSession, stage: Stage, instr: Instruction): SourceRef | undefined {
   return (run.plan.stages[stage.index] as PlannedStage).copyFrom.get(instr);
+}
+
+/** `{ files }` of a context digest, read only when a miss is explained (the per-file map of a big context is large). */
+function lazyFiles(digest: { readonly files: Record<string, string> }): Record<string, Record<string, string>> {
+  return {
+    get files() {
+      return digest.files;
+    },
+  };
 }
