@@ -34,8 +34,15 @@ export async function digestContextSources(
   const pending: { path: string; rel: string; meta: string; content: string | Promise<string>; linkTo?: string }[] = [];
   // Names of one inode within one source are copied as hard links (copy.ts), so the key says which are: the first name's key path.
   let inodes = new Map<string, string>();
+  // Neighbouring entries mostly share type, mode and owner: one string for a run of them, not one per entry.
+  let last: { st: Stats; meta: string } | undefined;
+  const metaOf = (st: Stats): string => {
+    if (last && last.st.mode === st.mode && last.st.uid === st.uid && last.st.gid === st.gid) return last.meta;
+    last = { st, meta: entryMeta(st) };
+    return last.meta;
+  };
   const add = (path: string, abs: string, st: Stats, rel: string, at?: EntryPlace) => {
-    const meta = entryMeta(st);
+    const meta = metaOf(st);
     let linkTo: string | undefined;
     if (st.isFile() && st.nlink > 1) {
       const ino = `${st.dev}:${st.ino}`;
