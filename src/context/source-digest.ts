@@ -31,7 +31,16 @@ export async function digestContextSources(
   opts: { range?: SourceRange; signal?: AbortSignal; select?: CopySelection } = {},
 ): Promise<SourcesDigest> {
   const limit = pLimit(16);
-  const pending: { path: string; rel: string; meta: string; content: string | Promise<string>; linkTo?: string }[] = [];
+  const ledger = createDigestLedger(hasher);
+  // One line per entry, written as soon as its content hash is known (from the stat cache: at once); entries still
+  // being read wait in `reading` with their line's index. No object per entry otherwise: 100,000 of them are GC work.
+  const lines: string[] = [];
+  const reading: { at: number; path: string; rel: string; meta: string; content: Promise<string>; linkTo?: string }[] = [];
+  const settle = (at: number, path: string, rel: string, meta: string, content: string, linkTo?: string) => {
+    // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
+    ledger.record(rel, meta, content);
+    lines[at] = `${path}\u0000${describe(meta, content, linkTo)}`;
+  };
   // Names of one inode within one source are copied as hard links (copy.ts), so the key says which are: the first name's key path.
   let inodes = new Map<string, string>();
   // Neighbouring entries mostly share type, mode and owner: one string for a run of them, not one per entry.
@@ -49,16 +58,15 @@ export async function digestContextSources(
       linkTo = inodes.get(ino);
       if (linkTo === undefined) inodes.set(ino, path);
     }
-    let content: string | Promise<string>;
+    const index = lines.length;
+    lines.push("");
     // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
-    if (st.isFile()) content = cache.lookup(rel, st, at) ?? limit(() => cache.hash(abs, rel, st, opts.signal, at));
-    else if (st.isSymbolicLink()) content = readlinkSync(abs);
-    else content = "";
-    if (typeof content !== "string") {
-      // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
-      content.catch(() => undefined);
-    }
-    pending.push(linkTo === undefined ? { path, rel, meta, content } : { path, rel, meta, content, linkTo });
+    const known = st.isFile() ? cache.lookup(rel, st, at) : st.isSymbolicLink() ? readlinkSync(abs) : "";
+    if (known !== undefined) return settle(index, path, rel, meta, known, linkTo);
+    const content = limit(() => cache.hash(abs, rel, st, opts.signal, at));
+    // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
+    content.catch(() => undefined);
+    reading.push(linkTo === undefined ? { at: index, path, rel, meta, content } : { at: index, path, rel, meta, content, linkTo });
   };
   for (const [i, src] of sources.entries()) {
     // --exclude/--parents: only what the copy will write (the same filter walks both).
@@ -81,22 +89,13 @@ export async function digestContextSources(
         );
     }
   }
-  const lines: string[] = new Array<string>(pending.length);
-  const ledger = createDigestLedger(hasher);
-  for (let i = 0; i < pending.length; i++) {
-    const p = pending[i] as (typeof pending)[number];
-    const content = typeof p.content === "string" ? p.content : await p.content;
-    p.content = content;
-    // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
-    ledger.record(p.rel, { meta: p.meta, content });
-    lines[i] = `${p.path}\u0000${describe(p.meta, content, p.linkTo)}`;
-  }
+  for (const r of reading) settle(r.at, r.path, r.rel, r.meta, await r.content, r.linkTo);
   // Only a cache miss explains itself with the per-file descriptions: a no-op over 100,000 files never builds them.
   let files: Record<string, string> | undefined;
   return {
     digest: hasher.key(lines.join("\n")),
     get files() {
-      return (files ??= Object.fromEntries(pending.map((p) => [p.path, describe(p.meta, p.content as string, p.linkTo)])));
+      return (files ??= Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("\u0000")), l.slice(l.indexOf("\u0000") + 1)])));
     },
     ledger,
   };
