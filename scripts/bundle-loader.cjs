@@ -3,7 +3,7 @@
 // code cache, which skips most of parsing and compiling it on every start. CommonJS on purpose: an ES module entry
 // pulls in Node's ES module loader, milliseconds before any of tsbuild runs.
 "use strict";
-const { readFileSync } = require("node:fs");
+const { readFileSync, statSync } = require("node:fs");
 const { join } = require("node:path");
 const { Script } = require("node:vm");
 const Module = require("node:module");
@@ -21,7 +21,9 @@ if (require.main === module) {
   const file = join(__dirname, "tsbuild.cjs");
   let cache;
   try {
-    cache = readFileSync(`${file}.cache`);
+    // V8 checks a cache against the source's length only: a bundle edited after its cache was made (same length or
+    // not) compiles from source instead. npm's packing gives both one mtime, which passes.
+    if (statSync(`${file}.cache`).mtimeMs >= statSync(file).mtimeMs) cache = readFileSync(`${file}.cache`);
   } catch {
     cache = undefined; // no cache (a build without one): compile from source
   }
