@@ -4,7 +4,6 @@ import { describeFsError, errnoCode, isEnvironmentErrno } from "../store/fs-erro
 import { helpText, type FlagSpec } from "./args.js";
 import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
-import { isatty } from "node:tty";
 import { codeFrame, readTextOrUndefined } from "./format.js";
 import { suggest } from "../util/suggest.js";
 
@@ -92,11 +91,14 @@ export function defaultIO(): CliIO {
     stdout: process.stdout,
     stderr: process.stderr,
     isTTY: Boolean(process.stderr.isTTY),
-    // process.stdin makes its stream on first use (3-11 ms for a pipe): only commands that read it pay for it.
+    // process.stdin makes its stream on first use (3-11 ms for a pipe, and node:tty and node:net with it): only
+    // commands that read stdin or ask about it pay for it.
     get stdin() {
       return process.stdin;
     },
-    stdinIsTTY: isatty(0),
+    get stdinIsTTY() {
+      return Boolean(process.stdin.isTTY);
+    },
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
     env: process.env,
