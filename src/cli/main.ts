@@ -91,8 +91,14 @@ export function defaultIO(): CliIO {
     stdout: process.stdout,
     stderr: process.stderr,
     isTTY: Boolean(process.stderr.isTTY),
-    stdin: process.stdin,
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    // process.stdin makes its stream on first use (3-11 ms for a pipe, and node:tty and node:net with it): only
+    // commands that read stdin or ask about it pay for it.
+    get stdin() {
+      return process.stdin;
+    },
+    get stdinIsTTY() {
+      return Boolean(process.stdin.isTTY);
+    },
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
     env: process.env,

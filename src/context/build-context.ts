@@ -76,8 +76,9 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
     },
 
     walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void, filter?: DockerignoreMatcher): AsyncIterable<ContextEntry> {
-      const ignore = filter ? eitherMatcher(matcher, relativeMatcher(relDir, filter)) : matcher;
-      return walkTree(root, relDir, { ignore, ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
+      // No .dockerignore and no filter: no matcher at all, rather than asking an empty one about every path.
+      const ignore = filter ? eitherMatcher(matcher, relativeMatcher(relDir, filter)) : ignorePatterns.length > 0 ? matcher : undefined;
+      return walkTree(root, relDir, { ...(ignore ? { ignore } : {}), ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
     },
   };
 }

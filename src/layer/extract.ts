@@ -32,7 +32,8 @@ const chmod = async (p: string, mode: number) => fsSync.chmodSync(p, mode);
 const utimes = async (p: string, a: number, m: number) => fsSync.utimesSync(p, a, m);
 const lutimes = async (p: string, a: number, m: number) => fsSync.lutimesSync(p, a, m);
 
-const run = promisify(execFile);
+// Promisified at first use: promisify() here would load child_process on every start, no-op rebuilds included.
+const run = (file: string, args: string[]) => promisify(execFile)(file, args);
 
 export interface ExtractLayerOptions {
   signal?: AbortSignal;

@@ -134,7 +134,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           const digest = await digestContextSources(named.context, local, await named.hashCache(), run.hasher, { range, signal: run.signal, select });
           parts["from"] = `context ${from.kind === "context" ? from.name : ""}`;
           parts["files"] = digest.digest;
-          files = { files: digest.files };
+          files = lazyFiles(digest);
           source = async () => ({ kind: "context", context: named.context, keyed: digest.ledger });
         } else if (dep) {
           // A finished stage's files are determined by its key.
@@ -149,7 +149,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       } else {
         const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal, select });
         parts["files"] = digest.digest;
-        files = { files: digest.files };
+        files = lazyFiles(digest);
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
         source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
@@ -448,4 +448,13 @@ async function restoreMount(run: BuildSession, id: string, dir: string): Promise
       message: `cache mount ${JSON.stringify(id)}: cannot restore it from the imported cache: ${e.message}; the RUN starts with an empty one`,
     });
   }
+}
+
+/** `{ files }` of a context digest, read only when a miss is explained (the per-file map of a big context is large). */
+function lazyFiles(digest: { readonly files: Record<string, string> }): Record<string, Record<string, string>> {
+  return {
+    get files() {
+      return digest.files;
+    },
+  };
 }

@@ -71,4 +71,24 @@ describe("file hash cache", () => {
     const c = await openFileHashCache(store, ctx, h);
     expect(await c.hash(f, "c.txt", await lstat(f))).toMatch(/^[0-9a-f]{16}$/);
   });
+
+  it("serves files named like Object properties (__proto__, constructor) from the cache, in the root and below", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "proto");
+    const store = join(dir.path, "store4");
+    await mkdir(join(ctx, "__proto__"), { recursive: true });
+    const names = ["__proto__/__proto__", "__proto__/constructor", "constructor", "toString"];
+    const old = new Date(Date.now() - 10_000);
+    for (const n of names) {
+      await writeFile(join(ctx, n), n);
+      await utimes(join(ctx, n), old, old);
+    }
+    await sleep(80); // past the racy window of the ctime utimes just set
+    const c1 = await openFileHashCache(store, ctx, h);
+    const first = await Promise.all(names.map(async (n) => c1.hash(join(ctx, n), n, await lstat(join(ctx, n)))));
+    await c1.save();
+    const c2 = await openFileHashCache(store, ctx, h);
+    for (const [i, n] of names.entries()) expect(c2.lookup(n, await lstat(join(ctx, n)))).toBe(first[i]);
+    expect(c2.counters).toMatchObject({ hashed: 0, cached: names.length });
+  });
 });
