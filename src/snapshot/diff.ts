@@ -134,6 +134,31 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
   return dropped.size === 0 ? changes : changes.filter((c) => !dropped.has(c.path));
 }
 
+/**
+ * The runtime's own mount points (/dev, /proc, /sys) stay in the layer as BuildKit leaves them, but as runc makes
+ * them: a point absent from `rootfs` before the run that is an empty directory after it becomes 0755 root:root
+ * (crun makes /dev 1755). Its mtime is the run's, as under BuildKit.
+ */
+export async function normalizeMountPoints(changes: Change[], rootfs: string, points: readonly string[]): Promise<Change[]> {
+  const wanted = new Set(points);
+  const out: Change[] = [];
+  for (const c of changes) {
+    if (c.kind !== "upsert" || !wanted.has(c.path) || !c.stat.isDirectory() || (await lstatOrUndefined(join(rootfs, c.path))) !== undefined) {
+      out.push(c);
+      continue;
+    }
+    if ((await readdir(c.from)).length > 0 || ((c.stat.mode & 0o7777n) === 0o755n && c.stat.uid === 0n && c.stat.gid === 0n)) {
+      out.push(c);
+      continue;
+    }
+    // chown before chmod (chown clears set-id bits); neither touches the mtime.
+    await lchown(c.from, 0, 0);
+    await chmod(c.from, 0o755);
+    out.push({ ...c, stat: await lstat(c.from, { bigint: true }) });
+  }
+  return out;
+}
+
 function splitDev(rdev: bigint): { devmajor: number; devminor: number } {
   // glibc's gnu_dev_major/minor encoding.
   const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
