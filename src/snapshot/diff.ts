@@ -6,6 +6,7 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSyn
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
+import { compareWalk } from "../layer/tar-writer.js";
 import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 import { errnoCode } from "../util/errno.js";
 import { runQuiet } from "../util/run.js";
@@ -13,12 +14,8 @@ import { runQuiet } from "../util/run.js";
 export type Change =
   /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
   | { kind: "delete"; path: string }
-  /**
-   * The path now holds the object at `from` (an upperdir or a copied tree); `stat` is its lstat. For a directory
-   * `opaque` means nothing of the old directory's content survives (OCI `.wh..wh..opq`); its new content follows
-   * as separate changes.
-   */
-  | { kind: "upsert"; path: string; from: string; stat: BigIntStats; opaque?: boolean };
+  /** The path now holds the object at `from` (an upperdir or a copied tree); `stat` is its lstat. */
+  | { kind: "upsert"; path: string; from: string; stat: BigIntStats };
 
 export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
   try {
@@ -52,7 +49,16 @@ function childPath(parent: string, name: string): string {
 }
 
 function sameMeta(a: BigIntStats, b: BigIntStats): boolean {
-  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
+  return sameDirMeta(a, b) && a.mtimeNs === b.mtimeNs;
+}
+
+/**
+ * A directory counts as unchanged when its mode and owner are, whatever its times: BuildKit's differs (continuity's
+ * and its overlayfs one) do not compare a directory's mtime, so touching one, or making and removing a file in it,
+ * adds nothing to the layer.
+ */
+export function sameDirMeta(a: BigIntStats, b: BigIntStats): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
 /**
@@ -64,6 +70,11 @@ export async function diffTrees(base: string, current: string): Promise<Change[]
   const out: Change[] = [];
   await diffDir(base, current, "", true, out);
   return out;
+}
+
+/** The changes below directory `rel` (which both trees have as a directory), appended to `out` as diffTrees finds them. */
+export async function diffSubtree(base: string, current: string, rel: string, out: Change[]): Promise<void> {
+  await diffDir(base, current, rel, true, out);
 }
 
 async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[]): Promise<void> {
@@ -84,7 +95,7 @@ async function diffDir(base: string, current: string, rel: string, baseIsDir: bo
       const sub: Change[] = [];
       const oldIsDir = old?.isDirectory() ?? false;
       await diffDir(base, current, p, oldIsDir, sub);
-      if (sub.length > 0 || !old || !oldIsDir || !sameMeta(old, cur)) {
+      if (sub.length > 0 || !old || !oldIsDir || !sameDirMeta(old, cur)) {
         out.push({ kind: "upsert", path: p, from, stat: cur });
         out.push(...sub);
       }
@@ -123,7 +134,7 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
   for (const s of [...dropped]) {
     for (let parent = s.slice(0, Math.max(0, s.lastIndexOf("/"))); parent !== ""; parent = parent.slice(0, Math.max(0, parent.lastIndexOf("/")))) {
       const c = byPath.get(parent);
-      if (c?.kind !== "upsert" || !c.stat.isDirectory() || c.opaque) break;
+      if (c?.kind !== "upsert" || !c.stat.isDirectory()) break;
       const prefix = `${parent}/`;
       if (changes.some((o) => o.path.startsWith(prefix) && !dropped.has(o.path))) break;
       const before = await lstatOrUndefined(join(rootfs, parent));
@@ -171,10 +182,6 @@ function whiteoutName(path: string): string {
   return slash < 0 ? `.wh.${path}` : `${path.slice(0, slash)}/.wh.${path.slice(slash + 1)}`;
 }
 
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
-}
-
 /**
  * Renames `from` to `target`; across filesystems (the stage rootfs is an overlay over a kept snapshot) the object is
  * copied with its owner, mode and times instead, and hardlinked files stay linked to their first copy.
@@ -214,8 +221,8 @@ export interface ApplyOptions {
 }
 
 /**
- * Applies `changes` (parents before children) onto `rootfs` — deleting whited-out paths, emptying opaque directories
- * and renaming new objects into place, which consumes the `from` tree — and returns the layer's entries, whose
+ * Applies `changes` (parents before children) onto `rootfs` — deleting whited-out paths and renaming new objects
+ * into place, which consumes the `from` tree — and returns the layer's entries, whose
  * `source` points at the file's final place in `rootfs`.
  */
 export async function applyChanges(rootfs: string, changes: Change[], opts: ApplyOptions = {}): Promise<LayerEntry[]> {
@@ -241,12 +248,11 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     };
     const existing = await lstatOrUndefined(target);
     if (st.isDirectory()) {
-      if (existing && (c.opaque || !existing.isDirectory())) await rm(target, { recursive: true, force: true });
-      if (!existing || c.opaque || !existing.isDirectory()) await mkdir(target);
+      if (existing && !existing.isDirectory()) await rm(target, { recursive: true, force: true });
+      if (!existing || !existing.isDirectory()) await mkdir(target);
       // Metadata is set after the children are in place: creating them would bump the mtime again.
       dirs.push({ target, stat: st });
       entries.push({ ...base, type: "directory" });
-      if (c.opaque) entries.push({ path: `${c.path}/.wh..wh..opq`, type: "file", mode: 0, uid: 0, gid: 0, mtime: opts.epoch ?? 0, size: 0 });
       continue;
     }
     let entry: LayerEntry;
@@ -272,10 +278,10 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     await chmod(target, Number(stat.mode & 0o7777n));
     await lutimes(target, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
   }
-  // Hard links within the layer: the bytewise-first path (the one a sorted tar writes first) carries the data.
+  // Hard links within the layer: the walk-first path (the one the tar writes first) carries the data.
   for (const group of inodes.values()) {
     if (group.length < 2) continue;
-    group.sort((a, b) => bytewise(a.path, b.path));
+    group.sort((a, b) => compareWalk(a.path, b.path));
     const first = group[0];
     if (!first) continue;
     for (const e of group.slice(1)) {
