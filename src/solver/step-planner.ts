@@ -9,7 +9,7 @@ import { applyCopy, ensureDir, type RemoteItem } from "./copy.js";
 import { isRemoteSource, planRemoteSource, type RemotePlan } from "./remote-source.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
-import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { argOverEnv, DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
 import { parseMountSpec } from "./mount-spec.js";
 import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
@@ -39,6 +39,8 @@ export interface LayerStepPlan {
    * rootfs, so the layer is the same on any base and is only appended to it.
    */
   link?: boolean;
+  /** The step writes no layer (history `empty_layer`): `WORKDIR /`, for which BuildKit makes no directory. */
+  noLayer?: boolean;
   /** Runs the step on the materialised rootfs (an empty directory for `link`) and returns the exact changes. */
   execute(rootfs: string): Promise<LayerEntry[]>;
 }
@@ -52,7 +54,7 @@ export function envParts(state: StageState): KeyParts {
     env.add(k);
     parts[`env:${k}`] = v;
   }
-  for (const [k, v] of state.args) if (v !== undefined && !env.has(k)) parts[`arg:${k}`] = v;
+  for (const [k, v] of state.args) if (v !== undefined && (!env.has(k) || argOverEnv(state, k))) parts[`arg:${k}`] = v;
   return parts;
 }
 
@@ -70,6 +72,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         // The user's uid/gid come from /etc/passwd in the rootfs, which the parent key already covers.
         parts: { instruction: `WORKDIR ${path}`, user: user ?? "", ...epochParts },
         createdBy: `WORKDIR ${path}`,
+        ...(path === "/" ? { noLayer: true } : {}),
         effect: () => {
           state.config.config.WorkingDir = path;
         },
@@ -241,11 +244,11 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           if (src.files) files[`files of mount ${i}`] = src.files;
         }
       }
-      const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
       return {
         parts,
         ...(Object.keys(files).length ? { files } : {}),
-        createdBy: `RUN ${runHistoryArgs(state)}${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        // BuildKit's runCommandString: the |N args and the command, never the --mount flags.
+        createdBy: `RUN ${runHistoryArgs(state)}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
         async execute(rootfs) {
           const mounts = await prepareRunMounts(specs, {
             storeRoot: run.engine.root,
