@@ -176,7 +176,7 @@ export async function cachedStep(
                 const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
                 return plan.execute(dir);
               }),
-              // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+              // Every RUN/COPY/ADD/WORKDIR (but WORKDIR /) adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
               { signal: run.signal },
             );
       record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
