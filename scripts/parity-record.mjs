@@ -67,7 +67,10 @@ function listingAsCurrentBuildKit(layers, skip) {
           if (p.startsWith(`${o}/`) && !paths.has(p) && (parentOf(p) === o || dirs.has(parentOf(p)))) layer.push(whiteout(`${parentOf(p)}/.wh.${baseName(p)}`));
       layer.sort(walkOrder);
     }
-    const kept = layer.filter((e) => !(e.type === "d" && below.get(e.path) === e.meta && !layer.some((o) => o.path.startsWith(`${e.path}/`))));
+    // Deepest first, so a parent whose only entries below were such directories goes too.
+    let kept = layer;
+    for (const d of layer.filter((e) => e.type === "d" && below.get(e.path) === e.meta).sort((a, b) => b.path.split("/").length - a.path.split("/").length))
+      if (!kept.some((o) => o.path.startsWith(`${d.path}/`))) kept = kept.filter((o) => o !== d);
     for (const e of layer) {
       const name = baseName(e.path);
       if (name.startsWith(".wh.")) {
