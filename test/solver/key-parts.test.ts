@@ -39,6 +39,15 @@ describe("key parts of a RUN's environment", () => {
     );
     expect(runEnv(s, ["HTTP_PROXY=p", "A=x"])).toEqual(["BARE=", "B=2", "HTTP_PROXY=p", "A=x"]);
   });
+
+  test("an ARG declared after an ENV of the same name is what RUN and expansion see, and its key covers it", () => {
+    const s = { ...state(["X=env"], [["X", "arg"]]), argsOverEnv: new Set(["X"]) };
+    expect(runEnv(s)).toEqual(["X=arg"]);
+    expect(expansionEnv(s).get("X")).toBe("arg");
+    expect(envParts(s)).toEqual({ "env:X": "env", "arg:X": "arg" });
+    // Without the later ARG, ENV wins.
+    expect(runEnv(state(["X=env"], [["X", "arg"]]))).toEqual(["X=env"]);
+  });
 });
 
 describe("stage state", () => {
