@@ -162,8 +162,12 @@ export async function normalizeMountPoints(changes: Change[], rootfs: string, po
       out.push(c);
       continue;
     }
-    // chown before chmod (chown clears set-id bits); neither touches the mtime.
-    await lchown(c.from, 0, 0);
+    // chown before chmod (chown clears set-id bits); neither touches the mtime. Without the privilege to chown (an
+    // unprivileged sandbox), the owner stays the runtime's, which is that sandbox's root.
+    if (c.stat.uid !== 0n || c.stat.gid !== 0n)
+      await lchown(c.from, 0, 0).catch((e: unknown) => {
+        if (errnoCode(e) !== "EPERM") throw e;
+      });
     await chmod(c.from, 0o755);
     out.push({ ...c, stat: await lstat(c.from, { bigint: true }) });
   }
