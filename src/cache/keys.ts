@@ -11,7 +11,7 @@ export interface CacheKey {
   parts: KeyParts;
 }
 
-/** Bumped whenever what a layer contains for the same inputs changes (v2: BuildKit's mode and owner for a COPY destination dir; v3: hard links kept, uname/gname root; v4: the runtime's /dev, /proc, /sys mount points kept in a RUN layer, explicit whiteouts for a recreated directory, no entry for a directory whose times alone changed, Go's walk order), so old records never hit. */
+/** Bumped whenever what a layer contains for the same inputs changes (v2: BuildKit's mode and owner for a COPY destination dir; v3: hard links kept, uname/gname root; v4: the runtime's /dev, /proc, /sys mount points kept in a RUN layer, explicit whiteouts for a recreated directory, no entry for a directory whose times alone changed, Go's walk order, whiteouts without owner names), so old records never hit. */
 export const CACHE_FORMAT = "tsbuild-cache-v4";
 
 /** Parts are sorted by name so the key does not depend on the order they were gathered in. */

@@ -75,6 +75,7 @@ function checkPath(e: LayerEntry): void {
 
 function headerOf(e: LayerEntry): TarHeaders {
   const type = TAR_TYPE[e.type];
+  const whiteout = e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.");
   if (!type) throw new ArchiveError("BAD_ENTRY_TYPE", `layer entry ${e.path} has unknown type ${String(e.type)}`);
   const pax: Record<string, string> = {};
   const h: TarHeaders = {
@@ -87,8 +88,9 @@ function headerOf(e: LayerEntry): TarHeaders {
     mtime: new Date(Math.max(0, Math.floor(e.mtime)) * 1000),
     // BuildKit's writers (containerd's changeWriter, moby's tarAppender in Docker 20.10) name owners from the build
     // host's user database; only uid/gid 0 is "root" on every host, so other ids stay unnamed (never this machine's).
-    uname: e.uid === 0 ? "root" : "",
-    gname: e.gid === 0 ? "root" : "",
+    // A whiteout is a header containerd's changeWriter builds by hand: no owner names.
+    uname: e.uid === 0 && !whiteout ? "root" : "",
+    gname: e.gid === 0 && !whiteout ? "root" : "",
     size: e.type === "file" ? (e.size ?? 0) : 0,
   };
   if (e.uid > MAX_OCTAL_ID) pax["uid"] = String(e.uid);

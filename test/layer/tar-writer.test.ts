@@ -97,7 +97,7 @@ describe("writeLayerTar", () => {
     ]);
   });
 
-  it("writes headers from the entry: dir slash, uname/gname root only for id 0 (as BuildKit), links, devices, xattrs, long names, big ids", async () => {
+  it("writes headers from the entry: dir slash, uname/gname root only for id 0 and never on a whiteout (as BuildKit), links, devices, xattrs, long names, big ids", async () => {
     const long = `${"d".repeat(120)}/${"f".repeat(150)}`;
     await writeFile(join(dir, "x"), "x");
     const entries: LayerEntry[] = [
@@ -135,9 +135,11 @@ describe("writeLayerTar", () => {
     for (const h of headers) {
       const e = entries.find((x) => h.name.replace(/\/$/, "") === x.path);
       if (!e) continue;
-      expect(h.uname).toBe(e.uid === 0 ? "root" : "");
-      expect(h.gname).toBe(e.gid === 0 ? "root" : "");
+      const whiteout = h.name.startsWith(".wh.");
+      expect(h.uname).toBe(e.uid === 0 && !whiteout ? "root" : "");
+      expect(h.gname).toBe(e.gid === 0 && !whiteout ? "root" : "");
     }
+    expect(by.get(".wh.gone")).toMatchObject({ uname: "", gname: "" });
     expect(by.get("dev/sda")).toMatchObject({ uname: "root", gname: "" });
     expect(by.get(long)).toMatchObject({ uname: "", gname: "" });
     expect(by.get("usr/bin/hello")).toMatchObject({ type: "file", mode: 0o4755, size: 12 });
