@@ -130,13 +130,24 @@ try {
           .flatMap((a) => ["--build-arg", a])
       : [];
     const tag = `${BASE.split("/")[0]}/${name}:1`;
-    try {
-      sh(docker, ["build", "-q", "--no-cache", "-t", tag, ...buildArgs, "-f", dockerfile, ctx], {
-        env: { ...process.env, DOCKER_BUILDKIT: "1" },
-        stdio: "pipe",
-      });
-    } catch (e) {
-      console.error(`${name}: BuildKit failed:\n${String(e.stderr).split("\n").slice(-12).join("\n")}`);
+    // The shared dockerd now and then starts a RUN on a rootfs without its base ("/bin/sh: no such file or
+    // directory") while other sessions use it; such a build is tried again, a real failure is not.
+    let failure;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        sh(docker, ["build", "-q", "--no-cache", "-t", tag, ...buildArgs, "-f", dockerfile, ctx], {
+          env: { ...process.env, DOCKER_BUILDKIT: "1" },
+          stdio: "pipe",
+        });
+        failure = undefined;
+        break;
+      } catch (e) {
+        failure = String(e.stderr);
+        if (!/no such file or directory|executable file not found/.test(failure)) break;
+      }
+    }
+    if (failure !== undefined) {
+      console.error(`${name}: BuildKit failed:\n${failure.split("\n").slice(-12).join("\n")}`);
       process.exitCode = 1;
       continue;
     }
