@@ -36,6 +36,7 @@ const UNIT = [
   "test/context/locate-dockerfile.test.ts",
   "test/solver/meta.test.ts",
   "test/registry/units.test.ts",
+  "test/sources/proxy.test.ts",
   "test/cli/go-template.test.ts",
 ];
 

@@ -15,14 +15,16 @@ import { tsbuildBuilder } from "./builders/tsbuild.mjs";
 import { buildkitBuilder } from "./builders/buildkit.mjs";
 import { buildahBuilder } from "./builders/buildah.mjs";
 import { runPlatformsRow } from "./platforms.mjs";
+import { runCacheMountsRow } from "./cache-mounts.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-platforms] [--no-build] [--tsbuild-arg=FLAG ...]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
   scenarios: ${Object.keys(SCENARIOS).join(", ")}
   --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
-  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)`;
+  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)
+  --no-cache-mounts skips the travelling-cache-mounts row (bench/cache-mounts.mjs; never part of --quick)`;
 
 function parseArgs(argv) {
   const o = {
@@ -33,6 +35,7 @@ function parseArgs(argv) {
     peers: ["buildkit", "buildah"],
     micro: true,
     platforms: true,
+    cacheMounts: true,
     build: true,
     tsbuildArgs: [],
   };
@@ -54,13 +57,22 @@ function parseArgs(argv) {
     else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
     else if (a === "--no-platforms") o.platforms = false;
+    else if (a === "--no-cache-mounts") o.cacheMounts = false;
     else if (a === "--no-build") o.build = false;
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
-  o.custom = o.tsbuildArgs.length > 0 || o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || !o.platforms || o.peers.length < 2;
+  o.custom =
+    o.tsbuildArgs.length > 0 ||
+    o.runs !== null ||
+    o.projects !== null ||
+    o.scenarios !== null ||
+    !o.micro ||
+    !o.platforms ||
+    !o.cacheMounts ||
+    o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
@@ -164,12 +176,15 @@ async function main() {
         platformsRow = { result: { error: e.message }, md: `not run: ${e.message.split("\n")[0]}` };
       }
     }
+    // Target 6 (cache mounts that travel): tsbuild against itself, so full runs only.
+    const cacheMountsRow = opts.cacheMounts && !opts.quick ? runCacheMountsRow({ runs: Math.min(opts.runs, 3), baseArchive, work }) : null;
     const durationMs = performance.now() - t0;
 
     const problems = [];
     for (const e of results)
       for (const [b, scs] of Object.entries(e.builders))
         for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
+    for (const p of cacheMountsRow?.problems ?? []) problems.push(`tsbuild cache mounts: ${p}`);
     failed = problems.length > 0;
     const peerNotes = [];
     for (const e of results)
@@ -203,7 +218,7 @@ async function main() {
       `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
       "",
     ].join("\n");
-    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${cacheMountsRow ? `\n## Cache mounts that travel\n\n${cacheMountsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
     console.log(md);
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
@@ -222,6 +237,7 @@ async function main() {
           results,
           micro,
           platforms: platformsRow?.result ?? null,
+          cacheMounts: cacheMountsRow?.result ?? null,
           problems,
           peerNotes,
         },

@@ -2,7 +2,8 @@
 // Records what BuildKit produces for the cases of fixtures/parity (all, or the ones named): builds each with Docker's
 // BuildKit (`DOCKER_BUILDKIT=1 /usr/bin/docker build`, dockerd must be running: see ../shared/PEERS.md) on the same
 // busybox base tsbuild's tests use, and writes expected.txt (the image's /report) and history.txt (created_by,
-// newest first, the base's own entries left out). Never run by the tests: they compare tsbuild with these files.
+// newest first, the base's own entries left out), or for a case with `expected-error` BuildKit's error message
+// (buildkit-error.txt). Never run by the tests: they compare tsbuild with these files.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, linkSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -122,7 +123,8 @@ try {
         linkSync(join(ctx, target), join(ctx, name));
       }
     const dockerfile = join(work, `${name}.Dockerfile`);
-    writeFileSync(dockerfile, readFileSync(join(dir, "Dockerfile"), "utf8").replace(/^(FROM\s+)busybox:local\b/gim, `$1${BASE}`));
+    // The base is named in FROM, and may be in COPY --from= and RUN --mount from= too.
+    writeFileSync(dockerfile, readFileSync(join(dir, "Dockerfile"), "utf8").replace(/\bbusybox:local\b/g, BASE));
     const buildArgs = existsSync(join(dir, "build-args"))
       ? readFileSync(join(dir, "build-args"), "utf8")
           .split("\n")
@@ -130,6 +132,8 @@ try {
           .flatMap((a) => ["--build-arg", a])
       : [];
     const tag = `${BASE.split("/")[0]}/${name}:1`;
+    // A case whose expected result is an error (`expected-error`: tsbuild's code, hand-written) records BuildKit's message.
+    const expectsError = existsSync(join(dir, "expected-error"));
     // The shared dockerd now and then starts a RUN on a rootfs without its base ("/bin/sh: no such file or
     // directory") while other sessions use it; such a build is tried again, a real failure is not.
     let failure;
@@ -143,12 +147,28 @@ try {
         break;
       } catch (e) {
         failure = String(e.stderr);
-        if (!/no such file or directory|executable file not found/.test(failure)) break;
+        if (expectsError || !/no such file or directory|executable file not found/.test(failure)) break;
       }
     }
     if (failure !== undefined) {
-      console.error(`${name}: BuildKit failed:\n${failure.split("\n").slice(-12).join("\n")}`);
+      const lines = failure.split("\n").filter(Boolean);
+      if (expectsError) {
+        // Its last line is the error; BuildKit's temporary mount paths differ on every run.
+        const message = (lines.at(-1) ?? "")
+          .replace(/buildkit-mount\d+/g, "buildkit-mountN")
+          .replace(/\/var\/lib\/docker\/overlay2\/\w+\//g, "/var/lib/docker/overlay2/ID/");
+        writeFileSync(join(dir, "buildkit-error.txt"), message + "\n");
+        console.log(`recorded ${name} (BuildKit failed, as expected)`);
+        continue;
+      }
+      console.error(`${name}: BuildKit failed:\n${lines.slice(-12).join("\n")}`);
       process.exitCode = 1;
+      continue;
+    }
+    if (expectsError) {
+      console.error(`${name}: BuildKit succeeded, but the case has expected-error`);
+      process.exitCode = 1;
+      sh(docker, ["rmi", "-f", tag]);
       continue;
     }
     const text = readFileSync(join(dir, "Dockerfile"), "utf8");

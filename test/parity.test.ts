@@ -61,7 +61,10 @@ async function lines(file: string): Promise<string[]> {
 describe("BuildKit parity corpus", () => {
   it("has cases, each with BuildKit's recorded result", () => {
     expect(cases.length).toBeGreaterThan(0);
-    for (const c of cases) expect(existsSync(join(CORPUS, c, "history.txt")), `${c}/history.txt`).toBe(true);
+    for (const c of cases) {
+      const recorded = existsSync(join(CORPUS, c, "expected-error")) ? "buildkit-error.txt" : "history.txt";
+      expect(existsSync(join(CORPUS, c, recorded)), `${c}/${recorded}`).toBe(true);
+    }
   });
 
   // A case lists in `executors` the RUN sandboxes besides the default it must also match BuildKit under.
@@ -104,6 +107,17 @@ describe("BuildKit parity corpus", () => {
         `type=local,dest=${out}`,
         ctx,
       ]);
+      // `expected-error`: BuildKit failed (its message in buildkit-error.txt); tsbuild must fail with this code, and
+      // its message must contain the second line, when there is one.
+      const expectedError = await lines(join(src, "expected-error"));
+      if (expectedError.length > 0) {
+        const [code, words] = expectedError as [string, string | undefined];
+        expect(r.code, r.stderr).not.toBe(0);
+        expect(r.stderr).toContain(`[${code}]`);
+        if (words !== undefined) expect(r.stderr).toContain(words);
+        expect(r.stderr).not.toMatch(/this is a bug|INTERNAL/);
+        return;
+      }
       expect(r.code, r.stderr).toBe(0);
       const img = await inspect(tag);
       if (existsSync(join(src, "expected.txt"))) expect(await readFile(join(out, "report"), "utf8")).toBe(await readFile(join(src, "expected.txt"), "utf8"));

@@ -24,7 +24,7 @@ import type { Readable } from "node:stream";
 import pLimit from "p-limit";
 import type { BuildContext } from "../context/build-context.js";
 import { entryMeta, type DigestedEntry, type DigestLedger } from "../context/digest-ledger.js";
-import { matchSources } from "../context/match-sources.js";
+import { matchSources, missingGlobBase } from "../context/match-sources.js";
 import { relativeMatcher, requireSome, selectSource, type CopySelection } from "../context/copy-selection.js";
 import { walkTree, type WalkEntry } from "../context/walk.js";
 import { BuildError, throwIfAborted } from "../errors.js";
@@ -714,8 +714,11 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
       const rel = cleanPath("/" + sel.source).slice(1) || ".";
       const matches = await matchSources(root, rel);
       if (matches.length === 0) {
-        const what = hasMeta(rel) ? `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing` : `${JSON.stringify(src)} not found`;
-        throw new BuildError("SOURCE_NOT_FOUND", `${what} in the source stage`, errOpts(opts.range));
+        // As from the context: a pattern may match nothing, but the directory it is matched in must exist.
+        const base = hasMeta(rel) ? await missingGlobBase(root, rel) : rel;
+        if (base === undefined) continue;
+        const what = base === rel ? JSON.stringify(src) : `${JSON.stringify("/" + base)} (of the pattern ${JSON.stringify(src)})`;
+        throw new BuildError("SOURCE_NOT_FOUND", `${what} not found in the source stage`, errOpts(opts.range));
       }
       for (const m of matches) {
         items.push({
@@ -746,26 +749,22 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
 export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   const rootfs = path.resolve(opts.rootfs);
   const heredocs = opts.heredocs ?? [];
-  const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same" }) : undefined;
+  const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same", lenient: true }) : undefined;
   const chmodFn = opts.chmod ? parseChmod(opts.chmod) : undefined;
   const ownerIds = owner ? { uid: owner.uid, gid: owner.gid } : undefined;
   // Resolve every source before touching the rootfs: a missing source must not leave a half-applied step.
   const { items, preserveOwner } = await resolveItems(opts);
-  if (items.length + heredocs.length === 0) {
+  if (opts.sources.length + heredocs.length === 0) {
     throw new BuildError("SOURCE_NOT_FOUND", "no source files were specified", errOpts(opts.range));
   }
 
   const destContainer = path.posix.resolve("/", opts.workdir || "/", opts.dest);
   const destAbs = await resolveInRoot(rootfs, destContainer);
-  const destStat = await lstatMaybe(destAbs);
-  const destIsDir = destIsDirSyntax(opts.dest) || destStat?.isDirectory() === true;
-  if ((opts.sources.length + heredocs.length > 1 || items.length > 1) && !destIsDir) {
-    throw new BuildError(
-      "DEST_NOT_DIR",
-      `when using ${opts.isAdd ? "ADD" : "COPY"} with more than one source file, the destination must be a directory and end with a /`,
-      errOpts(opts.range, `write the destination as ${JSON.stringify(opts.dest + "/")}`),
-    );
-  }
+  // BuildKit copies the sources one after another onto dest, with no check of their number (moby/moby#47064): a
+  // file goes inside dest when dest ends in `/` or is a directory by then, else it becomes dest (a later file replaces
+  // it); a directory's contents merge into dest (a file there is an error).
+  const fileTarget = async (name: string): Promise<string> =>
+    destIsDirSyntax(opts.dest) || (await lstatMaybe(destAbs))?.isDirectory() === true ? path.join(destAbs, name) : destAbs;
 
   const progress = progressCounter(opts.onProgress);
   const session = new Session(rootfs, opts.epoch, opts.clampMtime ?? false, ownerIds ?? { uid: 0, gid: 0 }, opts.range, opts.signal, (n) => progress.file(n));
@@ -794,7 +793,7 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
         await addArchive(session, item, destAbs, itemPolicy, opts.signal);
         continue;
       }
-      const target = destIsDir ? path.join(destAbs, item.name) : destAbs;
+      const target = await fileTarget(item.name);
       await session.ensureParents(target);
       await session.copyFileTo(item.abs, item.stat, target, itemPolicy, item.remote ? undefined : item.walkBase);
       await session.flush();
@@ -803,7 +802,7 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     }
   }
   for (const h of heredocs) {
-    const target = destIsDir ? path.join(destAbs, h.name) : destAbs;
+    const target = await fileTarget(h.name);
     await session.writeHeredoc(target, h.content, policy);
   }
   await session.flush();
@@ -831,7 +830,8 @@ async function addArchive(session: Session, source: SourceItem, destAbs: string,
       await check.flush();
     }
     await mkdir(unpacked);
-    await extractLayer(createReadStream(archive), unpacked, signal ? { signal } : {});
+    // Member names with `../` or a leading `/` land inside dest, as BuildKit's chrooted untar puts them.
+    await extractLayer(createReadStream(archive), unpacked, { chrootNames: true, ...(signal ? { signal } : {}) });
     // The destination directory of an archive is created like any implicit parent (0755, epoch), not from the scratch dir.
     if (!(await lstatMaybe(destAbs))) await session.ensureParents(path.join(destAbs, "x"));
     const item: SourceItem = {

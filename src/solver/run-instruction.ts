@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import { createLineBuffer } from "../progress/line-buffer.js";
 import type { Heredoc, SourceRange } from "../frontend/types.js";
+import { isHeredocWord } from "../frontend/heredoc.js";
 import type { Executor, ProcessSpec, BindMount } from "../executor/types.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import { runStep } from "./run-step.js";
@@ -58,15 +59,14 @@ export class RunFailedError extends BuildError {
   }
 }
 
-const HEREDOC_ONLY = /^\s*<<(-?)(["']?)([A-Za-z0-9_.-]+)\2\s*$/;
-
 /** The argv and any script files a RUN needs. Heredocs follow BuildKit: a lone heredoc is the script; otherwise the bodies go to the shell. */
 export function runArgv(state: StageState, input: RunInstructionInput): { argv: string[]; script?: { name: string; content: string } } {
   if (input.json) return { argv: input.args };
   const shell = state.config.config.Shell ?? DEFAULT_SHELL;
   const command = input.args.join(" ");
   const first = input.heredocs[0];
-  if (first && input.heredocs.length === 1 && HEREDOC_ONLY.test(command)) {
+  // BuildKit's dispatchRun: the command is a lone heredoc marker when the whole of it parses as one.
+  if (first && input.heredocs.length === 1 && isHeredocWord(command.trim())) {
     if (first.content.startsWith("#!")) return { argv: [`/dev/pipes/${first.name}`], script: { name: first.name, content: first.content } };
     return { argv: [...shell, first.content] };
   }

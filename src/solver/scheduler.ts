@@ -2,7 +2,7 @@
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
+import { TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { type PlannedStage } from "../frontend/plan.js";
 import { decodeInstruction } from "../frontend/instructions.js";
@@ -38,18 +38,19 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   const baseStage = planned.base.kind === "stage" ? run.staged.stages[planned.base.index] : undefined;
   const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
   run.rootfsList.push(fs);
-  if (planned.base.kind === "context")
-    throw new BuildError("UNSUPPORTED", `FROM ${planned.baseName}: a stage FROM a local --build-context directory is not supported yet`, {
-      range: stage.from.range,
-      hint: `COPY --from=${planned.baseName} reads it; or name an image with --build-context ${planned.baseName}=docker-image://REF`,
-    });
-  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF.
-  const state = await prepareBase(run, stage, planned.base.kind === "image" ? planned.base.name : planned.baseName, baseStage);
+  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF (a directory: see context-base.ts).
+  const state = await prepareBase(
+    run,
+    stage,
+    planned.base.kind === "image" || planned.base.kind === "context" ? planned.base.name : planned.baseName,
+    baseStage,
+  );
   // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
-  const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+  // A stage a --build-context of its own name replaces is that context alone: no trigger or instruction runs.
+  const triggers = planned.replacedBy !== undefined ? [] : onbuildTriggers(state.config.config.OnBuild ?? [], stage);
   delete state.config.config.OnBuild;
   const numbers = stepNumbers(planned);
-  for (const [i, instr] of [...triggers, ...stage.instructions].entries()) {
+  for (const [i, instr] of (planned.replacedBy !== undefined ? [] : [...triggers, ...stage.instructions]).entries()) {
     throwIfAborted(run.signal);
     const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
     await runStep(run, stage, state, fs, instr, position, numbers);

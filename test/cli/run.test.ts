@@ -107,6 +107,26 @@ describe("RUN --mount", () => {
     expect(await readFile(join(rootfs, "got"), "utf8")).toBe("from-stage\n");
     await expect(lstat(join(rootfs, "mnt/payload"))).rejects.toThrow();
   });
+
+  it("a bind mount from an image reference (no such stage) reads that image read-only, and its key follows the image", async () => {
+    const src = join(dir.path, "mount-src");
+    await mkdir(src, { recursive: true });
+    const makeSource = async (word: string) => {
+      await writeFile(join(src, "Dockerfile"), `FROM busybox:local\nRUN echo ${word} > /payload\n`);
+      const res = await r(["build", "-q", "-t", "mount-src/img:1", src]);
+      expect(res.code, res.stderr).toBe(0);
+    };
+    await makeSource("one");
+    const dockerfile = "FROM busybox:local\nRUN --mount=type=bind,from=mount-src/img:1,target=/mnt cat /mnt/payload > /got && ! touch /mnt/new 2>/dev/null\n";
+    const first = await buildAndUnpack(dockerfile);
+    expect(await readFile(join(first.rootfs, "got"), "utf8")).toBe("one\n");
+    expect((await buildAndUnpack(dockerfile)).stderr).toMatch(/CACHED/);
+    // Another image under that name is another mount source: the step runs again.
+    await makeSource("two");
+    const changed = await buildAndUnpack(dockerfile);
+    expect(changed.stderr).not.toMatch(/CACHED/);
+    expect(await readFile(join(changed.rootfs, "got"), "utf8")).toBe("two\n");
+  });
 });
 
 describe("RUN", () => {
