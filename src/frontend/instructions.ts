@@ -115,7 +115,8 @@ const str = (f: FlagValues, n: string) => f.get(n) as string | undefined;
 const bool = (f: FlagValues, n: string) => f.get(n) === true;
 const list = (f: FlagValues, n: string) => (f.get(n) as string[] | undefined) ?? [];
 
-const CHMOD = /^(?:[0-7]{3,4}|(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*)$/;
+// Octal as BuildKit reads it (strconv.ParseUint base 8): `--chmod=0` is mode 0000.
+const CHMOD = /^(?:[0-7]{1,4}|(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*)$/;
 
 /** Go durations (time.ParseDuration): 300ms, 1.5h, 2h45m, -1s; returned in nanoseconds. */
 export function parseGoDuration(text: string): number | undefined {

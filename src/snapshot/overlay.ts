@@ -1,9 +1,15 @@
 // The overlayfs snapshotter's half of a RUN: mount rootfs (lower) + scratch upper on a merged dir, and after the run
-// read the upperdir into changes (whiteouts → deletes, directories that hide lower content → opaque).
+// read the upperdir into changes (whiteouts → deletes; below a directory that hides lower content, what a tree
+// comparison with the lower finds).
 import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+<<<<<<< HEAD
 import { lstatOrUndefined, OPAQUE_MARKERS, sortedNames, type Change } from "./diff.js";
 import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+=======
+import { diffSubtree, lstatOrUndefined, sameDirMeta, sortedNames, type Change } from "./diff.js";
+import { mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+>>>>>>> corpus
 
 export type { OverlayDirs };
 /** The kernel's overlayfs, or fuse-overlayfs where a user namespace may not mount it. */
@@ -75,8 +81,15 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
       }
       opaque = (await readdir(join(d.lower, p))).some((n) => !merged.has(n) && !whited.has(n));
     }
-    out.push({ kind: "upsert", path: p, from, stat: st, ...(opaque ? { opaque: true } : {}) });
-    // Below an opaque directory the lower tree is invisible, so nothing there is "replaced".
-    await walkUpper(d, p, lowerIsDir && !opaque, out);
+    // An opaque directory (rm -rf d && mkdir d) holds only upper content. BuildKit's overlayfs differ compares it with
+    // the lower directory as continuity's double walk does, so the layer whites out each lower name that is gone
+    // (explicit `.wh.<name>` entries, never `.wh..wh..opq`), and the copy snapshotter gives the same changes.
+    const sub: Change[] = [];
+    if (opaque) await diffSubtree(d.lower, d.upper, p, sub);
+    else await walkUpper(d, p, lowerIsDir, sub);
+    // A directory copied up only for a time (a child made and removed, a touch) is not part of the layer (BuildKit's
+    // sameDirent); one with changes below it always is.
+    if (sub.length > 0 || !lower || !lowerIsDir || !sameDirMeta(lower, st)) out.push({ kind: "upsert", path: p, from, stat: st });
+    out.push(...sub);
   }
 }

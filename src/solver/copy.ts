@@ -35,6 +35,7 @@ import type { SourceRange } from "../frontend/types.js";
 import { decompressStream } from "../layer/compression.js";
 import { extractLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
+import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
 
@@ -613,7 +614,7 @@ class Session {
   }
 
   /**
-   * Names of one inode written by this step become one file entry (the bytewise-first path, which a sorted tar writes
+   * Names of one inode written by this step become one file entry (the walk-first path, which the tar writes
    * first) and hard-link entries to it (typeflag '1', size 0), as BuildKit's tar writers do. Grouped by the inode
    * on disk, so a name overwritten later in the step is not taken for a link.
    */
@@ -631,7 +632,7 @@ class Session {
     }
     for (const { size, entries: group } of groups.values()) {
       if (group.length < 2) continue;
-      group.sort((a, b) => bytewise(a.path, b.path));
+      group.sort((a, b) => compareWalk(a.path, b.path));
       const [head, ...rest] = group as [LayerEntry, ...LayerEntry[]];
       // The bytes on disk are the checked copy's: every name of the inode shows them.
       head.size = size;
@@ -664,10 +665,6 @@ class Session {
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return out;
   }
-}
-
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 function destIsDirSyntax(dest: string): boolean {

@@ -12,7 +12,7 @@ import { runStep } from "./run-step.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
 import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
-import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { argOverEnv, DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { envKey, normalizeEnvList } from "../image/env.js";
 import { PROXY_ARGS } from "./build-session.js";
 
@@ -80,13 +80,17 @@ export function runEnv(state: StageState, extra: string[] = []): string[] {
   // A bare `KEY` in an image's Env is `KEY=` (BuildKit's reading); it used to lose its last letter here.
   const env = normalizeEnvList(state.config.config.Env);
   const defined = new Set(env.map(envKey));
-  for (const [k, v] of state.args)
-    if (v !== undefined && !defined.has(k)) {
+  for (const [k, v] of state.args) {
+    if (v === undefined) continue;
+    if (!defined.has(k)) {
       env.push(`${k}=${v}`);
       defined.add(k);
-    }
-  for (const kv of extra) if (!defined.has(envKey(kv))) env.push(kv);
-  return env;
+    } else if (argOverEnv(state, k)) env[env.findIndex((kv) => envKey(kv) === k)] = `${k}=${v}`;
+  }
+  // BuildKit appends its proxy env after ENV and ARG, and containerd's WithEnv lets a later entry replace an earlier
+  // one: `--build-arg HTTP_PROXY=x` beats `ARG http_proxy=y` and `ENV http_proxy=y`.
+  const extraKeys = new Set(extra.map(envKey));
+  return [...env.filter((kv) => !extraKeys.has(envKey(kv))), ...extra];
 }
 
 /**

@@ -168,23 +168,25 @@ export async function cachedStep(
       run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
       // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
       // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
-      const layer = plan.link
-        ? await run.limit(() => linkedLayer(run, plan, step.node))
-        : await storeLayer(
-            run.engine.content,
-            await run.limit(async () => {
-              throwIfAborted(run.signal);
-              const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-              return plan.execute(dir);
-            }),
-            // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
-            { signal: run.signal },
-          );
-      record = { v: 1, key: key.digest, layer: { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
+      const layer = plan.noLayer
+        ? null
+        : plan.link
+          ? await run.limit(() => linkedLayer(run, plan, step.node))
+          : await storeLayer(
+              run.engine.content,
+              await run.limit(async () => {
+                throwIfAborted(run.signal);
+                const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+                return plan.execute(dir);
+              }),
+              // Every RUN/COPY/ADD/WORKDIR (but WORKDIR /) adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+              { signal: run.signal },
+            );
+      record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
       await putStepRecord(root, record);
       await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
       // The directory already holds this step's changes (a linked layer is applied when the rootfs is next needed).
-      if (!plan.link) fs.applied = state.layers.length + 1;
+      if (layer && !plan.link) fs.applied = state.layers.length + 1;
     }
     plan.effect?.();
     if (record.layer) {

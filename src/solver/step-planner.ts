@@ -11,7 +11,7 @@ import { applyCopy, ensureDir, type RemoteItem } from "./copy.js";
 import { isRemoteSource, planRemoteSource, type RemotePlan } from "./remote-source.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
-import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { argOverEnv, DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
 import { cacheMountId, parseMountSpec } from "./mount-spec.js";
 import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
@@ -41,6 +41,8 @@ export interface LayerStepPlan {
    * rootfs, so the layer is the same on any base and is only appended to it.
    */
   link?: boolean;
+  /** The step writes no layer (history `empty_layer`): `WORKDIR /`, for which BuildKit makes no directory. */
+  noLayer?: boolean;
   /** Runs the step on the materialised rootfs (an empty directory for `link`) and returns the exact changes. */
   execute(rootfs: string): Promise<LayerEntry[]>;
 }
@@ -54,7 +56,7 @@ export function envParts(state: StageState): KeyParts {
     env.add(k);
     parts[`env:${k}`] = v;
   }
-  for (const [k, v] of state.args) if (v !== undefined && !env.has(k)) parts[`arg:${k}`] = v;
+  for (const [k, v] of state.args) if (v !== undefined && (!env.has(k) || argOverEnv(state, k))) parts[`arg:${k}`] = v;
   return parts;
 }
 
@@ -72,6 +74,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         // The user's uid/gid come from /etc/passwd in the rootfs, which the parent key already covers.
         parts: { instruction: `WORKDIR ${path}`, user: user ?? "", ...epochParts },
         createdBy: `WORKDIR ${path}`,
+        ...(path === "/" ? { noLayer: true } : {}),
         effect: () => {
           state.config.config.WorkingDir = path;
         },
@@ -248,7 +251,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       return {
         parts,
         ...(Object.keys(files).length ? { files } : {}),
-        // BuildKit's history leaves the --mount flags out (fixtures/parity/run-mount-image).
+        // BuildKit's runCommandString: the |N args and the command, never the --mount flags.
         createdBy: `RUN ${runHistoryArgs(state)}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
         async execute(rootfs) {
           const mounts = await prepareRunMounts(specs, {

@@ -149,13 +149,14 @@ describe("RUN", () => {
       expect(await readFile(join(rootfs, "tmp/pwd"), "utf8")).toBe("/work\n");
       expect(Number(await readFile(join(rootfs, "netdev-none"), "utf8"))).toBe(1); // only lo
       expect(await readFile(join(rootfs, "heredoc"), "utf8")).toBe("from heredoc\n");
-      // What the runtime provides (/proc, /etc/hosts) never lands in a layer.
+      // What the runtime provides (/proc's content, /etc/hosts) never lands in a layer; its /dev, /proc, /sys mount
+      // points do, empty, as in BuildKit's images.
       expect(await readdir(join(rootfs, "proc")).catch(() => [])).toEqual([]);
       await expect(lstat(join(rootfs, "etc/hosts"))).rejects.toThrow();
       expect(config.rootfs.diff_ids.length).toBeGreaterThan(1);
       // Exactly the base's tree plus what the Dockerfile created (nothing leaked, nothing lost).
       const base = await buildAndUnpack("FROM busybox:local\n");
-      const added = ["data/", "data/a", "data/sub/", "data/sub/b", "work/", "tmp/uid", "tmp/env", "tmp/pwd", "netdev-none", "heredoc"];
+      const added = ["data/", "data/a", "data/sub/", "data/sub/b", "work/", "tmp/uid", "tmp/env", "tmp/pwd", "netdev-none", "heredoc", "dev/", "proc/", "sys/"];
       expect(await treeOf(rootfs)).toEqual([...(await treeOf(base.rootfs)), ...added].sort());
       expect(stderr).toMatch(/RUN true/);
       expect(await leftoverMounts()).toEqual([]);
@@ -197,7 +198,8 @@ describe("RUN", () => {
   });
 
   it("a RUN that changes nothing adds an empty layer, as BuildKit does", async () => {
-    const a = await buildAndUnpack("FROM busybox:local\nRUN true\n");
+    // The first RUN on this base leaves the runtime's /dev, /proc, /sys mount points; the second changes nothing.
+    const a = await buildAndUnpack("FROM busybox:local\nRUN true\nRUN true\n");
     const last = a.config.history[a.config.history.length - 1];
     expect(last?.created_by).toBe("RUN /bin/sh -c true # buildkit");
     expect(last?.empty_layer).toBeUndefined();

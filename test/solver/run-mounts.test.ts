@@ -30,6 +30,8 @@ describe.each(CONFIGS)("RUN --mount with $exName + $snapshotter", ({ exName, sna
   beforeEach(async () => {
     base = await mkdtemp(join(tmpdir(), "tsbuild-runmounts-"));
     rootfs = await makeBusyboxRootfs(join(base, "rootfs"));
+    // As in most images: the runtime's /dev, /proc, /sys mount points would otherwise be the first RUN's entries.
+    for (const p of ["dev", "proc", "sys"]) await mkdir(join(rootfs, p));
     context = join(base, "context");
     store = join(base, "store");
     stage = join(base, "stage");
