@@ -72,13 +72,16 @@ export async function diffTrees(base: string, current: string): Promise<Change[]
   return out;
 }
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 /** The changes below directory `rel` (which both trees have as a directory), appended to `out` as diffTrees finds them. */
-export async function diffSubtree(base: string, current: string, rel: string, out: Change[]): Promise<void> {
-  await diffDir(base, current, rel, true, out);
+export async function diffSubtree(base: string, current: string, rel: string, out: Change[], skip: ReadonlySet<string> = NO_NAMES): Promise<void> {
+  await diffDir(base, current, rel, true, out, skip);
 }
 
-async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[]): Promise<void> {
-  const curNames = await sortedNames(join(current, rel), rel);
+/** `skip`: names in `current` that are no content (an overlay upper's opaque markers). */
+async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[], skip: ReadonlySet<string> = NO_NAMES): Promise<void> {
+  const curNames = (await sortedNames(join(current, rel), rel)).filter((n) => !skip.has(n));
   const baseNames = baseIsDir ? await sortedNames(join(base, rel)) : [];
   const curSet = new Set(curNames);
   const names = [...new Set([...curNames, ...baseNames])].sort();
@@ -94,7 +97,7 @@ async function diffDir(base: string, current: string, rel: string, baseIsDir: bo
     if (cur.isDirectory()) {
       const sub: Change[] = [];
       const oldIsDir = old?.isDirectory() ?? false;
-      await diffDir(base, current, p, oldIsDir, sub);
+      await diffDir(base, current, p, oldIsDir, sub, skip);
       if (sub.length > 0 || !old || !oldIsDir || !sameDirMeta(old, cur)) {
         out.push({ kind: "upsert", path: p, from, stat: cur });
         out.push(...sub);
@@ -161,7 +164,7 @@ export async function normalizeMountPoints(changes: Change[], rootfs: string, po
       out.push(c);
       continue;
     }
-    if ((await readdir(c.from)).length > 0 || ((c.stat.mode & 0o7777n) === 0o755n && c.stat.uid === 0n && c.stat.gid === 0n)) {
+    if ((await readdir(c.from)).some((n) => !OPAQUE_MARKERS.has(n)) || ((c.stat.mode & 0o7777n) === 0o755n && c.stat.uid === 0n && c.stat.gid === 0n)) {
       out.push(c);
       continue;
     }

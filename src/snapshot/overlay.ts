@@ -3,13 +3,8 @@
 // comparison with the lower finds).
 import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-<<<<<<< HEAD
-import { lstatOrUndefined, OPAQUE_MARKERS, sortedNames, type Change } from "./diff.js";
+import { diffSubtree, lstatOrUndefined, OPAQUE_MARKERS, sameDirMeta, sortedNames, type Change } from "./diff.js";
 import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
-=======
-import { diffSubtree, lstatOrUndefined, sameDirMeta, sortedNames, type Change } from "./diff.js";
-import { mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
->>>>>>> corpus
 
 export type { OverlayDirs };
 /** The kernel's overlayfs, or fuse-overlayfs where a user namespace may not mount it. */
@@ -85,7 +80,7 @@ async function walkUpper(d: OverlayDirs, rel: string, lowerMayExist: boolean, ou
     // the lower directory as continuity's double walk does, so the layer whites out each lower name that is gone
     // (explicit `.wh.<name>` entries, never `.wh..wh..opq`), and the copy snapshotter gives the same changes.
     const sub: Change[] = [];
-    if (opaque) await diffSubtree(d.lower, d.upper, p, sub);
+    if (opaque) await diffSubtree(d.lower, d.upper, p, sub, OPAQUE_MARKERS);
     else await walkUpper(d, p, lowerIsDir, sub);
     // A directory copied up only for a time (a child made and removed, a touch) is not part of the layer (BuildKit's
     // sameDirent); one with changes below it always is.

@@ -3,13 +3,8 @@
 import { mountStubsFor, RUNTIME_MOUNT_POINTS } from "../executor/hosts.js";
 import type { Executor, ProcessIO, ProcessSpec } from "../executor/types.js";
 import type { LayerEntry } from "../layer/types.js";
-<<<<<<< HEAD
-import { applyChanges, dropMountStubs } from "../snapshot/diff.js";
-import type { Snapshot, Snapshotter } from "../snapshot/snapshotter.js";
-=======
 import { applyChanges, dropMountStubs, normalizeMountPoints } from "../snapshot/diff.js";
-import type { Snapshotter } from "../snapshot/snapshotter.js";
->>>>>>> corpus
+import type { Snapshot, Snapshotter } from "../snapshot/snapshotter.js";
 
 export interface RunStepOptions {
   rootfs: string;
