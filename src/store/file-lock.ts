@@ -2,12 +2,12 @@
 // beside it, published complete with link(2) (fails with EEXIST like O_EXCL), holding the owner's pid and start
 // time; a lock whose owner died is taken over, safely even when two processes find it stale at once.
 import { randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, rename, rm, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EnvironmentError } from "../errors.js";
 import { errnoCode } from "./fs-error.js";
-import { bootId, ownerAlive, ownStamp, parseOwner, type LockOwner } from "./locks.js";
+import { bootId, breakStaleLock, ownerAlive, ownStamp, parseOwner } from "./locks.js";
 
 export interface FileLockOptions {
   /** Give up after this long while a live process holds the lock (default 30 s). */
@@ -17,25 +17,6 @@ export interface FileLockOptions {
 }
 
 const POLL_MS = 20;
-
-function sameOwner(a: LockOwner | undefined, b: LockOwner): boolean {
-  return a !== undefined && a.pid === b.pid && a.startTicks === b.startTicks && a.started === b.started;
-}
-
-/** Remove `lock` if it still is the stale one we read: renamed aside first, so only one remover gets it. */
-async function removeStale(lock: string, stale: LockOwner): Promise<void> {
-  const aside = join(dirname(lock), `.${basename(lock)}.stale-${process.pid}-${randomBytes(6).toString("hex")}`);
-  try {
-    await rename(lock, aside);
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return;
-    throw e;
-  }
-  const got = parseOwner(await readFile(aside, "utf8").catch(() => ""), undefined);
-  // Someone else's fresh lock (taken after we read the stale one): put it back unless yet another exists.
-  if (!sameOwner(got, stale)) await link(aside, lock).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
-}
 
 /** Run `fn` holding the exclusive lock `<path>.lock`; waits (polling) while another live process holds it. */
 export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
@@ -62,10 +43,10 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
       const text = await readFile(lock, "utf8").catch((e: unknown) => (errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e)));
       if (text === undefined) continue; // released meanwhile
       const owner = parseOwner(text, undefined);
+      // A lock without an owner is torn (link(2) publishes only complete files): no process will remove it either.
       if (owner === undefined || !(await ownerAlive(owner, boot))) {
-        // A torn lock (no owner) is written by nobody: link(2) publishes only complete files.
-        if (owner) await removeStale(lock, owner);
-        else await rm(lock, { force: true });
+        await breakStaleLock(lock, text);
+        await sleep(POLL_MS); // another breaker may be at work
         continue;
       }
       if (Date.now() > deadline) {

@@ -4,8 +4,8 @@
 // Also: removal of scratch space that dead builds left in tmp/, unmounting whatever they left mounted there.
 import type { Dirent } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AbortError, EnvironmentError, StoreError, throwIfAborted } from "../errors.js";
 import { ensurePrivateRoot } from "./store-paths.js";
@@ -146,11 +146,12 @@ async function readBuildLocks(dir: string): Promise<FoundLock[]> {
   return out;
 }
 
-/** gc.lock's holder, or undefined when there is none. */
-async function readGcLock(layout: StoreLayout): Promise<LockOwner | undefined> {
+/** gc.lock's holder and the file's text, or undefined when there is none. */
+async function readGcLock(layout: StoreLayout): Promise<{ owner: LockOwner; text: string } | undefined> {
   try {
     // A gc.lock always has its full content: it is created by link(2) from a complete temp file.
-    return parseOwner(await readFile(layout.gcLock, "utf8"), undefined) ?? { pid: 0, started: "" };
+    const text = await readFile(layout.gcLock, "utf8");
+    return { owner: parseOwner(text, undefined) ?? { pid: 0, started: "" }, text };
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return undefined;
     throw e;
@@ -158,24 +159,45 @@ async function readGcLock(layout: StoreLayout): Promise<LockOwner | undefined> {
 }
 
 /**
- * Remove a gc.lock whose holder is dead. Renaming first makes this safe against a racing remover: only one party
- * gets the file, and if what it got is not the dead holder's lock (a new GC took the lock in between), it is put back.
+ * Remove `lock` if it still holds `staleText` (written by an owner found dead). Breakers take `<lock>.break` first
+ * (link(2): one at a time) and re-read the lock under it, so a lock that was freed and taken again by a live process
+ * since it was read is seen and kept. (Renaming the lock aside and putting back what was not the stale one lost a lock
+ * taken by a third process in between: two holders at once.) Returns without removing anything when another breaker
+ * is at work; the caller tries again.
  */
-async function removeStaleGcLock(layout: StoreLayout, stale: LockOwner): Promise<void> {
-  const aside = join(layout.locksDir, `.gc-stale-${process.pid}-${randomBytes(6).toString("hex")}`);
+export async function breakStaleLock(lock: string, staleText: string): Promise<void> {
+  const breaker = `${lock}.break`;
+  const tmp = join(dirname(lock), `.${basename(lock)}.break-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
+  const h = await open(tmp, "wx", 0o600);
   try {
-    await rename(layout.gcLock, aside);
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return;
-    throw e;
+    await h.writeFile(JSON.stringify(await ownStamp()) + "\n");
+  } finally {
+    await h.close();
   }
-  const got = parseOwner(await readFile(aside, "utf8").catch(() => ""), undefined);
-  if (got && (got.pid !== stale.pid || got.startTicks !== stale.startTicks)) {
-    // Not the one we meant: restore it unless yet another lock exists (then that one rules).
-    await link(aside, layout.gcLock).catch(() => undefined);
+  try {
+    try {
+      await link(tmp, breaker);
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+      // A breaker holds it for a moment only; one left by a process that died while breaking is cleared once old.
+      const holder = parseOwner(await readFile(breaker, "utf8").catch(() => ""), undefined);
+      const st = await lstat(breaker).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS && !(holder && (await ownerAlive(holder, await bootId())))) await rm(breaker, { force: true });
+      return;
+    }
+    try {
+      const now = await readFile(lock, "utf8").catch((e: unknown) => (errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e)));
+      if (now === staleText) await rm(lock, { force: true });
+    } finally {
+      await rm(breaker, { force: true });
+    }
+  } finally {
+    await rm(tmp, { force: true });
   }
-  await unlink(aside).catch(() => undefined);
 }
+
+/** A `<lock>.break` older than this whose owner is dead is left over from a crash. */
+const BREAKER_STALE_MS = 5_000;
 
 /**
  * Take a shared build lock on the store: any number of builds may hold one at once. Waits (polling every 100 ms)
@@ -202,8 +224,8 @@ export async function acquireBuildLock(root: string, signal?: AbortSignal): Prom
     });
     if (gc === undefined) return lockHandle(path);
     await rm(path, { force: true });
-    if (!(await ownerAlive(gc, boot))) {
-      await removeStaleGcLock(layout, gc);
+    if (!(await ownerAlive(gc.owner, boot))) {
+      await breakStaleLock(layout.gcLock, gc.text);
       continue;
     }
     try {
@@ -262,13 +284,13 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
       } catch (e) {
         if (errnoCode(e) !== "EEXIST") throw e;
         const holder = await readGcLock(layout);
-        if (holder && (await ownerAlive(holder, boot))) {
-          throw new StoreError("STORE_BUSY", `another prune (pid ${holder.pid}) is running on the store ${root}`, {
+        if (holder && (await ownerAlive(holder.owner, boot))) {
+          throw new StoreError("STORE_BUSY", `another prune (pid ${holder.owner.pid}) is running on the store ${root}`, {
             hint: "wait for it to finish, then run prune again",
           });
         }
         if (attempt > 10) throw new StoreError("STORE_BUSY", `could not take the GC lock ${path}`, { hint: "run prune again" });
-        if (holder) await removeStaleGcLock(layout, holder);
+        if (holder) await breakStaleLock(path, holder.text);
       }
     }
   } finally {
@@ -295,10 +317,10 @@ export async function acquireGcLock(root: string): Promise<StoreLock> {
   return handle;
 }
 
-/** Leftover temp files of lock creation (`.gc-<pid>-….tmp`, `.gc-stale-<pid>-…`) from dead processes. */
+/** Leftover temp files of lock creation (`.gc-<pid>-….tmp`, `.gc.lock.break-<pid>-….tmp`) from dead processes. */
 async function removeDeadTempLocks(dir: string): Promise<void> {
   for (const n of await readdir(dir).catch(() => [] as string[])) {
-    const m = /^\.gc-(?:stale-)?(\d+)-/.exec(n);
+    const m = /^\.gc(?:-stale|\.lock\.break)?-(\d+)-/.exec(n);
     if (m && !(await isProcessAlive(Number(m[1])))) await rm(join(dir, n), { force: true });
   }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AbortError, StoreError } from "../../src/errors.js";
-import { acquireBuildLock, acquireGcLock, cleanStaleScratch, mountsUnder } from "../../src/store/locks.js";
+import { acquireBuildLock, acquireGcLock, breakStaleLock, cleanStaleScratch, mountsUnder } from "../../src/store/locks.js";
 import { BIN, REPO, tempDir } from "../helpers/cli.js";
 
 const run = promisify(execFile);
@@ -210,5 +210,38 @@ describe("cleanStaleScratch", () => {
     } finally {
       await run("umount", [join(live, "m")]);
     }
+  });
+});
+
+describe("breakStaleLock", () => {
+  const deadText = JSON.stringify({ pid: 2 ** 22 + 7, started: "2026-01-01T00:00:00.000Z" }) + "\n";
+
+  it("removes a lock that still holds the dead owner's text", async () => {
+    const lock = join(dir.path, "f.lock");
+    await writeFile(lock, deadText);
+    await breakStaleLock(lock, deadText);
+    expect(existsSync(lock)).toBe(false);
+    expect(await readdir(dir.path)).toEqual(["store"]);
+  });
+
+  it("keeps a lock that was freed and taken again since the stale one was read (the lost-lock race)", async () => {
+    const lock = join(dir.path, "f.lock");
+    const fresh = JSON.stringify({ pid: process.pid, started: new Date().toISOString() }) + "\n";
+    await writeFile(lock, fresh);
+    await breakStaleLock(lock, deadText);
+    expect(await readFile(lock, "utf8")).toBe(fresh);
+  });
+
+  it("leaves the lock to a breaker at work, and clears a breaker left by a dead process once it is old", async () => {
+    const lock = join(dir.path, "f.lock");
+    await writeFile(lock, deadText);
+    await writeFile(`${lock}.break`, JSON.stringify({ pid: process.pid, started: "" }) + "\n");
+    await breakStaleLock(lock, deadText);
+    expect(existsSync(lock)).toBe(true);
+    await writeFile(`${lock}.break`, deadText);
+    await utimes(`${lock}.break`, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    await breakStaleLock(lock, deadText); // clears the dead breaker
+    await breakStaleLock(lock, deadText);
+    expect(existsSync(lock)).toBe(false);
   });
 });
