@@ -245,7 +245,8 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
         if (cgroup) watchdog = startWatchdog(killCgroupCommands(cgroup.procsFiles));
-        return await spawnSandbox({
+        io.phase?.("setup");
+        const result = await spawnSandbox({
           command: argv[0] as string,
           args: argv.slice(1),
           extraFds: stdioExtra,
@@ -257,12 +258,15 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
             await cgroup?.destroy();
           },
         });
+        io.phase?.("runtime");
+        return result;
       } finally {
         for (const f of fds) await f.close().catch(() => undefined);
         await cgroup?.destroy();
         watchdog?.disarm();
         await sandbox?.release();
         await rm(dir, { recursive: true, force: true });
+        io.phase?.("teardown");
       }
     },
   };

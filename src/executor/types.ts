@@ -45,7 +45,15 @@ export interface ProcessIO {
    * stdout(), stderr() and stdin are then unused.
    */
   inheritStdio?: boolean;
+  /**
+   * Marks the end of one phase of the RUN (bench/run-phases.mjs times them); absent in builds. The executor marks
+   * "setup" just before it starts the runtime, "runtime" when that exits and "teardown" when it has cleaned up.
+   */
+  phase?(name: RunPhase): void;
 }
+
+/** The phases of one RUN step, in order: snapshot prepare, sandbox setup, runtime, teardown, diff, commit, release. */
+export type RunPhase = "snapshot" | "setup" | "runtime" | "teardown" | "diff" | "commit" | "release";
 
 export interface Executor {
   readonly name: string;

@@ -29,14 +29,19 @@ export interface RunStepResult {
 
 export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
   const snap = await opts.snapshotter.prepare(opts.rootfs, opts.scratch);
+  const phase = opts.io.phase?.bind(opts.io);
+  phase?.("snapshot");
   try {
     const { exitCode } = await opts.executor.run(opts.spec, snap.path, opts.io, opts.signal);
     if (exitCode !== 0) return { exitCode, entries: [], snapshotter: snap.kind };
     const changes = await snap.changes();
     const kept = await dropMountStubs(changes, opts.rootfs, mountStubsFor(opts.spec));
+    phase?.("diff");
     const entries = await applyChanges(opts.rootfs, kept, opts.epoch === undefined ? {} : { epoch: opts.epoch });
+    phase?.("commit");
     return { exitCode: 0, entries, snapshotter: snap.kind };
   } finally {
     await snap.release();
+    phase?.("release");
   }
 }
