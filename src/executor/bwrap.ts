@@ -16,7 +16,7 @@ import { DEFAULT_DEVICES, DEFAULT_SHM_BYTES, defaultResourceLimits, sandboxGrant
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { findOnPath } from "./select-executor.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
-import { killCgroupCommands, startWatchdog, type Watchdog } from "./watchdog.js";
+import { armWatchdog, killCgroupCommands, type Watchdog } from "./watchdog.js";
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
 import { checkIds, prepareSandbox, type PreparedSandbox, type SandboxFiles } from "./sandbox-setup.js";
@@ -262,7 +262,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         ];
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
-        if (cgroup) watchdog = startWatchdog(killCgroupCommands(cgroup.procsFiles));
+        if (cgroup) watchdog = armWatchdog(hooks.watchdog?.(), killCgroupCommands(cgroup.procsFiles));
         io.phase?.("setup");
         const result = await spawnSandbox({
           command: argv[0] as string,

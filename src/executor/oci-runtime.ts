@@ -12,7 +12,7 @@ import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, writableCgroupLa
 import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
-import { startWatchdog, type Watchdog } from "./watchdog.js";
+import { armWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, execFailureStatus, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
@@ -72,7 +72,10 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         const configPath = join(bundle, "config.json");
         await writeFile(configPath, runtimeConfigJson(config), { mode: 0o600 });
         await chmod(configPath, 0o600);
-        watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);
+        watchdog = armWatchdog(hooks.watchdog?.(), [
+          wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]),
+          wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name]),
+        ]);
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
         // The runtime's own last words, to tell "cannot execute" (126/127, as docker reports them) from an exit 1.
         let tail = "";
