@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, hasCommand } from "./lib/measure.mjs";
 
-export const PHASES = ["snapshot", "setup", "runtime", "teardown", "diff", "commit", "release"];
+// run-step's phases (ProcessIO.phase), then "store": the layer tar into the content store and the step's records,
+// as the scheduler writes them after every RUN.
+export const PHASES = ["snapshot", "setup", "runtime", "teardown", "diff", "commit", "release", "store"];
 
 /** A minimal rootfs: the static busybox and the applets a trivial RUN uses. */
 function writeRootfs(dir) {
@@ -71,22 +73,41 @@ async function rawBwrapStart(runs) {
  */
 export async function runPhases({ repoDir, runs = 10, executors = ["crun", "bwrap"], log = () => undefined }) {
   const dist = (p) => import(join(repoDir, "dist", p));
-  const [{ runStep }, { bwrapExecutor }, { ociRuntimeExecutor }, { sandboxHooks }, { createSnapshotter }, { defaultResourceLimits }, runtimeCli] =
-    await Promise.all([
-      dist("solver/run-step.js"),
-      dist("executor/bwrap.js"),
-      dist("executor/oci-runtime.js"),
-      dist("executor/sandbox-hooks.js"),
-      dist("snapshot/snapshotter.js"),
-      dist("executor/sandbox-policy.js"),
-      dist("executor/runtime-cli.js"),
-    ]);
+  const [
+    { runStep },
+    { bwrapExecutor },
+    { ociRuntimeExecutor },
+    { sandboxHooks },
+    { createSnapshotter },
+    { defaultResourceLimits },
+    runtimeCli,
+    { storeLayer },
+    { openContentStore },
+    { putStepRecord },
+    { saveExplain },
+  ] = await Promise.all(
+    [
+      "solver/run-step.js",
+      "executor/bwrap.js",
+      "executor/oci-runtime.js",
+      "executor/sandbox-hooks.js",
+      "snapshot/snapshotter.js",
+      "executor/sandbox-policy.js",
+      "executor/runtime-cli.js",
+      "layer/store-layer.js",
+      "store/content-store.js",
+      "cache/records.js",
+      "cache/explain.js",
+    ].map(dist),
+  );
   const cli = { wrapped: runtimeCli.wrapped, wrap: await runtimeCli.crunNeedsHybridWorkaround() };
   const work = mkdtempSync(join(tmpdir(), "tsbuild-run-phases-"));
   const out = {};
   try {
     const rootfs = join(work, "rootfs");
     writeRootfs(rootfs);
+    const store = join(work, "store");
+    const content = openContentStore(store);
     for (const name of executors) {
       if (!hasCommand(name)) {
         log(`  run phases: ${name} missing (apt-get install -y ${name === "bwrap" ? "bubblewrap" : name})`);
@@ -114,9 +135,14 @@ export async function runPhases({ repoDir, runs = 10, executors = ["crun", "bwra
             io: { stdout: () => undefined, stderr: (c) => (stderr += Buffer.from(c).toString()), phase: (p) => marks.push([p, performance.now()]) },
             signal: new AbortController().signal,
           });
+          if (r.exitCode !== 0) throw new Error(`${name}: trivial RUN exited ${r.exitCode}: ${stderr.trim()}`);
+          const layer = await storeLayer(content, r.entries);
+          const key = `${name === "bwrap" ? "b" : "c"}${String(i).padStart(31, "0")}`;
+          await putStepRecord(store, { v: 1, key, layer, created: new Date().toISOString() });
+          await saveExplain(store, key, { v: 1, key, parts: { instruction: `RUN ${i}` } });
+          marks.push(["store", performance.now()]);
           const total = performance.now() - t0;
           rmSync(scratch, { recursive: true, force: true });
-          if (r.exitCode !== 0) throw new Error(`${name}: trivial RUN exited ${r.exitCode}: ${stderr.trim()}`);
           if (i === 0) continue;
           let prev = t0;
           for (const [p, t] of marks) {
