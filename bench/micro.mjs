@@ -10,6 +10,7 @@ import xxhash from "xxhash-wasm";
 import { benchParse } from "./parse.mjs";
 import { writeTree, textContent } from "./fixtures.mjs";
 import { measured, median, run, prng, hasCommand, TIME_BIN } from "./lib/measure.mjs";
+import { runPhases, runPhaseRows } from "./run-phases.mjs";
 
 function listFiles(dir) {
   const out = [];
@@ -177,6 +178,11 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
     for (let i = 0; i <= runs; i++) b.push(measured("bwrap", ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "/bin/true"]).ms);
     out.perRun.bwrapTrueMs = median(b.slice(1));
   }
+  // Where one trivial RUN's time goes (snapshot, setup, runtime, teardown, diff, commit, release) under crun and bwrap,
+  // beside each runtime's own start in the same run (run-phases.mjs; dist/ of this checkout).
+  const p0 = performance.now();
+  out.runPhases = await runPhases({ repoDir, runs: Math.max(runs, 5), log });
+  log(`  micro RUN phases: ${Math.round(performance.now() - p0)} ms`);
 
   // A ~200 MB image (4 COPY layers of ~50 MB text): cold build with and without `-o type=oci`, each in a new store;
   // the difference is the export (gzip of every layer + writing the tar). Raw: tar -c of the same bytes, node gzip.
@@ -311,6 +317,7 @@ export function microRows(m) {
       `${ms(m.perRun.perStepMs)} per RUN (1 RUN: ${ms(m.perRun.oneMs)}, 10: ${ms(m.perRun.tenMs)})`,
       m.perRun.bwrapTrueMs != null ? `bwrap /bin/true ${ms(m.perRun.bwrapTrueMs)}` : "bwrap missing (apt-get install -y bubblewrap)",
     ],
+    ...runPhaseRows(m.runPhases),
     ["sha256 / gzip -6 (node, 64 MB / 32 MB of text)", `${m.raw.sha256MBs} MB/s / ${m.raw.gzipMBs} MB/s`, "raw"],
   ];
   return rows;

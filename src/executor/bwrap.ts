@@ -16,7 +16,7 @@ import { DEFAULT_DEVICES, DEFAULT_SHM_BYTES, defaultResourceLimits, sandboxGrant
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { findOnPath } from "./select-executor.js";
 import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
-import { killCgroupCommands, startWatchdog, type Watchdog } from "./watchdog.js";
+import { armWatchdog, killCgroupCommands, type Watchdog } from "./watchdog.js";
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
 import { checkIds, prepareSandbox, type PreparedSandbox, type SandboxFiles } from "./sandbox-setup.js";
@@ -150,6 +150,24 @@ export function prlimitArgs(rlimits: readonly Rlimit[]): string[] {
   return rlimits.map((r) => `--${r.name}=${v(r.soft)}:${v(r.hard)}`);
 }
 
+function settledValue<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === "rejected") throw r.reason;
+  return r.value;
+}
+
+/** Fresh device nodes named as in DEFAULT_DEVICES, made in `devDir` by the static busybox (node has no mknod). */
+async function makeDeviceNodes(devDir: string): Promise<void> {
+  await mkdir(devDir);
+  const made = await runQuiet(STATIC_BUSYBOX, [
+    "sh",
+    "-c",
+    DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
+    "mkdev",
+    devDir,
+  ]);
+  if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
+}
+
 export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const command = opts.command ?? "bwrap";
   const limits = opts.limits ?? defaultResourceLimits();
@@ -179,34 +197,34 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       let watchdog: Watchdog | undefined;
       const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
-        sandbox = await prepareSandbox(spec, rootfs, dir, hooks, signal);
         // Root of a rootless build's user namespace cannot mknod: bwrap's --dev binds the host's nodes then, which
         // that root cannot chmod or chown (they belong to host root), so they need no cover.
         const devDir = userNamespaceInfo().rootless ? undefined : join(dir, "dev");
-        if (devDir) {
-          await mkdir(devDir);
-          const made = await runQuiet(STATIC_BUSYBOX, [
-            "sh",
-            "-c",
-            DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
-            "mkdev",
-            devDir,
-          ]);
-          if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
-        }
         const emptyFile = join(dir, "empty");
         const emptyDir = join(dir, "empty.d");
-        await writeFile(emptyFile, "", { mode: 0o444 });
-        await mkdir(emptyDir, { mode: 0o555 });
         layout ??= detectCgroupLayout();
         const grants = sandboxGrants(spec.security);
-        cgroup = await createRunCgroup(await layout, runCgroupName(randomBytes(8).toString("hex")), limits, grants.deviceRules);
-        const seccomp = hooks.seccompBpf && grants.seccomp ? await hooks.seccompBpf() : undefined;
+        // Independent pieces of setup, side by side (the mknod helper is a process of its own); every one that
+        // succeeded is kept where the finally below cleans it up, even when another failed.
+        const settled = await Promise.allSettled([
+          prepareSandbox(spec, rootfs, dir, hooks, signal),
+          layout.then((l) => createRunCgroup(l, runCgroupName(randomBytes(8).toString("hex")), limits, grants.deviceRules)),
+          devDir ? makeDeviceNodes(devDir) : undefined,
+          writeFile(emptyFile, "", { mode: 0o444 }).then(() => mkdir(emptyDir, { mode: 0o555 })),
+          hooks.seccompBpf && grants.seccomp ? hooks.seccompBpf() : undefined,
+          (setpriv ??= findSetprivHelper()),
+        ]);
+        if (settled[0].status === "fulfilled") sandbox = settled[0].value;
+        if (settled[1].status === "fulfilled") cgroup = settled[1].value;
+        for (const r of settled) if (r.status === "rejected") throw r.reason;
+        const prepared = settledValue(settled[0]);
+        const seccomp = settledValue(settled[4]);
+        const setprivHelper = settledValue(settled[5]);
         const { options, command: sandboxed } = bwrapInvocation(
-          sandbox.spec,
+          prepared.spec,
           rootfs,
           {
-            ...sandbox.files,
+            ...prepared.files,
             ...(devDir ? { devDir } : {}),
             emptyFile,
             emptyDir,
@@ -216,7 +234,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
             seccomp: seccomp !== undefined,
             exists: existsSync,
             ...(limits.shmBytes !== undefined ? { shmBytes: limits.shmBytes } : {}),
-            ...((await (setpriv ??= findSetprivHelper())) ? { setpriv: (await setpriv) as SetprivHelper } : {}),
+            ...(setprivHelper ? { setpriv: setprivHelper } : {}),
           },
         );
         const argsFile = join(dir, "args");
@@ -232,7 +250,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           fds.push(bpfFd);
           stdioExtra.push(bpfFd.fd);
         }
-        const net = await sandbox.network();
+        const net = await prepared.network();
         const inner = [
           ...(prlimit ? [prlimit, ...prlimitArgs(rlimits), "--"] : []),
           ...(net ? ["nsenter", `--net=${net.nsPath}`, "--"] : []),
@@ -244,8 +262,9 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         ];
         const argv = bwrapLauncher(process.pid, cgroup?.procsFiles ?? [], inner);
         // If tsbuild dies before bwrap's --die-with-parent is in place in the command, the cgroup is killed instead.
-        if (cgroup) watchdog = startWatchdog(killCgroupCommands(cgroup.procsFiles));
-        return await spawnSandbox({
+        if (cgroup) watchdog = armWatchdog(hooks.watchdog?.(), killCgroupCommands(cgroup.procsFiles));
+        io.phase?.("setup");
+        const result = await spawnSandbox({
           command: argv[0] as string,
           args: argv.slice(1),
           extraFds: stdioExtra,
@@ -257,12 +276,15 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
             await cgroup?.destroy();
           },
         });
+        io.phase?.("runtime");
+        return result;
       } finally {
         for (const f of fds) await f.close().catch(() => undefined);
         await cgroup?.destroy();
         watchdog?.disarm();
         await sandbox?.release();
         await rm(dir, { recursive: true, force: true });
+        io.phase?.("teardown");
       }
     },
   };

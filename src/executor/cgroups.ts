@@ -160,10 +160,11 @@ export async function createRunCgroup(
     if (freezer) await writeFile(join(freezer.dir, "freezer.state"), "THAWED").catch(() => undefined);
     for (const d of dirs.splice(0).reverse()) await removeDir(d.dir);
   };
-  try {
-    for (const ctrl of V1_CONTROLLERS) {
+  // The hierarchies are independent: set up side by side (the device rules, one write each, in order within theirs).
+  const setUp = await Promise.allSettled(
+    V1_CONTROLLERS.map(async (ctrl) => {
       const mount = layout.mounts[ctrl];
-      if (mount === undefined) continue;
+      if (mount === undefined) return;
       const dir = join(mount, cgroupBase(layout), "tsbuild", name);
       await mkdir(dir, { recursive: true });
       dirs.push({ ctrl, dir });
@@ -172,11 +173,14 @@ export async function createRunCgroup(
       if (ctrl === "devices") {
         for (const r of deviceRules) await writeFile(join(dir, r.allow ? "devices.allow" : "devices.deny"), deviceRuleLine(r));
       }
-    }
-  } catch {
+    }),
+  );
+  if (setUp.some((r) => r.status === "rejected")) {
     await destroy();
     return undefined;
   }
+  // The order the launcher joins them in stays V1_CONTROLLERS' whatever finished first.
+  dirs.sort((a, b) => V1_CONTROLLERS.indexOf(a.ctrl) - V1_CONTROLLERS.indexOf(b.ctrl));
   if (!dirs.some((d) => d.ctrl === "pids")) {
     await destroy();
     return undefined;

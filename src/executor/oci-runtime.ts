@@ -12,7 +12,7 @@ import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, writableCgroupLa
 import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
-import { startWatchdog, type Watchdog } from "./watchdog.js";
+import { armWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, execFailureStatus, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
@@ -30,11 +30,16 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
   const limits = opts.limits ?? defaultResourceLimits();
   let hybrid: Promise<boolean> | undefined;
   let layout: Promise<CgroupLayout | undefined> | undefined;
+  let stateReady: Promise<void> | undefined;
   return {
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
       checkIds(spec);
-      await ensureStateDir(runtime, stateDir);
+      // Once per executor (one build); a failure is not kept, so the next RUN reports it again.
+      await (stateReady ??= ensureStateDir(runtime, stateDir).catch((e: unknown) => {
+        stateReady = undefined;
+        throw e;
+      }));
       const id = randomBytes(8).toString("hex");
       const name = `tsbuild-${id}`;
       // Rootless, only a delegated (writable) cgroup tree is usable; elsewhere RUN goes without cgroup limits.
@@ -58,6 +63,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           limits,
           ...(cgroupsPath ? { cgroupsPath } : userNamespaceInfo().rootless ? { noCgroupLimits: true } : {}),
           ...(hooks.seccomp && spec.security !== "insecure" ? { seccomp: await hooks.seccomp() } : {}),
+          ...(runtime === "crun" && spec.security !== "insecure" ? await crunSeccompBpf(hooks) : {}),
           ...(net ? { netnsPath: net.nsPath } : {}),
           // A terminal: crun hands its own stdio on to the process, runc (in the foreground) only pipes, so runc
           // makes a pty of its own and relays it to the terminal it inherited.
@@ -66,10 +72,14 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         const configPath = join(bundle, "config.json");
         await writeFile(configPath, runtimeConfigJson(config), { mode: 0o600 });
         await chmod(configPath, 0o600);
-        watchdog = startWatchdog([wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]), wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name])]);
+        watchdog = armWatchdog(hooks.watchdog?.(), [
+          wrappedArgv(wrap, [runtime, ...base, "kill", name, "KILL"]),
+          wrappedArgv(wrap, [runtime, ...base, "delete", "-f", name]),
+        ]);
         const cmd = wrapped(wrap, [runtime, ...base, "run", "--bundle", bundle, name]);
         // The runtime's own last words, to tell "cannot execute" (126/127, as docker reports them) from an exit 1.
         let tail = "";
+        io.phase?.("setup");
         const result = await spawnSandbox({
           command: cmd.command,
           args: cmd.args,
@@ -85,6 +95,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
             await runWrapped(wrap, [runtime, ...base, "kill", name, "KILL"]);
           },
         });
+        io.phase?.("runtime");
         // Exit codes from 125 up may be the runtime's own failure (or a signal): then make sure the container is gone.
         exited = result.exitCode < 125;
         return { exitCode: execFailureStatus(result.exitCode, tail) };
@@ -94,9 +105,24 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         watchdog?.disarm();
         await sandbox?.release();
         await rm(bundle, { recursive: true, force: true });
+        io.phase?.("teardown");
       }
     },
   };
+}
+
+/**
+ * The build's seccomp program for crun's annotation; nothing where no BPF can be compiled for this arch (crun then
+ * compiles linux.seccomp itself, as before).
+ */
+async function crunSeccompBpf(hooks: SandboxHooks): Promise<{ seccompBpf?: Buffer }> {
+  if (!hooks.seccomp || !hooks.seccompBpf) return {};
+  try {
+    return { seccompBpf: await hooks.seccompBpf() };
+  } catch (e) {
+    if (e instanceof EnvironmentError && e.code === "SECCOMP_UNSUPPORTED") return {};
+    throw e;
+  }
 }
 
 /**

@@ -30,6 +30,7 @@ export interface OciRuntimeConfig {
   };
   root: { path: string; readonly: boolean };
   hostname: string;
+  annotations?: Record<string, string>;
   mounts: OciMount[];
   linux: {
     namespaces: { type: string; path?: string }[];
@@ -54,6 +55,12 @@ export interface RuntimeConfigOptions {
   noCgroupLimits?: boolean;
   /** linux.seccomp in the runtime spec's form; undefined only for --security=insecure. */
   seccomp?: unknown;
+  /**
+   * The same profile as a compiled BPF program (crun only): handed over in crun's `run.oci.seccomp_bpf_data`
+   * annotation, so crun loads it as is instead of compiling linux.seccomp with libseccomp on every RUN (~30 ms).
+   * linux.seccomp stays in the config, so a crun that does not know the annotation still applies the profile.
+   */
+  seccompBpf?: Buffer;
   /** A network namespace to join for the default network (user-mode networking); absent: a new empty one. */
   netnsPath?: string;
   nofile?: number;
@@ -142,6 +149,9 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
     },
     root: { path: rootfs, readonly: false },
     hostname: spec.hostname ?? DEFAULT_HOSTNAME,
+    ...(opts.seccompBpf !== undefined && opts.seccomp !== undefined && grants.seccomp
+      ? { annotations: { "run.oci.seccomp_bpf_data": opts.seccompBpf.toString("base64") } }
+      : {}),
     mounts,
     linux: {
       namespaces,

@@ -1,10 +1,12 @@
 // The per-build services every executor asks for: Docker's seccomp profile (converted once per build, in the
-// runtime spec's form and as BPF for bwrap) and the user-mode network behind RUN's default network.
+// runtime spec's form and as BPF for bwrap and crun), the user-mode network behind RUN's default network, and the
+// watchdog shell that cleans up after a RUN whose tsbuild died.
 import { AbortError, EnvironmentError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./sandbox-policy.js";
 import type { OciSeccomp } from "./seccomp-profile.js";
 import type { RunNetwork } from "./run-network.js";
 import type { SandboxHooks } from "./types.js";
+import { startWatchdogService, type WatchdogService } from "./watchdog.js";
 
 export interface SandboxHooksOptions {
   /** A seccomp profile file instead of Docker's default (tests, or a site policy). */
@@ -21,6 +23,7 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
   let shared: Promise<RunNetwork> | undefined;
   let seccomp: Promise<OciSeccomp> | undefined;
   let bpf: Promise<Buffer> | undefined;
+  let watchdog: WatchdogService | undefined;
   // The profile, the syscall tables and the network code load on the first RUN: a build that hits every step never
   // pays for them.
   const oci = () =>
@@ -50,8 +53,12 @@ export function sandboxHooks(opts: SandboxHooksOptions = {}): BuildSandboxHooks 
         }));
       return raceAbort(attempt, signal).then((net) => ({ nsPath: net.nsPath, resolvConf: net.resolvConf, release: () => Promise.resolve() }));
     },
+    // One watchdog shell per build rather than one per RUN: a process spawn less for every RUN.
+    watchdog: () => (watchdog ??= startWatchdogService()),
     async close() {
       closing.abort();
+      watchdog?.close();
+      watchdog = undefined;
       const net = await shared?.catch(() => undefined);
       shared = undefined;
       await net?.release();

@@ -1,5 +1,6 @@
 // The executor contract: run one process in a sandbox whose root is a plain directory.
 // Implementations: OCI runtimes (crun/runc) and bubblewrap; see select-executor.ts.
+import type { WatchdogService } from "./watchdog.js";
 
 export interface BindMount {
   /** Host path (ignored for tmpfs). */
@@ -45,7 +46,15 @@ export interface ProcessIO {
    * stdout(), stderr() and stdin are then unused.
    */
   inheritStdio?: boolean;
+  /**
+   * Marks the end of one phase of the RUN (bench/run-phases.mjs times them); absent in builds. The executor marks
+   * "setup" just before it starts the runtime, "runtime" when that exits and "teardown" when it has cleaned up.
+   */
+  phase?(name: RunPhase): void;
 }
+
+/** The phases of one RUN step, in order: snapshot prepare, sandbox setup, runtime, teardown, diff, commit, release. */
+export type RunPhase = "snapshot" | "setup" | "runtime" | "teardown" | "diff" | "commit" | "release";
 
 export interface Executor {
   readonly name: string;
@@ -67,6 +76,8 @@ export interface SandboxHooks {
   network?(signal: AbortSignal): Promise<RunNetworkHandle>;
   /** linux.seccomp in the OCI runtime spec's form (converted for the host's arch and the RUN's capabilities). */
   seccomp?(): Promise<unknown>;
-  /** The same profile compiled to a classic BPF program for bwrap's --seccomp. */
+  /** The same profile compiled to a classic BPF program for bwrap's --seccomp (and crun's annotation). */
   seccompBpf?(): Promise<Buffer>;
+  /** The build's watchdog shell (absent: each RUN starts a watchdog of its own). */
+  watchdog?(): WatchdogService;
 }

@@ -38,10 +38,13 @@ export interface Snapshotter {
 
 async function overlaySnapshot(rootfs: string, scratch: string, driver: OverlayDriver = "kernel"): Promise<Snapshot> {
   const dirs = await prepareOverlayDirs(rootfs, scratch);
+  // The three are independent: removed side by side, each RUN's release waits for the slowest only.
   const cleanup = async () => {
-    await rm(dirs.upper, { recursive: true, force: true });
-    await rm(dirs.work, { recursive: true, force: true });
-    await rm(dirs.merged, { recursive: true, force: true }).catch(() => undefined);
+    await Promise.all([
+      rm(dirs.upper, { recursive: true, force: true }),
+      rm(dirs.work, { recursive: true, force: true }),
+      rm(dirs.merged, { recursive: true, force: true }).catch(() => undefined),
+    ]);
   };
   let unmount: () => Promise<void>;
   try {

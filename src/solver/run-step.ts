@@ -29,15 +29,20 @@ export interface RunStepResult {
 
 export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
   const snap = await opts.snapshotter.prepare(opts.rootfs, opts.scratch);
+  const phase = opts.io.phase?.bind(opts.io);
+  phase?.("snapshot");
   try {
     const { exitCode } = await opts.executor.run(opts.spec, snap.path, opts.io, opts.signal);
     if (exitCode !== 0) return { exitCode, entries: [], snapshotter: snap.kind };
     const changes = await snap.changes();
     // As BuildKit: the network files' and the RUN's own mount stubs go, the runtime's /dev, /proc, /sys stay.
     const kept = await normalizeMountPoints(await dropMountStubs(changes, opts.rootfs, mountStubsFor(opts.spec)), opts.rootfs, RUNTIME_MOUNT_POINTS);
+    phase?.("diff");
     const entries = await applyChanges(opts.rootfs, kept, opts.epoch === undefined ? {} : { epoch: opts.epoch });
+    phase?.("commit");
     return { exitCode: 0, entries, snapshotter: snap.kind };
   } finally {
     await snap.release();
+    phase?.("release");
   }
 }

@@ -136,6 +136,16 @@ describe("runtime spec", () => {
     expect(buildRuntimeConfig(spec, "/r", o).mounts.find((m) => m.destination === "/dev/shm")?.options).toContain(`size=${64 << 20}`);
   });
 
+  test("crun gets the compiled seccomp program in run.oci.seccomp_bpf_data, linux.seccomp stays; none for insecure", () => {
+    const seccomp = { defaultAction: "SCMP_ACT_ERRNO", syscalls: [] };
+    const bpf = Buffer.from([6, 0, 0, 0, 0, 0, 0xff, 0x7f]);
+    const c = buildRuntimeConfig(spec, "/r", { ...o, seccomp, seccompBpf: bpf });
+    expect(c.annotations).toEqual({ "run.oci.seccomp_bpf_data": bpf.toString("base64") });
+    expect(c.linux.seccomp).toEqual(seccomp);
+    expect(buildRuntimeConfig(spec, "/r", { ...o, seccomp }).annotations).toBeUndefined();
+    expect(buildRuntimeConfig({ ...spec, security: "insecure" }, "/r", { ...o, seccomp, seccompBpf: bpf }).annotations).toBeUndefined();
+  });
+
   test("RLIMIT_NOFILE is clamped to our hard limit", () => {
     expect(nofileLimit("Max open files            20000                20000                files\n")).toBe(20000);
     expect(nofileLimit("Max open files            1024                 unlimited            files\n")).toBe(1048576);
