@@ -1,7 +1,7 @@
 // Micro-benchmarks that explain the macro figures, each beside the machine's raw limit measured in the same run:
 // parse speed, context hashing (cold and with the stat cache), COPY/sha256 and layer gzip throughput, per-RUN
-// overhead and export of a ~200 MB image (with and without the export, and the export alone per compression with
-// its cpu/wall parallelism).
+// overhead and export of a ~200 MB image (with and without the export, and its compression alone per compressor with
+// its parallelism, bench/export-compression.mjs).
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
@@ -9,8 +9,9 @@ import { join } from "node:path";
 import xxhash from "xxhash-wasm";
 import { benchParse } from "./parse.mjs";
 import { writeTree, textContent } from "./fixtures.mjs";
-import { measured, median, run, prng, hasCommand, TIME_BIN } from "./lib/measure.mjs";
+import { measured, median, run, prng, hasCommand } from "./lib/measure.mjs";
 import { runPhases, runPhaseRows } from "./run-phases.mjs";
+import { exportCompression, exportCompressionRows } from "./export-compression.mjs";
 
 function listFiles(dir) {
   const out = [];
@@ -62,39 +63,11 @@ function rawBuffers() {
   return { sha256MBs, gzipMBs, gzipRatio: Number((small.length / gz.length).toFixed(2)) };
 }
 
-/**
- * Export alone, on an image already in the store: `build -o type=oci,force-compression=true` of a fully cached build,
- * so every layer is compressed again. Wall time and CPU time (user + sys of tsbuild and the pigz/zstd it waited for,
- * GNU time) give the throughput and the parallelism (cpu/wall; 2 on two busy cores). Returns null without GNU time.
- */
-export function exportCompression({ bin, root, dir, tag, bytes, work, runs }) {
-  if (!hasCommand(TIME_BIN)) return null;
-  const variants = [
-    { name: hasCommand("pigz") ? "gzip (pigz)" : "gzip (zlib; pigz missing)", spec: "", env: {} },
-    { name: "gzip (node zlib, TSBUILD_NO_PIGZ=1)", spec: "", env: { TSBUILD_NO_PIGZ: "1" } },
-    { name: "zstd -3", spec: ",compression=zstd", env: {} },
-  ];
-  const out = [];
-  for (const v of variants) {
-    const wall = [];
-    const cpu = [];
-    for (let i = 0; i <= runs; i++) {
-      const dest = join(work, "micro-export-only.tar");
-      const timeFile = join(work, "micro-export-time");
-      const args = ["-f", "%e %U %S", "-o", timeFile, process.execPath, bin, "build", "-q", "--root", root, "-t", tag];
-      args.push("-o", `type=oci,dest=${dest},force-compression=true${v.spec}`, dir);
-      run(TIME_BIN, args, { env: { SOURCE_DATE_EPOCH: "0", ...v.env } });
-      const [e, u, sy] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
-      rmSync(dest, { force: true });
-      if (i > 0) {
-        wall.push(e * 1000);
-        cpu.push((u + sy) * 1000);
-      }
-    }
-    const w = median(wall);
-    out.push({ name: v.name, ms: w, MBs: mbs(bytes, w), parallelism: Number((median(cpu) / w).toFixed(2)) });
-  }
-  return out;
+/** The ~200 MB fixture as one uncompressed layer tar (what compressLayerStream reads from the store on export). */
+function writeLayerTar(big, work) {
+  const layer = join(work, "micro-layer.tar");
+  run("tar", ["-cf", layer, "-C", big, "big"]);
+  return { layer, bytes: statSync(layer).size };
 }
 
 export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick, log }) {
@@ -209,10 +182,13 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
       }
     }
   });
-  // The store now holds the built image (the last run exported it): time the export alone, per compression.
-  out.exportOnly = t("200 MB export only", () =>
-    exportCompression({ bin: join(repoDir, "dist/bundle/bin.js"), root: bigState.root, dir: big, tag: bigState.tag, bytes: bigBytes, work, runs: exportRuns }),
-  );
+  // The export's compression alone, per compressor, with its parallelism (bench/export-compression.mjs).
+  const lt = writeLayerTar(big, work);
+  const t0 = performance.now();
+  out.exportOnly = await exportCompression({ distDir: join(repoDir, "dist"), layer: lt.layer, bytes: lt.bytes, rounds: exportRuns });
+  out.exportOnlyLayerBytes = lt.bytes;
+  log(`  micro 200 MB export compression: ${Math.round(performance.now() - t0)} ms`);
+  rmSync(lt.layer, { force: true });
   const coldMs = median(plain);
   const exportMs = median(exp) - coldMs;
   out.export = {
@@ -306,11 +282,7 @@ export function microRows(m) {
       `${ms(m.export.exportMs)} = ${m.export.exportMBs} MB/s`,
       `node gzip -6 ${m.raw.gzipMBs} MB/s per core (ratio ${m.raw.gzipRatio}); tar -c ${m.export.tarMBs} MB/s`,
     ],
-    ...(m.exportOnly ?? []).map((e) => [
-      `export alone, ${e.name} (-o type=oci,force-compression=true)`,
-      `${ms(e.ms)} = ${e.MBs} MB/s, cpu/wall ${e.parallelism}`,
-      `${(e.MBs / m.raw.gzipMBs).toFixed(2)}× one core's node gzip -6 (${m.raw.gzipMBs} MB/s)`,
-    ]),
+    ...exportCompressionRows(m.exportOnly ?? [], Math.round((m.exportOnlyLayerBytes ?? 0) / 1e6)),
     ["cold build, fixtures/example (3 stages, COPY + RUN)", ms(m.exampleColdMs), `node -e 0: ${ms(m.nodeStartMs)}`],
     [
       `per-RUN overhead (10 trivial RUNs vs 1)`,
@@ -336,35 +308,22 @@ function writeBigFixture(big) {
   return 4 * 50 * (1 << 20);
 }
 
-// `node bench/micro.mjs --export-only [--runs N]`: just the export-alone rows (needs `npm run build` first), for
-// measuring compression without the whole bench.
+// `node bench/micro.mjs --export-only [--runs N]`: just the export compression rows (needs `npm run build` first),
+// for measuring compression without the whole bench.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href && process.argv.includes("--export-only")) {
   const { mkdtempSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { dirname } = await import("node:path");
   const repo = join(dirname(new URL(import.meta.url).pathname), "..");
   const runsArg = process.argv.indexOf("--runs");
-  const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 1;
+  const rounds = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
   const work = mkdtempSync(join(tmpdir(), "tsbuild-micro-export-"));
   try {
-    const bin = join(repo, "dist/bundle/bin.js");
-    const base = join(work, "busybox.tar");
-    run(join(repo, "scripts/make-busybox-base.sh"), [base, "busybox:local"]);
-    const root = join(work, "store");
-    run(process.execPath, [bin, "load", "-q", "-i", base, "--root", root]);
     const big = join(work, "big");
-    const bytes = writeBigFixture(big);
-    run(process.execPath, [bin, "build", "-q", "--root", root, "-t", "micro-big:latest", big], { env: { SOURCE_DATE_EPOCH: "0" } });
-    const raw = rawBuffers();
-    const rows = exportCompression({ bin, root, dir: big, tag: "micro-big:latest", bytes, work, runs }) ?? [];
-    console.log(
-      `node gzip -6 on one core: ${raw.gzipMBs} MB/s; load average ${(await import("node:os"))
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" ")}`,
-    );
-    for (const r of rows)
-      console.log(`${r.name}: ${Math.round(r.ms)} ms = ${r.MBs} MB/s, cpu/wall ${r.parallelism}, ${(r.MBs / raw.gzipMBs).toFixed(2)}× one core`);
+    writeBigFixture(big);
+    const lt = writeLayerTar(big, work);
+    const rows = await exportCompression({ distDir: join(repo, "dist"), layer: lt.layer, bytes: lt.bytes, rounds });
+    for (const [figure, value, beside] of exportCompressionRows(rows, Math.round(lt.bytes / 1e6))) console.log(`${figure}\n  ${value}\n  ${beside}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -3,6 +3,10 @@
 // code cache, which skips most of parsing and compiling it on every start. CommonJS on purpose: an ES module entry
 // pulls in Node's ES module loader, milliseconds before any of tsbuild runs.
 "use strict";
+// Gzip of exported layers runs members on libuv's thread pool, which starts with 4 threads at its first use: more
+// cores need more threads, set before anything uses the pool (too late from an ES module entry).
+if (require.main === module && process.env.UV_THREADPOOL_SIZE === undefined)
+  process.env.UV_THREADPOOL_SIZE = String(Math.max(4, require("node:os").availableParallelism() + 2));
 const { readFileSync, statSync } = require("node:fs");
 const { join } = require("node:path");
 const { Script } = require("node:vm");

@@ -19,7 +19,7 @@ export const LEVEL_RANGE: Readonly<Record<LayerCompressionFormat, readonly [numb
 export function checkLevel(format: LayerCompressionFormat, level: number, what: string): void {
   const [lo, hi] = LEVEL_RANGE[format];
   if (!Number.isInteger(level) || level < lo || level > hi)
-    throw new UsageError("BAD_FLAG_VALUE", `${what}: ${Number.isNaN(level) ? "not a number" : level} is not a ${format} level`, {
+    throw new UsageError("BAD_FLAG_VALUE", `${what}: ${Number.isInteger(level) ? `${level} is not a ${format} level` : `not a whole number`}`, {
       hint: `${format} levels run from ${lo} to ${hi}`,
     });
 }

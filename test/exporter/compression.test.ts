@@ -1,6 +1,6 @@
-// Export and push compression through the real CLI: zstd OCI layers that skopeo reads, compression-level and
-// force-compression against the cached gzip form, gzip digests stable across stores with pigz and with node's zlib,
-// and a zstd push to a local registry pulled back.
+// Export and push compression through the real CLI: zstd OCI layers (archive and layout directory) that skopeo reads,
+// compression-level bounds and force-compression against cached gzip and zstd forms, gzip digests stable across
+// stores with pigz and with node's zlib, a forced recompression on push, and a zstd push pulled back.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -105,6 +105,63 @@ describe("export compression", () => {
     await exec("gzip", ["-t", join(forced9.dir, "blobs/sha256", big(forced9).digest.slice(7))]);
   });
 
+  it("an OCI layout directory of zstd layers is copied by skopeo from oci: (umoci 0.4.7 has no zstd: not used)", async () => {
+    await requireTool("skopeo");
+    const { dir, layers } = await exportOci(await newStore(), ",name=app:z,compression=zstd");
+    for (const l of layers) expect(l.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+    const copied = join(work.path, `oci-copied-${++n}`);
+    await exec("skopeo", ["copy", `oci:${dir}:z`, `dir:${copied}`]);
+    const last = layers[layers.length - 1] as Desc;
+    // skopeo verified each blob's digest while copying; zstd -t checks the frames themselves.
+    await exec("zstd", ["-q", "-t", join(copied, last.digest.slice(7))]);
+    const raw = JSON.parse((await exec("skopeo", ["inspect", "--raw", `oci:${dir}:z`])).stdout);
+    expect((raw.layers as Desc[]).map((l) => l.digest)).toEqual(layers.map((l) => l.digest));
+  });
+
+  it("zstd: a cached form is reused at another level until force-compression=true; a cached gzip form is never used", async () => {
+    await requireTool("zstd");
+    const root = await newStore();
+    const gz = await exportOci(root, "");
+    const z3 = await exportOci(root, ",compression=zstd");
+    const big = (x: { layers: Desc[] }) => x.layers[x.layers.length - 1] as Desc;
+    expect(big(z3).mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+    expect(big(z3).digest).not.toBe(big(gz).digest);
+    const cached19 = await exportOci(root, ",compression=zstd,compression-level=19");
+    expect(big(cached19).digest).toBe(big(z3).digest);
+    const forced19 = await exportOci(root, ",compression=zstd,compression-level=19,force-compression=true");
+    expect(big(forced19).digest).not.toBe(big(z3).digest);
+    expect(big(forced19).size).toBeLessThan(big(z3).size);
+    // The recompressed form replaced the cached one: the next export without force reuses level 19's blob.
+    expect(big(await exportOci(root, ",compression=zstd")).digest).toBe(big(forced19).digest);
+    // And the gzip form is still its own, untouched.
+    expect(big(await exportOci(root, "")).digest).toBe(big(gz).digest);
+  });
+
+  it("compression-level bounds: gzip 0 and 9, zstd 1 export; gzip 10 and -1, zstd 0 and 23, a word are usage errors", async () => {
+    const root = await newStore();
+    const g0 = await exportOci(root, ",compression-level=0,force-compression=true");
+    const g9 = await exportOci(root, ",compression-level=9,force-compression=true");
+    const z1 = await exportOci(root, ",compression=zstd,compression-level=1");
+    const big = (x: { dir: string; layers: Desc[] }) => join(x.dir, "blobs/sha256", (x.layers[x.layers.length - 1] as Desc).digest.slice(7));
+    await exec("gzip", ["-t", big(g0)]);
+    await exec("gzip", ["-t", big(g9)]);
+    await exec("zstd", ["-q", "-t", big(z1)]);
+    // Level 0 only stores: the blob is bigger than the 3 MiB of text it holds.
+    expect((g0.layers[g0.layers.length - 1] as Desc).size).toBeGreaterThan(3 << 20);
+    for (const [spec, msg] of [
+      ["compression-level=10", "10 is not a gzip level"],
+      ["compression-level=-1", "-1 is not a gzip level"],
+      ["compression=zstd,compression-level=0", "0 is not a zstd level"],
+      ["compression=zstd,compression-level=23", "23 is not a zstd level"],
+      ["compression-level=best", "compression-level: not a whole number"],
+    ] as const) {
+      const r = await tsbuild(["build", "-q", "--root", root, "-o", `type=oci,dest=${join(work.path, "bad.tar")},${spec}`, ctx]);
+      expect(r.code, spec).not.toBe(0);
+      expect(r.stderr, spec).toContain(msg);
+      expect(r.stderr, spec).not.toMatch(/this is a bug|\n\s+at /);
+    }
+  });
+
   it("gzip digests are the same across stores, with pigz and with node's zlib (TSBUILD_NO_PIGZ=1)", async () => {
     await requireTool("pigz");
     const withPigz = [await exportOci(await newStore(), "", process.env), await exportOci(await newStore(), "", process.env)];
@@ -134,6 +191,23 @@ describe("push compression", () => {
   });
   afterAll(async () => {
     await reg?.stop();
+  });
+
+  it("a second --push reuses the registry's gzip layer at another level; force-compression=true recompresses it", async () => {
+    const ref = `${reg.host}/team/force:1`;
+    const root = await newStore();
+    const layersOf = async () =>
+      (JSON.parse((await exec("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`])).stdout).layers as Desc[]).map((l) => l.digest);
+    const push = async (spec: string) => {
+      const r = await tsbuild(["build", "-q", "--root", root, "-t", ref, "--push", "-o", `type=image${spec}`, ctx]);
+      expect(r.code, r.stderr).toBe(0);
+      return layersOf();
+    };
+    const first = await push("");
+    expect(await push(",compression-level=1")).toEqual(first);
+    const forced = await push(",compression-level=1,force-compression=true");
+    expect(forced.at(-1)).not.toBe(first.at(-1));
+    expect(forced.length).toBe(first.length);
   });
 
   it("--push with -o type=image,compression=zstd pushes zstd layers; a new store pulls them back", async () => {

@@ -387,7 +387,7 @@ function parseOutputCompression(
   let level: number | undefined;
   if (levelText !== undefined) {
     if (compression === "uncompressed") throw new UsageError("BAD_FLAG_VALUE", `--output ${spec}: compression-level needs compression=gzip or zstd`);
-    level = /^\d+$/.test(levelText) ? Number(levelText) : NaN;
+    level = /^-?\d+$/.test(levelText) ? Number(levelText) : NaN;
     checkLevel(compression, level, `--output ${spec}: compression-level`);
   }
   return {
