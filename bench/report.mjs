@@ -77,6 +77,8 @@ export function rootlessRows(results, peers) {
         tsbuildRootlessMs: ms(tsR),
         tsbuildRootlessHits: tsR ? hitsCell(tsR) : (proj.builders["tsbuild-rootless"]?.[sc]?.note ?? "–"),
         rootlessOverRoot: fix(ratio(tsR?.ms, ts?.ms)),
+        // SOURCE_DATE_EPOCH=0 on both: the rootless image must be the root image, byte for byte.
+        ...(ts?.digest && tsR?.digest ? { sameImageAsRoot: ts.digest === tsR.digest } : {}),
         ...(ok("buildah-rootless")
           ? {
               buildahRootlessMs: ms(bhR),
@@ -101,12 +103,13 @@ export function rootlessTable(rows, peers) {
   if (withRootBuildah) head.push("buildah (root) wall (buildah rootless/root)");
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const r of rows) {
+    const image = r.sameImageAsRoot === undefined ? "" : r.sameImageAsRoot ? ", same digest as root" : ", digest FAIL (not root's)";
     const row = [
       r.project,
       SCENARIOS[r.scenario],
       fmtMs(r.tsbuildMs),
       `${fmtMs(r.tsbuildRootlessMs)} ${fmtRatio(r.rootlessOverRoot)}`.trim(),
-      r.tsbuildRootlessHits,
+      r.tsbuildRootlessHits + image,
     ];
     if (withBuildah) row.push(`${fmtMs(r.buildahRootlessMs)} ${fmtRatio(r.tsbuildOverBuildahRootless)}`.trim(), r.buildahRootlessHits);
     if (withRootBuildah) row.push(`${fmtMs(r.buildahMs)} ${fmtRatio(r.buildahRootlessOverRoot)}`.trim());

@@ -182,7 +182,10 @@ async function main() {
     const results = [];
     for (const name of opts.projects) {
       const entry = { project: null, builders: {} };
-      for (const b of [ts, ...peers.filter((p) => p.status === "ok")]) {
+      // A ratio compares builds made minutes apart on a shared machine: the rootless peers run right after tsbuild
+      // (tsbuild, tsbuild rootless, buildah rootless, then the others as asked), so drifting load skews them least.
+      const rank = (p) => ["tsbuild-rootless", "buildah-rootless"].indexOf(p.name) >>> 0; // -1 (the others) sorts last
+      for (const b of [ts, ...peers.filter((p) => p.status === "ok").sort((a, c) => rank(a) - rank(c))]) {
         log(`${name} on ${b.label}`);
         const r = runProject({ builder: b, projectName: name, scenarios: opts.plan[name], runs: opts.runs, work, log });
         entry.project = r.project;
@@ -210,6 +213,9 @@ async function main() {
       for (const [b, scs] of Object.entries(e.builders))
         for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
     for (const p of cacheMountsRow?.problems ?? []) problems.push(`tsbuild cache mounts: ${p}`);
+    const rootlessR = peers.some(isRootless) ? rootlessRows(results, peers) : null;
+    for (const r of rootlessR ?? [])
+      if (r.sameImageAsRoot === false) problems.push(`tsbuild-rootless ${r.project} ${r.scenario}: its image differs from root's`);
     failed = problems.length > 0;
     const peerNotes = [];
     for (const e of results)
@@ -232,7 +238,6 @@ async function main() {
     const peerInfo = peers.map((p) => ({ name: p.name, label: p.label, status: p.status, note: p.note, version: p.version, startedDaemon: p.startedDaemon }));
     const macro = macroTable(results, peers);
     const microT = micro ? microTable(microRows(micro)) : "";
-    const rootlessR = peers.some(isRootless) ? rootlessRows(results, peers) : null;
     const rootlessT = rootlessR ? rootlessTable(rootlessR, peers) : "";
     const header = [
       `# tsbuild bench ${date}${opts.quick ? " (quick)" : ""}`,
