@@ -17,8 +17,12 @@ function statusCell(r) {
   return r ? (r.note ?? r.status) : "–";
 }
 
-/** One row per project × scenario. */
-export function macroTable(results, peers) {
+/** tsbuild rootless and buildah rootless: their ratios are against each other and against root, in the rootless table. */
+export const isRootless = (p) => p.name.endsWith("-rootless");
+
+/** One row per project × scenario; ratios are root tsbuild ÷ each root peer. */
+export function macroTable(results, allPeers) {
+  const peers = allPeers.filter((p) => !isRootless(p));
   const head = ["project", "scenario", "tsbuild wall", "RSS", "disk", "hits"];
   for (const p of peers) head.push(`${p.label} wall (ts/${p.label})`, "RSS (ratio)", "disk", "hits");
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
@@ -48,12 +52,79 @@ export function macroTable(results, peers) {
   return lines.join("\n");
 }
 
+/**
+ * Rootless figures of one run, one row per project × scenario measured by rootless tsbuild: its wall time against root
+ * tsbuild's (rootless ÷ root), against rootless buildah's (tsbuild ÷ buildah, both rootless), and rootless buildah
+ * against root buildah when that ran too. The JSON gets these rows; `rootlessTable` prints them.
+ */
+export function rootlessRows(results, peers) {
+  const ok = (name) => peers.some((p) => p.name === name && p.status === "ok");
+  const rows = [];
+  for (const proj of results) {
+    for (const sc of Object.keys(SCENARIOS)) {
+      const get = (name) => {
+        const r = proj.builders[name]?.[sc];
+        return r && r.status === "ok" ? r : null;
+      };
+      const [ts, tsR, bh, bhR] = ["tsbuild", "tsbuild-rootless", "buildah", "buildah-rootless"].map(get);
+      if (!proj.builders["tsbuild-rootless"]?.[sc] && !proj.builders["buildah-rootless"]?.[sc]) continue;
+      const ms = (r) => (r ? Math.round(r.ms) : null);
+      const fix = (v) => (v == null ? null : Number(v.toFixed(3)));
+      rows.push({
+        project: proj.project.name,
+        scenario: sc,
+        tsbuildMs: ms(ts),
+        tsbuildRootlessMs: ms(tsR),
+        tsbuildRootlessHits: tsR ? hitsCell(tsR) : (proj.builders["tsbuild-rootless"]?.[sc]?.note ?? "–"),
+        rootlessOverRoot: fix(ratio(tsR?.ms, ts?.ms)),
+        // SOURCE_DATE_EPOCH=0 on both: the rootless image must be the root image, byte for byte.
+        ...(ts?.digest && tsR?.digest ? { sameImageAsRoot: ts.digest === tsR.digest } : {}),
+        ...(ok("buildah-rootless")
+          ? {
+              buildahRootlessMs: ms(bhR),
+              buildahRootlessHits: bhR ? hitsCell(bhR) : (proj.builders["buildah-rootless"]?.[sc]?.note ?? "–"),
+              tsbuildOverBuildahRootless: fix(ratio(tsR?.ms, bhR?.ms)),
+            }
+          : {}),
+        ...(ok("buildah-rootless") && ok("buildah") ? { buildahMs: ms(bh), buildahRootlessOverRoot: fix(ratio(bhR?.ms, bh?.ms)) } : {}),
+      });
+    }
+  }
+  return rows;
+}
+
+export function rootlessTable(rows, peers) {
+  const missing = peers.filter((p) => isRootless(p) && p.status !== "ok").map((p) => `${p.label}: ${p.note}`);
+  if (rows.length === 0) return missing.join("; ");
+  const withBuildah = "buildahRootlessMs" in rows[0];
+  const withRootBuildah = "buildahMs" in rows[0];
+  const head = ["project", "scenario", "tsbuild (root) wall", "tsbuild rootless wall (rootless/root)", "hits"];
+  if (withBuildah) head.push("buildah rootless wall (ts/buildah, both rootless)", "hits");
+  if (withRootBuildah) head.push("buildah (root) wall (buildah rootless/root)");
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of rows) {
+    const image = r.sameImageAsRoot === undefined ? "" : r.sameImageAsRoot ? ", same digest as root" : ", digest FAIL (not root's)";
+    const row = [
+      r.project,
+      SCENARIOS[r.scenario],
+      fmtMs(r.tsbuildMs),
+      `${fmtMs(r.tsbuildRootlessMs)} ${fmtRatio(r.rootlessOverRoot)}`.trim(),
+      r.tsbuildRootlessHits + image,
+    ];
+    if (withBuildah) row.push(`${fmtMs(r.buildahRootlessMs)} ${fmtRatio(r.tsbuildOverBuildahRootless)}`.trim(), r.buildahRootlessHits);
+    if (withRootBuildah) row.push(`${fmtMs(r.buildahMs)} ${fmtRatio(r.buildahRootlessOverRoot)}`.trim());
+    lines.push(`| ${row.join(" | ")} |`);
+  }
+  return lines.join("\n") + (missing.length ? `\n\n${missing.join("; ")}` : "");
+}
+
 export function microTable(rows) {
   return ["| figure | tsbuild | machine limit, same run |", "|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
 /** Horizontal bars, one per (project, scenario, peer): tsbuild wall time / peer wall time on a log axis. */
-export function ratioChartSvg(results, peers, title) {
+export function ratioChartSvg(results, allPeers, title) {
+  const peers = allPeers.filter((p) => !isRootless(p));
   const colors = { buildkit: "#2f6fb5", buildah: "#d9822b" };
   const bars = [];
   for (const proj of results) {

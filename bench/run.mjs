@@ -3,27 +3,29 @@
 // scenarios; checks every build (cache hits against the expectation, same digest on repeated cold builds) and writes
 // bench/results/<date>[-quick].{md,json,svg}. Exits non-zero when any check fails, so a broken build never looks fast.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync, chmodSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir, availableParallelism, release, totalmem, loadavg } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PROJECTS } from "./fixtures.mjs";
 import { SCENARIOS, runProject } from "./macro.mjs";
 import { runMicro, microRows } from "./micro.mjs";
-import { macroTable, microTable, ratioChartSvg } from "./report.mjs";
+import { macroTable, microTable, ratioChartSvg, rootlessRows, rootlessTable, isRootless } from "./report.mjs";
 import { tsbuildBuilder } from "./builders/tsbuild.mjs";
 import { buildkitBuilder } from "./builders/buildkit.mjs";
 import { buildahBuilder } from "./builders/buildah.mjs";
 import { runPlatformsRow } from "./platforms.mjs";
 import { runCacheMountsRow } from "./cache-mounts.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
+import { benchUser } from "./lib/rootless-user.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah,rootless|none] [--rootless-user NAME] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah,rootless,buildah-rootless|none] [--rootless-user NAME] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
   scenarios: ${Object.keys(SCENARIOS).join(", ")}
   --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
-  --peers rootless: tsbuild itself as --rootless-user (default tsb-rootless; it needs /etc/subuid ranges): the rootless/root ratio
+  --peers rootless: tsbuild itself as --rootless-user (default tsb-bench; it needs /etc/subuid ranges): the rootless/root ratio
+  --peers buildah-rootless: buildah as that user too: the rootless tsbuild/rootless buildah ratio
   --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)
   --no-cache-mounts skips the travelling-cache-mounts row (bench/cache-mounts.mjs; never part of --quick)`;
 
@@ -39,7 +41,9 @@ function parseArgs(argv) {
     cacheMounts: true,
     build: true,
     tsbuildArgs: [],
-    rootlessUser: "tsb-rootless",
+    // Not the tests' tsb-rootless: the rootless tests SIGKILL every process of that user left after a test, which
+    // would kill a bench build running beside them.
+    rootlessUser: "tsb-bench",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -87,22 +91,22 @@ function parseArgs(argv) {
   o.scenarios = all;
   for (const p of o.projects) if (!PROJECTS[p]) throw new Error(`unknown project ${p}\n${USAGE}`);
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}\n${USAGE}`);
-  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah" && p !== "rootless") throw new Error(`unknown peer ${p}\n${USAGE}`);
+  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah" && !ROOTLESS_PEERS[p]) throw new Error(`unknown peer ${p}\n${USAGE}`);
   return o;
 }
 
-/** tsbuild as an ordinary user with subordinate ids (a rootless build), or a peer saying why it cannot run. */
-function rootlessPeer({ repo, work, baseArchive, extraArgs, user }) {
-  const id = (flag) => spawnSync("id", [flag, user], { encoding: "utf8" });
-  const [u, g] = [id("-u"), id("-g")];
-  const missing = (note) => ({ name: "tsbuild-rootless", label: "tsbuild rootless", status: "missing", note });
-  if (process.getuid?.() !== 0) return missing("the rootless peer needs the bench to run as root (it switches to the user)");
-  if (u.status !== 0) return missing(`no user ${user}: useradd it and give it /etc/subuid and /etc/subgid ranges (usermod --add-subuids)`);
-  // The user reads the projects and the base image in the bench's work dir.
-  chmodSync(work, 0o755);
-  chmodSync(baseArchive, 0o644);
-  const b = tsbuildBuilder({ repo, work, baseArchive, extraArgs, runAs: { name: user, uid: Number(u.stdout), gid: Number(g.stdout) } });
-  return Object.assign(b, { version: `this checkout as ${user} (uid ${Number(u.stdout)})` });
+const ROOTLESS_PEERS = {
+  rootless: ["tsbuild-rootless", "tsbuild rootless"],
+  "buildah-rootless": ["buildah-rootless", "buildah rootless"],
+};
+
+/** tsbuild or buildah as the ordinary user with subordinate ids (a rootless build), or a peer saying why it cannot run. */
+function rootlessPeer(peer, user, { repo, work, baseArchive, extraArgs, log }) {
+  const [name, label] = ROOTLESS_PEERS[peer];
+  if (!user.ok) return { name, label, status: "missing", note: user.note };
+  if (peer === "buildah-rootless") return buildahBuilder({ work, baseArchive, log, runAs: user });
+  const b = tsbuildBuilder({ repo, work, baseArchive, extraArgs, runAs: user });
+  return Object.assign(b, { version: `this checkout as ${user.name} (uid ${user.uid})` });
 }
 
 function newestMtime(dir) {
@@ -168,14 +172,20 @@ async function main() {
     const peers = [];
     if (opts.peers.includes("buildkit")) peers.push(await buildkitBuilder({ work, baseArchive, log }));
     if (opts.peers.includes("buildah")) peers.push(buildahBuilder({ work, baseArchive, log }));
-    if (opts.peers.includes("rootless")) peers.push(rootlessPeer({ repo, work, baseArchive, extraArgs: opts.tsbuildArgs, user: opts.rootlessUser }));
+    const rootless = opts.peers.filter((p) => ROOTLESS_PEERS[p]);
+    // One user setup for every rootless peer: the same HOME and XDG_RUNTIME_DIR, each builder's store inside it.
+    const user = rootless.length ? benchUser({ name: opts.rootlessUser, work, baseArchive }) : null;
+    for (const p of rootless) peers.push(rootlessPeer(p, user, { repo, work, baseArchive, extraArgs: opts.tsbuildArgs, log }));
     builders.push(...peers.filter((p) => p.status === "ok"));
     for (const p of peers) if (p.status !== "ok") log(`${p.label}: ${p.note}`);
 
     const results = [];
     for (const name of opts.projects) {
       const entry = { project: null, builders: {} };
-      for (const b of [ts, ...peers.filter((p) => p.status === "ok")]) {
+      // A ratio compares builds made minutes apart on a shared machine: the rootless peers run right after tsbuild
+      // (tsbuild, tsbuild rootless, buildah rootless, then the others as asked), so drifting load skews them least.
+      const rank = (p) => ["tsbuild-rootless", "buildah-rootless"].indexOf(p.name) >>> 0; // -1 (the others) sorts last
+      for (const b of [ts, ...peers.filter((p) => p.status === "ok").sort((a, c) => rank(a) - rank(c))]) {
         log(`${name} on ${b.label}`);
         const r = runProject({ builder: b, projectName: name, scenarios: opts.plan[name], runs: opts.runs, work, log });
         entry.project = r.project;
@@ -203,6 +213,9 @@ async function main() {
       for (const [b, scs] of Object.entries(e.builders))
         for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
     for (const p of cacheMountsRow?.problems ?? []) problems.push(`tsbuild cache mounts: ${p}`);
+    const rootlessR = peers.some(isRootless) ? rootlessRows(results, peers) : null;
+    for (const r of rootlessR ?? [])
+      if (r.sameImageAsRoot === false) problems.push(`tsbuild-rootless ${r.project} ${r.scenario}: its image differs from root's`);
     failed = problems.length > 0;
     const peerNotes = [];
     for (const e of results)
@@ -225,18 +238,19 @@ async function main() {
     const peerInfo = peers.map((p) => ({ name: p.name, label: p.label, status: p.status, note: p.note, version: p.version, startedDaemon: p.startedDaemon }));
     const macro = macroTable(results, peers);
     const microT = micro ? microTable(microRows(micro)) : "";
+    const rootlessT = rootlessR ? rootlessTable(rootlessR, peers) : "";
     const header = [
       `# tsbuild bench ${date}${opts.quick ? " (quick)" : ""}`,
       "",
       `Machine: ${machine.cores} cores, ${machine.memGB} GB, Node ${machine.node}, Linux ${machine.kernel}; 1-min load average ${machine.loadavg1.start.toFixed(1)} at the start, ${machine.loadavg1.end.toFixed(1)} at the end (other work on the machine slows every builder alike). Median of ${opts.runs} runs after one warm-up; the whole run took ${(durationMs / 1000).toFixed(0)} s.`,
       `Peers: ${peerInfo.length === 0 ? "none requested (--peers none)" : peerInfo.map((p) => `${p.label}: ${p.status === "ok" ? `${p.version}${p.startedDaemon ? " (dockerd started and stopped by the bench)" : ""}` : p.note}`).join("; ")}.`,
       "",
-      "Ratios are tsbuild ÷ peer (below 1 = tsbuild faster / smaller). Disk = growth of the builder's store (du -sb). Hits = layer steps (RUN/COPY/ADD/WORKDIR) served from the cache, checked against what the change must invalidate.",
+      "Ratios are tsbuild ÷ peer (below 1 = tsbuild faster / smaller); the rootless table says its own. Disk = growth of the builder's store (du -sb). Hits = layer steps (RUN/COPY/ADD/WORKDIR) served from the cache, checked against what the change must invalidate.",
       ...peers.filter((p) => p.status === "ok").map((p) => `- ${p.label}: ${p.note}`),
       `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
       "",
     ].join("\n");
-    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${cacheMountsRow ? `\n## Cache mounts that travel\n\n${cacheMountsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${rootlessT ? `\n## Rootless (same run)\n\nrootless/root = tsbuild as ${opts.rootlessUser} ÷ tsbuild as root; ts/buildah = tsbuild rootless ÷ buildah rootless; below 1 = the first faster.\n\n${rootlessT}\n` : ""}${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${cacheMountsRow ? `\n## Cache mounts that travel\n\n${cacheMountsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
     console.log(md);
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
@@ -254,6 +268,7 @@ async function main() {
           tsbuildFeatures: ts.features,
           results,
           micro,
+          rootless: rootlessR,
           platforms: platformsRow?.result ?? null,
           cacheMounts: cacheMountsRow?.result ?? null,
           problems,

@@ -1,5 +1,5 @@
-// buildah (`buildah bud --layers --isolation chroot`) as a benchmark peer, on a private storage root under the bench
-// work dir so the machine's own images are never touched. Cache hits are the `--> Using cache` lines after each STEP.
+// buildah (`buildah bud --layers --isolation chroot`) as a benchmark peer, as root or rootless, on a private storage
+// root under the bench work dir so the machine's own images are never touched. Cache hits are the `--> Using cache` lines after each STEP.
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { measured, run, tryRun, hasCommand, unmountUnder } from "../lib/measure.mjs";
@@ -15,30 +15,42 @@ export function parseBuildahSteps(output) {
   return steps;
 }
 
-export function buildahBuilder({ work, baseArchive, log }) {
-  if (!hasCommand("buildah")) return { name: "buildah", label: "buildah", status: "missing", note: "missing (apt-get install -y buildah)" };
-  const base = join(work, "buildah");
+/**
+ * `runAs` (a `benchUser` from lib/rootless-user.mjs): rootless buildah as that ordinary user, with its storage in the
+ * user's HOME, its runroot in the user's XDG_RUNTIME_DIR and the base image pulled into that storage. Same flags as
+ * root: `--isolation chroot` (rootless `oci` fails here: crun refuses a hybrid cgroup host) and the overlay driver,
+ * native overlayfs in buildah's user namespace on kernels 5.13+.
+ */
+export function buildahBuilder({ work, baseArchive, log, runAs }) {
+  const [name, label] = runAs ? ["buildah-rootless", "buildah rootless"] : ["buildah", "buildah"];
+  if (!hasCommand("buildah")) return { name, label, status: "missing", note: "missing (apt-get install -y buildah)" };
+  const base = runAs ? join(runAs.home, "buildah") : join(work, "buildah");
   const root = join(base, "root");
-  const runroot = join(base, "run");
+  const runroot = runAs ? join(runAs.env.XDG_RUNTIME_DIR, "buildah") : join(base, "run");
   mkdirSync(base, { recursive: true });
+  if (runAs) runAs.own(base);
   const global = ["--root", root, "--runroot", runroot, "--storage-driver", "overlay"];
-  const buildah = (args) => run("buildah", [...global, ...args]);
+  const env = runAs?.env ?? {};
+  // [file, argv] of buildah, or of buildah under setpriv as the user.
+  const cmd = (args) => (runAs ? runAs.wrap("buildah", [...global, ...args]) : ["buildah", [...global, ...args]]);
+  const buildah = (args) => run(...cmd(args), { env });
+  const tryBuildah = (args) => tryRun(...cmd(args), { env });
   const version = tryRun("buildah", ["--version"]).stdout.trim();
   buildah(["pull", "-q", `docker-archive:${baseArchive}`]);
-  tryRun("buildah", [...global, "tag", "docker.io/library/busybox:local", "busybox:local"]);
-  log(`buildah: private storage in ${base}`);
+  tryBuildah(["tag", "docker.io/library/busybox:local", "busybox:local"]);
+  log(`${label}: private storage in ${base}`);
 
   const reset = (state) => {
-    tryRun("buildah", [...global, "rm", "-a"]);
-    tryRun("buildah", [...global, "rmi", "-f", state.tag]);
-    tryRun("buildah", [...global, "rmi", "-p"]); // dangling intermediate images: the --layers cache
+    tryBuildah(["rm", "-a"]);
+    tryBuildah(["rmi", "-f", state.tag]);
+    tryBuildah(["rmi", "-p"]); // dangling intermediate images: the --layers cache
   };
 
   return {
-    name: "buildah",
-    label: "buildah",
+    name,
+    label,
     status: "ok",
-    version,
+    version: runAs ? `${version} as ${runAs.name} (uid ${runAs.uid})` : version,
     note: "peak RSS of the buildah process tree (GNU time %M); disk = growth of its storage root (du -sb)",
     prepare(project) {
       const state = { project, tag: `localhost/bench-${project.name}:latest` };
@@ -50,10 +62,10 @@ export function buildahBuilder({ work, baseArchive, log }) {
       return [root];
     },
     build(state, { buildArgs = {} } = {}) {
-      const args = [...global, "bud", "--layers", "--isolation", "chroot", "-t", state.tag];
+      const args = ["bud", "--layers", "--isolation", "chroot", "-t", state.tag];
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
       args.push(state.project.dir);
-      const r = measured("buildah", args);
+      const r = measured(...cmd(args), { env });
       return { ms: r.ms, rssKB: r.rssKB, steps: parseBuildahSteps(r.stdout + "\n" + r.stderr), digest: null, output: r.stdout };
     },
     importSupported() {
@@ -63,10 +75,11 @@ export function buildahBuilder({ work, baseArchive, log }) {
       reset(state);
     },
     teardown() {
-      tryRun("buildah", [...global, "rm", "-a"]);
-      tryRun("buildah", [...global, "rmi", "-a", "-f"]);
+      tryBuildah(["rm", "-a"]);
+      tryBuildah(["rmi", "-a", "-f"]);
       unmountUnder(base);
       rmSync(base, { recursive: true, force: true });
+      if (runAs) rmSync(runroot, { recursive: true, force: true });
     },
   };
 }

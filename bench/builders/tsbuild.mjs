@@ -1,26 +1,20 @@
 // tsbuild as a benchmark builder: one store (--root) per project, cold = empty store plus the loaded base image,
 // cache hits and the image digest read from --metadata-file. Flags the CLI does not have yet are reported as pending.
-import { mkdirSync, rmSync, readFileSync, existsSync, chownSync } from "node:fs";
+import { mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { measured, run } from "../lib/measure.mjs";
 
 /**
- * `runAs` ({ name, uid, gid }): the same builder as an ordinary user (setpriv), i.e. a rootless build, with its stores
- * and files in a directory of its own; its figures beside root's give the rootless/root ratio.
+ * `runAs` (a `benchUser` from lib/rootless-user.mjs): the same builder as that ordinary user, i.e. a rootless build,
+ * with its stores and files in the user's HOME; its figures beside root's give the rootless/root ratio.
  */
 export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs = [], runAs }) {
   const bin = join(repo, "dist/bundle/bin.js");
-  const own = runAs ? join(work, `ts-rootless-${runAs.name}`) : work;
-  if (runAs) {
-    mkdirSync(own, { recursive: true });
-    chownSync(own, runAs.uid, runAs.gid);
-  }
-  const mine = (dir) => {
-    if (runAs) chownSync(dir, runAs.uid, runAs.gid);
-  };
-  // [command, ...prefix]: node itself, or node under setpriv as the user.
-  const node = runAs ? ["setpriv", "--reuid", String(runAs.uid), "--regid", String(runAs.gid), "--init-groups", "--", process.execPath] : [process.execPath];
-  const userEnv = runAs ? { HOME: own, USER: runAs.name, LOGNAME: runAs.name } : {};
+  const own = runAs ? runAs.home : work;
+  const mine = (dir) => runAs?.own(dir);
+  // [file, argv] of node itself, or of node under setpriv as the user.
+  const node = (args) => (runAs ? runAs.wrap(process.execPath, args) : [process.execPath, args]);
+  const userEnv = runAs ? runAs.env : {};
   const help = run(process.execPath, [bin, "build", "--help"]);
   const features = {
     metadataFile: help.includes("--metadata-file"),
@@ -33,7 +27,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
     mine(root);
-    run(node[0], [...node.slice(1), bin, "load", "-q", "-i", baseArchive, "--root", root], { env: userEnv });
+    run(...node([bin, "load", "-q", "-i", baseArchive, "--root", root]), { env: userEnv });
   };
 
   const builder = {
@@ -56,7 +50,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
     /** One timed build. Returns wall ms, peak RSS, the reported steps ({name, cached}) or null, and the image digest. */
     build(state, { buildArgs = {}, cacheTo, cacheFrom, root = state.root, extraArgs = [] } = {}) {
       const meta = join(own, `ts-meta-${process.pid}-${seq++}.json`);
-      const args = [...node.slice(1), bin, "build", "--root", root, "-t", state.tag];
+      const args = [bin, "build", "--root", root, "-t", state.tag];
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
       if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo},mode=max`); // every stage, so every step must hit
       if (cacheFrom) args.push("--cache-from", `type=local,src=${cacheFrom}`);
@@ -64,7 +58,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
       if (features.metadataFile) args.push("--metadata-file", meta, "--progress", "plain");
       else args.push("-q");
       args.push(state.project.dir);
-      const r = measured(node[0], args, { env });
+      const r = measured(...node(args), { env });
       let steps = null;
       let digest = null;
       if (features.metadataFile) {
