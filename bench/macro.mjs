@@ -3,6 +3,9 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { materializeProject, expectedMisses, checkHits } from "./fixtures.mjs";
+
+/** tsbuild, root or rootless: a failed build of ours ends the bench; peers get a retry and an error row. */
+const isTsbuild = (builder) => builder.name === "tsbuild" || builder.name === "tsbuild-rootless";
 import { median, duBytes, measured } from "./lib/measure.mjs";
 
 /** Scenarios whose time is mostly start-up and cache lookups: each sample is paired with the floor, `node -e 0`. */
@@ -86,7 +89,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
     try {
       return fn();
     } catch (e) {
-      if (builder.name === "tsbuild") throw e;
+      if (isTsbuild(builder)) throw e;
       retries++;
       log(`  ${builder.label} ${projectName}: a build failed, retrying once: ${errorLine(e)}`);
       return fn();
@@ -162,7 +165,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
         );
       } catch (e) {
         // A peer that fails twice in a row is reported as an error for this scenario; the run goes on.
-        if (builder.name === "tsbuild") throw e;
+        if (isTsbuild(builder)) throw e;
         out[sc] = { status: "error", note: `error: ${errorLine(e).slice(0, 160)}`, problems: [], peerError: true };
         primed = false;
         log(`  ${builder.label} ${projectName} ${sc}: failed twice, reported as an error`);
