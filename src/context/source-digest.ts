@@ -40,8 +40,9 @@ export async function digestContextSources(
       if (linkTo === undefined) inodes.set(ino, path);
     }
     let content: string | Promise<string>;
-    // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
-    if (st.isFile()) content = cache.lookup(rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
+    // Unchanged files are answered from the stat cache, small changed ones read at once, both without a promise;
+    // only large files are streamed, 16 at a time.
+    if (st.isFile()) content = cache.lookup(rel, st) ?? cache.hashSmallSync(abs, rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
     else if (st.isSymbolicLink()) content = readlinkSync(abs);
     else content = "";
     if (typeof content !== "string") {
