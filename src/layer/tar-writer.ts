@@ -1,7 +1,6 @@
 // Deterministic layer tars: entries sorted bytewise by path, all metadata taken from the entry (never the clock or
 // the local user database), file bytes streamed from disk. The same entries always give the same bytes, so the same diff_id.
-import { closeSync, openSync, readSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { AbortError, ArchiveError } from "../errors.js";
@@ -160,14 +159,32 @@ function readUpTo(fd: number, buf: Buffer, max: number): number {
 /** Files up to this size are read in one synchronous call: thread-pool round trips per file dominated layers of many small files. */
 const SMALL_FILE = 1 << 20;
 
-/** A small file's bytes, read in one go: one byte more than expected is asked for, so a grown file is noticed without reading it all. */
-function readSmallFile(source: string, e: LayerEntry, expected: number): Buffer {
+/**
+ * Opens an entry's source. A checked source (a build context file) is opened without following a symlink or
+ * blocking on a FIFO put in its place, and must still be a regular file of the expected size.
+ */
+function openSource(source: string, e: LayerEntry, expected: number): number {
+  const check = e.check;
   let fd: number;
   try {
-    fd = openSync(source, "r");
+    fd = check ? openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK) : openSync(source, "r");
   } catch (err) {
+    if (check) throw check.mismatch();
     throw unreadable(source, e, err);
   }
+  if (check) {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== expected) {
+      closeSync(fd);
+      throw check.mismatch();
+    }
+  }
+  return fd;
+}
+
+/** A small file's bytes, read in one go: one byte more than expected is asked for, so a grown file is noticed without reading it all. */
+function readSmallFile(source: string, e: LayerEntry, expected: number): Buffer {
+  const fd = openSource(source, e, expected);
   try {
     const buf = Buffer.allocUnsafe(expected + 1);
     let n: number;
@@ -176,21 +193,22 @@ function readSmallFile(source: string, e: LayerEntry, expected: number): Buffer 
     } catch (err) {
       throw unreadable(source, e, err);
     }
-    if (n !== expected) throw sizeChanged(source, expected, n > expected ? "got more" : `got ${n}`);
-    return buf.subarray(0, n);
+    if (n !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, n > expected ? "got more" : `got ${n}`);
+    const data = buf.subarray(0, n);
+    if (e.check && e.check.hasher.bytes(data) !== e.check.content) throw e.check.mismatch();
+    return data;
   } finally {
     closeSync(fd);
   }
 }
 
-/** A large file's bytes in chunks, straight into the output; the size is checked as for a small file. */
+/**
+ * A large file's bytes in chunks, straight into the output; the size (and a checked entry's hash) as for a small
+ * file. Synchronous reads of 1 MiB each: the output's drain is what the writer waits for.
+ */
 async function writeLargeFile(sink: BatchedOutput, source: string, e: LayerEntry, expected: number, signal: AbortSignal | undefined): Promise<void> {
-  let fh;
-  try {
-    fh = await open(source, "r");
-  } catch (err) {
-    throw unreadable(source, e, err);
-  }
+  const fd = openSource(source, e, expected);
+  const h = e.check?.hasher.stream();
   try {
     let written = 0;
     for (;;) {
@@ -199,19 +217,23 @@ async function writeLargeFile(sink: BatchedOutput, source: string, e: LayerEntry
       const buf = Buffer.allocUnsafe(Math.min(BATCH_BYTES, expected - written + 1));
       let n: number;
       try {
-        ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
+        n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
         throw unreadable(source, e, err);
       }
       if (n === 0) break;
       written += n;
-      if (written > expected) throw sizeChanged(source, expected, "got more");
-      sink.push(buf.subarray(0, n));
+      if (written > expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, "got more");
+      const chunk = buf.subarray(0, n);
+      h?.update(chunk);
+      sink.push(chunk);
       await sink.flush();
     }
-    if (written !== expected) throw sizeChanged(source, expected, `got ${written}`);
+    if (written !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, `got ${written}`);
+    // The bytes already in the output are discarded with it: the whole tar fails.
+    if (h && e.check && h.digest() !== e.check.content) throw e.check.mismatch();
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -228,7 +250,7 @@ async function writeFileEntry(sink: BatchedOutput, h: TarHeader, e: LayerEntry, 
     sink.push(encodeHeader(h));
     sink.push(data);
   } else {
-    // Opened (in writeLargeFile) before the header is flushed: the header waits in the batch until then.
+    // A failure after the header leaves the entry half written: writeLayerTar then destroys the output.
     sink.push(encodeHeader(h));
     await writeLargeFile(sink, e.source, e, expected, signal);
   }
