@@ -1,7 +1,8 @@
 // Content hashes of context files with a stat cache in the store (size, mtime, ctime, inode → hash), so a rebuild
 // re-reads only files whose stat changed. Entries written within a clock tick of a change are not trusted (racy-git rule).
 import type { Stats } from "node:fs";
-import { createReadStream, readFileSync } from "node:fs";
+import { closeSync, createReadStream, openSync } from "node:fs";
+import { readUpTo } from "../util/read-up-to.js";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import { storeLayout } from "../store/layout.js";
@@ -57,6 +58,8 @@ export async function openFileHashCache(storeRoot: string, contextRoot: string, 
   const fresh = new Map<string, Entry>();
   let dirty = false;
   const counters = { cached: 0, hashed: 0, bytes: 0 };
+  /** hashSmallSync's read buffer, one per cache: no allocation per file. */
+  let scratch: Buffer | undefined;
 
   async function contentHash(abs: string, size: number, signal?: AbortSignal): Promise<string> {
     counters.hashed++;
@@ -99,10 +102,19 @@ export async function openFileHashCache(storeRoot: string, contextRoot: string, 
       const known = lookup(rel, st);
       if (known !== undefined) return known;
       const startedAt = Date.now();
-      const data = readFileSync(abs);
+      scratch ??= Buffer.allocUnsafe(SMALL_FILE_MAX + 1);
+      const fd = openSync(abs, "r");
+      let n: number;
+      try {
+        n = readUpTo(fd, scratch, scratch.length);
+      } finally {
+        closeSync(fd);
+      }
+      // Grown past the limit since its lstat: hash() streams it.
+      if (n > SMALL_FILE_MAX) return undefined;
       counters.hashed++;
-      counters.bytes += data.length;
-      return remember(rel, st, startedAt, hasher.bytes(data));
+      counters.bytes += n;
+      return remember(rel, st, startedAt, hasher.bytes(scratch.subarray(0, n)));
     },
     async save() {
       if (!dirty) return;

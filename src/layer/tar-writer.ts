@@ -4,6 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { AbortError, ArchiveError } from "../errors.js";
+import { readUpTo } from "../util/read-up-to.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from "./tar-header.js";
 import type { EntryType, LayerEntry } from "./types.js";
 
@@ -79,10 +80,14 @@ function headerOf(e: LayerEntry): TarHeader {
 /** Output gathered into writes of about this size: one write per small entry cost more than the bytes. */
 const BATCH_BYTES = 1 << 20;
 
-/** Buffers entry blocks into large writes to `out`, waiting while it is full; a failure of `out` surfaces on the next wait. */
+/**
+ * Gathers entry blocks into ~1 MiB writes to `out`, waiting while it is full; a failure of `out` surfaces on the next
+ * wait. Small files are read straight into the batch (reserve/commit), so they cost no buffer of their own.
+ */
 class BatchedOutput {
-  private parts: Buffer[] = [];
-  private bytes = 0;
+  private buf = Buffer.allocUnsafe(BATCH_BYTES);
+  private used = 0;
+  private mustDrain = false;
   private failure: Error | undefined;
 
   constructor(private readonly out: Writable) {
@@ -90,23 +95,48 @@ class BatchedOutput {
     out.on("error", (e: Error) => (this.failure ??= e));
   }
 
+  /** Hands the batch to `out` and starts a new one (`out` may hold the old one until it is written). */
+  private emit(): void {
+    if (this.used === 0) return;
+    if (!this.out.write(this.buf.subarray(0, this.used))) this.mustDrain = true;
+    this.buf = Buffer.allocUnsafe(BATCH_BYTES);
+    this.used = 0;
+  }
+
   push(b: Buffer): void {
     if (b.length === 0) return;
-    this.parts.push(b);
-    this.bytes += b.length;
+    if (b.length > this.buf.length - this.used) this.emit();
+    if (b.length > this.buf.length) {
+      if (!this.out.write(b)) this.mustDrain = true;
+      return;
+    }
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+  }
+
+  /** `n` free bytes at the end of the batch, to fill and commit(); undefined when `n` is more than a batch holds. */
+  async reserve(n: number): Promise<{ buf: Buffer; offset: number } | undefined> {
+    if (n > BATCH_BYTES) return undefined;
+    if (n > this.buf.length - this.used) await this.flush();
+    return { buf: this.buf, offset: this.used };
+  }
+
+  /** Keeps `n` bytes written into the last reserve(). */
+  commit(n: number): void {
+    this.used += n;
   }
 
   get full(): boolean {
-    return this.bytes >= BATCH_BYTES;
+    return this.used >= BATCH_BYTES - 512 || this.mustDrain;
   }
 
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.bytes === 0) return;
-    const b = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.bytes);
-    this.parts = [];
-    this.bytes = 0;
-    if (!this.out.write(b)) await this.drained();
+    this.emit();
+    if (this.mustDrain) {
+      this.mustDrain = false;
+      await this.drained();
+    }
     if (this.failure) throw this.failure;
   }
 
@@ -146,16 +176,6 @@ function unreadable(source: string, e: LayerEntry, err: unknown): ArchiveError {
   return new ArchiveError("SOURCE_UNREADABLE", `cannot read ${source} for layer entry ${e.path}: ${(err as Error).message}`, { cause: err });
 }
 
-/** Reads up to `max` bytes of the open file `fd` into `buf`, stopping early at end of file. */
-function readUpTo(fd: number, buf: Buffer, max: number): number {
-  let n = 0;
-  for (;;) {
-    const got = readSync(fd, buf, n, max - n, null);
-    if (got === 0) return n;
-    n += got;
-    if (n === max) return n;
-  }
-}
 /** Files up to this size are read in one synchronous call: thread-pool round trips per file dominated layers of many small files. */
 const SMALL_FILE = 1 << 20;
 
@@ -182,21 +202,25 @@ function openSource(source: string, e: LayerEntry, expected: number): number {
   return fd;
 }
 
-/** A small file's bytes, read in one go: one byte more than expected is asked for, so a grown file is noticed without reading it all. */
-function readSmallFile(source: string, e: LayerEntry, expected: number): Buffer {
+/**
+ * A small file's entry: the bytes are read into `into` after the header's place (one byte more than expected is
+ * asked for, so a grown file is noticed without reading it all), checked, and only then the header is put before
+ * them: a missing or changed file leaves nothing half written. Returns the bytes used.
+ */
+function readSmallEntry(source: string, e: LayerEntry, expected: number, header: Buffer, into: Buffer, offset: number): number {
   const fd = openSource(source, e, expected);
   try {
-    const buf = Buffer.allocUnsafe(expected + 1);
+    const at = offset + header.length;
     let n: number;
     try {
-      n = readUpTo(fd, buf, expected + 1);
+      n = readUpTo(fd, into, expected + 1, at);
     } catch (err) {
       throw unreadable(source, e, err);
     }
     if (n !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, n > expected ? "got more" : `got ${n}`);
-    const data = buf.subarray(0, n);
-    if (e.check && e.check.hasher.bytes(data) !== e.check.content) throw e.check.mismatch();
-    return data;
+    if (e.check && e.check.hasher.bytes(into.subarray(at, at + n)) !== e.check.content) throw e.check.mismatch();
+    header.copy(into, offset);
+    return header.length + n;
   } finally {
     closeSync(fd);
   }
@@ -244,14 +268,17 @@ async function writeFileEntry(sink: BatchedOutput, h: TarHeader, e: LayerEntry, 
     sink.push(encodeHeader(h));
     return;
   }
-  if (expected <= SMALL_FILE) {
-    // Read before the header goes out: a missing or changed file must not leave a half-written entry behind.
-    const data = readSmallFile(e.source, e, expected);
-    sink.push(encodeHeader(h));
-    sink.push(data);
+  const header = encodeHeader(h);
+  const room = expected <= SMALL_FILE ? await sink.reserve(header.length + expected + 1) : undefined;
+  if (room) {
+    sink.commit(readSmallEntry(e.source, e, expected, header, room.buf, room.offset));
+  } else if (expected <= SMALL_FILE) {
+    // Almost a whole batch: read into a buffer of its own, the header still only after the bytes checked out.
+    const own = Buffer.allocUnsafe(header.length + expected + 1);
+    sink.push(own.subarray(0, readSmallEntry(e.source, e, expected, header, own, 0)));
   } else {
     // A failure after the header leaves the entry half written: writeLayerTar then destroys the output.
-    sink.push(encodeHeader(h));
+    sink.push(header);
     await writeLargeFile(sink, e.source, e, expected, signal);
   }
   sink.push(padding(expected));
