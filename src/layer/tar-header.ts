@@ -55,7 +55,7 @@ function octal(value: number, digits: number): string {
 
 function writeSize(size: number, buf: Buffer): void {
   if (size.toString(8).length <= 11) {
-    buf.write(octal(size, 11), 124, "utf8");
+    buf.write(octal(size, 11), 124, "latin1");
     return;
   }
   // Base-256 for sizes of 8 GiB and more.
@@ -83,27 +83,28 @@ interface Fields {
   devminor: number;
 }
 
+// Every field but the link name is ASCII here (splitName sends anything else to PAX): latin1 writes the same bytes, faster.
 function block(f: Fields): Buffer {
   const buf = Buffer.alloc(512);
-  buf.write(f.name, 0, "utf8");
-  buf.write(octal(f.mode & 0o7777, 6), 100, "utf8");
-  buf.write(octal(f.uid, 6), 108, "utf8");
-  buf.write(octal(f.gid, 6), 116, "utf8");
+  buf.write(f.name, 0, "latin1");
+  buf.write(octal(f.mode & 0o7777, 6), 100, "latin1");
+  buf.write(octal(f.uid, 6), 108, "latin1");
+  buf.write(octal(f.gid, 6), 116, "latin1");
   writeSize(f.size, buf);
   // `| 0` as tar-stream: the field holds what a 32-bit time holds.
-  buf.write(octal(f.mtime | 0, 11), 136, "utf8");
+  buf.write(octal(f.mtime | 0, 11), 136, "latin1");
   buf[156] = 0x30 + f.typeflag;
   if (f.linkname) buf.write(f.linkname, 157, "utf8");
   USTAR.copy(buf, 257);
-  if (f.uname) buf.write(f.uname, 265, "utf8");
-  if (f.gname) buf.write(f.gname, 297, "utf8");
-  buf.write(octal(f.devmajor, 6), 329, "utf8");
-  buf.write(octal(f.devminor, 6), 337, "utf8");
-  if (f.prefix) buf.write(f.prefix, 345, "utf8");
+  if (f.uname) buf.write(f.uname, 265, "latin1");
+  if (f.gname) buf.write(f.gname, 297, "latin1");
+  buf.write(octal(f.devmajor, 6), 329, "latin1");
+  buf.write(octal(f.devminor, 6), 337, "latin1");
+  if (f.prefix) buf.write(f.prefix, 345, "latin1");
   let sum = 8 * 32;
   for (let i = 0; i < 148; i++) sum += buf[i] as number;
   for (let i = 156; i < 512; i++) sum += buf[i] as number;
-  buf.write(octal(sum, 6), 148, "utf8");
+  buf.write(octal(sum, 6), 148, "latin1");
   return buf;
 }
 

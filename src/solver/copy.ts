@@ -250,6 +250,8 @@ class Session {
   private readonly multiLinked = new Set<string>();
   /** Without writes: the source inode of each multiply-linked target (the disk has no copy to lstat). */
   private readonly linkedSources = new Map<string, Stats>();
+  /** Without writes: planned directories that are not on disk, so nothing below them is either (no lstat needed). */
+  private readonly absent = new Set<string>();
 
   constructor(
     readonly rootfs: string,
@@ -305,7 +307,7 @@ class Session {
       chain.push(d);
     }
     for (const dir of chain.reverse()) {
-      const st = await lstatMaybe(dir);
+      const st = this.absent.has(path.dirname(dir)) ? undefined : await lstatMaybe(dir);
       if (st?.isDirectory()) {
         this.before.set(dir, {
           // Clamped like everything else under SOURCE_DATE_EPOCH: a RUN before may have left a real mtime on disk.
@@ -319,7 +321,7 @@ class Session {
         if (this.writes) {
           await mkdir(dir);
           this.markFresh(dir);
-        }
+        } else this.absent.add(dir);
         this.entries.set(dir, { path: this.rel(dir), type: "directory", mode: 0o755, ...this.parentOwner, mtime: this.epoch });
       }
     }
@@ -528,6 +530,7 @@ class Session {
 
   /** Without writes: what clearFileTargetSync would refuse (a directory where a file goes), without removing anything. */
   private refuseDirTarget(target: string): void {
+    if (this.absent.has(path.dirname(target))) return;
     if (lstatSync(target, { throwIfNoEntry: false })?.isDirectory())
       throw new BuildError("DEST_IS_DIR", `cannot replace directory ${this.cpath(target)} with a file`, errOpts(this.range));
   }
@@ -586,7 +589,7 @@ class Session {
    */
   async enterDir(stat: Stats, target: string, top: boolean, policy: Policy, rel?: string): Promise<string> {
     if (policy.ledger && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
-    const st = await lstatMaybe(target);
+    const st = this.absent.has(path.dirname(target)) ? undefined : await lstatMaybe(target);
     if (st?.isDirectory() && top) {
       await this.noteExistingDir(target);
       return target;
@@ -607,7 +610,7 @@ class Session {
       if (this.writes) {
         await mkdir(target);
         this.markFresh(target);
-      }
+      } else this.absent.add(target);
     }
     const owner = top ? (policy.owner ?? { uid: 0, gid: 0 }) : this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
