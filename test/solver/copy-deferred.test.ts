@@ -4,13 +4,12 @@
 import { chmod, chown, cp, link, mkdir, rm, symlink, unlink, utimes, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openBuildContext } from "../../src/context/build-context.js";
 import { openFileHashCache } from "../../src/context/file-hash-cache.js";
 import { digestContextSources } from "../../src/context/source-digest.js";
-import { writeLayerTar } from "../../src/layer/tar-writer.js";
+import { layerTarBytes } from "../helpers/tar-bytes.js";
 import type { LayerEntry } from "../../src/layer/types.js";
 import { applyCopy, deferredCopy, type CopyOptions } from "../../src/solver/copy.js";
 import { createHasher } from "../../src/util/hasher.js";
@@ -21,18 +20,6 @@ const EPOCH = 1_700_000_000;
 
 let base: string;
 let ctxDir: string;
-
-async function layerBytes(entries: LayerEntry[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const out = new Writable({
-    write(c: Buffer, _e, cb) {
-      chunks.push(c);
-      cb();
-    },
-  });
-  await writeLayerTar(entries, out);
-  return Buffer.concat(chunks);
-}
 
 /** A rootfs with existing dirs (one setgid, one with an old mtime), a file to replace, symlinked dirs. */
 async function makeRootfs(name: string): Promise<string> {
@@ -107,8 +94,8 @@ describe("deferredCopy", () => {
       const viaContext = await deferredCopy(opts(planned, await keyed(c.sources, select)));
       expect(viaContext).toBeDefined();
       expect(await diskView(planned)).toEqual(before);
-      const want = await layerBytes(viaDisk);
-      const got = await layerBytes(viaContext as LayerEntry[]);
+      const want = await layerTarBytes(viaDisk);
+      const got = await layerTarBytes(viaContext as LayerEntry[]);
       expect(got.equals(want)).toBe(true);
       // The same tar lists the same entries (a readable failure first, if the bytes differ).
       expect((viaContext as LayerEntry[]).map((e) => `${e.path} ${e.type} ${e.mode}`)).toEqual(viaDisk.map((e) => `${e.path} ${e.type} ${e.mode}`));
@@ -148,7 +135,10 @@ describe("deferredCopy", () => {
       const rootfs = await makeRootfs("changed");
       const entries = await deferredCopy({ rootfs, sources: ["app"], dest: "/srv/app/", workdir: "/", from: await keyed(["app"]), isAdd: false, epoch: EPOCH });
       await change(path.join(ctxDir, "app/index.js"));
-      await expect(layerBytes(entries as LayerEntry[])).rejects.toMatchObject({ code: "CONTEXT_CHANGED", message: expect.stringContaining('"app/index.js"') });
+      await expect(layerTarBytes(entries as LayerEntry[])).rejects.toMatchObject({
+        code: "CONTEXT_CHANGED",
+        message: expect.stringContaining('"app/index.js"'),
+      });
     });
   }
 
@@ -156,6 +146,6 @@ describe("deferredCopy", () => {
     const rootfs = await makeRootfs("changed-big");
     const entries = await deferredCopy({ rootfs, sources: ["app"], dest: "/srv/app/", workdir: "/", from: await keyed(["app"]), isAdd: false, epoch: EPOCH });
     await writeFile(path.join(ctxDir, "app/big.bin"), Buffer.alloc((1 << 20) + 12345, 8));
-    await expect(layerBytes(entries as LayerEntry[])).rejects.toMatchObject({ code: "CONTEXT_CHANGED", message: expect.stringContaining('"app/big.bin"') });
+    await expect(layerTarBytes(entries as LayerEntry[])).rejects.toMatchObject({ code: "CONTEXT_CHANGED", message: expect.stringContaining('"app/big.bin"') });
   });
 });
