@@ -17,7 +17,7 @@ const MAX_OCTAL_ID = 0o7777777;
 
 // File-type bits (S_IFMT) per entry type, kept in the header's mode as tar-stream's pack required (it replaced a
 // falsy mode with 0644/0755); only the permission bits are written, exactly the entry's.
-const TYPE_BITS: Record<EntryType, number> = {
+export const TYPE_BITS: Record<EntryType, number> = {
   file: 0o100000,
   directory: 0o040000,
   symlink: 0o120000,

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import tar, { type Header } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeHeader } from "../../src/layer/tar-header.js";
+import { TYPE_BITS } from "../../src/layer/tar-writer.js";
 import type { EntryType, LayerEntry } from "../../src/layer/types.js";
 import { layerTarBytes } from "../helpers/tar-bytes.js";
 
@@ -26,15 +27,6 @@ const TAR_TYPE: Record<EntryType, Header["type"]> = {
   "char-device": "character-device",
   "block-device": "block-device",
   fifo: "fifo",
-};
-const TYPE_BITS: Record<EntryType, number> = {
-  file: 0o100000,
-  directory: 0o040000,
-  symlink: 0o120000,
-  hardlink: 0o100000,
-  "char-device": 0o020000,
-  "block-device": 0o060000,
-  fifo: 0o010000,
 };
 
 /** The writer as it was (tar-stream's pack, headers built as tar-writer.ts built them): entries already sorted. */
