@@ -237,21 +237,21 @@ async function writeLargeFile(sink: BatchedOutput, source: string, e: LayerEntry
     let written = 0;
     for (;;) {
       if (signal?.aborted) throw new AbortError();
-      // A fresh buffer per chunk: the output may hold on to the previous one until it is written.
-      const buf = Buffer.allocUnsafe(Math.min(BATCH_BYTES, expected - written + 1));
+      // Read straight into the batch: no buffer of its own, no copy.
+      const want = Math.min(BATCH_BYTES, expected - written + 1);
+      const room = (await sink.reserve(want)) as { buf: Buffer; offset: number };
       let n: number;
       try {
-        n = readSync(fd, buf, 0, buf.length, null);
+        n = readSync(fd, room.buf, room.offset, want, null);
       } catch (err) {
         throw unreadable(source, e, err);
       }
       if (n === 0) break;
       written += n;
       if (written > expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, "got more");
-      const chunk = buf.subarray(0, n);
-      h?.update(chunk);
-      sink.push(chunk);
-      await sink.flush();
+      h?.update(room.buf.subarray(room.offset, room.offset + n));
+      sink.commit(n);
+      if (sink.full) await sink.flush();
     }
     if (written !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, `got ${written}`);
     // The bytes already in the output are discarded with it: the whole tar fails.
