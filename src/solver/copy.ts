@@ -4,6 +4,7 @@ import type { Stats } from "node:fs";
 import {
   chmodSync,
   chownSync,
+  closeSync,
   copyFileSync,
   createReadStream,
   lchownSync,
@@ -13,9 +14,13 @@ import {
   readFileSync,
   readlinkSync,
   symlinkSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  openSync,
   unlinkSync,
   utimesSync,
-  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -485,10 +490,16 @@ class Session {
       const data = readFileSync(src);
       if (hasher.bytes(data) !== keyed.content) throw contextChanged(rel, this.range);
       entry.size = data.length;
-      writeFileSync(target, data, { flag: "wx", mode: 0o600 });
-      if (needChown) chownSync(target, owner.uid, owner.gid);
-      chmodSync(target, mode);
-      utimesSync(target, mtime, mtime);
+      // Metadata through the open descriptor: no path lookups (syscalls dominate copies of many small files).
+      const fd = openSync(target, "wx", 0o600);
+      try {
+        for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+        if (needChown) fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(fd, mode);
+        futimesSync(fd, mtime, mtime);
+      } finally {
+        closeSync(fd);
+      }
       this.noteFirstLink(stat, target, undefined, keyed.content);
       this.copied(data.length);
       return undefined;
