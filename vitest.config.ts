@@ -36,7 +36,9 @@ const UNIT = [
   "test/context/locate-dockerfile.test.ts",
   "test/solver/meta.test.ts",
   "test/registry/units.test.ts",
+  "test/sources/proxy.test.ts",
   "test/cli/go-template.test.ts",
+  "test/cli/userns-reexec.test.ts",
 ];
 
 export default defineConfig({

@@ -3,7 +3,10 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { materializeProject, expectedMisses, checkHits } from "./fixtures.mjs";
-import { median, duBytes } from "./lib/measure.mjs";
+import { median, duBytes, measured } from "./lib/measure.mjs";
+
+/** Scenarios whose time is mostly start-up and cache lookups: each sample is paired with the floor, `node -e 0`. */
+const FLOOR_SCENARIOS = new Set(["noop", "late", "early"]);
 
 export const SCENARIOS = {
   cold: "cold (empty store)",
@@ -46,6 +49,8 @@ function summarize(samples, extra = {}) {
     hits: last ? last.hits : null,
     total: last ? last.total : null,
     expectedHits: last ? last.expectedHits : null,
+    // Node's own start-up, timed right after each build of the scenario: what no JavaScript builder can go below.
+    floorMs: pick((s) => s.floorMs),
     hitCheck: checks.length === 0 ? "pending" : problems.length ? "FAIL" : "ok",
     problems,
     ...extra,
@@ -71,6 +76,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
     const check = r.steps ? checkHits(project, r.steps, mustMiss, checkOpts) : null;
     return { ms: r.ms, rssKB: r.rssKB, bytes, check, digest: r.digest, daemonKB: r.daemonKB, clientKB: r.clientKB };
   };
+  const withFloor = (sc, s) => (FLOOR_SCENARIOS.has(sc) && builder.name === "tsbuild" ? { ...s, floorMs: measured(process.execPath, ["-e", "0"]).ms } : s);
 
   // A peer's build that fails is retried once from the same starting point with a fresh change (a new reset for cold,
   // new file bytes or arg value otherwise), so what its failed attempt cached cannot turn expected misses into hits.
@@ -131,7 +137,10 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
           buildArgs = { [project.changes.arg.name]: `v${counter}` };
           mustMiss = expectedMisses(project, project.changes.arg.line);
         }
-        return sample(() => builder.build(state, { buildArgs }), builder.storeDirs(state), mustMiss);
+        return withFloor(
+          sc,
+          sample(() => builder.build(state, { buildArgs }), builder.storeDirs(state), mustMiss),
+        );
       });
       samples.push(s);
       if (s.digest && (sc === "cold" || sc === "noop")) digests[sc].add(s.digest);

@@ -174,6 +174,9 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   tsbuild.finish(nodeState);
   rmSync(nodeCtx, { recursive: true, force: true });
 
+  // How a no-op grows with the context: COPY of 1k / 10k (/ 100k in a full run) small files, primed by one cold build.
+  out.noopScale = t("no-op scale", () => noopScale({ tsbuild, work, runs, sizes: quick ? [1000, 10000] : [1000, 10000, 100000] }));
+
   // The project the earlier benches timed (fixtures/example: 3 stages, COPY + RUN), cold, so figures stay comparable.
   const ex = [];
   const exState = tsbuild.prepare({ name: "micro-example", dir: join(repoDir, "fixtures/example") });
@@ -259,6 +262,50 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   return out;
 }
 
+/** A tree of `files` small files (~100 bytes), 50 to a directory, as a source checkout's many small files. */
+function writeSmallTree(dir, files) {
+  for (let i = 0; i < files; i += 50) {
+    const d = join(dir, `tree/d${String(Math.floor(i / 2000)).padStart(3, "0")}/e${String((i / 50) % 40).padStart(2, "0")}`);
+    mkdirSync(d, { recursive: true });
+    for (let j = i; j < Math.min(files, i + 50); j++) writeFileSync(join(d, `f${String(j).padStart(6, "0")}.txt`), `// file ${j}\n${"x".repeat(80)}\n`);
+  }
+  writeFileSync(join(dir, "Dockerfile"), "FROM busybox:local\nCOPY tree/ /ctx/\n");
+}
+
+/** No-op rebuild time and peak RSS per context size (after one cold build and, past the first size, one warm-up). */
+function noopScale({ tsbuild, work, runs, sizes }) {
+  const rows = [];
+  for (const files of sizes) {
+    const dir = join(work, `micro-scale-${files}`);
+    rmSync(dir, { recursive: true, force: true });
+    writeSmallTree(dir, files);
+    const st = tsbuild.prepare({ name: `micro-scale-${files}`, dir });
+    const cold = tsbuild.build(st);
+    const samples = [];
+    for (let i = 0; i <= runs; i++) samples.push(tsbuild.build(st));
+    const timed = samples.slice(1);
+    rows.push({
+      files,
+      coldMs: cold.ms,
+      ms: median(timed.map((r) => r.ms)),
+      rssKB: median(timed.map((r) => r.rssKB)),
+      floorMs: measured(process.execPath, ["-e", "0"]).ms,
+    });
+    tsbuild.finish(st);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** The scale rows of the micro table. */
+function noopScaleRows(rows) {
+  return rows.map((r) => [
+    `no-op rebuild, COPY of ${r.files.toLocaleString("en")} small files (stat cache)`,
+    `${Math.round(r.ms)} ms = ${Math.round(r.files / (r.ms / 1000)).toLocaleString("en")} files/s, peak RSS ${Math.round(r.rssKB / 1024)} MiB (cold build ${Math.round(r.coldMs)} ms)`,
+    `node -e 0: ${Math.round(r.floorMs)} ms`,
+  ]);
+}
+
 /** Rows for the micro table: figure, tsbuild, raw limit beside it. */
 export function microRows(m) {
   const ms = (x) => `${Math.round(x)} ms`;
@@ -304,6 +351,7 @@ export function microRows(m) {
           ],
         ]
       : []),
+    ...noopScaleRows(m.noopScale ?? []),
     [
       `COPY of ${Math.round(m.export.bytes / 1e6)} MB in 4 layers (walk, tar, sha256, store), cold build`,
       `${ms(m.export.coldBuildMs)} = ${mbs(m.export.bytes, m.export.coldBuildMs)} MB/s` +
@@ -373,6 +421,28 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
     );
     for (const r of rows)
       console.log(`${r.name}: ${Math.round(r.ms)} ms = ${r.MBs} MB/s, cpu/wall ${r.parallelism}, ${(r.MBs / raw.gzipMBs).toFixed(2)}× one core`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// `node bench/micro.mjs --noop-scale [--runs N] [--sizes 1000,10000,100000]`: just the no-op scale rows (needs
+// `npm run build` first), for measuring the context walk and the stat cache without the whole bench.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href && process.argv.includes("--noop-scale")) {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { dirname } = await import("node:path");
+  const { tsbuildBuilder } = await import("./builders/tsbuild.mjs");
+  const repo = join(dirname(new URL(import.meta.url).pathname), "..");
+  const arg = (name, dflt) => (process.argv.indexOf(name) > 0 ? process.argv[process.argv.indexOf(name) + 1] : dflt);
+  const work = mkdtempSync(join(tmpdir(), "tsbuild-micro-scale-"));
+  try {
+    const baseArchive = join(work, "busybox.tar");
+    run(join(repo, "scripts/make-busybox-base.sh"), [baseArchive, "busybox:local"]);
+    const tsbuild = tsbuildBuilder({ repo, work, baseArchive });
+    const sizes = arg("--sizes", "1000,10000,100000").split(",").map(Number);
+    const rows = noopScale({ tsbuild, work, runs: Number(arg("--runs", "3")), sizes });
+    for (const r of noopScaleRows(rows)) console.log(r.join(" | "));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
 // scenarios; checks every build (cache hits against the expectation, same digest on repeated cold builds) and writes
 // bench/results/<date>[-quick].{md,json,svg}. Exits non-zero when any check fails, so a broken build never looks fast.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, statSync, readdirSync, existsSync, chmodSync } from "node:fs";
 import { tmpdir, availableParallelism, release, totalmem, loadavg } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,14 +15,17 @@ import { tsbuildBuilder } from "./builders/tsbuild.mjs";
 import { buildkitBuilder } from "./builders/buildkit.mjs";
 import { buildahBuilder } from "./builders/buildah.mjs";
 import { runPlatformsRow } from "./platforms.mjs";
+import { runCacheMountsRow } from "./cache-mounts.mjs";
 import { TIME_BIN } from "./lib/measure.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah|none] [--no-micro] [--no-platforms] [--no-build] [--tsbuild-arg=FLAG ...]
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--scenarios a,b] [--peers buildkit,buildah,rootless|none] [--rootless-user NAME] [--no-micro] [--no-platforms] [--no-cache-mounts] [--no-build] [--tsbuild-arg=FLAG ...]
   projects:  ${Object.keys(PROJECTS).join(", ")}
   scenarios: ${Object.keys(SCENARIOS).join(", ")}
   --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
-  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)`;
+  --peers rootless: tsbuild itself as --rootless-user (default tsb-rootless; it needs /etc/subuid ranges): the rootless/root ratio
+  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)
+  --no-cache-mounts skips the travelling-cache-mounts row (bench/cache-mounts.mjs; never part of --quick)`;
 
 function parseArgs(argv) {
   const o = {
@@ -33,8 +36,10 @@ function parseArgs(argv) {
     peers: ["buildkit", "buildah"],
     micro: true,
     platforms: true,
+    cacheMounts: true,
     build: true,
     tsbuildArgs: [],
+    rootlessUser: "tsb-rootless",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -50,17 +55,27 @@ function parseArgs(argv) {
     else if (a === "--peers") {
       const v = val();
       o.peers = v === "none" ? [] : v.split(",");
-    } else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
+    } else if (a === "--rootless-user") o.rootlessUser = val();
+    else if (a === "--tsbuild-arg") o.tsbuildArgs.push(val());
     else if (a.startsWith("--tsbuild-arg=")) o.tsbuildArgs.push(a.slice("--tsbuild-arg=".length));
     else if (a === "--no-micro") o.micro = false;
     else if (a === "--no-platforms") o.platforms = false;
+    else if (a === "--no-cache-mounts") o.cacheMounts = false;
     else if (a === "--no-build") o.build = false;
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown flag ${a}\n${USAGE}`);
   }
-  o.custom = o.tsbuildArgs.length > 0 || o.runs !== null || o.projects !== null || o.scenarios !== null || !o.micro || !o.platforms || o.peers.length < 2;
+  o.custom =
+    o.tsbuildArgs.length > 0 ||
+    o.runs !== null ||
+    o.projects !== null ||
+    o.scenarios !== null ||
+    !o.micro ||
+    !o.platforms ||
+    !o.cacheMounts ||
+    o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? ["small", "multi", "ctx5k"] : Object.keys(PROJECTS);
@@ -72,8 +87,22 @@ function parseArgs(argv) {
   o.scenarios = all;
   for (const p of o.projects) if (!PROJECTS[p]) throw new Error(`unknown project ${p}\n${USAGE}`);
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}\n${USAGE}`);
-  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah") throw new Error(`unknown peer ${p}\n${USAGE}`);
+  for (const p of o.peers) if (p !== "buildkit" && p !== "buildah" && p !== "rootless") throw new Error(`unknown peer ${p}\n${USAGE}`);
   return o;
+}
+
+/** tsbuild as an ordinary user with subordinate ids (a rootless build), or a peer saying why it cannot run. */
+function rootlessPeer({ repo, work, baseArchive, extraArgs, user }) {
+  const id = (flag) => spawnSync("id", [flag, user], { encoding: "utf8" });
+  const [u, g] = [id("-u"), id("-g")];
+  const missing = (note) => ({ name: "tsbuild-rootless", label: "tsbuild rootless", status: "missing", note });
+  if (process.getuid?.() !== 0) return missing("the rootless peer needs the bench to run as root (it switches to the user)");
+  if (u.status !== 0) return missing(`no user ${user}: useradd it and give it /etc/subuid and /etc/subgid ranges (usermod --add-subuids)`);
+  // The user reads the projects and the base image in the bench's work dir.
+  chmodSync(work, 0o755);
+  chmodSync(baseArchive, 0o644);
+  const b = tsbuildBuilder({ repo, work, baseArchive, extraArgs, runAs: { name: user, uid: Number(u.stdout), gid: Number(g.stdout) } });
+  return Object.assign(b, { version: `this checkout as ${user} (uid ${Number(u.stdout)})` });
 }
 
 function newestMtime(dir) {
@@ -139,6 +168,7 @@ async function main() {
     const peers = [];
     if (opts.peers.includes("buildkit")) peers.push(await buildkitBuilder({ work, baseArchive, log }));
     if (opts.peers.includes("buildah")) peers.push(buildahBuilder({ work, baseArchive, log }));
+    if (opts.peers.includes("rootless")) peers.push(rootlessPeer({ repo, work, baseArchive, extraArgs: opts.tsbuildArgs, user: opts.rootlessUser }));
     builders.push(...peers.filter((p) => p.status === "ok"));
     for (const p of peers) if (p.status !== "ok") log(`${p.label}: ${p.note}`);
 
@@ -164,12 +194,15 @@ async function main() {
         platformsRow = { result: { error: e.message }, md: `not run: ${e.message.split("\n")[0]}` };
       }
     }
+    // Target 6 (cache mounts that travel): tsbuild against itself, so full runs only.
+    const cacheMountsRow = opts.cacheMounts && !opts.quick ? runCacheMountsRow({ runs: Math.min(opts.runs, 3), baseArchive, work }) : null;
     const durationMs = performance.now() - t0;
 
     const problems = [];
     for (const e of results)
       for (const [b, scs] of Object.entries(e.builders))
         for (const [sc, r] of Object.entries(scs)) for (const p of r.problems ?? []) problems.push(`${b} ${e.project.name} ${sc}: ${p}`);
+    for (const p of cacheMountsRow?.problems ?? []) problems.push(`tsbuild cache mounts: ${p}`);
     failed = problems.length > 0;
     const peerNotes = [];
     for (const e of results)
@@ -203,7 +236,7 @@ async function main() {
       `- tsbuild: ${ts.note}; SOURCE_DATE_EPOCH=0, and repeated cold builds must give one digest.`,
       "",
     ].join("\n");
-    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
+    const md = `${header}\n## Cache scenarios\n\n${macro}\n${microT ? `\n## Micro-benchmarks\n\n${microT}\n` : ""}${platformsRow ? `\n## Two platforms\n\n${platformsRow.md}\n` : ""}${cacheMountsRow ? `\n## Cache mounts that travel\n\n${cacheMountsRow.md}\n` : ""}${peerNotes.length ? `\n## Peer errors (not tsbuild's; reported, not hidden)\n\n${peerNotes.map((p) => `- ${p}`).join("\n")}\n` : ""}${problems.length ? `\n## FAILED checks\n\n${problems.map((p) => `- ${p}`).join("\n")}\n` : "\nEvery check passed.\n"}`;
     console.log(md);
     const resultsDir = join(repo, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
@@ -222,6 +255,7 @@ async function main() {
           results,
           micro,
           platforms: platformsRow?.result ?? null,
+          cacheMounts: cacheMountsRow?.result ?? null,
           problems,
           peerNotes,
         },

@@ -19,12 +19,13 @@ done
 # What a build needs: a RUN sandbox (crun; runc and bubblewrap are the alternatives), RUN's default network
 # (slirp4netns, iproute2), the local busybox base recipe (busybox-static, umoci, skopeo), archive formats for ADD (zstd
 # also compresses compression=zstd exports), git for git contexts, and pigz: optional, gzip of exported and pushed
-# layers on every core (without it tsbuild uses node's zlib).
-PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd pigz tar git)
+# layers on every core (without it tsbuild uses node's zlib). Rootless builds: uidmap (newuidmap/newgidmap map the
+# user's subordinate ids) and fuse-overlayfs (RUN snapshots where the kernel refuses overlayfs in a user namespace).
+PKGS=(crun slirp4netns iproute2 busybox-static umoci skopeo bzip2 xz-utils zstd pigz tar git uidmap fuse-overlayfs)
 # What the tests use besides: the other runtimes, a registry with htpasswd auth, TLS certificates, util-linux's
 # script and prlimit, QEMU user emulation for the multi-platform tests (arm64 RUN steps through binfmt_misc), and a
 # private Docker engine for --load (docker.io).
-TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux qemu-user-static docker.io openssh-client uidmap)
+TEST_PKGS=(runc bubblewrap docker-registry apache2-utils openssl util-linux qemu-user-static docker.io openssh-client)
 [ "$with_test" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 
 export DEBIAN_FRONTEND=noninteractive

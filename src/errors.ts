@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   "BAD_ENV",
   "BAD_FLAG_VALUE",
   "BAD_HEALTHCHECK",
+  "BAD_HEREDOC",
   "BAD_INDEX",
   "BAD_JSON",
   "BAD_KEY_VALUE",
@@ -49,6 +50,7 @@ export const ERROR_CODES = [
   "BLOB_NOT_FOUND",
   "BLOB_NOT_JSON",
   "BLOB_SIZE_MISMATCH",
+  "CACHE_MOUNT_TOO_LARGE",
   "CANCELLED",
   "CANNOT_READ",
   "CHECK_FAILED",
@@ -137,6 +139,7 @@ export const ERROR_CODES = [
   "NO_NETWORK",
   "NO_RUNTIME",
   "NO_SLIRP4NETNS",
+  "NO_SUBORDINATE_IDS",
   "NO_TAR",
   "OUT_OF_MEMORY",
   "OVERLAY_UNAVAILABLE",
@@ -205,6 +208,7 @@ export const ERROR_CODES = [
   "UNSUPPORTED_MEDIA_TYPE",
   "UNTERMINATED_HEREDOC",
   "UPLOAD_FAILED",
+  "USERNS_FAILED",
   "WRITE_ABORTED",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

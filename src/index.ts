@@ -11,7 +11,7 @@ export type { CacheFromSpec, CacheToSpec } from "./cache/cache-spec.js";
 export type { CacheExportMode } from "./cache/cache-export.js";
 export type { CacheSource } from "./cache/cache-source.js";
 export { openEngine, type Engine, type EngineOptions } from "./engine.js";
-export { parseDockerfile } from "./frontend/parse.js";
+export { parseDockerfile, parseSyntax } from "./frontend/parse.js";
 export { planBuild, type BuildPlan, type PlanOptions, type PlanPlatform, type PlannedStage, type StageEdge, type SourceRef } from "./frontend/plan.js";
 export { runChecks } from "./frontend/checks.js";
 export { outlineBuild, listTargets, type Outline, type OutlineArg, type OutlineMount, type Target } from "./frontend/outline.js";

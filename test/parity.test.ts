@@ -5,6 +5,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, tempDir, tsbuild } from "./helpers/cli.js";
+import { exec } from "./helpers/tools.js";
+// Shared with scripts/parity-record.mjs, so both sides list layers the same way.
+import { archiveListing } from "../scripts/parity-layers.mjs";
 import { storeWithBusybox } from "./helpers/busybox-image.js";
 
 const CORPUS = join(REPO, "fixtures/parity");
@@ -13,9 +16,14 @@ const cases = (await readdir(CORPUS, { withFileTypes: true })).filter((d) => d.i
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let root: string;
 let baseHistory: number;
+let baseLayers: number;
 
 interface Inspected {
-  Config: { config?: Record<string, unknown>; history?: { created_by?: string; empty_layer?: boolean }[] };
+  Config: {
+    config?: Record<string, unknown>;
+    history?: { created_by?: string; empty_layer?: boolean }[];
+    rootfs?: { diff_ids?: string[] };
+  };
 }
 const inspect = async (image: string): Promise<Inspected> => {
   const r = await tsbuild(["inspect", "--root", root, image]);
@@ -37,7 +45,9 @@ beforeAll(async () => {
   dir = await tempDir("parity-");
   root = join(dir.path, "store");
   await storeWithBusybox(root);
-  baseHistory = historyLines(await inspect("busybox:local")).length;
+  const base = await inspect("busybox:local");
+  baseHistory = historyLines(base).length;
+  baseLayers = base.Config.rootfs?.diff_ids?.length ?? 0;
 });
 afterAll(async () => {
   await dir?.cleanup();
@@ -51,7 +61,10 @@ async function lines(file: string): Promise<string[]> {
 describe("BuildKit parity corpus", () => {
   it("has cases, each with BuildKit's recorded result", () => {
     expect(cases.length).toBeGreaterThan(0);
-    for (const c of cases) expect(existsSync(join(CORPUS, c, "history.txt")), `${c}/history.txt`).toBe(true);
+    for (const c of cases) {
+      const recorded = existsSync(join(CORPUS, c, "expected-error")) ? "buildkit-error.txt" : "history.txt";
+      expect(existsSync(join(CORPUS, c, recorded)), `${c}/${recorded}`).toBe(true);
+    }
   });
 
   // A case lists in `executors` the RUN sandboxes besides the default it must also match BuildKit under.
@@ -94,6 +107,17 @@ describe("BuildKit parity corpus", () => {
         `type=local,dest=${out}`,
         ctx,
       ]);
+      // `expected-error`: BuildKit failed (its message in buildkit-error.txt); tsbuild must fail with this code, and
+      // its message must contain the second line, when there is one.
+      const expectedError = await lines(join(src, "expected-error"));
+      if (expectedError.length > 0) {
+        const [code, words] = expectedError as [string, string | undefined];
+        expect(r.code, r.stderr).not.toBe(0);
+        expect(r.stderr).toContain(`[${code}]`);
+        if (words !== undefined) expect(r.stderr).toContain(words);
+        expect(r.stderr).not.toMatch(/this is a bug|INTERNAL/);
+        return;
+      }
       expect(r.code, r.stderr).toBe(0);
       const img = await inspect(tag);
       if (existsSync(join(src, "expected.txt"))) expect(await readFile(join(out, "report"), "utf8")).toBe(await readFile(join(src, "expected.txt"), "utf8"));
@@ -106,6 +130,16 @@ describe("BuildKit parity corpus", () => {
       // them, and so does tsbuild: those lines are compared without their flags.
       const strip = (l: string) => l.replace(/^(COPY|ADD)( --[a-z-]+=\S+)+ /, "$1 ");
       expect(history.slice(0, history.length - (fromScratch ? 0 : baseHistory)).map(strip)).toEqual(expectedHistory.map(strip));
+      // The layers' members (scripts/parity-layers.mjs), for the cases that record them.
+      if (existsSync(join(src, "layers.txt"))) {
+        const saved = join(dir.path, `saved-${id}`);
+        await mkdir(saved);
+        const s = await tsbuild(["save", "--root", root, "-o", `${saved}.tar`, tag]);
+        expect(s.code, s.stderr).toBe(0);
+        await exec("tar", ["-xf", `${saved}.tar`, "-C", saved]);
+        const listing = await archiveListing(saved, fromScratch ? 0 : baseLayers);
+        expect(listing.join("\n") + "\n").toBe(await readFile(join(src, "layers.txt"), "utf8"));
+      }
     });
   }
 });

@@ -1,33 +1,49 @@
 // tsbuild as a benchmark builder: one store (--root) per project, cold = empty store plus the loaded base image,
 // cache hits and the image digest read from --metadata-file. Flags the CLI does not have yet are reported as pending.
-import { mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { mkdirSync, rmSync, readFileSync, existsSync, chownSync } from "node:fs";
 import { join } from "node:path";
 import { measured, run } from "../lib/measure.mjs";
 
-export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs = [] }) {
+/**
+ * `runAs` ({ name, uid, gid }): the same builder as an ordinary user (setpriv), i.e. a rootless build, with its stores
+ * and files in a directory of its own; its figures beside root's give the rootless/root ratio.
+ */
+export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs = [], runAs }) {
   const bin = join(repo, "dist/bundle/bin.js");
+  const own = runAs ? join(work, `ts-rootless-${runAs.name}`) : work;
+  if (runAs) {
+    mkdirSync(own, { recursive: true });
+    chownSync(own, runAs.uid, runAs.gid);
+  }
+  const mine = (dir) => {
+    if (runAs) chownSync(dir, runAs.uid, runAs.gid);
+  };
+  // [command, ...prefix]: node itself, or node under setpriv as the user.
+  const node = runAs ? ["setpriv", "--reuid", String(runAs.uid), "--regid", String(runAs.gid), "--init-groups", "--", process.execPath] : [process.execPath];
+  const userEnv = runAs ? { HOME: own, USER: runAs.name, LOGNAME: runAs.name } : {};
   const help = run(process.execPath, [bin, "build", "--help"]);
   const features = {
     metadataFile: help.includes("--metadata-file"),
     cacheTo: help.includes("--cache-to") && help.includes("--cache-from"),
   };
-  const env = { SOURCE_DATE_EPOCH: "0" };
+  const env = { SOURCE_DATE_EPOCH: "0", ...userEnv };
   let seq = 0;
 
   const load = (root) => {
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
-    run(process.execPath, [bin, "load", "-q", "-i", baseArchive, "--root", root]);
+    mine(root);
+    run(node[0], [...node.slice(1), bin, "load", "-q", "-i", baseArchive, "--root", root], { env: userEnv });
   };
 
   const builder = {
-    name: "tsbuild",
-    label: "tsbuild",
+    name: runAs ? "tsbuild-rootless" : "tsbuild",
+    label: runAs ? "tsbuild rootless" : "tsbuild",
     features,
     status: "ok",
     note: "peak RSS of the tsbuild process tree (GNU time %M); disk = store growth (du -sb of --root)",
     prepare(project) {
-      const state = { project, root: join(work, `ts-store-${project.name}`), tag: `bench-${project.name}:latest` };
+      const state = { project, root: join(own, `ts-store-${project.name}`), tag: `bench-${project.name}:latest` };
       load(state.root);
       return state;
     },
@@ -39,8 +55,8 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
     },
     /** One timed build. Returns wall ms, peak RSS, the reported steps ({name, cached}) or null, and the image digest. */
     build(state, { buildArgs = {}, cacheTo, cacheFrom, root = state.root, extraArgs = [] } = {}) {
-      const meta = join(work, `ts-meta-${process.pid}-${seq++}.json`);
-      const args = [bin, "build", "--root", root, "-t", state.tag];
+      const meta = join(own, `ts-meta-${process.pid}-${seq++}.json`);
+      const args = [...node.slice(1), bin, "build", "--root", root, "-t", state.tag];
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
       if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo},mode=max`); // every stage, so every step must hit
       if (cacheFrom) args.push("--cache-from", `type=local,src=${cacheFrom}`);
@@ -48,7 +64,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
       if (features.metadataFile) args.push("--metadata-file", meta, "--progress", "plain");
       else args.push("-q");
       args.push(state.project.dir);
-      const r = measured(process.execPath, args, { env });
+      const r = measured(node[0], args, { env });
       let steps = null;
       let digest = null;
       if (features.metadataFile) {
@@ -68,9 +84,9 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
       return features.cacheTo ? { ok: true } : { ok: false, status: "pending", note: "pending: tsbuild --cache-to/--cache-from not landed yet" };
     },
     importSetup(state) {
-      state.cacheDir = join(work, `ts-cache-${state.project.name}`);
+      state.cacheDir = join(own, `ts-cache-${state.project.name}`);
       rmSync(state.cacheDir, { recursive: true, force: true });
-      state.importRoot = join(work, `ts-import-${state.project.name}`);
+      state.importRoot = join(own, `ts-import-${state.project.name}`);
       load(state.importRoot);
       const r = builder.build(state, { cacheTo: state.cacheDir, root: state.importRoot });
       state.importDigest = r.digest;

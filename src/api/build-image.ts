@@ -12,7 +12,8 @@ import type { ProgressSink } from "../progress/events.js";
 import { runBuild, type BuildOptions, type BuildResult } from "../solver/build.js";
 import type { CacheFromSpec, CacheToSpec } from "../cache/cache-spec.js";
 import type { CacheSource } from "../cache/cache-source.js";
-import { cacheConfigFor, type CacheExportMode } from "../cache/cache-export.js";
+import { cacheConfigFor, exportedCacheMounts, type CacheExportMode } from "../cache/cache-export.js";
+import { archiveCacheMounts } from "../cache/cache-mounts.js";
 import { checkLocalCacheTarget, openLocalCacheSource, writeLocalCache } from "../cache/local-cache.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { checkOutput, exportOutputs, type OutputSpec } from "../exporter/outputs.js";
@@ -68,7 +69,8 @@ export interface BuildImageResult extends BuildResult {
   /** One entry per tag pushed: the normalised name and the manifest digest the registry holds. */
   pushed: { name: string; digest: Digest; size: number }[];
   /** The caches written, in the order of `cacheTo`. */
-  cacheExports: { to: CacheToSpec; records: number; blobs: number; uploaded?: number }[];
+  /** `mounts`: the cache mounts the written cache carries (cache-mounts=true). */
+  cacheExports: { to: CacheToSpec; records: number; mounts: number; blobs: number; uploaded?: number }[];
   /** What each output wrote (the OCI index descriptor for oci, the manifest otherwise). */
   outputs: { spec: OutputSpec; descriptor?: Descriptor }[];
   /** The document written to `metadataFile` (also returned when no file was asked for). */
@@ -221,19 +223,30 @@ async function exportCache(
   signal: AbortSignal | undefined,
 ): Promise<BuildImageResult["cacheExports"][number]> {
   const mode: CacheExportMode = to.mode ?? "min";
-  const cfg = await cacheConfigFor(engine.content, result, mode);
+  const mounts = to.cacheMounts
+    ? await archiveCacheMounts(engine.root, engine.content, exportedCacheMounts(result, mode), {
+        signal: signal ?? new AbortController().signal,
+        onSkip: (id, path, why) => progress.emit({ kind: "warning", message: `cache mount ${JSON.stringify(id)}: ${path} is not exported: ${why}` }),
+        onError: (id, message) => progress.emit({ kind: "warning", message: `cache mount ${JSON.stringify(id)} is not exported: ${message}` }),
+      })
+    : [];
+  const cfg = await cacheConfigFor(engine.content, result, mode, mounts);
+  const carried = (n: number) => (to.cacheMounts ? `, ${n} cache mount${n === 1 ? "" : "s"}` : "");
   if (to.type === "local") {
     const dest = to.dest;
     const r = await writeLocalCache(dest, engine.content, cfg, signal, to.tag).catch((e: unknown) =>
       Promise.reject(describeOutputDirError(e, dest, "--cache-to type=local dest")),
     );
-    progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records, ${r.blobs} blobs, mode=${mode})` });
-    return { to, records: r.records, blobs: r.blobs };
+    progress.emit({ kind: "info", message: `exported cache to ${to.dest} (${r.records} records${carried(r.mounts)}, ${r.blobs} blobs, mode=${mode})` });
+    return { to, records: r.records, mounts: r.mounts, blobs: r.blobs };
   }
   const { writeRegistryCache } = await import("../cache/registry-cache.js");
   const r = await writeRegistryCache(to.ref, engine.content, cfg, { ...registry, ...(signal ? { signal } : {}) });
-  progress.emit({ kind: "info", message: `exported cache to ${to.ref} (${r.records} records, ${r.blobs} blobs, ${r.uploaded} uploaded, mode=${mode})` });
-  return { to, records: r.records, blobs: r.blobs, uploaded: r.uploaded };
+  progress.emit({
+    kind: "info",
+    message: `exported cache to ${to.ref} (${r.records} records${carried(r.mounts)}, ${r.blobs} blobs, ${r.uploaded} uploaded, mode=${mode})`,
+  });
+  return { to, records: r.records, mounts: r.mounts, blobs: r.blobs, uploaded: r.uploaded };
 }
 
 /** BuildKit's metadata keys for the image, plus tsbuild's per-step cache results. */

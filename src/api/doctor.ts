@@ -1,6 +1,7 @@
 // `tsbuild doctor`: what a build needs on this machine, each check ok / warning / missing with the fix. Every check is a
 // small function of its inputs (PATH, a /proc tree, /etc, the store root), so tests run them against fake trees; the
 // answers come from the modules that act on them (runtime choice, overlay probe, cgroup layout, binfmt handlers).
+import { subordinateRanges } from "../util/subids.js";
 import { access, constants, mkdir, mkdtemp, readFile, rm, stat, statfs } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -188,12 +189,7 @@ export async function checkIdMapTools(path: string, uid: number): Promise<Doctor
 
 /** Total subordinate ids granted to `user` (by name or uid) in a subuid/subgid file's text. */
 export function subordinateIdCount(text: string, user: string, uid: number): number {
-  let n = 0;
-  for (const line of text.split("\n")) {
-    const [who, start, count] = line.trim().split(":");
-    if ((who === user || who === String(uid)) && start !== undefined && /^\d+$/.test(start) && /^\d+$/.test(count ?? "")) n += Number(count);
-  }
-  return n;
+  return subordinateRanges(text, user, uid).reduce((n, r) => n + r.count, 0);
 }
 
 /** Subordinate uid/gid ranges for this user in /etc/subuid and /etc/subgid (65536 ids cover every image). */

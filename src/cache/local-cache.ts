@@ -11,7 +11,16 @@ import type { ContentStore } from "../store/types.js";
 import { StoreError, throwIfAborted } from "../errors.js";
 import { openDirWriter } from "../exporter/layout-writer.js";
 import { ANNOTATION_REF_NAME } from "../exporter/oci-layout.js";
-import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_TYPE, cacheBlobs, cacheManifest, mergeCacheConfigs, parseCacheConfig, type CacheConfig } from "./cache-manifest.js";
+import {
+  CACHE_ARTIFACT_TYPE,
+  CACHE_CONFIG_TYPE,
+  cacheBlobs,
+  cacheManifest,
+  keepPresent,
+  mergeCacheConfigs,
+  parseCacheConfig,
+  type CacheConfig,
+} from "./cache-manifest.js";
 import { cacheSource, type CacheSource } from "./cache-source.js";
 import { errnoCode } from "../util/errno.js";
 
@@ -140,20 +149,27 @@ export async function readLocalCache(dir: string, tag: string = DEFAULT_LOCAL_CA
 export async function openLocalCacheSource(dir: string, tag: string = DEFAULT_LOCAL_CACHE_TAG): Promise<CacheSource | undefined> {
   const cfg = await readLocalCache(dir, tag);
   if (!cfg) return undefined;
-  return cacheSource(`type=local,src=${dir}`, cfg, async (blob, content, signal) => {
-    throwIfAborted(signal);
-    const file = blobFile(dir, blob.digest);
-    const w = content.write(blob.digest);
-    try {
-      await pipeline(createReadStream(file), w.stream, { signal });
-      // commit() verifies the sha256 against the expected digest: a damaged cache blob is never stored.
-      const got = await w.commit();
-      if (got.size !== blob.size) throw new StoreError("BAD_CACHE", `cache blob ${blob.digest} in ${dir} has ${got.size} bytes, its record says ${blob.size}`);
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-  });
+  const open = (blob: Descriptor, signal: AbortSignal) => createReadStream(blobFile(dir, blob.digest), { signal });
+  return cacheSource(
+    `type=local,src=${dir}`,
+    cfg,
+    async (blob, content, signal) => {
+      throwIfAborted(signal);
+      const file = blobFile(dir, blob.digest);
+      const w = content.write(blob.digest);
+      try {
+        await pipeline(createReadStream(file), w.stream, { signal });
+        // commit() verifies the sha256 against the expected digest: a damaged cache blob is never stored.
+        const got = await w.commit();
+        if (got.size !== blob.size)
+          throw new StoreError("BAD_CACHE", `cache blob ${blob.digest} in ${dir} has ${got.size} bytes, its record says ${blob.size}`);
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+    },
+    open,
+  );
 }
 
 /** Before a build: throws the StoreError writeLocalCache would (an image under the tag, a broken index.json). */
@@ -172,13 +188,12 @@ export async function writeLocalCache(
   cfg: CacheConfig,
   signal?: AbortSignal,
   tag: string = DEFAULT_LOCAL_CACHE_TAG,
-): Promise<{ records: number; blobs: number }> {
+): Promise<{ records: number; mounts: number; blobs: number }> {
   const before = await inspectLocal(dir, tag, "export");
   const merged = mergeCacheConfigs(before.kind === "cache" ? before.cfg : undefined, cfg);
   const w = await openDirWriter(dir, signal);
   // Records from an earlier export stay only while their blobs are still in the directory.
   const blobs: Descriptor[] = [];
-  const kept: CacheConfig = { v: 1, steps: [], images: [] };
   const inDir = async (d: Descriptor) => (await stat(blobFile(dir, d.digest)).catch(() => undefined))?.size === d.size;
   const fromStore = new Set(cacheBlobs(cfg).map((b) => b.digest));
   for (const b of cacheBlobs(merged)) {
@@ -187,9 +202,7 @@ export async function writeLocalCache(
       blobs.push(b);
     } else if (await inDir(b)) blobs.push(b);
   }
-  const present = new Set(blobs.map((b) => b.digest));
-  kept.steps = merged.steps.filter((s) => !s.layer || present.has(s.layer.diffId));
-  kept.images = merged.images.filter((i) => present.has(i.manifest.digest) && present.has(i.config.digest));
+  const kept = keepPresent(merged, new Set(blobs.map((b) => b.digest)));
   const configBytes = jsonBytes(kept);
   const configDigest = sha256Digest(configBytes);
   await w.addBytes(`blobs/sha256/${configDigest.slice(7)}`, configBytes);
@@ -211,5 +224,5 @@ export async function writeLocalCache(
   // index.json last, atomically: a killed export leaves the previous index (and cache) readable.
   await w.addBytes("index.json", jsonBytes(index));
   await w.finish();
-  return { records: kept.steps.length + kept.images.length, blobs: blobs.length };
+  return { records: kept.steps.length + kept.images.length, mounts: kept.mounts?.length ?? 0, blobs: blobs.length };
 }

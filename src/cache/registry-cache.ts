@@ -8,7 +8,16 @@ import type { ContentStore } from "../store/types.js";
 import { RegistryError, throwIfAborted } from "../errors.js";
 import { MANIFEST_ACCEPT, openRegistry, type FetchedManifest, type RegistryOptions, type Repository } from "../registry/client.js";
 import { storeBlobSource } from "../registry/blob-source.js";
-import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_TYPE, cacheBlobs, cacheManifest, mergeCacheConfigs, parseCacheConfig, type CacheConfig } from "./cache-manifest.js";
+import {
+  CACHE_ARTIFACT_TYPE,
+  CACHE_CONFIG_TYPE,
+  cacheBlobs,
+  cacheManifest,
+  keepPresent,
+  mergeCacheConfigs,
+  parseCacheConfig,
+  type CacheConfig,
+} from "./cache-manifest.js";
 import { cacheSource, type CacheSource } from "./cache-source.js";
 
 const MAX_CONFIG = 64 * 1024 * 1024;
@@ -111,18 +120,23 @@ export async function openRegistryCacheSource(
       throw new RegistryError("BAD_CACHE", `the cache ${t.familiar} is damaged: ${state.damage ?? "its config cannot be read"}`, {
         hint: "export the cache there again (--cache-to replaces a damaged cache)",
       });
-    const source = cacheSource(`type=registry,ref=${t.familiar}`, cfg, async (blob, content, signal) => {
-      throwIfAborted(signal);
-      const w = content.write(blob.digest);
-      try {
-        // getBlob verifies size and digest as it streams; commit() checks the digest once more before the rename.
-        await pipeline(repo.getBlob(blob.digest, { size: blob.size, signal, what: `cached layer ${blob.digest}` }), w.stream, { signal });
-        await w.commit();
-      } catch (e) {
-        await w.abort();
-        throw e;
-      }
-    });
+    const source = cacheSource(
+      `type=registry,ref=${t.familiar}`,
+      cfg,
+      async (blob, content, signal) => {
+        throwIfAborted(signal);
+        const w = content.write(blob.digest);
+        try {
+          // getBlob verifies size and digest as it streams; commit() checks the digest once more before the rename.
+          await pipeline(repo.getBlob(blob.digest, { size: blob.size, signal, what: `cached layer ${blob.digest}` }), w.stream, { signal });
+          await w.commit();
+        } catch (e) {
+          await w.abort();
+          throw e;
+        }
+      },
+      (blob, signal) => repo.getBlob(blob.digest, { size: blob.size, signal, what: `cache mount ${blob.digest}` }),
+    );
     return { ...source, close: () => session.close() };
   } catch (e) {
     session.close();
@@ -139,7 +153,7 @@ export async function writeRegistryCache(
   content: ContentStore,
   cfg: CacheConfig,
   opts: RegistryOptions & { signal?: AbortSignal },
-): Promise<{ records: number; blobs: number; uploaded: number; digest: string }> {
+): Promise<{ records: number; mounts: number; blobs: number; uploaded: number; digest: string }> {
   const t = target(ref);
   const session = openRegistry(t.registry, opts);
   const signal = opts.signal;
@@ -160,11 +174,7 @@ export async function writeRegistryCache(
         present.add(b.digest);
       } else if ((await repo.hasBlob(b.digest, so)) === b.size) present.add(b.digest);
     }
-    const kept: CacheConfig = {
-      v: 1,
-      steps: merged.steps.filter((s) => !s.layer || present.has(s.layer.diffId)),
-      images: merged.images.filter((i) => present.has(i.manifest.digest) && present.has(i.config.digest)),
-    };
+    const kept = keepPresent(merged, present);
     const configBytes = jsonBytes(kept);
     const config = await repo.putBlob(configBytes, so);
     const blobs: Descriptor[] = cacheBlobs(kept);
@@ -172,7 +182,7 @@ export async function writeRegistryCache(
     const digest = await repo.putManifest(t.tag, manifestBytes, MediaType.OciManifest, so);
     if (digest !== sha256Digest(manifestBytes))
       throw new RegistryError("BAD_MANIFEST", `the registry stored the cache manifest of ${t.familiar} under another digest (${digest})`);
-    return { records: kept.steps.length + kept.images.length, blobs: blobs.length, uploaded, digest };
+    return { records: kept.steps.length + kept.images.length, mounts: kept.mounts?.length ?? 0, blobs: blobs.length, uploaded, digest };
   } finally {
     session.close();
   }

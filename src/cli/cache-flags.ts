@@ -1,5 +1,6 @@
 // --cache-from / --cache-to values, BuildKit's syntax: type=local,src=DIR[,tag=T] | type=local,dest=DIR[,tag=T]
 // [,mode=min|max] and type=registry,ref=HOST/REPO:TAG[,mode=min|max]. tag= names the cache's index.json entry.
+// tsbuild's own --cache-to key cache-mounts=true also exports the RUN --mount=type=cache contents.
 import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { parseCsvKeyValues } from "./args.js";
@@ -29,6 +30,16 @@ function mode(flag: string, spec: string, kv: Map<string, string>): CacheExportM
   const m = kv.get("mode") ?? "min";
   if (m !== "min" && m !== "max") throw new UsageError("BAD_FLAG_VALUE", `${flag} ${spec}: mode must be min or max`);
   return m;
+}
+
+/** cache-mounts=true|false (default false). */
+function cacheMounts(spec: string, kv: Map<string, string>): { cacheMounts?: true } {
+  const v = kv.get("cache-mounts");
+  if (v === undefined || v === "false") return {};
+  if (v === "true" || v === "") return { cacheMounts: true };
+  throw new UsageError("BAD_FLAG_VALUE", `--cache-to ${spec}: cache-mounts must be true or false`, {
+    hint: "e.g. --cache-to type=local,dest=DIR,cache-mounts=true",
+  });
 }
 
 function required(flag: string, spec: string, kv: Map<string, string>, key: string, example: string): string {
@@ -61,17 +72,23 @@ export function parseCacheTo(spec: string, cwd: string): CacheToSpec {
   const kv = parseCsvKeyValues(spec, "--cache-to");
   const type = kv.get("type");
   if (type === "local") {
-    checkKeys("--cache-to", spec, kv, ["type", "dest", "tag", "mode"]);
+    checkKeys("--cache-to", spec, kv, ["type", "dest", "tag", "mode", "cache-mounts"]);
     return {
       type,
       dest: resolve(cwd, required("--cache-to", spec, kv, "dest", "type=local,dest=DIR")),
       tag: tag("--cache-to", spec, kv),
       mode: mode("--cache-to", spec, kv),
+      ...cacheMounts(spec, kv),
     };
   }
   if (type === "registry") {
-    checkKeys("--cache-to", spec, kv, ["type", "ref", "mode"]);
-    return { type, ref: required("--cache-to", spec, kv, "ref", "type=registry,ref=HOST/REPO:cache"), mode: mode("--cache-to", spec, kv) };
+    checkKeys("--cache-to", spec, kv, ["type", "ref", "mode", "cache-mounts"]);
+    return {
+      type,
+      ref: required("--cache-to", spec, kv, "ref", "type=registry,ref=HOST/REPO:cache"),
+      mode: mode("--cache-to", spec, kv),
+      ...cacheMounts(spec, kv),
+    };
   }
   throw new UsageError("BAD_FLAG_VALUE", `--cache-to ${spec}: type must be local or registry`, { hint: "e.g. --cache-to type=local,dest=DIR" });
 }

@@ -6,6 +6,7 @@ import type { CliIO, Command } from "./context.js";
 import { resolve } from "node:path";
 import { codeFrame, readTextOrUndefined } from "./format.js";
 import { suggest } from "../util/suggest.js";
+import { needsUserNamespace, runInUserNamespace } from "./userns-reexec.js";
 
 type Loader = () => Promise<Command>;
 // Commands load lazily: a `tsbuild images` never pays for the build machinery's imports.
@@ -91,8 +92,14 @@ export function defaultIO(): CliIO {
     stdout: process.stdout,
     stderr: process.stderr,
     isTTY: Boolean(process.stderr.isTTY),
-    stdin: process.stdin,
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    // process.stdin makes its stream on first use (3-11 ms for a pipe, and node:tty and node:net with it): only
+    // commands that read stdin or ask about it pay for it.
+    get stdin() {
+      return process.stdin;
+    },
+    get stdinIsTTY() {
+      return Boolean(process.stdin.isTTY);
+    },
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     cwd: process.cwd(),
     env: process.env,
@@ -238,6 +245,14 @@ export function reportError(raw: unknown, io: CliIO, debug: boolean, aborted: bo
 
 /** Process entry: SIGINT/SIGTERM cancel the running command (cleanup runs in its finally blocks); a second signal exits at once. */
 export async function runCli(): Promise<void> {
+  const argv = process.argv.slice(2);
+  // An ordinary user's build runs as root of a user namespace of its own (rootless): this process only starts it and
+  // passes signals on. Here, not in bin.ts: the bundle's loader calls runCli directly.
+  if (needsUserNamespace(argv, process.getuid?.() ?? 0, process.env)) {
+    const debug = argv.includes("--debug") ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+    process.exitCode = await runInUserNamespace(argv, debug ? { debug } : {}).catch((e: unknown) => reportError(e, defaultIO(), debug !== undefined, false));
+    return;
+  }
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -252,7 +267,7 @@ export async function runCli(): Promise<void> {
     if (e.code !== "EPIPE") throw e;
     pipeClosed = true;
   });
-  const code = await main(process.argv.slice(2), defaultIO(), controller.signal);
+  const code = await main(argv, defaultIO(), controller.signal);
   process.exitCode = controller.signal.aborted ? 130 : pipeClosed && code === 0 ? 141 : code;
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);

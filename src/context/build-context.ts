@@ -6,7 +6,7 @@ import { cleanPath, compileDockerignore, type DockerignoreMatcher } from "../fro
 import { hasMeta } from "../frontend/path-match.js";
 import type { SourceRange } from "../frontend/types.js";
 import { eitherMatcher, relativeMatcher } from "./copy-selection.js";
-import { matchSources, type SourceMatch } from "./match-sources.js";
+import { matchSources, missingGlobBase, type SourceMatch } from "./match-sources.js";
 import { walkTree, type WalkEntry } from "./walk.js";
 
 export type ContextMatch = SourceMatch;
@@ -17,7 +17,7 @@ export interface BuildContext {
   readonly root: string;
   /** True when `rel` (relative to the context root) is excluded by .dockerignore. */
   isExcluded(rel: string): boolean;
-  /** The context entries a COPY/ADD source names; throws SOURCE_NOT_FOUND / SOURCE_OUTSIDE_CONTEXT. */
+  /** The context entries a COPY/ADD source names; [] for a pattern that matches nothing; throws SOURCE_NOT_FOUND. */
   resolveSources(src: string, range?: SourceRange): Promise<ContextMatch[]>;
   /**
    * Everything below `relDir` (relative to the context root), minus ignored paths and what `filter` (asked with
@@ -30,18 +30,13 @@ function where(range: SourceRange | undefined): string {
   return range ? ` (${range.file}:${range.start.line})` : "";
 }
 
-/** Normalises a COPY source to a clean context-relative path ("." for the root); rejects `../` escapes. */
+/**
+ * Normalises a COPY source to a clean context-relative path ("." for the root). As BuildKit, `..` cannot climb above
+ * the context root: `../a.txt` and `/../a.txt` name the context's `a.txt`.
+ */
 export function contextRelativeSource(src: string, range?: SourceRange): string {
   if (src === "") throw new BuildError("SOURCE_NOT_FOUND", `empty source path${where(range)}`, range ? { range } : {});
-  // A leading "/" means the context root; "/.." cannot climb above it, as in BuildKit.
-  const cleaned = cleanPath(src);
-  if (cleaned === ".." || cleaned.startsWith("../")) {
-    throw new BuildError("SOURCE_OUTSIDE_CONTEXT", `source ${JSON.stringify(src)} is outside the build context${where(range)}`, {
-      ...(range ? { range } : {}),
-      hint: "COPY and ADD can only read files inside the build context directory",
-    });
-  }
-  const rel = cleaned.replace(/^\/+/, "");
+  const rel = cleanPath("/" + src).replace(/^\/+/, "");
   return rel === "" ? "." : rel;
 }
 
@@ -60,10 +55,17 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
       if (matches.length > 0) return matches;
       const opts = range ? { range } : {};
       if (hasMeta(rel)) {
+        // BuildKit lets a pattern match nothing (the step then copies the other sources, or nothing at all), as long
+        // as the directory it is matched in exists.
+        const base = await missingGlobBase(root, rel, { excluded: isExcluded });
+        if (base === undefined) return [];
         throw new BuildError(
           "SOURCE_NOT_FOUND",
-          `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing in the build context${where(range)}`,
-          { ...opts, hint: "check the pattern and your .dockerignore" },
+          `${JSON.stringify(base)} (of the pattern ${JSON.stringify(src)}) not found in the build context${where(range)}`,
+          {
+            ...opts,
+            hint: isExcluded(base) ? `${base} is excluded by .dockerignore` : "paths are relative to the build context directory",
+          },
         );
       }
       const ignored = isExcluded(rel);
@@ -74,8 +76,9 @@ export function openBuildContext(dir: string, ignorePatterns: string[]): BuildCo
     },
 
     walk(relDir: string, signal?: AbortSignal, onExcluded?: (rel: string) => void, filter?: DockerignoreMatcher): AsyncIterable<ContextEntry> {
-      const ignore = filter ? eitherMatcher(matcher, relativeMatcher(relDir, filter)) : matcher;
-      return walkTree(root, relDir, { ignore, ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
+      // No .dockerignore and no filter: no matcher at all, rather than asking an empty one about every path.
+      const ignore = filter ? eitherMatcher(matcher, relativeMatcher(relDir, filter)) : ignorePatterns.length > 0 ? matcher : undefined;
+      return walkTree(root, relDir, { ...(ignore ? { ignore } : {}), ...(signal ? { signal } : {}), ...(onExcluded ? { onExcluded } : {}) });
     },
   };
 }

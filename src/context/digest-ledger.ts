@@ -13,7 +13,7 @@ export interface DigestLedger {
   /** The hasher of the key's content hashes. */
   readonly hasher: Hasher;
   /** Notes what the key was computed from; a path seen twice with different values is remembered as changed. */
-  record(rel: string, entry: DigestedEntry): void;
+  record(rel: string, meta: string, content: string): void;
   /** What the key saw for `rel`: undefined when it did not read it, "changed" when it saw two versions. Marks `rel` copied. */
   take(rel: string): DigestedEntry | "changed" | undefined;
   /** Entries the key read that no take() asked for: gone before they could be copied. */
@@ -21,21 +21,36 @@ export interface DigestLedger {
 }
 
 export function createDigestLedger(hasher: Hasher): DigestLedger {
-  const seen = new Map<string, DigestedEntry | "changed">();
+  // Recorded flat (rel, meta, content, ...) and indexed at the first question: a step that hits the cache (every step
+  // of a no-op) asks none, and a flat list is no object per entry for the collector.
+  const recorded: string[] = [];
+  let index: Map<string, DigestedEntry | "changed"> | undefined;
+  const seen = (): Map<string, DigestedEntry | "changed"> => {
+    if (index) return index;
+    index = new Map();
+    for (let i = 0; i < recorded.length; i += 3) note(index, recorded[i] as string, { meta: recorded[i + 1] as string, content: recorded[i + 2] as string });
+    recorded.length = 0;
+    return index;
+  };
   const taken = new Set<string>();
   return {
     hasher,
-    record(rel, entry) {
-      const old = seen.get(rel);
-      if (old === undefined) seen.set(rel, entry);
-      else if (old !== "changed" && (old.meta !== entry.meta || old.content !== entry.content)) seen.set(rel, "changed");
+    record(rel, meta, content) {
+      if (index) note(index, rel, { meta, content });
+      else recorded.push(rel, meta, content);
     },
     take(rel) {
       taken.add(rel);
-      return seen.get(rel);
+      return seen().get(rel);
     },
-    untaken: () => [...seen.keys()].filter((rel) => !taken.has(rel)),
+    untaken: () => [...seen().keys()].filter((rel) => !taken.has(rel)),
   };
+}
+
+function note(seen: Map<string, DigestedEntry | "changed">, rel: string, entry: DigestedEntry): void {
+  const old = seen.get(rel);
+  if (old === undefined) seen.set(rel, entry);
+  else if (old !== "changed" && (old.meta !== entry.meta || old.content !== entry.content)) seen.set(rel, "changed");
 }
 
 function typeOf(st: Stats): string {

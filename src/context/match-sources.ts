@@ -33,6 +33,27 @@ function relOf(root: string, abs: string): string {
 }
 
 /**
+ * For a pattern, whether the literal directory its first wildcard segment is matched in exists (and is not
+ * excluded). BuildKit (fsutil's copy) lets a pattern match nothing, but lstats that directory first: `COPY
+ * nodir/*.txt /d/` fails while `COPY *.nomatch /d/` copies nothing. Returns that directory when it is missing.
+ */
+export async function missingGlobBase(root: string, rel: string, opts: MatchSourcesOptions = {}): Promise<string | undefined> {
+  const segs = rel.split("/");
+  const first = segs.findIndex(hasMeta);
+  if (first <= 0) return undefined;
+  const base = segs.slice(0, first).join("/");
+  if (opts.excluded?.(base)) return base;
+  try {
+    await lstat(await resolveInRoot(path.resolve(root), base, { followLast: true }));
+    return undefined;
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === "ENOENT" || code === "ENOTDIR") return base;
+    throw e;
+  }
+}
+
+/**
  * `rel` is clean, relative, and never starts with `..`. Returns matches sorted by path; [] when nothing matches.
  * As BuildKit (FollowSymlinks), a source that is itself a symlink is followed — inside the root only.
  */

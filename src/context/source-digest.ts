@@ -8,16 +8,19 @@ import type { Hasher } from "../util/hasher.js";
 import type { SourceRange } from "../frontend/types.js";
 import type { BuildContext } from "./build-context.js";
 import { createDigestLedger, entryMeta, type DigestLedger } from "./digest-ledger.js";
-import type { FileHashCache } from "./file-hash-cache.js";
+import type { EntryPlace, FileHashCache } from "./file-hash-cache.js";
 import { requireSome, selectSource, type CopySelection } from "./copy-selection.js";
 
 export interface SourcesDigest {
   digest: string;
-  /** Per selected path, a short description that changes whenever the entry does (for explaining misses). */
-  files: Record<string, string>;
+  /** Per selected path, a short description that changes whenever the entry does (for explaining misses; built when first read). */
+  readonly files: Record<string, string>;
   /** Every entry the digest covers, for the copy that executes the step to check against (copy.ts `keyed`). */
   ledger: DigestLedger;
 }
+
+const describe = (meta: string, content: string, linkTo: string | undefined) =>
+  linkTo === undefined ? `${meta}:${content}` : `${meta}:${content}:link=${linkTo}`;
 
 /** Digest of the context entries `sources` select (the same resolution COPY uses, so errors match too). */
 export async function digestContextSources(
@@ -28,28 +31,43 @@ export async function digestContextSources(
   opts: { range?: SourceRange; signal?: AbortSignal; select?: CopySelection } = {},
 ): Promise<SourcesDigest> {
   const limit = pLimit(16);
-  const pending: { path: string; rel: string; meta: string; content: string | Promise<string>; linkTo?: string }[] = [];
+  const ledger = createDigestLedger(hasher);
+  // One line per entry, written as soon as its content hash is known (from the stat cache: at once); entries still
+  // being read wait in `reading` with their line's index. No object per entry otherwise: 100,000 of them are GC work.
+  const lines: string[] = [];
+  const reading: { at: number; path: string; rel: string; meta: string; content: Promise<string>; linkTo?: string }[] = [];
+  const settle = (at: number, path: string, rel: string, meta: string, content: string, linkTo?: string) => {
+    // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
+    ledger.record(rel, meta, content);
+    lines[at] = `${path}\u0000${describe(meta, content, linkTo)}`;
+  };
   // Names of one inode within one source are copied as hard links (copy.ts), so the key says which are: the first name's key path.
   let inodes = new Map<string, string>();
-  const add = (path: string, abs: string, st: Stats, rel: string) => {
-    const meta = entryMeta(st);
+  // Neighbouring entries mostly share type, mode and owner: one string for a run of them, not one per entry.
+  let last: { st: Stats; meta: string } | undefined;
+  const metaOf = (st: Stats): string => {
+    if (last && last.st.mode === st.mode && last.st.uid === st.uid && last.st.gid === st.gid) return last.meta;
+    last = { st, meta: entryMeta(st) };
+    return last.meta;
+  };
+  const add = (path: string, abs: string, st: Stats, rel: string, at?: EntryPlace) => {
+    const meta = metaOf(st);
     let linkTo: string | undefined;
     if (st.isFile() && st.nlink > 1) {
       const ino = `${st.dev}:${st.ino}`;
       linkTo = inodes.get(ino);
       if (linkTo === undefined) inodes.set(ino, path);
     }
-    let content: string | Promise<string>;
+    const index = lines.length;
+    lines.push("");
     // Unchanged files are answered from the stat cache, small changed ones read at once, both without a promise;
     // only large files are streamed, 16 at a time.
-    if (st.isFile()) content = cache.lookup(rel, st) ?? cache.hashSmallSync(abs, rel, st) ?? limit(() => cache.hash(abs, rel, st, opts.signal));
-    else if (st.isSymbolicLink()) content = readlinkSync(abs);
-    else content = "";
-    if (typeof content !== "string") {
-      // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
-      content.catch(() => undefined);
-    }
-    pending.push(linkTo === undefined ? { path, rel, meta, content } : { path, rel, meta, content, linkTo });
+    const known = st.isFile() ? (cache.lookup(rel, st, at) ?? cache.hashSmallSync(abs, rel, st, at)) : st.isSymbolicLink() ? readlinkSync(abs) : "";
+    if (known !== undefined) return settle(index, path, rel, meta, known, linkTo);
+    const content = limit(() => cache.hash(abs, rel, st, opts.signal, at));
+    // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.
+    content.catch(() => undefined);
+    reading.push(linkTo === undefined ? { at: index, path, rel, meta, content } : { at: index, path, rel, meta, content, linkTo });
   };
   for (const [i, src] of sources.entries()) {
     // --exclude/--parents: only what the copy will write (the same filter walks both).
@@ -62,19 +80,24 @@ export async function digestContextSources(
       if (!m.stat.isDirectory()) continue;
       const base = m.resolved === "." ? "" : `${m.resolved}/`;
       const walk = requireSome(context.walk(m.resolved, opts.signal, undefined, sel.filter), src, sel.required, "the build context", opts.range);
-      for await (const e of walk) add(`${prefix}/${e.rel.slice(base.length)}`, e.abs, e.stat, e.rel);
+      for await (const e of walk)
+        add(
+          `${prefix}/${e.rel.slice(base.length)}`,
+          e.abs,
+          e.stat,
+          e.rel,
+          e.dir !== undefined && e.name !== undefined ? (e as EntryPlace & typeof e) : undefined,
+        );
     }
   }
-  const files: Record<string, string> = {};
-  const lines: string[] = [];
-  const ledger = createDigestLedger(hasher);
-  for (const p of pending) {
-    const content = typeof p.content === "string" ? p.content : await p.content;
-    // The copy that executes this step checks its bytes against these (copy.ts): key and layer cannot disagree.
-    ledger.record(p.rel, { meta: p.meta, content });
-    const desc = p.linkTo === undefined ? `${p.meta}:${content}` : `${p.meta}:${content}:link=${p.linkTo}`;
-    files[p.path] = desc;
-    lines.push(`${p.path}\u0000${desc}`);
-  }
-  return { digest: hasher.key(lines.join("\n")), files, ledger };
+  for (const r of reading) settle(r.at, r.path, r.rel, r.meta, await r.content, r.linkTo);
+  // Only a cache miss explains itself with the per-file descriptions: a no-op over 100,000 files never builds them.
+  let files: Record<string, string> | undefined;
+  return {
+    digest: hasher.key(lines.join("\n")),
+    get files() {
+      return (files ??= Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("\u0000")), l.slice(l.indexOf("\u0000") + 1)])));
+    },
+    ledger,
+  };
 }

@@ -4,6 +4,7 @@
 // Docker's capabilities and seccomp profile (as BPF), fresh device nodes, masked and read-only /proc paths, and a
 // cgroup of ours for device rules and limits, which bwrap cannot set up itself. Arguments, environment included,
 // reach bwrap through a private file descriptor, so secrets never appear on a command line.
+import { userNamespaceInfo } from "../util/user-namespace.js";
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { access, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
@@ -179,16 +180,20 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
       const fds: { close(): Promise<void>; fd: number }[] = [];
       try {
         sandbox = await prepareSandbox(spec, rootfs, dir, hooks, signal);
-        const devDir = join(dir, "dev");
-        await mkdir(devDir);
-        const made = await runQuiet(STATIC_BUSYBOX, [
-          "sh",
-          "-c",
-          DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
-          "mkdev",
-          devDir,
-        ]);
-        if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
+        // Root of a rootless build's user namespace cannot mknod: bwrap's --dev binds the host's nodes then, which
+        // that root cannot chmod or chown (they belong to host root), so they need no cover.
+        const devDir = userNamespaceInfo().rootless ? undefined : join(dir, "dev");
+        if (devDir) {
+          await mkdir(devDir);
+          const made = await runQuiet(STATIC_BUSYBOX, [
+            "sh",
+            "-c",
+            DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
+            "mkdev",
+            devDir,
+          ]);
+          if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
+        }
         const emptyFile = join(dir, "empty");
         const emptyDir = join(dir, "empty.d");
         await writeFile(emptyFile, "", { mode: 0o444 });
@@ -202,7 +207,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
           rootfs,
           {
             ...sandbox.files,
-            devDir,
+            ...(devDir ? { devDir } : {}),
             emptyFile,
             emptyDir,
           },

@@ -1,6 +1,6 @@
 // Per-RUN cgroups: where a container's cgroup goes (beneath our own, so the host's limits on us still apply), and,
 // for bwrap, which has no cgroup support of its own, creating one with Docker's device rules and our limits.
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { access, constants, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseMountinfo } from "../util/mountinfo.js";
 import { deviceRuleLine, DEVICE_RULES, type DeviceRule, type ResourceLimits } from "./sandbox-policy.js";
@@ -54,6 +54,24 @@ export async function detectCgroupLayout(): Promise<CgroupLayout | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The layout when we may create run cgroups in it, else undefined. Real root always may; a rootless build only where
+ * the host delegated a writable subtree (cgroup v2 under systemd), so on other hosts its RUNs get no cgroup limits.
+ */
+export async function writableCgroupLayout(layout: CgroupLayout | undefined, rootless: boolean): Promise<CgroupLayout | undefined> {
+  if (!layout || !rootless) return layout;
+  const dirs = layout.version === 2 ? [join(layout.mount, cgroupBase(layout))] : Object.values(layout.mounts).map((m) => join(m, cgroupBase(layout)));
+  for (const d of dirs)
+    if (
+      !(await access(d, constants.W_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return undefined;
+  return layout;
 }
 
 /** Run cgroups are named for their owner, so the next build can tell a dead build's leftovers from a live one's. */

@@ -1,5 +1,5 @@
 // The generated /etc/hosts and /etc/resolv.conf every sandbox gets, and the mount-point stubs a runtime may leave
-// in the rootfs when it bind-mounts onto paths the image lacks (the snapshot diff drops them).
+// in the rootfs when it bind-mounts onto paths the image lacks (the snapshot diff drops them, as BuildKit does).
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProcessSpec } from "./types.js";
@@ -11,11 +11,18 @@ export const DEFAULT_HOSTNAME = "buildkitsandbox";
 export const RUN_NETWORK_RESOLV_CONF = "nameserver 10.0.2.3\n";
 
 /**
- * Paths (relative to the rootfs) a runtime may create as empty mount points: /proc, /dev, /sys, and the /etc/hosts and
- * /etc/resolv.conf bind targets (plus /etc itself when the image has none). A snapshot drops such a path when it was
- * absent before the run and is an empty file or directory after it. Everything under /dev is a tmpfs and never leaks.
+ * The mount points of /dev, /proc and /sys, which runc creates (empty, 0755 root) when the image lacks them. BuildKit
+ * keeps them in the RUN's layer (its stub cleaner only looks at the network files and the RUN's own mounts), so a
+ * snapshot keeps them too; everything below them is a mount and never leaks.
  */
-export const EXECUTOR_MOUNT_STUBS: readonly string[] = ["dev", "proc", "sys", "etc", "etc/hosts", "etc/resolv.conf"];
+export const RUNTIME_MOUNT_POINTS: readonly string[] = ["dev", "proc", "sys"];
+
+/**
+ * Paths (relative to the rootfs) a runtime may create as empty mount points that BuildKit's MountStubsCleaner removes
+ * again: the /etc/hosts and /etc/resolv.conf bind targets (plus /etc itself when the image has none). A snapshot
+ * drops such a path when it was absent before the run and is an empty file or directory after it.
+ */
+export const EXECUTOR_MOUNT_STUBS: readonly string[] = ["etc", "etc/hosts", "etc/resolv.conf"];
 
 /** EXECUTOR_MOUNT_STUBS plus the destinations (and their parents) of the spec's extra mounts. */
 export function mountStubsFor(spec: Pick<ProcessSpec, "extraMounts">): string[] {

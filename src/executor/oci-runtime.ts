@@ -5,8 +5,10 @@ import { randomBytes } from "node:crypto";
 import { access, chmod, constants, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { EnvironmentError } from "../errors.js";
 import { errnoCode } from "../util/errno.js";
+import { ensureRuntimeDir } from "../util/runtime-dir.js";
+import { userNamespaceInfo } from "../util/user-namespace.js";
 import { dirname, join } from "node:path";
-import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, type CgroupLayout } from "./cgroups.js";
+import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, writableCgroupLayout, type CgroupLayout } from "./cgroups.js";
 import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
@@ -17,7 +19,7 @@ import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js"
 import { checkIds, prepareSandbox, type PreparedSandbox } from "./sandbox-setup.js";
 
 export interface OciRuntimeOptions {
-  /** The runtime's --root state directory; default /run/tsbuild/<runtime>. */
+  /** The runtime's --root state directory; default /run/tsbuild/<runtime>, or the user's runtime dir when rootless. */
   stateDir?: string;
   limits?: ResourceLimits;
   hooks?: SandboxHooks;
@@ -35,7 +37,8 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
       await ensureStateDir(runtime, stateDir);
       const id = randomBytes(8).toString("hex");
       const name = `tsbuild-${id}`;
-      layout ??= detectCgroupLayout();
+      // Rootless, only a delegated (writable) cgroup tree is usable; elsewhere RUN goes without cgroup limits.
+      layout ??= detectCgroupLayout().then((l) => writableCgroupLayout(l, userNamespaceInfo().rootless));
       const cgroupsPath = runtimeCgroupsPath(await layout, runCgroupName(id));
       const base = runtimeBaseArgs(runtime, stateDir, cgroupsPath !== undefined);
       hybrid ??= runtime === "crun" ? crunNeedsHybridWorkaround() : Promise.resolve(false);
@@ -53,7 +56,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         const config = buildRuntimeConfig(sandbox.spec, rootfs, {
           files: sandbox.files,
           limits,
-          ...(cgroupsPath ? { cgroupsPath } : {}),
+          ...(cgroupsPath ? { cgroupsPath } : userNamespaceInfo().rootless ? { noCgroupLimits: true } : {}),
           ...(hooks.seccomp && spec.security !== "insecure" ? { seccomp: await hooks.seccomp() } : {}),
           ...(net ? { netnsPath: net.nsPath } : {}),
           // A terminal: crun hands its own stdio on to the process, runc (in the foreground) only pipes, so runc
@@ -97,10 +100,12 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
 }
 
 /**
- * The runtime keeps its container state under `stateDir` (/run/tsbuild/<runtime>): made here, before anything is
- * set up, so a missing or unwritable /run is one clear error rather than a raw errno (or the runtime's own failure).
+ * The runtime keeps its container state under `stateDir` (/run/tsbuild/<runtime>, or under the user's runtime dir):
+ * made here, before anything is set up, so a missing or unwritable /run is one clear error rather than a raw errno.
  */
 export async function ensureStateDir(runtime: "crun" | "runc", stateDir: string): Promise<void> {
+  // A rootless build's runtime dir sits in a shared place (/tmp): it must be ours before anything goes in it.
+  if (userNamespaceInfo().rootless) await ensureRuntimeDir(dirname(stateDir));
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     await access(stateDir, constants.W_OK | constants.X_OK);
@@ -115,7 +120,7 @@ export async function ensureStateDir(runtime: "crun" | "runc", stateDir: string)
       ENOSPC: "no space left on the device",
     };
     throw new EnvironmentError("RUNTIME_STATE_DIR", `${runtime} cannot keep its container state in ${stateDir}: ${why[code] ?? code}`, {
-      hint: `RUN with ${runtime} needs a writable ${stateDir} (tsbuild runs RUN as root: check /run is a writable tmpfs), or use --executor bwrap`,
+      hint: `RUN with ${runtime} needs a writable ${stateDir} (as root: check /run is a writable tmpfs; rootless: check XDG_RUNTIME_DIR), or use --executor bwrap`,
       cause: e,
     });
   }

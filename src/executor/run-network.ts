@@ -80,7 +80,7 @@ export async function probeUserNet(): Promise<{ ok: true; tool: string } | { ok:
 }
 
 const NETNS_HINT =
-  "run tsbuild as root (it needs CAP_SYS_ADMIN for network namespaces), or use RUN --network=host; `tsbuild doctor` checks user namespaces and slirp4netns";
+  "network namespaces need root or a user namespace (an ordinary user's tsbuild makes one), or use RUN --network=host; `tsbuild doctor` checks user namespaces and slirp4netns";
 
 /**
  * A fresh network namespace, held by an fd of ours. A transient `unshare --net` child says when it is inside the new
@@ -156,7 +156,7 @@ async function startSlirp(nsPath: string, signal: AbortSignal): Promise<Slirp> {
           hint: `${INSTALL_HINT} (or use RUN --network=host); \`tsbuild doctor\` checks what else RUN needs`,
         })
       : new EnvironmentError("SLIRP_FAILED", `cannot set up RUN's network: slirp4netns failed: ${detail}`, {
-          hint: `check that slirp4netns works here (${INSTALL_HINT}), or use RUN --network=host`,
+          hint: `check that slirp4netns works here (${INSTALL_HINT}) and /dev/net/tun is usable (rootless: mode 0666), or use RUN --network=host; \`tsbuild doctor\` checks both`,
         });
   try {
     await waitReady(child.stdio[3] as Readable, proc.ended, signal, fail);

@@ -3,9 +3,11 @@
 import { readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { runQuiet } from "../util/run.js";
+import { runtimeDir } from "../util/runtime-dir.js";
 
+/** The runtime's --root: /run/tsbuild/<runtime> for root, the user's own runtime directory for a rootless build. */
 export function defaultStateDir(runtime: "crun" | "runc"): string {
-  return join("/run/tsbuild", runtime);
+  return join(runtimeDir(), runtime);
 }
 const TMPFS_MAGIC = 0x01021994;
 const CGROUP2_MAGIC = 0x63677270;
@@ -29,12 +31,23 @@ export function runtimeBaseArgs(runtime: "crun" | "runc", stateDir: string, cgro
   if (runtime === "runc") return ["--root", stateDir];
   return ["--root", stateDir, `--cgroup-manager=${cgroups ? "cgroupfs" : "disabled"}`];
 }
+const UNIFIED = "/sys/fs/cgroup/unified";
 /** A command line that runs `argv` with crun's hybrid-cgroup workaround when `wrap` is set. */
 export function wrapped(wrap: boolean, argv: string[]): { command: string; args: string[] } {
   if (!wrap) return { command: argv[0] as string, args: argv.slice(1) };
   return {
     command: "unshare",
-    args: ["--mount", "--propagation", "private", "--", "sh", "-c", 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"', ...argv],
+    // In a rootless build's user namespace the mount is locked (umount fails): an empty tmpfs over it hides it as well.
+    args: [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      `{ umount -l ${UNIFIED} 2>/dev/null || mount -t tmpfs -o ro tmpfs ${UNIFIED}; } && exec "$0" "$@"`,
+      ...argv,
+    ],
   };
 }
 export function wrappedArgv(wrap: boolean, argv: string[]): string[] {

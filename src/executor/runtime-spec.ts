@@ -38,7 +38,7 @@ export interface OciRuntimeConfig {
     cgroupsPath?: string;
     resources: {
       devices: { allow: boolean; type?: string; major?: number; minor?: number; access: string }[];
-      pids: { limit: number };
+      pids?: { limit: number };
       memory?: { limit: number; swap?: number };
     };
     seccomp?: unknown;
@@ -50,6 +50,8 @@ export interface RuntimeConfigOptions {
   files: { hosts: string; resolvConf: string; hostsTarget?: string; resolvConfTarget?: string };
   limits: ResourceLimits;
   cgroupsPath?: string;
+  /** No cgroup can be made (a rootless RUN): leave out the pids and memory limits, which the runtime would fail on. */
+  noCgroupLimits?: boolean;
   /** linux.seccomp in the runtime spec's form; undefined only for --security=insecure. */
   seccomp?: unknown;
   /** A network namespace to join for the default network (user-mode networking); absent: a new empty one. */
@@ -148,8 +150,9 @@ export function buildRuntimeConfig(spec: ProcessSpec, rootfs: string, opts: Runt
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       resources: {
         devices: grants.deviceRules.map((r) => ({ ...r })),
-        pids: { limit: opts.limits.pids },
-        ...(opts.limits.memoryBytes !== undefined ? { memory: { limit: opts.limits.memoryBytes } } : {}),
+        // Without a cgroup (rootless on a host that delegates none) limits cannot apply; runc fails rather than skip them.
+        ...(opts.noCgroupLimits ? {} : { pids: { limit: opts.limits.pids } }),
+        ...(opts.limits.memoryBytes !== undefined && !opts.noCgroupLimits ? { memory: { limit: opts.limits.memoryBytes } } : {}),
       },
       ...(opts.seccomp !== undefined && grants.seccomp ? { seccomp: opts.seccomp } : {}),
     },

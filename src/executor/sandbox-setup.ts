@@ -5,6 +5,7 @@ import { EnvironmentError } from "../errors.js";
 import { DEFAULT_HOSTNAME, RUN_NETWORK_RESOLV_CONF, writeNetworkFiles } from "./hosts.js";
 import { resolveMountTargets, resolveNetworkFileTarget } from "./mount-targets.js";
 import { MAX_ID } from "./sandbox-policy.js";
+import { unmappedUserError } from "../util/user-namespace.js";
 import type { ProcessSpec, RunNetworkHandle, SandboxHooks } from "./types.js";
 
 export interface SandboxFiles {
@@ -45,6 +46,9 @@ export function checkIds(spec: Pick<ProcessSpec, "uid" | "gid">): void {
 /** Prepares the shared part of a sandbox in `dir` (a private directory beside the rootfs). */
 export async function prepareSandbox(spec: ProcessSpec, rootfs: string, dir: string, hooks: SandboxHooks, signal: AbortSignal): Promise<PreparedSandbox> {
   checkIds(spec);
+  // Rootless: an id outside the user namespace would fail deep in the runtime ("setresuid: Invalid argument").
+  const unmapped = unmappedUserError(spec.uid, [spec.gid, ...(spec.additionalGids ?? [])]);
+  if (unmapped) throw unmapped;
   let net: RunNetworkHandle | undefined;
   let netReady: Promise<RunNetworkHandle> | undefined;
   if (spec.network === "default") {

@@ -24,6 +24,12 @@ export interface LookupUserOptions {
    * "root" = the passwd entry's gid, or 0 without one (USER 1000 at run time). Default "root".
    */
   numericGidDefault?: "same" | "root";
+  /**
+   * BuildKit's file operations (COPY --chown, WORKDIR's mkdir: readUser in its file op) never fail a lookup: a user
+   * name missing from /etc/passwd (or no passwd at all) is uid 0 gid 0, and a group name missing from /etc/group
+   * keeps the gid the user part gave. Default false: RUN and `tsbuild run` refuse unknown names, as runc does.
+   */
+  lenient?: boolean;
 }
 
 interface PasswdEntry {
@@ -96,7 +102,7 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
     gid = opts.numericGidDefault === "same" ? uid : (entry?.gid ?? 0);
   } else {
     const entry = passwd.find((p) => p.name === userPart);
-    if (!entry) {
+    if (!entry && !opts.lenient) {
       throw new BuildError(
         "UNKNOWN_USER",
         passwdRows
@@ -105,10 +111,10 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
         { hint: "use a numeric uid, or create the user in an earlier step" },
       );
     }
-    uid = entry.uid;
-    gid = entry.gid;
-    home = entry.home;
-    name = entry.name;
+    uid = entry?.uid ?? 0;
+    gid = entry?.gid ?? 0;
+    home = entry?.home;
+    name = entry?.name;
   }
 
   if (groupPart !== undefined) {
@@ -118,7 +124,8 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
     } else {
       const rows = await readDb(rootfs, "/etc/group");
       const row = rows?.find((r) => r[0] === groupPart && r[2] !== undefined && NUMERIC.test(r[2]));
-      if (!row) {
+      if (row) gid = Number(row[2]);
+      else if (!opts.lenient) {
         throw new BuildError(
           "UNKNOWN_GROUP",
           rows
@@ -127,7 +134,6 @@ export async function lookupUser(rootfs: string, spec: string, opts: LookupUserO
           { hint: "use a numeric gid, or create the group in an earlier step" },
         );
       }
-      gid = Number(row[2]);
     }
   }
   if (uid > MAX_ID || gid > MAX_ID) {

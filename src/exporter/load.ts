@@ -50,14 +50,14 @@ const MAX_JSON_MEMBER = 16 * 1024 * 1024;
 const MAX_JSON_TOTAL = 256 * 1024 * 1024;
 const MAX_ALIAS_DEPTH = 16;
 
-interface LayerCheck {
+export interface LayerCheck {
   /** Why the blob is not a readable tar (undefined: it is one). */
   notTar?: string;
   /** First unsafe entry: its name and why. */
   unsafe?: { entry: string; why: string };
 }
 
-interface StoredBlob {
+export interface StoredBlob {
   writer: BlobWriter;
   /** Digest and size of the decompressed bytes (what the store will hold). */
   digest: Digest;
@@ -160,7 +160,7 @@ class LayerScanner {
 }
 
 /** Stream one blob member into a pending store write: decompressed, hashed both ways, scanned as a tar. */
-async function ingestBlob(
+export async function ingestBlob(
   store: ContentStore,
   src: Readable,
   member: string,

@@ -1,4 +1,5 @@
 // Dispatches a build's --output specs to the exporters: OCI layout, docker-archive, local rootfs dir, image store.
+import { userNamespaceInfo } from "../util/user-namespace.js";
 import { spawn } from "node:child_process";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -175,6 +176,9 @@ async function exportLocal(engine: Engine, image: ExportableImage, dest: string,
       ...(signal ? { signal } : {}),
       ownLinks,
       skipDevices: (e) => skipped.push(`/${e.path}`),
+      // A rootless build writes the files as the user, as BuildKit's client does: never owned by subordinate ids
+      // the user could not then change or remove.
+      ...(userNamespaceInfo().rootless ? { root: false } : {}),
     });
   }
   if (skipped.length > 0) {

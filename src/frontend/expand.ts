@@ -11,6 +11,8 @@ export interface ExpandOptions {
   escape?: string;
   /** Attached to errors so callers get a code frame. */
   range?: SourceRange;
+  /** Quotes are plain characters (BuildKit's ExpandRaw, for COPY/ADD heredoc bodies). */
+  skipProcessQuotes?: boolean;
 }
 
 export interface ExpandResult {
@@ -70,10 +72,28 @@ class Words {
   }
 }
 
+/** BuildKit's Lex switches, for callers that lex without expanding (heredoc detection). */
+export interface LexMode {
+  /** Keep quote characters in the result (RawQuotes). */
+  rawQuotes?: boolean;
+  /** Keep escape characters in the result (RawEscapes). */
+  rawEscapes?: boolean;
+  /** Leave references to unset variables as written (SkipUnsetEnv). */
+  skipUnsetEnv?: boolean;
+  /** Quotes are plain characters (SkipProcessQuotes): heredoc bodies, where they belong to the script. */
+  skipProcessQuotes?: boolean;
+}
+
+// Blanks the lexer folds into a `<<` word (processPossibleHeredoc), so `<< EOF` stays one word.
+const HEREDOC_BLANK = new Set([" ", "\t", "\r"]);
+
 class ShellWord {
   private readonly chars: string[];
   private pos = 0;
-  private rawEscapes = false;
+  private rawEscapes: boolean;
+  private readonly rawQuotes: boolean;
+  private readonly skipUnsetEnv: boolean;
+  private readonly skipProcessQuotes: boolean;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
@@ -82,9 +102,14 @@ class ShellWord {
     private readonly lookup: (name: string) => string | undefined,
     private readonly escape: string,
     private readonly range: SourceRange | undefined,
+    mode: LexMode = {},
   ) {
     // Work on code points, like Go's text/scanner works on runes.
     this.chars = Array.from(word);
+    this.rawEscapes = mode.rawEscapes ?? false;
+    this.rawQuotes = mode.rawQuotes ?? false;
+    this.skipUnsetEnv = mode.skipUnsetEnv ?? false;
+    this.skipProcessQuotes = mode.skipProcessQuotes ?? false;
   }
 
   private peek(): string | undefined {
@@ -124,11 +149,15 @@ class ShellWord {
           const tmp = this.processDollar();
           result += tmp;
           words.addString(tmp);
-        } else if (ch === "'") {
+        } else if (ch === "<") {
+          const tmp = this.processPossibleHeredoc();
+          result += tmp;
+          words.addRawString(tmp);
+        } else if (ch === "'" && !this.skipProcessQuotes) {
           const tmp = this.processSingleQuote();
           result += tmp;
           words.addRawString(tmp);
-        } else if (ch === '"') {
+        } else if (ch === '"' && !this.skipProcessQuotes) {
           const tmp = this.processDoubleQuote();
           result += tmp;
           words.addRawString(tmp);
@@ -159,14 +188,24 @@ class ShellWord {
     }
   }
 
+  /** `<` alone is literal; `<<` takes the blanks after it into the same word, as BuildKit's lexer does. */
+  private processPossibleHeredoc(): string {
+    this.next();
+    if (this.peek() !== "<") return "<";
+    this.next();
+    let result = "<<";
+    while (HEREDOC_BLANK.has(this.peek() ?? "")) result += this.next() as string;
+    return result;
+  }
+
   private processSingleQuote(): string {
     // Everything up to the next ' is literal; a ' cannot be escaped inside.
     this.next();
-    let result = "";
+    let result = this.rawQuotes ? "'" : "";
     for (;;) {
       const ch = this.next();
       if (ch === undefined) throw this.fail("unexpected end of statement while looking for matching single-quote");
-      if (ch === "'") return result;
+      if (ch === "'") return this.rawQuotes ? result + ch : result;
       result += ch;
     }
   }
@@ -174,13 +213,13 @@ class ShellWord {
   private processDoubleQuote(): string {
     // Literal except $ expansions; the escape character only escapes ", $ and itself.
     this.next();
-    let result = "";
+    let result = this.rawQuotes ? '"' : "";
     for (;;) {
       const p = this.peek();
       if (p === undefined) throw this.fail("unexpected end of statement while looking for matching double-quote");
       if (p === '"') {
         this.next();
-        return result;
+        return this.rawQuotes ? result + p : result;
       }
       if (p === "$") {
         result += this.processDollar();
@@ -220,7 +259,9 @@ class ShellWord {
       const name = this.processName();
       // `$` not followed by a name stays literal.
       if (name === "") return "$";
-      return this.getEnv(name) ?? "";
+      const value = this.getEnv(name);
+      if (value === undefined && this.skipUnsetEnv) return `$${name}`;
+      return value ?? "";
     }
     this.next(); // {
     const first = this.peek();
@@ -233,7 +274,11 @@ class ShellWord {
     let modifier = ch;
     let nullIsUnset = false;
 
-    if (ch === "}") return this.getEnv(name) ?? "";
+    if (ch === "}") {
+      const value = this.getEnv(name);
+      if (value === undefined && this.skipUnsetEnv) return `\${${name}}`;
+      return value ?? "";
+    }
 
     if (ch === ":") {
       nullIsUnset = true;
@@ -258,6 +303,8 @@ class ShellWord {
 
     const value = this.getEnv(name);
     const set = value !== undefined;
+    // Left as written, modifier and word included (BuildKit rebuilds `${name<modifier><word>}`).
+    if (!set && this.skipUnsetEnv) return `\${${name}${modifier}${word}}`;
     const isNull = !set || (nullIsUnset && value === "");
     switch (ch) {
       case "-":
@@ -302,7 +349,9 @@ class ShellWord {
       if (this.peek() === undefined) throw this.fail("syntax error: missing '}'");
       throw e;
     }
-    const value = this.getEnv(name) ?? "";
+    const found = this.getEnv(name);
+    if (found === undefined && this.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
+    const value = found ?? "";
     const source = this.patternToRegex(pattern, true, false);
     if (replaceAll) return goReplaceAll(new RegExp(source, "gu"), value, replacement);
     const m = new RegExp(source, "u").exec(value);
@@ -445,7 +494,7 @@ function makeLookup(env: ExpandEnv): (name: string) => string | undefined {
 
 function run(word: string, env: ExpandEnv, opts: ExpandOptions): { sw: ShellWord; result: string; words: string[] } {
   const escape = opts.escape ?? "\\";
-  const sw = new ShellWord(word, makeLookup(env), escape, opts.range);
+  const sw = new ShellWord(word, makeLookup(env), escape, opts.range, { skipProcessQuotes: opts.skipProcessQuotes ?? false });
   const { result, words } = sw.processStopOn(undefined, false);
   return { sw, result, words };
 }
@@ -464,4 +513,13 @@ export function expandWords(word: string, env: ExpandEnv, opts: ExpandOptions = 
 export function expandWordWithInfo(word: string, env: ExpandEnv, opts: ExpandOptions = {}): ExpandResult {
   const { sw, result } = run(word, env, opts);
   return { value: result, used: [...sw.matched], unset: [...sw.unmatched] };
+}
+
+/**
+ * Splits without an environment, as BuildKit's Lex does with its Raw and SkipUnsetEnv switches: what heredoc
+ * detection sees. Throws (BAD_SUBSTITUTION) where the lexer does, e.g. on an unclosed quote.
+ */
+export function lexWords(word: string, escape: string, mode: LexMode): string[] {
+  const sw = new ShellWord(word, () => undefined, escape, undefined, mode);
+  return sw.processStopOn(undefined, mode.rawEscapes ?? false).words;
 }

@@ -3,6 +3,7 @@
 import { DockerfileParseError } from "../errors.js";
 import type { Heredoc, Instruction } from "./types.js";
 import { tryJsonArrayOf } from "./json-args.js";
+import { isHeredocWord } from "./heredoc.js";
 import { argWordRanges, flagRange } from "./locate.js";
 
 interface Base {
@@ -114,7 +115,8 @@ const str = (f: FlagValues, n: string) => f.get(n) as string | undefined;
 const bool = (f: FlagValues, n: string) => f.get(n) === true;
 const list = (f: FlagValues, n: string) => (f.get(n) as string[] | undefined) ?? [];
 
-const CHMOD = /^(?:[0-7]{3,4}|(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*)$/;
+// Octal as BuildKit reads it (strconv.ParseUint base 8): `--chmod=0` is mode 0000.
+const CHMOD = /^(?:[0-7]{1,4}|(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*)$/;
 
 /** Go durations (time.ParseDuration): 300ms, 1.5h, 2h45m, -1s; returned in nanoseconds. */
 export function parseGoDuration(text: string): number | undefined {
@@ -178,10 +180,14 @@ export function decodeInstruction(i: Instruction): TypedInstruction {
     }
     case "COPY":
     case "ADD": {
-      const words = a.filter((w) => !/^\d*<<-?/.test(w));
-      const heredocOnly = i.heredocs.length > 0;
-      const dest = heredocOnly ? (a[a.length - 1] as string) : (words[words.length - 1] as string);
-      const sources = heredocOnly ? words.slice(0, -1) : words.slice(0, -1);
+      // Sources that are heredoc markers name heredoc bodies, the others are paths (BuildKit's parseSourcesAndDest).
+      const dest = a[a.length - 1] as string;
+      if (isHeredocWord(dest))
+        throw new DockerfileParseError("BAD_HEREDOC", `${i.keyword} cannot accept a heredoc as a destination`, {
+          range: argWordRanges(i).at(-1)?.range ?? i.range,
+          hint: `the last argument of ${i.keyword} is where the files go: ${i.keyword} <<EOF /path/to/file`,
+        });
+      const sources = i.json || i.heredocs.length === 0 ? a.slice(0, -1) : a.slice(0, -1).filter((w) => !isHeredocWord(w));
       const t: TypedInstruction = {
         kind: i.keyword,
         src,

@@ -11,3 +11,15 @@ export function tryJsonArrayOf(text: string): string[] | undefined {
   }
   return undefined;
 }
+
+/** A JSON array with some element that is not a string: BuildKit's parser rejects it rather than fall back. */
+export function isJsonArrayOfNonStrings(text: string): boolean {
+  const t = text.trim();
+  if (!t.startsWith("[")) return false;
+  try {
+    const v: unknown = JSON.parse(t);
+    return Array.isArray(v) && v.some((x) => typeof x !== "string");
+  } catch {
+    return false;
+  }
+}

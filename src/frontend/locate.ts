@@ -1,6 +1,9 @@
 // Source positions of the parts of a parsed instruction (flags, argument words), so errors found while decoding
 // point at the exact file:line:column. Kept beside the Instruction in a WeakMap so Instruction stays plain data.
-import type { Instruction, Position, SourceRange } from "./types.js";
+import type { Position, SourceRange, SyntaxInstruction } from "./types.js";
+
+/** What positions are looked up for: an instruction, checked or not. */
+type Located = Pick<SyntaxInstruction, "keyword" | "flags" | "args" | "range">;
 
 export interface LineLayout {
   /** The logical line as the grammar saw it (continuations joined, trimmed); offsets below index into it. */
@@ -12,21 +15,21 @@ export interface LineLayout {
   restOffset: number;
 }
 
-const layouts = new WeakMap<Instruction, LineLayout>();
+const layouts = new WeakMap<Located, LineLayout>();
 
-export function recordLayout(i: Instruction, layout: LineLayout): void {
+export function recordLayout(i: Located, layout: LineLayout): void {
   layouts.set(i, layout);
 }
 
 /** Range of `length` characters at `offset` of the instruction's logical line; the whole instruction if unknown. */
-export function rangeAt(i: Instruction, offset: number, length: number): SourceRange {
+export function rangeAt(i: Located, offset: number, length: number): SourceRange {
   const l = layouts.get(i);
   if (!l) return i.range;
   return { file: i.range.file, start: l.positionOf(offset), end: l.positionOf(offset + Math.max(0, length)) };
 }
 
 /** Range of the first flag named `--name` (or of flag number `name` when a number is given). */
-export function flagRange(i: Instruction, name: string | number): SourceRange {
+export function flagRange(i: Located, name: string | number): SourceRange {
   const index = typeof name === "number" ? name : i.flags.findIndex((f) => f === `--${name}` || f.startsWith(`--${name}=`));
   const l = layouts.get(i);
   const offset = l?.flagOffsets[index];
@@ -35,7 +38,7 @@ export function flagRange(i: Instruction, name: string | number): SourceRange {
 }
 
 /** The argument words (split on blanks, as written) with their ranges. */
-export function argWordRanges(i: Instruction): { text: string; range: SourceRange }[] {
+export function argWordRanges(i: Located): { text: string; range: SourceRange }[] {
   const l = layouts.get(i);
   if (!l) return i.args.map((text) => ({ text, range: i.range }));
   const out: { text: string; range: SourceRange }[] = [];
@@ -46,7 +49,12 @@ export function argWordRanges(i: Instruction): { text: string; range: SourceRang
 }
 
 /** Range just past the end of the logical line: where a missing argument would go. */
-export function endRange(i: Instruction): SourceRange {
+export function endRange(i: Located): SourceRange {
   const l = layouts.get(i);
   return l ? rangeAt(i, l.text.length, 0) : i.range;
+}
+
+/** The keyword as written in the file (any case). */
+export function keywordAsWritten(i: Located): string {
+  return layouts.get(i)?.text.slice(0, i.keyword.length) ?? i.keyword;
 }

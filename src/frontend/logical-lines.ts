@@ -3,6 +3,7 @@
 // collected. Positions map every character back to its physical line/column.
 import { DockerfileParseError } from "../errors.js";
 import type { Directives, Heredoc, Position, SourceRange, Warning } from "./types.js";
+import type { HeredocMarker } from "./heredoc.js";
 
 export const MAX_LINE_BYTES = 65_535;
 
@@ -36,15 +37,18 @@ export interface LogicalLines {
 
 const DIRECTIVE = /^#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$/;
 const KNOWN_DIRECTIVES = new Set(["syntax", "escape", "check"]);
-const HEREDOC_KEYWORDS = /^(?:RUN|COPY|ADD)$/i;
-// `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<'EOF'`; not `<<<` (a here-string).
-const HEREDOC_MARKER = /(?<![<\w])(\d*)<<(-?)(?:"([^"\s]+)"|'([^'\s]+)'|([A-Za-z0-9_][A-Za-z0-9_.-]*))/g;
 
 function rangeOf(file: string, startLine: number, startCol: number, endLine: number, endCol: number): SourceRange {
   return { file, start: { line: startLine, column: startCol }, end: { line: endLine, column: endCol } };
 }
 
-export function splitLogicalLines(source: string, file: string): LogicalLines {
+/**
+ * The heredoc markers of a logical line whose body lines follow it. Which instructions may have heredocs (RUN, COPY,
+ * ADD, not in exec form) is the instruction parser's business, so the caller decides.
+ */
+export type HeredocMarkersOf = (line: string, range: SourceRange) => HeredocMarker[];
+
+export function splitLogicalLines(source: string, file: string, heredocMarkersOf: HeredocMarkersOf = () => []): LogicalLines {
   const text = source.startsWith("\uFEFF") ? source.slice(1) : source;
   const physical = text.split(/\r?\n/);
   if (physical.length > 0 && physical[physical.length - 1] === "") physical.pop();
@@ -128,42 +132,38 @@ export function splitLogicalLines(source: string, file: string): LogicalLines {
     };
     const startPos = positionOf(0);
     const lastPhysical = physical[endLine - 1] ?? "";
-    // Heredoc bodies follow the logical line.
+    // Heredoc bodies follow the logical line, one after the other in marker order.
     const heredocs: Heredoc[] = [];
-    const keyword = /^[A-Za-z]+/.exec(trimmed)?.[0] ?? "";
-    const onbuildKeyword = /^onbuild[ \t]+([A-Za-z]+)/i.exec(trimmed)?.[1] ?? "";
-    if (HEREDOC_KEYWORDS.test(keyword) || HEREDOC_KEYWORDS.test(onbuildKeyword)) {
-      for (const m of trimmed.matchAll(HEREDOC_MARKER)) {
-        const name = (m[3] ?? m[4] ?? m[5]) as string;
-        const chomp = m[2] === "-";
-        const body: string[] = [];
-        let found = false;
-        while (lineNo < physical.length) {
-          const l = physical[lineNo] as string;
-          lineNo++;
-          original += "\n" + l;
-          if ((chomp ? l.replace(/^\t+/, "") : l) === name) {
-            found = true;
-            break;
-          }
-          body.push(chomp ? l.replace(/^\t+/, "") : l);
+    const lineRange = rangeOf(file, startPos.line, startPos.column, endLine, lastPhysical.length + 1);
+    for (const marker of trimmed.includes("<<") ? heredocMarkersOf(trimmed, lineRange) : []) {
+      const { name, chomp } = marker;
+      const body: string[] = [];
+      let found = false;
+      while (lineNo < physical.length) {
+        const l = physical[lineNo] as string;
+        lineNo++;
+        original += "\n" + l;
+        if ((chomp ? l.replace(/^\t+/, "") : l) === name) {
+          found = true;
+          break;
         }
-        if (!found)
-          throw new DockerfileParseError("UNTERMINATED_HEREDOC", `heredoc <<${name} is never terminated: expected a line "${name}"`, {
-            range: rangeOf(file, startLine, startPos.column, lineNo, 1),
-            hint: `end the heredoc with a line containing only ${name}`,
-          });
-        const h: Heredoc = { name, content: body.length ? body.join("\n") + "\n" : "", expand: m[3] === undefined && m[4] === undefined, chomp };
-        if (m[1]) h.fd = Number(m[1]);
-        heredocs.push(h);
+        body.push(chomp ? l.replace(/^\t+/, "") : l);
       }
+      if (!found)
+        throw new DockerfileParseError("UNTERMINATED_HEREDOC", `heredoc <<${name} is never terminated: expected a line "${name}"`, {
+          range: rangeOf(file, startLine, startPos.column, lineNo, 1),
+          hint: `end the heredoc with a line containing only ${name}`,
+        });
+      const h: Heredoc = { name, content: body.length ? body.join("\n") + "\n" : "", expand: marker.expand, chomp };
+      if (marker.fd !== undefined) h.fd = marker.fd;
+      heredocs.push(h);
     }
     lines.push({
       text: trimmed,
       original,
       heredocs,
       comments,
-      range: rangeOf(file, startPos.line, startPos.column, endLine, lastPhysical.length + 1),
+      range: lineRange,
       positionOf,
     });
     comments = [];

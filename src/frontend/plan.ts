@@ -47,6 +47,11 @@ export interface PlannedStage {
   typed: Map<Instruction, TypedInstruction>;
   /** `FROM --platform=...` after expansion (e.g. $BUILDPLATFORM), normalised; absent: the build's target platform. */
   platform?: PlanPlatform;
+  /**
+   * The --build-context whose name is this stage's own: the stage is that context (`base`) and none of its
+   * instructions run (dockerfile2llb marks it dispatched), as when the stage is the target.
+   */
+  replacedBy?: string;
 }
 
 export interface BuildPlan {
@@ -161,10 +166,7 @@ export function resolveSourceRef(
 ): SourceRef {
   // A named context wins over a stage or image of that name (buildx: "a stage with the same name is overwritten").
   const key = namedContextKey(named, ref);
-  if (key !== undefined) {
-    const c = named.get(key) as NamedContextRef;
-    return c.kind === "image" ? { kind: "image", name: c.ref } : { kind: "context", name: key };
-  }
+  if (key !== undefined) return contextRef(named, key);
   if (ref.toLowerCase() === "scratch") return { kind: "scratch" };
   if (via === "FROM") {
     const s = /^\d+$/.test(ref) ? undefined : findStage(staged, ref);
@@ -177,6 +179,11 @@ export function resolveSourceRef(
   }
   const s = findStage(staged, ref);
   return s ? { kind: "stage", index: s.index } : { kind: "image", name: ref };
+}
+
+function contextRef(named: ReadonlyMap<string, NamedContextRef>, key: string): SourceRef {
+  const c = named.get(key) as NamedContextRef;
+  return c.kind === "image" ? { kind: "image", name: c.ref } : { kind: "context", name: key };
 }
 
 /** The named context `ref` means: its name (case-insensitive), or for an image reference the same normalised image. */
@@ -321,7 +328,8 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   function planStage(stage: Stage): PlannedStage {
     const fromRange = argWordRanges(stage.from)[0]?.range ?? stage.from.range;
     const baseName = expandBase(staged, stage, globalArgs, escape, fromRange);
-    const base = resolveSourceRef(staged, baseName, stage, "FROM", fromRange, named);
+    const own = stage.name !== undefined && named.has(stage.name.toLowerCase()) ? stage.name.toLowerCase() : undefined;
+    const base = own !== undefined ? contextRef(named, own) : resolveSourceRef(staged, baseName, stage, "FROM", fromRange, named);
     // A stage FROM another stage runs on that stage's platform unless it names its own (as in BuildKit).
     const platform =
       stage.platform !== undefined
@@ -335,6 +343,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
     // bad flag fails check, parse and build alike, at its own place, before any step runs.
     const typed = new Map<Instruction, TypedInstruction>();
     for (const i of stage.instructions) typed.set(i, decodeInstruction(i));
+    if (own !== undefined) return { stage, baseName, base, edges: [], copyFrom: new Map(), typed, replacedBy: own, ...(platform ? { platform } : {}) };
     for (const i of stage.instructions) {
       if (i.keyword === "COPY" || i.keyword === "ADD") {
         const flag = copyFromFlag(i);

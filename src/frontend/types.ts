@@ -41,6 +41,20 @@ export interface Instruction {
   comments?: string[];
 }
 
+/**
+ * An instruction as BuildKit's parser leaves it, before the instruction-level checks: the keyword may be unknown
+ * (then `args` is empty) and the arguments need not fit the instruction. What `tsbuild parse` prints.
+ */
+export interface SyntaxInstruction extends Omit<Instruction, "keyword" | "trigger"> {
+  /** Upper case, known or not. */
+  keyword: string;
+  trigger?: SyntaxInstruction;
+}
+
+export interface SyntaxTree extends Omit<ParsedDockerfile, "instructions"> {
+  instructions: SyntaxInstruction[];
+}
+
 export const KEYWORDS = [
   "ADD",
   "ARG",

@@ -1,6 +1,7 @@
 // Safe layer extraction into a rootfs directory, applying OCI whiteouts. Nothing is ever written outside `dest`:
 // unsafe names are rejected, parent symlinks are resolved inside dest (chroot-style), and the final path component
 // is never followed (an existing file, link or directory there is replaced, as docker does).
+import { userNamespaceInfo } from "../util/user-namespace.js";
 import { execFile } from "node:child_process";
 import * as fsSync from "node:fs";
 import { constants } from "node:fs";
@@ -31,7 +32,8 @@ const chmod = async (p: string, mode: number) => fsSync.chmodSync(p, mode);
 const utimes = async (p: string, a: number, m: number) => fsSync.utimesSync(p, a, m);
 const lutimes = async (p: string, a: number, m: number) => fsSync.lutimesSync(p, a, m);
 
-const run = promisify(execFile);
+// Promisified at first use: promisify() here would load child_process on every start, no-op rebuilds included.
+const run = (file: string, args: string[]) => promisify(execFile)(file, args);
 
 export interface ExtractLayerOptions {
   signal?: AbortSignal;
@@ -55,6 +57,12 @@ export interface ExtractLayerOptions {
    * below a symlink is refused (UNSAFE_PATH) instead of resolved chroot-style, so links are kept but never followed.
    */
   plainTar?: boolean;
+  /**
+   * ADD of a local archive: names, hardlink targets and parent symlinks resolve as inside a chroot at `dest`, as
+   * BuildKit's untar does (it runs chrooted there): `../x` and `/x` land at `dest/x`, never outside. Default: a layer,
+   * where such names are refused. A hardlink member's owner, mode and mtime are applied to the shared inode, as there.
+   */
+  chrootNames?: boolean;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -79,13 +87,19 @@ function unsafe(name: string, why: string): ArchiveError {
   return new ArchiveError("UNSAFE_PATH", `refusing to extract layer entry ${JSON.stringify(name)}: ${why}`);
 }
 
-/** The components of an entry name (or hardlink target); rejects absolute names and any `..` (no legitimate layer needs them). */
-function splitName(name: string, entryName = name, what = "path"): string[] {
+/**
+ * The components of an entry name (or hardlink target). A layer's absolute names and any `..` are refused (no
+ * legitimate layer needs them); with `chroot` they are resolved as a chrooted process would: from the root, never above it.
+ */
+function splitName(name: string, entryName = name, what = "path", chroot = false): string[] {
   const shown = what === "path" ? what : `${what} ${JSON.stringify(name)}`;
-  if (name.startsWith("/")) throw unsafe(entryName, `${shown} is absolute`);
-  const parts = name.split("/").filter((c) => c !== "" && c !== ".");
-  if (parts.includes("..")) throw unsafe(entryName, `${shown} contains '..'`);
+  if (name.startsWith("/") && !chroot) throw unsafe(entryName, `${shown} is absolute`);
+  let parts = name.split("/").filter((c) => c !== "" && c !== ".");
   if (parts.some((c) => c.includes("\0"))) throw unsafe(entryName, `${shown} contains a NUL byte`);
+  if (parts.includes("..")) {
+    if (!chroot) throw unsafe(entryName, `${shown} contains '..'`);
+    parts = parts.reduce<string[]>((out, c) => (c === ".." ? out.slice(0, -1) : [...out, c]), []);
+  }
   return parts;
 }
 
@@ -184,6 +198,8 @@ export async function* listLayer(input: Readable): AsyncGenerator<LayerEntry> {
 export async function extractLayer(input: Readable, dest: string, opts: ExtractLayerOptions = {}): Promise<void> {
   const { signal } = opts;
   const asRoot = opts.root ?? process.getuid?.() === 0;
+  // Root of a rootless build's user namespace owns files but cannot make device nodes (mknod needs host root).
+  const devices = asRoot && (opts.root !== undefined || !userNamespaceInfo().rootless);
   const rootAbs = await realpath(dest);
   // Real paths written by this layer: an opaque whiteout must keep them (it sorts after names like "dir/-x").
   const written = new Set<string>();
@@ -206,7 +222,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       if (c === "" || c === ".") continue;
       if (c === "..") {
         // Only a symlink target can bring us here; climbing out of the rootfs is an escape attempt.
-        if (stack.length === 0) throw unsafe(entryName, "a parent symlink points outside the rootfs");
+        if (stack.length === 0 && !opts.chrootNames) throw unsafe(entryName, "a parent symlink points outside the rootfs");
         stack.pop();
         continue;
       }
@@ -268,7 +284,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
 
   async function apply(entry: Readable, h: TarHeader): Promise<void> {
     const e = headerToEntry(h);
-    const parts = splitName(h.name);
+    const parts = splitName(h.name, h.name, "path", opts.chrootNames);
     opts.onEntry?.(e);
     const name = parts.pop();
     if (name === undefined) return; // the root itself ("./"): dest's own metadata is not the layer's to change
@@ -295,7 +311,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
     // Validate a hardlink's target before touching anything at `target`.
     let linkSource: string | undefined;
     if (e.type === "hardlink") {
-      const lparts = splitName(e.linkname ?? "", h.name, "hardlink target");
+      const lparts = splitName(e.linkname ?? "", h.name, "hardlink target", opts.chrootNames);
       const lname = lparts.pop();
       if (lname === undefined) throw unsafe(h.name, "hardlink to the rootfs itself");
       const lparent = await resolveDir(lparts, h.name, false);
@@ -346,8 +362,11 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         break;
       case "hardlink":
         await link(linkSource as string, target);
+        // A layer's link shares its target's inode and so its metadata; Docker's untar (ADD) also applies the link
+        // header's owner, mode and mtime to that inode.
+        if (opts.chrootNames) break;
         written.add(target);
-        return; // shares the target's inode and so its metadata
+        return;
       case "fifo":
         await run("mkfifo", ["-m", "600", target]);
         break;
@@ -357,8 +376,9 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
           opts.skipDevices(e);
           return;
         }
-        // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker does).
-        if (!asRoot) return;
+        // Unprivileged users cannot create device nodes; a rootless build just leaves them out (as rootless docker and
+        // containerd in a user namespace do).
+        if (!devices) return;
         await run("mknod", ["-m", "600", target, e.type === "char-device" ? "c" : "b", String(e.devmajor ?? 0), String(e.devminor ?? 0)]);
         break;
     }

@@ -1,4 +1,4 @@
-// Deterministic layer tars: entries sorted bytewise by path, all metadata taken from the entry (never the clock or
+// Deterministic layer tars: entries in Go's filepath.Walk order (as BuildKit writes them), all metadata taken from the entry (never the clock or
 // the local user database), file bytes streamed from disk. The same entries always give the same bytes, so the same diff_id.
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
@@ -31,9 +31,28 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
-/** A copy of `entries` sorted bytewise by path (parents always precede their children); stable for equal paths. */
+/** A whiteout sorts where the name it deletes would: BuildKit's differs meet it there in their walk. */
+function walkName(component: string): string {
+  return component.startsWith(".wh.") && component !== ".wh..wh..opq" ? component.slice(4) : component;
+}
+
+/**
+ * Go's filepath.Walk order, which BuildKit's layers have: a directory, then its children by name (bytewise), each
+ * child's subtree before the next sibling — so `d/x` precedes `d.txt`, unlike a bytewise sort of whole paths.
+ */
+export function compareWalk(a: string, b: string): number {
+  const pa = a.split("/");
+  const pb = b.split("/");
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const c = compareBytes(walkName(pa[i] as string), walkName(pb[i] as string)) || compareBytes(pa[i] as string, pb[i] as string);
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
+}
+
+/** A copy of `entries` in walk order (parents always precede their children); stable for equal paths. */
 export function sortEntries(entries: Iterable<LayerEntry>): LayerEntry[] {
-  return [...entries].sort((a, b) => compareBytes(a.path, b.path));
+  return [...entries].sort((a, b) => compareWalk(a.path, b.path));
 }
 
 function checkPath(e: LayerEntry): void {
@@ -43,6 +62,7 @@ function checkPath(e: LayerEntry): void {
 
 function headerOf(e: LayerEntry): TarHeader {
   const bits = TYPE_BITS[e.type];
+  const whiteout = e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.");
   if (bits === undefined) throw new ArchiveError("BAD_ENTRY_TYPE", `layer entry ${e.path} has unknown type ${String(e.type)}`);
   const pax: Record<string, string> = {};
   const h: TarHeader = {
@@ -55,8 +75,9 @@ function headerOf(e: LayerEntry): TarHeader {
     mtime: Math.max(0, Math.floor(e.mtime)),
     // BuildKit's writers (containerd's changeWriter, moby's tarAppender in Docker 20.10) name owners from the build
     // host's user database; only uid/gid 0 is "root" on every host, so other ids stay unnamed (never this machine's).
-    uname: e.uid === 0 ? "root" : "",
-    gname: e.gid === 0 ? "root" : "",
+    // A whiteout is a header containerd's changeWriter builds by hand: no owner names.
+    uname: e.uid === 0 && !whiteout ? "root" : "",
+    gname: e.gid === 0 && !whiteout ? "root" : "",
     size: e.type === "file" ? (e.size ?? 0) : 0,
   };
   if (e.uid > MAX_OCTAL_ID) pax["uid"] = String(e.uid);

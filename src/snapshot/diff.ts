@@ -6,6 +6,7 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSyn
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
+import { compareWalk } from "../layer/tar-writer.js";
 import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 import { errnoCode } from "../util/errno.js";
 import { runQuiet } from "../util/run.js";
@@ -13,12 +14,8 @@ import { runQuiet } from "../util/run.js";
 export type Change =
   /** The path (and everything below it) is gone: an OCI whiteout `.wh.<name>`. */
   | { kind: "delete"; path: string }
-  /**
-   * The path now holds the object at `from` (an upperdir or a copied tree); `stat` is its lstat. For a directory
-   * `opaque` means nothing of the old directory's content survives (OCI `.wh..wh..opq`); its new content follows
-   * as separate changes.
-   */
-  | { kind: "upsert"; path: string; from: string; stat: BigIntStats; opaque?: boolean };
+  /** The path now holds the object at `from` (an upperdir or a copied tree); `stat` is its lstat. */
+  | { kind: "upsert"; path: string; from: string; stat: BigIntStats };
 
 export async function lstatOrUndefined(p: string): Promise<BigIntStats | undefined> {
   try {
@@ -52,7 +49,16 @@ function childPath(parent: string, name: string): string {
 }
 
 function sameMeta(a: BigIntStats, b: BigIntStats): boolean {
-  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
+  return sameDirMeta(a, b) && a.mtimeNs === b.mtimeNs;
+}
+
+/**
+ * A directory counts as unchanged when its mode and owner are, whatever its times: BuildKit's differs (continuity's
+ * and its overlayfs one) do not compare a directory's mtime, so touching one, or making and removing a file in it,
+ * adds nothing to the layer.
+ */
+export function sameDirMeta(a: BigIntStats, b: BigIntStats): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
 /**
@@ -66,8 +72,16 @@ export async function diffTrees(base: string, current: string): Promise<Change[]
   return out;
 }
 
-async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[]): Promise<void> {
-  const curNames = await sortedNames(join(current, rel), rel);
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** The changes below directory `rel` (which both trees have as a directory), appended to `out` as diffTrees finds them. */
+export async function diffSubtree(base: string, current: string, rel: string, out: Change[], skip: ReadonlySet<string> = NO_NAMES): Promise<void> {
+  await diffDir(base, current, rel, true, out, skip);
+}
+
+/** `skip`: names in `current` that are no content (an overlay upper's opaque markers). */
+async function diffDir(base: string, current: string, rel: string, baseIsDir: boolean, out: Change[], skip: ReadonlySet<string> = NO_NAMES): Promise<void> {
+  const curNames = (await sortedNames(join(current, rel), rel)).filter((n) => !skip.has(n));
   const baseNames = baseIsDir ? await sortedNames(join(base, rel)) : [];
   const curSet = new Set(curNames);
   const names = [...new Set([...curNames, ...baseNames])].sort();
@@ -83,8 +97,8 @@ async function diffDir(base: string, current: string, rel: string, baseIsDir: bo
     if (cur.isDirectory()) {
       const sub: Change[] = [];
       const oldIsDir = old?.isDirectory() ?? false;
-      await diffDir(base, current, p, oldIsDir, sub);
-      if (sub.length > 0 || !old || !oldIsDir || !sameMeta(old, cur)) {
+      await diffDir(base, current, p, oldIsDir, sub, skip);
+      if (sub.length > 0 || !old || !oldIsDir || !sameDirMeta(old, cur)) {
         out.push({ kind: "upsert", path: p, from, stat: cur });
         out.push(...sub);
       }
@@ -99,6 +113,9 @@ async function diffDir(base: string, current: string, rel: string, baseIsDir: bo
     out.push({ kind: "upsert", path: p, from, stat: cur });
   }
 }
+
+/** fuse-overlayfs marks each directory it creates opaque with these entries in the upper dir; never layer content. */
+export const OPAQUE_MARKERS: ReadonlySet<string> = new Set([".wh..opq", ".wh..wh..opq"]);
 
 /**
  * Removes mount-point stubs the runtime created: a stub path absent from `rootfs` before the run whose upsert is an
@@ -115,7 +132,7 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
     if (c.stat.isFile() && c.stat.size === 0n) dropped.add(s);
     else if (c.stat.isDirectory()) {
       const names = await readdir(c.from);
-      if (names.every((n) => dropped.has(`${s}/${n}`))) dropped.add(s);
+      if (names.every((n) => dropped.has(`${s}/${n}`) || OPAQUE_MARKERS.has(n))) dropped.add(s);
     }
   }
   // Creating a stub inside an existing directory (etc/hosts in etc) copies that directory up or bumps its mtime;
@@ -123,7 +140,7 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
   for (const s of [...dropped]) {
     for (let parent = s.slice(0, Math.max(0, s.lastIndexOf("/"))); parent !== ""; parent = parent.slice(0, Math.max(0, parent.lastIndexOf("/")))) {
       const c = byPath.get(parent);
-      if (c?.kind !== "upsert" || !c.stat.isDirectory() || c.opaque) break;
+      if (c?.kind !== "upsert" || !c.stat.isDirectory()) break;
       const prefix = `${parent}/`;
       if (changes.some((o) => o.path.startsWith(prefix) && !dropped.has(o.path))) break;
       const before = await lstatOrUndefined(join(rootfs, parent));
@@ -132,6 +149,35 @@ export async function dropMountStubs(changes: Change[], rootfs: string, stubs: r
     }
   }
   return dropped.size === 0 ? changes : changes.filter((c) => !dropped.has(c.path));
+}
+
+/**
+ * The runtime's own mount points (/dev, /proc, /sys) stay in the layer as BuildKit leaves them, but as runc makes
+ * them: a point absent from `rootfs` before the run that is an empty directory after it becomes 0755 root:root
+ * (crun makes /dev 1755). Its mtime is the run's, as under BuildKit.
+ */
+export async function normalizeMountPoints(changes: Change[], rootfs: string, points: readonly string[]): Promise<Change[]> {
+  const wanted = new Set(points);
+  const out: Change[] = [];
+  for (const c of changes) {
+    if (c.kind !== "upsert" || !wanted.has(c.path) || !c.stat.isDirectory() || (await lstatOrUndefined(join(rootfs, c.path))) !== undefined) {
+      out.push(c);
+      continue;
+    }
+    if ((await readdir(c.from)).some((n) => !OPAQUE_MARKERS.has(n)) || ((c.stat.mode & 0o7777n) === 0o755n && c.stat.uid === 0n && c.stat.gid === 0n)) {
+      out.push(c);
+      continue;
+    }
+    // chown before chmod (chown clears set-id bits); neither touches the mtime. Without the privilege to chown (an
+    // unprivileged sandbox), the owner stays the runtime's, which is that sandbox's root.
+    if (c.stat.uid !== 0n || c.stat.gid !== 0n)
+      await lchown(c.from, 0, 0).catch((e: unknown) => {
+        if (errnoCode(e) !== "EPERM") throw e;
+      });
+    await chmod(c.from, 0o755);
+    out.push({ ...c, stat: await lstat(c.from, { bigint: true }) });
+  }
+  return out;
 }
 
 function splitDev(rdev: bigint): { devmajor: number; devminor: number } {
@@ -144,10 +190,6 @@ function splitDev(rdev: bigint): { devmajor: number; devminor: number } {
 function whiteoutName(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash < 0 ? `.wh.${path}` : `${path.slice(0, slash)}/.wh.${path.slice(slash + 1)}`;
-}
-
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /**
@@ -189,8 +231,8 @@ export interface ApplyOptions {
 }
 
 /**
- * Applies `changes` (parents before children) onto `rootfs` — deleting whited-out paths, emptying opaque directories
- * and renaming new objects into place, which consumes the `from` tree — and returns the layer's entries, whose
+ * Applies `changes` (parents before children) onto `rootfs` — deleting whited-out paths and renaming new objects
+ * into place, which consumes the `from` tree — and returns the layer's entries, whose
  * `source` points at the file's final place in `rootfs`.
  */
 export async function applyChanges(rootfs: string, changes: Change[], opts: ApplyOptions = {}): Promise<LayerEntry[]> {
@@ -216,12 +258,11 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     };
     const existing = await lstatOrUndefined(target);
     if (st.isDirectory()) {
-      if (existing && (c.opaque || !existing.isDirectory())) await rm(target, { recursive: true, force: true });
-      if (!existing || c.opaque || !existing.isDirectory()) await mkdir(target);
+      if (existing && !existing.isDirectory()) await rm(target, { recursive: true, force: true });
+      if (!existing || !existing.isDirectory()) await mkdir(target);
       // Metadata is set after the children are in place: creating them would bump the mtime again.
       dirs.push({ target, stat: st });
       entries.push({ ...base, type: "directory" });
-      if (c.opaque) entries.push({ path: `${c.path}/.wh..wh..opq`, type: "file", mode: 0, uid: 0, gid: 0, mtime: opts.epoch ?? 0, size: 0 });
       continue;
     }
     let entry: LayerEntry;
@@ -247,10 +288,10 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     await chmod(target, Number(stat.mode & 0o7777n));
     await lutimes(target, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
   }
-  // Hard links within the layer: the bytewise-first path (the one a sorted tar writes first) carries the data.
+  // Hard links within the layer: the walk-first path (the one the tar writes first) carries the data.
   for (const group of inodes.values()) {
     if (group.length < 2) continue;
-    group.sort((a, b) => bytewise(a.path, b.path));
+    group.sort((a, b) => compareWalk(a.path, b.path));
     const first = group[0];
     if (!first) continue;
     for (const e of group.slice(1)) {

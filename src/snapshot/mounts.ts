@@ -2,6 +2,7 @@
 import { EnvironmentError } from "../errors.js";
 import { mountsUnder } from "../util/mountinfo.js";
 import { runQuiet } from "../util/run.js";
+import { userNamespaceInfo } from "../util/user-namespace.js";
 
 async function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
   const r = await runQuiet(cmd, args);
@@ -24,16 +25,22 @@ export interface OverlayDirs {
 /** Options that keep the upperdir a plain, self-describing tree (no redirects, metadata-only copy-ups or index). */
 const STRICT_OPTS = ["redirect_dir=off", "metacopy=off", "index=off"];
 
-export async function mountOverlay(d: OverlayDirs): Promise<void> {
+/** mount(8) splits options on "," and overlayfs splits lowerdir on ":": paths with them cannot be given. */
+function refuseOptionPaths(d: OverlayDirs, what: string): void {
   for (const p of [d.lower, d.upper, d.work]) {
-    // mount(8) splits options on "," and overlayfs splits lowerdir on ":".
     if (/[,:\\]/.test(p)) {
-      const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in overlay mount options (contains , : or \\)`);
+      const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in ${what} options (contains , : or \\)`);
       err.hostWide = false;
       throw err;
     }
   }
-  const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}`;
+}
+
+export async function mountOverlay(d: OverlayDirs): Promise<void> {
+  refuseOptionPaths(d, "overlay mount");
+  // In a user namespace overlayfs cannot write trusted.* xattrs (an opaque directory would fail with EIO): userxattr
+  // keeps them as user.overlay.* (kernel 5.11+, the same that allows the mount at all).
+  const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}${userNamespaceInfo().rootless ? ",userxattr" : ""}`;
   let last = "";
   // Older kernels reject the strict options they do not know; their defaults are already off.
   for (const opts of [[base, ...STRICT_OPTS].join(","), base]) {
@@ -42,6 +49,22 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
     last = r.stderr;
   }
   throw new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot mount overlayfs on ${d.merged}: ${last}`);
+}
+
+/**
+ * The same overlay through fuse-overlayfs (Debian fuse-overlayfs), for a rootless build whose kernel refuses overlayfs
+ * in a user namespace (before 5.11). allow_other: RUN's processes run as other ids than the mount's owner.
+ */
+export async function mountFuseOverlay(d: OverlayDirs): Promise<void> {
+  refuseOptionPaths(d, "fuse-overlayfs");
+  const r = await run("fuse-overlayfs", ["-o", `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work},allow_other`, d.merged]);
+  if (r.code === 0) return;
+  const missing = r.stderr === "fuse-overlayfs: ENOENT";
+  throw new OverlayUnavailableError(
+    "OVERLAY_UNAVAILABLE",
+    missing ? "fuse-overlayfs is not installed: apt-get install -y fuse-overlayfs" : `cannot mount fuse-overlayfs on ${d.merged}: ${r.stderr}`,
+    { hint: "apt-get install -y fuse-overlayfs, check /dev/fuse is usable, or use --snapshotter copy; `tsbuild doctor` checks both" },
+  );
 }
 
 /** Unmounts `target`; if it is busy, detaches it lazily so the caller never leaves a mount behind. */

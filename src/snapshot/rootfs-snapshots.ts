@@ -8,6 +8,16 @@ import { storeLayout } from "../store/layout.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import type { Digest } from "../image/types.js";
 import { errnoCode } from "../util/errno.js";
+import { idMapFingerprint } from "../util/user-namespace.js";
+import { createHash } from "node:crypto";
+
+/**
+ * The snapshot's own key: the step chain's, and for a rootless build also its id mapping, since unpacked files carry
+ * host ids and would show other owners (then copied up into a layer) under another mapping.
+ */
+export function mappedKey(key: string, fingerprint: string): string {
+  return fingerprint === "" ? key : createHash("sha256").update(`${key}\n${fingerprint}`).digest("hex").slice(0, 32);
+}
 
 /**
  * The snapshot for `key`, unpacking `layers` into it first when it does not exist yet. Built in tmp/ and renamed
@@ -21,7 +31,7 @@ export async function ensureSnapshot(
   signal: AbortSignal,
 ): Promise<string> {
   const layout = storeLayout(root);
-  const dest = layout.snapshot(key);
+  const dest = layout.snapshot(mappedKey(key, idMapFingerprint()));
   if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
     const now = new Date();
     await utimes(dest, now, now).catch(() => undefined); // last use, for prune --filter until=

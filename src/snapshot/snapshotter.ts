@@ -1,16 +1,19 @@
 // Snapshotters: a writable view over a stage's rootfs for one RUN, and the exact changes made through it.
-// overlay mounts rootfs as the lower dir; copy works on a reflinked copy where overlayfs cannot be mounted; auto probes
-// overlay once per filesystem and remembers the answer in the snapshotter itself (one per engine, no module state).
+// overlay mounts rootfs as the lower dir; fuse-overlayfs does the same where a user namespace may not mount overlayfs;
+// copy works on a reflinked copy where neither mounts; auto tries them in that order once per filesystem and remembers
+// the answer in the snapshotter itself (one per engine, no module state).
 import { execFile } from "node:child_process";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import { diffTrees, type Change } from "./diff.js";
 import { OverlayUnavailableError } from "./mounts.js";
-import { mountOverlayDirs, overlayChanges, prepareOverlayDirs } from "./overlay.js";
+import { mountOverlayDirs, overlayChanges, prepareOverlayDirs, type OverlayDriver } from "./overlay.js";
+import { findOnPath } from "../executor/select-executor.js";
 import { runQuiet } from "../util/run.js";
 
-export type SnapshotterKind = "overlay" | "copy" | "auto";
+export type SnapshotterKind = "overlay" | "fuse-overlayfs" | "copy" | "auto";
+export const SNAPSHOTTER_KINDS: readonly SnapshotterKind[] = ["auto", "overlay", "fuse-overlayfs", "copy"];
 
 /**
  * One prepared view. changes() reads what the process changed and closes the view (an overlay is unmounted, so the
@@ -19,7 +22,7 @@ export type SnapshotterKind = "overlay" | "copy" | "auto";
 export interface Snapshot {
   /** The directory the sandbox uses as its root. */
   readonly path: string;
-  readonly kind: "overlay" | "copy";
+  readonly kind: Exclude<SnapshotterKind, "auto">;
   changes(): Promise<Change[]>;
   /** Removes everything the snapshot made; safe to call more than once, and without changes(). */
   release(): Promise<void>;
@@ -29,9 +32,11 @@ export interface Snapshotter {
   readonly kind: SnapshotterKind;
   /** A writable view of `rootfs`, built in `scratch` (an empty dir on the same filesystem as rootfs). */
   prepare(rootfs: string, scratch: string): Promise<Snapshot>;
+  /** What auto chose and why (for --debug); undefined before the first prepare(). */
+  chosen(): string | undefined;
 }
 
-async function overlaySnapshot(rootfs: string, scratch: string): Promise<Snapshot> {
+async function overlaySnapshot(rootfs: string, scratch: string, driver: OverlayDriver = "kernel"): Promise<Snapshot> {
   const dirs = await prepareOverlayDirs(rootfs, scratch);
   const cleanup = async () => {
     await rm(dirs.upper, { recursive: true, force: true });
@@ -40,7 +45,7 @@ async function overlaySnapshot(rootfs: string, scratch: string): Promise<Snapsho
   };
   let unmount: () => Promise<void>;
   try {
-    unmount = await mountOverlayDirs(dirs);
+    unmount = await mountOverlayDirs(dirs, driver);
   } catch (e) {
     await cleanup();
     throw e;
@@ -53,7 +58,7 @@ async function overlaySnapshot(rootfs: string, scratch: string): Promise<Snapsho
   };
   return {
     path: dirs.merged,
-    kind: "overlay",
+    kind: driver === "fuse" ? "fuse-overlayfs" : "overlay",
     async changes() {
       // Opaque directories are recognised by comparing with the merged view: read while still mounted.
       try {
@@ -98,27 +103,44 @@ async function copySnapshot(rootfs: string, scratch: string): Promise<Snapshot> 
   };
 }
 
-/** A snapshotter of `kind`. "auto" tries overlayfs and falls back to a copy where it cannot be mounted. */
+/**
+ * A snapshotter of `kind`. "auto" tries overlayfs, then fuse-overlayfs (when installed), then copies; a kind that
+ * fails host-wide is not tried again on that filesystem.
+ */
 export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
-  // Whether overlayfs works is a fact about the host and the scratch filesystem: probed once per device.
-  const overlayWorks = new Map<string, boolean>();
+  // Whether a mount works is a fact about the host and the scratch filesystem: probed once per device.
+  const broken = new Map<string, Set<string>>();
+  let chosen: string | undefined;
+  const fuseInstalled = findOnPath("fuse-overlayfs").then((p) => p !== undefined);
+  const choose = (k: string, why: string) => (chosen ??= `${k}${why ? ` (${why})` : ""}`);
   return {
     kind,
+    chosen: () => chosen,
     async prepare(rootfs, scratch) {
-      if (kind === "copy") return copySnapshot(rootfs, scratch);
-      if (kind === "overlay") return overlaySnapshot(rootfs, scratch);
+      if (kind !== "auto") {
+        choose(kind, "forced");
+        if (kind === "copy") return copySnapshot(rootfs, scratch);
+        return overlaySnapshot(rootfs, scratch, kind === "fuse-overlayfs" ? "fuse" : "kernel");
+      }
       await mkdir(scratch, { recursive: true });
       const dev = String((await stat(scratch)).dev);
-      if (overlayWorks.get(dev) === false) return copySnapshot(rootfs, scratch);
-      try {
-        const s = await overlaySnapshot(rootfs, scratch);
-        overlayWorks.set(dev, true);
-        return s;
-      } catch (e) {
-        if (!(e instanceof OverlayUnavailableError)) throw e;
-        if (e.hostWide) overlayWorks.set(dev, false);
-        return copySnapshot(rootfs, scratch);
+      const no = broken.get(dev) ?? new Set<string>();
+      broken.set(dev, no);
+      const reasons: string[] = [];
+      for (const driver of ["kernel", "fuse"] as const) {
+        if (no.has(driver) || (driver === "fuse" && !(await fuseInstalled))) continue;
+        try {
+          const s = await overlaySnapshot(rootfs, scratch, driver);
+          choose(s.kind, reasons.join("; "));
+          return s;
+        } catch (e) {
+          if (!(e instanceof OverlayUnavailableError)) throw e;
+          if (e.hostWide) no.add(driver);
+          reasons.push(e.message);
+        }
       }
+      choose("copy", reasons.join("; ") || "overlayfs unusable here");
+      return copySnapshot(rootfs, scratch);
     },
   };
 }

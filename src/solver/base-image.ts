@@ -16,6 +16,9 @@ import { cacheKey } from "../cache/keys.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
 import { nodePrefix, stagePrefix, type BuildSession } from "./build-session.js";
 import { stepNumbers } from "./step-numbers.js";
+import { contextBaseState } from "./context-base.js";
+import { isOciLayoutRef, parseOciLayoutRef } from "../image/oci-layout-ref.js";
+import { readOciLayoutImage } from "../exporter/oci-layout-read.js";
 
 /** The platform a stage is built for: its FROM --platform (e.g. $BUILDPLATFORM), else the build's target. */
 export function stagePlatform(run: BuildSession, stage: Stage): Platform {
@@ -56,6 +59,11 @@ export async function prepareBase(run: BuildSession, stage: Stage, baseName: str
   if (baseStage) {
     const base = await run.stages.result(baseStage);
     state = { config: structuredClone(base.state.config), layers: [...base.state.layers], args: new Map(), cmdSet: false, key: base.state.key };
+  } else if (planned?.base.kind === "context") {
+    // FROM a directory gets FROM scratch's config; a stage the directory replaces gets none (dockerfile2llb: a
+    // dispatched named context without an image keeps the zero image: no PATH, no WorkingDir).
+    const config = planned.replacedBy !== undefined ? { ...emptyConfig(run, target), config: {} } : emptyConfig(run, target);
+    state = await contextBaseState(run, stage, planned.base.name, config, target);
   } else if (baseName.toLowerCase() === "scratch") {
     state = {
       config: emptyConfig(run, target),
@@ -123,6 +131,13 @@ export async function lookupOrPull(
   platform: Platform = run.platform,
   fromStage?: Stage,
 ): Promise<ResolvedBase> {
+  if (isOciLayoutRef(name)) {
+    const layout = parseOciLayoutRef(name);
+    const image = await readOciLayoutImage(run.engine.content, layout, platform, { signal: run.signal }).catch((e: unknown) => {
+      throw e instanceof TsbuildError ? attachRange(e, range) : e;
+    });
+    return { id: image.id, config: image.config, layers: image.layers };
+  }
   // A foreign platform never silently gets the host's image: a single-platform image must match it.
   const opts = { platform, strict: !samePlatform(platform, hostPlatform()) };
   let localMismatch: TsbuildError | undefined;

@@ -7,7 +7,7 @@ import { expandWord } from "../frontend/expand.js";
 import type { SourceRange, Stage, StagedDockerfile } from "../frontend/types.js";
 import { type BuildContext } from "../context/build-context.js";
 import { type StageState } from "./stage-state.js";
-import { type SecretSource } from "./mount-spec.js";
+import { type MountSharing, type SecretSource } from "./mount-spec.js";
 import type { SshAgents } from "./ssh-agents.js";
 import type { Executor } from "../executor/types.js";
 import type { Snapshotter, SnapshotterKind } from "../snapshot/snapshotter.js";
@@ -90,6 +90,8 @@ export interface BuildSession {
   explainScope: string;
   steps: StepReport[];
   records: { stage: number; record: StepRecord }[];
+  /** RUN --mount=type=cache mounts of every RUN planned (hit or not), for --cache-to …,cache-mounts=true. */
+  cacheMounts: { stage: number; id: string; sharing: MountSharing }[];
   cacheFrom: CacheSource[];
   pull: boolean;
   registry: RegistryOptions;
@@ -105,9 +107,10 @@ export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (p ??= fn());
 }
 
-export function expand(run: BuildSession, word: string, env: Map<string, string>, range: SourceRange): string {
+/** `raw`: a COPY/ADD heredoc body, expanded as BuildKit's ExpandRaw does (quotes kept, backslash the escape whatever `# escape=` says). */
+export function expand(run: BuildSession, word: string, env: Map<string, string>, range: SourceRange, raw = false): string {
   try {
-    return expandWord(word, env, { escape: run.escape, range });
+    return expandWord(word, env, raw ? { escape: "\\", range, skipProcessQuotes: true } : { escape: run.escape, range });
   } catch (e) {
     if (e instanceof TsbuildError) throw attachRange(e, range);
     throw e;

@@ -18,7 +18,7 @@ import { openBuildContext } from "../context/build-context.js";
 import type { NamedContext } from "../context/named-context.js";
 import { MAX_DOCKERFILE_BYTES, MAX_DOCKERIGNORE_BYTES, readRegularFileIfExists } from "../fs/read-input.js";
 import { annotateManifest, type StoredImage } from "./image-writer.js";
-import { type SecretSource } from "./mount-spec.js";
+import { type MountSharing, type SecretSource } from "./mount-spec.js";
 import { sshAgents, type SshSource } from "./ssh-agents.js";
 import type { ExecutorPreference } from "../executor/select-executor.js";
 import type { Rlimit } from "../executor/sandbox-policy.js";
@@ -117,6 +117,8 @@ export interface CacheReport {
   contextFiles: { cached: number; hashed: number; bytes: number };
   /** Step records of every stage that was built, for --cache-to (mode=max) and of the target's chain (mode=min). */
   records: { stage: number; record: StepRecord }[];
+  /** Cache mounts the RUN steps of each stage declared (by id; the first declaration's sharing). */
+  cacheMounts: { stage: number; id: string; sharing: MountSharing }[];
   /** Stage indexes the target image's filesystem is built from (the target and its FROM-stage ancestors). */
   targetChain: number[];
   /** Key of the final-image record (reused when nothing changed, so the image id stays the same). */
@@ -214,11 +216,15 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
 
   const ignoreText = await readDockerignore(contextDir, dockerfilePath);
   const context = openBuildContext(contextDir, ignoreText ? parseDockerignore(ignoreText) : []);
-  // Named directories are read whole: the main context's .dockerignore is not theirs (as with buildx).
+  // A local named directory filters with its own .dockerignore, never the main context's; a git or http one with
+  // none (dockerui's namedcontext.go reads .dockerignore for `local:` contexts only).
   const namedContexts = new Map<string, NamedContextDir>();
   for (const [name, c] of opts.namedContexts ?? [])
     if (c.kind === "dir") {
-      const ctx = openBuildContext(c.path, []);
+      const ownIgnore = c.remote
+        ? undefined
+        : await readRegularFileIfExists(join(c.path, ".dockerignore"), { maxBytes: MAX_DOCKERIGNORE_BYTES, what: ".dockerignore file" });
+      const ctx = openBuildContext(c.path, ownIgnore ? parseDockerignore(ownIgnore) : []);
       let cache: Promise<FileHashCache> | undefined;
       namedContexts.set(name.toLowerCase(), { context: ctx, hashCache: () => (cache ??= openFileHashCache(engine.root, ctx.root, hasher)) });
     }
@@ -325,6 +331,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
       explainScope: `${context.root}\u0000${opts.dockerfileText !== undefined ? displayName : dockerfilePath}${multi ? `\u0000${formatPlatform(platform)}` : ""}`,
       steps: [],
       records: [],
+      cacheMounts: [],
       cacheFrom: opts.cacheFrom ?? [],
       pull: opts.pull ?? false,
       registry: opts.registry ?? {},
@@ -395,6 +402,7 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
         steps,
         contextFiles: hashCache ? { ...(await hashCache).counters } : { cached: 0, hashed: 0, bytes: 0 },
         records: sessions.flatMap((run) => run.records),
+        cacheMounts: sessions.flatMap((run) => run.cacheMounts),
         targetChain: fromChain(sessions[0] as BuildSession, target),
         imageKey: first.imageKey,
         images: images.map((img) => ({ key: img.imageKey, manifest: img.manifest, config: img.config })),

@@ -6,7 +6,7 @@ import type { SourceRange } from "../frontend/types.js";
 import { type ImageConfig, type HistoryEntry } from "../image/types.js";
 import { applyMetaInPlace, type MetaChange } from "./meta.js";
 import { HISTORY_COMMENT, healthcheckHistory } from "./history.js";
-import { expansionEnv, type StageState } from "./stage-state.js";
+import { expansionEnv, getEnv, type StageState } from "./stage-state.js";
 import { expand, type BuildSession } from "./build-session.js";
 import type { LayerKind } from "./step-planner.js";
 
@@ -32,7 +32,9 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
     case "ENV": {
       // Every substitution in one ENV sees the values from before the instruction.
       const e = env();
-      meta(run, state, { kind: "ENV", pairs: t.pairs.map((p) => ({ key: expand(run, p.key, e, range), value: expand(run, p.value, e, range) })) }, range);
+      const pairs = t.pairs.map((p) => ({ key: expand(run, p.key, e, range), value: expand(run, p.value, e, range) }));
+      meta(run, state, { kind: "ENV", pairs }, range);
+      for (const p of pairs) state.argsOverEnv?.delete(p.key);
       return;
     }
     case "LABEL": {
@@ -51,7 +53,9 @@ export async function dispatch(run: BuildSession, state: StageState, t: Exclude<
         const def = a.default !== undefined ? x(a.default) : undefined;
         const cli = run.buildArgs.get(a.name);
         if (cli !== undefined) run.usedBuildArgs.add(a.name);
-        state.args.set(a.name, cli ?? def ?? run.globalArgs.get(a.name));
+        const value = cli ?? def ?? run.globalArgs.get(a.name);
+        state.args.set(a.name, value);
+        if (value !== undefined && getEnv(state.config, a.name) !== undefined) (state.argsOverEnv ??= new Set()).add(a.name);
         // History shows the Dockerfile's default (expanded), never a --build-arg override, as BuildKit writes it.
         out.push(def === undefined ? { name: a.name } : { name: a.name, value: def });
       }

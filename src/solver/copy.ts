@@ -29,7 +29,7 @@ import type { Readable } from "node:stream";
 import pLimit from "p-limit";
 import type { BuildContext } from "../context/build-context.js";
 import { entryMeta, type DigestedEntry, type DigestLedger } from "../context/digest-ledger.js";
-import { matchSources } from "../context/match-sources.js";
+import { matchSources, missingGlobBase } from "../context/match-sources.js";
 import { relativeMatcher, requireSome, selectSource, type CopySelection } from "../context/copy-selection.js";
 import { walkTree, type WalkEntry } from "../context/walk.js";
 import { BuildError, throwIfAborted } from "../errors.js";
@@ -40,6 +40,7 @@ import type { SourceRange } from "../frontend/types.js";
 import { decompressStream } from "../layer/compression.js";
 import { extractLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
+import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
 
@@ -662,7 +663,7 @@ class Session {
   }
 
   /**
-   * Names of one inode written by this step become one file entry (the bytewise-first path, which a sorted tar writes
+   * Names of one inode written by this step become one file entry (the walk-first path, which the tar writes
    * first) and hard-link entries to it (typeflag '1', size 0), as BuildKit's tar writers do. Grouped by the inode
    * on disk, so a name overwritten later in the step is not taken for a link.
    */
@@ -680,7 +681,7 @@ class Session {
     }
     for (const { size, entries: group } of groups.values()) {
       if (group.length < 2) continue;
-      group.sort((a, b) => bytewise(a.path, b.path));
+      group.sort((a, b) => compareWalk(a.path, b.path));
       const [head, ...rest] = group as [LayerEntry, ...LayerEntry[]];
       // The bytes on disk are the checked copy's: every name of the inode shows them.
       head.size = size;
@@ -714,10 +715,6 @@ class Session {
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return out;
   }
-}
-
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 function destIsDirSyntax(dest: string): boolean {
@@ -767,8 +764,11 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
       const rel = cleanPath("/" + sel.source).slice(1) || ".";
       const matches = await matchSources(root, rel);
       if (matches.length === 0) {
-        const what = hasMeta(rel) ? `no source files were specified: the pattern ${JSON.stringify(src)} matches nothing` : `${JSON.stringify(src)} not found`;
-        throw new BuildError("SOURCE_NOT_FOUND", `${what} in the source stage`, errOpts(opts.range));
+        // As from the context: a pattern may match nothing, but the directory it is matched in must exist.
+        const base = hasMeta(rel) ? await missingGlobBase(root, rel) : rel;
+        if (base === undefined) continue;
+        const what = base === rel ? JSON.stringify(src) : `${JSON.stringify("/" + base)} (of the pattern ${JSON.stringify(src)})`;
+        throw new BuildError("SOURCE_NOT_FOUND", `${what} not found in the source stage`, errOpts(opts.range));
       }
       for (const m of matches) {
         items.push({
@@ -815,28 +815,24 @@ export async function deferredCopy(opts: CopyOptions): Promise<LayerEntry[] | un
 async function copyInto(opts: CopyOptions, writes: boolean): Promise<LayerEntry[] | undefined> {
   const rootfs = path.resolve(opts.rootfs);
   const heredocs = opts.heredocs ?? [];
-  const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same" }) : undefined;
+  const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same", lenient: true }) : undefined;
   const chmodFn = opts.chmod ? parseChmod(opts.chmod) : undefined;
   const ownerIds = owner ? { uid: owner.uid, gid: owner.gid } : undefined;
   // Resolve every source before touching the rootfs: a missing source must not leave a half-applied step.
   const { items, preserveOwner } = await resolveItems(opts);
   // One item (a glob may give several): later items could write through what earlier ones made, which only the disk knows.
   if (!writes && (items.length !== 1 || items[0]?.remote || !(items[0]?.stat.isDirectory() || items[0]?.stat.isFile()))) return undefined;
-  if (items.length + heredocs.length === 0) {
+  if (opts.sources.length + heredocs.length === 0) {
     throw new BuildError("SOURCE_NOT_FOUND", "no source files were specified", errOpts(opts.range));
   }
 
   const destContainer = path.posix.resolve("/", opts.workdir || "/", opts.dest);
   const destAbs = await resolveInRoot(rootfs, destContainer);
-  const destStat = await lstatMaybe(destAbs);
-  const destIsDir = destIsDirSyntax(opts.dest) || destStat?.isDirectory() === true;
-  if ((opts.sources.length + heredocs.length > 1 || items.length > 1) && !destIsDir) {
-    throw new BuildError(
-      "DEST_NOT_DIR",
-      `when using ${opts.isAdd ? "ADD" : "COPY"} with more than one source file, the destination must be a directory and end with a /`,
-      errOpts(opts.range, `write the destination as ${JSON.stringify(opts.dest + "/")}`),
-    );
-  }
+  // BuildKit copies the sources one after another onto dest, with no check of their number (moby/moby#47064): a
+  // file goes inside dest when dest ends in `/` or is a directory by then, else it becomes dest (a later file replaces
+  // it); a directory's contents merge into dest (a file there is an error).
+  const fileTarget = async (name: string): Promise<string> =>
+    destIsDirSyntax(opts.dest) || (await lstatMaybe(destAbs))?.isDirectory() === true ? path.join(destAbs, name) : destAbs;
 
   const progress = progressCounter(opts.onProgress);
   const session = new Session(
@@ -874,7 +870,7 @@ async function copyInto(opts: CopyOptions, writes: boolean): Promise<LayerEntry[
         await addArchive(session, item, destAbs, itemPolicy, opts.signal);
         continue;
       }
-      const target = destIsDir ? path.join(destAbs, item.name) : destAbs;
+      const target = await fileTarget(item.name);
       await session.ensureParents(target);
       await session.copyFileTo(item.abs, item.stat, target, itemPolicy, item.remote ? undefined : item.walkBase);
       await session.flush();
@@ -883,7 +879,7 @@ async function copyInto(opts: CopyOptions, writes: boolean): Promise<LayerEntry[
     }
   }
   for (const h of heredocs) {
-    const target = destIsDir ? path.join(destAbs, h.name) : destAbs;
+    const target = await fileTarget(h.name);
     await session.writeHeredoc(target, h.content, policy);
   }
   await session.flush();
@@ -911,7 +907,8 @@ async function addArchive(session: Session, source: SourceItem, destAbs: string,
       await check.flush();
     }
     await mkdir(unpacked);
-    await extractLayer(createReadStream(archive), unpacked, signal ? { signal } : {});
+    // Member names with `../` or a leading `/` land inside dest, as BuildKit's chrooted untar puts them.
+    await extractLayer(createReadStream(archive), unpacked, { chrootNames: true, ...(signal ? { signal } : {}) });
     // The destination directory of an archive is created like any implicit parent (0755, epoch), not from the scratch dir.
     if (!(await lstatMaybe(destAbs))) await session.ensureParents(path.join(destAbs, "x"));
     const item: SourceItem = {

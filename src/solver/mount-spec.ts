@@ -35,6 +35,11 @@ export interface MountSpec {
   size?: number;
 }
 
+/** The identity of a cache mount: its id=, else its target (BuildKit's default), as the store names its directory. */
+export function cacheMountId(spec: Pick<MountSpec, "id" | "target">): string {
+  return spec.id ?? spec.target;
+}
+
 const KNOWN_KEYS = new Set([
   "type",
   "target",

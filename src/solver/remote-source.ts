@@ -9,6 +9,7 @@ import { fetchGit, type GitCheckout } from "../sources/git.js";
 import { isGitSource, parseGitUrl } from "../sources/git-url.js";
 import { downloadFile, type DownloadOptions } from "../sources/http.js";
 import { readHttpRecord, writeHttpRecord } from "../sources/http-record.js";
+import { proxyConfig } from "../sources/proxy.js";
 import { storeLayout } from "../store/layout.js";
 import type { BuildSession } from "./build-session.js";
 import type { RemoteItem } from "./copy.js";
@@ -77,7 +78,8 @@ async function planHttp(run: BuildSession, src: string, flags: RemoteFlags, scra
   const file = join(scratch, name);
   const layout = storeLayout(run.engine.root);
   const urlKey = run.hasher.key(`http ${url.href}`);
-  const base: DownloadOptions = { purpose: "source", label: `ADD ${url.href}`, signal: run.signal };
+  // The proxy build args (either spelling) first, then tsbuild's own environment, which BuildKit's daemon uses.
+  const base: DownloadOptions = { purpose: "source", label: `ADD ${url.href}`, signal: run.signal, proxy: proxyConfig(proxyVars(run), process.env) };
   let fetched: { mtime?: Date } | undefined;
   const finish = async (mtime: Date | undefined) => {
     // BuildKit's http source: 0600, mtime from Last-Modified when the server sent one.
@@ -147,12 +149,8 @@ async function planGit(run: BuildSession, src: string, flags: RemoteFlags, scrat
       hint: "use the commit's id as `git rev-parse HEAD` prints it",
     });
   const label = `ADD ${src}`;
-  const env: NodeJS.ProcessEnv = { ...process.env };
   // Proxy build args reach git as they reach RUN.
-  for (const kv of proxyEnv(run.buildArgs)) {
-    const i = kv.indexOf("=");
-    env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
+  const env: NodeJS.ProcessEnv = { ...process.env, ...proxyVars(run) };
   let checkout: Promise<GitCheckout> | undefined;
   const fetch = () =>
     (checkout ??= fetchGit({ spec: src, url: g.url, ref: g.ref, subdir: g.subdir, label }, scratch, { signal: run.signal, env, keepGitDir }).then((c) => {
@@ -182,6 +180,11 @@ async function planGit(run: BuildSession, src: string, flags: RemoteFlags, scrat
       return { kind: "tree", dir: c.contextDir };
     },
   };
+}
+
+/** The proxy build args as variables, both spellings (run-instruction.ts proxyEnv); never part of a key or history. */
+function proxyVars(run: BuildSession): Record<string, string> {
+  return Object.fromEntries(proxyEnv(run.buildArgs).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 }
 
 function ranged(range: SourceRange): (e: unknown) => never {

@@ -5,13 +5,14 @@ import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import { createLineBuffer } from "../progress/line-buffer.js";
 import type { Heredoc, SourceRange } from "../frontend/types.js";
+import { isHeredocWord } from "../frontend/heredoc.js";
 import type { Executor, ProcessSpec, BindMount } from "../executor/types.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import { runStep } from "./run-step.js";
 import type { Snapshotter } from "../snapshot/snapshotter.js";
 import type { LayerEntry } from "../layer/types.js";
 import type { ProgressSink } from "../progress/events.js";
-import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { argOverEnv, DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { envKey, normalizeEnvList } from "../image/env.js";
 import { PROXY_ARGS } from "./build-session.js";
 
@@ -58,15 +59,14 @@ export class RunFailedError extends BuildError {
   }
 }
 
-const HEREDOC_ONLY = /^\s*<<(-?)(["']?)([A-Za-z0-9_.-]+)\2\s*$/;
-
 /** The argv and any script files a RUN needs. Heredocs follow BuildKit: a lone heredoc is the script; otherwise the bodies go to the shell. */
 export function runArgv(state: StageState, input: RunInstructionInput): { argv: string[]; script?: { name: string; content: string } } {
   if (input.json) return { argv: input.args };
   const shell = state.config.config.Shell ?? DEFAULT_SHELL;
   const command = input.args.join(" ");
   const first = input.heredocs[0];
-  if (first && input.heredocs.length === 1 && HEREDOC_ONLY.test(command)) {
+  // BuildKit's dispatchRun: the command is a lone heredoc marker when the whole of it parses as one.
+  if (first && input.heredocs.length === 1 && isHeredocWord(command.trim())) {
     if (first.content.startsWith("#!")) return { argv: [`/dev/pipes/${first.name}`], script: { name: first.name, content: first.content } };
     return { argv: [...shell, first.content] };
   }
@@ -80,13 +80,17 @@ export function runEnv(state: StageState, extra: string[] = []): string[] {
   // A bare `KEY` in an image's Env is `KEY=` (BuildKit's reading); it used to lose its last letter here.
   const env = normalizeEnvList(state.config.config.Env);
   const defined = new Set(env.map(envKey));
-  for (const [k, v] of state.args)
-    if (v !== undefined && !defined.has(k)) {
+  for (const [k, v] of state.args) {
+    if (v === undefined) continue;
+    if (!defined.has(k)) {
       env.push(`${k}=${v}`);
       defined.add(k);
-    }
-  for (const kv of extra) if (!defined.has(envKey(kv))) env.push(kv);
-  return env;
+    } else if (argOverEnv(state, k)) env[env.findIndex((kv) => envKey(kv) === k)] = `${k}=${v}`;
+  }
+  // BuildKit appends its proxy env after ENV and ARG, and containerd's WithEnv lets a later entry replace an earlier
+  // one: `--build-arg HTTP_PROXY=x` beats `ARG http_proxy=y` and `ENV http_proxy=y`.
+  const extraKeys = new Set(extra.map(envKey));
+  return [...env.filter((kv) => !extraKeys.has(envKey(kv))), ...extra];
 }
 
 /**

@@ -2,18 +2,18 @@
 // plus secret env vars, and hands back one release() that drops locks and scratch copies.
 // Nothing mounted here is ever part of a layer: runStep drops the empty mount-point stubs the runtime leaves.
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, posix, relative, sep } from "node:path";
 import { contextView, type ViewableContext } from "../context/context-view.js";
-import { AbortError, BuildError, throwIfAborted } from "../errors.js";
+import { BuildError, throwIfAborted } from "../errors.js";
 import type { BindMount } from "../executor/types.js";
 import type { SourceRange } from "../frontend/types.js";
 import { resolveInRoot } from "../fs/rootfs-path.js";
+import { ensureCacheMountsDir, lockCacheMount } from "../store/cache-mount-dirs.js";
 import { storeLayout } from "../store/layout.js";
-import type { MountSpec, SecretSource } from "./mount-spec.js";
+import { cacheMountId, type MountSpec, type SecretSource } from "./mount-spec.js";
 import { sshNotFound } from "./ssh-agents.js";
 
 export interface RunMountContext {
@@ -26,8 +26,11 @@ export interface RunMountContext {
    * .dockerignore lets through, exactly the files their cache key covers; without, the whole directory.
    */
   context: { root: string } & Partial<ViewableContext>;
-  /** Rootfs dir of a finished stage, or undefined when `name` is not a stage. */
-  stageRootfs(name: string): Promise<string | undefined>;
+  /**
+   * Rootfs dir of the stage or image `name` names, a --build-context directory (seen through its .dockerignore, as
+   * the main context is), or undefined for scratch.
+   */
+  stageRootfs(name: string): Promise<string | ({ root: string } & Partial<ViewableContext>) | undefined>;
   /** Secrets from the CLI's --secret flags, by id. */
   secrets: Map<string, SecretSource>;
   /** The host agent socket for an ssh id (--ssh), or undefined when none was given; absent: no ssh ids at all. */
@@ -36,6 +39,11 @@ export interface RunMountContext {
   range?: SourceRange;
   /** The RUN's working directory: relative targets are resolved against it (default "/"). */
   workdir?: string;
+  /**
+   * Fills the cache mount directory `dir` from an imported cache (--cache-from) when the store has none yet; called
+   * holding the mount's lock, before the directory is created.
+   */
+  restoreCacheMount?(id: string, dir: string): Promise<void>;
 }
 
 export interface PreparedRunMounts {
@@ -46,8 +54,6 @@ export interface PreparedRunMounts {
   /** Drops locks and scratch copies; safe to call more than once. */
   release(): Promise<void>;
 }
-
-const LOCK_POLL_MS = 100;
 
 function opts(range: SourceRange | undefined): { range?: SourceRange } {
   return range ? { range } : {};
@@ -63,60 +69,6 @@ function cpArchive(from: string, to: string): Promise<void> {
         : resolve(),
     );
   });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortError());
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
- * Takes `<path>` as an exclusive lock file holding our pid. Builds are separate processes (no daemon), so the lock
- * must live on disk; a lock whose owner died is taken over. `wait` false returns undefined instead of waiting.
- */
-async function acquireLock(path: string, wait: boolean, signal: AbortSignal): Promise<(() => Promise<void>) | undefined> {
-  for (;;) {
-    throwIfAborted(signal);
-    try {
-      const fh = await open(path, "wx", 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      let released = false;
-      return async () => {
-        if (released) return;
-        released = true;
-        await rm(path, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
-    // An empty file is a lock being written right now; only a dead, known owner makes a stale lock.
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
-      await rm(path, { force: true });
-      continue;
-    }
-    if (!wait) return undefined;
-    await sleep(LOCK_POLL_MS, signal);
-  }
 }
 
 /** Creates `dir` with the mount's owner and mode unless it exists; the first user of a cache decides them, as in BuildKit. */
@@ -241,22 +193,25 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
           const uid = spec.uid ?? 0;
           const gid = spec.gid ?? 0;
           const mode = spec.mode ?? 0o755;
-          const base = storeLayout(ctx.storeRoot).cacheMountsDir;
-          // Private: a setuid file a build leaves in a cache mount must not be reachable by other local users.
-          await mkdir(base, { recursive: true, mode: 0o700 });
-          await chmod(base, 0o700);
-          await mkdir(base, { recursive: true });
-          const key = createHash("sha256")
-            .update(spec.id ?? spec.target)
-            .digest("hex");
-          const dir = join(base, key);
+          await ensureCacheMountsDir(ctx.storeRoot);
+          const dir = storeLayout(ctx.storeRoot).cacheMount(cacheMountId(spec));
           let source = dir;
           if (spec.sharing !== "shared") {
-            const unlock = await acquireLock(`${dir}.lock`, spec.sharing === "locked", ctx.signal);
+            const unlock = await lockCacheMount(dir, spec.sharing === "locked", ctx.signal);
             if (unlock) releases.push(unlock);
             else {
               // private and in use elsewhere: a fresh, throwaway instance (BuildKit creates a new one too).
               source = slot;
+            }
+          }
+          // Only a store without the directory restores: checked first, so a shared mount in use never waits here.
+          if (source === dir && ctx.restoreCacheMount && !(await lstat(dir).catch(() => undefined))) {
+            // A shared mount takes no lock to run, but its restore does: two builds never unpack into one directory.
+            const unlock = spec.sharing === "shared" ? await lockCacheMount(dir, true, ctx.signal) : undefined;
+            try {
+              await ctx.restoreCacheMount(cacheMountId(spec), dir);
+            } finally {
+              await unlock?.();
             }
           }
           await ensureDir(source, uid, gid, mode);
@@ -265,14 +220,16 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
         }
         case "bind": {
           let root = ctx.context.root;
+          let viewable: Partial<ViewableContext> | undefined = ctx.context;
           if (spec.from !== undefined) {
             const stage = await ctx.stageRootfs(spec.from);
             if (stage === undefined)
-              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: bind from an image is not supported yet`, {
+              throw new BuildError("UNSUPPORTED", `RUN --mount from=${spec.from}: a bind mount from scratch is not supported`, {
                 ...opts(range),
-                hint: "add a stage `FROM <image> AS name` and use from=name",
+                hint: "bind from a stage, an image or a --build-context, or use type=tmpfs for an empty directory",
               });
-            root = stage;
+            root = typeof stage === "string" ? stage : stage.root;
+            viewable = typeof stage === "string" ? undefined : stage;
           }
           // resolveInRoot keeps `..` and symlinks inside root, as the container would see them.
           const host = await resolveInRoot(root, spec.source ?? "/");
@@ -287,9 +244,9 @@ export async function prepareRunMounts(specs: MountSpec[], ctx: RunMountContext)
             );
           }
           // A context directory is mounted as is only when .dockerignore leaves nothing out below it.
-          const walk = ctx.context.walk?.bind(ctx.context);
+          const walk = viewable?.walk?.bind(viewable);
           const view =
-            spec.from === undefined && walk && st.isDirectory()
+            walk && st.isDirectory()
               ? await contextView({ walk }, relative(root, host).split(sep).join("/") || ".", st, slot, { writable: !spec.readonly, signal: ctx.signal })
               : undefined;
           if (view !== undefined) mounts.push({ source: view, destination: target, readonly: spec.readonly });

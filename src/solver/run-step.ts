@@ -1,10 +1,10 @@
 // One RUN step over the stage's working rootfs: run the process in a snapshot of it, and when it succeeds apply what
 // changed onto the rootfs and return the new layer's entries. A failed or aborted RUN leaves the rootfs untouched.
-import { mountStubsFor } from "../executor/hosts.js";
+import { mountStubsFor, RUNTIME_MOUNT_POINTS } from "../executor/hosts.js";
 import type { Executor, ProcessIO, ProcessSpec } from "../executor/types.js";
 import type { LayerEntry } from "../layer/types.js";
-import { applyChanges, dropMountStubs } from "../snapshot/diff.js";
-import type { Snapshotter } from "../snapshot/snapshotter.js";
+import { applyChanges, dropMountStubs, normalizeMountPoints } from "../snapshot/diff.js";
+import type { Snapshot, Snapshotter } from "../snapshot/snapshotter.js";
 
 export interface RunStepOptions {
   rootfs: string;
@@ -24,7 +24,7 @@ export interface RunStepResult {
   /** Empty when the RUN changed nothing (record an empty_layer) or failed. */
   entries: LayerEntry[];
   /** The snapshot kind actually used. */
-  snapshotter: "overlay" | "copy";
+  snapshotter: Snapshot["kind"];
 }
 
 export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
@@ -33,7 +33,8 @@ export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
     const { exitCode } = await opts.executor.run(opts.spec, snap.path, opts.io, opts.signal);
     if (exitCode !== 0) return { exitCode, entries: [], snapshotter: snap.kind };
     const changes = await snap.changes();
-    const kept = await dropMountStubs(changes, opts.rootfs, mountStubsFor(opts.spec));
+    // As BuildKit: the network files' and the RUN's own mount stubs go, the runtime's /dev, /proc, /sys stay.
+    const kept = await normalizeMountPoints(await dropMountStubs(changes, opts.rootfs, mountStubsFor(opts.spec)), opts.rootfs, RUNTIME_MOUNT_POINTS);
     const entries = await applyChanges(opts.rootfs, kept, opts.epoch === undefined ? {} : { epoch: opts.epoch });
     return { exitCode: 0, entries, snapshotter: snap.kind };
   } finally {

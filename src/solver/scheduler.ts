@@ -1,8 +1,9 @@
 // Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
+import { unmappedOwnerError } from "../util/user-namespace.js";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError, TsbuildError, throwIfAborted, attachRange } from "../errors.js";
+import { TsbuildError, throwIfAborted, attachRange } from "../errors.js";
 import { parseDockerfile } from "../frontend/parse.js";
 import { type PlannedStage } from "../frontend/plan.js";
 import { decodeInstruction } from "../frontend/instructions.js";
@@ -38,18 +39,20 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   const baseStage = planned.base.kind === "stage" ? run.staged.stages[planned.base.index] : undefined;
   const fs = stageRootfs(join(run.workdir, `stage-${stage.index}`));
   run.rootfsList.push(fs);
-  if (planned.base.kind === "context")
-    throw new BuildError("UNSUPPORTED", `FROM ${planned.baseName}: a stage FROM a local --build-context directory is not supported yet`, {
-      range: stage.from.range,
-      hint: `COPY --from=${planned.baseName} reads it; or name an image with --build-context ${planned.baseName}=docker-image://REF`,
-    });
-  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF.
-  const state = await prepareBase(run, stage, planned.base.kind === "image" ? planned.base.name : planned.baseName, baseStage);
+  // --build-context NAME=docker-image://REF: the plan already replaced the name by REF (a directory: see context-base.ts).
+  const state = await prepareBase(
+    run,
+    stage,
+    planned.base.kind === "image" || planned.base.kind === "context" ? planned.base.name : planned.baseName,
+    baseStage,
+  );
   // The base image's ONBUILD triggers run right after FROM, and are not inherited further (Docker).
-  const triggers = onbuildTriggers(state.config.config.OnBuild ?? [], stage);
+  // A stage a --build-context of its own name replaces is that context alone: no trigger or instruction runs.
+  const triggers = planned.replacedBy !== undefined ? [] : onbuildTriggers(state.config.config.OnBuild ?? [], stage);
   delete state.config.config.OnBuild;
   const numbers = stepNumbers(planned);
-  const all = [...triggers, ...stage.instructions];
+  // A stage a --build-context of its own name replaces runs nothing.
+  const all = planned.replacedBy !== undefined ? [] : [...triggers, ...stage.instructions];
   // After the stage's last filesystem step only other stages and outputs read its rootfs, and they materialise it.
   const lastLayer = all.findLastIndex((instr) => LAYER_KEYWORDS.has(instr.keyword));
   for (const [i, instr] of all.entries()) {
@@ -124,7 +127,8 @@ export async function runStep(
     run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started });
   } catch (e) {
     // The instruction's place is attached without changing the error's class (a RegistryError stays one).
-    const err = e instanceof TsbuildError ? attachRange(e, instr.range) : e;
+    const owner = unmappedOwnerError(e, instr.keyword);
+    const err = owner ? attachRange(owner, instr.range) : e instanceof TsbuildError ? attachRange(e, instr.range) : e;
     if (!announced) announce(false);
     run.progress.emit({ kind: "step-end", node, durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) });
     throw err;
@@ -176,25 +180,27 @@ export async function cachedStep(
       // The last filesystem step of a stage may write its layer without writing the rootfs too (a COPY from the
       // context: the files once, into the layer); the rootfs gets the layer, as after a cache hit, when next needed.
       let deferred = false;
-      const layer = plan.link
-        ? await run.limit(() => linkedLayer(run, plan, step.node))
-        : await storeLayer(
-            run.engine.content,
-            await run.limit(async () => {
-              throwIfAborted(run.signal);
-              const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-              const planned = step.lastLayer && plan.executeDeferred ? await plan.executeDeferred(dir) : undefined;
-              deferred = planned !== undefined;
-              return planned ?? plan.execute(dir);
-            }),
-            // Every RUN/COPY/ADD/WORKDIR adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
-            { signal: run.signal },
-          );
-      record = { v: 1, key: key.digest, layer: { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
+      const layer = plan.noLayer
+        ? null
+        : plan.link
+          ? await run.limit(() => linkedLayer(run, plan, step.node))
+          : await storeLayer(
+              run.engine.content,
+              await run.limit(async () => {
+                throwIfAborted(run.signal);
+                const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
+                const planned = step.lastLayer && plan.executeDeferred ? await plan.executeDeferred(dir) : undefined;
+                deferred = planned !== undefined;
+                return planned ?? plan.execute(dir);
+              }),
+              // Every RUN/COPY/ADD/WORKDIR (but WORKDIR /) adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
+              { signal: run.signal },
+            );
+      record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
       await putStepRecord(root, record);
       await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
-      // The directory already holds this step's changes (a linked layer is applied when the rootfs is next needed).
-      if (!plan.link && !deferred) fs.applied = state.layers.length + 1;
+      // The directory already holds this step's changes (a linked or deferred layer is applied when the rootfs is next needed).
+      if (layer && !plan.link && !deferred) fs.applied = state.layers.length + 1;
     }
     plan.effect?.();
     if (record.layer) {

@@ -13,6 +13,8 @@ export interface StepNumbers {
 
 export function stepNumbers(planned: PlannedStage): StepNumbers {
   const numberOf = new Map<Instruction, number>();
+  // A stage a --build-context replaces runs none of its instructions.
+  if (planned.replacedBy !== undefined) return { total: 1, numberOf };
   for (const instr of planned.stage.instructions) {
     const t = planned.typed.get(instr);
     if (t && isLayerStep(t)) numberOf.set(instr, numberOf.size + 2);

@@ -1,7 +1,9 @@
 // How a layer step (RUN, COPY, ADD, WORKDIR) is keyed, kept apart from how it runs: key parts from the instruction,
 // the stage state and the digests of what it reads; execute() is only called on a cache miss.
 import { join, resolve, posix } from "node:path";
-import { BuildError } from "../errors.js";
+import { AbortError, BuildError, isTsbuildError } from "../errors.js";
+import { restoreCacheMount } from "../cache/cache-mounts.js";
+import { formatBytes } from "../progress/tty-renderer.js";
 import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { type TypedInstruction } from "../frontend/instructions.js";
 import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
@@ -9,9 +11,9 @@ import { applyCopy, deferredCopy, ensureDir, type RemoteItem } from "./copy.js";
 import { isRemoteSource, planRemoteSource, type RemotePlan } from "./remote-source.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
-import { DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
+import { argOverEnv, DEFAULT_SHELL, expansionEnv, type StageState } from "./stage-state.js";
 import { executeRun, proxyEnv, runArgv, runHistoryArgs } from "./run-instruction.js";
-import { parseMountSpec } from "./mount-spec.js";
+import { cacheMountId, parseMountSpec } from "./mount-spec.js";
 import { prepareRunMounts, sshAuthSock } from "./run-mounts.js";
 import { type KeyParts } from "../cache/keys.js";
 import { digestContextSources } from "../context/source-digest.js";
@@ -39,6 +41,8 @@ export interface LayerStepPlan {
    * rootfs, so the layer is the same on any base and is only appended to it.
    */
   link?: boolean;
+  /** The step writes no layer (history `empty_layer`): `WORKDIR /`, for which BuildKit makes no directory. */
+  noLayer?: boolean;
   /** Runs the step on the materialised rootfs (an empty directory for `link`) and returns the exact changes. */
   execute(rootfs: string): Promise<LayerEntry[]>;
   /**
@@ -57,7 +61,7 @@ export function envParts(state: StageState): KeyParts {
     env.add(k);
     parts[`env:${k}`] = v;
   }
-  for (const [k, v] of state.args) if (v !== undefined && !env.has(k)) parts[`arg:${k}`] = v;
+  for (const [k, v] of state.args) if (v !== undefined && (!env.has(k) || argOverEnv(state, k))) parts[`arg:${k}`] = v;
   return parts;
 }
 
@@ -75,12 +79,14 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         // The user's uid/gid come from /etc/passwd in the rootfs, which the parent key already covers.
         parts: { instruction: `WORKDIR ${path}`, user: user ?? "", ...epochParts },
         createdBy: `WORKDIR ${path}`,
+        ...(path === "/" ? { noLayer: true } : {}),
         effect: () => {
           state.config.config.WorkingDir = path;
         },
         async execute(rootfs) {
-          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid).
-          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same" }) : undefined;
+          // BuildKit's WORKDIR mkdir: a bare numeric USER gives uid:uid, as COPY --chown does (a name: its passwd gid,
+          // an unknown name: root).
+          const owner = user ? await lookupUser(rootfs, user, { numericGidDefault: "same", lenient: true }) : undefined;
           return ensureDir(rootfs, path, owner ? { uid: owner.uid, gid: owner.gid } : undefined, run.epoch);
         },
       };
@@ -92,7 +98,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       const dest = expand(run, t.dest, e, range);
       const chown = t.chown !== undefined ? expand(run, t.chown, e, range) : undefined;
       const chmod = t.chmod !== undefined ? expand(run, t.chmod, e, range) : undefined;
-      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range) : h.content }));
+      const heredocs = t.heredocs.map((h) => ({ name: h.name, content: h.expand ? expand(run, h.content, e, range, true) : h.content }));
       const workdir = state.config.config.WorkingDir || "/";
       // ADD's URLs and git repositories: keyed by what they serve (content digest, commit), fetched as needed.
       const remote =
@@ -136,7 +142,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           const digest = await digestContextSources(named.context, local, await named.hashCache(), run.hasher, { range, signal: run.signal, select });
           parts["from"] = `context ${from.kind === "context" ? from.name : ""}`;
           parts["files"] = digest.digest;
-          files = { files: digest.files };
+          files = lazyFiles(digest);
           source = async () => ({ kind: "context", context: named.context, keyed: digest.ledger });
         } else if (dep) {
           // A finished stage's files are determined by its key.
@@ -151,7 +157,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       } else {
         const digest = await digestContextSources(run.context, local, await run.hashCache(), run.hasher, { range, signal: run.signal, select });
         parts["files"] = digest.digest;
-        files = { files: digest.files };
+        files = lazyFiles(digest);
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
         source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
@@ -213,6 +219,7 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
       const e = env();
       const rawMounts = t.mounts.map((m) => expand(run, m, e, range));
       const specs = rawMounts.map((m) => parseMountSpec(m, range));
+      for (const m of specs) if (m.type === "cache") run.cacheMounts.push({ stage: stage.index, id: cacheMountId(m), sharing: m.sharing });
       const input = {
         json: t.json,
         args: t.json ? t.command : [t.script],
@@ -250,11 +257,11 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
           if (src.files) files[`files of mount ${i}`] = src.files;
         }
       }
-      const flags = t.mounts.length ? `${t.src.flags.filter((f) => f.startsWith("--mount=")).join(" ")} ` : "";
       return {
         parts,
         ...(Object.keys(files).length ? { files } : {}),
-        createdBy: `RUN ${runHistoryArgs(state)}${flags}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
+        // BuildKit's runCommandString: the |N args and the command, never the --mount flags.
+        createdBy: `RUN ${runHistoryArgs(state)}${t.json ? t.command.join(" ") : [...(state.config.config.Shell ?? DEFAULT_SHELL), t.script].join(" ")} # buildkit`,
         async execute(rootfs) {
           const mounts = await prepareRunMounts(specs, {
             storeRoot: run.engine.root,
@@ -263,16 +270,19 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
             // The whole BuildContext: a bind mount exposes only the files .dockerignore keeps (its key covers exactly those).
             context: run.context,
             stageRootfs: async (name) => {
-              const named = namedMount(run, name, stage, range);
-              if (named) return named.context.root;
-              const dep = stageRef(run, name, stage, "--mount from", range);
-              return dep ? run.stages.dir(dep) : undefined;
+              const from = mountFrom(run, name, stage, range);
+              // A named directory is seen through its own .dockerignore, exactly the files its key covers.
+              if (from.kind === "context") return from.dir.context;
+              if (from.kind === "stage") return run.stages.dir(from.stage);
+              // An image reference (BuildKit mounts the image itself): its rootfs, read-only or copied like a stage's.
+              return from.kind === "image" ? imageRootfs(run, from.name, range) : undefined;
             },
             secrets: run.secrets,
             sshSocket: (id) => run.ssh.socket(id),
             signal: run.signal,
             range,
             workdir: state.config.config.WorkingDir || "/",
+            ...(run.cacheFrom.length ? { restoreCacheMount: (id: string, dir: string) => restoreMount(run, id, dir) } : {}),
           });
           try {
             return await executeRun(
@@ -369,14 +379,15 @@ export async function mountSourcePart(
 ): Promise<{ digest: string; files?: Record<string, string> } | undefined> {
   if (spec.type !== "bind") return undefined;
   if (spec.from !== undefined) {
-    const named = namedMount(run, spec.from, stage, range);
-    if (named) {
+    const from = mountFrom(run, spec.from, stage, range);
+    if (from.kind === "context") {
+      const named = from.dir;
       const d = await digestContextSources(named.context, [spec.source ?? "/"], await named.hashCache(), run.hasher, { range, signal: run.signal });
       return { digest: `context ${spec.from}: ${d.digest}`, files: d.files };
     }
-    const dep = stageRef(run, spec.from, stage, "--mount from", range);
-    // Not a stage: run-mounts reports it (images as bind sources are not supported).
-    return { digest: dep ? `stage ${dep.name ?? dep.index}: ${(await run.stages.result(dep)).state.key}` : `unknown ${spec.from}` };
+    if (from.kind === "stage") return { digest: `stage ${from.stage.name ?? from.stage.index}: ${(await run.stages.result(from.stage)).state.key}` };
+    // An image is keyed by its id, as COPY --from=<image> is; scratch is reported by run-mounts.
+    return { digest: from.kind === "image" ? `image ${from.name}: ${(await resolveImage(run, from.name, range)).id}` : `unknown ${spec.from}` };
   }
   const d = await digestContextSources(run.context, [spec.source ?? "/"], await run.hashCache(), run.hasher, { range, signal: run.signal });
   return { digest: d.digest, files: d.files };
@@ -389,10 +400,18 @@ function namedContextDir(run: BuildSession, name: string, range: SourceRange): N
   return c;
 }
 
-/** A RUN --mount from= value naming a --build-context directory, or undefined. */
-function namedMount(run: BuildSession, ref: string, current: Stage, range: SourceRange): NamedContextDir | undefined {
+/** What a RUN --mount from= value names once expanded: a --build-context directory, a stage, an image, or scratch. */
+function mountFrom(
+  run: BuildSession,
+  ref: string,
+  current: Stage,
+  range: SourceRange,
+): { kind: "context"; dir: NamedContextDir } | { kind: "stage"; stage: Stage } | { kind: "image"; name: string } | { kind: "scratch" } {
   const r = resolveSourceRef(run.staged, ref, current, "--mount from", range, run.plan.namedContexts);
-  return r.kind === "context" ? namedContextDir(run, r.name, range) : undefined;
+  if (r.kind === "context") return { kind: "context", dir: namedContextDir(run, r.name, range) };
+  if (r.kind === "image") return { kind: "image", name: r.name };
+  const stage = stageRef(run, ref, current, "--mount from", range);
+  return stage ? { kind: "stage", stage } : { kind: "scratch" };
 }
 
 /** The stage a reference expanded at run time names (RUN --mount from=$VAR), or undefined for an image. */
@@ -422,4 +441,32 @@ export function reaches(plan: BuildPlan, from: number, to: number): boolean {
 /** The stage or image a COPY/ADD --from names, as planned. */
 export function copySource(run: BuildSession, stage: Stage, instr: Instruction): SourceRef | undefined {
   return (run.plan.stages[stage.index] as PlannedStage).copyFrom.get(instr);
+}
+
+/**
+ * A cache mount this store has no directory for, filled from the imported caches (--cache-from) that carry it. As
+ * any cache import trouble, a damaged or refused tar is a warning: the RUN then starts with an empty cache mount.
+ */
+async function restoreMount(run: BuildSession, id: string, dir: string): Promise<void> {
+  try {
+    const r = await restoreCacheMount(run.engine.root, run.engine.content, run.cacheFrom, id, dir, { signal: run.signal });
+    if (!r) return;
+    const devices = r.skippedDevices ? `; ${r.skippedDevices} device node(s) left out` : "";
+    run.progress.emit({ kind: "info", message: `restored cache mount ${JSON.stringify(id)} from ${r.from} (${formatBytes(r.entry.blob.size)}${devices})` });
+  } catch (e) {
+    if (run.signal.aborted || e instanceof AbortError || !isTsbuildError(e)) throw e;
+    run.progress.emit({
+      kind: "warning",
+      message: `cache mount ${JSON.stringify(id)}: cannot restore it from the imported cache: ${e.message}; the RUN starts with an empty one`,
+    });
+  }
+}
+
+/** `{ files }` of a context digest, read only when a miss is explained (the per-file map of a big context is large). */
+function lazyFiles(digest: { readonly files: Record<string, string> }): Record<string, Record<string, string>> {
+  return {
+    get files() {
+      return digest.files;
+    },
+  };
 }

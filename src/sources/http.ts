@@ -5,9 +5,12 @@ import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import https from "node:https";
+import type { Socket } from "node:net";
+import tls from "node:tls";
 import { pipeline } from "node:stream/promises";
 import { AbortError, BuildError, isTsbuildError, type ErrorCode } from "../errors.js";
 import { sha256Tap } from "../util/sha256-tap.js";
+import { proxyConfig, proxyFor, type ProxyConfig } from "./proxy.js";
 
 export interface HttpGetOptions {
   signal?: AbortSignal;
@@ -19,6 +22,8 @@ export interface HttpGetOptions {
   label?: string;
   /** Extra request headers (If-None-Match, If-Modified-Since). */
   headers?: Record<string, string>;
+  /** The proxies to use (proxy.ts rules); default: this process's HTTP_PROXY/HTTPS_PROXY/NO_PROXY. */
+  proxy?: ProxyConfig;
 }
 
 export interface HttpResponse {
@@ -165,22 +170,88 @@ function labelOf(url: URL, opts: HttpGetOptions): string {
   return opts.label ?? (opts.purpose === "source" ? `ADD ${url.href}` : `build context ${url.href}`);
 }
 
-function once(url: URL, opts: HttpGetOptions, label: string): Promise<IncomingMessage> {
+async function once(url: URL, opts: HttpGetOptions, label: string): Promise<IncomingMessage> {
   const { signal } = opts;
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(url, opts.proxy ?? proxyConfig(process.env));
+  } catch (e) {
+    throw new BuildError("BAD_FLAG_VALUE", `${label}: ${(e as Error).message}`, { hint: "set http_proxy/https_proxy to a URL such as http://proxy:3128" });
+  }
+  const headers: Record<string, string> = { "user-agent": "tsbuild/0.1.0", ...(opts.headers ?? {}) };
+  const auth = proxy && proxyAuthorization(proxy);
+  // An https URL through a proxy: a CONNECT tunnel, and TLS to the server inside it (the proxy sees no content).
+  const tunnel = proxy && url.protocol === "https:" ? await connectTunnel(proxy, url, auth, opts, label) : undefined;
   return new Promise<IncomingMessage>((resolve, reject) => {
     if (signal?.aborted) return reject(new AbortError());
-    const lib = url.protocol === "https:" ? https : http;
-    const req = lib.get(url, { headers: { "user-agent": "tsbuild/0.1.0", ...(opts.headers ?? {}) }, ...(signal ? { signal } : {}) });
+    const common = { ...(signal ? { signal } : {}) };
+    const req = tunnel
+      ? https.get(url, { ...common, headers, createConnection: () => tls.connect({ socket: tunnel, servername: url.hostname.replace(/^\[|\]$/g, "") }) })
+      : proxy
+        ? // Plain http through a proxy: the absolute URL as the request target.
+          (proxy.protocol === "https:" ? https : http).get({
+            ...common,
+            host: proxy.hostname,
+            port: proxy.port || (proxy.protocol === "https:" ? 443 : 80),
+            path: url.href,
+            headers: { ...headers, host: url.host, ...(auth ? { "proxy-authorization": auth } : {}) },
+          })
+        : (url.protocol === "https:" ? https : http).get(url, { ...common, headers });
     req.setTimeout(opts.idleTimeoutMs ?? 60_000, () => req.destroy(Object.assign(new Error("no data for too long"), { code: "ETIMEDOUT" })));
     req.once("response", resolve);
-    req.once("error", (e) => reject(signal?.aborted ? new AbortError() : networkError(e, url, label)));
+    req.once("error", (e) => reject(signal?.aborted ? new AbortError() : networkError(e, proxy && !tunnel ? proxy : url, label, proxy && !tunnel)));
   });
 }
 
-function networkError(e: unknown, url: URL, label: string): BuildError {
+function proxyAuthorization(proxy: URL): string | undefined {
+  if (!proxy.username) return undefined;
+  return `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString("base64")}`;
+}
+
+/** A socket to `url`'s host:port through the proxy's CONNECT. */
+function connectTunnel(proxy: URL, url: URL, auth: string | undefined, opts: HttpGetOptions, label: string): Promise<Socket> {
+  const { signal } = opts;
+  const target = `${url.hostname}:${url.port || 443}`;
+  return new Promise<Socket>((resolve, reject) => {
+    if (signal?.aborted) return reject(new AbortError());
+    const req = (proxy.protocol === "https:" ? https : http).request({
+      host: proxy.hostname,
+      port: proxy.port || (proxy.protocol === "https:" ? 443 : 80),
+      method: "CONNECT",
+      path: target,
+      headers: { host: target, ...(auth ? { "proxy-authorization": auth } : {}) },
+      ...(signal ? { signal } : {}),
+    });
+    req.setTimeout(opts.idleTimeoutMs ?? 60_000, () => req.destroy(Object.assign(new Error("no data for too long"), { code: "ETIMEDOUT" })));
+    req.once("connect", (res, socket) => {
+      if (res.statusCode === 200) {
+        req.setTimeout(0);
+        resolve(socket);
+        return;
+      }
+      socket.destroy();
+      reject(
+        new BuildError(
+          opts.purpose === "source" ? "DOWNLOAD_FAILED" : "CONTEXT_DOWNLOAD_FAILED",
+          `${label}: the proxy ${proxy.host} refused to connect to ${target}: ${res.statusCode} ${res.statusMessage ?? ""}`.trimEnd(),
+          {
+            hint:
+              res.statusCode === 407
+                ? "the proxy wants credentials: put them in the proxy URL (http://user:password@proxy:port)"
+                : "check the proxy settings (https_proxy, no_proxy)",
+          },
+        ),
+      );
+    });
+    req.once("error", (e) => reject(signal?.aborted ? new AbortError() : networkError(e, proxy, label, true)));
+    req.end();
+  });
+}
+
+function networkError(e: unknown, url: URL, label: string, viaProxy = false): BuildError {
   if (isTsbuildError(e)) return e as BuildError;
   const err = e as NodeJS.ErrnoException;
-  const where = url.port ? url.host : `${url.hostname}:${url.protocol === "https:" ? 443 : 80}`;
+  const where = `${viaProxy ? "the proxy " : ""}${url.port ? url.host : `${url.hostname}:${url.protocol === "https:" ? 443 : 80}`}`;
   const make = (code: ErrorCode, what: string, hint: string) => new BuildError(code, `${label}: ${what}`, { hint, cause: e });
   switch (err.code) {
     case "ECONNREFUSED":

@@ -28,6 +28,11 @@ export interface AtomicWriteOptions {
   tmpDir?: string;
   /** File mode of the new file (before umask). */
   mode?: number;
+  /**
+   * fsync the directory after the rename (default true). False where losing the rename in a crash is harmless
+   * because the old file says the same (a re-tag that only moves the tag time): saves a journal commit.
+   */
+  syncDir?: boolean;
 }
 
 /** Replace `path` atomically with `data`, creating parent directories as needed. */
@@ -50,5 +55,5 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  if (opts.syncDir !== false) await fsyncDir(dir);
 }

@@ -79,7 +79,11 @@ export function openImageStore(root: string, opts: ImageStoreOptions = {}): Imag
       if (target.annotations) desc.annotations = target.annotations;
       if (target.platform) desc.platform = target.platform;
       const record: ImageRecord = { name, target: desc, updated: new Date().toISOString() };
-      await writeFileAtomic(file(name), JSON.stringify(record, null, 2) + "\n", { tmpDir });
+      // docker moves LastTagTime on every tag, a no-op rebuild's too: still written, but when the name already names
+      // this target a crash that loses the rename loses only the time, so the directory is not synced for it.
+      const before = await load(file(name)).catch(() => undefined);
+      const same = before !== undefined && JSON.stringify(before.target) === JSON.stringify(desc);
+      await writeFileAtomic(file(name), JSON.stringify(record, null, 2) + "\n", { tmpDir, syncDir: !same });
       return record;
     },
     async delete(name) {

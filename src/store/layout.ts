@@ -118,6 +118,8 @@ export interface StoreLayout {
   layerSources(diffId: Digest): string;
   /** cache-mounts/: RUN --mount=type=cache directories (and `<dir>.lock` files next to them). */
   readonly cacheMountsDir: string;
+  /** cache-mounts/<sha256 hex of id>: the directory of the cache mount with this id (any string: it is hashed). */
+  cacheMount(id: string): string;
   /** snapshots/: unpacked filesystems kept between builds. */
   readonly snapshotsDir: string;
   /** snapshots/<key>/. */
@@ -181,6 +183,7 @@ export function storeLayout(root: string): StoreLayout {
     distributionDir,
     layerSources: (diffId) => join(distributionDir, `${hexOf(diffId)}.json`),
     cacheMountsDir: join(root, "cache-mounts"),
+    cacheMount: (id) => join(root, "cache-mounts", createHash("sha256").update(id).digest("hex")),
     snapshotsDir,
     snapshot: (key) => join(snapshotsDir, keyOf("snapshot", key)),
   };

@@ -149,6 +149,23 @@ describe("which steps hit", () => {
   });
 });
 
+describe("a glob that matches nothing", () => {
+  it("is a hit while nothing matches, and a miss that copies the file once one does", async () => {
+    const p = join(dir.path, "glob-empty");
+    await mkdir(p, { recursive: true });
+    await writeFile(join(p, "Dockerfile"), "FROM busybox:local\nCOPY *.conf /etc/app/\nRUN ls /etc/app 2>&1 > /list || echo none > /list\n");
+    const first = await build(p);
+    expect(cached(first)).toEqual([false, false]);
+    expect(cached(await build(p))).toEqual([true, true]);
+    await writeFile(join(p, "app.conf"), "x\n");
+    const out = join(dir.path, "glob-empty-out");
+    const added = await build(p, ["-o", `type=local,dest=${out}`]);
+    expect(cached(added)).toEqual([false, false]);
+    expect(await readFile(join(out, "list"), "utf8")).toBe("app.conf\n");
+    expect(await readFile(join(out, "etc/app/app.conf"), "utf8")).toBe("x\n");
+  });
+});
+
 describe("stages", () => {
   it("independent builder stages run at the same time", async () => {
     const p = join(dir.path, "parallel");

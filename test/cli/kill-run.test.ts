@@ -8,22 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, tempDir, tsbuild } from "../helpers/cli.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
 import { mountsUnder } from "../../src/util/mountinfo.js";
-import { processesWith as processesOf } from "../helpers/hostile.js";
+import { processesWith as processesOf, waitFor } from "../helpers/hostile.js";
 
 let dir: { path: string; cleanup(): Promise<void> };
 let root: string;
 
 async function processesWith(marker: string): Promise<number[]> {
   return (await processesOf(marker)).map((p) => p.pid);
-}
-
-async function waitFor(what: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await what()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return what();
 }
 
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { createTransport } from "../../src/registry/transport.js";
 import { makeBusyboxArchive } from "../helpers/busybox-image.js";
 import { tempDir, tsbuild, type CliResult } from "../helpers/cli.js";
 import { freePort, startRegistry, type RegistryServer } from "../helpers/registry-server.js";
-import { exec } from "../helpers/tools.js";
+import { selfSignedCert } from "../helpers/self-signed-cert.js";
 
 const PASSWORD = "pa55-Word";
 let work: { path: string; cleanup(): Promise<void> };
@@ -121,25 +121,7 @@ describe("TLS", () => {
   let selfSignedPort: number;
   beforeAll(async () => {
     plainPort = await listen(http.createServer((_q, res) => res.end("{}")));
-    const key = join(work.path, "key.pem");
-    const cert = join(work.path, "cert.pem");
-    await exec("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ]);
+    const { key, cert } = await selfSignedCert(work.path, "127.0.0.1", "IP:127.0.0.1");
     const { readFile } = await import("node:fs/promises");
     selfSignedPort = await listen(https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (_q, res) => res.end("{}")));
   });

@@ -107,6 +107,26 @@ describe("RUN --mount", () => {
     expect(await readFile(join(rootfs, "got"), "utf8")).toBe("from-stage\n");
     await expect(lstat(join(rootfs, "mnt/payload"))).rejects.toThrow();
   });
+
+  it("a bind mount from an image reference (no such stage) reads that image read-only, and its key follows the image", async () => {
+    const src = join(dir.path, "mount-src");
+    await mkdir(src, { recursive: true });
+    const makeSource = async (word: string) => {
+      await writeFile(join(src, "Dockerfile"), `FROM busybox:local\nRUN echo ${word} > /payload\n`);
+      const res = await r(["build", "-q", "-t", "mount-src/img:1", src]);
+      expect(res.code, res.stderr).toBe(0);
+    };
+    await makeSource("one");
+    const dockerfile = "FROM busybox:local\nRUN --mount=type=bind,from=mount-src/img:1,target=/mnt cat /mnt/payload > /got && ! touch /mnt/new 2>/dev/null\n";
+    const first = await buildAndUnpack(dockerfile);
+    expect(await readFile(join(first.rootfs, "got"), "utf8")).toBe("one\n");
+    expect((await buildAndUnpack(dockerfile)).stderr).toMatch(/CACHED/);
+    // Another image under that name is another mount source: the step runs again.
+    await makeSource("two");
+    const changed = await buildAndUnpack(dockerfile);
+    expect(changed.stderr).not.toMatch(/CACHED/);
+    expect(await readFile(join(changed.rootfs, "got"), "utf8")).toBe("two\n");
+  });
 });
 
 describe("RUN", () => {
@@ -129,13 +149,14 @@ describe("RUN", () => {
       expect(await readFile(join(rootfs, "tmp/pwd"), "utf8")).toBe("/work\n");
       expect(Number(await readFile(join(rootfs, "netdev-none"), "utf8"))).toBe(1); // only lo
       expect(await readFile(join(rootfs, "heredoc"), "utf8")).toBe("from heredoc\n");
-      // What the runtime provides (/proc, /etc/hosts) never lands in a layer.
+      // What the runtime provides (/proc's content, /etc/hosts) never lands in a layer; its /dev, /proc, /sys mount
+      // points do, empty, as in BuildKit's images.
       expect(await readdir(join(rootfs, "proc")).catch(() => [])).toEqual([]);
       await expect(lstat(join(rootfs, "etc/hosts"))).rejects.toThrow();
       expect(config.rootfs.diff_ids.length).toBeGreaterThan(1);
       // Exactly the base's tree plus what the Dockerfile created (nothing leaked, nothing lost).
       const base = await buildAndUnpack("FROM busybox:local\n");
-      const added = ["data/", "data/a", "data/sub/", "data/sub/b", "work/", "tmp/uid", "tmp/env", "tmp/pwd", "netdev-none", "heredoc"];
+      const added = ["data/", "data/a", "data/sub/", "data/sub/b", "work/", "tmp/uid", "tmp/env", "tmp/pwd", "netdev-none", "heredoc", "dev/", "proc/", "sys/"];
       expect(await treeOf(rootfs)).toEqual([...(await treeOf(base.rootfs)), ...added].sort());
       expect(stderr).toMatch(/RUN true/);
       expect(await leftoverMounts()).toEqual([]);
@@ -177,7 +198,8 @@ describe("RUN", () => {
   });
 
   it("a RUN that changes nothing adds an empty layer, as BuildKit does", async () => {
-    const a = await buildAndUnpack("FROM busybox:local\nRUN true\n");
+    // The first RUN on this base leaves the runtime's /dev, /proc, /sys mount points; the second changes nothing.
+    const a = await buildAndUnpack("FROM busybox:local\nRUN true\nRUN true\n");
     const last = a.config.history[a.config.history.length - 1];
     expect(last?.created_by).toBe("RUN /bin/sh -c true # buildkit");
     expect(last?.empty_layer).toBeUndefined();

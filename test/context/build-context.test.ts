@@ -64,13 +64,17 @@ describe("resolveSources", () => {
     expect((await ctx.resolveSources("[ab].*")).map((m) => m.path)).toEqual(["a.txt", "b.txt"]);
   });
 
-  it("reports a wildcard matching nothing, naming pattern and line", async () => {
-    const ctx = openBuildContext(ctxDir, []);
-    await expect(ctx.resolveSources("*.go", range)).rejects.toMatchObject({
+  it("lets a wildcard match nothing, but reports the directory it is matched in when that is missing (as BuildKit)", async () => {
+    const ctx = openBuildContext(ctxDir, ["build"]);
+    expect(await ctx.resolveSources("*.go", range)).toEqual([]);
+    expect(await ctx.resolveSources("src/*/nothing.ts", range)).toEqual([]);
+    await expect(ctx.resolveSources("nodir/*.go", range)).rejects.toMatchObject({
       code: "SOURCE_NOT_FOUND",
-      message: expect.stringMatching(/no source files were specified.*\*\.go.*Dockerfile:7/),
+      message: expect.stringMatching(/"nodir".*nodir\/\*\.go.*not found.*Dockerfile:7/),
       range,
     });
+    // A dockerignored directory is not in the context at all.
+    await expect(ctx.resolveSources("build/*.js", range)).rejects.toMatchObject({ code: "SOURCE_NOT_FOUND", hint: expect.stringContaining(".dockerignore") });
   });
 
   it("reports a missing path with the Dockerfile line", async () => {
@@ -81,10 +85,13 @@ describe("resolveSources", () => {
     });
   });
 
-  it("rejects paths escaping the context", async () => {
+  it("clamps `..` at the context root, as BuildKit does", async () => {
     const ctx = openBuildContext(ctxDir, []);
-    await expect(ctx.resolveSources("../x", range)).rejects.toMatchObject({ code: "SOURCE_OUTSIDE_CONTEXT" });
-    await expect(ctx.resolveSources("src/../../x", range)).rejects.toMatchObject({ code: "SOURCE_OUTSIDE_CONTEXT" });
+    expect((await ctx.resolveSources("../a.txt", range)).map((m) => m.path)).toEqual(["a.txt"]);
+    expect((await ctx.resolveSources("src/../../../b.txt", range)).map((m) => m.path)).toEqual(["b.txt"]);
+    expect((await ctx.resolveSources("/../*.txt", range)).map((m) => m.path)).toEqual(["a.txt", "b.txt"]);
+    expect((await ctx.resolveSources("..", range)).map((m) => m.path)).toEqual(["."]);
+    await expect(ctx.resolveSources("../x", range)).rejects.toMatchObject({ code: "SOURCE_NOT_FOUND", message: expect.stringContaining('"../x" not found') });
   });
 
   it("treats dockerignored paths as absent, with a hint", async () => {

@@ -75,7 +75,7 @@ describe("file hash cache", () => {
   it("hashes a small file synchronously as hash() does, caches it, and leaves a large one to hash()", async () => {
     const h = await createHasher();
     const ctx = join(dir.path, "sync");
-    const store = join(dir.path, "store4");
+    const store = join(dir.path, "store-sync");
     await mkdir(ctx, { recursive: true });
     const small = join(ctx, "s.txt");
     const large = join(ctx, "l.bin");
@@ -93,5 +93,25 @@ describe("file hash cache", () => {
     const c2 = await openFileHashCache(store, ctx, h);
     expect(await c2.hash(small, "s.txt", await lstat(small))).toBe(viaSync);
     expect(c2.counters).toMatchObject({ hashed: 0, cached: 1 });
+  });
+
+  it("serves files named like Object properties (__proto__, constructor) from the cache, in the root and below", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "proto");
+    const store = join(dir.path, "store4");
+    await mkdir(join(ctx, "__proto__"), { recursive: true });
+    const names = ["__proto__/__proto__", "__proto__/constructor", "constructor", "toString"];
+    const old = new Date(Date.now() - 10_000);
+    for (const n of names) {
+      await writeFile(join(ctx, n), n);
+      await utimes(join(ctx, n), old, old);
+    }
+    await sleep(80); // past the racy window of the ctime utimes just set
+    const c1 = await openFileHashCache(store, ctx, h);
+    const first = await Promise.all(names.map(async (n) => c1.hash(join(ctx, n), n, await lstat(join(ctx, n)))));
+    await c1.save();
+    const c2 = await openFileHashCache(store, ctx, h);
+    for (const [i, n] of names.entries()) expect(c2.lookup(n, await lstat(join(ctx, n)))).toBe(first[i]);
+    expect(c2.counters).toMatchObject({ hashed: 0, cached: names.length });
   });
 });

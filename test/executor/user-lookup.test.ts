@@ -54,6 +54,19 @@ describe("lookupUser", () => {
     await expect(lookupUser(rootfs, "app:wheel")).rejects.toMatchObject({ code: "UNKNOWN_GROUP", message: expect.stringMatching(/wheel.*\/etc\/group/) });
   });
 
+  it("lenient (BuildKit's COPY --chown and WORKDIR): an unknown user is 0:0, an unknown group keeps the user part's gid", async () => {
+    const lenient = { numericGidDefault: "same", lenient: true } as const;
+    expect(await lookupUser(rootfs, "nobody", lenient)).toEqual({ uid: 0, gid: 0 });
+    expect(await lookupUser(empty, "app", lenient)).toEqual({ uid: 0, gid: 0 });
+    expect(await lookupUser(rootfs, "nobody:staff", lenient)).toEqual({ uid: 0, gid: 50 });
+    expect(await lookupUser(rootfs, "nobody:9", lenient)).toEqual({ uid: 0, gid: 9 });
+    expect(await lookupUser(rootfs, "app:wheel", lenient)).toMatchObject({ uid: 1000, gid: 1001 });
+    expect(await lookupUser(rootfs, "4242:wheel", lenient)).toEqual({ uid: 4242, gid: 4242 });
+    expect(await lookupUser(empty, "4242:wheel", lenient)).toEqual({ uid: 4242, gid: 4242 });
+    // Malformed specs are still errors.
+    await expect(lookupUser(rootfs, "app:", lenient)).rejects.toMatchObject({ code: "BAD_USER" });
+  });
+
   it("reads the database through rootfs symlinks without leaving the root", async () => {
     const linked = await mkdtemp(path.join(os.tmpdir(), "user-lookup-link-"));
     try {

@@ -143,6 +143,23 @@ const single: [string, string, boolean][] = [
   ["./a", "a", true],
   ["/a", "a/b", true],
   ["a/", "a/b", true],
+  // Rooted at the context root: a plain name matches only there, `**/` reaches any depth, a leading `/` changes nothing.
+  ["a.txt", "x/a.txt", false],
+  ["/a.txt", "x/a.txt", false],
+  ["*/a.txt", "x/a.txt", true],
+  ["*/a.txt", "x/y/a.txt", false],
+  ["**/a.txt", "x/y/a.txt", true],
+  ["/**/a.txt", "a.txt", true],
+  ["/**", "x/y", true],
+  ["./**/", "x", true],
+  ["**/build-out", "build-out/n/i.js", true],
+  ["**/build-out", "x/y/build-out/j.js", true],
+  ["**/build-out", "x/build-outs", false],
+  ["vendor/**", "vendor", false],
+  ["vendor/**", "vendor/lib/z.go", true],
+  ["src/**/*_test.go", "src/x_test.go", true],
+  ["src/**/*_test.go", "src/util/deep/x_test.go", true],
+  ["src/**/*_test.go", "x/src/util/x_test.go", false],
 ];
 
 describe("matchesDockerignore (single pattern)", () => {
@@ -169,6 +186,17 @@ const multi: [string[], string, boolean][] = [
   [["#x", "", "   "], "#x", true],
   [["Dockerfile", ".dockerignore"], "Dockerfile", true],
   [["Dockerfile", ".dockerignore"], ".dockerignore", true],
+  // fixtures/parity/dockerignore-globstar and -rooted, path by path (the walk's result is pinned there).
+  [["**", "!**/*.go", "**/*_test.go"], "src/util/helper.go", false],
+  [["**", "!**/*.go", "**/*_test.go"], "src/util/helper_test.go", true],
+  [["**", "!keep"], "keep/deep/y.md", false],
+  [["**", "/docs", "!/docs/sub/**"], "docs/sub", true],
+  [["**", "/docs", "!/docs/sub/**"], "docs/sub/z.md", false],
+  [["**", "!**/*.go", "vendor/**", "!vendor/keep/**", "vendor/keep/*.txt"], "vendor/lib/z.go", true],
+  [["**", "!**/*.go", "vendor/**", "!vendor/keep/**", "vendor/keep/*.txt"], "vendor/keep/k.go", false],
+  [["**", "!**/*.go", "vendor/**", "!vendor/keep/**", "vendor/keep/*.txt"], "vendor/keep/notes.txt", true],
+  [["**/*.md", "!docs/**"], "docs/sub/z.md", false],
+  [["**/*.md", "!docs/**"], "src/README.md", true],
 ];
 
 describe("matchesDockerignore (pattern lists)", () => {

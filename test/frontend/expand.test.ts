@@ -401,3 +401,28 @@ describe("expandWords (BuildKit wordsTest)", () => {
     else expect(expandWords(input, wenv)).toEqual(want);
   });
 });
+
+// BuildKit's ExpandRaw (COPY/ADD heredoc bodies): SkipProcessQuotes, so quotes are text and only $ and \ act.
+describe("expandWord with skipProcessQuotes", () => {
+  const env = { NAME: "world" };
+  it.each([
+    [`echo "hello $NAME"`, `echo "hello world"`],
+    [`it's '$NAME'`, `it's 'world'`],
+    [`\\$NAME and \\"`, `$NAME and "`],
+    [`a\\nb`, `anb`],
+    ["${NAME:-x} ${UNSET:-'d'}", "world 'd'"],
+  ])("%j → %j", (input, want) => {
+    expect(expandWord(input, env, { skipProcessQuotes: true })).toBe(want);
+  });
+});
+
+// The lexer keeps the blanks after `<<` in that word (processPossibleHeredoc), so `<< EOF` splits as one word.
+describe("expandWords and <<", () => {
+  it.each([
+    ["cat << EOF x", ["cat", "<< EOF", "x"]],
+    ["a < b", ["a", "<", "b"]],
+    ["a <<<b", ["a", "<<<b"]],
+  ])("%j → %j", (input, want) => {
+    expect(expandWords(input, {})).toEqual(want);
+  });
+});

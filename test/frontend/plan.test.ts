@@ -131,3 +131,30 @@ describe("platforms", () => {
     expect(err).toMatchObject({ code: "INVALID_PLATFORM", range: { start: { line: 1 } } });
   });
 });
+
+describe("named contexts", () => {
+  const withContexts = (text: string) =>
+    planBuild(parseDockerfile(text, { file: "Dockerfile" }), {
+      platform,
+      namedContexts: new Map([
+        ["deps", { kind: "dir" as const }],
+        ["Base", { kind: "image" as const, ref: "busybox:1" }],
+      ]),
+    });
+
+  test("FROM and --from a context name resolve to it, before a stage of that name", () => {
+    const p = withContexts("FROM scratch AS deps\nFROM deps\nCOPY --from=base /x /y\n");
+    expect(p.stages[1]?.base).toEqual({ kind: "context", name: "deps" });
+    expect([...(p.stages[1]?.copyFrom.values() ?? [])]).toEqual([{ kind: "image", name: "busybox:1" }]);
+    expect(p.order).toEqual([1]);
+  });
+
+  test("a stage whose own name is a context is replaced by it: no edges, its instructions not planned to run", () => {
+    const p = withContexts("FROM scratch AS other\nFROM other AS deps\nCOPY --from=other /x /y\n");
+    expect(p.target.replacedBy).toBe("deps");
+    expect(p.target.base).toEqual({ kind: "context", name: "deps" });
+    expect(p.target.edges).toEqual([]);
+    expect(p.order).toEqual([1]);
+    expect(withContexts("FROM scratch AS base\nRUN x\n").target).toMatchObject({ replacedBy: "base", base: { kind: "image", name: "busybox:1" } });
+  });
+});

@@ -94,6 +94,16 @@ export interface ProcessInfo {
   args: string;
 }
 
+/** Polls `what` every 50 ms until it holds or `ms` pass; the last answer. */
+export async function waitFor(what: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await what()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return what();
+}
+
 /** Every process whose command line contains `needle` (like `ps -eo pid,args | grep`), never this process. */
 export async function processesWith(needle: string): Promise<ProcessInfo[]> {
   const out: ProcessInfo[] = [];

@@ -1,15 +1,12 @@
 // A small Bearer token server for docker-registry's `auth: token` (the distribution token spec): issues RS256 JWTs
 // signed with a key/cert made by openssl at test time, carrying x5c (the cert) so the registry can verify them
 // against its rootcertbundle. Optional Basic credentials; records every request's scopes for assertions.
-import { execFile } from "node:child_process";
 import { createSign, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { selfSignedCert } from "./self-signed-cert.js";
 
 export interface TokenServer {
   realm: string;
@@ -24,29 +21,8 @@ export interface TokenServer {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 export async function startTokenServer(opts: { users?: Record<string, string> } = {}): Promise<TokenServer> {
-  try {
-    await run("sh", ["-c", "command -v openssl"]);
-  } catch {
-    throw new Error("openssl is not installed: apt-get install -y openssl (see .ci/run)");
-  }
   const dir = await mkdtemp(join(tmpdir(), "tsbuild-token-"));
-  const keyFile = join(dir, "key.pem");
-  const certFile = join(dir, "cert.pem");
-  await run("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=tsbuild-test-token",
-  ]);
+  const { key: keyFile, cert: certFile } = await selfSignedCert(dir, "tsbuild-test-token");
   const key = await readFile(keyFile, "utf8");
   const certDer = Buffer.from((await readFile(certFile, "utf8")).replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
   const service = "tsbuild-test-registry";

@@ -314,6 +314,34 @@ describe("extractLayer safety", () => {
     expect((await lstat(join(outside, "passwd"))).nlink).toBe(1);
   });
 
+  it("with chrootNames (ADD of a local tar) resolves ../, absolute names, hardlink targets and parent links inside dest", async () => {
+    const entries: RawEntry[] = [
+      { name: "ok", body: "ok" },
+      { name: "../x", body: "x" },
+      { name: "sub/../../../y", body: "y" },
+      { name: `${outside}/passwd`, body: "pwned" },
+      { name: "h1", type: "link", linkname: "../../ok" },
+      { name: "h2", type: "link", linkname: "/ok", mode: 0o600 },
+      { name: "up", type: "symlink", linkname: "../../outside" },
+      { name: "up/through", body: "t" },
+      { name: "s/", type: "directory" },
+      { name: "s/top", type: "symlink", linkname: "../../.." },
+      { name: "s/top/z", body: "z" },
+    ];
+    await extractLayer(Readable.from([await rawTar(entries)]), dest, { chrootNames: true });
+    expect(await readFile(join(dest, "x"), "utf8")).toBe("x");
+    expect(await readFile(join(dest, "y"), "utf8")).toBe("y");
+    expect(await readFile(join(dest, outside, "passwd"), "utf8")).toBe("pwned");
+    expect((await lstat(join(dest, "h2"))).ino).toBe((await lstat(join(dest, "ok"))).ino);
+    expect((await lstat(join(dest, "ok"))).nlink).toBe(3);
+    // As Docker's untar: a link member's mode is applied to the inode it shares.
+    expect((await lstat(join(dest, "ok"))).mode & 0o777).toBe(0o600);
+    // A symlink climbing out stops at dest, as `..` of a chroot's root does: up -> ../../outside is dest/outside.
+    expect(await readFile(join(dest, "outside/through"), "utf8")).toBe("t");
+    expect(await readFile(join(dest, "z"), "utf8")).toBe("z");
+    await nothingOutside();
+  });
+
   it("rejects writing through a file used as a directory", async () => {
     await expectUnsafe(
       [

@@ -74,12 +74,19 @@ describe("writeLayerTar", () => {
     expect(l2.diffId).not.toBe(l1.diffId);
   });
 
-  it("sorts bytewise, parents first", () => {
+  it("sorts in Go's walk order as BuildKit's layers are: parents first, a subtree before the next sibling, a whiteout where its name is", () => {
     const e = (path: string): LayerEntry => ({ path, type: "file", mode: 0, uid: 0, gid: 0, mtime: 0 });
-    expect(sortEntries([e("a/b"), e("a-b"), e("a"), e("B"), e("é"), e("z")]).map((x) => x.path)).toEqual(["B", "a", "a-b", "a/b", "z", "é"]);
+    expect(sortEntries([e("a/b"), e("a-b"), e("a"), e("B"), e("é"), e("z")]).map((x) => x.path)).toEqual(["B", "a", "a/b", "a-b", "z", "é"]);
+    expect(sortEntries([e("o/new"), e("o/.wh.sub"), e("o/.wh.a"), e("o"), e("o/.wh..wh..opq")]).map((x) => x.path)).toEqual([
+      "o",
+      "o/.wh..wh..opq",
+      "o/.wh.a",
+      "o/new",
+      "o/.wh.sub",
+    ]);
   });
 
-  it("writes headers from the entry: dir slash, uname/gname root only for id 0 (as BuildKit), links, devices, xattrs, long names, big ids", async () => {
+  it("writes headers from the entry: dir slash, uname/gname root only for id 0 and never on a whiteout (as BuildKit), links, devices, xattrs, long names, big ids", async () => {
     const long = `${"d".repeat(120)}/${"f".repeat(150)}`;
     await writeFile(join(dir, "x"), "x");
     const entries: LayerEntry[] = [
@@ -102,10 +109,10 @@ describe("writeLayerTar", () => {
     const headers = await rawHeaders(await layerTarBytes(entries));
     const by = new Map(headers.map((h) => [h.name, h]));
     expect(headers.map((h) => h.name)).toEqual([
-      ".wh.gone",
       long,
       "dev/null",
       "dev/sda",
+      ".wh.gone",
       "run/fifo",
       "usr/",
       "usr/bin/",
@@ -117,9 +124,11 @@ describe("writeLayerTar", () => {
     for (const h of headers) {
       const e = entries.find((x) => h.name.replace(/\/$/, "") === x.path);
       if (!e) continue;
-      expect(h.uname).toBe(e.uid === 0 ? "root" : "");
-      expect(h.gname).toBe(e.gid === 0 ? "root" : "");
+      const whiteout = h.name.startsWith(".wh.");
+      expect(h.uname).toBe(e.uid === 0 && !whiteout ? "root" : "");
+      expect(h.gname).toBe(e.gid === 0 && !whiteout ? "root" : "");
     }
+    expect(by.get(".wh.gone")).toMatchObject({ uname: "", gname: "" });
     expect(by.get("dev/sda")).toMatchObject({ uname: "root", gname: "" });
     expect(by.get(long)).toMatchObject({ uname: "", gname: "" });
     expect(by.get("usr/bin/hello")).toMatchObject({ type: "file", mode: 0o4755, size: 12 });

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import type { LayerEntry } from "../../src/layer/types.js";
-import { applyChanges, diffTrees, dropMountStubs, type Change } from "../../src/snapshot/diff.js";
+import { applyChanges, diffTrees, dropMountStubs, normalizeMountPoints, type Change } from "../../src/snapshot/diff.js";
 import { mountsUnder } from "../../src/snapshot/mounts.js";
 import { mountOverlayDirs, overlayChanges, prepareOverlayDirs } from "../../src/snapshot/overlay.js";
-import { EXECUTOR_MOUNT_STUBS } from "../../src/executor/hosts.js";
+import { EXECUTOR_MOUNT_STUBS, RUNTIME_MOUNT_POINTS } from "../../src/executor/hosts.js";
 
 const cp = promisify(execFile);
 
@@ -97,23 +97,52 @@ describe.each([
     expect(Math.floor(st.mtimeMs / 1000)).toBe(2_000_000_000);
   });
 
-  test("runtime mount stubs and the parent they touched are dropped", async () => {
+  test("network-file stubs and the parent they touched are dropped; /proc is kept", async () => {
     const changes = await via(async (root) => {
       await writeFile(join(root, "etc/hosts"), "");
       await mkdir(join(root, "proc"));
       await writeFile(join(root, "real"), "r");
     });
     const kept = await dropMountStubs(changes, lower, EXECUTOR_MOUNT_STUBS);
-    expect(kept.map((c) => c.path)).toEqual(["real"]);
+    expect(kept.map((c) => c.path)).toEqual(["proc", "real"]);
+  });
+
+  test("a RUN --mount target and its new parents are dropped when left empty", async () => {
+    const changes = await via(async (root) => {
+      await mkdir(join(root, "mnt/x/y"), { recursive: true });
+      await mkdir(join(root, "d/m"));
+    });
+    const kept = await dropMountStubs(changes, lower, [...EXECUTOR_MOUNT_STUBS, "mnt", "mnt/x", "mnt/x/y", "d", "d/m"]);
+    expect(kept.map((c) => c.path)).toEqual([]);
   });
 
   test("a stub path the RUN filled with content is kept", async () => {
     const changes = await via(async (root) => {
-      await mkdir(join(root, "proc"));
-      await writeFile(join(root, "proc/data"), "x");
+      await mkdir(join(root, "etc/hosts"));
+      await writeFile(join(root, "etc/hosts/data"), "x");
     });
     const kept = await dropMountStubs(changes, lower, EXECUTOR_MOUNT_STUBS);
-    expect(kept.map((c) => c.path)).toEqual(["proc", "proc/data"]);
+    expect(kept.map((c) => c.path)).toEqual(["etc", "etc/hosts", "etc/hosts/data"]);
+  });
+
+  test("the runtime's new /dev, /proc, /sys become 0755 root as runc makes them, keeping their mtime", async () => {
+    await mkdir(join(lower, "sys"), { mode: 0o700 });
+    const changes = await via(async (root) => {
+      await mkdir(join(root, "dev"), { mode: 0o1755 });
+      await chmod(join(root, "dev"), 0o1755);
+      await lutimes(join(root, "dev"), new Date(1_500_000_000_000), new Date(1_500_000_000_000));
+      await mkdir(join(root, "proc"));
+      await writeFile(join(root, "proc/data"), "x");
+      await chmod(join(root, "proc"), 0o700);
+      await chmod(join(root, "sys"), 0o750);
+    });
+    const entries = await applyChanges(lower, await normalizeMountPoints(changes, lower, RUNTIME_MOUNT_POINTS));
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    expect(byPath.get("dev")).toMatchObject({ type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 1_500_000_000 });
+    // Not the runtime's: one with content, and one the image already had.
+    expect(byPath.get("proc")?.mode).toBe(0o700);
+    expect(byPath.get("sys")?.mode).toBe(0o750);
+    expect((await lstat(join(lower, "dev"))).mode & 0o7777).toBe(0o755);
   });
 });
 

@@ -29,7 +29,7 @@ describe("key parts of a RUN's environment", () => {
     ).toEqual({ "env:PATH": "/bin", "env:A": "1", "env:BARE": "", "arg:B": "2" });
   });
 
-  test("the env a RUN gets matches what its key covers, proxy extras last and never over ENV", () => {
+  test("the env a RUN gets matches what its key covers, proxy extras last and over ENV and ARG (BuildKit's order)", () => {
     const s = state(
       ["A=1", "BARE"],
       [
@@ -37,7 +37,16 @@ describe("key parts of a RUN's environment", () => {
         ["B", "2"],
       ],
     );
-    expect(runEnv(s, ["HTTP_PROXY=p", "A=x"])).toEqual(["A=1", "BARE=", "B=2", "HTTP_PROXY=p"]);
+    expect(runEnv(s, ["HTTP_PROXY=p", "A=x"])).toEqual(["BARE=", "B=2", "HTTP_PROXY=p", "A=x"]);
+  });
+
+  test("an ARG declared after an ENV of the same name is what RUN and expansion see, and its key covers it", () => {
+    const s = { ...state(["X=env"], [["X", "arg"]]), argsOverEnv: new Set(["X"]) };
+    expect(runEnv(s)).toEqual(["X=arg"]);
+    expect(expansionEnv(s).get("X")).toBe("arg");
+    expect(envParts(s)).toEqual({ "env:X": "env", "arg:X": "arg" });
+    // Without the later ARG, ENV wins.
+    expect(runEnv(state(["X=env"], [["X", "arg"]]))).toEqual(["X=env"]);
   });
 });
 

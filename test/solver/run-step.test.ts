@@ -10,11 +10,12 @@ import { createSnapshotter } from "../../src/snapshot/snapshotter.js";
 import { makeBusyboxRootfs } from "../helpers/busybox-rootfs.js";
 import { captureIO, listContainers, makeExecutor, PATH_ENV, type ExecutorName } from "../helpers/sandbox.js";
 
-const CONFIGS: { executor: ExecutorName; snapshotter: "overlay" | "copy" }[] = [
+const CONFIGS: { executor: ExecutorName; snapshotter: "overlay" | "fuse-overlayfs" | "copy" }[] = [
   { executor: "crun", snapshotter: "overlay" },
   { executor: "runc", snapshotter: "overlay" },
   { executor: "bwrap", snapshotter: "overlay" },
   { executor: "crun", snapshotter: "copy" },
+  { executor: "crun", snapshotter: "fuse-overlayfs" },
   { executor: "bwrap", snapshotter: "copy" },
 ];
 
@@ -32,6 +33,8 @@ describe.each(CONFIGS)("runStep with $executor + $snapshotter", ({ executor: exN
     await mkdir(join(rootfs, "dir/sub"), { recursive: true });
     await writeFile(join(rootfs, "dir/a"), "a");
     await writeFile(join(rootfs, "dir/sub/b"), "b");
+    // As in most images; the first test takes them away to see what the runtime leaves.
+    for (const p of ["dev", "proc", "sys"]) await mkdir(join(rootfs, p));
   });
 
   afterEach(async () => {
@@ -58,15 +61,22 @@ describe.each(CONFIGS)("runStep with $executor + $snapshotter", ({ executor: exN
 
   const byPath = (entries: LayerEntry[]) => new Map(entries.map((e) => [e.path, e]));
 
-  test("a new file is the only entry; no mount stubs in entries or rootfs", async () => {
+  test("a new file and the runtime's /dev, /proc, /sys (as BuildKit's runc leaves them) are the entries; no other stubs", async () => {
+    for (const p of ["dev", "proc", "sys"]) await rm(join(rootfs, p), { recursive: true });
     const r = await run("echo hi > /f");
     expect(r.exitCode).toBe(0);
-    expect(r.entries.map((e) => e.path)).toEqual(["f"]);
-    expect(r.entries[0]).toMatchObject({ type: "file", size: 3, mode: 0o644, uid: 0, gid: 0, source: join(rootfs, "f") });
+    expect(r.entries.map((e) => e.path).sort()).toEqual(["dev", "f", "proc", "sys"]);
+    const m = byPath(r.entries);
+    expect(m.get("f")).toMatchObject({ type: "file", size: 3, mode: 0o644, uid: 0, gid: 0, source: join(rootfs, "f") });
+    for (const p of ["dev", "proc", "sys"]) expect(m.get(p), p).toMatchObject({ type: "directory", mode: 0o755, uid: 0, gid: 0 });
     expect(await readFile(join(rootfs, "f"), "utf8")).toBe("hi\n");
-    for (const stub of ["proc", "dev", "sys", "etc/hosts", "etc/resolv.conf"]) {
+    for (const p of ["dev", "proc", "sys"]) expect(await readdir(join(rootfs, p)), p).toEqual([]);
+    for (const stub of ["etc/hosts", "etc/resolv.conf"]) {
       await expect(lstat(join(rootfs, stub)), stub).rejects.toThrow();
     }
+    // Once there, a later RUN does not list them again.
+    const again = await run("true");
+    expect(again.entries).toEqual([]);
   });
 
   test("modify, chmod and chown", async () => {
@@ -91,13 +101,18 @@ describe.each(CONFIGS)("runStep with $executor + $snapshotter", ({ executor: exN
     await expect(lstat(join(rootfs, "etc/motd"))).rejects.toThrow();
   });
 
-  test("rm -rf and recreate a directory hides all old content", async () => {
-    const r = await run("rm -rf /dir && mkdir /dir && touch /dir/new");
+  test("rm -rf and recreate a directory hides all old content with a whiteout per old name (as BuildKit), never an opaque marker", async () => {
+    const r = await run("rm -rf /dir && mkdir -p /dir/sub && touch /dir/new /dir/sub/c");
     expect(r.exitCode).toBe(0);
     const paths = r.entries.map((e) => e.path).sort();
-    if (snapshotter === "overlay") expect(paths).toEqual(["dir", "dir/.wh..wh..opq", "dir/new"]);
-    else expect(paths).toEqual(["dir", "dir/.wh.a", "dir/.wh.sub", "dir/new"]);
-    expect(await readdir(join(rootfs, "dir"))).toEqual(["new"]);
+    expect(paths).toEqual(["dir", "dir/.wh.a", "dir/new", "dir/sub", "dir/sub/.wh.b", "dir/sub/c"]);
+    expect(await readdir(join(rootfs, "dir"))).toEqual(["new", "sub"]);
+    expect(await readdir(join(rootfs, "dir/sub"))).toEqual(["c"]);
+  });
+
+  test("a directory whose only change is its mtime is not in the layer (BuildKit's differs ignore directory times)", async () => {
+    const r = await run("touch /dir && touch /etc/x && rm /etc/x");
+    expect(r).toMatchObject({ exitCode: 0, entries: [] });
   });
 
   test("non-zero exit is returned and leaves rootfs unchanged; output is captured", async () => {

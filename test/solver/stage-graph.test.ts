@@ -52,16 +52,16 @@ describe("stage graph", () => {
     expect(await readFile(join(out, "y"), "utf8")).toBe("from-two\n");
   });
 
-  it("check, parse and build report a cycle with the same message at the same place", async () => {
+  it("check and build report a cycle with the same message at the same place; parse, like BuildKit's parser, does not", async () => {
     const ctx = await project("FROM busybox:local AS a\nCOPY --from=b /x /\nFROM busybox:local AS b\nCOPY --from=a /y /\n");
     const where = (s: string) => /Dockerfile:(\d+:\d+): (circular dependency detected on stage: \w+)/.exec(s)?.slice(1);
     const check = await tsbuild(["check", ctx]);
-    const parse = await tsbuild(["parse", ctx]);
     const build = await tsbuild(["build", "--root", root, ctx]);
-    for (const r of [check, parse, build]) expect(r.code).not.toBe(0);
-    const seen = [check, parse, build].map((r) => where(r.stderr));
+    for (const r of [check, build]) expect(r.code).not.toBe(0);
+    const seen = [check, build].map((r) => where(r.stderr));
     expect(seen[0]).toBeDefined();
     expect(seen[1]).toEqual(seen[0]);
-    expect(seen[2]).toEqual(seen[0]);
+    const parse = await tsbuild(["parse", "--json", ctx]);
+    expect(parse.code, parse.stderr).toBe(0);
   });
 });

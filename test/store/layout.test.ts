@@ -1,5 +1,6 @@
 // The store layout: every path stays under the root, no two kinds of data share a path, names that are not digests
 // or keys never become paths, and the names are exactly those existing stores already use (there is no migration).
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
@@ -59,6 +60,7 @@ function everyPath(root: string): Record<string, string> {
     distributionDir: l.distributionDir,
     layerSources: l.layerSources(D),
     cacheMountsDir: l.cacheMountsDir,
+    cacheMount: l.cacheMount("/root/.npm"),
     snapshotsDir: l.snapshotsDir,
     snapshot: l.snapshot(KEY),
   };
@@ -90,6 +92,8 @@ describe("storeLayout", () => {
       distributionDir: "distribution",
       layerSources: `distribution/${HEX}.json`,
       cacheMountsDir: "cache-mounts",
+      // sha256("/root/.npm"): the name run-mounts has always given the cache mount with that id.
+      cacheMount: `cache-mounts/${createHash("sha256").update("/root/.npm").digest("hex")}`,
       snapshotsDir: "snapshots",
       snapshot: `snapshots/${KEY}`,
     });

@@ -13,6 +13,7 @@ import { materializeNamedContexts } from "../../context/named-context.js";
 import { parseShmSize, parseUlimits } from "../run-limits.js";
 import { parseAnnotation } from "../../image/annotations.js";
 import { buildImage } from "../../api/build-image.js";
+import { parseSnapshotter } from "../snapshotter-flag.js";
 import { parseSecretFlag } from "../../solver/mount-spec.js";
 import { parseSshFlag } from "../../solver/ssh-agents.js";
 import type { OutputSpec } from "../../exporter/outputs.js";
@@ -64,7 +65,7 @@ export const buildCommand: Command = {
       name: "cache-to",
       type: "list",
       value: "SPEC",
-      help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max",
+      help: "export cache: type=local,dest=DIR[,tag=T] or type=registry,ref=REF, with mode=min (default) or max; cache-mounts=true also carries the RUN --mount=type=cache contents",
     },
     { name: "metadata-file", type: "string", value: "FILE", help: "write the image digest, config digest and per-step cache results as JSON" },
     { name: "jobs", type: "string", value: "N", help: "stages built in parallel (default: cores)" },
@@ -83,7 +84,7 @@ export const buildCommand: Command = {
       help: "an SSH agent for RUN --mount=type=ssh: default is $SSH_AUTH_SOCK; key files get an ssh-agent of their own (repeatable)",
     },
     { name: "executor", type: "string", value: "NAME", help: "RUN sandbox: auto, crun, runc or bwrap" },
-    { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay or copy" },
+    { name: "snapshotter", type: "string", value: "NAME", help: "RUN snapshots: auto, overlay, fuse-overlayfs or copy (default $TSBUILD_SNAPSHOTTER or auto)" },
     {
       name: "allow",
       type: "list",
@@ -110,7 +111,7 @@ export const buildCommand: Command = {
       name: "build-context",
       type: "list",
       value: "NAME=VALUE",
-      help: "a named context for FROM NAME / COPY --from=NAME (overrides a stage or image of that name): DIR, docker-image://REF, a git or http(s) URL",
+      help: "a named context for FROM NAME / COPY --from=NAME (overrides a stage or image of that name): DIR, docker-image://REF, oci-layout://DIR[:TAG][@DIGEST], a git or http(s) URL",
     },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
     { name: "force-rm", type: "boolean", help: "accepted for docker compatibility (tsbuild never leaves containers)" },
@@ -219,9 +220,7 @@ export const buildCommand: Command = {
     const ulimits = parseUlimits(flagList(args, "ulimit"));
     const annotations = flagList(args, "annotation").flatMap(parseAnnotation);
     const iidFlag = flagString(args, "iidfile");
-    const snapshotter = flagString(args, "snapshotter") ?? "auto";
-    if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
-      throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
+    const snapshotter = parseSnapshotter(flagString(args, "snapshotter"), ctx.io.env);
     const epochText = ctx.io.env.SOURCE_DATE_EPOCH;
     if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText))
       throw new UsageError("BAD_ENV", `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(epochText)}`);
@@ -293,6 +292,8 @@ export const buildCommand: Command = {
     }).finally(async () => {
       // The view is closed also when the build fails, so the error is printed below its last frame.
       await progress.close();
+      const chosen = flagBool(args, "debug") ? engine.snapshotter(snapshotter).chosen() : undefined;
+      if (chosen) ctx.io.stderr.write(`debug: RUN snapshots: ${chosen}\n`);
       await fetched?.release();
       await named?.release();
     });

@@ -1,11 +1,9 @@
-// `tsbuild parse`: print a Dockerfile's instructions (text or the documented JSON shape) without building.
+// `tsbuild parse`: print a Dockerfile's syntax tree (text or the documented JSON shape) without building.
 import { UsageError } from "../../errors.js";
 import { flagBool, flagString, parseArgs } from "../args.js";
 import { locateDockerfile, readDockerfile } from "../../context/locate-dockerfile.js";
 import { GLOBAL_FLAGS, type Command } from "../context.js";
-import { parseDockerfile } from "../../frontend/parse.js";
-import { checkPlan } from "../../frontend/plan.js";
-import { hostPlatform } from "../../image/platform.js";
+import { parseSyntax } from "../../frontend/parse.js";
 import { parseResultToJson } from "../../frontend/parse-json.js";
 
 export const parseCommand: Command = {
@@ -23,9 +21,8 @@ export const parseCommand: Command = {
     const loc = locateDockerfile(ctx.io.cwd, flagString(args, "file"), args.positionals[0]);
     const text = await readDockerfile(loc, ctx.signal);
     const display = loc.display;
-    const parsed = parseDockerfile(text, { file: display });
-    // Planning errors (stage references, cycles) are the ones build reports, at the same place.
-    checkPlan(parsed, { platform: hostPlatform() });
+    // Only what BuildKit's parser rejects fails here; instruction-level errors are `check`'s and `build`'s to report.
+    const parsed = parseSyntax(text, { file: display });
     if (flagBool(args, "json")) {
       ctx.io.stdout.write(JSON.stringify(parseResultToJson(parsed), null, 2) + "\n");
       return;

@@ -8,6 +8,7 @@ import { checkRegistryHost, familiarName, parseReference } from "../../image/ref
 import { registryOf } from "../../registry/login.js";
 import { plainRenderer, quietRenderer } from "../../progress/renderers.js";
 import { login, logout, parsePlatform, pullImage, pushImage, type ImageFormat } from "../../registry/index.js";
+import { createInterface } from "node:readline/promises";
 
 const REGISTRY_FLAGS: FlagSpec[] = [
   {
@@ -110,7 +111,6 @@ async function promptHidden(ctx: CommandContext, question: string): Promise<stri
 }
 
 async function promptLine(ctx: CommandContext, question: string): Promise<string> {
-  const { createInterface } = await import("node:readline/promises");
   const rl = createInterface({ input: process.stdin, output: ctx.io.stderr as NodeJS.WritableStream });
   try {
     return (await rl.question(question)).trim();

@@ -1,5 +1,6 @@
 // `tsbuild run [flags] IMAGE [COMMAND [ARG...]]`: docker run's flags, parsed and checked here; the library's
 // runContainer does the rest. The container's exit status is tsbuild's; tsbuild's own errors exit 125, as docker's.
+import { parseSnapshotter } from "../snapshotter-flag.js";
 import { isatty } from "node:tty";
 import { UsageError } from "../../errors.js";
 import { flagBool, flagList, flagString, parseArgs } from "../args.js";
@@ -30,7 +31,7 @@ export const runCommand: Command = {
     { name: "tty", short: "t", type: "boolean", help: "give the container this terminal (standard input must be one)" },
     { name: "rm", type: "boolean", help: "accepted for docker compatibility: the container is always removed" },
     { name: "executor", type: "string", value: "NAME", help: "sandbox: auto, crun, runc or bwrap (as for build)" },
-    { name: "snapshotter", type: "string", value: "NAME", help: "snapshots: auto, overlay or copy (as for build)" },
+    { name: "snapshotter", type: "string", value: "NAME", help: "snapshots: auto, overlay, fuse-overlayfs or copy (as for build)" },
     ...GLOBAL_FLAGS,
   ],
   async run(ctx: CommandContext) {
@@ -40,9 +41,7 @@ export const runCommand: Command = {
     const executor = flagString(args, "executor") ?? "auto";
     if (executor !== "auto" && executor !== "crun" && executor !== "runc" && executor !== "bwrap")
       throw new UsageError("BAD_FLAG_VALUE", `--executor takes auto, crun, runc or bwrap, not ${JSON.stringify(executor)}`);
-    const snapshotter = flagString(args, "snapshotter") ?? "auto";
-    if (snapshotter !== "auto" && snapshotter !== "overlay" && snapshotter !== "copy")
-      throw new UsageError("BAD_FLAG_VALUE", `--snapshotter takes auto, overlay or copy, not ${JSON.stringify(snapshotter)}`);
+    const snapshotter = parseSnapshotter(flagString(args, "snapshotter"), ctx.io.env);
     const network = flagString(args, "network") ?? "default";
     if (network !== "default" && network !== "none" && network !== "host")
       throw new UsageError("BAD_FLAG_VALUE", `--network takes default, none or host, not ${JSON.stringify(network)}`, {
