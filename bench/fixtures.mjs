@@ -77,6 +77,34 @@ export function writeTree(dir, { files = 5000, seed = 5000, prefix = "tree" } = 
   return { files, bytes };
 }
 
+/**
+ * A node-like tree of 20,000 files, about 77 MB: package.json and src/ beside node_modules/ of 399 packages, each with
+ * a package.json, README.md, LICENSE, index.js and lib/ and dist/ files — mostly small (0.2–4 KB), a few large (≤ 96 KB).
+ */
+export function writeNodeTree(dir, { packages = 399, perPackage = 50, seed = 20000 } = {}) {
+  const next = prng(seed);
+  let files = 0;
+  let bytes = 0;
+  const put = (rel, size) => {
+    write(dir, rel, textContent(rel, size, next));
+    files++;
+    bytes += size;
+  };
+  const sized = () => {
+    const r = next();
+    return r < 0.85 ? 200 + Math.floor(next() * 3800) : r < 0.98 ? 4096 + Math.floor(next() * 8192) : 16384 + Math.floor(next() * 81920);
+  };
+  write(dir, "package.json", '{ "name": "app", "version": "1.0.0", "dependencies": {} }\n');
+  files++;
+  for (let i = 0; i < 49; i++) put(`src/m${String(i).padStart(2, "0")}.js`, sized());
+  for (let p = 0; p < packages; p++) {
+    const pkg = `node_modules/pkg-${String(p).padStart(3, "0")}`;
+    for (const f of ["package.json", "README.md", "LICENSE", "index.js"]) put(`${pkg}/${f}`, f === "index.js" ? sized() : 300 + Math.floor(next() * 1500));
+    for (let i = 4; i < perPackage; i++) put(`${pkg}/${i % 3 === 0 ? "dist" : "lib"}/f${String(i).padStart(2, "0")}.js`, sized());
+  }
+  return { files, bytes };
+}
+
 // --- projects -------------------------------------------------------------------------------------------------
 
 const DEPS = "zlib 1.3\nlibfoo 2.1\nbar 0.9\nbaz 4.2\n";
@@ -197,6 +225,37 @@ function ctx5kProject() {
   };
 }
 
+function ctx20kProject() {
+  return {
+    name: "ctx20k",
+    description: "node-like project: manifest COPY + RUN, then `COPY . .` of a 20,000-file tree (~77 MB) last",
+    stages: [
+      {
+        name: null,
+        lines: [
+          "FROM busybox:local",
+          "WORKDIR /app",
+          "COPY package.json ./",
+          "RUN : n01 && wc -c package.json > /tmp/install.log",
+          "ARG VERSION=1",
+          'RUN : n02 && echo "$VERSION" > /tmp/version',
+          "COPY . .",
+          'CMD ["cat", "package.json"]',
+        ],
+      },
+    ],
+    files(dir) {
+      writeNodeTree(dir);
+    },
+    // The late change is one file deep in node_modules: only the last COPY re-runs.
+    changes: {
+      early: { file: "package.json", line: "COPY package.json ./" },
+      late: { file: "node_modules/pkg-321/lib/f22.js", line: "COPY . ." },
+      arg: { name: "VERSION", line: ": n02" },
+    },
+  };
+}
+
 function fortyProject() {
   const lines = [
     "FROM busybox:local",
@@ -260,7 +319,14 @@ function runHeavyProject() {
   };
 }
 
-export const PROJECTS = { small: smallProject, multi: multiProject, ctx5k: ctx5kProject, forty: fortyProject, runheavy: runHeavyProject };
+export const PROJECTS = {
+  small: smallProject,
+  multi: multiProject,
+  ctx5k: ctx5kProject,
+  ctx20k: ctx20kProject,
+  forty: fortyProject,
+  runheavy: runHeavyProject,
+};
 
 // --- the model ------------------------------------------------------------------------------------------------
 

@@ -60,8 +60,9 @@ export async function digestContextSources(
     }
     const index = lines.length;
     lines.push("");
-    // Unchanged files are answered from the stat cache without a promise; only the rest are read, 16 at a time.
-    const known = st.isFile() ? cache.lookup(rel, st, at) : st.isSymbolicLink() ? readlinkSync(abs) : "";
+    // Unchanged files are answered from the stat cache, small changed ones read at once, both without a promise;
+    // only large files are streamed, 16 at a time.
+    const known = st.isFile() ? (cache.lookup(rel, st, at) ?? cache.hashSmallSync(abs, rel, st, at)) : st.isSymbolicLink() ? readlinkSync(abs) : "";
     if (known !== undefined) return settle(index, path, rel, meta, known, linkTo);
     const content = limit(() => cache.hash(abs, rel, st, opts.signal, at));
     // Handled here so a failure while the walk is still running is not an unhandled rejection; awaited below.

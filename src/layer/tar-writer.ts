@@ -1,26 +1,23 @@
 // Deterministic layer tars: entries in Go's filepath.Walk order (as BuildKit writes them), all metadata taken from the entry (never the clock or
 // the local user database), file bytes streamed from disk. The same entries always give the same bytes, so the same diff_id.
-import { createReadStream, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import tar, { type Header, type Pack } from "tar-stream";
+import { finished } from "node:stream/promises";
 import { AbortError, ArchiveError } from "../errors.js";
+import { readUpTo } from "../util/read-up-to.js";
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from "./tar-header.js";
 import type { EntryType, LayerEntry } from "./types.js";
 
 export interface WriteLayerTarOptions {
   signal?: AbortSignal;
 }
 
-/** tar-stream's header plus the PAX records it writes (its typings omit `pax`). */
-type TarHeaders = Partial<Header> & { name: string; pax?: Record<string, string> };
-
 // Largest value the 7-digit octal uid/gid fields hold; beyond it the id travels in a PAX record.
 const MAX_OCTAL_ID = 0o7777777;
 
-// File-type bits (S_IFMT) per entry type. tar-stream replaces a falsy mode with 0644/0755 ("if (!header.mode)"), which
-// turned a mode-000 file into a world-readable one; a mode that carries its type bits is never 0, and tar-stream masks
-// the header field to 0o7777, so the permission bits written are exactly the entry's.
-const TYPE_BITS: Record<EntryType, number> = {
+// File-type bits (S_IFMT) per entry type, kept in the header's mode as tar-stream's pack required (it replaced a
+// falsy mode with 0644/0755); only the permission bits are written, exactly the entry's.
+export const TYPE_BITS: Record<EntryType, number> = {
   file: 0o100000,
   directory: 0o040000,
   symlink: 0o120000,
@@ -28,16 +25,6 @@ const TYPE_BITS: Record<EntryType, number> = {
   "char-device": 0o020000,
   "block-device": 0o060000,
   fifo: 0o010000,
-};
-
-const TAR_TYPE: Record<EntryType, Header["type"]> = {
-  file: "file",
-  directory: "directory",
-  symlink: "symlink",
-  hardlink: "link",
-  "char-device": "character-device",
-  "block-device": "block-device",
-  fifo: "fifo",
 };
 
 function compareBytes(a: string, b: string): number {
@@ -73,19 +60,19 @@ function checkPath(e: LayerEntry): void {
     throw new ArchiveError("BAD_ENTRY_PATH", `layer entry path ${JSON.stringify(e.path)} is not a clean relative path`);
 }
 
-function headerOf(e: LayerEntry): TarHeaders {
-  const type = TAR_TYPE[e.type];
+function headerOf(e: LayerEntry): TarHeader {
+  const bits = TYPE_BITS[e.type];
   const whiteout = e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.");
-  if (!type) throw new ArchiveError("BAD_ENTRY_TYPE", `layer entry ${e.path} has unknown type ${String(e.type)}`);
+  if (bits === undefined) throw new ArchiveError("BAD_ENTRY_TYPE", `layer entry ${e.path} has unknown type ${String(e.type)}`);
   const pax: Record<string, string> = {};
-  const h: TarHeaders = {
+  const h: TarHeader = {
     name: e.type === "directory" ? `${e.path}/` : e.path,
-    type,
-    mode: TYPE_BITS[e.type] | (e.mode & 0o7777),
+    type: e.type,
+    mode: bits | (e.mode & 0o7777),
     uid: e.uid,
     gid: e.gid,
     // Whole seconds: sub-second times would make the tar depend on filesystem timestamp precision.
-    mtime: new Date(Math.max(0, Math.floor(e.mtime)) * 1000),
+    mtime: Math.max(0, Math.floor(e.mtime)),
     // BuildKit's writers (containerd's changeWriter, moby's tarAppender in Docker 20.10) name owners from the build
     // host's user database; only uid/gid 0 is "root" on every host, so other ids stay unnamed (never this machine's).
     // A whiteout is a header containerd's changeWriter builds by hand: no owner names.
@@ -111,76 +98,211 @@ function headerOf(e: LayerEntry): TarHeaders {
   return h;
 }
 
-/** Files up to this size are read in one synchronous call: three thread-pool round trips per file dominated layers of many small files. */
-const SMALL_FILE = 1 << 20;
+/** Output gathered into writes of about this size: one write per small entry cost more than the bytes. */
+const BATCH_BYTES = 1 << 20;
 
-async function writeSmallFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, source: string, expected: number): Promise<void> {
-  let data: Buffer;
-  try {
-    data = readFileSync(source);
-  } catch (err) {
-    throw new ArchiveError("SOURCE_UNREADABLE", `cannot read ${source} for layer entry ${e.path}: ${(err as Error).message}`, { cause: err });
+/**
+ * Gathers entry blocks into ~1 MiB writes to `out`, waiting while it is full; a failure of `out` surfaces on the next
+ * wait. Small files are read straight into the batch (reserve/commit), so they cost no buffer of their own.
+ */
+class BatchedOutput {
+  private buf = Buffer.allocUnsafe(BATCH_BYTES);
+  private used = 0;
+  private mustDrain = false;
+  private failure: Error | undefined;
+
+  constructor(private readonly out: Writable) {
+    // Also keeps an error of `out` (or our own destroy(err)) from being an unhandled 'error' event.
+    out.on("error", (e: Error) => (this.failure ??= e));
   }
-  if (data.length !== expected)
-    throw new ArchiveError("SIZE_CHANGED", `file ${source} changed size while writing the layer (expected ${expected} bytes, got ${data.length})`, {
-      hint: "a file in the build changed while its layer was being written",
+
+  /** Hands the batch to `out` and starts a new one (`out` may hold the old one until it is written). */
+  private emit(): void {
+    if (this.used === 0) return;
+    if (!this.out.write(this.buf.subarray(0, this.used))) this.mustDrain = true;
+    this.buf = Buffer.allocUnsafe(BATCH_BYTES);
+    this.used = 0;
+  }
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    if (b.length > this.buf.length - this.used) this.emit();
+    if (b.length > this.buf.length) {
+      if (!this.out.write(b)) this.mustDrain = true;
+      return;
+    }
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+  }
+
+  /** `n` free bytes at the end of the batch, to fill and commit(); undefined when `n` is more than a batch holds. */
+  async reserve(n: number): Promise<{ buf: Buffer; offset: number } | undefined> {
+    if (n > BATCH_BYTES) return undefined;
+    if (n > this.buf.length - this.used) await this.flush();
+    return { buf: this.buf, offset: this.used };
+  }
+
+  /** Keeps `n` bytes written into the last reserve(). */
+  commit(n: number): void {
+    this.used += n;
+  }
+
+  get full(): boolean {
+    return this.used >= BATCH_BYTES - 512 || this.mustDrain;
+  }
+
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.emit();
+    if (this.mustDrain) {
+      this.mustDrain = false;
+      await this.drained();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private drained(): Promise<void> {
+    const out = this.out;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off("drain", onDrain);
+        out.off("error", onError);
+        out.off("close", onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onError = (e: Error) => done(e);
+      const onClose = () => done(this.failure ?? new ArchiveError("WRITE_ABORTED", "the layer output closed before the tar was written"));
+      out.on("drain", onDrain);
+      out.on("error", onError);
+      out.on("close", onClose);
     });
-  await new Promise<void>((resolve, reject) => {
-    const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
-    sink.on("error", () => undefined);
-    if (data.length === 0 || sink.write(data)) sink.end(null);
-    else sink.once("drain", () => sink.end(null));
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    this.out.end();
+    await finished(this.out);
+  }
+}
+
+function sizeChanged(source: string, expected: number, got: string): ArchiveError {
+  return new ArchiveError("SIZE_CHANGED", `file ${source} changed size while writing the layer (expected ${expected} bytes, ${got})`, {
+    hint: "a file in the build changed while its layer was being written",
   });
 }
 
-async function writeFileBody(pack: Pack, h: TarHeaders, e: LayerEntry, signal: AbortSignal | undefined): Promise<void> {
-  const expected = h.size ?? 0;
-  if (expected > 0 && !e.source) throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} has ${expected} bytes but no source file`);
-  if (e.source && expected <= SMALL_FILE) return writeSmallFileBody(pack, h, e, e.source, expected);
-  // Open the source before writing the header: a missing file must not leave a half-written entry behind.
-  const src = e.source ? createReadStream(e.source) : undefined;
-  if (src) {
-    await new Promise<void>((resolve, reject) => {
-      src.once("open", () => resolve());
-      src.once("error", (err) =>
-        reject(new ArchiveError("SOURCE_UNREADABLE", `cannot read ${e.source} for layer entry ${e.path}: ${err.message}`, { cause: err })),
-      );
-    });
+function unreadable(source: string, e: LayerEntry, err: unknown): ArchiveError {
+  return new ArchiveError("SOURCE_UNREADABLE", `cannot read ${source} for layer entry ${e.path}: ${(err as Error).message}`, { cause: err });
+}
+
+/** Files up to this size are read in one synchronous call: thread-pool round trips per file dominated layers of many small files. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * Opens an entry's source. A checked source (a build context file) is opened without following a symlink or
+ * blocking on a FIFO put in its place, and must still be a regular file of the expected size.
+ */
+function openSource(source: string, e: LayerEntry, expected: number): number {
+  const check = e.check;
+  let fd: number;
+  try {
+    fd = check ? openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK) : openSync(source, "r");
+  } catch (err) {
+    if (check) throw check.mismatch();
+    throw unreadable(source, e, err);
   }
-  const done = new Promise<void>((resolve, reject) => {
-    // Fires once the entry is fully in the pack (or the pack failed).
-    const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
-    // Failures reach the caller through the promise; an unheard 'error' event would crash the process.
-    sink.on("error", () => undefined);
-    void (async () => {
-      let written = 0;
+  if (check) {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== expected) {
+      closeSync(fd);
+      throw check.mismatch();
+    }
+  }
+  return fd;
+}
+
+/**
+ * A small file's entry: the bytes are read into `into` after the header's place (one byte more than expected is
+ * asked for, so a grown file is noticed without reading it all), checked, and only then the header is put before
+ * them: a missing or changed file leaves nothing half written. Returns the bytes used.
+ */
+function readSmallEntry(source: string, e: LayerEntry, expected: number, header: Buffer, into: Buffer, offset: number): number {
+  const fd = openSource(source, e, expected);
+  try {
+    const at = offset + header.length;
+    let n: number;
+    try {
+      n = readUpTo(fd, into, expected + 1, at);
+    } catch (err) {
+      throw unreadable(source, e, err);
+    }
+    if (n !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, n > expected ? "got more" : `got ${n}`);
+    if (e.check && e.check.hasher.bytes(into.subarray(at, at + n)) !== e.check.content) throw e.check.mismatch();
+    header.copy(into, offset);
+    return header.length + n;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A large file's bytes in chunks, straight into the output; the size (and a checked entry's hash) as for a small
+ * file. Synchronous reads of 1 MiB each: the output's drain is what the writer waits for.
+ */
+async function writeLargeFile(sink: BatchedOutput, source: string, e: LayerEntry, expected: number, signal: AbortSignal | undefined): Promise<void> {
+  const fd = openSource(source, e, expected);
+  const h = e.check?.hasher.stream();
+  try {
+    let written = 0;
+    for (;;) {
+      if (signal?.aborted) throw new AbortError();
+      // Read straight into the batch: no buffer of its own, no copy.
+      const want = Math.min(BATCH_BYTES, expected - written + 1);
+      const room = (await sink.reserve(want)) as { buf: Buffer; offset: number };
+      let n: number;
       try {
-        if (src) {
-          for await (const chunk of src as AsyncIterable<Buffer>) {
-            if (signal?.aborted) throw new AbortError();
-            written += chunk.length;
-            if (written > expected) break;
-            if (!sink.write(chunk)) await new Promise<void>((r) => sink.once("drain", () => r()));
-          }
-        }
-        if (written !== expected)
-          throw new ArchiveError(
-            "SIZE_CHANGED",
-            `file ${e.source ?? e.path} changed size while writing the layer (expected ${expected} bytes, ${written > expected ? "got more" : `got ${written}`})`,
-            {
-              hint: "a file in the build changed while its layer was being written",
-            },
-          );
-        sink.end(null);
+        n = readSync(fd, room.buf, room.offset, want, null);
       } catch (err) {
-        src?.destroy();
-        // Destroying the pack stops the output before the truncated entry could look valid.
-        pack.destroy(err as Error);
-        reject(err);
+        throw unreadable(source, e, err);
       }
-    })();
-  });
-  await done;
+      if (n === 0) break;
+      written += n;
+      if (written > expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, "got more");
+      h?.update(room.buf.subarray(room.offset, room.offset + n));
+      sink.commit(n);
+      if (sink.full) await sink.flush();
+    }
+    if (written !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, `got ${written}`);
+    // The bytes already in the output are discarded with it: the whole tar fails.
+    if (h && e.check && h.digest() !== e.check.content) throw e.check.mismatch();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function writeFileEntry(sink: BatchedOutput, h: TarHeader, e: LayerEntry, signal: AbortSignal | undefined): Promise<void> {
+  const expected = h.size;
+  if (expected > 0 && !e.source) throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} has ${expected} bytes but no source file`);
+  if (!e.source) {
+    sink.push(encodeHeader(h));
+    return;
+  }
+  const header = encodeHeader(h);
+  const room = expected <= SMALL_FILE ? await sink.reserve(header.length + expected + 1) : undefined;
+  if (room) {
+    sink.commit(readSmallEntry(e.source, e, expected, header, room.buf, room.offset));
+  } else if (expected <= SMALL_FILE) {
+    // Almost a whole batch: read into a buffer of its own, the header still only after the bytes checked out.
+    const own = Buffer.allocUnsafe(header.length + expected + 1);
+    sink.push(own.subarray(0, readSmallEntry(e.source, e, expected, header, own, 0)));
+  } else {
+    // A failure after the header leaves the entry half written: writeLayerTar then destroys the output.
+    sink.push(header);
+    await writeLargeFile(sink, e.source, e, expected, signal);
+  }
+  sink.push(padding(expected));
 }
 
 /** Write `entries` as a deterministic tar to `out` (which is ended). Rejects, without finishing the tar, on any inconsistency. */
@@ -190,27 +312,21 @@ export async function writeLayerTar(entries: Iterable<LayerEntry> | AsyncIterabl
   // The entry list (metadata only) of one layer fits in memory; file contents never do and are streamed below.
   for await (const e of entries) list.push(e);
   const sorted = sortEntries(list);
-  const pack = tar.pack();
-  const piping = pipeline(pack, out);
-  const produce = (async () => {
+  const sink = new BatchedOutput(out);
+  try {
     for (const e of sorted) {
       if (signal?.aborted) throw new AbortError();
       checkPath(e);
       const h = headerOf(e);
-      if (e.type === "file") await writeFileBody(pack, h, e, signal);
-      else
-        await new Promise<void>((resolve, reject) => {
-          pack.entry(h, (err) => (err ? reject(err) : resolve()));
-        });
+      if (e.type === "file") await writeFileEntry(sink, h, e, signal);
+      else sink.push(encodeHeader(h));
+      if (sink.full) await sink.flush();
     }
-    pack.finalize();
-  })();
-  try {
-    await produce;
+    sink.push(END_OF_ARCHIVE);
+    await sink.end();
   } catch (err) {
-    if (!pack.destroyed) pack.destroy(err as Error);
-    await piping.catch(() => undefined);
+    // Destroying the output stops it before a truncated tar could look valid (the caller discards it).
+    if (!out.destroyed) out.destroy(err as Error);
     throw err;
   }
-  await piping;
 }

@@ -4,6 +4,7 @@ import type { Stats } from "node:fs";
 import {
   chmodSync,
   chownSync,
+  closeSync,
   copyFileSync,
   createReadStream,
   lchownSync,
@@ -13,9 +14,13 @@ import {
   readFileSync,
   readlinkSync,
   symlinkSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  openSync,
   unlinkSync,
   utimesSync,
-  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, open, rm, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -249,6 +254,10 @@ class Session {
   private linkSources = new Map<string, LinkSource>();
   /** Targets of copied files whose source had more than one link: finish() turns names of one inode into link entries. */
   private readonly multiLinked = new Set<string>();
+  /** Without writes: the source inode of each multiply-linked target (the disk has no copy to lstat). */
+  private readonly linkedSources = new Map<string, Stats>();
+  /** Without writes: planned directories that are not on disk, so nothing below them is either (no lstat needed). */
+  private readonly absent = new Set<string>();
 
   constructor(
     readonly rootfs: string,
@@ -260,6 +269,12 @@ class Session {
     readonly signal?: AbortSignal,
     /** Called when a regular file is fully copied (progress). */
     readonly copied: (size: number) => void = () => undefined,
+    /**
+     * False: the step is only planned against the rootfs as it stands, nothing is written, and file entries read
+     * their bytes from the build context (checked against the key as the layer is written). Only for copies whose
+     * targets the rootfs on disk decides alone: one source, no archive, heredoc or remote item (deferredCopy).
+     */
+    readonly writes: boolean = true,
   ) {}
 
   rel(abs: string): string {
@@ -298,7 +313,7 @@ class Session {
       chain.push(d);
     }
     for (const dir of chain.reverse()) {
-      const st = await lstatMaybe(dir);
+      const st = this.absent.has(path.dirname(dir)) ? undefined : await lstatMaybe(dir);
       if (st?.isDirectory()) {
         this.before.set(dir, {
           // Clamped like everything else under SOURCE_DATE_EPOCH: a RUN before may have left a real mtime on disk.
@@ -309,8 +324,10 @@ class Session {
       } else if (st) {
         throw new BuildError("DEST_NOT_DIR", `cannot create ${this.cpath(abs)}: ${this.cpath(dir)} exists and is not a directory`, errOpts(this.range));
       } else {
-        await mkdir(dir);
-        this.markFresh(dir);
+        if (this.writes) {
+          await mkdir(dir);
+          this.markFresh(dir);
+        } else this.absent.add(dir);
         this.entries.set(dir, { path: this.rel(dir), type: "directory", mode: 0o755, ...this.parentOwner, mtime: this.epoch });
       }
     }
@@ -341,6 +358,7 @@ class Session {
   private firstLink(stat: Stats, target: string): LinkSource | undefined {
     if (stat.nlink < 2) return undefined;
     this.multiLinked.add(target);
+    if (!this.writes) this.linkedSources.set(target, stat);
     const first = this.linkSources.get(inodeKey(stat));
     return first && first.target !== target ? first : undefined;
   }
@@ -353,7 +371,7 @@ class Session {
   }
 
   /** A further name of an inode already copied in this source: a hard link to that copy, sharing its owner, mode and time. */
-  private linkTo(first: LinkSource, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
+  private linkTo(first: LinkSource, src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
     if (policy.ledger && rel !== undefined) {
       const keyed = keyedAs(policy.ledger, rel, stat, this.range);
       // Both names were one inode when walked; the key must have read the same bytes through both.
@@ -363,6 +381,12 @@ class Session {
     if (!firstEntry) throw new Error(`internal: hard link source ${first.target} has no entry`);
     this.entries.set(target, { ...firstEntry, path: this.rel(target), source: target });
     this.before.delete(target);
+    if (!this.writes) {
+      // Bytes from this name of the inode, in case it sorts first and carries them (markHardLinks).
+      this.entries.set(target, { ...firstEntry, path: this.rel(target), source: src });
+      this.refuseDirTarget(target);
+      return undefined;
+    }
     if (first.done === undefined) {
       this.clearFileTargetSync(target);
       linkSync(first.target, target);
@@ -412,7 +436,7 @@ class Session {
   /** Copies a regular file, or links it to an earlier copy of its inode from the same source. Parents must exist. `rel`: its context path, for `policy.ledger`. */
   copyFileTo(src: string, stat: Stats, target: string, policy: Policy, rel?: string): Promise<void> | undefined {
     const first = this.firstLink(stat, target);
-    if (first) return this.linkTo(first, stat, target, policy, rel);
+    if (first) return this.linkTo(first, src, stat, target, policy, rel);
     if (policy.ledger && rel !== undefined) return this.copyKeyedFileTo(src, stat, target, policy, policy.ledger, rel);
     const { owner, perm, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
     // copyFile gives the new file the source's mode; chown then clears setuid/setgid.
@@ -452,16 +476,31 @@ class Session {
     const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
     this.entries.set(target, entry);
     this.before.delete(target);
+    if (!this.writes) {
+      // The layer reads the context file itself, and checks there that it is what the key hashed.
+      this.refuseDirTarget(target);
+      entry.source = src;
+      entry.check = { hasher, content: keyed.content, mismatch: () => contextChanged(rel, this.range) };
+      this.noteFirstLink(stat, target, undefined, keyed.content);
+      this.copied(stat.size);
+      return undefined;
+    }
     // Created 0600 ("wx": never through something already there); chown (which clears setuid/setgid) before chmod.
     if (stat.size <= SYNC_COPY_MAX) {
       if (!isNew) this.clearFileTargetSync(target);
       const data = readFileSync(src);
       if (hasher.bytes(data) !== keyed.content) throw contextChanged(rel, this.range);
       entry.size = data.length;
-      writeFileSync(target, data, { flag: "wx", mode: 0o600 });
-      if (needChown) chownSync(target, owner.uid, owner.gid);
-      chmodSync(target, mode);
-      utimesSync(target, mtime, mtime);
+      // Metadata through the open descriptor: no path lookups (syscalls dominate copies of many small files).
+      const fd = openSync(target, "wx", 0o600);
+      try {
+        for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+        if (needChown) fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(fd, mode);
+        futimesSync(fd, mtime, mtime);
+      } finally {
+        closeSync(fd);
+      }
       this.noteFirstLink(stat, target, undefined, keyed.content);
       this.copied(data.length);
       return undefined;
@@ -501,6 +540,13 @@ class Session {
     return undefined;
   }
 
+  /** Without writes: what clearFileTargetSync would refuse (a directory where a file goes), without removing anything. */
+  private refuseDirTarget(target: string): void {
+    if (this.absent.has(path.dirname(target))) return;
+    if (lstatSync(target, { throwIfNoEntry: false })?.isDirectory())
+      throw new BuildError("DEST_IS_DIR", `cannot replace directory ${this.cpath(target)} with a file`, errOpts(this.range));
+  }
+
   clearFileTargetSync(target: string): void {
     let st: Stats;
     try {
@@ -519,6 +565,7 @@ class Session {
     if (policy.ledger && rel !== undefined && keyedAs(policy.ledger, rel, stat, this.range).content !== linkname) throw contextChanged(rel, this.range);
     this.entries.set(target, { path: this.rel(target), type: "symlink", mode: 0o777, ...owner, mtime, linkname });
     this.before.delete(target);
+    if (!this.writes) return this.refuseDirTarget(target);
     this.clearFileTargetSync(target);
     symlinkSync(linkname, target);
     lchownSync(target, owner.uid, owner.gid);
@@ -554,7 +601,7 @@ class Session {
    */
   async enterDir(stat: Stats, target: string, top: boolean, policy: Policy, rel?: string): Promise<string> {
     if (policy.ledger && rel !== undefined) keyedAs(policy.ledger, rel, stat, this.range);
-    const st = await lstatMaybe(target);
+    const st = this.absent.has(path.dirname(target)) ? undefined : await lstatMaybe(target);
     if (st?.isDirectory() && top) {
       await this.noteExistingDir(target);
       return target;
@@ -572,8 +619,10 @@ class Session {
     }
     if (!st) {
       await this.ensureParents(target);
-      await mkdir(target);
-      this.markFresh(target);
+      if (this.writes) {
+        await mkdir(target);
+        this.markFresh(target);
+      } else this.absent.add(target);
     }
     const owner = top ? (policy.owner ?? { uid: 0, gid: 0 }) : this.ownerFor(stat, policy);
     const perm = stat.mode & 0o7777;
@@ -623,7 +672,7 @@ class Session {
     for (const abs of this.multiLinked) {
       const e = this.entries.get(abs);
       if (e?.type !== "file") continue;
-      const st = lstatSync(abs);
+      const st = this.writes ? lstatSync(abs) : (this.linkedSources.get(abs) as Stats);
       if (!st.isFile() || st.nlink < 2) continue;
       const key = inodeKey(st);
       const group = groups.get(key) ?? { size: st.size, entries: [] };
@@ -641,6 +690,7 @@ class Session {
         e.linkname = head.path;
         delete e.size;
         delete e.source;
+        delete e.check;
       }
     }
   }
@@ -649,14 +699,14 @@ class Session {
   async finish(): Promise<LayerEntry[]> {
     await this.flush();
     const byDepth = (a: string, b: string) => b.length - a.length;
-    for (const abs of [...this.entries.keys()].sort(byDepth)) {
+    for (const abs of this.writes ? [...this.entries.keys()].sort(byDepth) : []) {
       const e = this.entries.get(abs) as LayerEntry;
       if (e.type !== "directory") continue;
       await chown(abs, e.uid, e.gid);
       await chmod(abs, e.mode);
       await utimes(abs, e.mtime, e.mtime);
     }
-    for (const abs of [...this.before.keys()].sort(byDepth)) {
+    for (const abs of this.writes ? [...this.before.keys()].sort(byDepth) : []) {
       const b = this.before.get(abs) as { atime: Date; mtime: Date };
       await utimes(abs, b.atime, b.mtime);
     }
@@ -747,6 +797,22 @@ async function resolveItems(opts: CopyOptions): Promise<{ items: SourceItem[]; p
 
 /** Applies a COPY/ADD to `opts.rootfs` and returns the layer's entries, sorted by path. */
 export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
+  return (await copyInto(opts, true)) as LayerEntry[];
+}
+
+/**
+ * The layer entries of a COPY from the build context, planned against `opts.rootfs` without writing into it: file
+ * entries read their bytes from the context, and writing the layer checks them against the cache key
+ * (CONTEXT_CHANGED otherwise). For a step whose rootfs nothing reads before the layer is applied to it again (the
+ * last filesystem step of a stage): the context's files are then written once, into the layer, not also into a
+ * directory. Undefined, with nothing done, for a copy the rootfs alone does not decide: several sources, ADD, heredocs.
+ */
+export async function deferredCopy(opts: CopyOptions): Promise<LayerEntry[] | undefined> {
+  if (opts.isAdd || opts.from.kind !== "context" || !opts.from.keyed || (opts.heredocs?.length ?? 0) > 0 || opts.sources.length !== 1) return undefined;
+  return copyInto(opts, false);
+}
+
+async function copyInto(opts: CopyOptions, writes: boolean): Promise<LayerEntry[] | undefined> {
   const rootfs = path.resolve(opts.rootfs);
   const heredocs = opts.heredocs ?? [];
   const owner = opts.chown ? await lookupUser(rootfs, opts.chown, { numericGidDefault: "same", lenient: true }) : undefined;
@@ -754,6 +820,8 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
   const ownerIds = owner ? { uid: owner.uid, gid: owner.gid } : undefined;
   // Resolve every source before touching the rootfs: a missing source must not leave a half-applied step.
   const { items, preserveOwner } = await resolveItems(opts);
+  // One item (a glob may give several): later items could write through what earlier ones made, which only the disk knows.
+  if (!writes && (items.length !== 1 || items[0]?.remote || !(items[0]?.stat.isDirectory() || items[0]?.stat.isFile()))) return undefined;
   if (opts.sources.length + heredocs.length === 0) {
     throw new BuildError("SOURCE_NOT_FOUND", "no source files were specified", errOpts(opts.range));
   }
@@ -767,7 +835,16 @@ export async function applyCopy(opts: CopyOptions): Promise<LayerEntry[]> {
     destIsDirSyntax(opts.dest) || (await lstatMaybe(destAbs))?.isDirectory() === true ? path.join(destAbs, name) : destAbs;
 
   const progress = progressCounter(opts.onProgress);
-  const session = new Session(rootfs, opts.epoch, opts.clampMtime ?? false, ownerIds ?? { uid: 0, gid: 0 }, opts.range, opts.signal, (n) => progress.file(n));
+  const session = new Session(
+    rootfs,
+    opts.epoch,
+    opts.clampMtime ?? false,
+    ownerIds ?? { uid: 0, gid: 0 },
+    opts.range,
+    opts.signal,
+    (n) => progress.file(n),
+    writes,
+  );
   session.rootSetgid = ((await lstat(rootfs)).mode & 0o2000) !== 0;
   const policy: Policy = { preserveOwner };
   if (ownerIds) policy.owner = ownerIds;

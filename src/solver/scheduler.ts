@@ -51,10 +51,14 @@ export async function executeStage(run: BuildSession, stage: Stage): Promise<Sta
   const triggers = planned.replacedBy !== undefined ? [] : onbuildTriggers(state.config.config.OnBuild ?? [], stage);
   delete state.config.config.OnBuild;
   const numbers = stepNumbers(planned);
-  for (const [i, instr] of (planned.replacedBy !== undefined ? [] : [...triggers, ...stage.instructions]).entries()) {
+  // A stage a --build-context of its own name replaces runs nothing.
+  const all = planned.replacedBy !== undefined ? [] : [...triggers, ...stage.instructions];
+  // After the stage's last filesystem step only other stages and outputs read its rootfs, and they materialise it.
+  const lastLayer = all.findLastIndex((instr) => LAYER_KEYWORDS.has(instr.keyword));
+  for (const [i, instr] of all.entries()) {
     throwIfAborted(run.signal);
     const position = i < triggers.length ? `onbuild-${i}` : String(i - triggers.length);
-    await runStep(run, stage, state, fs, instr, position, numbers);
+    await runStep(run, stage, state, fs, instr, position, numbers, i === lastLayer);
   }
   return { state, fs };
 }
@@ -88,6 +92,9 @@ export function stepLabel(run: BuildSession, stage: Stage, instr: Instruction, p
   return `[${prefix}${k}/${numbers.total}] ${text}`;
 }
 
+/** The instructions that make a filesystem step (isLayerStep of the decoded instruction). */
+const LAYER_KEYWORDS = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
+
 export async function runStep(
   run: BuildSession,
   stage: Stage,
@@ -96,6 +103,8 @@ export async function runStep(
   instr: Instruction,
   position: string,
   numbers: StepNumbers,
+  /** Nothing in the stage reads the rootfs after this step: a copy may leave it unwritten (see cachedStep). */
+  lastLayer = false,
 ): Promise<void> {
   const node = `${nodePrefix(run)}stage-${stage.index}-step-${++run.stepCounter}`;
   const name = stepLabel(run, stage, instr, position, numbers);
@@ -109,7 +118,7 @@ export async function runStep(
   try {
     // Planned instructions were decoded by the plan; ONBUILD triggers of a base image are decoded as they come.
     const t = run.plan.stages[stage.index]?.typed.get(instr) ?? decodeInstruction(instr);
-    if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce });
+    if (isLayerStep(t)) await cachedStep(run, stage, state, fs, t, { node, name, position, started, announce, lastLayer });
     else {
       folded = true;
       announce(false);
@@ -132,7 +141,7 @@ export async function cachedStep(
   state: StageState,
   fs: StageRootfs,
   t: LayerKind,
-  step: { node: string; name: string; position: string; started: number; announce(cached: boolean): void },
+  step: { node: string; name: string; position: string; started: number; announce(cached: boolean): void; lastLayer?: boolean },
 ): Promise<void> {
   const plan = await planLayerStep(run, stage, state, t, step.node);
   // A --link layer's key leaves the parent out: a new base reuses it (the steps after it still see the base, below).
@@ -168,6 +177,9 @@ export async function cachedStep(
       run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
       // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
       // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
+      // The last filesystem step of a stage may write its layer without writing the rootfs too (a COPY from the
+      // context: the files once, into the layer); the rootfs gets the layer, as after a cache hit, when next needed.
+      let deferred = false;
       const layer = plan.noLayer
         ? null
         : plan.link
@@ -177,7 +189,9 @@ export async function cachedStep(
               await run.limit(async () => {
                 throwIfAborted(run.signal);
                 const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-                return plan.execute(dir);
+                const planned = step.lastLayer && plan.executeDeferred ? await plan.executeDeferred(dir) : undefined;
+                deferred = planned !== undefined;
+                return planned ?? plan.execute(dir);
               }),
               // Every RUN/COPY/ADD/WORKDIR (but WORKDIR /) adds a layer, an empty tar when it changed nothing, as BuildKit writes it.
               { signal: run.signal },
@@ -185,8 +199,8 @@ export async function cachedStep(
       record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
       await putStepRecord(root, record);
       await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
-      // The directory already holds this step's changes (a linked layer is applied when the rootfs is next needed).
-      if (layer && !plan.link) fs.applied = state.layers.length + 1;
+      // The directory already holds this step's changes (a linked or deferred layer is applied when the rootfs is next needed).
+      if (layer && !plan.link && !deferred) fs.applied = state.layers.length + 1;
     }
     plan.effect?.();
     if (record.layer) {

@@ -7,7 +7,7 @@ import { formatBytes } from "../progress/tty-renderer.js";
 import { resolveSourceRef, type BuildPlan, type PlannedStage, type SourceRef, type StageEdge } from "../frontend/plan.js";
 import { type TypedInstruction } from "../frontend/instructions.js";
 import type { Instruction, SourceRange, Stage } from "../frontend/types.js";
-import { applyCopy, ensureDir, type RemoteItem } from "./copy.js";
+import { applyCopy, deferredCopy, ensureDir, type RemoteItem } from "./copy.js";
 import { isRemoteSource, planRemoteSource, type RemotePlan } from "./remote-source.js";
 import { lookupUser } from "../executor/user-lookup.js";
 import type { LayerEntry } from "../layer/types.js";
@@ -45,6 +45,11 @@ export interface LayerStepPlan {
   noLayer?: boolean;
   /** Runs the step on the materialised rootfs (an empty directory for `link`) and returns the exact changes. */
   execute(rootfs: string): Promise<LayerEntry[]>;
+  /**
+   * The same changes, computed from the rootfs without writing into it (copy.ts deferredCopy), when the step can:
+   * the stage's rootfs then lacks them until it is next materialised. Undefined (nothing done) when it cannot.
+   */
+  executeDeferred?(rootfs: string): Promise<LayerEntry[] | undefined>;
 }
 
 /** The key parts of a RUN's environment, by variable: ENV wins over ARG as in runEnv (proxy args stay out, as in Docker). */
@@ -156,6 +161,30 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         // The copy checks it writes exactly what this key covers (CONTEXT_CHANGED otherwise).
         source = async () => ({ kind: "context", context: run.context, keyed: digest.ledger });
       }
+      const copyOptions = async (rootfs: string): Promise<Parameters<typeof applyCopy>[0]> => {
+        const fetched = new Map<string, RemoteItem>();
+        for (const [s, r] of remote) fetched.set(s, await r.prepare());
+        return {
+          rootfs,
+          sources,
+          dest,
+          workdir,
+          from: await source(),
+          select,
+          ...(owner !== undefined ? { chown: owner } : {}),
+          ...(chmod !== undefined ? { chmod } : {}),
+          isAdd: t.kind === "ADD",
+          ...(t.unpack !== undefined ? { unpack: t.unpack } : {}),
+          ...(fetched.size ? { remote: fetched } : {}),
+          heredocs,
+          epoch: run.epoch,
+          // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
+          clampMtime: run.clampEpoch !== undefined,
+          range,
+          signal: run.signal,
+          onProgress: ({ files, bytes }) => run.progress.emit({ kind: "step-progress", node, files, bytes }),
+        };
+      };
       // BuildKit's history names neither --link nor --exclude.
       const shown = t.src.flags.filter((f) => !/^--(link|exclude)(=|$)/.test(f));
       const flags = shown.length ? `${shown.join(" ")} ` : "";
@@ -165,29 +194,9 @@ export async function planLayerStep(run: BuildSession, stage: Stage, state: Stag
         ...(link ? { link } : {}),
         createdBy: `${t.kind} ${flags}${t.sources.join(" ")} ${t.dest} # buildkit`,
         async execute(rootfs) {
-          const fetched = new Map<string, RemoteItem>();
-          for (const [s, r] of remote) fetched.set(s, await r.prepare());
-          return applyCopy({
-            rootfs,
-            sources,
-            dest,
-            workdir,
-            from: await source(),
-            select,
-            ...(owner !== undefined ? { chown: owner } : {}),
-            ...(chmod !== undefined ? { chmod } : {}),
-            isAdd: t.kind === "ADD",
-            ...(t.unpack !== undefined ? { unpack: t.unpack } : {}),
-            ...(fetched.size ? { remote: fetched } : {}),
-            heredocs,
-            epoch: run.epoch,
-            // SOURCE_DATE_EPOCH clamps every layer's timestamps, also of files an earlier RUN wrote (COPY --from).
-            clampMtime: run.clampEpoch !== undefined,
-            range,
-            signal: run.signal,
-            onProgress: ({ files, bytes }) => run.progress.emit({ kind: "step-progress", node, files, bytes }),
-          });
+          return applyCopy(await copyOptions(rootfs));
         },
+        ...(remote.size === 0 ? { executeDeferred: async (rootfs: string) => deferredCopy(await copyOptions(rootfs)) } : {}),
       };
     }
     case "RUN": {

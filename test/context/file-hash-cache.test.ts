@@ -72,6 +72,29 @@ describe("file hash cache", () => {
     expect(await c.hash(f, "c.txt", await lstat(f))).toMatch(/^[0-9a-f]{16}$/);
   });
 
+  it("hashes a small file synchronously as hash() does, caches it, and leaves a large one to hash()", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "sync");
+    const store = join(dir.path, "store-sync");
+    await mkdir(ctx, { recursive: true });
+    const small = join(ctx, "s.txt");
+    const large = join(ctx, "l.bin");
+    await writeFile(small, "small bytes");
+    await writeFile(large, Buffer.alloc((1 << 20) + 1, 7));
+    const old = new Date(Date.now() - 10_000);
+    await utimes(small, old, old);
+    await sleep(80); // past the racy window of the ctime utimes just set
+    const c1 = await openFileHashCache(store, ctx, h);
+    const viaSync = c1.hashSmallSync(small, "s.txt", await lstat(small));
+    expect(viaSync).toBe(h.bytes(Buffer.from("small bytes")));
+    expect(c1.hashSmallSync(large, "l.bin", await lstat(large))).toBeUndefined();
+    expect(c1.counters).toMatchObject({ hashed: 1, cached: 0 });
+    await c1.save();
+    const c2 = await openFileHashCache(store, ctx, h);
+    expect(await c2.hash(small, "s.txt", await lstat(small))).toBe(viaSync);
+    expect(c2.counters).toMatchObject({ hashed: 0, cached: 1 });
+  });
+
   it("serves files named like Object properties (__proto__, constructor) from the cache, in the root and below", async () => {
     const h = await createHasher();
     const ctx = join(dir.path, "proto");

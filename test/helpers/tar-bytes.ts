@@ -1,11 +1,27 @@
 // Small tar archives built in memory for tests (hostile ones too: `..`, absolute names, links out, device nodes),
 // and their gzip/bzip2/xz forms made by the real tools.
 import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tar, { type Headers } from "tar-stream";
+import { writeLayerTar } from "../../src/layer/tar-writer.js";
+import type { LayerEntry } from "../../src/layer/types.js";
 import { requireTool } from "./tools.js";
 
 export type TarMember = Headers & { body?: string | Buffer };
+
+/** The layer tar writeLayerTar writes for `entries`, in memory. */
+export async function layerTarBytes(entries: LayerEntry[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(c: Buffer, _e, cb) {
+      chunks.push(c);
+      cb();
+    },
+  });
+  await writeLayerTar(entries, out);
+  return Buffer.concat(chunks);
+}
 
 export async function tarBytes(members: TarMember[]): Promise<Buffer> {
   const pack = tar.pack();

@@ -9,6 +9,7 @@ import { sortEntries, writeLayerTar } from "../../src/layer/tar-writer.js";
 import { storeLayer } from "../../src/layer/store-layer.js";
 import { listLayer } from "../../src/layer/extract.js";
 import { openContentStore } from "../../src/store/content-store.js";
+import { layerTarBytes } from "../helpers/tar-bytes.js";
 import type { LayerEntry } from "../../src/layer/types.js";
 import { storedBlobs } from "../helpers/store.js";
 
@@ -19,18 +20,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function tarBytes(entries: LayerEntry[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const out = new Writable({
-    write(c: Buffer, _e, cb) {
-      chunks.push(c);
-      cb();
-    },
-  });
-  await writeLayerTar(entries, out);
-  return Buffer.concat(chunks);
-}
 
 async function rawHeaders(buf: Buffer): Promise<(tar.Header & { pax?: Record<string, string> | null })[]> {
   const ex = tar.extract();
@@ -60,8 +49,8 @@ async function fixture(): Promise<LayerEntry[]> {
 describe("writeLayerTar", () => {
   it("is deterministic: same entries → same bytes and diff_id, in any input order", async () => {
     const entries = await fixture();
-    const a = await tarBytes(entries);
-    const b = await tarBytes([...entries].reverse());
+    const a = await layerTarBytes(entries);
+    const b = await layerTarBytes([...entries].reverse());
     expect(a.equals(b)).toBe(true);
     const store = openContentStore(join(dir, "store"));
     const l1 = await storeLayer(store, entries);
@@ -117,7 +106,7 @@ describe("writeLayerTar", () => {
         xattrs: { "user.b": "2", "user.a": "1" },
       },
     ];
-    const headers = await rawHeaders(await tarBytes(entries));
+    const headers = await rawHeaders(await layerTarBytes(entries));
     const by = new Map(headers.map((h) => [h.name, h]));
     expect(headers.map((h) => h.name)).toEqual([
       long,
@@ -151,7 +140,7 @@ describe("writeLayerTar", () => {
     expect(by.get("run/fifo")).toMatchObject({ type: "fifo" });
     expect(by.get(long)?.pax).toMatchObject({ "SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.b": "2", uid: "3000000", gid: "3000001" });
     const listed = [];
-    for await (const e of listLayer(Readable.from([await tarBytes(entries)]))) listed.push(e);
+    for await (const e of listLayer(Readable.from([await layerTarBytes(entries)]))) listed.push(e);
     expect(listed.find((e) => e.path === long)).toMatchObject({ uid: 3000000, gid: 3000001, xattrs: { "user.a": "1", "user.b": "2" } });
   });
 
@@ -178,13 +167,13 @@ describe("writeLayerTar", () => {
       entries.push({ path: `c${i}`, type: "char-device", mode, uid: 0, gid: 0, mtime: 1, devmajor: 1, devminor: 3 });
       entries.push({ path: `p${i}`, type: "fifo", mode, uid: 0, gid: 0, mtime: 1 });
     }
-    const got = new Map((await rawHeaders(await tarBytes(entries))).map((h) => [h.name.replace(/\/$/, ""), h.mode]));
+    const got = new Map((await rawHeaders(await layerTarBytes(entries))).map((h) => [h.name.replace(/\/$/, ""), h.mode]));
     for (const e of entries) expect(got.get(e.path), e.path).toBe(e.mode);
   });
 
   it("rejects unclean entry paths", async () => {
     for (const path of ["/abs", "a/../b", "./a", "a/", ""]) {
-      await expect(tarBytes([{ path, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }])).rejects.toMatchObject({ code: "BAD_ENTRY_PATH" });
+      await expect(layerTarBytes([{ path, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }])).rejects.toMatchObject({ code: "BAD_ENTRY_PATH" });
     }
   });
 

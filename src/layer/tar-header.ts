@@ -1,0 +1,158 @@
+// Tar header blocks for layer entries, byte for byte as tar-stream 3's pack writes them (ustar; a PAX record for a
+// non-ASCII or too long name or link, big ids and xattrs). Layers written before keep their diff_ids; without the
+// pack's stream machinery, one small entry costs a Buffer instead of several promises and stream events.
+import type { EntryType } from "./types.js";
+
+/** What one header says (tar-stream's header fields, `pax` its extended records). */
+export interface TarHeader {
+  name: string;
+  type: EntryType;
+  /** Type bits included; only the permission bits (0o7777) are written. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  size: number;
+  linkname?: string;
+  uname: string;
+  gname: string;
+  devmajor?: number;
+  devminor?: number;
+  pax?: Record<string, string>;
+}
+
+const TYPEFLAG: Record<EntryType, number> = {
+  file: 0,
+  hardlink: 1,
+  symlink: 2,
+  "char-device": 3,
+  "block-device": 4,
+  directory: 5,
+  fifo: 6,
+};
+const PAX_TYPEFLAG = 72; // 'x'
+const ZEROS = "0000000000000000000";
+const SEVENS = "7777777777777777777";
+const USTAR = Buffer.from("ustar\u000000", "latin1");
+const ZERO_BLOCK = Buffer.alloc(1024);
+
+/** The zero bytes that pad `size` bytes of entry data to a whole block. */
+export function padding(size: number): Buffer {
+  const rest = size & 511;
+  return ZERO_BLOCK.subarray(0, rest === 0 ? 0 : 512 - rest);
+}
+
+/** The two zero blocks that end an archive. */
+export const END_OF_ARCHIVE: Buffer = ZERO_BLOCK;
+
+function octal(value: number, digits: number): string {
+  const s = value.toString(8);
+  // tar-stream's overflow marker; the value then travels in a PAX record.
+  if (s.length > digits) return SEVENS.slice(0, digits) + " ";
+  return ZEROS.slice(0, digits - s.length) + s + " ";
+}
+
+function writeSize(size: number, buf: Buffer): void {
+  if (size.toString(8).length <= 11) {
+    buf.write(octal(size, 11), 124, "latin1");
+    return;
+  }
+  // Base-256 for sizes of 8 GiB and more.
+  buf[124] = 0x80;
+  let n = size;
+  for (let i = 11; i > 0; i--) {
+    buf[124 + i] = n & 0xff;
+    n = Math.floor(n / 0x100);
+  }
+}
+
+interface Fields {
+  name: string;
+  prefix: string;
+  typeflag: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  linkname: string | undefined;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+}
+
+// Every field but the link name is ASCII here (splitName sends anything else to PAX): latin1 writes the same bytes, faster.
+function block(f: Fields): Buffer {
+  const buf = Buffer.alloc(512);
+  buf.write(f.name, 0, "latin1");
+  buf.write(octal(f.mode & 0o7777, 6), 100, "latin1");
+  buf.write(octal(f.uid, 6), 108, "latin1");
+  buf.write(octal(f.gid, 6), 116, "latin1");
+  writeSize(f.size, buf);
+  // `| 0` as tar-stream: the field holds what a 32-bit time holds.
+  buf.write(octal(f.mtime | 0, 11), 136, "latin1");
+  buf[156] = 0x30 + f.typeflag;
+  if (f.linkname) buf.write(f.linkname, 157, "utf8");
+  USTAR.copy(buf, 257);
+  if (f.uname) buf.write(f.uname, 265, "latin1");
+  if (f.gname) buf.write(f.gname, 297, "latin1");
+  buf.write(octal(f.devmajor, 6), 329, "latin1");
+  buf.write(octal(f.devminor, 6), 337, "latin1");
+  if (f.prefix) buf.write(f.prefix, 345, "latin1");
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += buf[i] as number;
+  for (let i = 156; i < 512; i++) sum += buf[i] as number;
+  buf.write(octal(sum, 6), 148, "latin1");
+  return buf;
+}
+
+/** The ustar name/prefix split of `name`, or undefined when it does not fit (or is not ASCII): then PAX carries it. */
+function splitName(name: string, linkname: string | undefined): { name: string; prefix: string } | undefined {
+  if (Buffer.byteLength(name) !== name.length) return undefined;
+  let rest = name;
+  let prefix = "";
+  while (rest.length > 100) {
+    const i = rest.indexOf("/");
+    if (i === -1) return undefined;
+    prefix += prefix ? "/" + rest.slice(0, i) : rest.slice(0, i);
+    rest = rest.slice(i + 1);
+  }
+  if (prefix.length > 155) return undefined;
+  if (linkname && Buffer.byteLength(linkname) > 100) return undefined;
+  return { name: rest, prefix };
+}
+
+/** A PAX record: "<length> key=value\n", the length counting its own digits. */
+function paxRecord(text: string): string {
+  const len = Buffer.byteLength(text);
+  let digits = Math.floor(Math.log(len) / Math.log(10)) + 1;
+  if (len + digits >= Math.pow(10, digits)) digits++;
+  return `${len + digits}${text}`;
+}
+
+/** The header blocks of one entry (a PAX header and its records first when needed); the data and its padding follow. */
+export function encodeHeader(h: TarHeader): Buffer {
+  const common = {
+    mode: h.mode,
+    uid: h.uid,
+    gid: h.gid,
+    mtime: h.mtime,
+    uname: h.uname,
+    gname: h.gname,
+    devmajor: h.devmajor || 0,
+    devminor: h.devminor || 0,
+  };
+  const split = h.pax ? undefined : splitName(h.name, h.linkname);
+  if (split) return block({ ...common, ...split, typeflag: TYPEFLAG[h.type], size: h.size, linkname: h.linkname });
+  let records = paxRecord(` path=${h.name}\n`);
+  if (h.linkname) records += paxRecord(` linkpath=${h.linkname}\n`);
+  for (const [k, v] of Object.entries(h.pax ?? {})) records += paxRecord(` ${k}=${v}\n`);
+  const body = Buffer.from(records, "utf8");
+  const linkname = h.linkname ? "PaxHeader" : undefined;
+  // tar-stream names both the PAX header and the entry's own header "PaxHeader"; readers take the path from the record.
+  const paxHead = block({ ...common, name: "PaxHeader", prefix: "", typeflag: PAX_TYPEFLAG, size: body.length, linkname });
+  const own = block({ ...common, name: "PaxHeader", prefix: "", typeflag: TYPEFLAG[h.type], size: h.size, linkname });
+  return Buffer.concat([paxHead, body, padding(body.length), own]);
+}
