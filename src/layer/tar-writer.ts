@@ -12,8 +12,9 @@ export interface WriteLayerTarOptions {
   signal?: AbortSignal;
 }
 
-// Largest value the 7-digit octal uid/gid fields hold; beyond it the id travels in a PAX record.
-const MAX_OCTAL_ID = 0o7777777;
+// Largest uid/gid the header's octal fields hold as written (6 digits and a space, tar-stream's format); beyond it the
+// field says 777777 and the id travels in a PAX record. (0o7777777 here wrote ids 262144–2097151 as 262143.)
+const MAX_OCTAL_ID = 0o777777;
 
 // File-type bits (S_IFMT) per entry type, kept in the header's mode as tar-stream's pack required (it replaced a
 // falsy mode with 0644/0755); only the permission bits are written, exactly the entry's.

@@ -49,8 +49,9 @@ async function viaTarStream(entries: LayerEntry[]): Promise<Buffer> {
       gname: e.gid === 0 ? "root" : "",
       size: e.type === "file" ? (e.size ?? 0) : 0,
     };
-    if (e.uid > 0o7777777) pax["uid"] = String(e.uid);
-    if (e.gid > 0o7777777) pax["gid"] = String(e.gid);
+    // tar-stream writes ids in 6 octal digits: a larger one needs its PAX record (tar-writer's rule).
+    if (e.uid > 0o777777) pax["uid"] = String(e.uid);
+    if (e.gid > 0o777777) pax["gid"] = String(e.gid);
     if (e.linkname !== undefined) h.linkname = e.linkname;
     if (e.type === "char-device" || e.type === "block-device") {
       h.devmajor = e.devmajor ?? 0;

@@ -144,6 +144,18 @@ describe("writeLayerTar", () => {
     expect(listed.find((e) => e.path === long)).toMatchObject({ uid: 3000000, gid: 3000001, xattrs: { "user.a": "1", "user.b": "2" } });
   });
 
+  it("keeps ids above the header's 6 octal digits (262143) in a PAX record, and ids up to it in the header alone", async () => {
+    await writeFile(join(dir, "x"), "x");
+    const ids = [0, 1000, 0o777777, 0o777777 + 1, 300000, 0o7777777, 0o7777777 + 1];
+    const entries: LayerEntry[] = ids.map((id) => ({ path: `f${id}`, type: "file", mode: 0o644, uid: id, gid: id, mtime: 0, size: 1, source: join(dir, "x") }));
+    const bytes = await layerTarBytes(entries);
+    const listed = new Map<string, { uid: number; gid: number }>();
+    for await (const e of listLayer(Readable.from([bytes]))) listed.set(e.path, e);
+    for (const id of ids) expect(listed.get(`f${id}`), String(id)).toMatchObject({ uid: id, gid: id });
+    const headers = new Map((await rawHeaders(bytes)).map((h) => [h.name, h]));
+    for (const id of ids) expect(headers.get(`f${id}`)?.pax?.["uid"], String(id)).toBe(id > 0o777777 ? String(id) : undefined);
+  });
+
   it("rejects a file whose size on disk differs from the entry, leaving nothing in the store", async () => {
     await writeFile(join(dir, "f"), "12345");
     const store = openContentStore(join(dir, "store"));
