@@ -290,12 +290,25 @@ describe("rootless build without subordinate ids", () => {
   }, 60_000);
 
   it("fails COPY --chown=1000 with NO_SUBORDINATE_IDS, naming the instruction and the fix", async () => {
-    const ctx = await context("single-chown", { Dockerfile: "FROM scratch\nCOPY --chown=1000 a.txt /a.txt\n", "a.txt": "a\n" });
+    // Not the stage's last step: the file must exist on disk with its owner (a stage's last context COPY writes its
+    // layer straight from the context, so that one alone needs no chown and records 1000 in the layer correctly).
+    const ctx = await context("single-chown", { Dockerfile: "FROM scratch\nCOPY --chown=1000 a.txt /a.txt\nCOPY a.txt /b.txt\n", "a.txt": "a\n" });
     const r = await plain.tsbuild(["build", "--progress=plain", ctx]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain("[NO_SUBORDINATE_IDS]");
     expect(r.stderr).toMatch(/Dockerfile:2:1: COPY: /);
     expect(r.stderr).toContain(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${plain.user.name}`);
+    expect(r.stderr).not.toContain("this is a bug");
+  }, 60_000);
+
+  it("a later stage reading a stage whose last COPY gave another owner fails the same way, never with a wrong owner", async () => {
+    const ctx = await context("single-chown-from", {
+      Dockerfile: "FROM scratch AS a\nCOPY --chown=1000 a.txt /a.txt\nFROM scratch\nCOPY --from=a /a.txt /b.txt\n",
+      "a.txt": "a\n",
+    });
+    const r = await plain.tsbuild(["build", "--progress=plain", ctx]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("[NO_SUBORDINATE_IDS]");
     expect(r.stderr).not.toContain("this is a bug");
   }, 60_000);
 
