@@ -8,12 +8,12 @@
 // Imported tars are untrusted: no absolute names, no `..`, nothing written through a symlink, device nodes left
 // out, and no more bytes than the store's free space minus a reserve (or a limit given).
 import { chmod, chown, lstat, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AbortError, ArchiveError, isTsbuildError, StoreError } from "../errors.js";
-import { MediaType } from "../image/types.js";
+import { MediaType, type Digest } from "../image/types.js";
+import { verifyingStream } from "../registry/verify-stream.js";
 import { budgetedStream, decompressionBudget } from "../layer/compression.js";
 import { dirEntries } from "../layer/dir-entries.js";
 import { extractLayer } from "../layer/extract.js";
@@ -24,20 +24,12 @@ import type { ContentStore } from "../store/types.js";
 import { errnoCode } from "../util/errno.js";
 import type { CacheMountEntry, CacheMountSharing } from "./cache-manifest.js";
 import { ensureBlob, type CacheSource } from "./cache-source.js";
+import { lstatMaybe } from "../util/lstat-maybe.js";
 
 /** A cache mount a build's RUN steps declared (the first declaration of an id gives its sharing). */
 export interface UsedCacheMount {
   id: string;
   sharing: CacheMountSharing;
-}
-
-async function lstatOrUndefined(p: string) {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return undefined;
-    throw e;
-  }
 }
 
 /**
@@ -59,7 +51,7 @@ export async function archiveCacheMounts(
     if (seen.has(u.id)) continue;
     seen.add(u.id);
     const dir = layout.cacheMount(u.id);
-    if (!(await lstatOrUndefined(dir))?.isDirectory()) continue;
+    if (!(await lstatMaybe(dir))?.isDirectory()) continue;
     const unlock = await lockCacheMount(dir, true, opts.signal);
     try {
       const st = await lstat(dir);
@@ -84,23 +76,12 @@ export async function archiveCacheMounts(
   return out;
 }
 
-/** Passes a blob's bytes through, failing (StoreError BAD_CACHE) past its size or at the end on a digest mismatch. */
-function verified(blob: { digest: string; size: number }, from: string): Transform {
-  const h = createHash("sha256");
-  let n = 0;
-  const bad = (what: string) => new StoreError("BAD_CACHE", `the cache mount tar ${blob.digest} in ${from} ${what}`, { hint: "export the cache again" });
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      if (n > blob.size) return cb(bad(`has more than the ${blob.size} bytes its record says`));
-      h.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      if (n !== blob.size) return cb(bad(`has ${n} bytes, its record says ${blob.size}`));
-      cb(`sha256:${h.digest("hex")}` === blob.digest ? null : bad("does not match its digest"));
-    },
-  });
+/** Passes a blob's bytes through, failing with BAD_CACHE past its size or at the end on a digest mismatch. */
+function verified(blob: { digest: Digest; size: number }, from: string): Transform {
+  return verifyingStream(
+    { digest: blob.digest, size: blob.size, what: `the cache mount tar in ${from}` },
+    (_kind, message) => new StoreError("BAD_CACHE", message, { hint: "export the cache again" }),
+  );
 }
 
 export interface RestoredCacheMount {
@@ -124,7 +105,7 @@ export async function restoreCacheMount(
   dir: string,
   opts: { signal: AbortSignal; limit?: number },
 ): Promise<RestoredCacheMount | undefined> {
-  if (await lstatOrUndefined(dir)) return undefined;
+  if (await lstatMaybe(dir)) return undefined;
   let source: CacheSource | undefined;
   let entry: CacheMountEntry | undefined;
   for (const s of sources) {
@@ -182,7 +163,7 @@ export async function restoreCacheMount(
     if (process.getuid?.() === 0) await chown(unpacked, entry.uid, entry.gid);
     await chmod(unpacked, entry.mode);
     // Local wins even against a directory that appeared while we unpacked (a shared mount takes no lock to run).
-    if (await lstatOrUndefined(dir)) return undefined;
+    if (await lstatMaybe(dir)) return undefined;
     try {
       await rename(unpacked, dir);
     } catch (e) {

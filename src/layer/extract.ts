@@ -15,6 +15,7 @@ import { AbortError, ArchiveError } from "../errors.js";
 import { decompressStream } from "./compression.js";
 import type { EntryType, LayerEntry } from "./types.js";
 import { errnoCode } from "../util/errno.js";
+import { lstatMaybe } from "../util/lstat-maybe.js";
 
 // Per-entry metadata syscalls run synchronously behind promise-returning wrappers: each takes microseconds, while
 // the async versions wait for a threadpool round trip, and a layer has them serially per entry. A 400-entry busybox
@@ -158,19 +159,6 @@ function setDirMeta(d: { path: string; mode: number; mtime: number; dev: number;
   }
 }
 
-function isNotFound(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
-}
-
-async function lstatOrUndefined(p: string) {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
 async function drain(s: Readable): Promise<void> {
   for await (const _ of s) void _;
 }
@@ -227,7 +215,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         continue;
       }
       const p = join(rootAbs, ...stack, c);
-      const st = await lstatOrUndefined(p);
+      const st = await lstatMaybe(p);
       if (!st) {
         if (!create) return undefined;
         await mkdir(p, { mode: 0o755 });
@@ -315,7 +303,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       const lname = lparts.pop();
       if (lname === undefined) throw unsafe(h.name, "hardlink to the rootfs itself");
       const lparent = await resolveDir(lparts, h.name, false);
-      const lst = lparent === undefined ? undefined : await lstatOrUndefined(join(lparent, lname));
+      const lst = lparent === undefined ? undefined : await lstatMaybe(join(lparent, lname));
       if (!lparent || !lst)
         throw new ArchiveError(
           "HARDLINK_TARGET_MISSING",
@@ -328,7 +316,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       if (linkSource === target) return; // a link to itself changes nothing
     }
 
-    const existing = await lstatOrUndefined(target);
+    const existing = await lstatMaybe(target);
     if (existing && !(e.type === "directory" && existing.isDirectory())) await remove(target);
 
     switch (e.type) {

@@ -14,7 +14,17 @@ export interface Expected {
   what: string;
 }
 
-export function verifyingStream(expected: Expected): Transform & { bytes(): number } {
+/** What failed: more bytes than expected, a different count at the end, or another digest. */
+export type Mismatch = "SIZE_MISMATCH" | "DIGEST_MISMATCH";
+
+/** The registry's errors; a caller whose bytes come from elsewhere (an imported cache) names its own. */
+function registryMismatch(kind: Mismatch, message: string): Error {
+  const hint =
+    kind === "SIZE_MISMATCH" ? "the registry served wrong content; nothing was stored" : "the registry or a proxy served corrupt content; nothing was stored";
+  return new RegistryError(kind, message, { hint });
+}
+
+export function verifyingStream(expected: Expected, fail: (kind: Mismatch, message: string) => Error = registryMismatch): Transform & { bytes(): number } {
   const h = createHash("sha256");
   let n = 0;
   const t = new Transform({
@@ -22,11 +32,7 @@ export function verifyingStream(expected: Expected): Transform & { bytes(): numb
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
       if (expected.size !== undefined && n > expected.size) {
-        cb(
-          new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) is larger than the ${expected.size} bytes its descriptor says`, {
-            hint: "the registry served wrong content; nothing was stored",
-          }),
-        );
+        cb(fail("SIZE_MISMATCH", `${expected.what} (${expected.digest}) is larger than the ${expected.size} bytes its descriptor says`));
         return;
       }
       h.update(chunk);
@@ -34,20 +40,12 @@ export function verifyingStream(expected: Expected): Transform & { bytes(): numb
     },
     flush(cb) {
       if (expected.size !== undefined && n !== expected.size) {
-        cb(
-          new RegistryError("SIZE_MISMATCH", `${expected.what} (${expected.digest}) has ${n} bytes, its descriptor says ${expected.size}`, {
-            hint: "the registry served wrong content; nothing was stored",
-          }),
-        );
+        cb(fail("SIZE_MISMATCH", `${expected.what} (${expected.digest}) has ${n} bytes, its descriptor says ${expected.size}`));
         return;
       }
       const got = `sha256:${h.digest("hex")}`;
       if (got !== expected.digest) {
-        cb(
-          new RegistryError("DIGEST_MISMATCH", `${expected.what}: the registry sent content with digest ${got}, expected ${expected.digest}`, {
-            hint: "the registry or a proxy served corrupt content; nothing was stored",
-          }),
-        );
+        cb(fail("DIGEST_MISMATCH", `${expected.what}: the content has digest ${got}, expected ${expected.digest}`));
         return;
       }
       cb();

@@ -43,6 +43,7 @@ import type { LayerEntry } from "../layer/types.js";
 import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
+import { lstatMaybe } from "../util/lstat-maybe.js";
 
 /** Files up to this size are copied with synchronous calls. */
 const SYNC_COPY_MAX = 1 << 20;
@@ -170,20 +171,6 @@ function keyedAs(ledger: DigestLedger, rel: string, stat: Stats, range: SourceRa
   const e = ledger.take(rel);
   if (e === undefined || e === "changed" || e.meta !== entryMeta(stat)) throw contextChanged(rel, range);
   return e;
-}
-
-function isNotFound(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
-async function lstatMaybe(p: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
 }
 
 /**
