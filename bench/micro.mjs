@@ -82,6 +82,17 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
     return r;
   };
 
+  // Median of `runs` cold builds of a prepared project (each after a reset), after `warmRuns` unmeasured ones.
+  const coldMedian = (label, state, warmRuns = warm) =>
+    t(label, () => {
+      const ms = [];
+      for (let i = 1 - warmRuns; i <= runs; i++) {
+        tsbuild.reset(state);
+        const r = tsbuild.build(state);
+        if (i > 0) ms.push(r.ms);
+      }
+      return median(ms);
+    });
   out.nodeStartMs = median(Array.from({ length: runs }, () => measured(process.execPath, ["-e", "0"]).ms));
   out.parse = t("parse", () => benchParse({ runs }));
   out.raw = t("raw buffers", () => rawBuffers());
@@ -117,15 +128,7 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   mkdirSync(one, { recursive: true });
   writeFileSync(join(one, "Dockerfile"), "FROM busybox:local\nCOPY Dockerfile /ctx/\n");
   const oneState = tsbuild.prepare({ name: "micro-one", dir: one });
-  const floor = [];
-  t("one-file cold", () => {
-    for (let i = 1 - warm; i <= runs; i++) {
-      tsbuild.reset(oneState);
-      const r = tsbuild.build(oneState);
-      if (i > 0) floor.push(r.ms);
-    }
-  });
-  out.floorColdMs = median(floor);
+  out.floorColdMs = coldMedian("one-file cold", oneState);
   tsbuild.finish(oneState);
   rmSync(one, { recursive: true, force: true });
 
@@ -136,15 +139,7 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   writeFileSync(join(nodeCtx, "Dockerfile"), "FROM busybox:local\nWORKDIR /app\nCOPY . .\n");
   out.nodeTreeRaw = await rawTree(nodeCtx, runs);
   const nodeState = tsbuild.prepare({ name: "micro-ctx20k", dir: nodeCtx });
-  const nodeCold = [];
-  t("ctx20k cold", () => {
-    for (let i = 1 - warm; i <= runs; i++) {
-      tsbuild.reset(nodeState);
-      const r = tsbuild.build(nodeState);
-      if (i > 0) nodeCold.push(r.ms);
-    }
-  });
-  out.nodeContext = { files: nodeTree.files, bytes: nodeTree.bytes, coldMs: median(nodeCold) };
+  out.nodeContext = { files: nodeTree.files, bytes: nodeTree.bytes, coldMs: coldMedian("ctx20k cold", nodeState) };
   tsbuild.finish(nodeState);
   rmSync(nodeCtx, { recursive: true, force: true });
 
@@ -152,16 +147,8 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   out.noopScale = t("no-op scale", () => noopScale({ tsbuild, work, runs, sizes: quick ? [1000, 10000] : [1000, 10000, 100000] }));
 
   // The project the earlier benches timed (fixtures/example: 3 stages, COPY + RUN), cold, so figures stay comparable.
-  const ex = [];
   const exState = tsbuild.prepare({ name: "micro-example", dir: join(repoDir, "fixtures/example") });
-  t("fixtures/example cold", () => {
-    for (let i = 0; i <= runs; i++) {
-      tsbuild.reset(exState);
-      const r = tsbuild.build(exState);
-      if (i > 0) ex.push(r.ms);
-    }
-  });
-  out.exampleColdMs = median(ex);
+  out.exampleColdMs = coldMedian("fixtures/example cold", exState, 1);
   tsbuild.finish(exState);
 
   // Per-RUN overhead: 10 trivial RUNs vs 1, each in a new store; raw limit: bubblewrap starting /bin/true.
