@@ -66,6 +66,26 @@ export interface StoredBlob {
   check: LayerCheck;
 }
 
+/**
+ * What is wrong with a layer stored from an image (a tar? only safe names? the diff_id its config gives?), or
+ * undefined: the one rule `load` and `oci-layout://` contexts share, each raising it in its own error class.
+ */
+export function storedLayerProblem(
+  blob: StoredBlob,
+  diffId: Digest,
+): { code: "LAYER_NOT_TAR" | "UNSAFE_PATH" | "DIGEST_MISMATCH"; what: string; hint?: string } | undefined {
+  if (blob.check.notTar !== undefined) return { code: "LAYER_NOT_TAR", what: `is not a tar archive: ${blob.check.notTar}` };
+  if (blob.check.unsafe)
+    return {
+      code: "UNSAFE_PATH",
+      what: `contains the unsafe entry ${JSON.stringify(blob.check.unsafe.entry)} (${blob.check.unsafe.why})`,
+      hint: "refusing an image that could write outside its root filesystem",
+    };
+  if (blob.digest !== diffId)
+    return { code: "DIGEST_MISMATCH", what: `has diff_id ${blob.digest}, but the image config says ${diffId}`, hint: "the image is corrupt or was modified" };
+  return undefined;
+}
+
 interface Member {
   path: string;
   /** Digest and size of the member as it is in the archive (the compressed blob for compressed layers). */
@@ -428,23 +448,10 @@ export async function loadArchiveLocked(
 
   async function layerOf(m: Member, index: number, diffId: Digest | undefined, what: string): Promise<StoredBlob> {
     const blob = await blobOf(m);
-    if (blob.check.notTar !== undefined) throw fail("LAYER_NOT_TAR", `${what} (member ${m.path}) is not a tar archive: ${blob.check.notTar}`);
-    if (blob.check.unsafe) {
-      const u = blob.check.unsafe;
-      throw fail(
-        "UNSAFE_PATH",
-        `layer member ${m.path} contains the unsafe entry ${JSON.stringify(u.entry)} (${u.why})`,
-        "refusing to import an image that could write outside its root filesystem",
-      );
-    }
+    // Without a diff_id only the tar checks apply.
+    const problem = storedLayerProblem(blob, diffId ?? blob.digest);
+    if (problem) throw fail(problem.code, `layer ${index + 1} (member ${m.path}) ${problem.what}`, problem.hint);
     if (diffId === undefined) throw fail("DIFF_ID_COUNT", `${what}: the image config lists fewer diff_ids than there are layers`);
-    if (blob.digest !== diffId) {
-      throw fail(
-        "DIGEST_MISMATCH",
-        `layer ${index + 1} (member ${m.path}) has diff_id ${blob.digest}, but the image config says ${diffId}`,
-        "the archive is corrupt or was modified",
-      );
-    }
     return blob;
   }
 

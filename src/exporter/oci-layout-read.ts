@@ -16,7 +16,7 @@ import { isDigest, type Descriptor, type Digest, type ImageConfig, type Index, t
 import { decompressionBudget } from "../layer/compression.js";
 import type { ContentStore } from "../store/types.js";
 import { errnoCode } from "../util/errno.js";
-import { ingestBlob } from "./load.js";
+import { ingestBlob, storedLayerProblem } from "./load.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./oci-layout.js";
 
 export interface LayoutImage {
@@ -81,14 +81,8 @@ export async function readOciLayoutImage(
     const { raw, blob: stored } = await ingestBlob(store, createReadStream(file), `blobs/sha256/${l.digest.slice(7)}`, dir, budget, opts.signal);
     try {
       if (raw.digest !== l.digest) throw fail("DIGEST_MISMATCH", `layer ${i + 1} has digest ${raw.digest}, but the manifest says ${l.digest}`);
-      if (stored.check.notTar !== undefined) throw fail("LAYER_NOT_TAR", `layer ${i + 1} (${l.digest}) is not a tar archive: ${stored.check.notTar}`);
-      if (stored.check.unsafe)
-        throw fail(
-          "UNSAFE_PATH",
-          `layer ${i + 1} (${l.digest}) contains the unsafe entry ${JSON.stringify(stored.check.unsafe.entry)} (${stored.check.unsafe.why})`,
-          "refusing an image that could write outside its root filesystem",
-        );
-      if (stored.digest !== diffId) throw fail("DIGEST_MISMATCH", `layer ${i + 1} has diff_id ${stored.digest}, but the image config says ${diffId}`);
+      const problem = storedLayerProblem(stored, diffId);
+      if (problem) throw fail(problem.code, `layer ${i + 1} (${l.digest}) ${problem.what}`, problem.hint);
       await stored.writer.commit();
     } catch (e) {
       await stored.writer.abort().catch(() => undefined);
