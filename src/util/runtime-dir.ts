@@ -1,7 +1,7 @@
 // Where runtime state lives (crun/runc --root, anything that must not outlive a boot): /run/tsbuild for real root;
 // for a rootless build $XDG_RUNTIME_DIR/tsbuild, or /tmp/tsbuild-<uid> without one. Per host uid, so two users on one
 // machine never share it; private (0700) and refused when someone else owns it.
-import { lstatSync } from "node:fs";
+import { lstatSync, type Stats } from "node:fs";
 import { chmod, lstat, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,10 +16,14 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env, ns: UserNamespa
   return join(tmpdir(), `tsbuild-${ns.hostUid}`);
 }
 
+/** A directory (not a symlink) owned by this process's uid: the one test for a runtime dir we may use. */
+function isOwn(st: Stats | undefined): boolean {
+  return st !== undefined && st.isDirectory() && st.uid === process.getuid?.();
+}
+
 function ownedByUs(dir: string): boolean {
   try {
-    const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === process.getuid?.();
+    return isOwn(lstatSync(dir));
   } catch {
     return false;
   }
@@ -27,8 +31,7 @@ function ownedByUs(dir: string): boolean {
 
 /** Whether `dir` is a directory (not a symlink) owned by this process's uid: safe to keep or read runtime state in. */
 export async function isOwnDir(dir: string): Promise<boolean> {
-  const st = await lstat(dir).catch(() => undefined);
-  return st !== undefined && st.isDirectory() && st.uid === process.getuid?.();
+  return isOwn(await lstat(dir).catch(() => undefined));
 }
 
 /**
@@ -38,8 +41,7 @@ export async function isOwnDir(dir: string): Promise<boolean> {
 export async function ensureRuntimeDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
-  const uid = process.getuid?.();
-  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) {
+  if (!isOwn(st)) {
     throw new EnvironmentError(
       "RUNTIME_STATE_DIR",
       `refusing runtime directory ${dir}: ${st.isDirectory() ? `owned by uid ${st.uid}, not you` : "not a directory"}`,
