@@ -4,7 +4,7 @@
 import type { BigIntStats } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { sortEntries } from "./tar-writer.js";
+import { hardLinkTracker } from "./hard-links.js";
 import type { LayerEntry } from "./types.js";
 import { nonUtf8Name } from "./utf8-names.js";
 
@@ -17,7 +17,7 @@ export interface DirEntriesOptions {
 /** Every object below `root` (not `root` itself), paths relative to it; regular files name their bytes in `source`. */
 export async function dirEntries(root: string, opts: DirEntriesOptions = {}): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
-  const inodes = new Map<string, LayerEntry[]>();
+  const links = hardLinkTracker();
   const walk = async (rel: string): Promise<void> => {
     opts.signal?.throwIfAborted();
     const dir = rel === "" ? root : join(root, rel);
@@ -40,10 +40,7 @@ export async function dirEntries(root: string, opts: DirEntriesOptions = {}): Pr
       } else if (st.isFile()) {
         const e: LayerEntry = { ...base, type: "file", size: Number(st.size), source: join(dir, name) };
         out.push(e);
-        if (st.nlink > 1n) {
-          const key = `${st.dev}:${st.ino}`;
-          inodes.set(key, [...(inodes.get(key) ?? []), e]);
-        }
+        links.add(st, e);
       } else if (st.isSymbolicLink()) out.push({ ...base, type: "symlink", linkname: await readlink(join(dir, name)) });
       else if (st.isFIFO()) out.push({ ...base, type: "fifo" });
       else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -53,16 +50,6 @@ export async function dirEntries(root: string, opts: DirEntriesOptions = {}): Pr
     }
   };
   await walk("");
-  // The tar writes entries bytewise-sorted; the first of a group carries the bytes, the others link to it.
-  for (const group of inodes.values()) {
-    if (group.length < 2) continue;
-    const [first, ...rest] = sortEntries(group);
-    for (const e of rest) {
-      e.type = "hardlink";
-      e.linkname = first?.path ?? e.path;
-      delete e.size;
-      delete e.source;
-    }
-  }
+  links.link();
   return out;
 }

@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, readlinkSyn
 import { join } from "node:path";
 import { BuildError } from "../errors.js";
 import type { LayerEntry } from "../layer/types.js";
-import { compareWalk } from "../layer/tar-writer.js";
+import { hardLinkTracker } from "../layer/hard-links.js";
 import { escapeBytes, nonUtf8Name } from "../layer/utf8-names.js";
 import { errnoCode } from "../util/errno.js";
 import { runQuiet } from "../util/run.js";
@@ -239,7 +239,7 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
   const clamp = (s: number): number => (opts.epoch !== undefined && s > opts.epoch ? opts.epoch : s);
   const entries: LayerEntry[] = [];
   const dirs: { target: string; stat: BigIntStats }[] = [];
-  const inodes = new Map<string, LayerEntry[]>();
+  const links = hardLinkTracker();
   const copiedLinks = new Map<string, string>();
   for (const c of changes) {
     const target = join(rootfs, c.path);
@@ -275,12 +275,7 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     if (existing) await rm(target, { recursive: true, force: true });
     await moveIntoPlace(c.from, target, st, copiedLinks);
     entries.push(entry);
-    if (st.isFile() && st.nlink > 1n) {
-      const key = `${st.dev}:${st.ino}`;
-      const group = inodes.get(key) ?? [];
-      group.push(entry);
-      inodes.set(key, group);
-    }
+    links.add(st, entry);
   }
   for (const { target, stat } of dirs.reverse()) {
     await lchown(target, Number(stat.uid), Number(stat.gid));
@@ -289,17 +284,6 @@ export async function applyChanges(rootfs: string, changes: Change[], opts: Appl
     await lutimes(target, new Date(Number(stat.atimeNs / 1_000_000n)), new Date(Number(stat.mtimeNs / 1_000_000n)));
   }
   // Hard links within the layer: the walk-first path (the one the tar writes first) carries the data.
-  for (const group of inodes.values()) {
-    if (group.length < 2) continue;
-    group.sort((a, b) => compareWalk(a.path, b.path));
-    const first = group[0];
-    if (!first) continue;
-    for (const e of group.slice(1)) {
-      e.type = "hardlink";
-      e.linkname = first.path;
-      delete e.size;
-      delete e.source;
-    }
-  }
+  links.link();
   return entries;
 }
