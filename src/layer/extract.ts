@@ -15,7 +15,6 @@ import { AbortError, ArchiveError } from "../errors.js";
 import { decompressStream } from "./compression.js";
 import type { EntryType, LayerEntry } from "./types.js";
 import { errnoCode } from "../util/errno.js";
-import { lstatMaybe } from "../util/lstat-maybe.js";
 
 // Per-entry metadata syscalls run synchronously behind promise-returning wrappers: each takes microseconds, while
 // the async versions wait for a threadpool round trip, and a layer has them serially per entry. A 400-entry busybox
@@ -159,6 +158,16 @@ function setDirMeta(d: { path: string; mode: number; mtime: number; dev: number;
   }
 }
 
+// Through the synchronous `lstat` above, not util's lstatMaybe: per-entry calls must not wait for the thread pool.
+async function lstatOrUndefined(p: string) {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
 async function drain(s: Readable): Promise<void> {
   for await (const _ of s) void _;
 }
@@ -215,7 +224,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
         continue;
       }
       const p = join(rootAbs, ...stack, c);
-      const st = await lstatMaybe(p);
+      const st = await lstatOrUndefined(p);
       if (!st) {
         if (!create) return undefined;
         await mkdir(p, { mode: 0o755 });
@@ -303,7 +312,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       const lname = lparts.pop();
       if (lname === undefined) throw unsafe(h.name, "hardlink to the rootfs itself");
       const lparent = await resolveDir(lparts, h.name, false);
-      const lst = lparent === undefined ? undefined : await lstatMaybe(join(lparent, lname));
+      const lst = lparent === undefined ? undefined : await lstatOrUndefined(join(lparent, lname));
       if (!lparent || !lst)
         throw new ArchiveError(
           "HARDLINK_TARGET_MISSING",
@@ -316,7 +325,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
       if (linkSource === target) return; // a link to itself changes nothing
     }
 
-    const existing = await lstatMaybe(target);
+    const existing = await lstatOrUndefined(target);
     if (existing && !(e.type === "directory" && existing.isDirectory())) await remove(target);
 
     switch (e.type) {
