@@ -202,11 +202,13 @@ export async function ingestBlob(
     try {
       await pipeline(stream, budgetedStream(budget, `${archive}: member ${member}`), plain, writer.stream, signal ? { signal } : {});
     } catch (e) {
+      // The source's error first: a compressed outer archive that fails mid-member reaches this pipeline as the
+      // outer decompressor's DECOMPRESS_FAILED, which is the archive's fault (truncated), not this blob's.
+      if (signal?.aborted) throw new AbortError();
+      if (sourceError !== undefined) throw sourceError;
       if (e instanceof ArchiveError && e.code === "DECOMPRESS_FAILED")
         throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read as ${kind}: ${e.message}`, { cause: e });
       if (e instanceof TsbuildError) throw e;
-      if (signal?.aborted) throw new AbortError();
-      if (sourceError !== undefined) throw sourceError;
       throw new ArchiveError("CORRUPT_BLOB", `${archive}: member ${member} cannot be read${kind !== "none" ? ` as ${kind}` : ""}: ${(e as Error).message}`, {
         cause: e,
       });
