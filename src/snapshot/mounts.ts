@@ -17,6 +17,8 @@ export class OverlayUnavailableError extends EnvironmentError {
 
 export interface OverlayDirs {
   lower: string;
+  /** More lower dirs under `lower`, top first (a stage rootfs stacked on kept layer dirs and earlier upper dirs). */
+  below?: readonly string[];
   upper: string;
   work: string;
   merged: string;
@@ -27,7 +29,7 @@ const STRICT_OPTS = ["redirect_dir=off", "metacopy=off", "index=off"];
 
 /** mount(8) splits options on "," and overlayfs splits lowerdir on ":": paths with them cannot be given. */
 function refuseOptionPaths(d: OverlayDirs, what: string): void {
-  for (const p of [d.lower, d.upper, d.work]) {
+  for (const p of [d.lower, ...(d.below ?? []), d.upper, d.work]) {
     if (/[,:\\]/.test(p)) {
       const err = new OverlayUnavailableError("OVERLAY_UNAVAILABLE", `cannot use ${p} in ${what} options (contains , : or \\)`);
       err.hostWide = false;
@@ -36,11 +38,16 @@ function refuseOptionPaths(d: OverlayDirs, what: string): void {
   }
 }
 
+/** overlayfs's lowerdir value: the lower dirs, top first, joined by ":". */
+export function lowerdirOption(d: OverlayDirs): string {
+  return [d.lower, ...(d.below ?? [])].join(":");
+}
+
 export async function mountOverlay(d: OverlayDirs): Promise<void> {
   refuseOptionPaths(d, "overlay mount");
   // In a user namespace overlayfs cannot write trusted.* xattrs (an opaque directory would fail with EIO): userxattr
   // keeps them as user.overlay.* (kernel 5.11+, the same that allows the mount at all).
-  const base = `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}${userNamespaceInfo().rootless ? ",userxattr" : ""}`;
+  const base = `lowerdir=${lowerdirOption(d)},upperdir=${d.upper},workdir=${d.work}${userNamespaceInfo().rootless ? ",userxattr" : ""}`;
   let last = "";
   // Older kernels reject the strict options they do not know; their defaults are already off.
   for (const opts of [[base, ...STRICT_OPTS].join(","), base]) {
@@ -57,7 +64,7 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
  */
 export async function mountFuseOverlay(d: OverlayDirs): Promise<void> {
   refuseOptionPaths(d, "fuse-overlayfs");
-  const r = await run("fuse-overlayfs", ["-o", `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work},allow_other`, d.merged]);
+  const r = await run("fuse-overlayfs", ["-o", `lowerdir=${lowerdirOption(d)},upperdir=${d.upper},workdir=${d.work},allow_other`, d.merged]);
   if (r.code === 0) return;
   const missing = r.stderr === "fuse-overlayfs: ENOENT";
   throw new OverlayUnavailableError(

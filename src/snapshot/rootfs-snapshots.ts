@@ -30,8 +30,20 @@ export async function ensureSnapshot(
   content: ContentStore,
   signal: AbortSignal,
 ): Promise<string> {
+  const dir = await keptDir(root, mappedKey(key, idMapFingerprint()), "snapshot", async (tmp) => {
+    await extractStoredLayers(content, layers, tmp, signal);
+    return true;
+  });
+  return dir as string;
+}
+
+/**
+ * The kept directory snapshots/<name>/: when it does not exist, `fill` makes it in a fresh directory under tmp/,
+ * which is renamed into place (so one that exists is complete); `fill` answering false keeps nothing (undefined).
+ */
+export async function keptDir(root: string, name: string, what: string, fill: (tmp: string) => Promise<boolean>): Promise<string | undefined> {
   const layout = storeLayout(root);
-  const dest = layout.snapshot(mappedKey(key, idMapFingerprint()));
+  const dest = layout.snapshot(name);
   if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
     const now = new Date();
     await utimes(dest, now, now).catch(() => undefined); // last use, for prune --filter until=
@@ -39,13 +51,16 @@ export async function ensureSnapshot(
   }
   await mkdir(layout.tmpDir, { recursive: true });
   await mkdir(layout.snapshotsDir, { recursive: true });
-  const tmp = await mkdtemp(layout.tmpPrefix(`snapshot-${process.pid}`));
+  const tmp = await mkdtemp(layout.tmpPrefix(`${what}-${process.pid}`));
   try {
-    await extractStoredLayers(content, layers, tmp, signal);
+    if (!(await fill(tmp))) {
+      await rm(tmp, { recursive: true, force: true });
+      return undefined;
+    }
     try {
       await rename(tmp, dest);
     } catch (e) {
-      // Another build made the same snapshot meanwhile: same key, same content; use theirs.
+      // Another build made the same directory meanwhile: same name, same content; use theirs.
       const code = errnoCode(e);
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
       await rm(tmp, { recursive: true, force: true });

@@ -189,7 +189,8 @@ export async function cachedStep(
               await run.limit(async () => {
                 throwIfAborted(run.signal);
                 const dir = await materialize(fs, state.layers, state.key, run.engine.content, run.snapshots, run.signal);
-                const planned = step.lastLayer && plan.executeDeferred ? await plan.executeDeferred(dir) : undefined;
+                // Also deferred when the stage is an overlay: a big layer is then mounted as a kept layer dir.
+                const planned = (step.lastLayer || fs.mounted) && plan.executeDeferred ? await plan.executeDeferred(dir) : undefined;
                 deferred = planned !== undefined;
                 return planned ?? plan.execute(dir);
               }),
