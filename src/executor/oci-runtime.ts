@@ -1,6 +1,7 @@
 // Executor over an OCI runtime (crun or runc): writes a private bundle with a generated config.json, runs the
 // container with piped stdio in its own cgroup (device rules, pids and memory limits), and always deletes it
 // afterwards; a watchdog kills it if tsbuild itself is killed, so no container outlives its RUN step.
+import { containerName } from "./orphan-containers.js";
 import { randomBytes } from "node:crypto";
 import { access, chmod, constants, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { EnvironmentError } from "../errors.js";
@@ -41,7 +42,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
         throw e;
       }));
       const id = randomBytes(8).toString("hex");
-      const name = `tsbuild-${id}`;
+      const name = containerName(process.pid, id);
       // Rootless, only a delegated (writable) cgroup tree is usable; elsewhere RUN goes without cgroup limits.
       layout ??= detectCgroupLayout().then((l) => writableCgroupLayout(l, userNamespaceInfo().rootless));
       const cgroupsPath = runtimeCgroupsPath(await layout, runCgroupName(id));

@@ -11,16 +11,33 @@ interface ListedContainer {
   bundle?: string;
 }
 
-/** Kills and deletes tsbuild containers for which `orphaned(bundle)` says so; returns how many. Cheap when none exist. */
-export async function reapOrphanContainers(orphaned: (bundle: string) => Promise<boolean>): Promise<number> {
+/** A container's name carries the pid of the build that made it (oci-runtime.ts): `tsbuild-<pid>-<hex>`. */
+export function containerName(pid: number, id: string): string {
+  return `tsbuild-${pid}-${id}`;
+}
+
+/** Whether every one of these container names belongs to a build that is still running (older names without a pid never do). */
+async function allOwnersAlive(names: string[], alive: (pid: number) => Promise<boolean>): Promise<boolean> {
+  for (const n of names) {
+    const pid = /^tsbuild-(\d+)-[0-9a-f]+$/.exec(n)?.[1];
+    if (pid === undefined || !(await alive(Number(pid)))) return false;
+  }
+  return true;
+}
+
+/**
+ * Kills and deletes tsbuild containers for which `orphaned(bundle)` says so; returns how many. Cheap when none exist,
+ * and when `alive` says every container's builder still runs (other builds' RUNs): then nothing is spawned.
+ */
+export async function reapOrphanContainers(orphaned: (bundle: string) => Promise<boolean>, alive?: (pid: number) => Promise<boolean>): Promise<number> {
   let reaped = 0;
   for (const runtime of ["crun", "runc"] as const) {
     const stateDir = defaultStateDir(runtime);
     // A rootless runtime dir sits in shared /tmp: never act on container state someone else planted there.
     if (userNamespaceInfo().rootless && !(await isOwnDir(dirname(stateDir)))) continue;
     // No spawn unless the state dir holds a container: this runs at the start of every build.
-    const present = await readdir(stateDir).catch(() => [] as string[]);
-    if (!present.some((n) => n.startsWith("tsbuild-"))) continue;
+    const present = (await readdir(stateDir).catch(() => [] as string[])).filter((n) => n.startsWith("tsbuild-"));
+    if (present.length === 0 || (alive && (await allOwnersAlive(present, alive)))) continue;
     const base = runtimeBaseArgs(runtime, stateDir, true);
     const wrap = runtime === "crun" && (await crunNeedsHybridWorkaround());
     const listed = await runWrapped(wrap, [runtime, ...base, "list", "--format", "json"]);

@@ -251,7 +251,10 @@ export async function runBuild(engine: Engine, opts: BuildOptions, how: { lockHe
   const lock = how.lockHeld ? { release: async () => {} } : await acquireBuildLock(engine.root, opts.signal);
   let scratch: Awaited<ReturnType<Engine["scratch"]>>;
   try {
-    await reapOrphanContainers((bundle) => orphanedIn(engine.root, bundle));
+    await reapOrphanContainers(
+      (bundle) => orphanedIn(engine.root, bundle),
+      (pid) => isProcessAlive(pid),
+    );
     await reapStaleRunCgroups(await detectCgroupLayout(), (pid) => isProcessAlive(pid));
     await cleanStaleScratch(engine.root);
     scratch = await engine.scratch("build");

@@ -1,7 +1,9 @@
 // Start-up of the CLI as shipped (dist/bundle): the one-file bundle runs from a V8 code cache V8 accepts, a bundle
 // edited after its cache still runs, and a no-op rebuild loads none of the built-ins it does not need.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cp, mkdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { containerName } from "../../src/executor/orphan-containers.js";
+import { defaultStateDir } from "../../src/executor/runtime-cli.js";
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
 import { promisify } from "node:util";
@@ -55,7 +57,16 @@ describe("CLI start-up", () => {
     const list = join(dir.path, "modules.txt");
     const preload = join(dir.path, "modules.cjs");
     await writeFile(preload, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
-    const { stdout } = await run(process.execPath, ["-r", preload, ...args], { env });
+    // Another build's RUN container in the runtime's state dir (as in a parallel test run): its builder is alive, so
+    // a no-op has nothing to reap and must not spawn the runtime to list containers.
+    const other = join(defaultStateDir("crun"), containerName(process.pid, "00000000deadbeef"));
+    await mkdir(other, { recursive: true });
+    let stdout: string;
+    try {
+      ({ stdout } = await run(process.execPath, ["-r", preload, ...args], { env }));
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
     expect(stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     const loaded = (await readFile(list, "utf8")).split("\n");
     for (const m of ["child_process", "http", "https", "tls", "zlib"]) expect(loaded, m).not.toContain(`NativeModule ${m}`);
