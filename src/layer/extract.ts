@@ -1,6 +1,7 @@
 // Safe layer extraction into a rootfs directory, applying OCI whiteouts. Nothing is ever written outside `dest`:
 // unsafe names are rejected, parent symlinks are resolved inside dest (chroot-style), and the final path component
 // is never followed (an existing file, link or directory there is replaced, as docker does).
+import { createHash } from "node:crypto";
 import { userNamespaceInfo } from "../util/user-namespace.js";
 import { execFile } from "node:child_process";
 import * as fsSync from "node:fs";
@@ -63,6 +64,8 @@ export interface ExtractLayerOptions {
    * where such names are refused. A hardlink member's owner, mode and mtime are applied to the shared inode, as there.
    */
   chrootNames?: boolean;
+  /** Only the entries this answers true for are applied (the others are read past): a delta of a layer over another. */
+  include?(e: LayerEntry): boolean;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -172,16 +175,23 @@ async function drain(s: Readable): Promise<void> {
   for await (const _ of s) void _;
 }
 
-/** Iterate a layer tar's entries (metadata only; content is skipped). Compressed input is detected and decompressed. */
-export async function* listLayer(input: Readable): AsyncGenerator<LayerEntry> {
+/**
+ * Iterate a layer tar's entries (metadata only; content is skipped, or with `hash` a file's sha256 in hex is given as
+ * `contentHash`). Compressed input is detected and decompressed.
+ */
+export async function* listLayer(input: Readable, opts: { hash?: boolean } = {}): AsyncGenerator<LayerEntry & { contentHash?: string }> {
   const { stream } = await decompressStream(input);
   const ex = tar.extract();
   const feeding = pipeline(stream, ex);
   feeding.catch(() => undefined);
   try {
     for await (const entry of ex) {
-      const e = headerToEntry(entry.header as TarHeader);
-      await drain(entry as unknown as Readable);
+      const e: LayerEntry & { contentHash?: string } = headerToEntry(entry.header as TarHeader);
+      if (opts.hash && e.type === "file") {
+        const h = createHash("sha256");
+        for await (const c of entry as unknown as Readable) h.update(c as Buffer);
+        e.contentHash = h.digest("hex");
+      } else await drain(entry as unknown as Readable);
       yield e;
     }
     await feeding;
@@ -281,6 +291,7 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
 
   async function apply(entry: Readable, h: TarHeader): Promise<void> {
     const e = headerToEntry(h);
+    if (opts.include && !opts.include(e)) return;
     const parts = splitName(h.name, h.name, "path", opts.chrootNames);
     opts.onEntry?.(e);
     const name = parts.pop();

@@ -1,22 +1,25 @@
-// One layer unpacked on its own, kept between builds by its diff_id: an overlay lowerdir that stacks on a stage's
-// rootfs, so a big layer the stage lacks (a COPY of the context written straight into its tar, a cache hit after a
-// step ran) is mounted instead of unpacked through the overlay into the build's upper dir, and a rebuild that makes
-// the same layer again (an early change above an unchanged COPY) finds it unpacked. Like chain snapshots
-// (rootfs-snapshots.ts) these are only ever read; prune removes them.
+// One layer unpacked on its own, kept between builds by its diff_id: overlay lowerdirs that stack on a stage's rootfs,
+// so a big layer the stage lacks (a COPY of the context written straight into its tar, a cache hit after a step ran)
+// is mounted instead of unpacked through the overlay into the build's upper dir, and a rebuild that makes the same
+// layer again (an early change above an unchanged COPY) finds it unpacked. A layer made in place of an earlier one
+// (the same step after a late change: one file of thousands differs) is kept as a delta over the earlier layer's
+// dirs: only what differs is unpacked, and the earlier dirs are shared, never changed. Like chain snapshots
+// (rootfs-snapshots.ts) these are only ever read; prune removes them (a delta whose lower dirs are gone is unused).
 //
-// Only a layer whose tar means the same on its own as on top of the layers below can be a lowerdir: no whiteouts
+// Only a layer whose tar means the same on its own as on top of the layers below can be lowerdirs: no whiteouts
 // (overlayfs spells them as 0:0 devices, not `.wh.` files), no hard link to a file of a lower layer, and every member's
 // parent directory a member too (a `lib/x` whose `lib` is a symlink below goes through it when unpacked onto the
 // rootfs, but a `lib/` directory of its own in a lowerdir would hide the link). Anything else returns undefined and
 // the caller unpacks the layer onto the rootfs as before.
-import { chmod } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { createReadStream } from "node:fs";
-import { posix } from "node:path";
+import { join, posix } from "node:path";
 import { createHash } from "node:crypto";
 import { ArchiveError, throwIfAborted } from "../errors.js";
 import type { Digest } from "../image/types.js";
 import type { ContentStore } from "../store/types.js";
-import { extractLayer } from "../layer/extract.js";
+import { storeLayout } from "../store/layout.js";
+import { extractLayer, listLayer } from "../layer/extract.js";
 import type { LayerEntry } from "../layer/types.js";
 import { idMapFingerprint } from "../util/user-namespace.js";
 import { keptDir } from "./rootfs-snapshots.js";
@@ -24,9 +27,21 @@ import { keptDir } from "./rootfs-snapshots.js";
 /** Why a layer cannot stand alone as a lowerdir (thrown from the entry callback to stop unpacking early). */
 class NotStandalone extends Error {}
 
+/** A delta may sit on a stack of at most this many dirs; past it the layer is unpacked whole (the chain starts over). */
+const MAX_STACK = 4;
+
+/** Layer tars are read in big chunks: fewer reads and far fewer buffers for the tar parser to slice. */
+const READ_OPTS = { highWaterMark: 1024 * 1024 };
+
+/** A delta pays while it holds at most this share of the layer's entries. */
+const MAX_DELTA_SHARE = 0.5;
+
 /** The kept directory's name: the diff_id's, and the id mapping's for a rootless build (unpacked files carry host ids). */
-export function layerDirKey(diffId: Digest, fingerprint: string): string {
-  return createHash("sha256").update(`layer-dir\n${diffId}\n${fingerprint}`).digest("hex").slice(0, 32);
+export function layerDirKey(diffId: Digest, fingerprint: string, form: "whole" | "delta" = "whole"): string {
+  return createHash("sha256")
+    .update(`${form === "whole" ? "layer-dir" : "layer-delta"}\n${diffId}\n${fingerprint}`)
+    .digest("hex")
+    .slice(0, 32);
 }
 
 /** Throws NotStandalone at the first entry that would mean something else in a lowerdir than on the rootfs. */
@@ -41,14 +56,103 @@ export function standaloneCheck(): (e: LayerEntry) => void {
   };
 }
 
+const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory() === true;
+
+/** Names under snapshots/ a delta's `below` file may list: a whole layer dir, or another delta's fs/. */
+const BELOW_NAME = /^[0-9a-f]{32}(\/fs)?$/;
+
 /**
- * The kept lowerdir of the stored layer `diffId`, unpacked first when it does not exist yet. Undefined, with nothing
- * left behind, when the layer cannot stand alone (or is not in the store: the caller's unpacking reports that).
+ * The kept lowerdirs of layer `diffId`, top first, when they exist: its whole dir, or its delta's fs/ over the dirs
+ * the delta was made on (all of which must still exist).
  */
-export async function ensureLayerDir(root: string, diffId: Digest, content: ContentStore, signal: AbortSignal): Promise<string | undefined> {
+async function keptStack(root: string, diffId: Digest): Promise<string[] | undefined> {
+  const layout = storeLayout(root);
+  const fp = idMapFingerprint();
+  const touch = (p: string) => {
+    const now = new Date();
+    return utimes(p, now, now).catch(() => undefined); // last use, for prune --filter until=
+  };
+  const whole = layout.snapshot(layerDirKey(diffId, fp));
+  if (await isDir(whole)) {
+    await touch(whole);
+    return [whole];
+  }
+  const delta = layout.snapshot(layerDirKey(diffId, fp, "delta"));
+  const below = (await readFile(join(delta, "below"), "utf8").catch(() => undefined))?.split("\n").filter((l) => l !== "");
+  if (!below || below.length === 0 || !below.every((n) => BELOW_NAME.test(n))) return undefined;
+  const dirs = [join(delta, "fs"), ...below.map((n) => join(layout.snapshotsDir, n))];
+  for (const d of dirs) if (!(await isDir(d))) return undefined;
+  for (const d of [delta, ...below.map((n) => join(layout.snapshotsDir, n.split("/")[0] as string))]) await touch(d);
+  return dirs;
+}
+
+/** Everything an entry is, its content included: equal signatures mean the same entry in either layer. */
+function signature(e: LayerEntry & { contentHash?: string }): string {
+  const xattrs = e.xattrs ? JSON.stringify(Object.entries(e.xattrs).sort(([a], [b]) => (a < b ? -1 : 1))) : "";
+  return [e.type, e.mode, e.uid, e.gid, e.mtime, e.size ?? "", e.linkname ?? "", `${e.devmajor ?? ""}/${e.devminor ?? ""}`, xattrs, e.contentHash ?? ""].join(
+    "\0",
+  );
+}
+
+/**
+ * The paths of `diffId`'s entries that differ from `like`'s (with their parent directories, which the delta needs to
+ * hold them), or undefined when a delta cannot say the same as the whole layer: an entry of `like` is gone (a delta
+ * would need whiteouts), a hard link (its group may span both), the layer is not standalone, or most entries differ.
+ */
+async function changedPaths(content: ContentStore, diffId: Digest, like: Digest): Promise<Set<string> | undefined> {
+  const before = new Map<string, string>();
+  for await (const e of listLayer(createReadStream(content.path(like), READ_OPTS), { hash: true })) {
+    if (e.type === "hardlink") return undefined;
+    before.set(e.path, signature(e));
+  }
+  const check = standaloneCheck();
+  const changed = new Set<string>();
+  let entries = 0;
+  try {
+    for await (const e of listLayer(createReadStream(content.path(diffId), READ_OPTS), { hash: true })) {
+      check(e);
+      if (e.type === "hardlink") return undefined;
+      entries++;
+      const was = before.get(e.path);
+      before.delete(e.path);
+      if (was === signature(e)) continue;
+      for (let p = e.path; p !== "." && p !== "" && !changed.has(p); p = posix.dirname(p)) changed.add(p);
+    }
+  } catch (e) {
+    if (e instanceof NotStandalone) return undefined;
+    throw e;
+  }
+  if (before.size > 0 || changed.size > entries * MAX_DELTA_SHARE) return undefined;
+  return changed;
+}
+
+/**
+ * The kept lowerdirs (top first) of the stored layer `diffId`, made first when they do not exist yet: as a delta over
+ * the dirs of `like` (the layer the same step made before, when those are kept), else unpacked whole. Undefined, with
+ * nothing left behind, when the layer cannot stand alone (or is not in the store: the caller's unpacking reports that).
+ */
+export async function ensureLayerDirs(root: string, diffId: Digest, content: ContentStore, signal: AbortSignal, like?: Digest): Promise<string[] | undefined> {
   throwIfAborted(signal);
+  const kept = await keptStack(root, diffId);
+  if (kept) return kept;
   if (!(await content.has(diffId))) return undefined;
-  return keptDir(root, layerDirKey(diffId, idMapFingerprint()), "layer", async (tmp) => {
+  const fp = idMapFingerprint();
+  if (like !== undefined && like !== diffId && (await content.has(like))) {
+    const base = await keptStack(root, like);
+    const changed = base && base.length < MAX_STACK ? await changedPaths(content, diffId, like) : undefined;
+    if (base && changed) {
+      const layout = storeLayout(root);
+      const dir = await keptDir(root, layerDirKey(diffId, fp, "delta"), "layer-delta", async (tmp) => {
+        await mkdir(join(tmp, "fs"), { mode: 0o755 });
+        await extractLayer(createReadStream(content.path(diffId), READ_OPTS), join(tmp, "fs"), { signal, include: (e) => changed.has(e.path) });
+        await writeFile(join(tmp, "below"), base.map((d) => posix.relative(layout.snapshotsDir, d)).join("\n") + "\n");
+        return true;
+      });
+      // Resolved again: a build that made the same delta meanwhile may have made it over other dirs.
+      if (dir) return keptStack(root, diffId);
+    }
+  }
+  const whole = await keptDir(root, layerDirKey(diffId, fp), "layer", async (tmp) => {
     // The root's own attributes never show through (the stage's upper dir has the merged root's); keep it usual.
     await chmod(tmp, 0o755);
     try {
@@ -59,4 +163,5 @@ export async function ensureLayerDir(root: string, diffId: Digest, content: Cont
       throw e;
     }
   });
+  return whole === undefined ? undefined : [whole];
 }

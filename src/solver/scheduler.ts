@@ -1,5 +1,6 @@
 // Runs the plan: a stage starts once the stages it reads are done, its steps run in order, and a --jobs slot is held
 // only while a step executes (never while waiting), so no stage can wait on a slot it holds.
+import type { Digest } from "../image/types.js";
 import { unmappedOwnerError } from "../util/user-namespace.js";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import type { Instruction, Stage } from "../frontend/types.js";
 import { storeLayer } from "../layer/store-layer.js";
 import { type StageState } from "./stage-state.js";
 import { cacheKey } from "../cache/keys.js";
-import { putStepRecord, type StepRecord } from "../cache/records.js";
+import { getStepRecord, putStepRecord, type StepRecord } from "../cache/records.js";
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
@@ -168,12 +169,14 @@ export async function cachedStep(
     const hit = record !== undefined;
     step.announce(hit);
     let reasons: string[] = [];
+    let like: Digest | undefined;
     if (!record) {
       const root = run.engine.root;
       const stepId = run.hasher.key(`${run.explainScope}\u0000${stage.name ?? stage.index}\u0000${step.position}`);
       // The parent key is part of the digest already; the record keeps it so an earlier change can be named.
       const now = { parts: { ...key.parts, ...(plan.link ? {} : { parent: state.key }) }, ...(plan.files ? { files: plan.files } : {}) };
-      reasons = useCache ? explainMiss(await loadExplain(root, stepId), now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
+      const before = await loadExplain(root, stepId);
+      reasons = useCache ? explainMiss(before, now) : ["the cache is disabled for this step (--no-cache or --no-cache-filter)"];
       run.progress.emit({ kind: "cache-miss", node: step.node, reasons });
       // A --jobs slot only while the step executes: everything it waits for (stages it reads, base images) was
       // awaited while its key was computed, so a slot holder never waits on work that needs a slot.
@@ -198,6 +201,11 @@ export async function cachedStep(
               { signal: run.signal },
             );
       record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
+      // What this step made last time: a kept layer dir of the new layer can be a delta over that one's.
+      if (layer && before && before.key !== key.digest) {
+        const was = (await getStepRecord(root, before.key))?.layer?.diffId;
+        if (was !== undefined && was !== layer.diffId) like = was;
+      }
       await putStepRecord(root, record);
       await saveExplain(root, stepId, { v: 1, key: key.digest, ...now });
       // The directory already holds this step's changes (a linked or deferred layer is applied when the rootfs is next needed).
@@ -205,7 +213,7 @@ export async function cachedStep(
     }
     plan.effect?.();
     if (record.layer) {
-      state.layers.push({ diffId: record.layer.diffId, size: record.layer.size });
+      state.layers.push({ diffId: record.layer.diffId, size: record.layer.size, ...(like ? { like } : {}) });
       state.config.rootfs.diff_ids.push(record.layer.diffId);
     }
     addHistory(run, state, plan.createdBy, record.layer === null);

@@ -6,7 +6,7 @@ import { chown, chmod, mkdir, rm, stat, utimes } from "node:fs/promises";
 import type { ContentStore } from "../store/types.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
 import { ensureSnapshot } from "../snapshot/rootfs-snapshots.js";
-import { ensureLayerDir } from "../snapshot/layer-dirs.js";
+import { ensureLayerDirs } from "../snapshot/layer-dirs.js";
 import { lowerdirOption, mountOverlay, OverlayUnavailableError, unmount, type OverlayDirs } from "../snapshot/mounts.js";
 import type { LayerRef } from "./stage-state.js";
 
@@ -123,17 +123,18 @@ const MAX_LOWERDIR_OPTION = 3072;
 async function stackLayers(fs: StageRootfs, layers: readonly LayerRef[], content: ContentStore, root: string, signal: AbortSignal): Promise<boolean> {
   const old = fs.overlay;
   if (!old) return false;
+  // Top first: the last layer's dirs, then the ones below it.
   const dirs: string[] = [];
   for (const l of layers) {
-    const d = await ensureLayerDir(root, l.diffId, content, signal);
+    const d = await ensureLayerDirs(root, l.diffId, content, signal, l.like);
     if (d === undefined) return false;
-    dirs.push(d);
+    dirs.unshift(...d);
   }
   const n = fs.restacks + 1;
   // The upper so far becomes a lower: it holds exactly the applied layers' changes, in overlayfs's own format.
   const next: OverlayDirs = {
-    lower: dirs.at(-1) as string,
-    below: [...dirs.slice(0, -1).reverse(), old.upper, old.lower, ...(old.below ?? [])],
+    lower: dirs[0] as string,
+    below: [...dirs.slice(1), old.upper, old.lower, ...(old.below ?? [])],
     upper: `${fs.dir}.upper${n}`,
     work: `${fs.dir}.work${n}`,
     merged: fs.dir,

@@ -5,6 +5,8 @@ import { envMap, lookupEnv, setEnvEntry } from "../image/env.js";
 export interface LayerRef {
   diffId: Digest;
   size: number;
+  /** The layer the same step made in the build before, when it differs: a kept layer dir may be a delta over it. */
+  like?: Digest;
 }
 
 export interface StageState {

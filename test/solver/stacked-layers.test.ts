@@ -1,8 +1,10 @@
 // A big COPY from the context on a stage that is an overlay: its layer is written from the context files, then
 // mounted as a kept layer dir under the next RUN instead of unpacked into the build's upper dir. The RUN must see
 // exactly what an unpacked copy gives (same image as the copy snapshotter, which never stacks), and an early change
-// that makes the same layer again must mount the kept dir, not unpack a second one.
-import { chmod, link, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+// that makes the same layer again must mount the kept dir, not unpack a second one; a late change keeps only what
+// differs, as a delta over the dirs of the layer the step made before.
+import { createHash } from "node:crypto";
+import { chmod, link, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeWithBusybox } from "../helpers/busybox-image.js";
@@ -78,6 +80,50 @@ describe("a big COPY stacked as a kept layer dir", () => {
     expect(second).not.toBe(first);
     expect(second).toBe(await build(plain, "--snapshotter", "copy"));
     expect(await bigLayerDirs(root)).toHaveLength(1);
+
+    expect((await readFile("/proc/self/mountinfo", "utf8")).includes(dir.path)).toBe(false);
+  }, 120_000);
+
+  it("keeps a late change's layer as a delta over the layer the step made before, and unpacks it whole after a deletion", async () => {
+    const late = join(dir.path, "late");
+    await mkdir(join(late, "big/sub"), { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(join(late, `big/${i % 2 ? "sub/" : ""}f${i}.bin`), Buffer.alloc(40_000, i));
+    await writeFile(
+      join(late, "Dockerfile"),
+      "FROM busybox:local\nCOPY big/ /big/\nRUN md5sum /big/f0.bin /big/sub/f1.bin > /sums && ls /big | wc -l >> /sums\n",
+    );
+    const root = await storeWithBusybox(join(dir.path, "late-store"));
+    const plain = await storeWithBusybox(join(dir.path, "late-plain"));
+    const same = async (out: string) => {
+      const r = await tsbuild(["build", "-q", "--root", root, "--output", `type=local,dest=${out}`, late], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const p = await tsbuild(["build", "-q", "--root", plain, "--snapshotter", "copy", late], { env });
+      expect(r.stdout.trim()).toBe(p.stdout.trim());
+      return readFile(join(out, "sums"), "utf8");
+    };
+    const deltas = async () => {
+      const out: string[] = [];
+      for (const name of await readdir(join(root, "snapshots"))) if (await stat(join(root, "snapshots", name, "below")).catch(() => undefined)) out.push(name);
+      return out;
+    };
+    await same(join(dir.path, "late-0"));
+    expect(await deltas()).toEqual([]);
+    for (const [round, fill] of [
+      [1, 99],
+      [2, 98],
+    ]) {
+      await writeFile(join(late, "big/f0.bin"), Buffer.alloc(40_000, fill));
+      const sums = await same(join(dir.path, `late-${round}`));
+      expect(sums).toContain(`${createHash("md5").update(Buffer.alloc(40_000, fill)).digest("hex")}  /big/f0.bin`);
+      const now = await deltas();
+      expect(now).toHaveLength(round as number);
+    }
+    // Each delta holds only what differs, with its parent directories.
+    for (const name of await deltas()) expect(await readdir(join(root, "snapshots", name, "fs/big"))).toEqual(["f0.bin"]);
+    // A deleted file would need a whiteout: that layer is unpacked whole, not as a delta.
+    await rm(join(late, "big/f10.bin"));
+    expect(await same(join(dir.path, "late-3"))).toMatch(/^20$/m);
+    expect(await deltas()).toHaveLength(2);
     expect((await readFile("/proc/self/mountinfo", "utf8")).includes(dir.path)).toBe(false);
   }, 120_000);
 });
