@@ -1,7 +1,6 @@
 // Safe layer extraction into a rootfs directory, applying OCI whiteouts. Nothing is ever written outside `dest`:
 // unsafe names are rejected, parent symlinks are resolved inside dest (chroot-style), and the final path component
 // is never followed (an existing file, link or directory there is replaced, as docker does).
-import { createHash } from "node:crypto";
 import { userNamespaceInfo } from "../util/user-namespace.js";
 import { execFile } from "node:child_process";
 import * as fsSync from "node:fs";
@@ -175,23 +174,16 @@ async function drain(s: Readable): Promise<void> {
   for await (const _ of s) void _;
 }
 
-/**
- * Iterate a layer tar's entries (metadata only; content is skipped, or with `hash` a file's sha256 in hex is given as
- * `contentHash`). Compressed input is detected and decompressed.
- */
-export async function* listLayer(input: Readable, opts: { hash?: boolean } = {}): AsyncGenerator<LayerEntry & { contentHash?: string }> {
+/** Iterate a layer tar's entries (metadata only; content is skipped). Compressed input is detected and decompressed. */
+export async function* listLayer(input: Readable): AsyncGenerator<LayerEntry> {
   const { stream } = await decompressStream(input);
   const ex = tar.extract();
   const feeding = pipeline(stream, ex);
   feeding.catch(() => undefined);
   try {
     for await (const entry of ex) {
-      const e: LayerEntry & { contentHash?: string } = headerToEntry(entry.header as TarHeader);
-      if (opts.hash && e.type === "file") {
-        const h = createHash("sha256");
-        for await (const c of entry as unknown as Readable) h.update(c as Buffer);
-        e.contentHash = h.digest("hex");
-      } else await drain(entry as unknown as Readable);
+      const e = headerToEntry(entry.header as TarHeader);
+      await drain(entry as unknown as Readable);
       yield e;
     }
     await feeding;

@@ -19,7 +19,10 @@ import { ArchiveError, throwIfAborted } from "../errors.js";
 import type { Digest } from "../image/types.js";
 import type { ContentStore } from "../store/types.js";
 import { storeLayout } from "../store/layout.js";
-import { extractLayer, listLayer } from "../layer/extract.js";
+import { extractLayer } from "../layer/extract.js";
+import { scanTarEntries, type ScannedEntry } from "../layer/tar-scan.js";
+import { END_OF_ARCHIVE } from "../layer/tar-header.js";
+import { Readable } from "node:stream";
 import type { LayerEntry } from "../layer/types.js";
 import { idMapFingerprint } from "../util/user-namespace.js";
 import { keptDir } from "./rootfs-snapshots.js";
@@ -29,9 +32,6 @@ class NotStandalone extends Error {}
 
 /** A delta may sit on a stack of at most this many dirs; past it the layer is unpacked whole (the chain starts over). */
 const MAX_STACK = 4;
-
-/** Layer tars are read in big chunks: fewer reads and far fewer buffers for the tar parser to slice. */
-const READ_OPTS = { highWaterMark: 1024 * 1024 };
 
 /** A delta pays while it holds at most this share of the layer's entries. */
 const MAX_DELTA_SHARE = 0.5;
@@ -45,7 +45,7 @@ export function layerDirKey(diffId: Digest, fingerprint: string, form: "whole" |
 }
 
 /** Throws NotStandalone at the first entry that would mean something else in a lowerdir than on the rootfs. */
-export function standaloneCheck(): (e: LayerEntry) => void {
+export function standaloneCheck(): (e: Pick<LayerEntry, "path" | "type">) => void {
   const dirs = new Set<string>([""]);
   return (e) => {
     if (e.path === "") return; // the root itself
@@ -86,44 +86,48 @@ async function keptStack(root: string, diffId: Digest): Promise<string[] | undef
   return dirs;
 }
 
-/** Everything an entry is, its content included: equal signatures mean the same entry in either layer. */
-function signature(e: LayerEntry & { contentHash?: string }): string {
-  const xattrs = e.xattrs ? JSON.stringify(Object.entries(e.xattrs).sort(([a], [b]) => (a < b ? -1 : 1))) : "";
-  return [e.type, e.mode, e.uid, e.gid, e.mtime, e.size ?? "", e.linkname ?? "", `${e.devmajor ?? ""}/${e.devminor ?? ""}`, xattrs, e.contentHash ?? ""].join(
-    "\0",
-  );
-}
-
 /**
  * The paths of `diffId`'s entries that differ from `like`'s (with their parent directories, which the delta needs to
  * hold them), or undefined when a delta cannot say the same as the whole layer: an entry of `like` is gone (a delta
- * would need whiteouts), a hard link (its group may span both), the layer is not standalone, or most entries differ.
+ * would need whiteouts), a hard link (its group may span both), the layer is not standalone, most entries differ, or
+ * a tar holds headers the fast scan does not know. Entries compare by a digest of all their bytes in the tar.
  */
-async function changedPaths(content: ContentStore, diffId: Digest, like: Digest): Promise<Set<string> | undefined> {
+async function changedEntries(content: ContentStore, diffId: Digest, like: Digest): Promise<ScannedEntry[] | undefined> {
+  const [was, now] = await Promise.all([scanTarEntries(content.path(like)), scanTarEntries(content.path(diffId))]);
+  if (!was || !now) return undefined;
   const before = new Map<string, string>();
-  for await (const e of listLayer(createReadStream(content.path(like), READ_OPTS), { hash: true })) {
+  for (const e of was) {
     if (e.type === "hardlink") return undefined;
-    before.set(e.path, signature(e));
+    before.set(e.path, e.digest);
   }
   const check = standaloneCheck();
   const changed = new Set<string>();
-  let entries = 0;
   try {
-    for await (const e of listLayer(createReadStream(content.path(diffId), READ_OPTS), { hash: true })) {
+    for (const e of now) {
       check(e);
       if (e.type === "hardlink") return undefined;
-      entries++;
-      const was = before.get(e.path);
+      const digest = before.get(e.path);
       before.delete(e.path);
-      if (was === signature(e)) continue;
+      if (digest === e.digest) continue;
       for (let p = e.path; p !== "." && p !== "" && !changed.has(p); p = posix.dirname(p)) changed.add(p);
     }
   } catch (e) {
     if (e instanceof NotStandalone) return undefined;
     throw e;
   }
-  if (before.size > 0 || changed.size > entries * MAX_DELTA_SHARE) return undefined;
-  return changed;
+  if (before.size > 0 || changed.size > now.length * MAX_DELTA_SHARE) return undefined;
+  // In the layer's order: parents come before what they hold.
+  return now.filter((e) => changed.has(e.path));
+}
+
+/** A tar of just `entries` of the stored tar `file`, cut out by their byte ranges, with an end-of-archive marker. */
+function excerpt(file: string, entries: readonly ScannedEntry[]): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const e of entries) if (e.length > 0) yield* createReadStream(file, { start: e.offset, end: e.offset + e.length - 1 });
+      yield END_OF_ARCHIVE;
+    })(),
+  );
 }
 
 /**
@@ -139,12 +143,15 @@ export async function ensureLayerDirs(root: string, diffId: Digest, content: Con
   const fp = idMapFingerprint();
   if (like !== undefined && like !== diffId && (await content.has(like))) {
     const base = await keptStack(root, like);
-    const changed = base && base.length < MAX_STACK ? await changedPaths(content, diffId, like) : undefined;
+    const changed = base && base.length < MAX_STACK ? await changedEntries(content, diffId, like) : undefined;
     if (base && changed) {
       const layout = storeLayout(root);
       const dir = await keptDir(root, layerDirKey(diffId, fp, "delta"), "layer-delta", async (tmp) => {
         await mkdir(join(tmp, "fs"), { mode: 0o755 });
-        await extractLayer(createReadStream(content.path(diffId), READ_OPTS), join(tmp, "fs"), { signal, include: (e) => changed.has(e.path) });
+        const names: string[] = [];
+        await extractLayer(excerpt(content.path(diffId), changed), join(tmp, "fs"), { signal, onEntry: (e) => void names.push(e.path) });
+        // The scan and the extractor must agree on every name, or the delta would hold something else: then unpack whole.
+        if (names.length !== changed.length || names.some((n, i) => n !== changed[i]?.path)) return false;
         await writeFile(join(tmp, "below"), base.map((d) => posix.relative(layout.snapshotsDir, d)).join("\n") + "\n");
         return true;
       });

@@ -5,7 +5,7 @@ import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureLayerDir } from "../../src/snapshot/layer-dirs.js";
+import { ensureLayerDirs } from "../../src/snapshot/layer-dirs.js";
 import { openContentStore } from "../../src/store/content-store.js";
 import { tarBytes, type TarMember } from "../helpers/tar-bytes.js";
 
@@ -29,22 +29,21 @@ async function tmpLeft(): Promise<string[]> {
   return readdir(join(root, "tmp")).catch(() => []);
 }
 
-describe("ensureLayerDir", () => {
+describe("ensureLayerDirs", () => {
   it("unpacks a layer whose members all have their parents in it, once, and finds it again", async () => {
     const { content, digest } = await stored([
       { name: "app/", type: "directory", mode: 0o750, uid: 1000, gid: 1000 },
       { name: "app/a.txt", body: "a\n", mode: 0o640 },
       { name: "app/b.txt", type: "link", linkname: "app/a.txt" },
     ]);
-    const dir = await ensureLayerDir(root, digest, content, signal);
-    expect(dir).toBeDefined();
-    const d = dir as string;
+    const dirs = await ensureLayerDirs(root, digest, content, signal);
+    expect(dirs).toHaveLength(1);
+    const d = (dirs as string[])[0] as string;
     expect(await readFile(join(d, "app/a.txt"), "utf8")).toBe("a\n");
     const app = await lstat(join(d, "app"));
     expect([app.mode & 0o7777, app.uid, app.gid]).toEqual([0o750, 1000, 1000]);
     expect((await lstat(join(d, "app/b.txt"))).ino).toBe((await lstat(join(d, "app/a.txt"))).ino);
-    const again = await ensureLayerDir(root, digest, content, signal);
-    expect(again).toBe(d);
+    expect(await ensureLayerDirs(root, digest, content, signal)).toEqual([d]);
     expect(await tmpLeft()).toEqual([]);
   });
 
@@ -74,8 +73,35 @@ describe("ensureLayerDir", () => {
   ] as [string, TarMember[]][])("refuses %s and keeps nothing", async (_what, members) => {
     const before = await readdir(join(root, "snapshots")).catch(() => []);
     const { content, digest } = await stored(members);
-    expect(await ensureLayerDir(root, digest, content, signal)).toBeUndefined();
+    expect(await ensureLayerDirs(root, digest, content, signal)).toBeUndefined();
     expect(await readdir(join(root, "snapshots")).catch(() => [])).toEqual(before);
+    expect(await tmpLeft()).toEqual([]);
+  });
+
+  it("keeps a layer made in place of another as a delta of what differs, over the other's dirs", async () => {
+    const files = (a: string): TarMember[] => [
+      { name: "srv/", type: "directory" },
+      { name: "srv/keep/", type: "directory", mode: 0o750 },
+      ...Array.from({ length: 10 }, (_, i) => ({ name: `srv/keep/f${i}`, body: `same ${i}\n` })),
+      { name: "srv/x/", type: "directory" },
+      { name: "srv/x/changed", body: a },
+    ];
+    const one = await stored(files("one\n"));
+    const two = await stored([...files("two\n"), { name: "srv/x/new", body: "new\n" }]);
+    const base = (await ensureLayerDirs(root, one.digest, one.content, signal)) as string[];
+    expect(base).toHaveLength(1);
+    const stack = (await ensureLayerDirs(root, two.digest, two.content, signal, one.digest)) as string[];
+    expect(stack).toHaveLength(2);
+    expect(stack[1]).toBe(base[0]);
+    const delta = stack[0] as string;
+    expect(await readdir(join(delta, "srv"))).toEqual(["x"]);
+    expect((await readdir(join(delta, "srv/x"))).sort()).toEqual(["changed", "new"]);
+    expect(await readFile(join(delta, "srv/x/changed"), "utf8")).toBe("two\n");
+    expect(await readFile(join(base[0] as string, "srv/x/changed"), "utf8")).toBe("one\n");
+    expect(await ensureLayerDirs(root, two.digest, two.content, signal)).toEqual(stack);
+    // Without the earlier layer's entry (a deletion would need a whiteout), the layer is unpacked whole.
+    const three = await stored(files("three\n").filter((m) => m.name !== "srv/keep/f3"));
+    expect(await ensureLayerDirs(root, three.digest, three.content, signal, one.digest)).toHaveLength(1);
     expect(await tmpLeft()).toEqual([]);
   });
 });
