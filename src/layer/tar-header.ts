@@ -53,16 +53,16 @@ function octal(value: number, digits: number): string {
   return ZEROS.slice(0, digits - s.length) + s + " ";
 }
 
-function writeSize(size: number, buf: Buffer): void {
+function writeSize(size: number, buf: Buffer, at: number): void {
   if (size.toString(8).length <= 11) {
-    buf.write(octal(size, 11), 124, "latin1");
+    buf.write(octal(size, 11), at + 124, "latin1");
     return;
   }
   // Base-256 for sizes of 8 GiB and more.
-  buf[124] = 0x80;
+  buf[at + 124] = 0x80;
   let n = size;
   for (let i = 11; i > 0; i--) {
-    buf[124 + i] = n & 0xff;
+    buf[at + 124 + i] = n & 0xff;
     n = Math.floor(n / 0x100);
   }
 }
@@ -84,27 +84,32 @@ interface Fields {
 }
 
 // Every field but the link name is ASCII here (splitName sends anything else to PAX): latin1 writes the same bytes, faster.
-function block(f: Fields): Buffer {
-  const buf = Buffer.alloc(512);
-  buf.write(f.name, 0, "latin1");
-  buf.write(octal(f.mode & 0o7777, 6), 100, "latin1");
-  buf.write(octal(f.uid, 6), 108, "latin1");
-  buf.write(octal(f.gid, 6), 116, "latin1");
-  writeSize(f.size, buf);
+function writeBlock(f: Fields, buf: Buffer, at: number): void {
+  buf.fill(0, at, at + 512);
+  buf.write(f.name, at, "latin1");
+  buf.write(octal(f.mode & 0o7777, 6), at + 100, "latin1");
+  buf.write(octal(f.uid, 6), at + 108, "latin1");
+  buf.write(octal(f.gid, 6), at + 116, "latin1");
+  writeSize(f.size, buf, at);
   // `| 0` as tar-stream: the field holds what a 32-bit time holds.
-  buf.write(octal(f.mtime | 0, 11), 136, "latin1");
-  buf[156] = 0x30 + f.typeflag;
-  if (f.linkname) buf.write(f.linkname, 157, "utf8");
-  USTAR.copy(buf, 257);
-  if (f.uname) buf.write(f.uname, 265, "latin1");
-  if (f.gname) buf.write(f.gname, 297, "latin1");
-  buf.write(octal(f.devmajor, 6), 329, "latin1");
-  buf.write(octal(f.devminor, 6), 337, "latin1");
-  if (f.prefix) buf.write(f.prefix, 345, "latin1");
+  buf.write(octal(f.mtime | 0, 11), at + 136, "latin1");
+  buf[at + 156] = 0x30 + f.typeflag;
+  if (f.linkname) buf.write(f.linkname, at + 157, "utf8");
+  USTAR.copy(buf, at + 257);
+  if (f.uname) buf.write(f.uname, at + 265, "latin1");
+  if (f.gname) buf.write(f.gname, at + 297, "latin1");
+  buf.write(octal(f.devmajor, 6), at + 329, "latin1");
+  buf.write(octal(f.devminor, 6), at + 337, "latin1");
+  if (f.prefix) buf.write(f.prefix, at + 345, "latin1");
   let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += buf[i] as number;
-  for (let i = 156; i < 512; i++) sum += buf[i] as number;
-  buf.write(octal(sum, 6), 148, "latin1");
+  for (let i = at; i < at + 148; i++) sum += buf[i] as number;
+  for (let i = at + 156; i < at + 512; i++) sum += buf[i] as number;
+  buf.write(octal(sum, 6), at + 148, "latin1");
+}
+
+function block(f: Fields): Buffer {
+  const buf = Buffer.allocUnsafe(512);
+  writeBlock(f, buf, 0);
   return buf;
 }
 
@@ -132,9 +137,8 @@ function paxRecord(text: string): string {
   return `${len + digits}${text}`;
 }
 
-/** The header blocks of one entry (a PAX header and its records first when needed); the data and its padding follow. */
-export function encodeHeader(h: TarHeader): Buffer {
-  const common = {
+function commonFields(h: TarHeader): Omit<Fields, "name" | "prefix" | "typeflag" | "size" | "linkname"> {
+  return {
     mode: h.mode,
     uid: h.uid,
     gid: h.gid,
@@ -144,6 +148,26 @@ export function encodeHeader(h: TarHeader): Buffer {
     devmajor: h.devmajor || 0,
     devminor: h.devminor || 0,
   };
+}
+
+/** Whether `h` needs PAX records (encodeHeader), or fits one plain ustar block (writePlainHeader). */
+export function needsPax(h: TarHeader): boolean {
+  return h.pax !== undefined || splitName(h.name, h.linkname) === undefined;
+}
+
+/**
+ * The one header block of an entry that needs no PAX records (see needsPax), written at `buf[at..at+512)`: a
+ * layer of many small files then costs no Buffer per header.
+ */
+export function writePlainHeader(h: TarHeader, buf: Buffer, at: number): void {
+  const split = splitName(h.name, h.linkname);
+  if (h.pax || !split) throw new Error("internal: writePlainHeader of a header that needs PAX records");
+  writeBlock({ ...commonFields(h), ...split, typeflag: TYPEFLAG[h.type], size: h.size, linkname: h.linkname }, buf, at);
+}
+
+/** The header blocks of one entry (a PAX header and its records first when needed); the data and its padding follow. */
+export function encodeHeader(h: TarHeader): Buffer {
+  const common = commonFields(h);
   const split = h.pax ? undefined : splitName(h.name, h.linkname);
   if (split) return block({ ...common, ...split, typeflag: TYPEFLAG[h.type], size: h.size, linkname: h.linkname });
   let records = paxRecord(` path=${h.name}\n`);

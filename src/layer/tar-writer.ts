@@ -5,11 +5,16 @@ import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { AbortError, ArchiveError } from "../errors.js";
 import { readUpTo } from "../util/read-up-to.js";
-import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from "./tar-header.js";
+import { END_OF_ARCHIVE, encodeHeader, needsPax, padding, writePlainHeader, type TarHeader } from "./tar-header.js";
 import type { EntryType, LayerEntry } from "./types.js";
 
 export interface WriteLayerTarOptions {
   signal?: AbortSignal;
+  /**
+   * `out` is done with a chunk once its write callback ran (a file writer, not a PassThrough that hands the chunk
+   * on): the writer then fills that buffer again instead of allocating a new one per batch.
+   */
+  reuseChunks?: boolean;
 }
 
 // Largest uid/gid the header's octal fields hold as written (6 digits and a space, tar-stream's format); beyond it the
@@ -99,29 +104,65 @@ function headerOf(e: LayerEntry): TarHeader {
   return h;
 }
 
-/** Output gathered into writes of about this size: one write per small entry cost more than the bytes. */
-const BATCH_BYTES = 1 << 20;
+/**
+ * Output gathered into writes of about this size: one write per small entry cost more than the bytes. A little more
+ * than SMALL_FILE, so a file of up to 1 MiB and its header are read straight into one batch.
+ */
+const BATCH_BYTES = (1 << 20) + (4 << 10);
 
 /**
- * Gathers entry blocks into ~1 MiB writes to `out`, waiting while it is full; a failure of `out` surfaces on the next
- * wait. Small files are read straight into the batch (reserve/commit), so they cost no buffer of their own.
+ * Batches written to `out` and not yet done. One is written while the next fills: reading (and hashing) the files
+ * overlaps with the output's own write instead of waiting for it.
+ */
+const MAX_IN_FLIGHT = 1;
+
+/**
+ * Gathers entry blocks into ~1 MiB writes to `out`, waiting while it is behind; a failure of `out` surfaces on the
+ * next wait. Small files and headers are written straight into the batch (reserve/commit), so they cost no buffer of
+ * their own. With `reuse`, a batch whose write is done is filled again: a fresh 1 MiB per batch lived (outside the
+ * JS heap, so in RSS) until the next full collection.
  */
 class BatchedOutput {
-  private buf = Buffer.allocUnsafe(BATCH_BYTES);
+  private buf: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
   private used = 0;
-  private mustDrain = false;
+  private inFlight = 0;
+  private readonly spare: Buffer[] = [];
+  private wake: (() => void) | undefined;
   private failure: Error | undefined;
 
-  constructor(private readonly out: Writable) {
+  constructor(
+    private readonly out: Writable,
+    private readonly reuse: boolean,
+  ) {
     // Also keeps an error of `out` (or our own destroy(err)) from being an unhandled 'error' event.
-    out.on("error", (e: Error) => (this.failure ??= e));
+    out.on("error", (e: Error) => {
+      this.failure ??= e;
+      this.woken();
+    });
+    out.on("close", () => {
+      this.failure ??= new ArchiveError("WRITE_ABORTED", "the layer output closed before the tar was written");
+      this.woken();
+    });
   }
 
-  /** Hands the batch to `out` and starts a new one (`out` may hold the old one until it is written). */
+  private woken(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Hands the batch to `out` and starts a new one (`out` holds the old one until its write is done). */
   private emit(): void {
     if (this.used === 0) return;
-    if (!this.out.write(this.buf.subarray(0, this.used))) this.mustDrain = true;
-    this.buf = Buffer.allocUnsafe(BATCH_BYTES);
+    const b = this.buf;
+    this.inFlight++;
+    this.out.write(b.subarray(0, this.used), (err) => {
+      this.inFlight--;
+      if (err) this.failure ??= err;
+      else if (this.reuse) this.spare.push(b);
+      this.woken();
+    });
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
     this.used = 0;
   }
 
@@ -129,7 +170,12 @@ class BatchedOutput {
     if (b.length === 0) return;
     if (b.length > this.buf.length - this.used) this.emit();
     if (b.length > this.buf.length) {
-      if (!this.out.write(b)) this.mustDrain = true;
+      this.inFlight++;
+      this.out.write(b, (err) => {
+        this.inFlight--;
+        if (err) this.failure ??= err;
+        this.woken();
+      });
       return;
     }
     b.copy(this.buf, this.used);
@@ -143,42 +189,26 @@ class BatchedOutput {
     return { buf: this.buf, offset: this.used };
   }
 
+  /** Like reserve(), without waiting: room for a header block in the batch, emitted first when it is full. */
+  room(n: number): { buf: Buffer; offset: number } {
+    if (n > this.buf.length - this.used) this.emit();
+    return { buf: this.buf, offset: this.used };
+  }
+
   /** Keeps `n` bytes written into the last reserve(). */
   commit(n: number): void {
     this.used += n;
   }
 
   get full(): boolean {
-    return this.used >= BATCH_BYTES - 512 || this.mustDrain;
+    return this.used >= BATCH_BYTES - 512 || this.inFlight > MAX_IN_FLIGHT;
   }
 
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;
     this.emit();
-    if (this.mustDrain) {
-      this.mustDrain = false;
-      await this.drained();
-    }
+    while (this.inFlight > MAX_IN_FLIGHT && !this.failure) await new Promise<void>((resolve) => (this.wake = resolve));
     if (this.failure) throw this.failure;
-  }
-
-  private drained(): Promise<void> {
-    const out = this.out;
-    return new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        out.off("drain", onDrain);
-        out.off("error", onError);
-        out.off("close", onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = () => done();
-      const onError = (e: Error) => done(e);
-      const onClose = () => done(this.failure ?? new ArchiveError("WRITE_ABORTED", "the layer output closed before the tar was written"));
-      out.on("drain", onDrain);
-      out.on("error", onError);
-      out.on("close", onClose);
-    });
   }
 
   async end(): Promise<void> {
@@ -227,12 +257,15 @@ function openSource(source: string, e: LayerEntry, expected: number): number {
 /**
  * A small file's entry: the bytes are read into `into` after the header's place (one byte more than expected is
  * asked for, so a grown file is noticed without reading it all), checked, and only then the header is put before
- * them: a missing or changed file leaves nothing half written. Returns the bytes used.
+ * them: a missing or changed file leaves nothing half written. `pax`: the header blocks when it needs PAX records,
+ * else the one plain block is written in place. Returns the bytes used.
  */
-function readSmallEntry(source: string, e: LayerEntry, expected: number, header: Buffer, into: Buffer, offset: number): number {
+function readSmallEntry(source: string, e: LayerEntry, h: TarHeader, pax: Buffer | undefined, into: Buffer, offset: number): number {
+  const expected = h.size;
+  const headerLength = pax?.length ?? 512;
   const fd = openSource(source, e, expected);
   try {
-    const at = offset + header.length;
+    const at = offset + headerLength;
     let n: number;
     try {
       n = readUpTo(fd, into, expected + 1, at);
@@ -241,8 +274,9 @@ function readSmallEntry(source: string, e: LayerEntry, expected: number, header:
     }
     if (n !== expected) throw e.check ? e.check.mismatch() : sizeChanged(source, expected, n > expected ? "got more" : `got ${n}`);
     if (e.check && e.check.hasher.bytes(into.subarray(at, at + n)) !== e.check.content) throw e.check.mismatch();
-    header.copy(into, offset);
-    return header.length + n;
+    if (pax) pax.copy(into, offset);
+    else writePlainHeader(h, into, offset);
+    return headerLength + n;
   } finally {
     closeSync(fd);
   }
@@ -283,24 +317,31 @@ async function writeLargeFile(sink: BatchedOutput, source: string, e: LayerEntry
   }
 }
 
+/** An entry's header blocks into the batch: a plain one in place, PAX ones as their own buffer. */
+function pushHeader(sink: BatchedOutput, h: TarHeader): void {
+  if (needsPax(h)) return sink.push(encodeHeader(h));
+  const room = sink.room(512);
+  writePlainHeader(h, room.buf, room.offset);
+  sink.commit(512);
+}
+
 async function writeFileEntry(sink: BatchedOutput, h: TarHeader, e: LayerEntry, signal: AbortSignal | undefined): Promise<void> {
   const expected = h.size;
   if (expected > 0 && !e.source) throw new ArchiveError("BAD_ENTRY", `layer entry ${e.path} has ${expected} bytes but no source file`);
-  if (!e.source) {
-    sink.push(encodeHeader(h));
-    return;
-  }
-  const header = encodeHeader(h);
-  const room = expected <= SMALL_FILE ? await sink.reserve(header.length + expected + 1) : undefined;
+  if (!e.source) return pushHeader(sink, h);
+  const pax = needsPax(h) ? encodeHeader(h) : undefined;
+  const headerLength = pax?.length ?? 512;
+  const room = expected <= SMALL_FILE ? await sink.reserve(headerLength + expected + 1) : undefined;
   if (room) {
-    sink.commit(readSmallEntry(e.source, e, expected, header, room.buf, room.offset));
+    sink.commit(readSmallEntry(e.source, e, h, pax, room.buf, room.offset));
   } else if (expected <= SMALL_FILE) {
     // Almost a whole batch: read into a buffer of its own, the header still only after the bytes checked out.
-    const own = Buffer.allocUnsafe(header.length + expected + 1);
-    sink.push(own.subarray(0, readSmallEntry(e.source, e, expected, header, own, 0)));
+    const own = Buffer.allocUnsafe(headerLength + expected + 1);
+    sink.push(own.subarray(0, readSmallEntry(e.source, e, h, pax, own, 0)));
   } else {
     // A failure after the header leaves the entry half written: writeLayerTar then destroys the output.
-    sink.push(header);
+    if (pax) sink.push(pax);
+    else pushHeader(sink, h);
     await writeLargeFile(sink, e.source, e, expected, signal);
   }
   sink.push(padding(expected));
@@ -313,14 +354,14 @@ export async function writeLayerTar(entries: Iterable<LayerEntry> | AsyncIterabl
   // The entry list (metadata only) of one layer fits in memory; file contents never do and are streamed below.
   for await (const e of entries) list.push(e);
   const sorted = sortEntries(list);
-  const sink = new BatchedOutput(out);
+  const sink = new BatchedOutput(out, opts.reuseChunks === true);
   try {
     for (const e of sorted) {
       if (signal?.aborted) throw new AbortError();
       checkPath(e);
       const h = headerOf(e);
       if (e.type === "file") await writeFileEntry(sink, h, e, signal);
-      else sink.push(encodeHeader(h));
+      else pushHeader(sink, h);
       if (sink.full) await sink.flush();
     }
     sink.push(END_OF_ARCHIVE);
