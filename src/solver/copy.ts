@@ -39,7 +39,7 @@ import { hasMeta } from "../frontend/path-match.js";
 import type { SourceRange } from "../frontend/types.js";
 import { decompressStream } from "../layer/compression.js";
 import { extractLayer } from "../layer/extract.js";
-import type { LayerEntry } from "../layer/types.js";
+import type { ContentCheck, LayerEntry } from "../layer/types.js";
 import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
@@ -173,6 +173,20 @@ function keyedAs(ledger: DigestLedger, rel: string, stat: Stats, range: SourceRa
   return e;
 }
 
+/** What a context file's layer entry must hash to: one small object per file, the error built only on a mismatch. */
+class KeyedContent implements ContentCheck {
+  constructor(
+    readonly hasher: ContentCheck["hasher"],
+    readonly content: string,
+    private readonly rel: string,
+    private readonly range: SourceRange | undefined,
+  ) {}
+
+  mismatch(): Error {
+    return contextChanged(this.rel, this.range);
+  }
+}
+
 /**
  * Is `file` a tar archive (plain or gzip/bzip2/xz/zstd-compressed)? By content, as Docker's IsArchivePath:
  * decompress and check that the first block is a valid tar header.
@@ -265,6 +279,8 @@ class Session {
   ) {}
 
   rel(abs: string): string {
+    // A slice of the absolute path (which the entry map keeps anyway), not a new string per entry.
+    if (abs.length > this.rootfs.length + 1 && abs.startsWith(this.rootfs) && abs[this.rootfs.length] === "/") return abs.slice(this.rootfs.length + 1);
     return path.relative(this.rootfs, abs).split(path.sep).join("/");
   }
 
@@ -460,18 +476,21 @@ class Session {
     const hasher = ledger.hasher;
     const keyed = keyedAs(ledger, rel, stat, this.range);
     const { owner, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
-    const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
-    this.entries.set(target, entry);
-    this.before.delete(target);
     if (!this.writes) {
-      // The layer reads the context file itself, and checks there that it is what the key hashed.
+      // The layer reads the context file itself, and checks there that it is what the key hashed. The entry is
+      // made whole at once: 20,000 of them live until the layer is written.
+      const check = new KeyedContent(hasher, keyed.content, rel, this.range);
+      const { uid, gid } = owner;
+      this.entries.set(target, { path: this.rel(target), type: "file", mode, uid, gid, mtime, size: stat.size, source: src, check });
+      this.before.delete(target);
       this.refuseDirTarget(target);
-      entry.source = src;
-      entry.check = { hasher, content: keyed.content, mismatch: () => contextChanged(rel, this.range) };
       this.noteFirstLink(stat, target, undefined, keyed.content);
       this.copied(stat.size);
       return undefined;
     }
+    const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
+    this.entries.set(target, entry);
+    this.before.delete(target);
     // Created 0600 ("wx": never through something already there); chown (which clears setuid/setgid) before chmod.
     if (stat.size <= SYNC_COPY_MAX) {
       if (!isNew) this.clearFileTargetSync(target);
