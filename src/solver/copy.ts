@@ -11,7 +11,6 @@ import {
   linkSync,
   lstatSync,
   lutimesSync,
-  readFileSync,
   readlinkSync,
   symlinkSync,
   fchmodSync,
@@ -44,6 +43,7 @@ import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
 import { lstatMaybe } from "../util/lstat-maybe.js";
+import { readUpTo } from "../util/read-up-to.js";
 
 /** Files up to this size are copied with synchronous calls. */
 const SYNC_COPY_MAX = 1 << 20;
@@ -259,6 +259,8 @@ class Session {
   private readonly linkedSources = new Map<string, Stats>();
   /** Without writes: planned directories that are not on disk, so nothing below them is either (no lstat needed). */
   private readonly absent = new Set<string>();
+  /** copyKeyedFileTo's read buffer for small files. */
+  private scratch: Buffer | undefined;
 
   constructor(
     readonly rootfs: string,
@@ -494,7 +496,17 @@ class Session {
     // Created 0600 ("wx": never through something already there); chown (which clears setuid/setgid) before chmod.
     if (stat.size <= SYNC_COPY_MAX) {
       if (!isNew) this.clearFileTargetSync(target);
-      const data = readFileSync(src);
+      // Into one buffer per step, not a new one per file (a 1 MiB allocation each cost more than its read). A file
+      // that grew past the buffer is read only in part, and so hashes differently.
+      this.scratch ??= Buffer.allocUnsafe(SYNC_COPY_MAX + 1);
+      const from = openSync(src, "r");
+      let n: number;
+      try {
+        n = readUpTo(from, this.scratch, this.scratch.length);
+      } finally {
+        closeSync(from);
+      }
+      const data = this.scratch.subarray(0, n);
       if (hasher.bytes(data) !== keyed.content) throw contextChanged(rel, this.range);
       entry.size = data.length;
       // Metadata through the open descriptor: no path lookups (syscalls dominate copies of many small files).
