@@ -91,12 +91,23 @@ export async function digestContextSources(
     }
   }
   for (const r of reading) settle(r.at, r.path, r.rel, r.meta, await r.content, r.linkTo);
+  // The lines are kept as the one string the key hashes and their lengths (a name may hold "\n"), not as 100,000
+  // strings (each a tree of concatenations) that live as long as the step's plan.
+  const text = lines.join("\n");
+  const lengths = Uint32Array.from(lines, (l) => l.length);
+  lines.length = 0;
   // Only a cache miss explains itself with the per-file descriptions: a no-op over 100,000 files never builds them.
   let files: Record<string, string> | undefined;
   return {
-    digest: hasher.key(lines.join("\n")),
+    digest: hasher.key(text),
     get files() {
-      return (files ??= Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("\u0000")), l.slice(l.indexOf("\u0000") + 1)])));
+      if (files) return files;
+      files = {};
+      for (let i = 0, at = 0; i < lengths.length; at += (lengths[i] as number) + 1, i++) {
+        const l = text.slice(at, at + (lengths[i] as number));
+        files[l.slice(0, l.indexOf("\u0000"))] = l.slice(l.indexOf("\u0000") + 1);
+      }
+      return files;
     },
     ledger,
   };

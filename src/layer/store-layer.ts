@@ -25,7 +25,8 @@ export async function storeLayer(
 ): Promise<{ diffId: Digest; size: number }> {
   const w = store.write();
   try {
-    await writeLayerTar(entries, w.stream, opts.signal ? { signal: opts.signal } : {});
+    // The store's writer has hashed and written a chunk when its callback runs: batches can be reused.
+    await writeLayerTar(entries, w.stream, { reuseChunks: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     const { digest, size } = await w.commit();
     return { diffId: digest, size };
   } catch (e) {

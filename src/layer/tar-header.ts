@@ -53,75 +53,66 @@ function octal(value: number, digits: number): string {
   return ZEROS.slice(0, digits - s.length) + s + " ";
 }
 
-function writeSize(size: number, buf: Buffer): void {
+function writeSize(size: number, buf: Buffer, at: number): void {
   if (size.toString(8).length <= 11) {
-    buf.write(octal(size, 11), 124, "latin1");
+    buf.write(octal(size, 11), at + 124, "latin1");
     return;
   }
   // Base-256 for sizes of 8 GiB and more.
-  buf[124] = 0x80;
+  buf[at + 124] = 0x80;
   let n = size;
   for (let i = 11; i > 0; i--) {
-    buf[124 + i] = n & 0xff;
+    buf[at + 124 + i] = n & 0xff;
     n = Math.floor(n / 0x100);
   }
 }
 
-interface Fields {
-  name: string;
-  prefix: string;
-  typeflag: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname: string | undefined;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
+// Every field but the link name is ASCII here (cutAt sends anything else to PAX): latin1 writes the same bytes, faster.
+// Fields come from `h` and the arguments, with no object per header in between: a layer writes one per entry.
+function writeBlock(buf: Buffer, at: number, h: TarHeader, name: string, prefix: string, typeflag: number, size: number, linkname: string | undefined): void {
+  buf.fill(0, at, at + 512);
+  buf.write(name, at, "latin1");
+  buf.write(octal(h.mode & 0o7777, 6), at + 100, "latin1");
+  buf.write(octal(h.uid, 6), at + 108, "latin1");
+  buf.write(octal(h.gid, 6), at + 116, "latin1");
+  writeSize(size, buf, at);
+  // `| 0` as tar-stream: the field holds what a 32-bit time holds.
+  buf.write(octal(h.mtime | 0, 11), at + 136, "latin1");
+  buf[at + 156] = 0x30 + typeflag;
+  if (linkname) buf.write(linkname, at + 157, "utf8");
+  USTAR.copy(buf, at + 257);
+  if (h.uname) buf.write(h.uname, at + 265, "latin1");
+  if (h.gname) buf.write(h.gname, at + 297, "latin1");
+  buf.write(octal(h.devmajor || 0, 6), at + 329, "latin1");
+  buf.write(octal(h.devminor || 0, 6), at + 337, "latin1");
+  if (prefix) buf.write(prefix, at + 345, "latin1");
+  let sum = 8 * 32;
+  for (let i = at; i < at + 148; i++) sum += buf[i] as number;
+  for (let i = at + 156; i < at + 512; i++) sum += buf[i] as number;
+  buf.write(octal(sum, 6), at + 148, "latin1");
 }
 
-// Every field but the link name is ASCII here (splitName sends anything else to PAX): latin1 writes the same bytes, faster.
-function block(f: Fields): Buffer {
-  const buf = Buffer.alloc(512);
-  buf.write(f.name, 0, "latin1");
-  buf.write(octal(f.mode & 0o7777, 6), 100, "latin1");
-  buf.write(octal(f.uid, 6), 108, "latin1");
-  buf.write(octal(f.gid, 6), 116, "latin1");
-  writeSize(f.size, buf);
-  // `| 0` as tar-stream: the field holds what a 32-bit time holds.
-  buf.write(octal(f.mtime | 0, 11), 136, "latin1");
-  buf[156] = 0x30 + f.typeflag;
-  if (f.linkname) buf.write(f.linkname, 157, "utf8");
-  USTAR.copy(buf, 257);
-  if (f.uname) buf.write(f.uname, 265, "latin1");
-  if (f.gname) buf.write(f.gname, 297, "latin1");
-  buf.write(octal(f.devmajor, 6), 329, "latin1");
-  buf.write(octal(f.devminor, 6), 337, "latin1");
-  if (f.prefix) buf.write(f.prefix, 345, "latin1");
-  let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += buf[i] as number;
-  for (let i = 156; i < 512; i++) sum += buf[i] as number;
-  buf.write(octal(sum, 6), 148, "latin1");
+function block(h: TarHeader, name: string, prefix: string, typeflag: number, size: number, linkname: string | undefined): Buffer {
+  const buf = Buffer.allocUnsafe(512);
+  writeBlock(buf, 0, h, name, prefix, typeflag, size, linkname);
   return buf;
 }
 
-/** The ustar name/prefix split of `name`, or undefined when it does not fit (or is not ASCII): then PAX carries it. */
-function splitName(name: string, linkname: string | undefined): { name: string; prefix: string } | undefined {
+/**
+ * The ustar name/prefix split of `name` as the index of the slash between them (-1: no prefix), or undefined when
+ * it does not fit (or is not ASCII): then PAX carries it. The prefix takes whole leading components, as few as let
+ * the rest fit in 100 bytes.
+ */
+function cutAt(name: string, linkname: string | undefined): number | undefined {
   if (Buffer.byteLength(name) !== name.length) return undefined;
-  let rest = name;
-  let prefix = "";
-  while (rest.length > 100) {
-    const i = rest.indexOf("/");
-    if (i === -1) return undefined;
-    prefix += prefix ? "/" + rest.slice(0, i) : rest.slice(0, i);
-    rest = rest.slice(i + 1);
+  let cut = -1;
+  while (name.length - cut - 1 > 100) {
+    cut = name.indexOf("/", cut + 1);
+    if (cut === -1) return undefined;
   }
-  if (prefix.length > 155) return undefined;
+  if (cut > 155) return undefined;
   if (linkname && Buffer.byteLength(linkname) > 100) return undefined;
-  return { name: rest, prefix };
+  return cut;
 }
 
 /** A PAX record: "<length> key=value\n", the length counting its own digits. */
@@ -132,27 +123,36 @@ function paxRecord(text: string): string {
   return `${len + digits}${text}`;
 }
 
+/** Whether `h` needs PAX records (encodeHeader), or fits one plain ustar block (writePlainHeader). */
+export function needsPax(h: TarHeader): boolean {
+  return h.pax !== undefined || cutAt(h.name, h.linkname) === undefined;
+}
+
+/**
+ * The one header block of an entry that needs no PAX records (see needsPax), written at `buf[at..at+512)`: a
+ * layer of many small files then costs no Buffer per header.
+ */
+export function writePlainHeader(h: TarHeader, buf: Buffer, at: number): void {
+  const cut = h.pax ? undefined : cutAt(h.name, h.linkname);
+  if (cut === undefined) throw new Error("internal: writePlainHeader of a header that needs PAX records");
+  const name = cut < 0 ? h.name : h.name.slice(cut + 1);
+  writeBlock(buf, at, h, name, cut < 0 ? "" : h.name.slice(0, cut), TYPEFLAG[h.type], h.size, h.linkname);
+}
+
 /** The header blocks of one entry (a PAX header and its records first when needed); the data and its padding follow. */
 export function encodeHeader(h: TarHeader): Buffer {
-  const common = {
-    mode: h.mode,
-    uid: h.uid,
-    gid: h.gid,
-    mtime: h.mtime,
-    uname: h.uname,
-    gname: h.gname,
-    devmajor: h.devmajor || 0,
-    devminor: h.devminor || 0,
-  };
-  const split = h.pax ? undefined : splitName(h.name, h.linkname);
-  if (split) return block({ ...common, ...split, typeflag: TYPEFLAG[h.type], size: h.size, linkname: h.linkname });
+  if (!needsPax(h)) {
+    const buf = Buffer.allocUnsafe(512);
+    writePlainHeader(h, buf, 0);
+    return buf;
+  }
   let records = paxRecord(` path=${h.name}\n`);
   if (h.linkname) records += paxRecord(` linkpath=${h.linkname}\n`);
   for (const [k, v] of Object.entries(h.pax ?? {})) records += paxRecord(` ${k}=${v}\n`);
   const body = Buffer.from(records, "utf8");
   const linkname = h.linkname ? "PaxHeader" : undefined;
   // tar-stream names both the PAX header and the entry's own header "PaxHeader"; readers take the path from the record.
-  const paxHead = block({ ...common, name: "PaxHeader", prefix: "", typeflag: PAX_TYPEFLAG, size: body.length, linkname });
-  const own = block({ ...common, name: "PaxHeader", prefix: "", typeflag: TYPEFLAG[h.type], size: h.size, linkname });
+  const paxHead = block(h, "PaxHeader", "", PAX_TYPEFLAG, body.length, linkname);
+  const own = block(h, "PaxHeader", "", TYPEFLAG[h.type], h.size, linkname);
   return Buffer.concat([paxHead, body, padding(body.length), own]);
 }

@@ -11,7 +11,6 @@ import {
   linkSync,
   lstatSync,
   lutimesSync,
-  readFileSync,
   readlinkSync,
   symlinkSync,
   fchmodSync,
@@ -39,11 +38,12 @@ import { hasMeta } from "../frontend/path-match.js";
 import type { SourceRange } from "../frontend/types.js";
 import { decompressStream } from "../layer/compression.js";
 import { extractLayer } from "../layer/extract.js";
-import type { LayerEntry } from "../layer/types.js";
+import type { ContentCheck, LayerEntry } from "../layer/types.js";
 import { compareWalk } from "../layer/tar-writer.js";
 import { containerPathOf, resolveInRoot } from "../fs/rootfs-path.js";
 import { parseChmod, type ChmodFn } from "./chmod.js";
 import { lstatMaybe } from "../util/lstat-maybe.js";
+import { readUpTo } from "../util/read-up-to.js";
 
 /** Files up to this size are copied with synchronous calls. */
 const SYNC_COPY_MAX = 1 << 20;
@@ -173,6 +173,20 @@ function keyedAs(ledger: DigestLedger, rel: string, stat: Stats, range: SourceRa
   return e;
 }
 
+/** What a context file's layer entry must hash to: one small object per file, the error built only on a mismatch. */
+class KeyedContent implements ContentCheck {
+  constructor(
+    readonly hasher: ContentCheck["hasher"],
+    readonly content: string,
+    private readonly rel: string,
+    private readonly range: SourceRange | undefined,
+  ) {}
+
+  mismatch(): Error {
+    return contextChanged(this.rel, this.range);
+  }
+}
+
 /**
  * Is `file` a tar archive (plain or gzip/bzip2/xz/zstd-compressed)? By content, as Docker's IsArchivePath:
  * decompress and check that the first block is a valid tar header.
@@ -245,6 +259,8 @@ class Session {
   private readonly linkedSources = new Map<string, Stats>();
   /** Without writes: planned directories that are not on disk, so nothing below them is either (no lstat needed). */
   private readonly absent = new Set<string>();
+  /** copyKeyedFileTo's read buffer for small files. */
+  private scratch: Buffer | undefined;
 
   constructor(
     readonly rootfs: string,
@@ -265,6 +281,8 @@ class Session {
   ) {}
 
   rel(abs: string): string {
+    // A slice of the absolute path (which the entry map keeps anyway), not a new string per entry.
+    if (abs.length > this.rootfs.length + 1 && abs.startsWith(this.rootfs) && abs[this.rootfs.length] === "/") return abs.slice(this.rootfs.length + 1);
     return path.relative(this.rootfs, abs).split(path.sep).join("/");
   }
 
@@ -460,22 +478,35 @@ class Session {
     const hasher = ledger.hasher;
     const keyed = keyedAs(ledger, rel, stat, this.range);
     const { owner, mode, mtime, isNew, needChown } = this.planFileCopy(stat, target, policy);
-    const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
-    this.entries.set(target, entry);
-    this.before.delete(target);
     if (!this.writes) {
-      // The layer reads the context file itself, and checks there that it is what the key hashed.
+      // The layer reads the context file itself, and checks there that it is what the key hashed. The entry is
+      // made whole at once: 20,000 of them live until the layer is written.
+      const check = new KeyedContent(hasher, keyed.content, rel, this.range);
+      const { uid, gid } = owner;
+      this.entries.set(target, { path: this.rel(target), type: "file", mode, uid, gid, mtime, size: stat.size, source: src, check });
+      this.before.delete(target);
       this.refuseDirTarget(target);
-      entry.source = src;
-      entry.check = { hasher, content: keyed.content, mismatch: () => contextChanged(rel, this.range) };
       this.noteFirstLink(stat, target, undefined, keyed.content);
       this.copied(stat.size);
       return undefined;
     }
+    const entry: LayerEntry = { path: this.rel(target), type: "file", mode, ...owner, mtime, size: stat.size, source: target };
+    this.entries.set(target, entry);
+    this.before.delete(target);
     // Created 0600 ("wx": never through something already there); chown (which clears setuid/setgid) before chmod.
     if (stat.size <= SYNC_COPY_MAX) {
       if (!isNew) this.clearFileTargetSync(target);
-      const data = readFileSync(src);
+      // Into one buffer per step, not a new one per file (a 1 MiB allocation each cost more than its read). A file
+      // that grew past the buffer is read only in part, and so hashes differently.
+      this.scratch ??= Buffer.allocUnsafe(SYNC_COPY_MAX + 1);
+      const from = openSync(src, "r");
+      let n: number;
+      try {
+        n = readUpTo(from, this.scratch, this.scratch.length);
+      } finally {
+        closeSync(from);
+      }
+      const data = this.scratch.subarray(0, n);
       if (hasher.bytes(data) !== keyed.content) throw contextChanged(rel, this.range);
       entry.size = data.length;
       // Metadata through the open descriptor: no path lookups (syscalls dominate copies of many small files).

@@ -4,7 +4,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Descriptor, Digest } from "../image/types.js";
 
 export interface BlobWriter {
-  /** Write the blob's bytes here. */
+  /** Write the blob's bytes here. A chunk is hashed and written when its write callback runs (the caller may reuse it). */
   readonly stream: Writable;
   /** After the stream has ended: fsync, verify against the expected digest, rename into place. Idempotent if the blob exists. */
   commit(): Promise<{ digest: Digest; size: number }>;

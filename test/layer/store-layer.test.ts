@@ -8,6 +8,7 @@ import { openContentStore } from "../../src/store/content-store.js";
 import { MediaType, type Digest } from "../../src/image/types.js";
 import type { LayerEntry } from "../../src/layer/types.js";
 import { blobBytes, deleteBlob } from "../helpers/store.js";
+import { layerTarBytes } from "../helpers/tar-bytes.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -24,6 +25,25 @@ async function entries(): Promise<LayerEntry[]> {
     { path: "app/data", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 10, size: 19000, source: join(dir, "data") },
   ];
 }
+
+describe("storeLayer", () => {
+  it("stores the same bytes as the in-memory writer over many batches (its batch buffers are reused once written)", async () => {
+    // Files of several sizes around a batch (1 MiB): in the batch, of their own, and across batches; distinct bytes
+    // per file, so a batch overwritten before it was written would show.
+    const list: LayerEntry[] = [];
+    for (const [i, size] of [100, (1 << 20) - 600, 1 << 20, 3000, (1 << 20) + 1, 5 << 20, 7, 2 << 20].entries()) {
+      const file = join(dir, `f${i}`);
+      await writeFile(file, Buffer.alloc(size, 0x41 + i));
+      list.push({ path: `f${i}`, type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 1, size, source: file });
+    }
+    const store = openContentStore(join(dir, "store"));
+    const { diffId } = await storeLayer(store, list);
+    const [stored, inMemory] = [await blobBytes(store, diffId), await layerTarBytes(list)];
+    // Compared as a whole (toEqual walks 10 MB byte by byte).
+    expect(stored.length).toBe(inMemory.length);
+    expect(stored.equals(inMemory)).toBe(true);
+  });
+});
 
 describe("compressedLayer", () => {
   it("gzips a stored layer once, caches the mapping, and recomputes when the blob is gone", async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sortEntries, writeLayerTar } from "../../src/layer/tar-writer.js";
+import { compareWalk, sortEntries, writeLayerTar } from "../../src/layer/tar-writer.js";
 import { storeLayer } from "../../src/layer/store-layer.js";
 import { listLayer } from "../../src/layer/extract.js";
 import { openContentStore } from "../../src/store/content-store.js";
@@ -72,6 +72,25 @@ describe("writeLayerTar", () => {
     const changed = entries.map((e) => (e.path === "usr" ? { ...e, mtime: 1001 } : e));
     const l2 = await storeLayer(store, changed);
     expect(l2.diffId).not.toBe(l1.diffId);
+  });
+
+  it("compares paths as Go's walk orders them, by UTF-8 bytes, for names beyond ASCII and around the surrogates too", () => {
+    // The definition: split into components, each compared as UTF-8 bytes, a whiteout by the name it deletes first.
+    const bytes = (x: string, y: string) => Buffer.compare(Buffer.from(x, "utf8"), Buffer.from(y, "utf8"));
+    const walkName = (c: string) => (c.startsWith(".wh.") && c !== ".wh..wh..opq" ? c.slice(4) : c);
+    const reference = (a: string, b: string): number => {
+      const [pa, pb] = [a.split("/"), b.split("/")];
+      for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+        const c = bytes(walkName(pa[i] as string), walkName(pb[i] as string)) || bytes(pa[i] as string, pb[i] as string);
+        if (c !== 0) return c;
+      }
+      return pa.length - pb.length;
+    };
+    const parts = ["a", "b", "a-b", "a.b", "ab", "é", "\u{1F600}", "\uE000", "\uFFFD", ".wh.a", ".wh..wh..opq", ".wh.", "A", "a b"];
+    let seed = 7;
+    const pick = () => parts[(seed = (seed * 1103515245 + 12345) % 2147483648) % parts.length] as string;
+    const paths = Array.from({ length: 300 }, () => Array.from({ length: 1 + (seed % 3) }, () => pick() + (seed % 2 ? pick() : "")).join("/"));
+    for (const a of paths) for (const b of paths) expect(Math.sign(compareWalk(a, b)), `${a} vs ${b}`).toBe(Math.sign(reference(a, b)));
   });
 
   it("sorts in Go's walk order as BuildKit's layers are: parents first, a subtree before the next sibling, a whiteout where its name is", () => {
