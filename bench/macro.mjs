@@ -6,7 +6,7 @@ import { materializeProject, expectedMisses, checkHits } from "./fixtures.mjs";
 
 /** tsbuild, root or rootless: a failed build of ours ends the bench; peers get a retry and an error row. */
 const isTsbuild = (builder) => builder.name === "tsbuild" || builder.name === "tsbuild-rootless";
-import { median, duBytes, measured } from "./lib/measure.mjs";
+import { median, duBytes, measureNodeFloor } from "./lib/measure.mjs";
 
 /** Scenarios whose time is mostly start-up and cache lookups: each sample is paired with the floor, `node -e 0`. */
 const FLOOR_SCENARIOS = new Set(["noop", "late", "early"]);
@@ -79,7 +79,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
     const check = r.steps ? checkHits(project, r.steps, mustMiss, checkOpts) : null;
     return { ms: r.ms, rssKB: r.rssKB, bytes, check, digest: r.digest, daemonKB: r.daemonKB, clientKB: r.clientKB };
   };
-  const withFloor = (sc, s) => (FLOOR_SCENARIOS.has(sc) && builder.name === "tsbuild" ? { ...s, floorMs: measured(process.execPath, ["-e", "0"]).ms } : s);
+  const withFloor = (sc, s) => (FLOOR_SCENARIOS.has(sc) && builder.name === "tsbuild" ? { ...s, floorMs: measureNodeFloor().ms } : s);
 
   // A peer's build that fails is retried once from the same starting point with a fresh change (a new reset for cold,
   // new file bytes or arg value otherwise), so what its failed attempt cached cannot turn expected misses into hits.

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import xxhash from "xxhash-wasm";
 import { benchParse } from "./parse.mjs";
 import { writeNodeTree, writeTree, textContent } from "./fixtures.mjs";
-import { measured, median, run, prng, hasCommand } from "./lib/measure.mjs";
+import { measured, measureNodeFloor, median, run, prng, hasCommand } from "./lib/measure.mjs";
 import { runPhases, runPhaseRows } from "./run-phases.mjs";
 import { exportCompression, exportCompressionRows } from "./export-compression.mjs";
 
@@ -93,7 +93,7 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
       }
       return median(ms);
     });
-  out.nodeStartMs = median(Array.from({ length: runs }, () => measured(process.execPath, ["-e", "0"]).ms));
+  out.nodeStartMs = median(Array.from({ length: runs }, () => measureNodeFloor().ms));
   out.parse = t("parse", () => benchParse({ runs }));
   out.raw = t("raw buffers", () => rawBuffers());
 
@@ -258,7 +258,7 @@ function noopScale({ tsbuild, work, runs, sizes }) {
       coldMs: cold.ms,
       ms: median(timed.map((r) => r.ms)),
       rssKB: median(timed.map((r) => r.rssKB)),
-      floorMs: measured(process.execPath, ["-e", "0"]).ms,
+      floorMs: measureNodeFloor().ms,
     });
     tsbuild.finish(st);
     rmSync(dir, { recursive: true, force: true });

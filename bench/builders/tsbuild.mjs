@@ -14,6 +14,8 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
   const mine = (dir) => runAs?.own(dir);
   // [file, argv] of node itself, or of node under setpriv as the user.
   const node = (args) => (runAs ? runAs.wrap(process.execPath, args) : [process.execPath, args]);
+  // A timed build runs bin.js as a program, as npm's bin link does: its shell line is part of the start-up users get.
+  const program = (args) => (runAs ? runAs.wrap(bin, args) : [bin, args]);
   const userEnv = runAs ? runAs.env : {};
   const help = run(process.execPath, [bin, "build", "--help"]);
   const features = {
@@ -50,7 +52,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
     /** One timed build. Returns wall ms, peak RSS, the reported steps ({name, cached}) or null, and the image digest. */
     build(state, { buildArgs = {}, cacheTo, cacheFrom, root = state.root, extraArgs = [] } = {}) {
       const meta = join(own, `ts-meta-${process.pid}-${seq++}.json`);
-      const args = [bin, "build", "--root", root, "-t", state.tag];
+      const args = ["build", "--root", root, "-t", state.tag];
       for (const [k, v] of Object.entries(buildArgs)) args.push("--build-arg", `${k}=${v}`);
       if (cacheTo) args.push("--cache-to", `type=local,dest=${cacheTo},mode=max`); // every stage, so every step must hit
       if (cacheFrom) args.push("--cache-from", `type=local,src=${cacheFrom}`);
@@ -58,7 +60,7 @@ export function tsbuildBuilder({ repo, work, baseArchive, extraArgs: globalArgs 
       if (features.metadataFile) args.push("--metadata-file", meta, "--progress", "plain");
       else args.push("-q");
       args.push(state.project.dir);
-      const r = measured(...node(args), { env });
+      const r = measured(...program(args), { env });
       let steps = null;
       let digest = null;
       if (features.metadataFile) {

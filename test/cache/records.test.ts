@@ -1,6 +1,6 @@
-// Step and image records on disk: a round trip, a miss for an unknown key, and keys that are not ours refused
-// before they become paths.
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+// Step and image records on disk: a round trip, a miss for an unknown key, keys that are not ours refused before
+// they become paths, and a read marking the record used only when its last use is over a minute old.
+import { mkdtemp, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -40,5 +40,20 @@ describe("records", () => {
 
   test("a key that is not ours is refused before it becomes a path", async () => {
     await expect(getStepRecord(root, "../../etc/passwd")).rejects.toMatchObject({ code: "INVALID_KEY" });
+  });
+
+  test("a read moves the record's mtime (its last use) only when that is over a minute old", async () => {
+    const k = "12".repeat(16);
+    await putStepRecord(root, { v: 1, key: k, layer: { diffId: `sha256:${"e".repeat(64)}`, size: 1 }, created: "2026-12-01T00:00:00Z" });
+    const file = storeLayout(root).stepRecord(k);
+    const recent = new Date(Date.now() - 10_000);
+    await utimes(file, recent, recent);
+    expect(await getStepRecord(root, k)).toBeDefined();
+    expect((await stat(file)).mtimeMs).toBe(recent.getTime()); // a no-op rebuild writes nothing
+    const old = new Date(Date.now() - 120_000);
+    await utimes(file, old, old);
+    const before = Date.now();
+    expect(await getStepRecord(root, k)).toBeDefined();
+    expect((await stat(file)).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
   });
 });

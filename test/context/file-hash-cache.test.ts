@@ -1,4 +1,5 @@
-// The stat cache: unchanged files are not re-read, changed bytes are, and racy (just-written) files are never trusted.
+// The stat cache: unchanged files are not re-read, changed bytes are, racy (just-written) files are never trusted, and
+// entries saved over several builds and directories come back whatever order they are asked in.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lstat, mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -113,5 +114,36 @@ describe("file hash cache", () => {
     const c2 = await openFileHashCache(store, ctx, h);
     for (const [i, n] of names.entries()) expect(c2.lookup(n, await lstat(join(ctx, n)))).toBe(first[i]);
     expect(c2.counters).toMatchObject({ hashed: 0, cached: names.length });
+  });
+
+  it("keeps entries over several saves and serves them whichever directory is asked first", async () => {
+    const h = await createHasher();
+    const ctx = join(dir.path, "dirs");
+    const store = join(dir.path, "store5");
+    const names = ["a/one two.txt", "a/x", "b/c/x", "top", "b/y"];
+    await mkdir(join(ctx, "a"), { recursive: true });
+    await mkdir(join(ctx, "b/c"), { recursive: true });
+    const old = new Date(Date.now() - 10_000);
+    for (const n of names) {
+      await writeFile(join(ctx, n), `content of ${n}`);
+      await utimes(join(ctx, n), old, old);
+    }
+    await sleep(80); // past the racy window of the ctime utimes just set
+    const st = (n: string) => lstat(join(ctx, n));
+    // Two builds, each hashing some files: the second's save keeps the first's entries.
+    const c1 = await openFileHashCache(store, ctx, h);
+    const hashes = new Map<string, string>();
+    for (const n of names.slice(0, 3)) hashes.set(n, await c1.hash(join(ctx, n), n, await st(n)));
+    await c1.save();
+    const c2 = await openFileHashCache(store, ctx, h);
+    for (const n of names.slice(2)) hashes.set(n, await c2.hash(join(ctx, n), n, await st(n)));
+    expect(c2.counters).toMatchObject({ hashed: 2, cached: 1 });
+    await c2.save();
+    const c3 = await openFileHashCache(store, ctx, h);
+    for (const n of ["b/y", "a/x", "top", "a/one two.txt", "b/c/x", "a/x"]) expect(c3.lookup(n, await st(n)), n).toBe(hashes.get(n));
+    expect(new Set(hashes.values()).size).toBe(names.length);
+    // A changed stat is a miss, not the old hash.
+    await utimes(join(ctx, "a/x"), new Date(old.getTime() - 1000), new Date(old.getTime() - 1000));
+    expect(c3.lookup("a/x", await st("a/x"))).toBeUndefined();
   });
 });
