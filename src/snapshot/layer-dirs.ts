@@ -2,9 +2,10 @@
 // so a big layer the stage lacks (a COPY of the context written straight into its tar, a cache hit after a step ran)
 // is mounted instead of unpacked through the overlay into the build's upper dir, and a rebuild that makes the same
 // layer again (an early change above an unchanged COPY) finds it unpacked. A layer made in place of an earlier one
-// (the same step after a late change: one file of thousands differs) is kept as a delta over the earlier layer's
-// dirs: only what differs is unpacked, and the earlier dirs are shared, never changed. Like chain snapshots
-// (rootfs-snapshots.ts) these are only ever read; prune removes them (a delta whose lower dirs are gone is unused).
+// (the same step after a late change: one file of thousands differs) is kept as a delta against the layer that the
+// earlier one is unpacked whole as (itself, or the base of its own delta): only what differs is unpacked, over the
+// shared whole dir, which is never changed. Like chain snapshots (rootfs-snapshots.ts) these are only ever read;
+// prune removes them (a delta whose whole dir is gone is not used).
 //
 // Only a layer whose tar means the same on its own as on top of the layers below can be lowerdirs: no whiteouts
 // (overlayfs spells them as 0:0 devices, not `.wh.` files), no hard link to a file of a lower layer, and every member's
@@ -29,9 +30,6 @@ import { keptDir } from "./rootfs-snapshots.js";
 
 /** Why a layer cannot stand alone as a lowerdir (thrown from the entry callback to stop unpacking early). */
 class NotStandalone extends Error {}
-
-/** A delta may sit on a stack of at most this many dirs; past it the layer is unpacked whole (the chain starts over). */
-const MAX_STACK = 4;
 
 /** A delta pays while it holds at most this share of the layer's entries. */
 const MAX_DELTA_SHARE = 0.5;
@@ -58,14 +56,11 @@ export function standaloneCheck(): (e: Pick<LayerEntry, "path" | "type">) => voi
 
 const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory() === true;
 
-/** Names under snapshots/ a delta's `below` file may list: a whole layer dir, or another delta's fs/. */
-const BELOW_NAME = /^[0-9a-f]{32}(\/fs)?$/;
-
 /**
- * The kept lowerdirs of layer `diffId`, top first, when they exist: its whole dir, or its delta's fs/ over the dirs
- * the delta was made on (all of which must still exist).
+ * The kept lowerdirs of layer `diffId`, top first, when they exist, and the layer unpacked whole at their bottom:
+ * its own whole dir, or its delta's fs/ over the whole dir of the layer the delta was made against (`base`).
  */
-async function keptStack(root: string, diffId: Digest): Promise<string[] | undefined> {
+async function keptStack(root: string, diffId: Digest): Promise<{ dirs: string[]; base: Digest } | undefined> {
   const layout = storeLayout(root);
   const fp = idMapFingerprint();
   const touch = (p: string) => {
@@ -75,15 +70,15 @@ async function keptStack(root: string, diffId: Digest): Promise<string[] | undef
   const whole = layout.snapshot(layerDirKey(diffId, fp));
   if (await isDir(whole)) {
     await touch(whole);
-    return [whole];
+    return { dirs: [whole], base: diffId };
   }
   const delta = layout.snapshot(layerDirKey(diffId, fp, "delta"));
-  const below = (await readFile(join(delta, "below"), "utf8").catch(() => undefined))?.split("\n").filter((l) => l !== "");
-  if (!below || below.length === 0 || !below.every((n) => BELOW_NAME.test(n))) return undefined;
-  const dirs = [join(delta, "fs"), ...below.map((n) => join(layout.snapshotsDir, n))];
+  const base = (await readFile(join(delta, "base"), "utf8").catch(() => "")).trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(base)) return undefined;
+  const dirs = [join(delta, "fs"), layout.snapshot(layerDirKey(base as Digest, fp))];
   for (const d of dirs) if (!(await isDir(d))) return undefined;
-  for (const d of [delta, ...below.map((n) => join(layout.snapshotsDir, n.split("/")[0] as string))]) await touch(d);
-  return dirs;
+  for (const d of [delta, dirs[1] as string]) await touch(d);
+  return { dirs, base: base as Digest };
 }
 
 /**
@@ -138,25 +133,27 @@ function excerpt(file: string, entries: readonly ScannedEntry[]): Readable {
 export async function ensureLayerDirs(root: string, diffId: Digest, content: ContentStore, signal: AbortSignal, like?: Digest): Promise<string[] | undefined> {
   throwIfAborted(signal);
   const kept = await keptStack(root, diffId);
-  if (kept) return kept;
+  if (kept) return kept.dirs;
   if (!(await content.has(diffId))) return undefined;
   const fp = idMapFingerprint();
-  if (like !== undefined && like !== diffId && (await content.has(like))) {
-    const base = await keptStack(root, like);
-    const changed = base && base.length < MAX_STACK ? await changedEntries(content, diffId, like) : undefined;
-    if (base && changed) {
-      const layout = storeLayout(root);
+  // A delta is always against a layer unpacked whole (the bottom of `like`'s dirs), so stacks stay two dirs deep and
+  // a series of late changes never unpacks whole again while the changes stay few.
+  const base = like !== undefined && like !== diffId ? (await keptStack(root, like))?.base : undefined;
+  if (base !== undefined && base !== diffId && (await content.has(base))) {
+    const changed = await changedEntries(content, diffId, base);
+    if (changed) {
       const dir = await keptDir(root, layerDirKey(diffId, fp, "delta"), "layer-delta", async (tmp) => {
         await mkdir(join(tmp, "fs"), { mode: 0o755 });
         const names: string[] = [];
         await extractLayer(excerpt(content.path(diffId), changed), join(tmp, "fs"), { signal, onEntry: (e) => void names.push(e.path) });
         // The scan and the extractor must agree on every name, or the delta would hold something else: then unpack whole.
         if (names.length !== changed.length || names.some((n, i) => n !== changed[i]?.path)) return false;
-        await writeFile(join(tmp, "below"), base.map((d) => posix.relative(layout.snapshotsDir, d)).join("\n") + "\n");
+        await writeFile(join(tmp, "base"), `${base}\n`);
         return true;
       });
-      // Resolved again: a build that made the same delta meanwhile may have made it over other dirs.
-      if (dir) return keptStack(root, diffId);
+      // Resolved again: a build that made the same delta meanwhile may have made it against another base.
+      const made = dir === undefined ? undefined : await keptStack(root, diffId);
+      if (made) return made.dirs;
     }
   }
   const whole = await keptDir(root, layerDirKey(diffId, fp), "layer", async (tmp) => {

@@ -2,7 +2,7 @@
 // mounted as a kept layer dir under the next RUN instead of unpacked into the build's upper dir. The RUN must see
 // exactly what an unpacked copy gives (same image as the copy snapshotter, which never stacks), and an early change
 // that makes the same layer again must mount the kept dir, not unpack a second one; a late change keeps only what
-// differs, as a delta over the dirs of the layer the step made before.
+// differs, as a delta against the layer the step made before (or that one's own base).
 import { createHash } from "node:crypto";
 import { chmod, link, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -84,7 +84,7 @@ describe("a big COPY stacked as a kept layer dir", () => {
     expect((await readFile("/proc/self/mountinfo", "utf8")).includes(dir.path)).toBe(false);
   }, 120_000);
 
-  it("keeps a late change's layer as a delta over the layer the step made before, and unpacks it whole after a deletion", async () => {
+  it("keeps a late change's layer as a delta against the layer unpacked whole before, and unpacks it whole after a deletion", async () => {
     const late = join(dir.path, "late");
     await mkdir(join(late, "big/sub"), { recursive: true });
     for (let i = 0; i < 40; i++) await writeFile(join(late, `big/${i % 2 ? "sub/" : ""}f${i}.bin`), Buffer.alloc(40_000, i));
@@ -103,7 +103,7 @@ describe("a big COPY stacked as a kept layer dir", () => {
     };
     const deltas = async () => {
       const out: string[] = [];
-      for (const name of await readdir(join(root, "snapshots"))) if (await stat(join(root, "snapshots", name, "below")).catch(() => undefined)) out.push(name);
+      for (const name of await readdir(join(root, "snapshots"))) if (await stat(join(root, "snapshots", name, "base")).catch(() => undefined)) out.push(name);
       return out;
     };
     await same(join(dir.path, "late-0"));
