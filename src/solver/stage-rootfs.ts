@@ -1,7 +1,8 @@
 // A stage's working rootfs, materialised lazily: cache hits only append layers to the stage's list, and the directory
 // is brought up to date only when a step must really run or another stage reads it. When overlayfs is available the
 // directory is an overlay over a kept snapshot of the layers so far (see snapshot/rootfs-snapshots.ts): no unpacking
-// when the snapshot exists; otherwise the layers it lacks are extracted into it.
+// when the snapshot exists; otherwise the layers it lacks are extracted into it, or, when they are big, mounted as kept
+// layer dirs over it (stackLayers).
 import { chown, chmod, mkdir, rm, stat, utimes } from "node:fs/promises";
 import type { ContentStore } from "../store/types.js";
 import { extractStoredLayers } from "../layer/extract-stored.js";
