@@ -1,7 +1,7 @@
 // Per-RUN cgroups: where a container's cgroup goes (beneath our own, so the host's limits on us still apply), and,
 // for bwrap, which has no cgroup support of its own, creating one with Docker's device rules and our limits.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { access, constants, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { access, constants, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseMountinfo } from "../util/mountinfo.js";
 import { deviceRuleLine, DEVICE_RULES, type DeviceRule, type ResourceLimits } from "./sandbox-policy.js";
@@ -104,6 +104,14 @@ export interface RunCgroup {
   destroy(): Promise<void>;
 }
 
+function readProcsSync(procsFile: string): string {
+  try {
+    return readFileSync(procsFile, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 async function killAllIn(procsFile: string): Promise<number> {
   const text = await readFile(procsFile, "utf8").catch(() => "");
   let n = 0;
@@ -123,7 +131,8 @@ async function killAllIn(procsFile: string): Promise<number> {
 async function removeDir(dir: string): Promise<void> {
   for (let i = 0; i < 50; i++) {
     try {
-      await rmdir(dir);
+      // Synchronous, as the set-up: a cgroup directory goes in microseconds.
+      rmdirSync(dir);
       return;
     } catch (e) {
       const code = errnoCode(e);
@@ -149,7 +158,7 @@ export async function createRunCgroup(
   const dirs: { ctrl: V1Controller; dir: string }[] = [];
   const destroy = async () => {
     // The common case: the pid namespace's teardown already ended every process, so the cgroups just go.
-    const left = await Promise.all(dirs.map((d) => readFile(join(d.dir, "cgroup.procs"), "utf8").catch(() => "")));
+    const left = dirs.map((d) => readProcsSync(join(d.dir, "cgroup.procs")));
     if (left.every((t) => t.trim() === "")) {
       for (const d of dirs.splice(0).reverse()) await removeDir(d.dir);
       return;
