@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
+import { holdProcess, shellQuote } from "../util/command-shell.js";
 
 export interface LaunchIO {
   stdout(chunk: Uint8Array): void;
@@ -17,8 +18,6 @@ export interface SandboxLauncher {
 }
 
 const IDLE_MS = 2000;
-
-const quote = (a: readonly string[]) => a.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
 
 // The command gets neither our command pipe (stdin) nor the status pipe (fd 3). The traps are no-ops, not "ignore":
 // the command (whose signal dispositions exec resets) still gets a terminal's Ctrl-C as it did when node started it,
@@ -73,18 +72,11 @@ function markerFilter(marker: Buffer, emit: (chunk: Uint8Array) => void): (chunk
 export function sandboxLauncher(opts: { idleMs?: number } = {}): SandboxLauncher {
   const idleMs = opts.idleMs ?? IDLE_MS;
   const idle: { shell: Shell; timer: NodeJS.Timeout }[] = [];
-  const hold = (p: ChildProcess, busy: boolean) => {
-    // Idle, neither the shell nor its pipes may keep this process alive; busy, they must.
-    for (const h of [p, ...p.stdio] as unknown as ({ ref?(): void; unref?(): void } | null)[]) {
-      if (busy) h?.ref?.();
-      else h?.unref?.();
-    }
-  };
   const finish = (shell: Shell) => {
     const job = shell.current;
     if (!job || job.open > 0 || job.status === undefined) return;
     shell.current = undefined;
-    hold(shell.proc, false);
+    holdProcess(shell.proc, false);
     const timer = setTimeout(() => {
       const i = idle.findIndex((e) => e.shell === shell);
       if (i >= 0) idle.splice(i, 1);
@@ -149,8 +141,8 @@ export function sandboxLauncher(opts: { idleMs?: number } = {}): SandboxLauncher
       const shell = reused?.shell ?? start();
       return new Promise<number>((resolve, reject) => {
         shell.current = { io, open: 2, resolve, reject };
-        hold(shell.proc, true);
-        shell.proc.stdin?.write(`${quote(argv)}\n`);
+        holdProcess(shell.proc, true);
+        shell.proc.stdin?.write(`${shellQuote(argv)}\n`);
       });
     },
   };

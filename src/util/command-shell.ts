@@ -21,7 +21,10 @@ export interface CommandShell {
 /** How long an idle shell stays for the next command (a RUN's umount follows its mount by the runtime's run time). */
 const IDLE_MS = 2000;
 
-const quote = (a: readonly string[]) => a.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
+/** argv as one POSIX shell command line, each argument single-quoted (no expansion of any kind). */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
+}
 
 // $1 is a per-shell marker that ends each result: `<output>\n<marker> <status>\n`. Deaf to Ctrl-C like the watchdog
 // (tsbuild's own clean-up after Ctrl-C still needs it); stdin of the command is /dev/null, never our pipe.
@@ -31,11 +34,11 @@ const SCRIPT = [
 ].join("\n");
 
 /**
- * An idle shell must not keep this process alive (the pipe's closing at exit is what ends it); one with a command in
- * flight must, or a caller awaiting only that command would see the event loop run dry.
+ * An idle helper shell must not keep this process alive (the pipe's closing at exit is what ends it); one with a
+ * command in flight must, or a caller awaiting only that command would see the event loop run dry.
  */
-function hold(session: Session, busy: boolean): void {
-  for (const h of [session.proc, session.proc.stdin, session.proc.stdout] as unknown as ({ ref?(): void; unref?(): void } | null)[]) {
+export function holdProcess(proc: ChildProcess, busy: boolean): void {
+  for (const h of [proc, ...proc.stdio] as unknown as ({ ref?(): void; unref?(): void } | null)[]) {
     if (busy) h?.ref?.();
     else h?.unref?.();
   }
@@ -75,7 +78,7 @@ export function commandShell(opts: { idleMs?: number } = {}): CommandShell {
         buffer = buffer.slice(end + 1);
         session.pending.shift()?.({ code: Number.isInteger(code) ? code : -1, output });
         if (session.pending.length === 0) {
-          hold(session, false);
+          holdProcess(session.proc, false);
           if (session === current) idle = setTimeout(stop, idleMs).unref();
         }
       }
@@ -97,9 +100,9 @@ export function commandShell(opts: { idleMs?: number } = {}): CommandShell {
       idle = undefined;
       const session = (current ??= start());
       return new Promise((resolve) => {
-        if (session.pending.length === 0) hold(session, true);
+        if (session.pending.length === 0) holdProcess(session.proc, true);
         session.pending.push(resolve);
-        session.proc.stdin?.write(`${quote(argv)}\n`);
+        session.proc.stdin?.write(`${shellQuote(argv)}\n`);
       });
     },
   };
