@@ -15,7 +15,8 @@ import { DEFAULT_HOSTNAME } from "./hosts.js";
 import { DEFAULT_DEVICES, DEFAULT_SHM_BYTES, defaultResourceLimits, sandboxGrants, type ResourceLimits, type Rlimit } from "./sandbox-policy.js";
 import { findSetprivHelper, setprivArgs, type SetprivHelper } from "./setpriv-helper.js";
 import { findOnPath } from "./select-executor.js";
-import { runQuiet, spawnSandbox } from "./spawn-sandbox.js";
+import { spawnSandbox } from "./spawn-sandbox.js";
+import { commandShell, type CommandShell } from "../util/command-shell.js";
 import { armWatchdog, killCgroupCommands, type Watchdog } from "./watchdog.js";
 import type { Executor, ProcessIO, ProcessSpec, SandboxHooks } from "./types.js";
 import { parseEnvEntry } from "../image/env.js";
@@ -155,17 +156,20 @@ function settledValue<T>(r: PromiseSettledResult<T>): T {
   return r.value;
 }
 
-/** Fresh device nodes named as in DEFAULT_DEVICES, made in `devDir` by the static busybox (node has no mknod). */
-async function makeDeviceNodes(devDir: string): Promise<void> {
+/**
+ * Fresh device nodes named as in DEFAULT_DEVICES, made in `devDir` by the static busybox (node has no mknod), started
+ * from the executor's command shell: a fork of node per RUN costs milliseconds.
+ */
+async function makeDeviceNodes(devDir: string, shell: CommandShell): Promise<void> {
   await mkdir(devDir);
-  const made = await runQuiet(STATIC_BUSYBOX, [
+  const made = await shell.run(STATIC_BUSYBOX, [
     "sh",
     "-c",
     DEFAULT_DEVICES.map((d) => `mknod -m ${d.mode.toString(8)} "$1/${d.path.slice(5)}" ${d.type} ${d.major} ${d.minor}`).join(" && "),
     "mkdev",
     devDir,
   ]);
-  if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.stderr.trim()}`);
+  if (made.code !== 0) throw new EnvironmentError("RUNTIME_FAILED", `cannot create device nodes for RUN in ${devDir}: ${made.output.trim()}`);
 }
 
 export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
@@ -174,6 +178,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
   const hooks = opts.hooks ?? {};
   let layout: Promise<CgroupLayout | undefined> | undefined;
   let setpriv: Promise<SetprivHelper | undefined> | undefined;
+  const shell = commandShell();
   return {
     name: "bwrap",
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
@@ -209,7 +214,7 @@ export function bwrapExecutor(opts: BwrapOptions = {}): Executor {
         const settled = await Promise.allSettled([
           prepareSandbox(spec, rootfs, dir, hooks, signal),
           layout.then((l) => createRunCgroup(l, runCgroupName(randomBytes(8).toString("hex")), limits, grants.deviceRules)),
-          devDir ? makeDeviceNodes(devDir) : undefined,
+          devDir ? makeDeviceNodes(devDir, shell) : undefined,
           writeFile(emptyFile, "", { mode: 0o444 }).then(() => mkdir(emptyDir, { mode: 0o555 })),
           hooks.seccompBpf && grants.seccomp ? hooks.seccompBpf() : undefined,
           (setpriv ??= findSetprivHelper()),

@@ -13,6 +13,7 @@ import { detectCgroupLayout, runCgroupName, runtimeCgroupsPath, writableCgroupLa
 import { buildRuntimeConfig, runtimeConfigJson } from "./runtime-spec.js";
 import { defaultResourceLimits, type ResourceLimits } from "./sandbox-policy.js";
 import { spawnSandbox } from "./spawn-sandbox.js";
+import { sandboxLauncher } from "./launcher.js";
 import { armWatchdog, type Watchdog } from "./watchdog.js";
 import { crunNeedsHybridWorkaround, defaultStateDir, execFailureStatus, runtimeBaseArgs, runWrapped, wrapped, wrappedArgv } from "./runtime-cli.js";
 
@@ -32,6 +33,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
   let hybrid: Promise<boolean> | undefined;
   let layout: Promise<CgroupLayout | undefined> | undefined;
   let stateReady: Promise<void> | undefined;
+  const launcher = sandboxLauncher();
   return {
     name: runtime,
     async run(spec: ProcessSpec, rootfs: string, io: ProcessIO, signal: AbortSignal) {
@@ -95,6 +97,7 @@ export function ociRuntimeExecutor(runtime: "crun" | "runc", opts: OciRuntimeOpt
           kill: async () => {
             await runWrapped(wrap, [runtime, ...base, "kill", name, "KILL"]);
           },
+          launcher,
         });
         io.phase?.("runtime");
         // Exit codes from 125 up may be the runtime's own failure (or a signal): then make sure the container is gone.

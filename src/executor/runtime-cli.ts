@@ -13,7 +13,8 @@ const TMPFS_MAGIC = 0x01021994;
 const CGROUP2_MAGIC = 0x63677270;
 /**
  * crun (≤1.8) refuses to start any container on a hybrid cgroup v1/v2 host whose v2 hierarchy has controllers.
- * On such hosts we start crun in a private mount namespace without /sys/fs/cgroup/unified, so it sees plain v1.
+ * On such hosts we start crun in a private mount namespace with an empty tmpfs over /sys/fs/cgroup/unified, so it
+ * sees plain v1.
  */
 export async function crunNeedsHybridWorkaround(): Promise<boolean> {
   try {
@@ -37,17 +38,11 @@ export function wrapped(wrap: boolean, argv: string[]): { command: string; args:
   if (!wrap) return { command: argv[0] as string, args: argv.slice(1) };
   return {
     command: "unshare",
-    // In a rootless build's user namespace the mount is locked (umount fails): an empty tmpfs over it hides it as well.
-    args: [
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
-      "sh",
-      "-c",
-      `{ umount -l ${UNIFIED} 2>/dev/null || mount -t tmpfs -o ro tmpfs ${UNIFIED}; } && exec "$0" "$@"`,
-      ...argv,
-    ],
+    // A fresh tmpfs, not an unmount: crun then treats the directory as one more v1 hierarchy and writes a run's
+    // cgroup dir and cgroup.procs file into it. Unmounted, that was the host's /sys/fs/cgroup tmpfs beneath the
+    // cgroup2 mount, where every RUN left them for good; a tmpfs of the namespace goes with it. (It also works in a
+    // rootless build's user namespace, where the cgroup2 mount is locked and cannot be unmounted.)
+    args: ["--mount", "--propagation", "private", "--", "sh", "-c", `mount -t tmpfs -o mode=755,size=1m tmpfs ${UNIFIED} && exec "$0" "$@"`, ...argv],
   };
 }
 export function wrappedArgv(wrap: boolean, argv: string[]): string[] {

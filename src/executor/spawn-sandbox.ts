@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { AbortError, EnvironmentError } from "../errors.js";
+import type { SandboxLauncher } from "./launcher.js";
 import type { ProcessIO } from "./types.js";
 
 export interface SpawnSandboxOptions {
@@ -15,11 +16,20 @@ export interface SpawnSandboxOptions {
   extraFds?: number[];
   /** Called on abort, then every 100 ms until the process exits. */
   kill(child: { kill(sig: NodeJS.Signals): boolean }): Promise<void> | void;
+  /**
+   * Start the command from this resident shell rather than forking node (crun/runc, whose `kill` needs no child):
+   * used when there is no stdin, no terminal and no extra fd to hand over.
+   */
+  launcher?: SandboxLauncher;
 }
 
 /** Resolves with the exit status (128+n for signal n); rejects with AbortError if `signal` fired. */
 export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: number }> {
   if (opts.signal.aborted) return Promise.reject(new AbortError());
+  const argv = [opts.command, ...opts.args];
+  // The launcher's request is one line: an argument with a newline goes the direct way.
+  if (opts.launcher && !opts.io.stdin && !opts.io.inheritStdio && !opts.extraFds?.length && !argv.some((a) => a.includes("\n") || a.includes("\0")))
+    return launched(opts.launcher, argv, opts);
   return new Promise((resolve, reject) => {
     const io = opts.io;
     const inherit = io.inheritStdio === true;
@@ -70,6 +80,30 @@ export function spawnSandbox(opts: SpawnSandboxOptions): Promise<{ exitCode: num
       resolve({ exitCode });
     });
   });
+}
+
+/** spawnSandbox through a launcher: the same abort handling, without a child process of our own to signal. */
+async function launched(launcher: SandboxLauncher, argv: string[], opts: SpawnSandboxOptions): Promise<{ exitCode: number }> {
+  let timer: NodeJS.Timeout | undefined;
+  let exited = false;
+  const killLoop = (): void => {
+    if (exited) return;
+    void Promise.resolve(opts.kill({ kill: () => false })).catch(() => undefined);
+    timer = setTimeout(killLoop, 100);
+  };
+  opts.signal.addEventListener("abort", killLoop, { once: true });
+  try {
+    const exitCode = await launcher.run(argv, opts.io);
+    if (opts.signal.aborted) throw new AbortError();
+    return { exitCode };
+  } catch (e) {
+    if (opts.signal.aborted) throw new AbortError();
+    throw new EnvironmentError("RUNTIME_FAILED", `cannot run ${opts.command}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    exited = true;
+    opts.signal.removeEventListener("abort", killLoop);
+    if (timer) clearTimeout(timer);
+  }
 }
 
 /** Runs a short helper command; resolves with its exit code and output, never rejects on a non-zero exit. */

@@ -3,16 +3,15 @@
 // disarms it. Deaf to Ctrl-C (tsbuild cleans up itself then) and in its own process group. A build keeps one such
 // shell for all its RUNs (startWatchdogService, owned by the build's sandbox hooks).
 import { spawn } from "node:child_process";
+import { shellQuote } from "../util/command-shell.js";
 
 export interface Watchdog {
   disarm(): void;
 }
 
-const q = (a: readonly string[]) => a.map((x) => `'${x.replace(/'/g, "'\\''")}'`).join(" ");
-
 /** Starts the watchdog; `commands` run in order, their output discarded, only if tsbuild goes away first. */
 export function startWatchdog(commands: readonly (readonly string[])[]): Watchdog {
-  const script = `trap "" INT TERM HUP; if read -r line && [ "$line" = done ]; then exit 0; fi; ${commands.map((c) => `${q(c)} >/dev/null 2>&1`).join("; ")}`;
+  const script = `trap "" INT TERM HUP; if read -r line && [ "$line" = done ]; then exit 0; fi; ${commands.map((c) => `${shellQuote(c)} >/dev/null 2>&1`).join("; ")}`;
   const child = spawn("sh", ["-c", script, "tsbuild-watchdog"], { stdio: ["pipe", "ignore", "ignore"], detached: true });
   child.on("error", () => undefined);
   child.stdin.on("error", () => undefined);
@@ -60,7 +59,7 @@ export function startWatchdogService(): WatchdogService {
   };
   return {
     arm(commands) {
-      const script = commands.map((c) => `${q(c)} >/dev/null 2>&1`).join("; ");
+      const script = commands.map((c) => `${shellQuote(c)} >/dev/null 2>&1`).join("; ");
       // A newline would end the line early: such commands (never ours in practice) get a shell of their own.
       if (script.includes("\n")) return startWatchdog(commands);
       const id = (next++).toString(16);

@@ -1,10 +1,16 @@
 // Mounting and unmounting through mount(8)/umount(8), and reading /proc/self/mountinfo to check nothing is left behind.
 import { EnvironmentError } from "../errors.js";
 import { mountsUnder } from "../util/mountinfo.js";
+import type { CommandShell } from "../util/command-shell.js";
 import { runQuiet } from "../util/run.js";
 import { userNamespaceInfo } from "../util/user-namespace.js";
 
-async function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
+/** Runs mount(8)/umount(8) through `shell` when given (a cheaper fork than node's own), else directly. */
+async function run(cmd: string, args: string[], shell?: CommandShell): Promise<{ code: number; stderr: string }> {
+  if (shell) {
+    const r = await shell.run(cmd, args);
+    return { code: r.code, stderr: r.output.trim() };
+  }
   const r = await runQuiet(cmd, args);
   return { code: r.code, stderr: r.stderr.trim() || (r.spawnError ? `${cmd}: ${r.spawnError}` : "") };
 }
@@ -43,7 +49,7 @@ export function lowerdirOption(d: OverlayDirs): string {
   return [d.lower, ...(d.below ?? [])].join(":");
 }
 
-export async function mountOverlay(d: OverlayDirs): Promise<void> {
+export async function mountOverlay(d: OverlayDirs, shell?: CommandShell): Promise<void> {
   refuseOptionPaths(d, "overlay mount");
   // In a user namespace overlayfs cannot write trusted.* xattrs (an opaque directory would fail with EIO): userxattr
   // keeps them as user.overlay.* (kernel 5.11+, the same that allows the mount at all).
@@ -51,7 +57,7 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
   let last = "";
   // Older kernels reject the strict options they do not know; their defaults are already off.
   for (const opts of [[base, ...STRICT_OPTS].join(","), base]) {
-    const r = await run("mount", ["-t", "overlay", "overlay", "-o", opts, d.merged]);
+    const r = await run("mount", ["-t", "overlay", "overlay", "-o", opts, d.merged], shell);
     if (r.code === 0) return;
     last = r.stderr;
   }
@@ -75,10 +81,10 @@ export async function mountFuseOverlay(d: OverlayDirs): Promise<void> {
 }
 
 /** Unmounts `target`; if it is busy, detaches it lazily so the caller never leaves a mount behind. */
-export async function unmount(target: string): Promise<void> {
-  const r = await run("umount", [target]);
+export async function unmount(target: string, shell?: CommandShell): Promise<void> {
+  const r = await run("umount", [target], shell);
   if (r.code === 0) return;
-  const lazy = await run("umount", ["-l", target]);
+  const lazy = await run("umount", ["-l", target], shell);
   if (lazy.code !== 0 && (await mountsUnder(target)).length > 0)
     throw new EnvironmentError("UMOUNT_FAILED", `cannot unmount ${target}: ${r.stderr}; ${lazy.stderr}`);
 }

@@ -5,6 +5,7 @@ import { chown, chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { diffSubtree, lstatOrUndefined, OPAQUE_MARKERS, sameDirMeta, sortedNames, type Change } from "./diff.js";
 import { mountFuseOverlay, mountOverlay, unmount, type OverlayDirs } from "./mounts.js";
+import type { CommandShell } from "../util/command-shell.js";
 
 export type { OverlayDirs };
 /** The kernel's overlayfs, or fuse-overlayfs where a user namespace may not mount it. */
@@ -20,10 +21,13 @@ export async function prepareOverlayDirs(rootfs: string, scratch: string): Promi
   return d;
 }
 
-/** Mounts the overlay and returns its release (always call it, in a finally). */
-export async function mountOverlayDirs(d: OverlayDirs, driver: OverlayDriver = "kernel"): Promise<() => Promise<void>> {
-  await (driver === "fuse" ? mountFuseOverlay(d) : mountOverlay(d));
-  return () => unmount(d.merged);
+/**
+ * Mounts the overlay and returns its release (always call it, in a finally). mount(8) and umount(8) go through
+ * `shell` when given; fuse-overlayfs, a daemon that would hold the shell's pipe, is always started directly.
+ */
+export async function mountOverlayDirs(d: OverlayDirs, driver: OverlayDriver = "kernel", shell?: CommandShell): Promise<() => Promise<void>> {
+  await (driver === "fuse" ? mountFuseOverlay(d) : mountOverlay(d, shell));
+  return () => unmount(d.merged, shell);
 }
 
 /**

@@ -11,6 +11,7 @@ import { OverlayUnavailableError } from "./mounts.js";
 import { mountOverlayDirs, overlayChanges, prepareOverlayDirs, type OverlayDriver } from "./overlay.js";
 import { findOnPath } from "../executor/select-executor.js";
 import { runQuiet } from "../util/run.js";
+import { commandShell, type CommandShell } from "../util/command-shell.js";
 
 export type SnapshotterKind = "overlay" | "fuse-overlayfs" | "copy" | "auto";
 export const SNAPSHOTTER_KINDS: readonly SnapshotterKind[] = ["auto", "overlay", "fuse-overlayfs", "copy"];
@@ -36,7 +37,7 @@ export interface Snapshotter {
   chosen(): string | undefined;
 }
 
-async function overlaySnapshot(rootfs: string, scratch: string, driver: OverlayDriver = "kernel"): Promise<Snapshot> {
+async function overlaySnapshot(rootfs: string, scratch: string, driver: OverlayDriver = "kernel", shell?: CommandShell): Promise<Snapshot> {
   const dirs = await prepareOverlayDirs(rootfs, scratch);
   // The three are independent: removed side by side, each RUN's release waits for the slowest only.
   const cleanup = async () => {
@@ -48,7 +49,7 @@ async function overlaySnapshot(rootfs: string, scratch: string, driver: OverlayD
   };
   let unmount: () => Promise<void>;
   try {
-    unmount = await mountOverlayDirs(dirs, driver);
+    unmount = await mountOverlayDirs(dirs, driver, shell);
   } catch (e) {
     await cleanup();
     throw e;
@@ -116,6 +117,8 @@ export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
   let chosen: string | undefined;
   const fuseInstalled = findOnPath("fuse-overlayfs").then((p) => p !== undefined);
   const choose = (k: string, why: string) => (chosen ??= `${k}${why ? ` (${why})` : ""}`);
+  // Each RUN mounts and unmounts: through one small shell rather than two forks of node per RUN.
+  const shell = commandShell();
   return {
     kind,
     chosen: () => chosen,
@@ -123,7 +126,7 @@ export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
       if (kind !== "auto") {
         choose(kind, "forced");
         if (kind === "copy") return copySnapshot(rootfs, scratch);
-        return overlaySnapshot(rootfs, scratch, kind === "fuse-overlayfs" ? "fuse" : "kernel");
+        return overlaySnapshot(rootfs, scratch, kind === "fuse-overlayfs" ? "fuse" : "kernel", shell);
       }
       await mkdir(scratch, { recursive: true });
       const dev = String((await stat(scratch)).dev);
@@ -133,7 +136,7 @@ export function createSnapshotter(kind: SnapshotterKind = "auto"): Snapshotter {
       for (const driver of ["kernel", "fuse"] as const) {
         if (no.has(driver) || (driver === "fuse" && !(await fuseInstalled))) continue;
         try {
-          const s = await overlaySnapshot(rootfs, scratch, driver);
+          const s = await overlaySnapshot(rootfs, scratch, driver, shell);
           choose(s.kind, reasons.join("; "));
           return s;
         } catch (e) {
