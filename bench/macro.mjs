@@ -26,15 +26,15 @@ const errorLine = (e) => {
 };
 
 /** BuildKit's daemon share of the peak RSS, kept apart in the JSON. */
-function withDaemon(o, samples) {
-  if (samples[0]?.daemonKB != null) o.daemonKB = median(samples.slice(1).map((s) => s.daemonKB ?? 0));
+function withDaemon(o, samples, warm = 1) {
+  if (samples[0]?.daemonKB != null) o.daemonKB = median(samples.slice(warm).map((s) => s.daemonKB ?? 0));
   return o;
 }
 
 const du = (dirs) => dirs.reduce((n, d) => n + duBytes(d), 0);
 
-function summarize(samples, extra = {}) {
-  const timed = samples.slice(1); // the first is the warm-up
+function summarize(samples, extra = {}, warm = 1) {
+  const timed = samples.slice(warm); // the first `warm` are warm-ups
   const pick = (f) => {
     const v = timed.map(f).filter((x) => x != null && Number.isFinite(x));
     return v.length ? median(v) : null;
@@ -61,7 +61,7 @@ function summarize(samples, extra = {}) {
 }
 
 /** Run every scenario of one project on one builder. `counter` makes each change unique, in the same order for every builder. */
-export function runProject({ builder, projectName, scenarios, runs, work, log }) {
+export function runProject({ builder, projectName, scenarios, runs, work, log, warm = 1 }) {
   const dir = join(work, `proj-${builder.name}-${projectName}`);
   rmSync(dir, { recursive: true, force: true });
   const project = materializeProject(projectName, dir);
@@ -105,7 +105,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
       primed = false; // the import scenario leaves the builder's own store emptied or elsewhere
       const setup = builder.importSetup(state);
       const onlyStages = sup.partial ? [project.stages.length - 1] : undefined;
-      for (let i = 0; i <= runs; i++) {
+      for (let i = 0; i < warm + runs; i++) {
         const s = attempt(() => {
           builder.importPrepare(state);
           return sample(() => builder.importBuild(state), builder.importStoreDirs(state), new Set(), { onlyStages });
@@ -113,17 +113,17 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
         samples.push(s);
         if (s.digest) digests.import.add(s.digest);
       }
-      const o = summarize(samples, sup.partial ? { note: sup.note } : {});
+      const o = summarize(samples, sup.partial ? { note: sup.note } : {}, warm);
       if (setup.digest && digests.import.size && (digests.import.size !== 1 || !digests.import.has(setup.digest))) {
         o.digestCheck = "FAIL";
         o.problems.push(`image from the imported cache ${[...digests.import].join(", ")} differs from the exporting build's ${setup.digest}`);
       }
-      return withDaemon(o, samples);
+      return withDaemon(o, samples, warm);
     }
     // Every scenario but cold starts from a built project: prime the cache once when nothing was built yet.
     if (sc !== "cold" && !primed) attempt(() => builder.build(state, {}));
     primed = true;
-    for (let i = 0; i <= runs; i++) {
+    for (let i = 0; i < warm + runs; i++) {
       const s = attempt(() => {
         let buildArgs = {};
         let mustMiss = new Set();
@@ -150,7 +150,7 @@ export function runProject({ builder, projectName, scenarios, runs, work, log })
       if (s.digest && sc === "cold") digests.lastCold = s.digest;
     }
     if (sc === "arg") attempt(() => builder.build(state, {})); // back to the default arg, so later scenarios start from it
-    return withDaemon(summarize(samples), samples);
+    return withDaemon(summarize(samples, {}, warm), samples, warm);
   };
 
   try {

@@ -132,16 +132,19 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
   tsbuild.finish(oneState);
   rmSync(one, { recursive: true, force: true });
 
-  // The node-like 20,000-file tree (bench project ctx20k's), COPY'd whole, cold, beside tar -c of it.
-  const nodeCtx = join(work, "micro-ctx20k");
-  rmSync(nodeCtx, { recursive: true, force: true });
-  const nodeTree = writeNodeTree(nodeCtx);
-  writeFileSync(join(nodeCtx, "Dockerfile"), "FROM busybox:local\nWORKDIR /app\nCOPY . .\n");
-  out.nodeTreeRaw = await rawTree(nodeCtx, runs);
-  const nodeState = tsbuild.prepare({ name: "micro-ctx20k", dir: nodeCtx });
-  out.nodeContext = { files: nodeTree.files, bytes: nodeTree.bytes, coldMs: coldMedian("ctx20k cold", nodeState) };
-  tsbuild.finish(nodeState);
-  rmSync(nodeCtx, { recursive: true, force: true });
+  // The node-like 20,000-file tree (bench project ctx20k's), COPY'd whole, cold, beside tar -c of it; in --quick the
+  // cache table has ctx20k's cold build beside BuildKit's instead.
+  if (!quick) {
+    const nodeCtx = join(work, "micro-ctx20k");
+    rmSync(nodeCtx, { recursive: true, force: true });
+    const nodeTree = writeNodeTree(nodeCtx);
+    writeFileSync(join(nodeCtx, "Dockerfile"), "FROM busybox:local\nWORKDIR /app\nCOPY . .\n");
+    out.nodeTreeRaw = await rawTree(nodeCtx, runs);
+    const nodeState = tsbuild.prepare({ name: "micro-ctx20k", dir: nodeCtx });
+    out.nodeContext = { files: nodeTree.files, bytes: nodeTree.bytes, coldMs: coldMedian("ctx20k cold", nodeState) };
+    tsbuild.finish(nodeState);
+    rmSync(nodeCtx, { recursive: true, force: true });
+  }
 
   // How a no-op grows with the context: COPY of 1k / 10k (/ 100k in a full run) small files, primed by one cold build.
   out.noopScale = t("no-op scale", () => noopScale({ tsbuild, work, runs, sizes: quick ? [1000, 10000] : [1000, 10000, 100000] }));
@@ -207,13 +210,16 @@ export async function runMicro({ tsbuild, repoDir, work, runs: macroRuns, quick,
       }
     }
   });
-  // The export's compression alone, per compressor, with its parallelism (bench/export-compression.mjs).
-  const lt = writeLayerTar(big, work);
-  const t0 = performance.now();
-  out.exportOnly = await exportCompression({ distDir: join(repoDir, "dist"), layer: lt.layer, bytes: lt.bytes, rounds: exportRuns });
-  out.exportOnlyLayerBytes = lt.bytes;
-  log(`  micro 200 MB export compression: ${Math.round(performance.now() - t0)} ms`);
-  rmSync(lt.layer, { force: true });
+  // The export's compression alone, per compressor, with its parallelism (bench/export-compression.mjs); full runs only
+  // (25 s of one-core gzip), or alone with --export-only.
+  if (!quick) {
+    const lt = writeLayerTar(big, work);
+    const t0 = performance.now();
+    out.exportOnly = await exportCompression({ distDir: join(repoDir, "dist"), layer: lt.layer, bytes: lt.bytes, rounds: exportRuns });
+    out.exportOnlyLayerBytes = lt.bytes;
+    log(`  micro 200 MB export compression: ${Math.round(performance.now() - t0)} ms`);
+    rmSync(lt.layer, { force: true });
+  }
   const coldMs = median(plain);
   const exportMs = median(exp) - coldMs;
   out.export = {

@@ -26,7 +26,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--projects a,b] [--
   --tsbuild-arg=FLAG adds FLAG to every tsbuild build (e.g. --snapshotter=copy; --no-cache shows the checks failing)
   --peers rootless: tsbuild itself as --rootless-user (default tsb-bench; it needs /etc/subuid ranges): the rootless/root ratio
   --peers buildah-rootless: buildah as that user too: the rootless tsbuild/rootless buildah ratio
-  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah)
+  --no-platforms skips the two-platform row (bench/platforms.mjs; needs qemu-user-static and buildah; never in --quick)
   --no-cache-mounts skips the travelling-cache-mounts row (bench/cache-mounts.mjs; never part of --quick)`;
 
 /**
@@ -43,6 +43,8 @@ const QUICK_PLAN = {
   ctx20k: ["cold", "late"],
 };
 const QUICK_ONLY_BUILDKIT = new Set(["forty", "runheavy", "ctx5k", "ctx20k"]);
+/** In --quick these get one timed build and no warm-up (BuildKit's cold ctx20k alone is 11 s a build). */
+const QUICK_ONE_RUN = new Set(["ctx5k", "ctx20k"]);
 
 function parseArgs(argv) {
   const o = {
@@ -96,6 +98,8 @@ function parseArgs(argv) {
     !o.cacheMounts ||
     o.peers.length < 2;
   o.runs ??= o.quick ? 3 : 5;
+  // The two-platform row is in full runs (and `npm run bench:platforms`), not in --quick.
+  if (o.quick) o.platforms = false;
   if (!(o.runs >= 1)) throw new Error(`--runs takes a positive number\n${USAGE}`);
   o.projects ??= o.quick ? Object.keys(QUICK_PLAN) : Object.keys(PROJECTS);
   const all = o.scenarios ?? (o.quick ? ["cold", "noop", "late", "import"] : Object.keys(SCENARIOS));
@@ -203,7 +207,8 @@ async function main() {
           continue;
         }
         log(`${name} on ${b.label}`);
-        const r = runProject({ builder: b, projectName: name, scenarios: opts.plan[name], runs: opts.runs, work, log });
+        const one = opts.quick && QUICK_ONE_RUN.has(name);
+        const r = runProject({ builder: b, projectName: name, scenarios: opts.plan[name], runs: one ? 1 : opts.runs, warm: one ? 0 : 1, work, log });
         entry.project = r.project;
         entry.builders[b.name] = r.scenarios;
       }
