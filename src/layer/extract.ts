@@ -63,8 +63,6 @@ export interface ExtractLayerOptions {
    * where such names are refused. A hardlink member's owner, mode and mtime are applied to the shared inode, as there.
    */
   chrootNames?: boolean;
-  /** Only the entries this answers true for are applied (the others are read past): a delta of a layer over another. */
-  include?(e: LayerEntry): boolean;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -283,7 +281,6 @@ export async function extractLayer(input: Readable, dest: string, opts: ExtractL
 
   async function apply(entry: Readable, h: TarHeader): Promise<void> {
     const e = headerToEntry(h);
-    if (opts.include && !opts.include(e)) return;
     const parts = splitName(h.name, h.name, "path", opts.chrootNames);
     opts.onEntry?.(e);
     const name = parts.pop();

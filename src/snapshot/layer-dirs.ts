@@ -12,7 +12,7 @@
 // parent directory a member too (a `lib/x` whose `lib` is a symlink below goes through it when unpacked onto the
 // rootfs, but a `lib/` directory of its own in a lowerdir would hide the link). Anything else returns undefined and
 // the caller unpacks the layer onto the rootfs as before.
-import { chmod, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join, posix } from "node:path";
 import { createHash } from "node:crypto";
@@ -26,7 +26,7 @@ import { END_OF_ARCHIVE } from "../layer/tar-header.js";
 import { Readable } from "node:stream";
 import type { LayerEntry } from "../layer/types.js";
 import { idMapFingerprint } from "../util/user-namespace.js";
-import { keptDir } from "./rootfs-snapshots.js";
+import { isDir, keptDir, markUsed } from "./rootfs-snapshots.js";
 
 /** Why a layer cannot stand alone as a lowerdir (thrown from the entry callback to stop unpacking early). */
 class NotStandalone extends Error {}
@@ -54,8 +54,6 @@ export function standaloneCheck(): (e: Pick<LayerEntry, "path" | "type">) => voi
   };
 }
 
-const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory() === true;
-
 /**
  * The kept lowerdirs of layer `diffId`, top first, when they exist, and the layer unpacked whole at their bottom:
  * its own whole dir, or its delta's fs/ over the whole dir of the layer the delta was made against (`base`).
@@ -63,13 +61,9 @@ const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDir
 async function keptStack(root: string, diffId: Digest): Promise<{ dirs: string[]; base: Digest } | undefined> {
   const layout = storeLayout(root);
   const fp = idMapFingerprint();
-  const touch = (p: string) => {
-    const now = new Date();
-    return utimes(p, now, now).catch(() => undefined); // last use, for prune --filter until=
-  };
   const whole = layout.snapshot(layerDirKey(diffId, fp));
   if (await isDir(whole)) {
-    await touch(whole);
+    await markUsed(whole);
     return { dirs: [whole], base: diffId };
   }
   const delta = layout.snapshot(layerDirKey(diffId, fp, "delta"));
@@ -77,7 +71,7 @@ async function keptStack(root: string, diffId: Digest): Promise<{ dirs: string[]
   if (!/^sha256:[0-9a-f]{64}$/.test(base)) return undefined;
   const dirs = [join(delta, "fs"), layout.snapshot(layerDirKey(base as Digest, fp))];
   for (const d of dirs) if (!(await isDir(d))) return undefined;
-  for (const d of [delta, dirs[1] as string]) await touch(d);
+  for (const d of [delta, dirs[1] as string]) await markUsed(d);
   return { dirs, base: base as Digest };
 }
 

@@ -37,6 +37,14 @@ export async function ensureSnapshot(
   return dir as string;
 }
 
+export const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => undefined))?.isDirectory() === true;
+
+/** Records a kept directory's last use (its mtime), which prune --filter until= goes by. */
+export async function markUsed(p: string): Promise<void> {
+  const now = new Date();
+  await utimes(p, now, now).catch(() => undefined);
+}
+
 /**
  * The kept directory snapshots/<name>/: when it does not exist, `fill` makes it in a fresh directory under tmp/,
  * which is renamed into place (so one that exists is complete); `fill` answering false keeps nothing (undefined).
@@ -44,9 +52,8 @@ export async function ensureSnapshot(
 export async function keptDir(root: string, name: string, what: string, fill: (tmp: string) => Promise<boolean>): Promise<string | undefined> {
   const layout = storeLayout(root);
   const dest = layout.snapshot(name);
-  if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
-    const now = new Date();
-    await utimes(dest, now, now).catch(() => undefined); // last use, for prune --filter until=
+  if (await isDir(dest)) {
+    await markUsed(dest);
     return dest;
   }
   await mkdir(layout.tmpDir, { recursive: true });

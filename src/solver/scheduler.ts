@@ -14,7 +14,7 @@ import { type StageState } from "./stage-state.js";
 import { cacheKey } from "../cache/keys.js";
 import { getStepRecord, putStepRecord, type StepRecord } from "../cache/records.js";
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
-import { materialize, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
+import { materialize, STACK_MIN_BYTES, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
 import { prepareBase } from "./base-image.js";
 import { isLayerStep, planLayerStep, type LayerKind, type LayerStepPlan } from "./step-planner.js";
@@ -202,7 +202,8 @@ export async function cachedStep(
             );
       record = { v: 1, key: key.digest, layer: layer && { diffId: layer.diffId, size: layer.size }, created: new Date().toISOString() };
       // What this step made last time: a kept layer dir of the new layer can be a delta over that one's.
-      if (layer && before && before.key !== key.digest) {
+      // Only a layer big enough to be mounted as a kept dir can use it: smaller ones cost no record read.
+      if (layer && layer.size >= STACK_MIN_BYTES && before && before.key !== key.digest) {
         const was = (await getStepRecord(root, before.key))?.layer?.diffId;
         if (was !== undefined && was !== layer.diffId) like = was;
       }

@@ -112,7 +112,7 @@ async function mountSnapshot(
  * dir (snapshot/layer-dirs.ts), stacked over the upper dir so far, under a fresh upper. Unpacking writes every file
  * once more into the upper dir, which the build then deletes; smaller layers cost less than the remount.
  */
-const STACK_MIN_BYTES = 1024 * 1024;
+export const STACK_MIN_BYTES = 1024 * 1024;
 
 /** Most overlay options fit one page (mount(2)'s limit for them); past this, unpack instead. */
 const MAX_LOWERDIR_OPTION = 3072;
