@@ -39,13 +39,23 @@ async function touch(file: string, mtimeMs: number): Promise<void> {
   await utimes(file, at, at).catch(() => undefined);
 }
 
+function readStepRecord(file: string, key: string): { record: StepRecord; mtimeMs: number } | undefined {
+  const r = readJson(file);
+  return r !== undefined && isStepRecord(r.json, key) ? { record: r.json, mtimeMs: r.mtimeMs } : undefined;
+}
+
 /** Reads a step record and marks it used; undefined when absent or damaged. */
 export async function getStepRecord(root: string, key: string): Promise<StepRecord | undefined> {
   const file = storeLayout(root).stepRecord(key);
-  const r = readJson(file);
-  if (r === undefined || !isStepRecord(r.json, key)) return undefined;
+  const r = readStepRecord(file, key);
+  if (r === undefined) return undefined;
   await touch(file, r.mtimeMs);
-  return r.json;
+  return r.record;
+}
+
+/** Reads a step record without marking it used: a look at an old record (what a step made last time) is not a use. */
+export function peekStepRecord(root: string, key: string): StepRecord | undefined {
+  return readStepRecord(storeLayout(root).stepRecord(key), key)?.record;
 }
 
 export async function putStepRecord(root: string, record: StepRecord): Promise<void> {

@@ -12,7 +12,7 @@ import type { Instruction, Stage } from "../frontend/types.js";
 import { storeLayer } from "../layer/store-layer.js";
 import { type StageState } from "./stage-state.js";
 import { cacheKey } from "../cache/keys.js";
-import { getStepRecord, putStepRecord, type StepRecord } from "../cache/records.js";
+import { peekStepRecord, putStepRecord, type StepRecord } from "../cache/records.js";
 import { explainMiss, loadExplain, saveExplain } from "../cache/explain.js";
 import { materialize, STACK_MIN_BYTES, stageRootfs, type StageRootfs } from "./stage-rootfs.js";
 import { nodePrefix, stagePrefix, type BuildSession, type StageResult } from "./build-session.js";
@@ -204,7 +204,7 @@ export async function cachedStep(
       // What this step made last time: a kept layer dir of the new layer can be a delta over that one's.
       // Only a layer big enough to be mounted as a kept dir can use it: smaller ones cost no record read.
       if (layer && layer.size >= STACK_MIN_BYTES && before && before.key !== key.digest) {
-        const was = (await getStepRecord(root, before.key))?.layer?.diffId;
+        const was = peekStepRecord(root, before.key)?.layer?.diffId;
         if (was !== undefined && was !== layer.diffId) like = was;
       }
       await putStepRecord(root, record);

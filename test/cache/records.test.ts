@@ -4,7 +4,7 @@ import { mkdtemp, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { getImageRecord, getStepRecord, putImageRecord, putStepRecord } from "../../src/cache/records.js";
+import { getImageRecord, getStepRecord, peekStepRecord, putImageRecord, putStepRecord } from "../../src/cache/records.js";
 import { storeLayout } from "../../src/store/layout.js";
 
 let root: string;
@@ -56,5 +56,17 @@ describe("records", () => {
     const before = Date.now();
     expect(await getStepRecord(root, k)).toBeDefined();
     expect((await stat(file)).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  test("a peek (what a step made last time) reads the record and leaves its last use alone", async () => {
+    const k = "34".repeat(16);
+    const diffId = `sha256:${"f".repeat(64)}`;
+    await putStepRecord(root, { v: 1, key: k, layer: { diffId, size: 1 }, created: "2026-12-01T00:00:00Z" });
+    const file = storeLayout(root).stepRecord(k);
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(file, old, old);
+    expect(peekStepRecord(root, k)?.layer?.diffId).toBe(diffId);
+    expect(Math.round((await stat(file)).mtimeMs)).toBe(old.getTime());
+    expect(peekStepRecord(root, "56".repeat(16))).toBeUndefined();
   });
 });
